@@ -1,0 +1,192 @@
+//! An audit entry: who did what, to which object, when and from where.
+//!
+//! [`NewEntry`] is what a caller asked to record, already validated;
+//! [`Entry`] is what the log holds once the writer has given it an id, a
+//! sequence number and a received-at time. The JSON form of [`Entry`] is the
+//! one the query API, the JSON Lines export and (later) webhooks all show.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{OrgId, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    /// A person, named by email.
+    User,
+    /// An API key, named by its public prefix (`lqt_ab12cd34`).
+    ApiKey,
+    /// auditlog itself (retention, automatic disabling).
+    System,
+    /// Another service of the platform acting on its own behalf.
+    Service,
+}
+
+impl ActorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::ApiKey => "api_key",
+            ActorType::System => "system",
+            ActorType::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => ActorType::User,
+            "api_key" => ActorType::ApiKey,
+            "system" => ActorType::System,
+            "service" => ActorType::Service,
+            _ => return None,
+        })
+    }
+
+    /// The type an actor id implies when the caller does not say: an email is
+    /// a user, an `lqt_` prefix a key, `system` the service itself.
+    pub fn infer(actor: &str) -> Self {
+        if actor == "system" {
+            ActorType::System
+        } else if actor.starts_with("lqt_") {
+            ActorType::ApiKey
+        } else if actor.contains('@') {
+            ActorType::User
+        } else {
+            ActorType::Service
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    pub id: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self {
+            kind: ActorType::System,
+            id: "system".into(),
+        }
+    }
+
+    pub fn api_key(prefix: &str) -> Self {
+        Self {
+            kind: ActorType::ApiKey,
+            id: prefix.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A validated entry waiting to be committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    pub timestamp: Timestamp,
+    pub actor: Actor,
+    pub event: String,
+    pub resource: Resource,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub ip_address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A committed entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub org_id: OrgId,
+    pub seq: i64,
+    pub timestamp: Timestamp,
+    pub received_at: Timestamp,
+    pub actor: Actor,
+    pub event: String,
+    pub resource: Resource,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub ip_address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl Entry {
+    /// The details as compact JSON, the form stored and exported.
+    pub fn details_json(&self) -> String {
+        serde_json::Value::Object(self.details.clone()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_actor_types_from_their_ids() {
+        assert_eq!(ActorType::infer("alice@acme.com"), ActorType::User);
+        assert_eq!(ActorType::infer("lqt_ab12cd34"), ActorType::ApiKey);
+        assert_eq!(ActorType::infer("system"), ActorType::System);
+        assert_eq!(ActorType::infer("billing-service"), ActorType::Service);
+    }
+
+    #[test]
+    fn actor_types_round_trip_through_text() {
+        for t in [
+            ActorType::User,
+            ActorType::ApiKey,
+            ActorType::System,
+            ActorType::Service,
+        ] {
+            assert_eq!(ActorType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(ActorType::parse("robot"), None);
+    }
+
+    #[test]
+    fn entry_json_has_the_documented_shape() {
+        let e = Entry {
+            id: Uuid::nil(),
+            org_id: OrgId(1),
+            seq: 7,
+            timestamp: Timestamp(0),
+            received_at: Timestamp(5),
+            actor: Actor::api_key("lqt_ab12cd34"),
+            event: "project.created".into(),
+            resource: Resource {
+                kind: "project".into(),
+                id: "p_1".into(),
+                name: Some("Prod".into()),
+            },
+            details: serde_json::from_str(r#"{"name":"Prod"}"#).unwrap(),
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            user_agent: None,
+            request_id: Some("r-1".into()),
+            idempotency_key: None,
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["actor"]["type"], "api_key");
+        assert_eq!(v["resource"]["name"], "Prod");
+        assert_eq!(v["ip_address"], "203.0.113.7");
+        assert!(v.get("org_id").is_none(), "the internal org id is never shown");
+        assert!(v.get("idempotency_key").is_none());
+        assert_eq!(e.details_json(), r#"{"name":"Prod"}"#);
+    }
+}

@@ -1,0 +1,329 @@
+//! What a reader asks for: the filters of a query or export, parsed from URL
+//! query parameters and resolved against the catalog.
+//!
+//! Event patterns are expanded here into the exact catalogued names they
+//! select, so a backend only ever sees `event IN (…)` (or no event filter at
+//! all when the patterns select everything) and can use its indexes.
+
+use serde::Serialize;
+
+use crate::Catalog;
+use crate::cursor::Cursor;
+use crate::ingest::Problem;
+use crate::pattern::EventPattern;
+use crate::timestamp::Timestamp;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 1000;
+/// More patterns than anyone writes by hand; bounds the work per request.
+const MAX_EVENT_PARAMS: usize = 50;
+const MAX_VALUE_LEN: usize = 512;
+
+/// The entries a reader selects. Empty fields select everything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Filter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The patterns as given, kept for display and for the export's own
+    /// audit entry.
+    #[serde(rename = "event", skip_serializing_if = "Vec::is_empty")]
+    pub event_patterns: Vec<String>,
+    /// The catalogued names the patterns select; `None` when unrestricted.
+    #[serde(skip)]
+    pub events: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Timestamp>,
+    /// Exclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Timestamp>,
+    /// Only entries with `seq <= max_seq`: an export pins the log's size at
+    /// its start so it is a consistent snapshot however long it runs.
+    #[serde(skip)]
+    pub max_seq: Option<i64>,
+}
+
+/// One page's worth of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+}
+
+/// A parsed listing request: the filter, the page, and any parameters the
+/// caller declared as its own (such as an export's `format`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListingRequest {
+    pub filter: Filter,
+    pub page: Page,
+    pub extra: Vec<(String, String)>,
+}
+
+fn problem(field: &str, code: &'static str, message: impl Into<String>) -> Problem {
+    Problem {
+        index: None,
+        field: field.to_owned(),
+        code,
+        message: message.into(),
+    }
+}
+
+/// Parses query parameters. `extra` names parameters the endpoint handles
+/// itself; anything else unknown is refused by name.
+pub fn parse_listing(
+    pairs: &[(String, String)],
+    catalog: &Catalog,
+    extra: &[&str],
+) -> Result<ListingRequest, Vec<Problem>> {
+    let mut req = ListingRequest::default();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut patterns = Vec::new();
+
+    for (key, value) in pairs {
+        const SINGLE: [&str; 7] = ["actor", "resource_type", "resource_id", "from", "to", "limit", "cursor"];
+        if SINGLE.contains(&key.as_str()) && !seen.insert(key.as_str()) {
+            problems.push(problem(
+                key,
+                "repeated_parameter",
+                format!("{key} may be given only once"),
+            ));
+            continue;
+        }
+        if value.len() > MAX_VALUE_LEN {
+            problems.push(problem(
+                key,
+                "too_long",
+                format!("{key} is longer than {MAX_VALUE_LEN} bytes"),
+            ));
+            continue;
+        }
+        let nonempty = |problems: &mut Vec<Problem>| {
+            if value.is_empty() {
+                problems.push(problem(key, "empty", format!("{key} must not be empty")));
+                None
+            } else {
+                Some(value.clone())
+            }
+        };
+        match key.as_str() {
+            "actor" => req.filter.actor = nonempty(&mut problems),
+            "resource_type" => req.filter.resource_type = nonempty(&mut problems),
+            "resource_id" => req.filter.resource_id = nonempty(&mut problems),
+            "event" => {
+                if patterns.len() >= MAX_EVENT_PARAMS {
+                    problems.push(problem(
+                        "event",
+                        "too_many",
+                        format!("at most {MAX_EVENT_PARAMS} event parameters"),
+                    ));
+                    continue;
+                }
+                // `event=a,b` is accepted as well as `event=a&event=b`.
+                for part in value.split(',') {
+                    match EventPattern::parse(part.trim()) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => problems.push(problem("event", "invalid_pattern", e.to_string())),
+                    }
+                }
+            }
+            "from" | "to" => match Timestamp::parse(value) {
+                Ok(t) if key == "from" => req.filter.from = Some(t),
+                Ok(t) => req.filter.to = Some(t),
+                Err(e) => problems.push(problem(key, "invalid_timestamp", e.to_string())),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => req.page.limit = n,
+                _ => problems.push(problem(
+                    "limit",
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )),
+            },
+            "cursor" => match Cursor::decode(value) {
+                Ok(c) => req.page.after = Some(c),
+                Err(e) => problems.push(problem("cursor", "invalid_cursor", e.to_string())),
+            },
+            k if extra.contains(&k) => req.extra.push((key.clone(), value.clone())),
+            _ => {
+                let mut known = vec![
+                    "actor",
+                    "event",
+                    "resource_type",
+                    "resource_id",
+                    "from",
+                    "to",
+                    "limit",
+                    "cursor",
+                ];
+                known.extend_from_slice(extra);
+                problems.push(problem(
+                    key,
+                    "unknown_parameter",
+                    format!("unknown parameter {key:?}; expected one of: {}", known.join(", ")),
+                ));
+            }
+        }
+    }
+
+    if let (Some(from), Some(to)) = (req.filter.from, req.filter.to)
+        && from >= to
+    {
+        problems.push(problem(
+            "to",
+            "empty_range",
+            "from must be earlier than to (from is inclusive, to exclusive)",
+        ));
+    }
+
+    if !patterns.is_empty() {
+        let mut names: Vec<String> = Vec::new();
+        for p in &patterns {
+            let expanded = p.expand(catalog);
+            if expanded.is_empty() {
+                let what = if p.is_wildcard() {
+                    format!("event pattern {:?} matches no event in the catalog", p.as_str())
+                } else {
+                    format!(
+                        "unknown event {:?}: it is not in the catalog (GET /v1/audit/catalog)",
+                        p.as_str()
+                    )
+                };
+                problems.push(problem("event", "unknown_event", what));
+            }
+            names.extend(expanded.into_iter().map(str::to_owned));
+        }
+        names.sort_unstable();
+        names.dedup();
+        req.filter.event_patterns = patterns.iter().map(|p| p.as_str().to_owned()).collect();
+        req.filter.events = (names.len() < catalog.len()).then_some(names);
+    }
+
+    if problems.is_empty() { Ok(req) } else { Err(problems) }
+}
+
+impl Filter {
+    /// Does an entry with these fields pass the filter? The backends filter
+    /// in SQL; this is the reference they are tested against.
+    pub fn matches(&self, e: &crate::Entry) -> bool {
+        self.actor.as_ref().is_none_or(|a| *a == e.actor.id)
+            && self
+                .events
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| *n == e.event))
+            && self.resource_type.as_ref().is_none_or(|t| *t == e.resource.kind)
+            && self.resource_id.as_ref().is_none_or(|i| *i == e.resource.id)
+            && self.from.is_none_or(|f| e.timestamp >= f)
+            && self.to.is_none_or(|t| e.timestamp < t)
+            && self.max_seq.is_none_or(|m| e.seq <= m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &[(&str, &str)]) -> Result<ListingRequest, Vec<Problem>> {
+        let pairs: Vec<_> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_listing(&pairs, &Catalog::builtin(), &["format"])
+    }
+
+    fn codes(q: &[(&str, &str)]) -> Vec<(String, &'static str)> {
+        parse(q).unwrap_err().into_iter().map(|p| (p.field, p.code)).collect()
+    }
+
+    #[test]
+    fn empty_query_selects_everything_newest_first_fifty_at_a_time() {
+        let r = parse(&[]).unwrap();
+        assert_eq!(r.filter, Filter::default());
+        assert_eq!(r.page, Page::default());
+        assert_eq!(r.page.limit, 50);
+    }
+
+    #[test]
+    fn event_patterns_expand_and_merge() {
+        let r = parse(&[("event", "api_key.*"), ("event", "project.created,api_key.created")]).unwrap();
+        assert_eq!(
+            r.filter.events.unwrap(),
+            [
+                "api_key.created",
+                "api_key.last_used_updated",
+                "api_key.revoked",
+                "project.created"
+            ]
+        );
+        assert_eq!(
+            r.filter.event_patterns,
+            ["api_key.*", "project.created", "api_key.created"]
+        );
+    }
+
+    #[test]
+    fn a_pattern_selecting_every_event_is_no_restriction() {
+        assert_eq!(parse(&[("event", "*")]).unwrap().filter.events, None);
+    }
+
+    #[test]
+    fn unknown_events_and_patterns_matching_nothing_are_named() {
+        let p = parse(&[("event", "api_key.exploded"), ("event", "nothing.*")]).unwrap_err();
+        assert!(p[0].message.contains("api_key.exploded"));
+        assert!(p[1].message.contains("nothing.*"));
+    }
+
+    #[test]
+    fn all_filters_together() {
+        let r = parse(&[
+            ("actor", "alice@acme.com"),
+            ("resource_type", "project"),
+            ("resource_id", "p_1"),
+            ("from", "2026-01-01T00:00:00Z"),
+            ("to", "2026-02-01T00:00:00Z"),
+            ("limit", "1000"),
+            ("format", "csv"),
+        ])
+        .unwrap();
+        assert_eq!(r.filter.actor.as_deref(), Some("alice@acme.com"));
+        assert_eq!(r.filter.resource_id.as_deref(), Some("p_1"));
+        assert_eq!(r.filter.from, Some(Timestamp::parse("2026-01-01T00:00:00Z").unwrap()));
+        assert_eq!(r.page.limit, 1000);
+        assert_eq!(r.extra, [("format".to_string(), "csv".to_string())]);
+    }
+
+    #[test]
+    fn refuses_bad_values_by_name() {
+        assert_eq!(codes(&[("limit", "0")]), [("limit".into(), "invalid_limit")]);
+        assert_eq!(codes(&[("limit", "1001")]), [("limit".into(), "invalid_limit")]);
+        assert_eq!(codes(&[("limit", "ten")]), [("limit".into(), "invalid_limit")]);
+        assert_eq!(codes(&[("cursor", "nope")]), [("cursor".into(), "invalid_cursor")]);
+        assert_eq!(codes(&[("from", "yesterday")]), [("from".into(), "invalid_timestamp")]);
+        assert_eq!(codes(&[("actor", "")]), [("actor".into(), "empty")]);
+        assert_eq!(codes(&[("colour", "red")]), [("colour".into(), "unknown_parameter")]);
+        assert_eq!(
+            codes(&[("actor", "a"), ("actor", "b")]),
+            [("actor".into(), "repeated_parameter")]
+        );
+        assert_eq!(codes(&[("event", "API_KEY.*")]), [("event".into(), "invalid_pattern")]);
+        assert_eq!(
+            codes(&[("from", "2026-02-01T00:00:00Z"), ("to", "2026-02-01T00:00:00Z")]),
+            [("to".into(), "empty_range")]
+        );
+    }
+
+    #[test]
+    fn lists_every_problem_at_once() {
+        assert_eq!(codes(&[("limit", "0"), ("cursor", "x"), ("what", "1")]).len(), 3);
+    }
+}

@@ -1,0 +1,40 @@
+//! The pure core of auditlog: everything that decides *what* happens, with no
+//! I/O. Storage backends and the HTTP server are built around it.
+//!
+//! # Layout
+//!
+//! - [`timestamp`]: millisecond UTC instants, RFC 3339 in and out.
+//! - [`clock`]: where "now" comes from, injectable so tests never sleep.
+//! - [`catalog`]: the event catalog (a data file plus operator extensions).
+//! - [`pattern`]: event-name patterns such as `api_key.*`.
+//! - [`entry`]: a recorded audit entry and the parts it is made of.
+//! - [`ingest`]: turning untrusted JSON into validated new entries.
+//! - [`org`]: organizations and plans, and the retention window each implies.
+//! - [`api_key`]: the `lqt_` key format, its checksum, hashing and scopes.
+//! - [`filter`]: what a reader asks for, parsed from query parameters.
+//! - [`cursor`]: the opaque keyset-pagination cursor.
+//! - [`csv_row`]: the export's CSV columns and formula-injection defence.
+//! - [`store`]: the `Store` trait every backend implements, and its errors.
+
+#![forbid(unsafe_code)]
+
+pub mod api_key;
+pub mod catalog;
+pub mod clock;
+pub mod csv_row;
+pub mod cursor;
+pub mod entry;
+pub mod filter;
+pub mod ingest;
+pub mod org;
+pub mod pattern;
+pub mod store;
+pub mod timestamp;
+
+pub use catalog::Catalog;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use entry::{Actor, ActorType, Entry, NewEntry, Resource};
+pub use filter::Filter;
+pub use org::{Org, OrgId, Plan};
+pub use store::{Store, StoreError};
+pub use timestamp::Timestamp;

@@ -1,0 +1,160 @@
+//! Organizations and their plans. The plan decides how long entries are kept
+//! and, through that, which timestamps ingest still accepts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// The store's key for an organization. Every table is keyed by it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct OrgId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Team,
+    Scale,
+    Enterprise,
+}
+
+/// Retention of an enterprise organization when none was configured: seven
+/// years, the longest period common compliance regimes ask for.
+pub const DEFAULT_ENTERPRISE_RETENTION_DAYS: u32 = 2555;
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Team => "team",
+            Plan::Scale => "scale",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
+    /// "Team", for sentences shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Plan::Team => "Team",
+            Plan::Scale => "Scale",
+            Plan::Enterprise => "Enterprise",
+        }
+    }
+
+    /// Days an entry is kept. Only enterprise plans choose their own.
+    pub fn retention_days(self, enterprise_days: Option<u32>) -> u32 {
+        match self {
+            Plan::Team => 90,
+            Plan::Scale => 365,
+            Plan::Enterprise => enterprise_days.unwrap_or(DEFAULT_ENTERPRISE_RETENTION_DAYS),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown plan {0:?}: expected team, scale or enterprise")]
+pub struct UnknownPlan(pub String);
+
+impl FromStr for Plan {
+    type Err = UnknownPlan;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "team" => Ok(Plan::Team),
+            "scale" => Ok(Plan::Scale),
+            "enterprise" => Ok(Plan::Enterprise),
+            _ => Err(UnknownPlan(s.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: OrgId,
+    /// The stable name in URLs (`/v1/orgs/{slug}/…`).
+    pub slug: String,
+    pub name: String,
+    pub plan: Plan,
+    /// Only meaningful for enterprise plans.
+    pub enterprise_retention_days: Option<u32>,
+    pub created_at: Timestamp,
+}
+
+impl Org {
+    pub fn retention_days(&self) -> u32 {
+        self.plan.retention_days(self.enterprise_retention_days)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "organization slug {0:?} must be 2 to 63 characters of lower-case letters, digits and single hyphens, starting with a letter"
+)]
+pub struct BadSlug(pub String);
+
+/// A new organization, checked before it reaches the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrg {
+    pub slug: String,
+    pub name: String,
+    pub plan: Plan,
+    pub enterprise_retention_days: Option<u32>,
+}
+
+pub fn validate_slug(slug: &str) -> Result<(), BadSlug> {
+    let b = slug.as_bytes();
+    let ok = (2..=63).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !slug.ends_with('-')
+        && !slug.contains("--");
+    if ok { Ok(()) } else { Err(BadSlug(slug.to_owned())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_follows_the_plan() {
+        assert_eq!(Plan::Team.retention_days(Some(9)), 90);
+        assert_eq!(Plan::Scale.retention_days(None), 365);
+        assert_eq!(Plan::Enterprise.retention_days(Some(1000)), 1000);
+        assert_eq!(Plan::Enterprise.retention_days(None), DEFAULT_ENTERPRISE_RETENTION_DAYS);
+    }
+
+    #[test]
+    fn plans_parse_and_print() {
+        for p in [Plan::Team, Plan::Scale, Plan::Enterprise] {
+            assert_eq!(p.as_str().parse::<Plan>().unwrap(), p);
+        }
+        assert!("gold".parse::<Plan>().unwrap_err().to_string().contains("gold"));
+    }
+
+    #[test]
+    fn slugs() {
+        for good in ["acme", "acme-corp", "a1", "team-42-x"] {
+            assert!(validate_slug(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "a",
+            "Acme",
+            "1acme",
+            "acme-",
+            "ac--me",
+            "acme corp",
+            "acme/../x",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_slug(bad).is_err(), "{bad}");
+        }
+    }
+}
