@@ -1,0 +1,129 @@
+//! Mapping between SQLite rows and domain types, and from SQLite errors to
+//! [`StoreError`].
+
+use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
+use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::store::ApiKeyRecord;
+use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
+use r2d2_sqlite::rusqlite::{self, ErrorCode, Row, Statement, params};
+use uuid::Uuid;
+
+pub const ENTRY_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
+     resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key";
+
+pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_days, created_at";
+
+fn bad_column(i: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_owned().into())
+}
+
+pub fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
+    let id: Vec<u8> = r.get(2)?;
+    let actor_type: String = r.get(5)?;
+    let details: String = r.get(11)?;
+    let ip: Option<String> = r.get(12)?;
+    Ok(Entry {
+        org_id: OrgId(r.get(0)?),
+        seq: r.get(1)?,
+        id: Uuid::from_slice(&id).map_err(|_| bad_column(2, "entry id is not 16 bytes"))?,
+        timestamp: Timestamp(r.get(3)?),
+        received_at: Timestamp(r.get(4)?),
+        actor: Actor {
+            kind: ActorType::parse(&actor_type).ok_or_else(|| bad_column(5, "unknown actor type"))?,
+            id: r.get(6)?,
+        },
+        event: r.get(7)?,
+        resource: Resource {
+            kind: r.get(8)?,
+            id: r.get(9)?,
+            name: r.get(10)?,
+        },
+        details: serde_json::from_str(&details).map_err(|_| bad_column(11, "details are not a JSON object"))?,
+        ip_address: ip
+            .map(|s| s.parse().map_err(|_| bad_column(12, "bad IP address")))
+            .transpose()?,
+        user_agent: r.get(13)?,
+        request_id: r.get(14)?,
+        idempotency_key: r.get(15)?,
+    })
+}
+
+pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()> {
+    stmt.execute(params![
+        e.org_id.0,
+        e.seq,
+        &e.id.as_bytes()[..],
+        e.timestamp.millis(),
+        e.received_at.millis(),
+        e.actor.kind.as_str(),
+        e.actor.id,
+        e.event,
+        e.resource.kind,
+        e.resource.id,
+        e.resource.name,
+        e.details_json(),
+        e.ip_address.map(|ip| ip.to_string()),
+        e.user_agent,
+        e.request_id,
+        e.idempotency_key,
+    ])?;
+    Ok(())
+}
+
+pub fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
+    let plan: String = r.get(3)?;
+    Ok(Org {
+        id: OrgId(r.get(0)?),
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        plan: plan.parse().map_err(|_| bad_column(3, "unknown plan"))?,
+        enterprise_retention_days: r.get(4)?,
+        created_at: Timestamp(r.get(5)?),
+    })
+}
+
+pub fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub fn api_key_from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let prefix: String = r.get(1)?;
+    let scopes: String = r.get(3)?;
+    let hash: Vec<u8> = r.get(4)?;
+    Ok(ApiKeyRecord {
+        org_id: OrgId(r.get(0)?),
+        prefix: KeyPrefix::parse(&prefix).ok_or_else(|| bad_column(1, "malformed key prefix"))?,
+        name: r.get(2)?,
+        scopes: scopes
+            .split_whitespace()
+            .map(|s| s.parse().map_err(|_| bad_column(3, "unknown scope")))
+            .collect::<Result<_, _>>()?,
+        hash: KeyHash(hash.try_into().map_err(|_| bad_column(4, "key hash is not 32 bytes"))?),
+        created_at: Timestamp(r.get(5)?),
+        revoked_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+    })
+}
+
+/// Errors a client can do nothing about but wait: the service answers 503.
+pub fn db_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+pub fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
+    if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+        StoreError::Conflict(what)
+    } else {
+        db_err(e)
+    }
+}
