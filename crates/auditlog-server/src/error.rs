@@ -1,0 +1,116 @@
+//! The one error type of the API and its mapping to HTTP, in one place.
+//!
+//! Every refusal is `{"error": {"code", "message", "details"}}` with a 4xx
+//! status; internal failures are logged with their cause and shown only as
+//! an opaque 500 (or 503 when waiting will help).
+
+use auditlog_domain::StoreError;
+use auditlog_domain::ingest::Problem;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (JSON syntax, query parameters).
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Vec<Problem>,
+    },
+    /// Well-formed but refused by validation: every problem listed.
+    #[error("the request was refused: {} problem(s)", .0.len())]
+    Invalid(Vec<Problem>),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, &[Problem]) {
+        match self {
+            ApiError::BadRequest { code, message, details } => (StatusCode::BAD_REQUEST, code, message.clone(), details),
+            ApiError::Invalid(problems) => {
+                let message = match problems.as_slice() {
+                    [one] => one.message.clone(),
+                    many => format!("{} problems; see details", many.len()),
+                };
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message, problems)
+            }
+            ApiError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone(), &[]),
+            ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), &[]),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), &[]),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", self.to_string(), &[]),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the audit log cannot be written or read right now; nothing was recorded, retry later".into(),
+                &[],
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; it has been logged".into(),
+                &[],
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(what) => ApiError::bad_request("conflict", format!("{what} already exists")),
+            StoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "store unavailable"),
+            _ => {}
+        }
+        let (status, code, message, details) = self.parts();
+        let body = json!({"error": {"code": code, "message": message, "details": details}});
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        resp
+    }
+}

@@ -1,0 +1,69 @@
+//! `POST /v1/orgs/{org}/audit/events`: record one event or a batch.
+//!
+//! The body is validated whole against the catalog before anything is
+//! written; the answer comes only after the writer has committed.
+
+use auditlog_domain::api_key::Scope;
+use auditlog_domain::ingest::{IngestContext, validate_body};
+use auditlog_domain::store::AppendRequest;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::authenticate;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+
+#[tracing::instrument(skip_all, fields(org = %org))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let principal = authenticate(&state, &headers, &org, Scope::AuditWrite).await?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(state.config.max_body_bytes)
+        } else {
+            ApiError::bad_request("unreadable_body", e.body_text())
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    let ingest_ctx = IngestContext {
+        catalog: &state.catalog,
+        now: state.clock.now(),
+        retention_days: principal.org.retention_days(),
+        default_actor: principal.actor(),
+        default_ip: ctx.ip,
+        default_request_id: ctx.request_id.clone(),
+    };
+    let entries = validate_body(&value, &ingest_ctx).map_err(ApiError::Invalid)?;
+    let appended = state
+        .writer
+        .append(AppendRequest {
+            org_id: principal.org.id,
+            entries,
+        })
+        .await?;
+    let out: Vec<Value> = appended
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.entry.id,
+                "seq": a.entry.seq,
+                "timestamp": a.entry.timestamp,
+                "received_at": a.entry.received_at,
+                "replayed": a.replayed,
+            })
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(json!({ "entries": out }))))
+}

@@ -1,0 +1,54 @@
+//! The HTTP routes, one module per group, and the layers around them.
+
+mod catalog;
+mod entries;
+mod export;
+mod health;
+mod ingest;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::context::REQUEST_ID;
+use crate::error::ApiError;
+
+/// Request ids are UUIDv7, so they sort by time in logs.
+#[derive(Clone, Copy)]
+struct TimeOrderedId;
+
+impl MakeRequestId for TimeOrderedId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()).ok().map(RequestId::new)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/audit/catalog", get(catalog::get_catalog))
+        .route("/v1/orgs/{org}/audit/events", get(entries::list).post(ingest::ingest))
+        .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))
+        .route("/v1/orgs/{org}/audit/export", get(export::export))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::bad_request("method_not_allowed", "this endpoint does not accept that method")
+        })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, TimeOrderedId))
+}
