@@ -1,1 +1,53 @@
-fn main() {}
+//! The `auditlog` command. `main` only parses arguments, sets up logging,
+//! opens the chosen store and hands over to the subcommand.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod backend;
+mod bench;
+mod cli;
+mod demo;
+mod seed;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, KeyCommand, OrgCommand};
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("AUDITLOG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("AUDITLOG_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Migrate(args) => backend::open(&args.database).map(|_| {
+            println!("database is up to date");
+        }),
+        Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
+        Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line, as DESIGN.md's contract states it. Every command takes
+//! `--database` / `AUDITLOG_DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use auditlog_domain::Plan;
+use auditlog_domain::api_key::Scope;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "auditlog", version, about = "A self-hosted, tamper-evident audit log service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Serve a seeded organization with a year of entries; print the URL and keys.
+    Demo(DemoArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Measure ingest, query and export throughput on this machine.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Where entries are kept: sqlite://PATH (or a plain path).
+    #[arg(long, env = "AUDITLOG_DATABASE_URL", default_value = "sqlite://auditlog.db")]
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// A catalog file of extra events (same format as the built-in catalog.toml).
+    #[arg(long, env = "AUDITLOG_CATALOG")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database to seed; by default a fresh file in a temporary directory,
+    /// removed when the demo stops.
+    #[arg(long, env = "AUDITLOG_DATABASE_URL")]
+    pub database: Option<String>,
+    /// How many entries to seed across the year.
+    #[arg(long, default_value_t = 25_000)]
+    pub entries: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Create(OrgCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgCreateArgs {
+    /// The organization's stable name in URLs, e.g. `acme`.
+    pub slug: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, default_value = "team", value_parser = parse_plan)]
+    pub plan: Plan,
+    /// Retention for the enterprise plan, in days (default 2555, seven years).
+    #[arg(long)]
+    pub retention_days: Option<u32>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; the key is printed once, alone on the last line.
+    Create(KeyCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// audit:write, audit:read or admin; repeat for several.
+    #[arg(long = "scope", required = true, value_parser = parse_scope)]
+    pub scopes: Vec<Scope>,
+    /// A name to recognise the key by.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Entries in the database the query and export measurements run on.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: usize,
+    /// Entries sent by each ingest measurement.
+    #[arg(long, default_value_t = 200_000)]
+    pub ingest_entries: usize,
+    /// Single-event requests sent by the concurrent-client measurement.
+    #[arg(long, default_value_t = 60_000)]
+    pub single_events: usize,
+    /// Concurrent clients for single-event ingest.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Requests per query kind for the latency percentiles.
+    #[arg(long, default_value_t = 300)]
+    pub query_samples: usize,
+    /// Directory for the benchmark's databases (default: a temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    s.parse().map_err(|e: auditlog_domain::org::UnknownPlan| e.to_string())
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse().map_err(|e: auditlog_domain::api_key::UnknownScope| e.to_string())
+}

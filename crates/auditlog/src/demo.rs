@@ -1,0 +1,113 @@
+//! `auditlog demo`: a seeded organization on the `scale` plan with a year of
+//! entries, served at once, with keys and commands printed to try it.
+
+use std::sync::Arc;
+
+use auditlog_domain::api_key::{self, Scope};
+use auditlog_domain::org::NewOrg;
+use auditlog_domain::store::{AppendRequest, NewApiKey};
+use auditlog_domain::{Clock, Org, Plan, Store, SystemClock, Timestamp};
+use auditlog_server::ServerConfig;
+
+use crate::backend::{AnyError, open};
+use crate::cli::DemoArgs;
+use crate::seed;
+use crate::serve::shutdown_on_signal;
+
+pub const DEMO_ORG: &str = "acme";
+
+/// Creates `acme` on the scale plan and fills its last year with `n`
+/// entries; returns the organization.
+pub async fn seed_org(store: &dyn Store, slug: &str, n: usize, now: Timestamp) -> Result<Org, AnyError> {
+    let org = store
+        .create_org(
+            NewOrg {
+                slug: slug.into(),
+                name: "Acme".into(),
+                plan: Plan::Scale,
+                enterprise_retention_days: None,
+            },
+            now.minus_days(400),
+        )
+        .await?;
+    // A day short of the retention window, so every entry is one ingest
+    // would still accept.
+    let entries = seed::entries(n, now.minus_days(364), now.plus_millis(-60_000), 2026);
+    for chunk in entries.chunks(1000) {
+        let received = chunk.last().map(|e| e.timestamp.plus_millis(1500)).unwrap_or(now);
+        store
+            .append(
+                vec![AppendRequest {
+                    org_id: org.id,
+                    entries: chunk.to_vec(),
+                }],
+                received,
+            )
+            .await?;
+    }
+    Ok(org)
+}
+
+pub async fn make_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>) -> Result<String, AnyError> {
+    let key = api_key::generate();
+    store
+        .create_api_key(
+            NewApiKey {
+                org_id: org.id,
+                prefix: key.prefix.clone(),
+                name: name.into(),
+                scopes,
+                hash: key.hash.clone(),
+            },
+            SystemClock.now(),
+        )
+        .await?;
+    Ok(key.secret)
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
+    let tmp;
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            format!("sqlite://{}", tmp.path().join("demo.db").display())
+        }
+    };
+    let store: Arc<dyn Store> = open(&url)?;
+    let now = SystemClock.now();
+    let org = match store.org_by_slug(DEMO_ORG).await? {
+        Some(org) => org,
+        None => {
+            eprintln!("seeding {} entries for organization {DEMO_ORG}…", args.entries);
+            seed_org(store.as_ref(), DEMO_ORG, args.entries, now).await?
+        }
+    };
+    let write = make_key(store.as_ref(), &org, "demo ingest", vec![Scope::AuditWrite]).await?;
+    let read = make_key(store.as_ref(), &org, "demo reader", vec![Scope::AuditRead]).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let entries = store.log_size(org.id).await?;
+
+    println!(
+        "\nauditlog demo: organization {DEMO_ORG} ({} plan, entries kept {} days) holds {entries} entries",
+        org.plan.label(),
+        org.retention_days()
+    );
+    println!("database:    {url}");
+    println!("API:         {base}/v1/orgs/{DEMO_ORG}/audit/events");
+    println!("write key:   {write}");
+    println!("read key:    {read}");
+    println!("\ntry:");
+    println!("  curl -s -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/events?event=api_key.*&limit=5'");
+    println!(
+        "  curl -s -X POST -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' \\\n    -d '{{\"event\":\"project.created\",\"actor\":\"you@acme.com\",\"resource\":{{\"type\":\"project\",\"id\":\"p_demo\"}},\"details\":{{\"name\":\"Demo\"}}}}' \\\n    '{base}/v1/orgs/{DEMO_ORG}/audit/events'"
+    );
+    println!("  curl -s -OJ -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/export?format=csv&from=2026-01-01T00:00:00Z'");
+    println!("\nCtrl-C stops the demo.");
+
+    auditlog_server::serve(ServerConfig::default(), store, listener, shutdown_on_signal()).await?;
+    Ok(())
+}

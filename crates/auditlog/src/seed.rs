@@ -1,0 +1,394 @@
+//! Realistic synthetic entries for the demo and the benchmark: a year in the
+//! life of an organization, across every category of the catalog, with
+//! varied people, keys, addresses, resources and details.
+
+use std::net::IpAddr;
+
+use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::{NewEntry, Timestamp};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy)]
+struct Person {
+    email: &'static str,
+    role: &'static str,
+    ip: &'static str,
+    agent: &'static str,
+}
+
+const PEOPLE: &[Person] = &[
+    Person { email: "maria.gonzalez@acme.com", role: "owner", ip: "203.0.113.10", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15" },
+    Person { email: "li.wei@acme.com", role: "admin", ip: "198.51.100.23", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" },
+    Person { email: "sam.okafor@acme.com", role: "admin", ip: "2001:db8:85a3::8a2e:370:7334", agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36" },
+    Person { email: "priya.nair@acme.com", role: "member", ip: "203.0.113.77", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 Chrome/126.0 Safari/537.36" },
+    Person { email: "jonas.berg@acme.com", role: "member", ip: "198.51.100.142", agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/125.0 Safari/537.36" },
+    Person { email: "amara.diallo@acme.com", role: "member", ip: "2001:db8:1f70::999:de8:7648:6e8", agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148" },
+    Person { email: "tomás.ruiz@acme.com", role: "viewer", ip: "203.0.113.201", agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0" },
+    Person { email: "yuki.tanaka@acme.com", role: "admin", ip: "198.51.100.7", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15" },
+];
+
+/// API keys that act on their own: CI pipelines and platform services.
+const KEYS: &[(&str, &str, &str)] = &[
+    ("lqt_ci7x2k9m", "198.51.100.200", "github-actions/2.317 lqt-cli/3.4.1"),
+    ("lqt_tf4p8q2w", "203.0.113.150", "terraform-provider-lqt/1.8.0"),
+    ("lqt_sdk3n5r8", "2001:db8:4::15", "lqt-python/2.11.0"),
+];
+
+const PROJECTS: &[(&str, &str)] = &[
+    ("p_7f3k2m", "Production chatbot"),
+    ("p_9x1q4n", "Support summariser"),
+    ("p_2b8d6v", "Internal search"),
+    ("p_5h7j3c", "Staging"),
+    ("p_8w2e9r", "Eval sandbox"),
+];
+
+const GUARDRAILS: &[(&str, &str, &str)] = &[
+    ("g_pii01", "PII redaction", "pii"),
+    ("g_tox02", "Toxicity filter", "toxicity"),
+    ("g_jbk03", "Jailbreak detector", "prompt_injection"),
+    ("g_top04", "Off-topic blocker", "topic"),
+];
+
+const ALERTS: &[(&str, &str, &str, f64)] = &[
+    ("al_lat1", "p95 latency above 2 s", "latency_p95_ms > 2000", 2000.0),
+    ("al_err2", "Error rate above 5%", "error_rate > 0.05", 0.05),
+    ("al_cost3", "Daily spend above $500", "daily_cost_usd > 500", 500.0),
+    ("al_tok4", "Token usage spike", "tokens_per_min > 200000", 200_000.0),
+];
+
+const PROMPTS: &[(&str, &str)] = &[("pr_greet", "greeting"), ("pr_summ", "summarise-ticket"), ("pr_route", "intent-router")];
+const TEMPLATES: &[(&str, &str)] = &[("et_faith", "Faithfulness"), ("et_rel", "Answer relevance"), ("et_tone", "Tone check")];
+const WEBHOOKS: &[(&str, &str)] = &[
+    ("wh_siem", "https://siem.acme.com/ingest/lqt"),
+    ("wh_slack", "https://hooks.slack.com/services/T000/B000/XXXX"),
+];
+const PLANS: &[&str] = &["team", "scale", "enterprise"];
+const ROLES: &[&str] = &["viewer", "member", "admin"];
+
+/// Event names and how often each happens, relative to one another.
+const WEIGHTS: &[(&str, u32)] = &[
+    ("organization.renamed", 1),
+    ("organization.sso_configured", 1),
+    ("organization.member_added", 6),
+    ("organization.member_removed", 3),
+    ("organization.member_role_changed", 5),
+    ("project.created", 6),
+    ("project.deleted", 2),
+    ("project.renamed", 3),
+    ("api_key.created", 8),
+    ("api_key.revoked", 5),
+    ("api_key.last_used_updated", 60),
+    ("guardrail.created", 5),
+    ("guardrail.updated", 14),
+    ("guardrail.enabled", 6),
+    ("guardrail.disabled", 5),
+    ("guardrail.deleted", 2),
+    ("alert.created", 5),
+    ("alert.updated", 8),
+    ("alert.triggered", 45),
+    ("alert.deleted", 2),
+    ("billing.plan_upgraded", 1),
+    ("billing.plan_downgraded", 1),
+    ("billing.payment_method_changed", 1),
+    ("data_export.requested", 4),
+    ("data_export.downloaded", 4),
+    ("evaluation.template_created", 5),
+    ("evaluation.template_deleted", 2),
+    ("prompt.version_published", 25),
+    ("prompt.version_rolled_back", 3),
+    ("webhook.created", 2),
+    ("webhook.updated", 2),
+    ("webhook.deleted", 1),
+    ("webhook.disabled", 1),
+    ("webhook.secret_rotated", 1),
+    ("audit_log.retention_purged", 1),
+];
+
+struct Who {
+    actor: Actor,
+    ip: IpAddr,
+    agent: &'static str,
+}
+
+fn person(rng: &mut StdRng, admins_only: bool) -> Who {
+    let pool: Vec<&Person> = PEOPLE
+        .iter()
+        .filter(|p| !admins_only || p.role == "owner" || p.role == "admin")
+        .collect();
+    let p = pool.choose(rng).copied().unwrap_or(&PEOPLE[0]);
+    Who {
+        actor: Actor {
+            kind: ActorType::User,
+            id: p.email.into(),
+        },
+        ip: p.ip.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        agent: p.agent,
+    }
+}
+
+fn key(rng: &mut StdRng) -> Who {
+    let (prefix, ip, agent) = KEYS.choose(rng).copied().unwrap_or(KEYS[0]);
+    Who {
+        actor: Actor::api_key(prefix),
+        ip: ip.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        agent,
+    }
+}
+
+fn system() -> Who {
+    Who {
+        actor: Actor::system(),
+        ip: IpAddr::from([10, 0, 0, 5]),
+        agent: "auditlog",
+    }
+}
+
+fn res(kind: &str, id: &str, name: Option<&str>) -> Resource {
+    Resource {
+        kind: kind.into(),
+        id: id.into(),
+        name: name.map(str::to_owned),
+    }
+}
+
+fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+/// Who did it, to what, with which details.
+fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value) {
+    let human_or_key = |rng: &mut StdRng| if rng.random_bool(0.8) { person(rng, false) } else { key(rng) };
+    match event {
+        "organization.renamed" => {
+            let names = ["Acme", "Acme Inc.", "Acme Corporation"];
+            let old = pick(rng, &names);
+            let new = pick(rng, &names);
+            (person(rng, true), res("organization", "acme", Some(new)), json!({"old_name": old, "new_name": new}))
+        }
+        "organization.sso_configured" => (
+            person(rng, true),
+            res("organization", "acme", Some("Acme")),
+            json!({"issuer": "https://login.acme.com/oauth2/default", "client_id": "0oa8f2k1", "enforced": rng.random_bool(0.5)}),
+        ),
+        "organization.member_added" | "organization.member_removed" => {
+            let m = pick(rng, PEOPLE);
+            (person(rng, true), res("member", m.email, None), json!({"member": m.email, "role": m.role}))
+        }
+        "organization.member_role_changed" => {
+            let m = pick(rng, PEOPLE);
+            let old = pick(rng, ROLES);
+            let new = pick(rng, ROLES);
+            (
+                person(rng, true),
+                res("member", m.email, None),
+                json!({"member": m.email, "old_role": old, "new_role": new}),
+            )
+        }
+        "project.created" | "project.deleted" => {
+            let (id, name) = pick(rng, PROJECTS);
+            (human_or_key(rng), res("project", id, Some(name)), json!({"name": name}))
+        }
+        "project.renamed" => {
+            let (id, name) = pick(rng, PROJECTS);
+            (
+                person(rng, false),
+                res("project", id, Some(name)),
+                json!({"old_name": format!("{name} (old)"), "new_name": name}),
+            )
+        }
+        "api_key.created" | "api_key.revoked" => {
+            let prefix = format!("lqt_{:08x}", rng.random::<u32>());
+            let scopes = pick(rng, &[&["audit:write"][..], &["audit:read"], &["audit:write", "audit:read"], &["admin"]]);
+            let name = pick(rng, &["ci", "terraform", "backend", "notebook", "siem-reader"]);
+            (
+                person(rng, true),
+                res("api_key", &prefix, Some(name)),
+                json!({"prefix": prefix, "name": name, "scopes": scopes}),
+            )
+        }
+        "api_key.last_used_updated" => {
+            let (prefix, _, _) = pick(rng, KEYS);
+            (system(), res("api_key", prefix, None), json!({"prefix": prefix, "last_used_at": ts}))
+        }
+        "guardrail.created" | "guardrail.updated" | "guardrail.enabled" | "guardrail.disabled" | "guardrail.deleted" => {
+            let (id, name, kind) = pick(rng, GUARDRAILS);
+            let details = match event {
+                "guardrail.created" => json!({"name": name, "type": kind, "project": pick(rng, PROJECTS).0}),
+                "guardrail.updated" => {
+                    let old = rng.random_range(50..90);
+                    json!({"name": name, "changes": {"threshold": {"old": old as f64 / 100.0, "new": (old + 5) as f64 / 100.0}}})
+                }
+                _ => json!({"name": name}),
+            };
+            (human_or_key(rng), res("guardrail", id, Some(name)), details)
+        }
+        "alert.created" | "alert.updated" | "alert.deleted" => {
+            let (id, name, cond, _) = pick(rng, ALERTS);
+            let details = match event {
+                "alert.created" => json!({"name": name, "condition": cond, "channel": "#oncall-llm"}),
+                "alert.updated" => json!({"name": name, "changes": {"channel": {"old": "#oncall", "new": "#oncall-llm"}}}),
+                _ => json!({"name": name}),
+            };
+            (person(rng, false), res("alert", id, Some(name)), details)
+        }
+        "alert.triggered" => {
+            let (id, name, _, threshold) = pick(rng, ALERTS);
+            let value = threshold * (1.0 + rng.random_range(1..80) as f64 / 100.0);
+            (
+                system(),
+                res("alert", id, Some(name)),
+                json!({"name": name, "value": (value * 100.0).round() / 100.0, "threshold": threshold, "project": pick(rng, PROJECTS).0}),
+            )
+        }
+        "billing.plan_upgraded" => (
+            person(rng, true),
+            res("organization", "acme", Some("Acme")),
+            json!({"old_plan": "team", "new_plan": "scale"}),
+        ),
+        "billing.plan_downgraded" => (
+            person(rng, true),
+            res("organization", "acme", Some("Acme")),
+            json!({"old_plan": pick(rng, &PLANS[1..]), "new_plan": "team"}),
+        ),
+        "billing.payment_method_changed" => (
+            person(rng, true),
+            res("payment_method", &format!("pm_{:06x}", rng.random::<u32>() & 0xff_ffff), None),
+            json!({"method": format!("card ending {:04}", rng.random_range(1000..9999))}),
+        ),
+        "data_export.requested" | "data_export.downloaded" => {
+            let id = format!("exp_{:08x}", rng.random::<u32>());
+            let details = if event == "data_export.requested" {
+                json!({"format": "csv", "filters": {"event": ["api_key.*"]}})
+            } else {
+                json!({"format": "csv", "rows": rng.random_range(10..5000), "bytes": rng.random_range(2_000..900_000)})
+            };
+            (person(rng, true), res("data_export", &id, None), details)
+        }
+        "evaluation.template_created" | "evaluation.template_deleted" => {
+            let (id, name) = pick(rng, TEMPLATES);
+            (human_or_key(rng), res("evaluation_template", id, Some(name)), json!({"name": name}))
+        }
+        "prompt.version_published" => {
+            let (id, name) = pick(rng, PROMPTS);
+            (
+                human_or_key(rng),
+                res("prompt", id, Some(name)),
+                json!({"prompt": name, "version": rng.random_range(2..60), "commit_message": "Tighten instructions"}),
+            )
+        }
+        "prompt.version_rolled_back" => {
+            let (id, name) = pick(rng, PROMPTS);
+            let from = rng.random_range(3..60);
+            (
+                person(rng, false),
+                res("prompt", id, Some(name)),
+                json!({"prompt": name, "from_version": from, "to_version": from - 1}),
+            )
+        }
+        "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.disabled" | "webhook.secret_rotated" => {
+            let (id, url) = pick(rng, WEBHOOKS);
+            let details = match event {
+                "webhook.created" => json!({"url": url, "events": ["*"]}),
+                "webhook.updated" => json!({"url": url, "changes": {"events": {"old": ["*"], "new": ["api_key.*", "organization.*"]}}}),
+                "webhook.disabled" => json!({"url": url, "reason": "failing continuously for 5 days"}),
+                _ => json!({"url": url}),
+            };
+            (person(rng, true), res("webhook", id, None), details)
+        }
+        "audit_log.retention_purged" => {
+            let count = rng.random_range(100..5000);
+            let first = rng.random_range(1..100_000);
+            (
+                system(),
+                res("audit_log", "acme", None),
+                json!({"cutoff": ts.minus_days(365), "first_seq": first, "last_seq": first + count - 1, "count": count}),
+            )
+        }
+        _ => (system(), res("unknown", "unknown", None), json!({})),
+    }
+}
+
+/// `n` entries spread over `[start, end)`, sorted by time.
+pub fn entries(n: usize, start: Timestamp, end: Timestamp, seed: u64) -> Vec<NewEntry> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let total: u32 = WEIGHTS.iter().map(|(_, w)| w).sum();
+    let span = (end.millis() - start.millis()).max(1);
+    let mut times: Vec<i64> = (0..n).map(|_| start.millis() + rng.random_range(0..span)).collect();
+    times.sort_unstable();
+    times
+        .into_iter()
+        .map(|t| {
+            let mut roll = rng.random_range(0..total);
+            let event = WEIGHTS
+                .iter()
+                .find(|(_, w)| {
+                    if roll < *w {
+                        true
+                    } else {
+                        roll -= w;
+                        false
+                    }
+                })
+                .map(|(e, _)| *e)
+                .unwrap_or("alert.triggered");
+            let ts = Timestamp(t);
+            let (who, resource, details) = shape(event, &mut rng, ts);
+            NewEntry {
+                timestamp: ts,
+                actor: who.actor,
+                event: event.into(),
+                resource,
+                details: details.as_object().cloned().unwrap_or_default(),
+                ip_address: Some(who.ip),
+                user_agent: Some(who.agent.into()),
+                request_id: Some(uuid::Uuid::from_u128(rng.random()).to_string()),
+                idempotency_key: None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_domain::Catalog;
+    use std::collections::HashSet;
+
+    #[test]
+    fn weights_cover_exactly_the_catalog() {
+        let catalog = Catalog::builtin();
+        let weighted: HashSet<_> = WEIGHTS.iter().map(|(e, _)| *e).collect();
+        let catalogued: HashSet<_> = catalog.events().map(|e| e.name.as_str()).collect();
+        assert_eq!(weighted, catalogued);
+    }
+
+    #[test]
+    fn every_generated_entry_is_valid_and_every_category_appears() {
+        let catalog = Catalog::builtin();
+        let start = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let end = Timestamp::parse("2026-12-31T00:00:00Z").unwrap();
+        let got = entries(5000, start, end, 42);
+        assert_eq!(got.len(), 5000);
+        let mut categories = HashSet::new();
+        for e in &got {
+            let spec = catalog.get(&e.event).expect("catalogued event");
+            for k in &spec.required_details {
+                assert!(e.details.contains_key(k), "{} lacks {k}", e.event);
+            }
+            assert!(e.timestamp >= start && e.timestamp < end);
+            categories.insert(spec.category.clone());
+        }
+        assert_eq!(categories.len(), catalog.categories().count());
+        assert!(got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp), "sorted by time");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_year() {
+        let s = Timestamp(0);
+        let e = Timestamp(86_400_000);
+        assert_eq!(entries(50, s, e, 7), entries(50, s, e, 7));
+    }
+}

@@ -1,0 +1,65 @@
+//! `auditlog serve`: load the catalog, open the store, serve until SIGINT or
+//! SIGTERM, then shut down gracefully.
+
+use std::sync::Arc;
+
+use auditlog_domain::Catalog;
+use auditlog_server::ServerConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{AnyError, open};
+use crate::cli::ServeArgs;
+
+pub fn load_catalog(extension: Option<&std::path::Path>) -> Result<Catalog, AnyError> {
+    let mut catalog = Catalog::builtin();
+    if let Some(path) = extension {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read catalog {}: {e}", path.display()))?;
+        catalog.extend_from_toml(&path.display().to_string(), &text)?;
+    }
+    Ok(catalog)
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("interrupted; shutting down"),
+                _ = term.recv() => tracing::info!("terminated; shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        t.cancel();
+    });
+    token
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let store = open(&args.db.database)?;
+    let config = ServerConfig {
+        catalog: Arc::new(catalog),
+        ..ServerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    auditlog_server::serve(config, store, listener, shutdown_on_signal()).await?;
+    Ok(())
+}
