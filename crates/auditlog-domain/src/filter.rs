@@ -223,7 +223,7 @@ impl Filter {
             && self
                 .events
                 .as_ref()
-                .is_none_or(|names| names.iter().any(|n| *n == e.event))
+                .is_none_or(|names| names.contains(&e.event))
             && self.resource_type.as_ref().is_none_or(|t| *t == e.resource.kind)
             && self.resource_id.as_ref().is_none_or(|i| *i == e.resource.id)
             && self.from.is_none_or(|f| e.timestamp >= f)

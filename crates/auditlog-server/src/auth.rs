@@ -5,10 +5,10 @@
 //! constant time with the stored one. A valid key used against another
 //! organization gets 403, never that organization's data.
 
+use auditlog_domain::Org;
 use auditlog_domain::api_key::{PresentedKey, Scope};
 use auditlog_domain::entry::Actor;
 use auditlog_domain::store::ApiKeyRecord;
-use auditlog_domain::Org;
 use axum::http::{HeaderMap, header};
 
 use crate::AppState;
@@ -52,14 +52,21 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .split_once(' ')
         .ok_or_else(|| ApiError::Unauthenticated("expected Authorization: Bearer <API key>".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthenticated("expected Authorization: Bearer <API key>".into()));
+        return Err(ApiError::Unauthenticated(
+            "expected Authorization: Bearer <API key>".into(),
+        ));
     }
     Ok(token.trim())
 }
 
 /// Authenticates the request's key for the organization named in the path
 /// and checks it holds `scope`.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, org_slug: &str, scope: Scope) -> Result<Principal, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    org_slug: &str,
+    scope: Scope,
+) -> Result<Principal, ApiError> {
     let presented = PresentedKey::parse(bearer(headers)?).map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
     let key = state
         .store

@@ -29,6 +29,8 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -55,7 +57,9 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, String, &[Problem]) {
         match self {
-            ApiError::BadRequest { code, message, details } => (StatusCode::BAD_REQUEST, code, message.clone(), details),
+            ApiError::BadRequest { code, message, details } => {
+                (StatusCode::BAD_REQUEST, code, message.clone(), details)
+            }
             ApiError::Invalid(problems) => {
                 let message = match problems.as_slice() {
                     [one] => one.message.clone(),
@@ -66,7 +70,18 @@ impl ApiError {
             ApiError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone(), &[]),
             ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), &[]),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), &[]),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", self.to_string(), &[]),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                self.to_string(),
+                &[],
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                self.to_string(),
+                &[],
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

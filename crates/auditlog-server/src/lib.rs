@@ -17,8 +17,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod context;
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod query_string;
 pub mod recorder;

@@ -1,9 +1,9 @@
 //! Entries the service records about its own actions (an export, and later
 //! every management change), written through the same writer as ingest.
 
+use auditlog_domain::NewEntry;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::store::{AppendRequest, Appended};
-use auditlog_domain::NewEntry;
 use serde_json::{Map, Value};
 
 use crate::AppState;

@@ -60,5 +60,7 @@ pub async fn get_one(
     let not_found = || ApiError::NotFound(format!("no entry {id:?} in this organization"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let entry = state.store.entry(principal.org.id, uuid).await?.ok_or_else(not_found)?;
-    Ok(Json(serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
 }

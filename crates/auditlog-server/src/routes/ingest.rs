@@ -34,9 +34,8 @@ pub async fn ingest(
             ApiError::bad_request("unreadable_body", e.body_text())
         }
     })?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
     let ingest_ctx = IngestContext {
         catalog: &state.catalog,
         now: state.clock.now(),

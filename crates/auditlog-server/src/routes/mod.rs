@@ -24,7 +24,9 @@ struct TimeOrderedId;
 
 impl MakeRequestId for TimeOrderedId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()).ok().map(RequestId::new)
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -39,9 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))
         .route("/v1/orgs/{org}/audit/export", get(export::export))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::bad_request("method_not_allowed", "this endpoint does not accept that method")
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(SetResponseHeaderLayer::overriding(

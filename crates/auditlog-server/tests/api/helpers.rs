@@ -1,0 +1,227 @@
+//! `spawn_app()` and typed request helpers shared by every API test.
+
+use std::sync::Arc;
+
+use auditlog_domain::api_key::{self, Scope};
+use auditlog_domain::org::NewOrg;
+use auditlog_domain::store::NewApiKey;
+use auditlog_domain::{ManualClock, Org, Plan, Store, Timestamp};
+use auditlog_server::ServerConfig;
+use auditlog_sqlite::SqliteStore;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The tests' "now": the clock only moves when a test moves it.
+pub const NOW: &str = "2026-06-01T12:00:00Z";
+
+pub struct Keys {
+    pub write: String,
+    pub read: String,
+    pub other_org: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub clock: ManualClock,
+    pub acme: Org,
+    #[allow(dead_code)]
+    pub globex: Org,
+    pub keys: Keys,
+    pub db_path: std::path::PathBuf,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+async fn key(store: &dyn Store, org: &Org, scopes: Vec<Scope>) -> String {
+    let k = api_key::generate();
+    store
+        .create_api_key(
+            NewApiKey {
+                org_id: org.id,
+                prefix: k.prefix.clone(),
+                name: "test".into(),
+                scopes,
+                hash: k.hash.clone(),
+            },
+            Timestamp(0),
+        )
+        .await
+        .expect("create key");
+    k.secret
+}
+
+/// Starts the server with a configuration the test may adjust.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("audit.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).expect("open store"));
+    let clock = ManualClock::new(Timestamp::parse(NOW).unwrap());
+    let org = |slug: &'static str, plan| {
+        let store = store.clone();
+        async move {
+            store
+                .create_org(
+                    NewOrg {
+                        slug: slug.into(),
+                        name: slug.into(),
+                        plan,
+                        enterprise_retention_days: None,
+                    },
+                    Timestamp(0),
+                )
+                .await
+                .expect("create org")
+        }
+    };
+    let acme = org("acme", Plan::Team).await;
+    let globex = org("globex", Plan::Scale).await;
+    let keys = Keys {
+        write: key(store.as_ref(), &acme, vec![Scope::AuditWrite]).await,
+        read: key(store.as_ref(), &acme, vec![Scope::AuditRead]).await,
+        other_org: key(store.as_ref(), &globex, vec![Scope::AuditWrite, Scope::AuditRead]).await,
+    };
+    let mut config = ServerConfig {
+        clock: Arc::new(clock.clone()),
+        ..ServerConfig::default()
+    };
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(auditlog_server::serve(
+        config,
+        store.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        clock,
+        acme,
+        globex,
+        keys,
+        db_path,
+        shutdown,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// A valid event of the catalog, for tests to vary.
+pub fn event(actor: &str, event: &str, resource: (&str, &str)) -> Value {
+    let details = match event {
+        "project.created" | "project.deleted" => json!({"name": "Prod"}),
+        "project.renamed" => json!({"old_name": "Prod", "new_name": "Production"}),
+        "api_key.created" | "api_key.revoked" => {
+            json!({"prefix": "lqt_ab12cd34", "name": "ci", "scopes": ["audit:write"]})
+        }
+        "organization.member_role_changed" => {
+            json!({"member": "bob@acme.com", "old_role": "viewer", "new_role": "admin"})
+        }
+        "guardrail.enabled" | "guardrail.disabled" => json!({"name": "PII"}),
+        other => panic!("the test helper has no details for {other}"),
+    };
+    json!({
+        "event": event,
+        "actor": actor,
+        "resource": {"type": resource.0, "id": resource.1},
+        "details": details,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_events(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/orgs/acme/audit/events"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Ingests and insists on success; returns the answer's entries.
+    pub async fn ingest(&self, body: Value) -> Vec<Value> {
+        let resp = self.post_events(&self.keys.write, &body).await;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{v}");
+        v["entries"].as_array().unwrap().clone()
+    }
+
+    pub async fn get(&self, key: &str, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .query(query)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Lists acme's entries with the read key; returns (status, body).
+    pub async fn list(&self, query: &[(&str, &str)]) -> (u16, Value) {
+        let resp = self.get(&self.keys.read, "/v1/orgs/acme/audit/events", query).await;
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    /// Every entry the filter selects, following cursors.
+    pub async fn list_all(&self, query: &[(&str, &str)]) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            if let Some(c) = &cursor {
+                q.retain(|(k, _)| *k != "cursor");
+                q.push(("cursor", c));
+            }
+            let (status, body) = self.list(&q).await;
+            assert_eq!(status, 200, "{body}");
+            out.extend(body["entries"].as_array().unwrap().iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+
+    pub async fn log_size(&self) -> i64 {
+        self.store.log_size(self.acme.id).await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+/// The error body's code, asserting the documented shape.
+pub fn error_code(body: &Value) -> String {
+    let e = &body["error"];
+    assert!(e["message"].is_string(), "error without message: {body}");
+    assert!(e["details"].is_array(), "error without details: {body}");
+    e["code"].as_str().expect("error code").to_owned()
+}

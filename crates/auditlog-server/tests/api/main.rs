@@ -1,0 +1,10 @@
+//! Black-box tests of the HTTP API: each test starts the real server on a
+//! fresh SQLite file and talks to it over a socket.
+
+mod auth;
+mod catalog;
+mod export;
+mod helpers;
+mod ingest;
+mod query;
+mod shutdown;
