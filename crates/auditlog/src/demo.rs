@@ -101,11 +101,15 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     println!("write key:   {write}");
     println!("read key:    {read}");
     println!("\ntry:");
-    println!("  curl -s -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/events?event=api_key.*&limit=5'");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/events?event=api_key.*&limit=5'"
+    );
     println!(
         "  curl -s -X POST -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' \\\n    -d '{{\"event\":\"project.created\",\"actor\":\"you@acme.com\",\"resource\":{{\"type\":\"project\",\"id\":\"p_demo\"}},\"details\":{{\"name\":\"Demo\"}}}}' \\\n    '{base}/v1/orgs/{DEMO_ORG}/audit/events'"
     );
-    println!("  curl -s -OJ -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/export?format=csv&from=2026-01-01T00:00:00Z'");
+    println!(
+        "  curl -s -OJ -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/export?format=csv&from=2026-01-01T00:00:00Z'"
+    );
     println!("\nCtrl-C stops the demo.");
 
     auditlog_server::serve(ServerConfig::default(), store, listener, shutdown_on_signal()).await?;

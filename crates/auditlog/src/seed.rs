@@ -20,14 +20,54 @@ struct Person {
 }
 
 const PEOPLE: &[Person] = &[
-    Person { email: "maria.gonzalez@acme.com", role: "owner", ip: "203.0.113.10", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15" },
-    Person { email: "li.wei@acme.com", role: "admin", ip: "198.51.100.23", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" },
-    Person { email: "sam.okafor@acme.com", role: "admin", ip: "2001:db8:85a3::8a2e:370:7334", agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36" },
-    Person { email: "priya.nair@acme.com", role: "member", ip: "203.0.113.77", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 Chrome/126.0 Safari/537.36" },
-    Person { email: "jonas.berg@acme.com", role: "member", ip: "198.51.100.142", agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/125.0 Safari/537.36" },
-    Person { email: "amara.diallo@acme.com", role: "member", ip: "2001:db8:1f70::999:de8:7648:6e8", agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148" },
-    Person { email: "tomás.ruiz@acme.com", role: "viewer", ip: "203.0.113.201", agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0" },
-    Person { email: "yuki.tanaka@acme.com", role: "admin", ip: "198.51.100.7", agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15" },
+    Person {
+        email: "maria.gonzalez@acme.com",
+        role: "owner",
+        ip: "203.0.113.10",
+        agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
+    },
+    Person {
+        email: "li.wei@acme.com",
+        role: "admin",
+        ip: "198.51.100.23",
+        agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    },
+    Person {
+        email: "sam.okafor@acme.com",
+        role: "admin",
+        ip: "2001:db8:85a3::8a2e:370:7334",
+        agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+    },
+    Person {
+        email: "priya.nair@acme.com",
+        role: "member",
+        ip: "203.0.113.77",
+        agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+    },
+    Person {
+        email: "jonas.berg@acme.com",
+        role: "member",
+        ip: "198.51.100.142",
+        agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/125.0 Safari/537.36",
+    },
+    Person {
+        email: "amara.diallo@acme.com",
+        role: "member",
+        ip: "2001:db8:1f70::999:de8:7648:6e8",
+        agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+    },
+    Person {
+        email: "tomás.ruiz@acme.com",
+        role: "viewer",
+        ip: "203.0.113.201",
+        agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    },
+    Person {
+        email: "yuki.tanaka@acme.com",
+        role: "admin",
+        ip: "198.51.100.7",
+        agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
+    },
 ];
 
 /// API keys that act on their own: CI pipelines and platform services.
@@ -59,8 +99,16 @@ const ALERTS: &[(&str, &str, &str, f64)] = &[
     ("al_tok4", "Token usage spike", "tokens_per_min > 200000", 200_000.0),
 ];
 
-const PROMPTS: &[(&str, &str)] = &[("pr_greet", "greeting"), ("pr_summ", "summarise-ticket"), ("pr_route", "intent-router")];
-const TEMPLATES: &[(&str, &str)] = &[("et_faith", "Faithfulness"), ("et_rel", "Answer relevance"), ("et_tone", "Tone check")];
+const PROMPTS: &[(&str, &str)] = &[
+    ("pr_greet", "greeting"),
+    ("pr_summ", "summarise-ticket"),
+    ("pr_route", "intent-router"),
+];
+const TEMPLATES: &[(&str, &str)] = &[
+    ("et_faith", "Faithfulness"),
+    ("et_rel", "Answer relevance"),
+    ("et_tone", "Tone check"),
+];
 const WEBHOOKS: &[(&str, &str)] = &[
     ("wh_siem", "https://siem.acme.com/ingest/lqt"),
     ("wh_slack", "https://hooks.slack.com/services/T000/B000/XXXX"),
@@ -160,13 +208,23 @@ fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
 
 /// Who did it, to what, with which details.
 fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value) {
-    let human_or_key = |rng: &mut StdRng| if rng.random_bool(0.8) { person(rng, false) } else { key(rng) };
+    let human_or_key = |rng: &mut StdRng| {
+        if rng.random_bool(0.8) {
+            person(rng, false)
+        } else {
+            key(rng)
+        }
+    };
     match event {
         "organization.renamed" => {
             let names = ["Acme", "Acme Inc.", "Acme Corporation"];
             let old = pick(rng, &names);
             let new = pick(rng, &names);
-            (person(rng, true), res("organization", "acme", Some(new)), json!({"old_name": old, "new_name": new}))
+            (
+                person(rng, true),
+                res("organization", "acme", Some(new)),
+                json!({"old_name": old, "new_name": new}),
+            )
         }
         "organization.sso_configured" => (
             person(rng, true),
@@ -175,7 +233,11 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         ),
         "organization.member_added" | "organization.member_removed" => {
             let m = pick(rng, PEOPLE);
-            (person(rng, true), res("member", m.email, None), json!({"member": m.email, "role": m.role}))
+            (
+                person(rng, true),
+                res("member", m.email, None),
+                json!({"member": m.email, "role": m.role}),
+            )
         }
         "organization.member_role_changed" => {
             let m = pick(rng, PEOPLE);
@@ -201,7 +263,15 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         }
         "api_key.created" | "api_key.revoked" => {
             let prefix = format!("lqt_{:08x}", rng.random::<u32>());
-            let scopes = pick(rng, &[&["audit:write"][..], &["audit:read"], &["audit:write", "audit:read"], &["admin"]]);
+            let scopes = pick(
+                rng,
+                &[
+                    &["audit:write"][..],
+                    &["audit:read"],
+                    &["audit:write", "audit:read"],
+                    &["admin"],
+                ],
+            );
             let name = pick(rng, &["ci", "terraform", "backend", "notebook", "siem-reader"]);
             (
                 person(rng, true),
@@ -211,9 +281,14 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         }
         "api_key.last_used_updated" => {
             let (prefix, _, _) = pick(rng, KEYS);
-            (system(), res("api_key", prefix, None), json!({"prefix": prefix, "last_used_at": ts}))
+            (
+                system(),
+                res("api_key", prefix, None),
+                json!({"prefix": prefix, "last_used_at": ts}),
+            )
         }
-        "guardrail.created" | "guardrail.updated" | "guardrail.enabled" | "guardrail.disabled" | "guardrail.deleted" => {
+        "guardrail.created" | "guardrail.updated" | "guardrail.enabled" | "guardrail.disabled"
+        | "guardrail.deleted" => {
             let (id, name, kind) = pick(rng, GUARDRAILS);
             let details = match event {
                 "guardrail.created" => json!({"name": name, "type": kind, "project": pick(rng, PROJECTS).0}),
@@ -229,7 +304,9 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
             let (id, name, cond, _) = pick(rng, ALERTS);
             let details = match event {
                 "alert.created" => json!({"name": name, "condition": cond, "channel": "#oncall-llm"}),
-                "alert.updated" => json!({"name": name, "changes": {"channel": {"old": "#oncall", "new": "#oncall-llm"}}}),
+                "alert.updated" => {
+                    json!({"name": name, "changes": {"channel": {"old": "#oncall", "new": "#oncall-llm"}}})
+                }
                 _ => json!({"name": name}),
             };
             (person(rng, false), res("alert", id, Some(name)), details)
@@ -255,7 +332,11 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         ),
         "billing.payment_method_changed" => (
             person(rng, true),
-            res("payment_method", &format!("pm_{:06x}", rng.random::<u32>() & 0xff_ffff), None),
+            res(
+                "payment_method",
+                &format!("pm_{:06x}", rng.random::<u32>() & 0xff_ffff),
+                None,
+            ),
             json!({"method": format!("card ending {:04}", rng.random_range(1000..9999))}),
         ),
         "data_export.requested" | "data_export.downloaded" => {
@@ -269,7 +350,11 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         }
         "evaluation.template_created" | "evaluation.template_deleted" => {
             let (id, name) = pick(rng, TEMPLATES);
-            (human_or_key(rng), res("evaluation_template", id, Some(name)), json!({"name": name}))
+            (
+                human_or_key(rng),
+                res("evaluation_template", id, Some(name)),
+                json!({"name": name}),
+            )
         }
         "prompt.version_published" => {
             let (id, name) = pick(rng, PROMPTS);
@@ -292,7 +377,9 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
             let (id, url) = pick(rng, WEBHOOKS);
             let details = match event {
                 "webhook.created" => json!({"url": url, "events": ["*"]}),
-                "webhook.updated" => json!({"url": url, "changes": {"events": {"old": ["*"], "new": ["api_key.*", "organization.*"]}}}),
+                "webhook.updated" => {
+                    json!({"url": url, "changes": {"events": {"old": ["*"], "new": ["api_key.*", "organization.*"]}}})
+                }
                 "webhook.disabled" => json!({"url": url, "reason": "failing continuously for 5 days"}),
                 _ => json!({"url": url}),
             };
@@ -382,7 +469,10 @@ mod tests {
             categories.insert(spec.category.clone());
         }
         assert_eq!(categories.len(), catalog.categories().count());
-        assert!(got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp), "sorted by time");
+        assert!(
+            got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp),
+            "sorted by time"
+        );
     }
 
     #[test]
