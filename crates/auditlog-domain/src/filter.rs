@@ -220,10 +220,7 @@ impl Filter {
     /// in SQL; this is the reference they are tested against.
     pub fn matches(&self, e: &crate::Entry) -> bool {
         self.actor.as_ref().is_none_or(|a| *a == e.actor.id)
-            && self
-                .events
-                .as_ref()
-                .is_none_or(|names| names.contains(&e.event))
+            && self.events.as_ref().is_none_or(|names| names.contains(&e.event))
             && self.resource_type.as_ref().is_none_or(|t| *t == e.resource.kind)
             && self.resource_id.as_ref().is_none_or(|i| *i == e.resource.id)
             && self.from.is_none_or(|f| e.timestamp >= f)

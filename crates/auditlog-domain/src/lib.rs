@@ -11,6 +11,13 @@
 //! - [`ingest`]: turning untrusted JSON into validated new entries.
 //! - [`org`]: organizations and plans, and the retention window each implies.
 //! - [`api_key`]: the `lqt_` key format, its checksum, hashing and scopes.
+//! - [`role`]: owner, admin, member, viewer.
+//! - [`permissions`]: who may do what, as one pure function.
+//! - [`member`]: people, memberships and projects; email and name checks.
+//! - [`change`]: management changes, applied with their audit entries.
+//! - [`password`]: argon2id hashing of people's passwords.
+//! - [`session`]: web sessions and their tokens.
+//! - [`throttle`]: slowing down repeated failed logins.
 //! - [`filter`]: what a reader asks for, parsed from query parameters.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
@@ -20,15 +27,22 @@
 
 pub mod api_key;
 pub mod catalog;
+pub mod change;
 pub mod clock;
 pub mod csv_row;
 pub mod cursor;
 pub mod entry;
 pub mod filter;
 pub mod ingest;
+pub mod member;
 pub mod org;
+pub mod password;
 pub mod pattern;
+pub mod permissions;
+pub mod role;
+pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod timestamp;
 
 pub use catalog::Catalog;
@@ -36,5 +50,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use entry::{Actor, ActorType, Entry, NewEntry, Resource};
 pub use filter::Filter;
 pub use org::{Org, OrgId, Plan};
+pub use role::Role;
 pub use store::{Store, StoreError};
 pub use timestamp::Timestamp;

@@ -25,6 +25,15 @@ pub enum Plan {
 pub const DEFAULT_ENTERPRISE_RETENTION_DAYS: u32 = 2555;
 
 impl Plan {
+    /// Plans by size, for telling an upgrade from a downgrade.
+    pub fn rank(self) -> u8 {
+        match self {
+            Plan::Team => 0,
+            Plan::Scale => 1,
+            Plan::Enterprise => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Plan::Team => "team",
@@ -74,6 +83,14 @@ impl FromStr for Plan {
     }
 }
 
+/// Single sign-on settings: stored configuration only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sso {
+    pub issuer: String,
+    pub client_id: String,
+    pub enforced: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
     pub id: OrgId,
@@ -83,12 +100,18 @@ pub struct Org {
     pub plan: Plan,
     /// Only meaningful for enterprise plans.
     pub enterprise_retention_days: Option<u32>,
+    pub sso: Option<Sso>,
     pub created_at: Timestamp,
 }
 
 impl Org {
     pub fn retention_days(&self) -> u32 {
         self.plan.retention_days(self.enterprise_retention_days)
+    }
+
+    /// The oldest instant whose entries are still kept at `now`.
+    pub fn retention_cutoff(&self, now: Timestamp) -> Timestamp {
+        now.minus_days(self.retention_days())
     }
 }
 

@@ -29,6 +29,10 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
+    /// The request is fine but the state does not allow it (a name taken,
+    /// the last owner, a value changed meanwhile).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone(), &[]),
             ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), &[]),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), &[]),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone(), &[]),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -103,7 +108,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict(what) => ApiError::bad_request("conflict", format!("{what} already exists")),
+            StoreError::Conflict(what) => ApiError::Conflict {
+                code: "conflict",
+                message: format!("{what} already exists"),
+            },
+            StoreError::Rejected { code, message } => ApiError::Conflict { code, message },
             StoreError::Internal(m) => ApiError::Internal(m),
         }
     }

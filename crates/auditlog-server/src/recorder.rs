@@ -39,10 +39,7 @@ pub async fn record(
     };
     let mut out = state
         .writer
-        .append(AppendRequest {
-            org_id: principal.org.id,
-            entries: vec![entry],
-        })
+        .append(AppendRequest::entries(principal.org.id, vec![entry]))
         .await?;
     out.pop()
         .ok_or_else(|| ApiError::Internal("the writer returned no entry".into()))

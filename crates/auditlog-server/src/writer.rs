@@ -104,16 +104,16 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
         Ok(results) => {
             for (job, result) in jobs.into_iter().zip(results) {
                 // A caller that went away still had its entries committed.
-                let _ = job.reply.send(Ok(result));
+                let _ = job.reply.send(result);
             }
         }
         Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
             tracing::warn!(%cause, jobs = jobs.len(), "batch commit failed; retrying requests one by one");
             for job in jobs {
-                let result = store
-                    .append(vec![job.request.clone()], clock.now())
-                    .await
-                    .map(|mut r| r.pop().unwrap_or_default());
+                let result = match store.append(vec![job.request.clone()], clock.now()).await {
+                    Ok(mut r) => r.pop().unwrap_or_else(|| Ok(Vec::new())),
+                    Err(e) => Err(e),
+                };
                 let _ = job.reply.send(result);
             }
         }

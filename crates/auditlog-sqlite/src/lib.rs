@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`schema`]: connection settings and the migrations in `migrations/`.
+//! - [`changes`]: management changes applied inside the writer's transaction.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`rows`]: mapping between rows and domain types; error mapping.
 //!
@@ -14,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod changes;
 pub mod listing;
 pub mod rows;
 pub mod schema;
@@ -25,15 +27,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::{ApiKeyRecord, AppendRequest, Appended, NewApiKey};
-use auditlog_domain::{Entry, Org, OrgId, Store, StoreError, Timestamp};
+use auditlog_domain::session::Session;
+use auditlog_domain::store::{ApiKeyRecord, AppendRequest, Appended, NewApiKey, Purged, RequestResult};
+use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
 use r2d2_sqlite::SqliteConnectionManager;
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 pub use r2d2_sqlite::rusqlite;
-use rows::{db_err, entry_from_row, org_from_row};
+use rows::{API_KEY_COLUMNS, ORG_COLUMNS, db_err, entry_from_row, org_from_row};
 
 /// Readers in the pool: enough for a 2-core machine to overlap queries with
 /// an export, few enough that each keeps a warm page cache.
@@ -126,80 +130,112 @@ impl SqliteStore {
     }
 }
 
-fn append_in_tx(
+fn append_entries(
     tx: &rusqlite::Transaction<'_>,
-    requests: &[AppendRequest],
+    req: &AppendRequest,
     received_at: Timestamp,
-) -> Result<Vec<Vec<Appended>>, rusqlite::Error> {
-    let mut heads: HashMap<OrgId, i64> = HashMap::new();
-    // Entries of this transaction by idempotency key, so a key repeated
-    // within one batch also yields the first entry.
-    let mut fresh: HashMap<(OrgId, String), Entry> = HashMap::new();
-    let mut out = Vec::with_capacity(requests.len());
+    heads: &mut HashMap<OrgId, i64>,
+    fresh: &mut HashMap<(OrgId, String), Entry>,
+) -> Result<Vec<Appended>, rusqlite::Error> {
+    let org = req.org_id;
     let mut insert = tx.prepare_cached(schema::INSERT_ENTRY)?;
     let mut by_key = tx.prepare_cached(&format!(
         "SELECT {} FROM entries WHERE org_id = ?1 AND idempotency_key = ?2",
         rows::ENTRY_COLUMNS
     ))?;
     let mut head_of = tx.prepare_cached("SELECT size FROM log_heads WHERE org_id = ?1")?;
-
-    for req in requests {
-        let org = req.org_id;
-        let mut results = Vec::with_capacity(req.entries.len());
-        for new in &req.entries {
-            if let Some(key) = &new.idempotency_key {
-                if let Some(e) = fresh.get(&(org, key.clone())) {
-                    results.push(Appended {
-                        entry: e.clone(),
-                        replayed: true,
-                    });
-                    continue;
-                }
-                if let Some(e) = by_key.query_row(params![org.0, key], entry_from_row).optional()? {
-                    results.push(Appended {
-                        entry: e,
-                        replayed: true,
-                    });
-                    continue;
-                }
+    let mut results = Vec::with_capacity(req.entries.len());
+    for new in &req.entries {
+        if let Some(key) = &new.idempotency_key {
+            if let Some(e) = fresh.get(&(org, key.clone())) {
+                results.push(Appended {
+                    entry: e.clone(),
+                    replayed: true,
+                });
+                continue;
             }
-            let seq = match heads.get_mut(&org) {
-                Some(h) => {
-                    *h += 1;
-                    *h
-                }
-                None => {
-                    let size: i64 = head_of.query_row([org.0], |r| r.get(0))?;
-                    heads.insert(org, size + 1);
-                    size + 1
-                }
-            };
-            let entry = Entry {
-                id: Uuid::now_v7(),
-                org_id: org,
-                seq,
-                timestamp: new.timestamp,
-                received_at,
-                actor: new.actor.clone(),
-                event: new.event.clone(),
-                resource: new.resource.clone(),
-                details: new.details.clone(),
-                ip_address: new.ip_address,
-                user_agent: new.user_agent.clone(),
-                request_id: new.request_id.clone(),
-                idempotency_key: new.idempotency_key.clone(),
-            };
-            rows::insert_entry(&mut insert, &entry)?;
-            if let Some(key) = &new.idempotency_key {
-                fresh.insert((org, key.clone()), entry.clone());
+            if let Some(e) = by_key.query_row(params![org.0, key], entry_from_row).optional()? {
+                results.push(Appended {
+                    entry: e,
+                    replayed: true,
+                });
+                continue;
             }
-            results.push(Appended { entry, replayed: false });
         }
-        out.push(results);
+        let seq = match heads.get_mut(&org) {
+            Some(h) => {
+                *h += 1;
+                *h
+            }
+            None => {
+                let size: i64 = head_of.query_row([org.0], |r| r.get(0))?;
+                heads.insert(org, size + 1);
+                size + 1
+            }
+        };
+        let entry = Entry {
+            id: Uuid::now_v7(),
+            org_id: org,
+            seq,
+            timestamp: new.timestamp,
+            received_at,
+            actor: new.actor.clone(),
+            event: new.event.clone(),
+            resource: new.resource.clone(),
+            details: new.details.clone(),
+            ip_address: new.ip_address,
+            user_agent: new.user_agent.clone(),
+            request_id: new.request_id.clone(),
+            idempotency_key: new.idempotency_key.clone(),
+        };
+        rows::insert_entry(&mut insert, &entry)?;
+        if let Some(key) = &new.idempotency_key {
+            fresh.insert((org, key.clone()), entry.clone());
+        }
+        results.push(Appended { entry, replayed: false });
     }
-    let mut set_head = tx.prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")?;
+    Ok(results)
+}
+
+/// Runs every request in the open transaction. A request with a change runs
+/// inside a savepoint, so a refused change takes back only its own request.
+fn append_in_tx(
+    tx: &rusqlite::Transaction<'_>,
+    requests: &[AppendRequest],
+    received_at: Timestamp,
+) -> Result<Vec<RequestResult>, StoreError> {
+    let mut heads: HashMap<OrgId, i64> = HashMap::new();
+    // Entries of this transaction by idempotency key, so a key repeated
+    // within one batch also yields the first entry.
+    let mut fresh: HashMap<(OrgId, String), Entry> = HashMap::new();
+    let mut out = Vec::with_capacity(requests.len());
+    for req in requests {
+        let Some(change) = &req.change else {
+            out.push(Ok(
+                append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?
+            ));
+            continue;
+        };
+        tx.execute_batch("SAVEPOINT request").map_err(db_err)?;
+        match changes::apply(tx, req.org_id, change, received_at.millis()) {
+            Ok(()) => {
+                let appended = append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?;
+                tx.execute_batch("RELEASE request").map_err(db_err)?;
+                out.push(Ok(appended));
+            }
+            Err(e @ (StoreError::Rejected { .. } | StoreError::Conflict(_) | StoreError::NotFound(_))) => {
+                tx.execute_batch("ROLLBACK TO request; RELEASE request")
+                    .map_err(db_err)?;
+                out.push(Err(e));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut set_head = tx
+        .prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")
+        .map_err(db_err)?;
     for (org, size) in heads {
-        set_head.execute(params![org.0, size])?;
+        set_head.execute(params![org.0, size]).map_err(db_err)?;
     }
     Ok(out)
 }
@@ -224,6 +260,7 @@ impl Store for SqliteStore {
                 name: org.name,
                 plan: org.plan,
                 enterprise_retention_days: org.enterprise_retention_days,
+                sso: None,
                 created_at: now,
             })
         })
@@ -256,6 +293,7 @@ impl Store for SqliteStore {
                 hash: key.hash,
                 created_at: now,
                 revoked_at: None,
+                last_used_at: None,
             })
         })
         .await
@@ -264,11 +302,214 @@ impl Store for SqliteStore {
     async fn api_key(&self, prefix: &KeyPrefix) -> Result<Option<ApiKeyRecord>, StoreError> {
         let prefix = prefix.as_str().to_owned();
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT org_id, prefix, name, scopes, secret_hash, created_at, revoked_at FROM api_keys WHERE prefix = ?1",
+            conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"))
+                .and_then(|mut s| s.query_row([prefix], rows::api_key_from_row).optional())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn orgs(&self) -> Result<Vec<Org>, StoreError> {
+        self.read(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY org_id"))
+                .map_err(db_err)?;
+            let rows = s.query_map([], org_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 ORDER BY created_at, prefix"
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map([org.0], rows::api_key_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn members(&self, org: OrgId) -> Result<Vec<Member>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached("SELECT email, role, added_at FROM memberships WHERE org_id = ?1 ORDER BY email")
+                .map_err(db_err)?;
+            let rows = s.query_map([org.0], rows::member_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn member(&self, org: OrgId, email: &str) -> Result<Option<Member>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT email, role, added_at FROM memberships WHERE org_id = ?1 AND email = ?2")
+                .and_then(|mut s| s.query_row(params![org.0, email], rows::member_from_row).optional())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn user(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT email, password_hash FROM users WHERE email = ?1")
+                .and_then(|mut s| {
+                    s.query_row([email], |r| {
+                        Ok(User {
+                            email: r.get(0)?,
+                            password_hash: r.get(1)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn memberships(&self, email: &str) -> Result<Vec<(Org, Role)>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            let cols: Vec<String> = ORG_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect();
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {}, m.role FROM memberships m JOIN orgs o ON o.org_id = m.org_id WHERE m.email = ?1 ORDER BY o.slug",
+                    cols.join(", ")
+                ))
+                .map_err(db_err)?;
+            let rows = s
+                .query_map([email], |r| {
+                    let org = org_from_row(r)?;
+                    let role: String = r.get(9)?;
+                    let role = role.parse().map_err(|_| {
+                        rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, "unknown role".into())
+                    })?;
+                    Ok((org, role))
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<(), StoreError> {
+        let (email, hash) = (email.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+                params![email, hash, now.millis()],
             )
-            .and_then(|mut s| s.query_row([prefix], rows::api_key_from_row).optional())
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn projects(&self, org: OrgId) -> Result<Vec<Project>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached("SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id")
+                .map_err(db_err)?;
+            let rows = s.query_map([org.0], rows::project_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn project(&self, org: OrgId, id: &str) -> Result<Option<Project>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND id = ?2")
+                .and_then(|mut s| s.query_row(params![org.0, id], rows::project_from_row).optional())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            // Expired sessions are swept as new ones start, so the table
+            // stays as small as the set of live sessions.
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [session.created_at.millis()])
+                .map_err(db_err)?;
+            conn.execute(
+                "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &session.token_hash[..],
+                    session.email,
+                    session.csrf_token,
+                    session.created_at.millis(),
+                    session.expires_at.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let hash = *token_hash;
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions \
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![&hash[..], now.millis()], rows::session_from_row)
+                    .optional()
+            })
             .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let hash = *token_hash;
+        self.write(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_before(&self, org: OrgId, cutoff: Timestamp, limit: u32) -> Result<Purged, StoreError> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let purged = tx
+                .query_row(
+                    "WITH doomed AS (SELECT seq FROM entries INDEXED BY entries_by_time \
+                         WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3) \
+                     SELECT count(*), min(seq), max(seq) FROM doomed",
+                    params![org.0, cutoff.millis(), limit],
+                    |r| {
+                        Ok(Purged {
+                            count: r.get::<_, i64>(0)? as u64,
+                            first_seq: r.get(1)?,
+                            last_seq: r.get(2)?,
+                        })
+                    },
+                )
+                .map_err(db_err)?;
+            if purged.count > 0 {
+                tx.execute(
+                    "DELETE FROM entries WHERE org_id = ?1 AND seq IN (SELECT seq FROM entries INDEXED BY entries_by_time \
+                         WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3)",
+                    params![org.0, cutoff.millis(), limit],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(purged)
         })
         .await
     }
@@ -277,12 +518,12 @@ impl Store for SqliteStore {
         &self,
         requests: Vec<AppendRequest>,
         received_at: Timestamp,
-    ) -> Result<Vec<Vec<Appended>>, StoreError> {
+    ) -> Result<Vec<RequestResult>, StoreError> {
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let out = append_in_tx(&tx, &requests, received_at).map_err(db_err)?;
+            let out = append_in_tx(&tx, &requests, received_at)?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })

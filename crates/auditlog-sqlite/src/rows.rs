@@ -3,6 +3,9 @@
 
 use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::member::{Member, Project};
+use auditlog_domain::org::Sso;
+use auditlog_domain::session::Session;
 use auditlog_domain::store::ApiKeyRecord;
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{self, ErrorCode, Row, Statement, params};
@@ -11,7 +14,10 @@ use uuid::Uuid;
 pub const ENTRY_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key";
 
-pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_days, created_at";
+pub const ORG_COLUMNS: &str =
+    "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, sso_client_id, sso_enforced";
+
+pub const API_KEY_COLUMNS: &str = "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at";
 
 fn bad_column(i: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_owned().into())
@@ -79,6 +85,44 @@ pub fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
         plan: plan.parse().map_err(|_| bad_column(3, "unknown plan"))?,
         enterprise_retention_days: r.get(4)?,
         created_at: Timestamp(r.get(5)?),
+        sso: match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
+            (Some(issuer), Some(client_id)) => Some(Sso {
+                issuer,
+                client_id,
+                enforced: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+            }),
+            _ => None,
+        },
+    })
+}
+
+pub fn member_from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
+    let role: String = r.get(1)?;
+    Ok(Member {
+        email: r.get(0)?,
+        role: role.parse().map_err(|_| bad_column(1, "unknown role"))?,
+        added_at: Timestamp(r.get(2)?),
+    })
+}
+
+pub fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: Timestamp(r.get(2)?),
+    })
+}
+
+pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    let hash: Vec<u8> = r.get(0)?;
+    Ok(Session {
+        token_hash: hash
+            .try_into()
+            .map_err(|_| bad_column(0, "session hash is not 32 bytes"))?,
+        email: r.get(1)?,
+        csrf_token: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+        expires_at: Timestamp(r.get(4)?),
     })
 }
 
@@ -101,6 +145,7 @@ pub fn api_key_from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         hash: KeyHash(hash.try_into().map_err(|_| bad_column(4, "key hash is not 32 bytes"))?),
         created_at: Timestamp(r.get(5)?),
         revoked_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
+        last_used_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
     })
 }
 

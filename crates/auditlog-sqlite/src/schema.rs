@@ -7,7 +7,10 @@
 use r2d2_sqlite::rusqlite::{self, Connection};
 
 /// Applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_people.sql"),
+];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \
      resource_type, resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \

@@ -11,11 +11,16 @@
 use std::collections::HashSet;
 
 use auditlog_domain::api_key::{self, Scope};
+use auditlog_domain::change::Change;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::org::Sso;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
+use auditlog_domain::store::{Purged, RequestResult};
 use auditlog_domain::{Catalog, Entry, NewEntry, Org, Plan, Store, StoreError, Timestamp};
+use auditlog_domain::{Role, session};
 
 /// Generates one test per check for a backend.
 #[macro_export]
@@ -33,6 +38,14 @@ macro_rules! conformance_tests {
             every_filter_matches_the_reference,
             organizations_never_see_each_other,
             max_seq_pins_a_snapshot,
+            members_roles_and_the_last_owner,
+            a_refused_change_writes_nothing_and_spares_the_others,
+            changes_are_compare_and_set,
+            organization_settings_change_with_their_entries,
+            keys_are_listed_revoked_and_touched_once,
+            projects_are_created_renamed_and_deleted,
+            sessions_expire_and_are_deleted,
+            purge_removes_only_old_entries_in_batches,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -87,15 +100,18 @@ fn new_entry(i: i64, actor: &str, event: &str, resource: (&str, &str)) -> NewEnt
 async fn append(store: &dyn Store, org: &Org, entries: Vec<NewEntry>) -> Vec<Entry> {
     let out = store
         .append(
-            vec![AppendRequest {
-                org_id: org.id,
-                entries,
-            }],
+            vec![AppendRequest::entries(org.id, entries)],
             Timestamp(T0 + 10_000_000),
         )
         .await
         .expect("append");
-    out.into_iter().next().unwrap().into_iter().map(|a| a.entry).collect()
+    out.into_iter()
+        .next()
+        .unwrap()
+        .expect("request committed")
+        .into_iter()
+        .map(|a| a.entry)
+        .collect()
 }
 
 async fn all(store: &dyn Store, org: &Org, filter: &Filter, limit: u32) -> Vec<Entry> {
@@ -200,23 +216,18 @@ pub async fn one_call_commits_many_requests_in_order(store: &dyn Store) {
     let a = org(store, "acme").await;
     let b = org(store, "globex").await;
     let reqs = vec![
-        AppendRequest {
-            org_id: a.id,
-            entries: vec![new_entry(1, "a@x.io", "project.created", ("project", "1"))],
-        },
-        AppendRequest {
-            org_id: b.id,
-            entries: vec![new_entry(2, "b@x.io", "project.created", ("project", "2"))],
-        },
-        AppendRequest {
-            org_id: a.id,
-            entries: vec![
+        AppendRequest::entries(a.id, vec![new_entry(1, "a@x.io", "project.created", ("project", "1"))]),
+        AppendRequest::entries(b.id, vec![new_entry(2, "b@x.io", "project.created", ("project", "2"))]),
+        AppendRequest::entries(
+            a.id,
+            vec![
                 new_entry(3, "a@x.io", "project.deleted", ("project", "1")),
                 new_entry(4, "a@x.io", "project.created", ("project", "3")),
             ],
-        },
+        ),
     ];
     let out = store.append(reqs, Timestamp(T0 + 99)).await.unwrap();
+    let out: Vec<Vec<_>> = out.into_iter().map(|r| r.expect("committed")).collect();
     let seqs: Vec<Vec<i64>> = out.iter().map(|r| r.iter().map(|a| a.entry.seq).collect()).collect();
     assert_eq!(seqs, vec![vec![1], vec![1], vec![2, 3]]);
     assert!(
@@ -239,27 +250,23 @@ pub async fn idempotency_keys_return_the_original(store: &dyn Store) {
     other.resource.id = "changed".into();
     let out = store
         .append(
-            vec![AppendRequest {
-                org_id: a.id,
-                entries: vec![other, e.clone()],
-            }],
+            vec![AppendRequest::entries(a.id, vec![other, e.clone()])],
             Timestamp(T0 + 5),
         )
         .await
         .unwrap();
+    let out: Vec<Vec<_>> = out.into_iter().map(|r| r.unwrap()).collect();
     assert!(out[0].iter().all(|x| x.replayed && x.entry == first[0]));
     let mut e2 = new_entry(2, "a@x.io", "project.created", ("project", "2"));
     e2.idempotency_key = Some("k-2".into());
     let out = store
         .append(
-            vec![AppendRequest {
-                org_id: a.id,
-                entries: vec![e2.clone(), e2],
-            }],
+            vec![AppendRequest::entries(a.id, vec![e2.clone(), e2])],
             Timestamp(T0 + 6),
         )
         .await
         .unwrap();
+    let out: Vec<Vec<_>> = out.into_iter().map(|r| r.unwrap()).collect();
     assert!(!out[0][0].replayed && out[0][1].replayed);
     assert_eq!(out[0][0].entry, out[0][1].entry);
     assert_eq!(store.log_size(a.id).await.unwrap(), 2, "no duplicates were written");
@@ -499,4 +506,409 @@ pub async fn max_seq_pins_a_snapshot(store: &dyn Store) {
         .unwrap();
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|e| e.seq <= size));
+}
+
+/// Applies one change with one recording entry; returns the request's result.
+async fn change(store: &dyn Store, org: &Org, change: Change, event: &str) -> RequestResult {
+    let mut out = store
+        .append(
+            vec![AppendRequest {
+                org_id: org.id,
+                change: Some(change),
+                entries: vec![new_entry(0, "owner@x.io", event, ("thing", "1"))],
+            }],
+            Timestamp(T0),
+        )
+        .await
+        .expect("transaction");
+    out.pop().unwrap()
+}
+
+fn add(email: &str, role: Role) -> Change {
+    Change::AddMember {
+        email: email.into(),
+        role,
+        password_hash: None,
+    }
+}
+
+fn rejected_code(r: RequestResult) -> String {
+    match r {
+        Err(StoreError::Rejected { code, .. }) => code.to_owned(),
+        Err(StoreError::Conflict(_)) => "conflict".into(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+pub async fn members_roles_and_the_last_owner(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    change(store, &a, add("owner@x.io", Role::Owner), "organization.member_added")
+        .await
+        .unwrap();
+    change(store, &a, add("bob@x.io", Role::Viewer), "organization.member_added")
+        .await
+        .unwrap();
+    // One person, several organizations, different roles.
+    change(store, &b, add("bob@x.io", Role::Admin), "organization.member_added")
+        .await
+        .unwrap();
+    let mut mine = store.memberships("bob@x.io").await.unwrap();
+    mine.sort_by(|x, y| x.0.slug.cmp(&y.0.slug));
+    let got: Vec<_> = mine.iter().map(|(o, r)| (o.slug.as_str(), *r)).collect();
+    assert_eq!(got, [("acme", Role::Viewer), ("globex", Role::Admin)]);
+    assert_eq!(
+        rejected_code(change(store, &a, add("bob@x.io", Role::Member), "organization.member_added").await),
+        "conflict"
+    );
+
+    let members = store.members(a.id).await.unwrap();
+    assert_eq!(
+        members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
+        ["bob@x.io", "owner@x.io"]
+    );
+    // The last owner can be neither demoted nor removed...
+    let demote = Change::SetRole {
+        email: "owner@x.io".into(),
+        from: Role::Owner,
+        to: Role::Admin,
+    };
+    assert_eq!(
+        rejected_code(change(store, &a, demote.clone(), "organization.member_role_changed").await),
+        "last_owner"
+    );
+    let remove = Change::RemoveMember {
+        email: "owner@x.io".into(),
+        role: Role::Owner,
+    };
+    assert_eq!(
+        rejected_code(change(store, &a, remove.clone(), "organization.member_removed").await),
+        "last_owner"
+    );
+    // ...until there is another.
+    change(
+        store,
+        &a,
+        Change::SetRole {
+            email: "bob@x.io".into(),
+            from: Role::Viewer,
+            to: Role::Owner,
+        },
+        "organization.member_role_changed",
+    )
+    .await
+    .unwrap();
+    change(store, &a, demote, "organization.member_role_changed")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.member(a.id, "owner@x.io").await.unwrap().unwrap().role,
+        Role::Admin
+    );
+    change(
+        store,
+        &a,
+        Change::RemoveMember {
+            email: "owner@x.io".into(),
+            role: Role::Admin,
+        },
+        "organization.member_removed",
+    )
+    .await
+    .unwrap();
+    assert!(store.member(a.id, "owner@x.io").await.unwrap().is_none());
+    assert!(
+        store.user("owner@x.io").await.unwrap().is_some(),
+        "the account outlives the membership"
+    );
+    assert_eq!(
+        store.member(b.id, "bob@x.io").await.unwrap().unwrap().role,
+        Role::Admin,
+        "other org untouched"
+    );
+}
+
+pub async fn a_refused_change_writes_nothing_and_spares_the_others(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(store, &a, add("owner@x.io", Role::Owner), "organization.member_added")
+        .await
+        .unwrap();
+    let size = store.log_size(a.id).await.unwrap();
+    let refused = AppendRequest {
+        org_id: a.id,
+        change: Some(Change::RemoveMember {
+            email: "owner@x.io".into(),
+            role: Role::Owner,
+        }),
+        entries: vec![new_entry(
+            1,
+            "owner@x.io",
+            "organization.member_removed",
+            ("member", "owner@x.io"),
+        )],
+    };
+    let fine = AppendRequest::entries(a.id, vec![new_entry(2, "x@x.io", "project.created", ("project", "p"))]);
+    let also_fine = AppendRequest {
+        org_id: a.id,
+        change: Some(add("new@x.io", Role::Viewer)),
+        entries: vec![new_entry(
+            3,
+            "owner@x.io",
+            "organization.member_added",
+            ("member", "new@x.io"),
+        )],
+    };
+    let out = store
+        .append(vec![refused, fine, also_fine], Timestamp(T0))
+        .await
+        .unwrap();
+    assert!(out[0].is_err());
+    let seqs: Vec<i64> = out[1..].iter().map(|r| r.as_ref().unwrap()[0].entry.seq).collect();
+    assert_eq!(
+        seqs,
+        [size + 1, size + 2],
+        "the refused request took no sequence number"
+    );
+    assert_eq!(store.log_size(a.id).await.unwrap(), size + 2);
+    assert!(store.member(a.id, "owner@x.io").await.unwrap().is_some());
+    assert!(store.member(a.id, "new@x.io").await.unwrap().is_some());
+}
+
+pub async fn changes_are_compare_and_set(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(store, &a, add("bob@x.io", Role::Viewer), "organization.member_added")
+        .await
+        .unwrap();
+    let wrong_from = Change::SetRole {
+        email: "bob@x.io".into(),
+        from: Role::Member,
+        to: Role::Admin,
+    };
+    assert_eq!(
+        rejected_code(change(store, &a, wrong_from, "organization.member_role_changed").await),
+        "stale"
+    );
+    let wrong_name = Change::RenameOrg {
+        old: "not the name".into(),
+        new: "New".into(),
+    };
+    assert_eq!(
+        rejected_code(change(store, &a, wrong_name, "organization.renamed").await),
+        "stale"
+    );
+    let size = store.log_size(a.id).await.unwrap();
+    assert_eq!(size, 1, "refused changes recorded nothing");
+}
+
+pub async fn organization_settings_change_with_their_entries(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(
+        store,
+        &a,
+        Change::RenameOrg {
+            old: a.name.clone(),
+            new: "Acme Corporation".into(),
+        },
+        "organization.renamed",
+    )
+    .await
+    .unwrap();
+    change(
+        store,
+        &a,
+        Change::SetPlan {
+            old: Plan::Team,
+            new: Plan::Enterprise,
+            enterprise_retention_days: Some(1000),
+        },
+        "billing.plan_upgraded",
+    )
+    .await
+    .unwrap();
+    let sso = Sso {
+        issuer: "https://login.acme.com".into(),
+        client_id: "0oa1".into(),
+        enforced: true,
+    };
+    change(
+        store,
+        &a,
+        Change::ConfigureSso(Some(sso.clone())),
+        "organization.sso_configured",
+    )
+    .await
+    .unwrap();
+    let now = store.org_by_slug("acme").await.unwrap().unwrap();
+    assert_eq!(now.name, "Acme Corporation");
+    assert_eq!(now.plan, Plan::Enterprise);
+    assert_eq!(now.retention_days(), 1000);
+    assert_eq!(now.sso, Some(sso));
+    assert_eq!(store.orgs().await.unwrap(), vec![now]);
+    assert_eq!(store.log_size(a.id).await.unwrap(), 3);
+}
+
+pub async fn keys_are_listed_revoked_and_touched_once(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let k = api_key::generate();
+    let new = NewApiKey {
+        org_id: a.id,
+        prefix: k.prefix.clone(),
+        name: "ci".into(),
+        scopes: vec![Scope::AuditWrite],
+        hash: k.hash.clone(),
+    };
+    change(store, &a, Change::CreateKey(new), "api_key.created")
+        .await
+        .unwrap();
+    let listed = store.api_keys(a.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].prefix, k.prefix);
+    let touch = |previous, at| Change::TouchKey {
+        prefix: k.prefix.clone(),
+        previous,
+        at: Timestamp(at),
+    };
+    change(store, &a, touch(None, T0), "api_key.last_used_updated")
+        .await
+        .unwrap();
+    // A second request that saw the same previous value loses the race.
+    assert_eq!(
+        rejected_code(change(store, &a, touch(None, T0 + 1), "api_key.last_used_updated").await),
+        "stale"
+    );
+    assert_eq!(
+        store.api_key(&k.prefix).await.unwrap().unwrap().last_used_at,
+        Some(Timestamp(T0))
+    );
+    let revoke = Change::RevokeKey {
+        prefix: k.prefix.clone(),
+        at: Timestamp(T0 + 5),
+    };
+    change(store, &a, revoke.clone(), "api_key.revoked").await.unwrap();
+    assert_eq!(
+        store.api_key(&k.prefix).await.unwrap().unwrap().revoked_at,
+        Some(Timestamp(T0 + 5))
+    );
+    assert!(
+        change(store, &a, revoke, "api_key.revoked").await.is_err(),
+        "revoked once"
+    );
+    // Another organization cannot revoke it.
+    let b = org(store, "globex").await;
+    let other = Change::RevokeKey {
+        prefix: k.prefix.clone(),
+        at: Timestamp(T0),
+    };
+    assert!(change(store, &b, other, "api_key.revoked").await.is_err());
+}
+
+pub async fn projects_are_created_renamed_and_deleted(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let p = Project {
+        id: "p_1".into(),
+        name: "Prod".into(),
+        created_at: Timestamp(T0),
+    };
+    change(store, &a, Change::CreateProject(p.clone()), "project.created")
+        .await
+        .unwrap();
+    change(store, &b, Change::CreateProject(p.clone()), "project.created")
+        .await
+        .unwrap();
+    assert_eq!(
+        rejected_code(change(store, &a, Change::CreateProject(p.clone()), "project.created").await),
+        "conflict"
+    );
+    let rename = Change::RenameProject {
+        id: "p_1".into(),
+        old: "Prod".into(),
+        new: "Production".into(),
+    };
+    change(store, &a, rename, "project.renamed").await.unwrap();
+    assert_eq!(store.project(a.id, "p_1").await.unwrap().unwrap().name, "Production");
+    assert_eq!(store.project(b.id, "p_1").await.unwrap().unwrap().name, "Prod");
+    change(store, &a, Change::DeleteProject { id: "p_1".into() }, "project.deleted")
+        .await
+        .unwrap();
+    assert!(store.projects(a.id).await.unwrap().is_empty());
+    assert_eq!(store.projects(b.id).await.unwrap(), vec![p]);
+    assert!(
+        change(store, &a, Change::DeleteProject { id: "p_1".into() }, "project.deleted")
+            .await
+            .is_err()
+    );
+}
+
+pub async fn sessions_expire_and_are_deleted(store: &dyn Store) {
+    store
+        .set_password("a@x.io", "$argon2id$fake", Timestamp(T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("a@x.io").await.unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$fake")
+    );
+    let (token, s) = session::start("a@x.io", Timestamp(T0));
+    store.create_session(s.clone()).await.unwrap();
+    let hash = session::hash_token(&token);
+    assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.session(&hash, s.expires_at).await.unwrap(), None, "expired");
+    store.delete_session(&hash).await.unwrap();
+    assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), None);
+}
+
+pub async fn purge_removes_only_old_entries_in_batches(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    // Timestamps T0 + i s, arriving out of order.
+    let batch: Vec<_> = [5, 1, 8, 3, 9, 0, 7, 2, 6, 4]
+        .iter()
+        .map(|i| new_entry(*i, "a@x.io", "project.created", ("p", "1")))
+        .collect();
+    let stored = append(store, &a, batch.clone()).await;
+    append(store, &b, batch).await;
+    let cutoff = Timestamp(T0 + 6000);
+    let first = store.purge_before(a.id, cutoff, 4).await.unwrap();
+    assert_eq!(first.count, 4);
+    let second = store.purge_before(a.id, cutoff, 4).await.unwrap();
+    assert_eq!(second.count, 2);
+    assert_eq!(store.purge_before(a.id, cutoff, 4).await.unwrap(), Purged::default());
+    let seq_of = |secs: i64| {
+        stored
+            .iter()
+            .find(|e| e.timestamp == Timestamp(T0 + secs * 1000))
+            .unwrap()
+            .seq
+    };
+    let oldest: Vec<i64> = (0..4).map(seq_of).collect();
+    assert_eq!(first.first_seq, oldest.iter().min().copied(), "oldest first");
+    assert_eq!(first.last_seq, oldest.iter().max().copied());
+    let left = store
+        .list(
+            a.id,
+            &Filter::default(),
+            Page {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut secs: Vec<i64> = left.iter().map(|e| (e.timestamp.millis() - T0) / 1000).collect();
+    secs.sort_unstable();
+    assert_eq!(secs, [6, 7, 8, 9]);
+    assert_eq!(store.log_size(a.id).await.unwrap(), 10, "the head does not move back");
+    let b_left = store
+        .list(
+            b.id,
+            &Filter::default(),
+            Page {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b_left.len(), 10, "other organizations untouched");
 }

@@ -36,14 +36,10 @@ pub async fn seed_org(store: &dyn Store, slug: &str, n: usize, now: Timestamp) -
     for chunk in entries.chunks(1000) {
         let received = chunk.last().map(|e| e.timestamp.plus_millis(1500)).unwrap_or(now);
         store
-            .append(
-                vec![AppendRequest {
-                    org_id: org.id,
-                    entries: chunk.to_vec(),
-                }],
-                received,
-            )
-            .await?;
+            .append(vec![AppendRequest::entries(org.id, chunk.to_vec())], received)
+            .await?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
     }
     Ok(org)
 }

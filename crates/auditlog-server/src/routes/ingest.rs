@@ -47,10 +47,7 @@ pub async fn ingest(
     let entries = validate_body(&value, &ingest_ctx).map_err(ApiError::Invalid)?;
     let appended = state
         .writer
-        .append(AppendRequest {
-            org_id: principal.org.id,
-            entries,
-        })
+        .append(AppendRequest::entries(principal.org.id, entries))
         .await?;
     let out: Vec<Value> = appended
         .iter()

@@ -1,0 +1,273 @@
+//! Who may do what: one pure function from an authority and an action to a
+//! decision, so every rule lives in one place and is tested here.
+//!
+//! Rules that depend on the organization's state (the last owner cannot be
+//! removed or demoted) are enforced by the store inside the transaction
+//! that makes the change; see `Change`.
+
+use crate::api_key::Scope;
+use crate::role::Role;
+
+/// What a caller acts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    /// A person signed in, with their role in the organization.
+    User(Role),
+    /// An API key with its scopes. An `admin` key manages the organization
+    /// as an admin would, but does not read the log unless it also has
+    /// `audit:read`.
+    Key(Vec<Scope>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    ReadAudit,
+    WriteAudit,
+    ViewOrg,
+    /// Rename or configure single sign-on.
+    ConfigureOrg,
+    ChangePlan,
+    ViewMembers,
+    AddMember {
+        role: Role,
+    },
+    ChangeRole {
+        from: Role,
+        to: Role,
+    },
+    RemoveMember {
+        role: Role,
+    },
+    ViewKeys,
+    CreateKey {
+        scopes: Vec<Scope>,
+    },
+    RevokeKey,
+    ViewProjects,
+    ManageProjects,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denied {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn deny(code: &'static str, message: impl Into<String>) -> Result<(), Denied> {
+    Err(Denied {
+        code,
+        message: message.into(),
+    })
+}
+
+fn at_least(role: Role, needed: Role, what: &str) -> Result<(), Denied> {
+    if role >= needed {
+        return Ok(());
+    }
+    let needs = match needed {
+        Role::Owner => "the owner role",
+        Role::Admin => "the owner or admin role",
+        Role::Member | Role::Viewer => "the member role or higher",
+    };
+    deny("insufficient_role", format!("{what} needs {needs}; you are {role}"))
+}
+
+/// The role an authority counts as for management, if any.
+fn management_role(authority: &Authority) -> Option<Role> {
+    match authority {
+        Authority::User(role) => Some(*role),
+        Authority::Key(scopes) if scopes.contains(&Scope::Admin) => Some(Role::Admin),
+        Authority::Key(_) => None,
+    }
+}
+
+pub fn check(authority: &Authority, action: &Action) -> Result<(), Denied> {
+    match action {
+        Action::ReadAudit => match authority {
+            Authority::User(role) => at_least(*role, Role::Admin, "reading the audit log"),
+            Authority::Key(scopes) if scopes.contains(&Scope::AuditRead) => Ok(()),
+            Authority::Key(_) => deny("missing_scope", "this API key lacks the audit:read scope"),
+        },
+        Action::WriteAudit => match authority {
+            Authority::Key(scopes) if scopes.contains(&Scope::AuditWrite) => Ok(()),
+            Authority::Key(_) => deny("missing_scope", "this API key lacks the audit:write scope"),
+            Authority::User(_) => deny(
+                "missing_scope",
+                "recording events needs an API key with the audit:write scope",
+            ),
+        },
+        _ => {
+            let Some(role) = management_role(authority) else {
+                return deny(
+                    "missing_scope",
+                    "managing the organization needs an API key with the admin scope",
+                );
+            };
+            check_management(role, action)
+        }
+    }
+}
+
+fn check_management(role: Role, action: &Action) -> Result<(), Denied> {
+    match action {
+        Action::ViewOrg | Action::ViewMembers | Action::ViewProjects => Ok(()),
+        Action::ViewKeys => at_least(role, Role::Member, "listing API keys"),
+        Action::ManageProjects => at_least(role, Role::Member, "changing projects"),
+        Action::ConfigureOrg => at_least(role, Role::Admin, "changing the organization's settings"),
+        Action::ChangePlan => at_least(role, Role::Owner, "changing the plan"),
+        Action::RevokeKey => at_least(role, Role::Admin, "revoking API keys"),
+        Action::CreateKey { scopes } => {
+            let privileged = scopes.iter().any(|s| matches!(s, Scope::AuditRead | Scope::Admin));
+            if privileged {
+                at_least(role, Role::Admin, "creating a key with the audit:read or admin scope")
+            } else {
+                at_least(role, Role::Member, "creating API keys")
+            }
+        }
+        Action::AddMember { role: new } => {
+            at_least(role, Role::Admin, "adding members")?;
+            if *new == Role::Owner {
+                at_least(role, Role::Owner, "adding an owner")?;
+            }
+            Ok(())
+        }
+        Action::ChangeRole { from, to } => {
+            at_least(role, Role::Admin, "changing roles")?;
+            if *from == Role::Owner || *to == Role::Owner {
+                at_least(role, Role::Owner, "changing an owner's role or making an owner")?;
+            }
+            Ok(())
+        }
+        Action::RemoveMember { role: target } => {
+            at_least(role, Role::Admin, "removing members")?;
+            if *target == Role::Owner {
+                at_least(role, Role::Owner, "removing an owner")?;
+            }
+            Ok(())
+        }
+        Action::ReadAudit | Action::WriteAudit => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+
+    fn user(r: Role) -> Authority {
+        Authority::User(r)
+    }
+
+    fn ok(a: &Authority, act: Action) -> bool {
+        check(a, &act).is_ok()
+    }
+
+    #[test]
+    fn only_owners_and_admins_read_the_log() {
+        assert!(ok(&user(Owner), Action::ReadAudit));
+        assert!(ok(&user(Admin), Action::ReadAudit));
+        assert!(!ok(&user(Member), Action::ReadAudit));
+        assert!(!ok(&user(Viewer), Action::ReadAudit));
+        assert!(ok(&Authority::Key(vec![Scope::AuditRead]), Action::ReadAudit));
+        assert!(!ok(
+            &Authority::Key(vec![Scope::AuditWrite, Scope::Admin]),
+            Action::ReadAudit
+        ));
+    }
+
+    #[test]
+    fn only_write_keys_ingest() {
+        assert!(ok(&Authority::Key(vec![Scope::AuditWrite]), Action::WriteAudit));
+        assert!(!ok(&Authority::Key(vec![Scope::AuditRead]), Action::WriteAudit));
+        assert!(!ok(&user(Owner), Action::WriteAudit));
+    }
+
+    #[test]
+    fn only_owners_change_the_plan() {
+        assert!(ok(&user(Owner), Action::ChangePlan));
+        for a in [user(Admin), user(Member), Authority::Key(vec![Scope::Admin])] {
+            assert!(!ok(&a, Action::ChangePlan), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn admins_manage_members_below_owner() {
+        let admin = user(Admin);
+        assert!(ok(&admin, Action::AddMember { role: Admin }));
+        assert!(ok(
+            &admin,
+            Action::ChangeRole {
+                from: Viewer,
+                to: Admin
+            }
+        ));
+        assert!(ok(&admin, Action::RemoveMember { role: Member }));
+        assert!(!ok(&admin, Action::AddMember { role: Owner }));
+        assert!(!ok(&admin, Action::ChangeRole { from: Owner, to: Admin }));
+        assert!(!ok(&admin, Action::ChangeRole { from: Admin, to: Owner }));
+        assert!(!ok(&admin, Action::RemoveMember { role: Owner }));
+        assert!(ok(
+            &user(Owner),
+            Action::ChangeRole {
+                from: Owner,
+                to: Viewer
+            }
+        ));
+        assert!(ok(&user(Owner), Action::RemoveMember { role: Owner }));
+        assert!(!ok(&user(Member), Action::AddMember { role: Viewer }));
+        assert!(!ok(&user(Viewer), Action::RemoveMember { role: Viewer }));
+    }
+
+    #[test]
+    fn privileged_keys_need_owner_or_admin() {
+        let read = Action::CreateKey {
+            scopes: vec![Scope::AuditRead],
+        };
+        let admin_key = Action::CreateKey {
+            scopes: vec![Scope::Admin],
+        };
+        let write = Action::CreateKey {
+            scopes: vec![Scope::AuditWrite],
+        };
+        assert!(ok(&user(Admin), read.clone()));
+        assert!(ok(&user(Owner), admin_key.clone()));
+        assert!(!ok(&user(Member), read));
+        assert!(!ok(&user(Member), admin_key));
+        assert!(ok(&user(Member), write.clone()));
+        assert!(!ok(&user(Viewer), write));
+    }
+
+    #[test]
+    fn keys_without_admin_scope_manage_nothing() {
+        let k = Authority::Key(vec![Scope::AuditRead, Scope::AuditWrite]);
+        for act in [
+            Action::ViewOrg,
+            Action::ViewMembers,
+            Action::ManageProjects,
+            Action::ViewKeys,
+        ] {
+            assert_eq!(check(&k, &act).unwrap_err().code, "missing_scope");
+        }
+        let admin = Authority::Key(vec![Scope::Admin]);
+        assert!(ok(&admin, Action::ManageProjects));
+        assert!(ok(&admin, Action::AddMember { role: Member }));
+        assert!(!ok(&admin, Action::AddMember { role: Owner }));
+    }
+
+    #[test]
+    fn viewers_only_view() {
+        let v = user(Viewer);
+        assert!(ok(&v, Action::ViewOrg) && ok(&v, Action::ViewMembers) && ok(&v, Action::ViewProjects));
+        for act in [
+            Action::ManageProjects,
+            Action::ViewKeys,
+            Action::ConfigureOrg,
+            Action::RevokeKey,
+        ] {
+            let d = check(&v, &act).unwrap_err();
+            assert_eq!(d.code, "insufficient_role");
+            assert!(d.message.contains("you are viewer"), "{}", d.message);
+        }
+    }
+}
