@@ -21,9 +21,9 @@ use crate::{Entry, NewEntry, Org, OrgId, Role, Timestamp};
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
     pub org_id: OrgId,
-    /// Applied first; if it fails, none of this request's entries are
+    /// Applied first, in order; if one fails, nothing of this request is
     /// written and the other requests of the transaction are unaffected.
-    pub change: Option<Change>,
+    pub changes: Vec<Change>,
     pub entries: Vec<NewEntry>,
 }
 
@@ -31,7 +31,7 @@ impl AppendRequest {
     pub fn entries(org_id: OrgId, entries: Vec<NewEntry>) -> Self {
         Self {
             org_id,
-            change: None,
+            changes: Vec::new(),
             entries,
         }
     }
@@ -126,8 +126,8 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 
-    /// Commits every request in one transaction. For each request its change
-    /// (if any) is applied first, then its entries: each new entry gets a
+    /// Commits every request in one transaction. For each request its
+    /// changes (if any) are applied first, then its entries: each new entry gets a
     /// time-ordered id, the next sequence number of its organization
     /// (gapless) and `received_at`; an entry whose idempotency key the
     /// organization has used before yields the original instead. A request

@@ -2,8 +2,10 @@
 //! environment; tests build it directly.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auditlog_domain::{Catalog, Clock, SystemClock};
+use ipnet::IpNet;
 
 use crate::writer::WriterConfig;
 
@@ -11,12 +13,57 @@ use crate::writer::WriterConfig;
 pub struct ServerConfig {
     /// The event catalog, built-in plus operator extensions.
     pub catalog: Arc<Catalog>,
-    /// Source of "now" for validation windows and received-at times.
+    /// Source of "now" for validation windows, sessions and retention.
     pub clock: Arc<dyn Clock>,
     /// Largest request body accepted. A full batch is 1000 events with up to
     /// 16 KiB of details each, so 20 MiB leaves room for the envelope.
     pub max_body_bytes: usize,
     pub writer: WriterConfig,
+    /// Proxies whose `X-Forwarded-For` is believed. Empty: the TCP peer is
+    /// the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Mark the session cookie `Secure` (served over HTTPS, directly or
+    /// behind a terminating proxy).
+    pub secure_cookies: bool,
+    pub retention: RetentionConfig,
+    pub login: LoginLimits,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// How often the purger looks for expired entries (it also runs at start).
+    pub interval: Duration,
+    /// Entries deleted per transaction; small, so ingest never waits long.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(15 * 60),
+            batch: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    /// Failures counted within this window.
+    pub window_ms: i64,
+    /// Failed sign-ins per account within the window before it is refused.
+    pub per_account: usize,
+    /// Failed sign-ins per client address within the window.
+    pub per_ip: usize,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            window_ms: 15 * 60 * 1000,
+            per_account: 5,
+            per_ip: 20,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -25,6 +72,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("catalog_events", &self.catalog.len())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("writer", &self.writer)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("retention", &self.retention)
+            .field("login", &self.login)
             .finish_non_exhaustive()
     }
 }
@@ -36,6 +87,10 @@ impl Default for ServerConfig {
             clock: Arc::new(SystemClock),
             max_body_bytes: 20 * 1024 * 1024,
             writer: WriterConfig::default(),
+            trusted_proxies: Vec::new(),
+            secure_cookies: false,
+            retention: RetentionConfig::default(),
+            login: LoginLimits::default(),
         }
     }
 }

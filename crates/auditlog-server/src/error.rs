@@ -37,6 +37,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many attempts; retry in {0} seconds")]
+    TooManyRequests(u64),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -50,6 +53,16 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    /// A well-formed request refused by validation, with one problem.
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Problem {
+            index: None,
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }])
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
@@ -84,6 +97,12 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                self.to_string(),
+                &[],
+            ),
+            ApiError::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
                 self.to_string(),
                 &[],
             ),
@@ -134,6 +153,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        if let ApiError::TooManyRequests(secs) = self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -5,7 +5,13 @@
 //!
 //! - [`config`]: what the server needs to run, with defaults.
 //! - [`error`]: the one API error type and its mapping to HTTP.
-//! - [`auth`]: who is calling (API keys) and what they may do.
+//! - [`auth`]: who is calling (API key or session), for which organization,
+//!   and what they may do.
+//! - [`context`]: the client's address (trusted proxies), user agent and
+//!   request id.
+//! - [`body`]: JSON request bodies with the API's error format.
+//! - [`recorder`]: the service's own actions, recorded with their changes.
+//! - [`retention`]: the background purger of entries past the plan's window.
 //! - [`writer`]: the single writer that batches concurrent requests into one
 //!   durable transaction and acknowledges each only after commit.
 //! - [`query_string`]: reading repeatable query parameters.
@@ -17,17 +23,20 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod body;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod query_string;
 pub mod recorder;
+pub mod retention;
 pub mod routes;
 pub mod writer;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use auditlog_domain::throttle::Throttle;
 use auditlog_domain::{Catalog, Clock, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -43,11 +52,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub writer: Writer,
     pub config: Arc<ServerConfig>,
+    /// Failed sign-ins by account and by client address. In memory: each
+    /// replica limits on its own, which bounds guessing per replica.
+    pub login_by_account: Arc<Mutex<Throttle>>,
+    pub login_by_ip: Arc<Mutex<Throttle>>,
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops
 /// accepting connections, lets in-flight requests finish (their commits
-/// included) and drains the writer before returning.
+/// included), stops the purger and drains the writer before returning.
 pub async fn serve(
     config: ServerConfig,
     store: Arc<dyn Store>,
@@ -55,12 +68,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let (writer, writer_task) = Writer::spawn(store.clone(), config.clock.clone(), config.writer.clone());
+    let purger = tokio::spawn(retention::run(
+        store.clone(),
+        writer.clone(),
+        config.clock.clone(),
+        config.retention.clone(),
+        shutdown.clone(),
+    ));
+    let (login_by_account, login_by_ip) = routes::session::throttles(&config.login);
     let state = AppState {
         store,
         catalog: config.catalog.clone(),
         clock: config.clock.clone(),
         writer,
         config: Arc::new(config),
+        login_by_account,
+        login_by_ip,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;
@@ -68,8 +91,11 @@ pub async fn serve(
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
-    // The router (and with it every writer handle) is gone; the writer
-    // commits what is queued and ends.
+    if let Err(e) = purger.await {
+        tracing::error!(error = %e, "retention purger failed");
+    }
+    // The router, the purger and with them every writer handle are gone;
+    // the writer commits what is queued and ends.
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "writer task failed");
     }

@@ -1,46 +1,41 @@
-//! Entries the service records about its own actions (an export, and later
-//! every management change), written through the same writer as ingest.
+//! Entries the service records about its own actions, written through the
+//! same writer as ingest, in the same transaction as the change they
+//! describe.
 
 use auditlog_domain::NewEntry;
-use auditlog_domain::entry::Resource;
+use auditlog_domain::change::Change;
 use auditlog_domain::store::{AppendRequest, Appended};
-use serde_json::{Map, Value};
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::context::RequestContext;
 use crate::error::ApiError;
 
-/// Records `event` as done by `principal` in this request; returns once it
-/// is committed.
-pub async fn record(
+/// Applies `changes` and records `entries` atomically; returns once
+/// committed. If a change is refused, nothing is recorded.
+pub async fn commit(
     state: &AppState,
     principal: &Principal,
-    ctx: &RequestContext,
-    event: &str,
-    resource: Resource,
-    details: Value,
-) -> Result<Appended, ApiError> {
-    debug_assert!(state.catalog.contains(event), "{event} must be catalogued");
-    let details = match details {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    let entry = NewEntry {
-        timestamp: state.clock.now(),
-        actor: principal.actor(),
-        event: event.to_owned(),
-        resource,
-        details,
-        ip_address: ctx.ip,
-        user_agent: ctx.user_agent.clone(),
-        request_id: ctx.request_id.clone(),
-        idempotency_key: None,
-    };
-    let mut out = state
+    changes: Vec<Change>,
+    entries: Vec<NewEntry>,
+) -> Result<Vec<Appended>, ApiError> {
+    debug_assert!(
+        entries.iter().all(|e| state.catalog.contains(&e.event)),
+        "recorded events must be catalogued"
+    );
+    Ok(state
         .writer
-        .append(AppendRequest::entries(principal.org.id, vec![entry]))
-        .await?;
-    out.pop()
+        .append(AppendRequest {
+            org_id: principal.org.id,
+            changes,
+            entries,
+        })
+        .await?)
+}
+
+/// Records one entry with no change.
+pub async fn record(state: &AppState, principal: &Principal, entry: NewEntry) -> Result<Appended, ApiError> {
+    commit(state, principal, Vec::new(), vec![entry])
+        .await?
+        .pop()
         .ok_or_else(|| ApiError::Internal("the writer returned no entry".into()))
 }

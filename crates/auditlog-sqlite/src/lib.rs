@@ -197,7 +197,7 @@ fn append_entries(
     Ok(results)
 }
 
-/// Runs every request in the open transaction. A request with a change runs
+/// Runs every request in the open transaction. A request with changes runs
 /// inside a savepoint, so a refused change takes back only its own request.
 fn append_in_tx(
     tx: &rusqlite::Transaction<'_>,
@@ -210,14 +210,18 @@ fn append_in_tx(
     let mut fresh: HashMap<(OrgId, String), Entry> = HashMap::new();
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
-        let Some(change) = &req.change else {
+        if req.changes.is_empty() {
             out.push(Ok(
                 append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?
             ));
             continue;
-        };
+        }
         tx.execute_batch("SAVEPOINT request").map_err(db_err)?;
-        match changes::apply(tx, req.org_id, change, received_at.millis()) {
+        let applied = req
+            .changes
+            .iter()
+            .try_for_each(|change| changes::apply(tx, req.org_id, change, received_at.millis()));
+        match applied {
             Ok(()) => {
                 let appended = append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?;
                 tx.execute_batch("RELEASE request").map_err(db_err)?;

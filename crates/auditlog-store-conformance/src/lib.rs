@@ -514,7 +514,7 @@ async fn change(store: &dyn Store, org: &Org, change: Change, event: &str) -> Re
         .append(
             vec![AppendRequest {
                 org_id: org.id,
-                change: Some(change),
+                changes: vec![change],
                 entries: vec![new_entry(0, "owner@x.io", event, ("thing", "1"))],
             }],
             Timestamp(T0),
@@ -636,10 +636,10 @@ pub async fn a_refused_change_writes_nothing_and_spares_the_others(store: &dyn S
     let size = store.log_size(a.id).await.unwrap();
     let refused = AppendRequest {
         org_id: a.id,
-        change: Some(Change::RemoveMember {
+        changes: vec![Change::RemoveMember {
             email: "owner@x.io".into(),
             role: Role::Owner,
-        }),
+        }],
         entries: vec![new_entry(
             1,
             "owner@x.io",
@@ -650,7 +650,7 @@ pub async fn a_refused_change_writes_nothing_and_spares_the_others(store: &dyn S
     let fine = AppendRequest::entries(a.id, vec![new_entry(2, "x@x.io", "project.created", ("project", "p"))]);
     let also_fine = AppendRequest {
         org_id: a.id,
-        change: Some(add("new@x.io", Role::Viewer)),
+        changes: vec![add("new@x.io", Role::Viewer)],
         entries: vec![new_entry(
             3,
             "owner@x.io",

@@ -1,33 +1,50 @@
 //! Reading the log: `GET /v1/orgs/{org}/audit/events` (filtered, newest
 //! first, keyset-paginated) and `GET …/audit/events/{id}`.
 
-use auditlog_domain::api_key::Scope;
 use auditlog_domain::cursor::Cursor;
-use auditlog_domain::filter::{Page, parse_listing};
+use auditlog_domain::filter::{Filter, ListingRequest, Page, parse_listing};
+use auditlog_domain::permissions::Action;
+use auditlog_domain::{Clock, Org};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::authenticate;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 
-#[tracing::instrument(skip_all, fields(org = %org))]
-pub async fn list(
-    State(state): State<AppState>,
-    Path(org): Path<String>,
-    headers: HeaderMap,
-    QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, &org, Scope::AuditRead).await?;
-    let req = parse_listing(&pairs, &state.catalog, &[]).map_err(|details| ApiError::BadRequest {
+/// Parses a listing's parameters and bounds it by the retention window, so
+/// entries past it are never shown, even before the purger removes them.
+pub fn listing(
+    pairs: &[(String, String)],
+    state: &AppState,
+    org: &Org,
+    extra: &[&str],
+) -> Result<ListingRequest, ApiError> {
+    let mut req = parse_listing(pairs, &state.catalog, extra).map_err(|details| ApiError::BadRequest {
         code: "invalid_query",
         message: details.first().map(|p| p.message.clone()).unwrap_or_default(),
         details,
     })?;
+    within_retention(&mut req.filter, org, state.clock.as_ref());
+    Ok(req)
+}
+
+fn within_retention(filter: &mut Filter, org: &Org, clock: &dyn Clock) {
+    let cutoff = org.retention_cutoff(clock.now());
+    filter.from = Some(filter.from.map_or(cutoff, |f| f.max(cutoff)));
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ReadAudit)?;
+    let req = listing(&pairs, &state, &principal.org, &[])?;
     // One row more than asked tells whether another page exists, so the
     // last page carries no cursor to an empty page.
     let probe = Page {
@@ -50,16 +67,22 @@ pub async fn list(
     Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })))
 }
 
-#[tracing::instrument(skip_all, fields(org = %org, id = %id))]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug, id = %id))]
 pub async fn get_one(
     State(state): State<AppState>,
-    Path((org, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, &org, Scope::AuditRead).await?;
+    principal.authorize(Action::ReadAudit)?;
     let not_found = || ApiError::NotFound(format!("no entry {id:?} in this organization"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let entry = state.store.entry(principal.org.id, uuid).await?.ok_or_else(not_found)?;
+    let cutoff = principal.org.retention_cutoff(state.clock.now());
+    let entry = state
+        .store
+        .entry(principal.org.id, uuid)
+        .await?
+        .filter(|e| e.timestamp >= cutoff)
+        .ok_or_else(not_found)?;
     Ok(Json(
         serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))

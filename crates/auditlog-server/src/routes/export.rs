@@ -11,24 +11,24 @@
 //! the last chunk is — if it cannot be recorded the download fails instead
 //! of completing unrecorded.
 
-use auditlog_domain::api_key::Scope;
 use auditlog_domain::csv_row::CsvEncoder;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
-use auditlog_domain::filter::{Filter, Page, parse_listing};
+use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::permissions::Action;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures_util::stream;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::{Principal, authenticate};
-use crate::context::RequestContext;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 use crate::recorder::record;
+use crate::routes::entries::listing;
 
 /// Rows fetched per page; one page is the unit of memory and of work.
 const PAGE_ROWS: u32 = 1000;
@@ -58,7 +58,6 @@ impl Format {
 struct Export {
     state: AppState,
     principal: Principal,
-    ctx: RequestContext,
     filter: Filter,
     format: Format,
     export_id: String,
@@ -115,10 +114,8 @@ impl Export {
         });
         if entries.len() < PAGE_ROWS as usize {
             self.finished = true;
-            let recorded = record(
-                &self.state,
-                &self.principal,
-                &self.ctx,
+            let entry = self.principal.entry(
+                self.state.clock.now(),
                 "data_export.downloaded",
                 Resource {
                     kind: "data_export".into(),
@@ -126,8 +123,8 @@ impl Export {
                     name: None,
                 },
                 json!({"format": self.format.name(), "rows": self.rows, "bytes": self.bytes}),
-            )
-            .await;
+            );
+            let recorded = record(&self.state, &self.principal, entry).await;
             if let Err(e) = recorded {
                 tracing::error!(error = %e, "could not record data_export.downloaded; failing the download");
                 return Some(Err(e));
@@ -137,26 +134,20 @@ impl Export {
     }
 }
 
-#[tracing::instrument(skip_all, fields(org = %org))]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn export(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
+    principal: Principal,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, &headers, &org, Scope::AuditRead).await?;
+    principal.authorize(Action::ReadAudit)?;
     if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
         return Err(ApiError::bad_request(
             "invalid_query",
             format!("export takes no {k}: it returns the whole filtered view"),
         ));
     }
-    let req = parse_listing(&pairs, &state.catalog, &["format"]).map_err(|details| ApiError::BadRequest {
-        code: "invalid_query",
-        message: details.first().map(|p| p.message.clone()).unwrap_or_default(),
-        details,
-    })?;
+    let req = listing(&pairs, &state, &principal.org, &["format"])?;
     let format = match req.extra.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().as_slice() {
         [] | ["csv"] => Format::Csv,
         ["jsonl"] => Format::Jsonl,
@@ -168,23 +159,23 @@ pub async fn export(
         }
         _ => return Err(ApiError::bad_request("invalid_query", "format may be given only once")),
     };
+    // The filters as the reader gave them, not the retention bound added.
+    let filters_shown = listing_as_given(&pairs, &state)?;
     let mut filter = req.filter;
     filter.max_seq = Some(state.store.log_size(principal.org.id).await?);
 
     let export_id = uuid::Uuid::now_v7().to_string();
-    record(
-        &state,
-        &principal,
-        &ctx,
+    let requested = principal.entry(
+        state.clock.now(),
         "data_export.requested",
         Resource {
             kind: "data_export".into(),
             id: export_id.clone(),
             name: None,
         },
-        json!({"format": format.name(), "filters": filter}),
-    )
-    .await?;
+        json!({"format": format.name(), "filters": filters_shown}),
+    );
+    record(&state, &principal, requested).await?;
 
     let filename = format!(
         "audit-{}-{}.{}",
@@ -195,7 +186,6 @@ pub async fn export(
     let export = Export {
         state,
         principal,
-        ctx,
         filter,
         format,
         export_id,
@@ -216,4 +206,14 @@ pub async fn export(
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+fn listing_as_given(pairs: &[(String, String)], state: &AppState) -> Result<Filter, ApiError> {
+    auditlog_domain::filter::parse_listing(pairs, &state.catalog, &["format"])
+        .map(|r| r.filter)
+        .map_err(|details| ApiError::BadRequest {
+            code: "invalid_query",
+            message: details.first().map(|p| p.message.clone()).unwrap_or_default(),
+            details,
+        })
 }

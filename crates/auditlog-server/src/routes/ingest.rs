@@ -3,30 +3,28 @@
 //! The body is validated whole against the catalog before anything is
 //! written; the answer comes only after the writer has committed.
 
-use auditlog_domain::api_key::Scope;
 use auditlog_domain::ingest::{IngestContext, validate_body};
+use auditlog_domain::permissions::Action;
 use auditlog_domain::store::AppendRequest;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::authenticate;
-use crate::context::RequestContext;
+use crate::auth::Principal;
 use crate::error::ApiError;
 
-#[tracing::instrument(skip_all, fields(org = %org))]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn ingest(
     State(state): State<AppState>,
-    Path(org): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
+    principal: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let principal = authenticate(&state, &headers, &org, Scope::AuditWrite).await?;
+    principal.authorize(Action::WriteAudit)?;
+    let ctx = principal.ctx.clone();
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(state.config.max_body_bytes)

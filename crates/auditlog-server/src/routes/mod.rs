@@ -1,15 +1,20 @@
 //! The HTTP routes, one module per group, and the layers around them.
 
+mod api_keys;
 mod catalog;
-mod entries;
+pub(crate) mod entries;
 mod export;
 mod health;
 mod ingest;
+mod members;
+mod orgs;
+mod projects;
+pub(crate) mod session;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::routing::get;
+use axum::routing::{delete, get, patch};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -40,6 +45,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/audit/events", get(entries::list).post(ingest::ingest))
         .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))
         .route("/v1/orgs/{org}/audit/export", get(export::export))
+        .route(
+            "/v1/session",
+            get(session::current).post(session::login).delete(session::logout),
+        )
+        .route("/v1/orgs/{org}", get(orgs::get_org).patch(orgs::patch_org))
+        .route("/v1/orgs/{org}/members", get(members::list).post(members::add))
+        .route(
+            "/v1/orgs/{org}/members/{email}",
+            patch(members::change_role).delete(members::remove),
+        )
+        .route("/v1/orgs/{org}/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/v1/orgs/{org}/api-keys/{prefix}", delete(api_keys::revoke))
+        .route("/v1/orgs/{org}/projects", get(projects::list).post(projects::create))
+        .route(
+            "/v1/orgs/{org}/projects/{id}",
+            patch(projects::rename).delete(projects::delete),
+        )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -1,0 +1,154 @@
+//! Members and roles: `GET/POST /v1/orgs/{org}/members`,
+//! `PATCH/DELETE …/members/{email}`.
+
+use auditlog_domain::Role;
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::Resource;
+use auditlog_domain::member::normalise_email;
+use auditlog_domain::password;
+use auditlog_domain::permissions::Action;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::body;
+use crate::error::ApiError;
+use crate::recorder::commit;
+
+fn member_resource(email: &str) -> Resource {
+    Resource {
+        kind: "member".into(),
+        id: email.to_owned(),
+        name: None,
+    }
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ViewMembers)?;
+    let members = state.store.members(principal.org.id).await?;
+    Ok(Json(json!({ "members": members })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    email: String,
+    role: Role,
+    /// A first password for a person who has no account yet.
+    password: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn add(
+    State(state): State<AppState>,
+    principal: Principal,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: NewMember = body::parse(raw, state.config.max_body_bytes)?;
+    principal.authorize(Action::AddMember { role: req.role })?;
+    let email = normalise_email(&req.email).map_err(|e| ApiError::invalid("email", "invalid_email", e.to_string()))?;
+    let password_hash = match req.password {
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || password::hash(p.as_str()))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::invalid("password", "weak_password", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let now = state.clock.now();
+    let entry = principal.entry(
+        now,
+        "organization.member_added",
+        member_resource(&email),
+        json!({"member": email, "role": req.role}),
+    );
+    commit(
+        &state,
+        &principal,
+        vec![Change::AddMember {
+            email: email.clone(),
+            role: req.role,
+            password_hash,
+        }],
+        vec![entry],
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"email": email, "role": req.role, "added_at": now})),
+    ))
+}
+
+async fn existing(state: &AppState, principal: &Principal, email: &str) -> Result<(String, Role), ApiError> {
+    let email = normalise_email(email).map_err(|_| ApiError::NotFound(format!("no member {email:?}")))?;
+    let member = state
+        .store
+        .member(principal.org.id, &email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no member {email:?} in this organization")))?;
+    Ok((email, member.role))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePatch {
+    role: Role,
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, email)): Path<(String, String)>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req: RolePatch = body::parse(raw, state.config.max_body_bytes)?;
+    let (email, from) = existing(&state, &principal, &email).await?;
+    principal.authorize(Action::ChangeRole { from, to: req.role })?;
+    if from != req.role {
+        let entry = principal.entry(
+            state.clock.now(),
+            "organization.member_role_changed",
+            member_resource(&email),
+            json!({"member": email, "old_role": from, "new_role": req.role}),
+        );
+        let change = Change::SetRole {
+            email: email.clone(),
+            from,
+            to: req.role,
+        };
+        commit(&state, &principal, vec![change], vec![entry]).await?;
+    }
+    Ok(Json(json!({"email": email, "role": req.role})))
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, email)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (email, role) = existing(&state, &principal, &email).await?;
+    principal.authorize(Action::RemoveMember { role })?;
+    let entry = principal.entry(
+        state.clock.now(),
+        "organization.member_removed",
+        member_resource(&email),
+        json!({"member": email, "role": role}),
+    );
+    commit(
+        &state,
+        &principal,
+        vec![Change::RemoveMember { email, role }],
+        vec![entry],
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,189 @@
+//! `GET/PATCH /v1/orgs/{org}`: name, plan and single sign-on settings. Each
+//! change is recorded in the same transaction that makes it.
+
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::Resource;
+use auditlog_domain::member::display_name;
+use auditlog_domain::org::Sso;
+use auditlog_domain::permissions::Action;
+use auditlog_domain::{Org, Plan};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::body;
+use crate::error::ApiError;
+use crate::recorder::commit;
+
+pub fn org_json(org: &Org) -> Value {
+    json!({
+        "slug": org.slug,
+        "name": org.name,
+        "plan": org.plan,
+        "retention_days": org.retention_days(),
+        "sso": org.sso,
+        "created_at": org.created_at,
+    })
+}
+
+pub async fn get_org(principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ViewOrg)?;
+    Ok(Json(org_json(&principal.org)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgPatch {
+    name: Option<String>,
+    plan: Option<Plan>,
+    /// Enterprise plans only.
+    retention_days: Option<u32>,
+    /// `null` removes the settings.
+    #[serde(default, deserialize_with = "present")]
+    sso: Option<Option<SsoInput>>,
+}
+
+/// Tells `"sso": null` (remove) from no `sso` key at all (leave alone).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<SsoInput>>, D::Error> {
+    Option::<SsoInput>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoInput {
+    issuer: String,
+    client_id: String,
+    #[serde(default)]
+    enforced: bool,
+}
+
+fn org_resource(org: &Org) -> Resource {
+    Resource {
+        kind: "organization".into(),
+        id: org.slug.clone(),
+        name: Some(org.name.clone()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn patch_org(
+    State(state): State<AppState>,
+    principal: Principal,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let patch: OrgPatch = body::parse(raw, state.config.max_body_bytes)?;
+    let org = &principal.org;
+    let now = state.clock.now();
+    let mut changes = Vec::new();
+    let mut entries = Vec::new();
+
+    if let Some(name) = &patch.name {
+        principal.authorize(Action::ConfigureOrg)?;
+        let name =
+            display_name("name", name, 200).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
+        if name != org.name {
+            entries.push(principal.entry(
+                now,
+                "organization.renamed",
+                org_resource(org),
+                json!({"old_name": org.name, "new_name": name}),
+            ));
+            changes.push(Change::RenameOrg {
+                old: org.name.clone(),
+                new: name,
+            });
+        }
+    }
+    if patch.plan.is_some() || patch.retention_days.is_some() {
+        principal.authorize(Action::ChangePlan)?;
+        let new = patch.plan.unwrap_or(org.plan);
+        let days = match (new, patch.retention_days) {
+            (Plan::Enterprise, Some(0)) => {
+                return Err(ApiError::invalid(
+                    "retention_days",
+                    "invalid_value",
+                    "retention_days must be at least 1",
+                ));
+            }
+            (Plan::Enterprise, days) => days.or(org.enterprise_retention_days),
+            (_, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "retention_days",
+                    "invalid_value",
+                    "retention_days can be set only on the enterprise plan",
+                ));
+            }
+            (_, None) => None,
+        };
+        let old_days = org.retention_days();
+        let new_days = new.retention_days(days);
+        if new != org.plan || new_days != old_days {
+            let event = if new.rank() > org.plan.rank() || (new == org.plan && new_days > old_days) {
+                "billing.plan_upgraded"
+            } else {
+                "billing.plan_downgraded"
+            };
+            entries.push(principal.entry(
+                now,
+                event,
+                org_resource(org),
+                json!({"old_plan": org.plan, "new_plan": new, "old_retention_days": old_days, "new_retention_days": new_days}),
+            ));
+            changes.push(Change::SetPlan {
+                old: org.plan,
+                new,
+                enterprise_retention_days: days,
+            });
+        }
+    }
+    if let Some(sso) = patch.sso {
+        principal.authorize(Action::ConfigureOrg)?;
+        let sso = match sso {
+            Some(s) => {
+                let issuer = s.issuer.trim().to_owned();
+                if !(issuer.starts_with("https://") && issuer.len() <= 512) {
+                    return Err(ApiError::invalid(
+                        "sso.issuer",
+                        "invalid_value",
+                        "sso.issuer must be an https:// URL",
+                    ));
+                }
+                let client_id = display_name("sso.client_id", &s.client_id, 256)
+                    .map_err(|e| ApiError::invalid("sso.client_id", "invalid_value", e.to_string()))?;
+                Some(Sso {
+                    issuer,
+                    client_id,
+                    enforced: s.enforced,
+                })
+            }
+            None => None,
+        };
+        if sso != org.sso {
+            let details = match (&sso, &org.sso) {
+                (Some(s), _) => {
+                    json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced, "action": "configured"})
+                }
+                (None, Some(old)) => {
+                    json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
+                }
+                (None, None) => json!({}),
+            };
+            entries.push(principal.entry(now, "organization.sso_configured", org_resource(org), details));
+            changes.push(Change::ConfigureSso(sso));
+        }
+    }
+    if !changes.is_empty() {
+        commit(&state, &principal, changes, entries).await?;
+    }
+    let org = state
+        .store
+        .org_by_slug(&org.slug)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
+    Ok(Json(org_json(&org)))
+}

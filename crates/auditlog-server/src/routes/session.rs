@@ -1,0 +1,169 @@
+//! Signing in and out: `POST /v1/session`, `GET /v1/session`,
+//! `DELETE /v1/session`.
+//!
+//! Failed sign-ins are limited per account and per client address and each
+//! answer to a failure is delayed a little more; an unknown email costs the
+//! same password check as a wrong password, so timing reveals nothing.
+
+use std::sync::Arc;
+
+use auditlog_domain::member::normalise_email;
+use auditlog_domain::password;
+use auditlog_domain::session::{self, Session};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{SESSION_COOKIE, check_csrf, current_session, session_token};
+use crate::body;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+const WRONG: &str = "wrong email or password";
+
+fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
+    let c = Cookie::build((SESSION_COOKIE, value.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .secure(state.config.secure_cookies)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build();
+    HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+async fn describe(state: &AppState, s: &Session) -> Result<Value, ApiError> {
+    let orgs: Vec<Value> = state
+        .store
+        .memberships(&s.email)
+        .await?
+        .into_iter()
+        .map(|(org, role)| json!({"slug": org.slug, "name": org.name, "role": role}))
+        .collect();
+    Ok(json!({
+        "email": s.email,
+        "csrf_token": s.csrf_token,
+        "expires_at": s.expires_at,
+        "organizations": orgs,
+    }))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: Login = body::parse(raw, state.config.max_body_bytes)?;
+    let now = state.clock.now();
+    let email = normalise_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    {
+        let mut by_account = state
+            .login_by_account
+            .lock()
+            .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
+        let mut by_ip = state
+            .login_by_ip
+            .lock()
+            .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
+        if let Err(wait) = by_account.check(&email, now).and(by_ip.check(&ip_key, now)) {
+            return Err(ApiError::TooManyRequests(wait));
+        }
+    }
+    let user = state.store.user(&email).await?;
+    let stored = user.and_then(|u| u.password_hash);
+    let password_text = req.password;
+    let verified = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => password::verify(&password_text, &hash),
+        None => {
+            // Same work as a real check, so timing does not reveal accounts.
+            password::verify(&password_text, password::decoy_hash());
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
+
+    if !verified {
+        let delay = {
+            let mut by_account = state
+                .login_by_account
+                .lock()
+                .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
+            let mut by_ip = state
+                .login_by_ip
+                .lock()
+                .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
+            by_account.fail(&email, now).max(by_ip.fail(&ip_key, now))
+        };
+        tokio::time::sleep(delay).await;
+        return Err(ApiError::Unauthenticated(WRONG.into()));
+    }
+    if let Ok(mut by_account) = state.login_by_account.lock() {
+        by_account.clear(&email);
+    }
+    let (token, s) = session::start(&email, now);
+    state.store.create_session(s.clone()).await?;
+    let body = describe(&state, &s).await?;
+    let mut resp = (StatusCode::OK, Json(body)).into_response();
+    let max_age = (s.expires_at.millis() - now.millis()) / 1000;
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cookie_header(&state, &token, max_age));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let s = current_session(&state, &headers).await?;
+    Ok(Json(describe(&state, &s).await?))
+}
+
+pub async fn logout(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+    let s = current_session(&state, &headers).await?;
+    check_csrf(&s, &method, &headers)?;
+    if let Some(token) = session_token(&headers) {
+        state.store.delete_session(&session::hash_token(&token)).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
+    Ok(resp)
+}
+
+/// The two throttles a server keeps, built from its limits.
+pub fn throttles(
+    limits: &crate::config::LoginLimits,
+) -> (
+    Arc<std::sync::Mutex<auditlog_domain::throttle::Throttle>>,
+    Arc<std::sync::Mutex<auditlog_domain::throttle::Throttle>>,
+) {
+    use auditlog_domain::throttle::Throttle;
+    (
+        Arc::new(std::sync::Mutex::new(Throttle::new(
+            limits.window_ms,
+            limits.per_account,
+            100_000,
+        ))),
+        Arc::new(std::sync::Mutex::new(Throttle::new(
+            limits.window_ms,
+            limits.per_ip,
+            100_000,
+        ))),
+    )
+}
