@@ -166,10 +166,10 @@ async fn key_principal(state: &AppState, token: &str, slug: &str) -> Result<(Api
     Ok((key, org))
 }
 
-/// Records the key's use at most once an hour, off the request's path: the
-/// caller never waits for it, and a lost race (another request recorded it
-/// first) is simply dropped.
-fn touch_key(state: &AppState, principal: &Principal, key: &ApiKeyRecord) {
+/// Records the key's use at most once an hour. Only the first request of
+/// the hour waits for that commit; a lost race (another request recorded it
+/// first) is dropped, and a failure to record never fails the request.
+async fn touch_key(state: &AppState, principal: &Principal, key: &ApiKeyRecord) {
     let now = state.clock.now();
     if key
         .last_used_at
@@ -196,12 +196,9 @@ fn touch_key(state: &AppState, principal: &Principal, key: &ApiKeyRecord) {
         }],
         entries: vec![entry],
     };
-    let writer = state.writer.clone();
-    tokio::spawn(async move {
-        if let Err(e) = writer.append(request).await {
-            tracing::debug!(error = %e, "key use not recorded (recorded concurrently, or shutting down)");
-        }
-    });
+    if let Err(e) = state.writer.append(request).await {
+        tracing::debug!(error = %e, "key use not recorded (recorded concurrently, or unavailable)");
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -223,7 +220,7 @@ impl FromRequestParts<AppState> for Principal {
                 credential: Credential::Key(key.clone()),
                 ctx,
             };
-            touch_key(state, &principal, &key);
+            touch_key(state, &principal, &key).await;
             return Ok(principal);
         }
         let session = current_session(state, &parts.headers).await?;
