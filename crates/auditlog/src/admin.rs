@@ -1,13 +1,20 @@
-//! `auditlog org create` and `auditlog key create`: the first organization
-//! and keys, before any HTTP management exists.
+//! `auditlog org create`, `key create` and `member add`: the first
+//! organization, keys and people, before anyone can sign in.
 
+use auditlog_domain::NewEntry;
 use auditlog_domain::api_key;
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::{Actor, Resource};
+use auditlog_domain::member::normalise_email;
 use auditlog_domain::org::{NewOrg, validate_slug};
+use auditlog_domain::password;
+use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::{Clock, SystemClock};
+use serde_json::json;
 
 use crate::backend::{AnyError, open};
-use crate::cli::{KeyCreateArgs, OrgCreateArgs};
+use crate::cli::{KeyCreateArgs, MemberAddArgs, OrgCreateArgs};
 
 pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     validate_slug(&args.slug)?;
@@ -69,5 +76,68 @@ pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
         scopes.join(", ")
     );
     println!("{}", key.secret);
+    Ok(())
+}
+
+fn read_password() -> Result<String, AnyError> {
+    if let Ok(p) = std::env::var("AUDITLOG_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
+    let email = normalise_email(&args.email)?;
+    let password = read_password()?;
+    let hash = password::hash(&password).map_err(|e| format!("{e} (from AUDITLOG_PASSWORD or stdin)"))?;
+    let store = open(&args.db.database)?;
+    let org = store
+        .org_by_slug(&args.org)
+        .await?
+        .ok_or_else(|| format!("no organization {:?}; create it with `auditlog org create`", args.org))?;
+    let now = SystemClock.now();
+    store.set_password(&email, &hash, now).await?;
+    if let Some(m) = store.member(org.id, &email).await? {
+        println!(
+            "{email} is already a member of {} ({}); their password is set",
+            org.slug, m.role
+        );
+        return Ok(());
+    }
+    // The operator acts as the service itself: there is no signed-in person.
+    let entry = NewEntry {
+        timestamp: now,
+        actor: Actor::system(),
+        event: "organization.member_added".into(),
+        resource: Resource {
+            kind: "member".into(),
+            id: email.clone(),
+            name: None,
+        },
+        details: json!({"member": email, "role": args.role, "via": "command line"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
+        idempotency_key: None,
+    };
+    let request = AppendRequest {
+        org_id: org.id,
+        changes: vec![Change::AddMember {
+            email: email.clone(),
+            role: args.role,
+            password_hash: None,
+        }],
+        entries: vec![entry],
+    };
+    let mut out = store.append(vec![request], now).await?;
+    out.pop().ok_or("no result")??;
+    println!("added {email} to {} as {}; they can sign in now", org.slug, args.role);
     Ok(())
 }

@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use auditlog_domain::Plan;
 use auditlog_domain::api_key::Scope;
+use auditlog_domain::{Plan, Role};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "auditlog", version, about = "A self-hosted, tamper-evident audit log service")]
+#[command(
+    name = "auditlog",
+    version,
+    about = "A self-hosted, tamper-evident audit log service"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,6 +33,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Measure ingest, query and export throughput on this machine.
     Bench(BenchArgs),
 }
@@ -50,6 +57,15 @@ pub struct ServeArgs {
     /// A catalog file of extra events (same format as the built-in catalog.toml).
     #[arg(long, env = "AUDITLOG_CATALOG")]
     pub catalog: Option<PathBuf>,
+    /// A proxy (CIDR) whose X-Forwarded-For is believed; repeat for several.
+    #[arg(long = "trusted-proxy", env = "AUDITLOG_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Mark the session cookie Secure (when users reach the service over HTTPS).
+    #[arg(long, env = "AUDITLOG_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Seconds between retention passes (one also runs at start).
+    #[arg(long, env = "AUDITLOG_RETENTION_INTERVAL", default_value_t = 900)]
+    pub retention_interval: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,6 +125,27 @@ pub struct KeyCreateArgs {
     pub db: DatabaseArgs,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a person to an organization, or set the password of one already in
+    /// it. The password is read from AUDITLOG_PASSWORD, else from stdin.
+    Add(MemberAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemberAddArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub email: String,
+    /// owner, admin, member or viewer.
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Entries in the database the query and export measurements run on.
@@ -136,5 +173,10 @@ fn parse_plan(s: &str) -> Result<Plan, String> {
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
-    s.parse().map_err(|e: auditlog_domain::api_key::UnknownScope| e.to_string())
+    s.parse()
+        .map_err(|e: auditlog_domain::api_key::UnknownScope| e.to_string())
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|e: auditlog_domain::role::UnknownRole| e.to_string())
 }

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, KeyCommand, OrgCommand};
+use cli::{Cli, Command, KeyCommand, MemberCommand, OrgCommand};
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
@@ -43,6 +43,7 @@ async fn main() -> ExitCode {
         }),
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
+        Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {

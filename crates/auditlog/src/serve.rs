@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use auditlog_domain::Catalog;
 use auditlog_server::ServerConfig;
+use auditlog_server::config::RetentionConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{AnyError, open};
@@ -55,6 +56,12 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
     let store = open(&args.db.database)?;
     let config = ServerConfig {
         catalog: Arc::new(catalog),
+        trusted_proxies: args.trusted_proxies,
+        secure_cookies: args.secure_cookies,
+        retention: RetentionConfig {
+            interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
+            ..RetentionConfig::default()
+        },
         ..ServerConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

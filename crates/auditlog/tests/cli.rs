@@ -154,3 +154,99 @@ fn demo_serves_a_seeded_year_with_working_keys() {
         .collect();
     assert!(categories.len() >= 8, "varied categories: {categories:?}");
 }
+
+#[test]
+fn member_add_sets_a_first_password_from_the_environment_or_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let db = format!("sqlite://{}", path.display());
+    run_ok(auditlog().args(["org", "create", "acme", "--name", "Acme", "--database", &db]));
+    let out = run_ok(
+        auditlog()
+            .args([
+                "member",
+                "add",
+                "--org",
+                "acme",
+                "--email",
+                "Olivia@Acme.com",
+                "--role",
+                "owner",
+                "--database",
+                &db,
+            ])
+            .env("AUDITLOG_PASSWORD", "correct horse battery staple"),
+    );
+    assert!(out.contains("added olivia@acme.com to acme as owner"), "{out}");
+
+    // From stdin, for someone already there: the password is replaced.
+    let mut child = auditlog()
+        .args([
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "olivia@acme.com",
+            "--role",
+            "owner",
+            "--database",
+            &db,
+        ])
+        .env_remove("AUDITLOG_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long passphrase\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+
+    let weak = auditlog()
+        .args([
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "b@acme.com",
+            "--role",
+            "viewer",
+            "--database",
+            &db,
+        ])
+        .env("AUDITLOG_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use auditlog_domain::Store;
+        let store = auditlog_sqlite::SqliteStore::open(&path).unwrap();
+        let org = store.org_by_slug("acme").await.unwrap().unwrap();
+        let m = store.member(org.id, "olivia@acme.com").await.unwrap().unwrap();
+        assert_eq!(m.role, auditlog_domain::Role::Owner);
+        let hash = store
+            .user("olivia@acme.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap();
+        assert!(auditlog_domain::password::verify("another long passphrase", &hash));
+        assert!(store.member(org.id, "b@acme.com").await.unwrap().is_none());
+        assert_eq!(
+            store.log_size(org.id).await.unwrap(),
+            1,
+            "organization.member_added recorded once"
+        );
+    });
+}
