@@ -17,9 +17,11 @@ use clap::Parser;
 
 use cli::{Cli, Command, KeyCommand, MemberCommand, OrgCommand};
 
-fn init_logging() {
+/// Servers log at `info`; one-shot commands only warn, so their output is
+/// what they print. `AUDITLOG_LOG` overrides both.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("AUDITLOG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("AUDITLOG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("AUDITLOG_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -34,7 +36,8 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let serving = matches!(cli.command, Command::Serve(_) | Command::Demo(_) | Command::Bench(_));
+    init_logging(if serving { "info" } else { "warn" });
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
