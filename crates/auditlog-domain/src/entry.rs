@@ -106,6 +106,27 @@ pub struct NewEntry {
     pub idempotency_key: Option<String>,
 }
 
+impl NewEntry {
+    /// An entry auditlog records as itself, with no request behind it
+    /// (retention, the command line).
+    pub fn by_system(timestamp: Timestamp, event: &str, resource: Resource, details: serde_json::Value) -> Self {
+        Self {
+            timestamp,
+            actor: Actor::system(),
+            event: event.to_owned(),
+            resource,
+            details: match details {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            },
+            ip_address: None,
+            user_agent: None,
+            request_id: None,
+            idempotency_key: None,
+        }
+    }
+}
+
 /// A committed entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {

@@ -87,6 +87,38 @@ impl Throttle {
     }
 }
 
+/// The two limits on sign-ins: per account and per client address.
+#[derive(Debug, Clone)]
+pub struct LoginThrottle {
+    by_account: Throttle,
+    by_ip: Throttle,
+}
+
+impl LoginThrottle {
+    pub fn new(window_ms: i64, per_account: usize, per_ip: usize) -> Self {
+        Self {
+            by_account: Throttle::new(window_ms, per_account, 100_000),
+            by_ip: Throttle::new(window_ms, per_ip, 100_000),
+        }
+    }
+
+    /// `Err(seconds)` while either the account or the address must wait.
+    pub fn check(&mut self, account: &str, ip: &str, now: Timestamp) -> Result<(), u64> {
+        self.by_account.check(account, now).and(self.by_ip.check(ip, now))
+    }
+
+    /// Records a failed sign-in; returns how long to delay the answer.
+    pub fn fail(&mut self, account: &str, ip: &str, now: Timestamp) -> std::time::Duration {
+        self.by_account.fail(account, now).max(self.by_ip.fail(ip, now))
+    }
+
+    /// A successful sign-in clears the account's failures; the address's
+    /// stay, so one good account cannot launder guesses at others.
+    pub fn succeed(&mut self, account: &str) {
+        self.by_account.clear(account);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +147,22 @@ mod tests {
         let now = Timestamp(0);
         let d: Vec<u128> = (0..5).map(|_| t.fail("k", now).as_millis()).collect();
         assert_eq!(d, [250, 500, 1000, 2000, 2000]);
+    }
+
+    #[test]
+    fn an_address_is_limited_across_accounts() {
+        let mut t = LoginThrottle::new(15 * MIN, 5, 3);
+        let now = Timestamp(0);
+        for i in 0..3 {
+            t.fail(&format!("user{i}@b.co"), "198.51.100.1", now);
+        }
+        assert!(t.check("fresh@b.co", "198.51.100.1", now).is_err());
+        assert!(t.check("fresh@b.co", "198.51.100.2", now).is_ok());
+        t.succeed("user0@b.co");
+        assert!(
+            t.check("user0@b.co", "198.51.100.1", now).is_err(),
+            "the address still waits"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use auditlog_domain::throttle::Throttle;
+use auditlog_domain::throttle::LoginThrottle;
 use auditlog_domain::{Catalog, Clock, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -54,8 +54,15 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Failed sign-ins by account and by client address. In memory: each
     /// replica limits on its own, which bounds guessing per replica.
-    pub login_by_account: Arc<Mutex<Throttle>>,
-    pub login_by_ip: Arc<Mutex<Throttle>>,
+    pub login: Arc<Mutex<LoginThrottle>>,
+}
+
+impl AppState {
+    pub fn login_throttle(&self) -> Result<std::sync::MutexGuard<'_, LoginThrottle>, error::ApiError> {
+        self.login
+            .lock()
+            .map_err(|_| error::ApiError::Internal("login throttle poisoned".into()))
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops
@@ -75,15 +82,18 @@ pub async fn serve(
         config.retention.clone(),
         shutdown.clone(),
     ));
-    let (login_by_account, login_by_ip) = routes::session::throttles(&config.login);
+    let login = Arc::new(Mutex::new(LoginThrottle::new(
+        config.login.window_ms,
+        config.login.per_account,
+        config.login.per_ip,
+    )));
     let state = AppState {
         store,
         catalog: config.catalog.clone(),
         clock: config.clock.clone(),
         writer,
         config: Arc::new(config),
-        login_by_account,
-        login_by_ip,
+        login,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use auditlog_domain::entry::{Actor, Resource};
+use auditlog_domain::entry::Resource;
 use auditlog_domain::store::{AppendRequest, Purged};
 use auditlog_domain::{Clock, NewEntry, Org, Store, StoreError};
 use serde_json::json;
@@ -49,31 +49,23 @@ async fn purge_org(
         tokio::task::yield_now().await;
     }
     if total.count > 0 {
-        let entry = NewEntry {
-            timestamp: clock.now(),
-            actor: Actor::system(),
-            event: "audit_log.retention_purged".into(),
-            resource: Resource {
+        let entry = NewEntry::by_system(
+            clock.now(),
+            "audit_log.retention_purged",
+            Resource {
                 kind: "audit_log".into(),
                 id: org.slug.clone(),
                 name: None,
             },
-            details: json!({
+            json!({
                 "cutoff": cutoff,
                 "first_seq": total.first_seq,
                 "last_seq": total.last_seq,
                 "count": total.count,
                 "retention_days": org.retention_days(),
                 "plan": org.plan,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-            ip_address: None,
-            user_agent: None,
-            request_id: None,
-            idempotency_key: None,
-        };
+            }),
+        );
         writer.append(AppendRequest::entries(org.id, vec![entry])).await?;
         tracing::info!(org = %org.slug, count = total.count, %cutoff, "purged entries past retention");
     }

@@ -3,14 +3,15 @@
 
 use auditlog_domain::NewEntry;
 use auditlog_domain::api_key;
+use auditlog_domain::api_key::Scope;
 use auditlog_domain::change::Change;
-use auditlog_domain::entry::{Actor, Resource};
+use auditlog_domain::entry::Resource;
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::org::{NewOrg, validate_slug};
 use auditlog_domain::password;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
-use auditlog_domain::{Clock, SystemClock};
+use auditlog_domain::{Clock, Org, Store, SystemClock};
 use serde_json::json;
 
 use crate::backend::{AnyError, open};
@@ -55,27 +56,16 @@ pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
     let mut scopes = args.scopes;
     scopes.sort();
     scopes.dedup();
-    let key = api_key::generate();
-    store
-        .create_api_key(
-            NewApiKey {
-                org_id: org.id,
-                prefix: key.prefix.clone(),
-                name: args.name,
-                scopes: scopes.clone(),
-                hash: key.hash.clone(),
-            },
-            SystemClock.now(),
-        )
-        .await?;
+    let secret = make_key(store.as_ref(), &org, &args.name, scopes.clone()).await?;
+    let prefix = &secret[..12];
     let scopes: Vec<_> = scopes.iter().map(|s| s.as_str()).collect();
     println!(
         "created API key {} for {} with scopes {}; it is shown once, store it now:",
-        key.prefix,
+        prefix,
         org.slug,
         scopes.join(", ")
     );
-    println!("{}", key.secret);
+    println!("{secret}");
     Ok(())
 }
 
@@ -109,24 +99,16 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
         return Ok(());
     }
     // The operator acts as the service itself: there is no signed-in person.
-    let entry = NewEntry {
-        timestamp: now,
-        actor: Actor::system(),
-        event: "organization.member_added".into(),
-        resource: Resource {
+    let entry = NewEntry::by_system(
+        now,
+        "organization.member_added",
+        Resource {
             kind: "member".into(),
             id: email.clone(),
             name: None,
         },
-        details: json!({"member": email, "role": args.role, "via": "command line"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        ip_address: None,
-        user_agent: None,
-        request_id: None,
-        idempotency_key: None,
-    };
+        json!({"member": email, "role": args.role, "via": "command line"}),
+    );
     let request = AppendRequest {
         org_id: org.id,
         changes: vec![Change::AddMember {
@@ -140,4 +122,22 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
     out.pop().ok_or("no result")??;
     println!("added {email} to {} as {}; they can sign in now", org.slug, args.role);
     Ok(())
+}
+
+/// Creates a key and returns its secret, the only time it exists in clear.
+pub async fn make_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>) -> Result<String, AnyError> {
+    let key = api_key::generate();
+    store
+        .create_api_key(
+            NewApiKey {
+                org_id: org.id,
+                prefix: key.prefix.clone(),
+                name: name.into(),
+                scopes,
+                hash: key.hash.clone(),
+            },
+            SystemClock.now(),
+        )
+        .await?;
+    Ok(key.secret)
 }

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use auditlog_domain::api_key::{self, Scope};
+use auditlog_domain::api_key::Scope;
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::{AppendRequest, NewApiKey};
+use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, Org, Plan, Store, SystemClock, Timestamp};
 use auditlog_server::ServerConfig;
 
+pub use crate::admin::make_key;
 use crate::backend::{AnyError, open};
 use crate::cli::DemoArgs;
 use crate::seed;
@@ -42,23 +43,6 @@ pub async fn seed_org(store: &dyn Store, slug: &str, n: usize, now: Timestamp) -
             .collect::<Result<Vec<_>, _>>()?;
     }
     Ok(org)
-}
-
-pub async fn make_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>) -> Result<String, AnyError> {
-    let key = api_key::generate();
-    store
-        .create_api_key(
-            NewApiKey {
-                org_id: org.id,
-                prefix: key.prefix.clone(),
-                name: name.into(),
-                scopes,
-                hash: key.hash.clone(),
-            },
-            SystemClock.now(),
-        )
-        .await?;
-    Ok(key.secret)
 }
 
 pub async fn run(args: DemoArgs) -> Result<(), AnyError> {

@@ -5,8 +5,6 @@
 //! answer to a failure is delayed a little more; an unknown email costs the
 //! same password check as a wrong password, so timing reveals nothing.
 
-use std::sync::Arc;
-
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::password;
 use auditlog_domain::session::{self, Session};
@@ -72,19 +70,10 @@ pub async fn login(
     let now = state.clock.now();
     let email = normalise_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    {
-        let mut by_account = state
-            .login_by_account
-            .lock()
-            .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
-        let mut by_ip = state
-            .login_by_ip
-            .lock()
-            .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
-        if let Err(wait) = by_account.check(&email, now).and(by_ip.check(&ip_key, now)) {
-            return Err(ApiError::TooManyRequests(wait));
-        }
-    }
+    state
+        .login_throttle()?
+        .check(&email, &ip_key, now)
+        .map_err(ApiError::TooManyRequests)?;
     let user = state.store.user(&email).await?;
     let stored = user.and_then(|u| u.password_hash);
     let password_text = req.password;
@@ -100,23 +89,11 @@ pub async fn login(
     .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
 
     if !verified {
-        let delay = {
-            let mut by_account = state
-                .login_by_account
-                .lock()
-                .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
-            let mut by_ip = state
-                .login_by_ip
-                .lock()
-                .map_err(|_| ApiError::Internal("throttle poisoned".into()))?;
-            by_account.fail(&email, now).max(by_ip.fail(&ip_key, now))
-        };
+        let delay = state.login_throttle()?.fail(&email, &ip_key, now);
         tokio::time::sleep(delay).await;
         return Err(ApiError::Unauthenticated(WRONG.into()));
     }
-    if let Ok(mut by_account) = state.login_by_account.lock() {
-        by_account.clear(&email);
-    }
+    state.login_throttle()?.succeed(&email);
     let (token, s) = session::start(&email, now);
     state.store.create_session(s.clone()).await?;
     let body = describe(&state, &s).await?;
@@ -144,26 +121,4 @@ pub async fn logout(State(state): State<AppState>, method: Method, headers: Head
     resp.headers_mut()
         .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
     Ok(resp)
-}
-
-/// The two throttles a server keeps, built from its limits.
-pub fn throttles(
-    limits: &crate::config::LoginLimits,
-) -> (
-    Arc<std::sync::Mutex<auditlog_domain::throttle::Throttle>>,
-    Arc<std::sync::Mutex<auditlog_domain::throttle::Throttle>>,
-) {
-    use auditlog_domain::throttle::Throttle;
-    (
-        Arc::new(std::sync::Mutex::new(Throttle::new(
-            limits.window_ms,
-            limits.per_account,
-            100_000,
-        ))),
-        Arc::new(std::sync::Mutex::new(Throttle::new(
-            limits.window_ms,
-            limits.per_ip,
-            100_000,
-        ))),
-    )
 }
