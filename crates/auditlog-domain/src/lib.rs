@@ -18,6 +18,9 @@
 //! - [`password`]: argon2id hashing of people's passwords.
 //! - [`session`]: web sessions and their tokens.
 //! - [`throttle`]: slowing down repeated failed logins.
+//! - [`webhook`]: endpoints, secrets and Standard Webhooks signatures.
+//! - [`delivery`]: webhook outcomes, the retry schedule, giving up.
+//! - [`ssrf`]: which addresses webhooks may reach.
 //! - [`filter`]: what a reader asks for, parsed from query parameters.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
@@ -31,6 +34,7 @@ pub mod change;
 pub mod clock;
 pub mod csv_row;
 pub mod cursor;
+pub mod delivery;
 pub mod entry;
 pub mod filter;
 pub mod ingest;
@@ -41,9 +45,11 @@ pub mod pattern;
 pub mod permissions;
 pub mod role;
 pub mod session;
+pub mod ssrf;
 pub mod store;
 pub mod throttle;
 pub mod timestamp;
+pub mod webhook;
 
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock};
