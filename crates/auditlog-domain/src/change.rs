@@ -14,6 +14,7 @@ use crate::member::Project;
 use crate::org::{Plan, Sso};
 use crate::role::Role;
 use crate::store::NewApiKey;
+use crate::webhook::{Endpoint, Secret};
 
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -63,5 +64,30 @@ pub enum Change {
     },
     DeleteProject {
         id: String,
+    },
+    CreateWebhook(Endpoint),
+    /// Replaces an endpoint's settings; re-enabling clears its failure state.
+    UpdateWebhook {
+        id: String,
+        url: String,
+        description: String,
+        events: Vec<crate::pattern::EventPattern>,
+        enabled: bool,
+    },
+    /// Deletes an endpoint and its deliveries not yet made.
+    DeleteWebhook {
+        id: String,
+    },
+    RotateWebhookSecret {
+        id: String,
+        new: Secret,
+        /// Until when the old secret keeps signing.
+        previous_until: Timestamp,
+    },
+    /// Disables an endpoint (410 Gone, or failing for five days); applied
+    /// only while it is still enabled, so it is recorded once.
+    DisableWebhook {
+        id: String,
+        reason: String,
     },
 }

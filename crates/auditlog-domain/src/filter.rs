@@ -45,6 +45,10 @@ pub struct Filter {
     /// its start so it is a consistent snapshot however long it runs.
     #[serde(skip)]
     pub max_seq: Option<i64>,
+    /// Only entries with `seq > after_seq`, listed oldest first: how a
+    /// webhook receiver that saw a gap replays what it missed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<i64>,
 }
 
 /// One page's worth of a listing.
@@ -94,7 +98,16 @@ pub fn parse_listing(
     let mut patterns = Vec::new();
 
     for (key, value) in pairs {
-        const SINGLE: [&str; 7] = ["actor", "resource_type", "resource_id", "from", "to", "limit", "cursor"];
+        const SINGLE: [&str; 8] = [
+            "actor",
+            "resource_type",
+            "resource_id",
+            "from",
+            "to",
+            "limit",
+            "cursor",
+            "after_seq",
+        ];
         if SINGLE.contains(&key.as_str()) && !seen.insert(key.as_str()) {
             problems.push(problem(
                 key,
@@ -153,6 +166,14 @@ pub fn parse_listing(
                     format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
                 )),
             },
+            "after_seq" => match value.parse::<i64>() {
+                Ok(n) if n >= 0 => req.filter.after_seq = Some(n),
+                _ => problems.push(problem(
+                    "after_seq",
+                    "invalid_after_seq",
+                    "after_seq must be a whole number, 0 or more",
+                )),
+            },
             "cursor" => match Cursor::decode(value) {
                 Ok(c) => req.page.after = Some(c),
                 Err(e) => problems.push(problem("cursor", "invalid_cursor", e.to_string())),
@@ -168,6 +189,7 @@ pub fn parse_listing(
                     "to",
                     "limit",
                     "cursor",
+                    "after_seq",
                 ];
                 known.extend_from_slice(extra);
                 problems.push(problem(
@@ -186,6 +208,14 @@ pub fn parse_listing(
             "to",
             "empty_range",
             "from must be earlier than to (from is inclusive, to exclusive)",
+        ));
+    }
+
+    if req.filter.after_seq.is_some() && req.page.after.is_some() {
+        problems.push(problem(
+            "cursor",
+            "conflicting_parameters",
+            "after_seq lists oldest first and pages by seq; give after_seq or cursor, not both",
         ));
     }
 
@@ -226,6 +256,7 @@ impl Filter {
             && self.from.is_none_or(|f| e.timestamp >= f)
             && self.to.is_none_or(|t| e.timestamp < t)
             && self.max_seq.is_none_or(|m| e.seq <= m)
+            && self.after_seq.is_none_or(|a| e.seq > a)
     }
 }
 
@@ -316,6 +347,24 @@ mod tests {
         assert_eq!(
             codes(&[("from", "2026-02-01T00:00:00Z"), ("to", "2026-02-01T00:00:00Z")]),
             [("to".into(), "empty_range")]
+        );
+    }
+
+    #[test]
+    fn after_seq_replays_oldest_first_and_excludes_cursors() {
+        assert_eq!(parse(&[("after_seq", "41")]).unwrap().filter.after_seq, Some(41));
+        assert_eq!(
+            codes(&[("after_seq", "-1")]),
+            [("after_seq".into(), "invalid_after_seq")]
+        );
+        let c = Cursor {
+            timestamp: Timestamp(1),
+            seq: 2,
+        }
+        .encode();
+        assert_eq!(
+            codes(&[("after_seq", "1"), ("cursor", &c)]),
+            [("cursor".into(), "conflicting_parameters")]
         );
     }
 

@@ -14,7 +14,9 @@ use crate::filter::{Filter, Page};
 use crate::member::{Member, Project, User};
 use crate::org::NewOrg;
 use crate::session::Session;
+use crate::webhook::Endpoint;
 use crate::{Entry, NewEntry, Org, OrgId, Role, Timestamp};
+use serde::Serialize;
 
 /// One caller's entries (and the change they record, if any), committed
 /// together with other callers' in a single transaction by the writer.
@@ -35,6 +37,67 @@ impl AppendRequest {
             entries,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One entry's delivery to one endpoint, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub seq: i64,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub last_status: Option<u16>,
+    pub last_latency_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A delivery claimed for sending, with what is needed to send it.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub org_id: OrgId,
+    pub delivery: Delivery,
+    pub endpoint: Endpoint,
+    pub entry: Entry,
+}
+
+/// What the dispatcher decided after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Delivered,
+    RetryAt(Timestamp),
+    /// The schedule is spent.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at: Timestamp,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub result: AttemptResult,
 }
 
 /// What one purge batch removed.
@@ -151,6 +214,36 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes at most `limit` of the organization's entries whose timestamp
     /// is before `cutoff`, oldest first, in one short transaction.
     async fn purge_before(&self, org: OrgId, cutoff: Timestamp, limit: u32) -> Result<Purged, StoreError>;
+
+    async fn webhooks(&self, org: OrgId) -> Result<Vec<Endpoint>, StoreError>;
+    async fn webhook(&self, org: OrgId, id: &str) -> Result<Option<Endpoint>, StoreError>;
+
+    /// Claims up to `limit` pending deliveries that are due, across all
+    /// organizations, oldest first. A claimed delivery is not due again
+    /// until `lease_until`, so a dispatcher that dies mid-flight only
+    /// delays it; entries and endpoints come along for sending.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Records an attempt on a delivery and the endpoint's health: a success
+    /// clears its failing-since time, a failure starts it if not running.
+    /// Returns the endpoint's failing-since time after the attempt.
+    async fn record_attempt(
+        &self,
+        org: OrgId,
+        delivery_id: &str,
+        attempt: Attempt,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// An endpoint's deliveries, newest first.
+    async fn deliveries(&self, org: OrgId, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Makes a delivery due now again, whatever its state.
+    async fn retry_delivery(&self, org: OrgId, delivery_id: &str, now: Timestamp) -> Result<Delivery, StoreError>;
 
     /// Checks the database answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;

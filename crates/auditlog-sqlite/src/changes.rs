@@ -10,7 +10,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::{OrgId, Role, StoreError};
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 
-use crate::rows::{conflict_or, db_err, scopes_to_text};
+use crate::rows::{conflict_or, db_err, patterns_to_text, scopes_to_text};
 
 fn rejected(code: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Rejected {
@@ -202,6 +202,76 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
                 )
                 .map_err(db_err)?;
             expect_one(n, &format!("project {id}"))
+        }
+        Change::CreateWebhook(w) => {
+            conn.execute(
+                "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    org.0,
+                    w.id,
+                    w.url,
+                    w.description,
+                    patterns_to_text(&w.events),
+                    w.enabled,
+                    w.secret.0,
+                    w.created_at.millis()
+                ],
+            )
+            .map_err(|e| conflict_or(e, format!("webhook {}", w.id)))?;
+            Ok(())
+        }
+        Change::UpdateWebhook {
+            id,
+            url,
+            description,
+            events,
+            enabled,
+        } => {
+            let n = conn
+                .execute(
+                    "UPDATE webhooks SET url = ?3, description = ?4, events = ?5, enabled = ?6, \
+                     failing_since = CASE WHEN ?6 AND NOT enabled THEN NULL ELSE failing_since END, \
+                     disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END \
+                     WHERE org_id = ?1 AND id = ?2",
+                    params![org.0, id, url, description, patterns_to_text(events), enabled],
+                )
+                .map_err(db_err)?;
+            expect_one(n, &format!("webhook {id}"))
+        }
+        Change::DeleteWebhook { id } => {
+            let n = conn
+                .execute("DELETE FROM webhooks WHERE org_id = ?1 AND id = ?2", params![org.0, id])
+                .map_err(db_err)?;
+            conn.execute(
+                "DELETE FROM deliveries WHERE org_id = ?1 AND webhook_id = ?2 AND status = 'pending'",
+                params![org.0, id],
+            )
+            .map_err(db_err)?;
+            expect_one(n, &format!("webhook {id}"))
+        }
+        Change::RotateWebhookSecret {
+            id,
+            new,
+            previous_until,
+        } => {
+            let n = conn
+                .execute(
+                    "UPDATE webhooks SET previous_secret = secret, previous_secret_until = ?4, secret = ?3 \
+                     WHERE org_id = ?1 AND id = ?2",
+                    params![org.0, id, new.0, previous_until.millis()],
+                )
+                .map_err(db_err)?;
+            expect_one(n, &format!("webhook {id}"))
+        }
+        Change::DisableWebhook { id, reason } => {
+            let n = conn
+                .execute(
+                    "UPDATE webhooks SET enabled = 0, disabled_reason = ?3 WHERE org_id = ?1 AND id = ?2 AND enabled",
+                    params![org.0, id, reason],
+                )
+                .map_err(db_err)?;
+            expect_one(n, &format!("webhook {id}"))
         }
         Change::DeleteProject { id } => {
             let n = conn

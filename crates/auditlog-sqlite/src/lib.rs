@@ -30,7 +30,11 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
-use auditlog_domain::store::{ApiKeyRecord, AppendRequest, Appended, NewApiKey, Purged, RequestResult};
+use auditlog_domain::store::{
+    ApiKeyRecord, AppendRequest, Appended, Attempt, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged,
+    RequestResult,
+};
+use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
 use r2d2_sqlite::SqliteConnectionManager;
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
@@ -130,14 +134,51 @@ impl SqliteStore {
     }
 }
 
+/// The organization's webhook endpoints, read once per transaction.
+fn endpoints_of<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    org: OrgId,
+    cache: &'a mut HashMap<OrgId, Vec<Endpoint>>,
+) -> Result<&'a [Endpoint], rusqlite::Error> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(org) {
+        let mut s = tx.prepare_cached(&format!(
+            "SELECT {} FROM webhooks WHERE org_id = ?1 AND enabled",
+            rows::WEBHOOK_COLUMNS
+        ))?;
+        let list = s
+            .query_map([org.0], |r| rows::webhook_at(r, 0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        slot.insert(list);
+    }
+    Ok(cache.get(&org).map(Vec::as_slice).unwrap_or_default())
+}
+
+/// The per-transaction state of an append.
+#[derive(Default)]
+struct Batch {
+    heads: HashMap<OrgId, i64>,
+    /// Entries of this transaction by idempotency key, so a key repeated
+    /// within one batch also yields the first entry.
+    fresh: HashMap<(OrgId, String), Entry>,
+    endpoints: HashMap<OrgId, Vec<Endpoint>>,
+}
+
 fn append_entries(
     tx: &rusqlite::Transaction<'_>,
     req: &AppendRequest,
     received_at: Timestamp,
-    heads: &mut HashMap<OrgId, i64>,
-    fresh: &mut HashMap<(OrgId, String), Entry>,
+    batch: &mut Batch,
 ) -> Result<Vec<Appended>, rusqlite::Error> {
+    let Batch {
+        heads,
+        fresh,
+        endpoints,
+    } = batch;
     let org = req.org_id;
+    let mut outbox = tx.prepare_cached(
+        "INSERT INTO deliveries (org_id, id, webhook_id, seq, status, attempts, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+    )?;
     let mut insert = tx.prepare_cached(schema::INSERT_ENTRY)?;
     let mut by_key = tx.prepare_cached(&format!(
         "SELECT {} FROM entries WHERE org_id = ?1 AND idempotency_key = ?2",
@@ -189,6 +230,14 @@ fn append_entries(
             idempotency_key: new.idempotency_key.clone(),
         };
         rows::insert_entry(&mut insert, &entry)?;
+        // The outbox row commits with the entry or not at all.
+        for endpoint in endpoints_of(tx, org, endpoints)?
+            .iter()
+            .filter(|e| e.wants(&entry.event))
+        {
+            let id = format!("dlv_{}", Uuid::now_v7().simple());
+            outbox.execute(params![org.0, id, endpoint.id, seq, received_at.millis()])?;
+        }
         if let Some(key) = &new.idempotency_key {
             fresh.insert((org, key.clone()), entry.clone());
         }
@@ -204,16 +253,11 @@ fn append_in_tx(
     requests: &[AppendRequest],
     received_at: Timestamp,
 ) -> Result<Vec<RequestResult>, StoreError> {
-    let mut heads: HashMap<OrgId, i64> = HashMap::new();
-    // Entries of this transaction by idempotency key, so a key repeated
-    // within one batch also yields the first entry.
-    let mut fresh: HashMap<(OrgId, String), Entry> = HashMap::new();
+    let mut batch = Batch::default();
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
         if req.changes.is_empty() {
-            out.push(Ok(
-                append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?
-            ));
+            out.push(Ok(append_entries(tx, req, received_at, &mut batch).map_err(db_err)?));
             continue;
         }
         tx.execute_batch("SAVEPOINT request").map_err(db_err)?;
@@ -221,9 +265,11 @@ fn append_in_tx(
             .changes
             .iter()
             .try_for_each(|change| changes::apply(tx, req.org_id, change, received_at.millis()));
+        // A change to webhooks alters which endpoints this batch fans out to.
+        batch.endpoints.remove(&req.org_id);
         match applied {
             Ok(()) => {
-                let appended = append_entries(tx, req, received_at, &mut heads, &mut fresh).map_err(db_err)?;
+                let appended = append_entries(tx, req, received_at, &mut batch).map_err(db_err)?;
                 tx.execute_batch("RELEASE request").map_err(db_err)?;
                 out.push(Ok(appended));
             }
@@ -238,7 +284,7 @@ fn append_in_tx(
     let mut set_head = tx
         .prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")
         .map_err(db_err)?;
-    for (org, size) in heads {
+    for (org, size) in batch.heads {
         set_head.execute(params![org.0, size]).map_err(db_err)?;
     }
     Ok(out)
@@ -505,6 +551,13 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             if purged.count > 0 {
+                // Deliveries go with their entries: no body outlives retention.
+                tx.execute(
+                    "DELETE FROM deliveries WHERE org_id = ?1 AND seq IN (SELECT seq FROM entries INDEXED BY entries_by_time \
+                         WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3)",
+                    params![org.0, cutoff.millis(), limit],
+                )
+                .map_err(db_err)?;
                 tx.execute(
                     "DELETE FROM entries WHERE org_id = ?1 AND seq IN (SELECT seq FROM entries INDEXED BY entries_by_time \
                          WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3)",
@@ -567,6 +620,193 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.query_row([org.0], |r| r.get::<_, i64>(0)).optional())
                 .map(Option::unwrap_or_default)
                 .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn webhooks(&self, org: OrgId) -> Result<Vec<Endpoint>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM webhooks WHERE org_id = ?1 ORDER BY created_at, id",
+                    rows::WEBHOOK_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map([org.0], |r| rows::webhook_at(r, 0)).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn webhook(&self, org: OrgId, id: &str) -> Result<Option<Endpoint>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {} FROM webhooks WHERE org_id = ?1 AND id = ?2",
+                rows::WEBHOOK_COLUMNS
+            ))
+            .and_then(|mut s| s.query_row(params![org.0, id], |r| rows::webhook_at(r, 0)).optional())
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let claimed: Vec<(i64, String)> = {
+                let mut s = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET next_attempt_at = ?2 WHERE rowid IN (SELECT rowid FROM deliveries \
+                         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?3) \
+                         RETURNING org_id, id",
+                    )
+                    .map_err(db_err)?;
+                let rows = s
+                    .query_map(params![now.millis(), lease_until.millis(), limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(db_err)?;
+                rows.collect::<Result<_, _>>().map_err(db_err)?
+            };
+            let mut out = Vec::with_capacity(claimed.len());
+            {
+                let e_cols: Vec<String> = rows::ENTRY_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+                let d_cols: Vec<String> = rows::DELIVERY_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect();
+                let w_cols: Vec<String> = rows::WEBHOOK_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect();
+                let mut s = tx
+                    .prepare_cached(&format!(
+                        "SELECT {}, {}, {} FROM deliveries d \
+                         JOIN webhooks w ON w.org_id = d.org_id AND w.id = d.webhook_id \
+                         JOIN entries e ON e.org_id = d.org_id AND e.seq = d.seq \
+                         WHERE d.org_id = ?1 AND d.id = ?2",
+                        e_cols.join(", "),
+                        d_cols.join(", "),
+                        w_cols.join(", ")
+                    ))
+                    .map_err(db_err)?;
+                let mut orphaned = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, \
+                         last_error = 'the endpoint or the entry no longer exists' WHERE org_id = ?1 AND id = ?2",
+                    )
+                    .map_err(db_err)?;
+                for (org, id) in claimed {
+                    let due = s
+                        .query_row(params![org, id], |r| {
+                            Ok(DueDelivery {
+                                org_id: OrgId(org),
+                                entry: entry_from_row(r)?,
+                                delivery: rows::delivery_at(r, 16)?,
+                                endpoint: rows::webhook_at(r, 27)?,
+                            })
+                        })
+                        .optional()
+                        .map_err(db_err)?;
+                    match due {
+                        Some(d) => out.push(d),
+                        None => {
+                            orphaned.execute(params![org, id]).map_err(db_err)?;
+                        }
+                    }
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        org: OrgId,
+        delivery_id: &str,
+        attempt: Attempt,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let id = delivery_id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let (status, next) = match attempt.result {
+                AttemptResult::Delivered => ("delivered", None),
+                AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
+                AttemptResult::Failed => ("failed", None),
+            };
+            let webhook_id: String = tx
+                .query_row(
+                    "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?3, last_status = ?4, \
+                     last_latency_ms = ?5, last_error = ?6, status = ?7, next_attempt_at = ?8 \
+                     WHERE org_id = ?1 AND id = ?2 RETURNING webhook_id",
+                    params![
+                        org.0,
+                        id,
+                        attempt.at.millis(),
+                        attempt.status,
+                        attempt.latency_ms as i64,
+                        attempt.error,
+                        status,
+                        next
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
+            let success = attempt.result == AttemptResult::Delivered;
+            let failing_since: Option<i64> = tx
+                .query_row(
+                    "UPDATE webhooks SET failing_since = CASE WHEN ?3 THEN NULL ELSE coalesce(failing_since, ?4) END \
+                     WHERE org_id = ?1 AND id = ?2 RETURNING failing_since",
+                    params![org.0, webhook_id, success, attempt.at.millis()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .flatten();
+            tx.commit().map_err(db_err)?;
+            Ok(failing_since.map(Timestamp))
+        })
+        .await
+    }
+
+    async fn deliveries(&self, org: OrgId, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM deliveries WHERE org_id = ?1 AND webhook_id = ?2 \
+                     ORDER BY created_at DESC, id DESC LIMIT ?3",
+                    rows::DELIVERY_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![org.0, webhook_id, limit], |r| rows::delivery_at(r, 0))
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn retry_delivery(&self, org: OrgId, delivery_id: &str, now: Timestamp) -> Result<Delivery, StoreError> {
+        let id = delivery_id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3 WHERE org_id = ?1 AND id = ?2 \
+                 RETURNING {}",
+                rows::DELIVERY_COLUMNS
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![org.0, id, now.millis()], |r| rows::delivery_at(r, 0))
+                    .optional()
+            })
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))
         })
         .await
     }

@@ -76,7 +76,35 @@ fn driving_index(filter: &Filter, merged_events: bool) -> &'static str {
     }
 }
 
+/// Oldest first after a sequence number: the primary key `(org_id, seq)`
+/// is the order, so a page reads only its own rows.
+fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Query {
+    let mut params = Vec::new();
+    let mut sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries WHERE {} AND seq > ",
+        conditions(org, filter, page, &mut params)
+    );
+    params.push(Value::Integer(after_seq));
+    sql += &format!("?{}", params.len());
+    if let Some(names) = &filter.events {
+        let placeholders: Vec<String> = names
+            .iter()
+            .map(|name| {
+                params.push(Value::Text(name.clone()));
+                format!("?{}", params.len())
+            })
+            .collect();
+        sql += &format!(" AND event IN ({})", placeholders.join(", "));
+    }
+    params.push(Value::Integer(i64::from(page.limit)));
+    sql += &format!(" ORDER BY seq LIMIT ?{}", params.len());
+    Query { sql, params }
+}
+
 pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
+    if let Some(after_seq) = filter.after_seq {
+        return build_replay(org, filter, after_seq, page);
+    }
     let mut params = Vec::new();
     let base = conditions(org, filter, page, &mut params);
     params.push(Value::Integer(i64::from(page.limit)));

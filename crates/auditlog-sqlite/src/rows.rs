@@ -5,8 +5,10 @@ use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
+use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
-use auditlog_domain::store::ApiKeyRecord;
+use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
+use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{self, ErrorCode, Row, Statement, params};
 use uuid::Uuid;
@@ -171,4 +173,59 @@ pub fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
     } else {
         db_err(e)
     }
+}
+
+pub const WEBHOOK_COLUMNS: &str = "id, url, description, events, enabled, secret, previous_secret, \
+     previous_secret_until, created_at, failing_since, disabled_reason";
+
+pub fn patterns_to_text(p: &[EventPattern]) -> String {
+    p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// Reads a webhook from `WEBHOOK_COLUMNS` starting at column `at`.
+pub fn webhook_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Endpoint> {
+    let events: String = r.get(at + 3)?;
+    let previous: Option<Vec<u8>> = r.get(at + 6)?;
+    let until: Option<i64> = r.get(at + 7)?;
+    Ok(Endpoint {
+        id: r.get(at)?,
+        url: r.get(at + 1)?,
+        description: r.get(at + 2)?,
+        events: events
+            .split_whitespace()
+            .map(|p| EventPattern::parse(p).map_err(|_| bad_column(at + 3, "bad event pattern")))
+            .collect::<Result<_, _>>()?,
+        enabled: r.get(at + 4)?,
+        secret: Secret(r.get(at + 5)?),
+        previous_secret: previous.zip(until).map(|(s, u)| (Secret(s), Timestamp(u))),
+        created_at: Timestamp(r.get(at + 8)?),
+        failing_since: r.get::<_, Option<i64>>(at + 9)?.map(Timestamp),
+        disabled_reason: r.get(at + 10)?,
+    })
+}
+
+pub const DELIVERY_COLUMNS: &str = "id, webhook_id, seq, status, attempts, next_attempt_at, last_attempt_at, \
+     last_status, last_latency_ms, last_error, created_at";
+
+/// Reads a delivery from `DELIVERY_COLUMNS` starting at column `at`.
+pub fn delivery_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Delivery> {
+    let status: String = r.get(at + 3)?;
+    Ok(Delivery {
+        id: r.get(at)?,
+        webhook_id: r.get(at + 1)?,
+        seq: r.get(at + 2)?,
+        status: match status.as_str() {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => return Err(bad_column(at + 3, "unknown delivery status")),
+        },
+        attempts: r.get(at + 4)?,
+        next_attempt_at: r.get::<_, Option<i64>>(at + 5)?.map(Timestamp),
+        last_attempt_at: r.get::<_, Option<i64>>(at + 6)?.map(Timestamp),
+        last_status: r.get(at + 7)?,
+        last_latency_ms: r.get::<_, Option<i64>>(at + 8)?.map(|v| v.max(0) as u64),
+        last_error: r.get(at + 9)?,
+        created_at: Timestamp(r.get(at + 10)?),
+    })
 }

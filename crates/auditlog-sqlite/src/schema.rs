@@ -10,6 +10,7 @@ use r2d2_sqlite::rusqlite::{self, Connection};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_people.sql"),
+    include_str!("../migrations/0003_webhooks.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \

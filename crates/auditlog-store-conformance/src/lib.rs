@@ -17,8 +17,10 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::org::Sso;
+use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
-use auditlog_domain::store::{Purged, RequestResult};
+use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult};
+use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Catalog, Entry, NewEntry, Org, Plan, Store, StoreError, Timestamp};
 use auditlog_domain::{Role, session};
 
@@ -46,6 +48,10 @@ macro_rules! conformance_tests {
             projects_are_created_renamed_and_deleted,
             sessions_expire_and_are_deleted,
             purge_removes_only_old_entries_in_batches,
+            deliveries_are_written_with_their_entries,
+            deliveries_are_claimed_leased_and_recorded,
+            endpoint_changes_apply_and_disable_once,
+            listing_after_a_seq_replays_oldest_first,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -911,4 +917,246 @@ pub async fn purge_removes_only_old_entries_in_batches(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(b_left.len(), 10, "other organizations untouched");
+}
+
+fn endpoint(id: &str, events: &[&str]) -> Endpoint {
+    Endpoint {
+        id: id.into(),
+        url: format!("https://hooks.example/{id}"),
+        description: String::new(),
+        events: events.iter().map(|p| EventPattern::parse(p).unwrap()).collect(),
+        enabled: true,
+        secret: Secret::generate(),
+        previous_secret: None,
+        created_at: Timestamp(T0),
+        failing_since: None,
+        disabled_reason: None,
+    }
+}
+
+pub async fn deliveries_are_written_with_their_entries(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_all", &[])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_keys", &["api_key.*"])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    let mut off = endpoint("wh_off", &[]);
+    off.enabled = false;
+    change(store, &a, Change::CreateWebhook(off), "webhook.created")
+        .await
+        .unwrap();
+    let listed: Vec<String> = store.webhooks(a.id).await.unwrap().into_iter().map(|w| w.id).collect();
+    assert_eq!(listed.len(), 3);
+    append(
+        store,
+        &a,
+        vec![
+            new_entry(1, "a@x.io", "api_key.created", ("api_key", "k")),
+            new_entry(2, "a@x.io", "project.created", ("project", "p")),
+        ],
+    )
+    .await;
+    append(
+        store,
+        &b,
+        vec![new_entry(1, "b@x.io", "api_key.created", ("api_key", "k"))],
+    )
+    .await;
+    let all = store.deliveries(a.id, "wh_all", 100).await.unwrap();
+    let keys = store.deliveries(a.id, "wh_keys", 100).await.unwrap();
+    assert!(
+        store.deliveries(a.id, "wh_off", 100).await.unwrap().is_empty(),
+        "disabled endpoints get nothing"
+    );
+    // wh_all exists from its own creation on, so it gets its own
+    // webhook.created entry, the two later ones and the two new entries.
+    let seqs = |d: &[auditlog_domain::store::Delivery]| {
+        let mut s: Vec<i64> = d.iter().map(|d| d.seq).collect();
+        s.sort_unstable();
+        s
+    };
+    assert_eq!(seqs(&all), [1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&keys), [4], "only the matching entry");
+    assert!(
+        all.iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+    );
+    assert!(
+        store.deliveries(b.id, "wh_all", 100).await.unwrap().is_empty(),
+        "no cross-organization fan-out"
+    );
+}
+
+pub async fn deliveries_are_claimed_leased_and_recorded(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_1", &["project.*"])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    append(
+        store,
+        &a,
+        vec![new_entry(1, "a@x.io", "project.created", ("project", "p"))],
+    )
+    .await;
+    let now = Timestamp(T0 + 20_000_000);
+    let lease = now.plus_millis(60_000);
+    let due = store.claim_deliveries(now, lease, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].entry.event, "project.created");
+    assert_eq!(due[0].endpoint.id, "wh_1");
+    assert!(
+        store.claim_deliveries(now, lease, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+    assert_eq!(
+        store
+            .claim_deliveries(lease, lease.plus_millis(1), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "lease expired"
+    );
+
+    let id = due[0].delivery.id.clone();
+    let fail = Attempt {
+        at: now,
+        status: Some(500),
+        latency_ms: 12,
+        error: Some("HTTP 500".into()),
+        result: AttemptResult::RetryAt(now.plus_millis(5000)),
+    };
+    assert_eq!(store.record_attempt(a.id, &id, fail.clone()).await.unwrap(), Some(now));
+    let later = Attempt {
+        at: now.plus_millis(5000),
+        ..fail
+    };
+    assert_eq!(
+        store.record_attempt(a.id, &id, later).await.unwrap(),
+        Some(now),
+        "failing since the first"
+    );
+    let d = &store.deliveries(a.id, "wh_1", 10).await.unwrap()[0];
+    assert_eq!((d.attempts, d.last_status, d.last_latency_ms), (2, Some(500), Some(12)));
+    let ok = Attempt {
+        at: now.plus_millis(10_000),
+        status: Some(204),
+        latency_ms: 3,
+        error: None,
+        result: AttemptResult::Delivered,
+    };
+    assert_eq!(
+        store.record_attempt(a.id, &id, ok).await.unwrap(),
+        None,
+        "a success clears it"
+    );
+    let d = &store.deliveries(a.id, "wh_1", 10).await.unwrap()[0];
+    assert_eq!(d.status, DeliveryStatus::Delivered);
+    assert!(
+        store
+            .claim_deliveries(now.plus_millis(99_999_999), now, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.retry_delivery(a.id, &id, now).await.unwrap();
+    assert_eq!(again.status, DeliveryStatus::Pending);
+    assert_eq!(store.claim_deliveries(now, lease, 10).await.unwrap().len(), 1);
+    let other = org(store, "globex").await;
+    assert!(
+        store.retry_delivery(other.id, &id, now).await.is_err(),
+        "not another organization's"
+    );
+}
+
+pub async fn endpoint_changes_apply_and_disable_once(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_1", &[])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    let before = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
+    let new = Secret::generate();
+    let rotate = Change::RotateWebhookSecret {
+        id: "wh_1".into(),
+        new: new.clone(),
+        previous_until: Timestamp(T0 + 1000),
+    };
+    change(store, &a, rotate, "webhook.secret_rotated").await.unwrap();
+    let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
+    assert_eq!(w.secret, new);
+    assert_eq!(w.previous_secret, Some((before.secret, Timestamp(T0 + 1000))));
+    let disable = || Change::DisableWebhook {
+        id: "wh_1".into(),
+        reason: "410 Gone".into(),
+    };
+    change(store, &a, disable(), "webhook.disabled").await.unwrap();
+    assert_eq!(
+        rejected_code(change(store, &a, disable(), "webhook.disabled").await),
+        "stale",
+        "once"
+    );
+    let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
+    assert!(!w.enabled);
+    assert_eq!(w.disabled_reason.as_deref(), Some("410 Gone"));
+    let update = Change::UpdateWebhook {
+        id: "wh_1".into(),
+        url: "https://new.example/h".into(),
+        description: "siem".into(),
+        events: vec![EventPattern::parse("billing.*").unwrap()],
+        enabled: true,
+    };
+    change(store, &a, update, "webhook.updated").await.unwrap();
+    let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
+    assert!(w.enabled && w.disabled_reason.is_none());
+    assert_eq!(w.url, "https://new.example/h");
+    change(
+        store,
+        &a,
+        Change::DeleteWebhook { id: "wh_1".into() },
+        "webhook.deleted",
+    )
+    .await
+    .unwrap();
+    assert!(store.webhook(a.id, "wh_1").await.unwrap().is_none());
+}
+
+pub async fn listing_after_a_seq_replays_oldest_first(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let batch: Vec<_> = (0..10)
+        .map(|i| new_entry(10 - i, "a@x.io", "project.created", ("p", "1")))
+        .collect();
+    append(store, &a, batch).await;
+    let filter = Filter {
+        after_seq: Some(4),
+        ..Filter::default()
+    };
+    let got = store.list(a.id, &filter, Page { limit: 3, after: None }).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [5, 6, 7],
+        "by seq, not by time"
+    );
 }
