@@ -14,7 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rand::Rng;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -7,6 +7,8 @@ use std::time::Duration;
 use auditlog_domain::{Catalog, Clock, SystemClock};
 use ipnet::IpNet;
 
+use crate::dispatcher::DispatcherConfig;
+use crate::webhook_client::DestinationPolicy;
 use crate::writer::WriterConfig;
 
 #[derive(Clone)]
@@ -27,6 +29,11 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     pub retention: RetentionConfig,
     pub login: LoginLimits,
+    /// Where webhooks may be delivered.
+    pub webhook_policy: DestinationPolicy,
+    /// A webhook answer must arrive within this long to count.
+    pub webhook_timeout: Duration,
+    pub dispatcher: DispatcherConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +83,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("secure_cookies", &self.secure_cookies)
             .field("retention", &self.retention)
             .field("login", &self.login)
+            .field("webhook_policy", &self.webhook_policy)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("dispatcher", &self.dispatcher)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +101,9 @@ impl Default for ServerConfig {
             secure_cookies: false,
             retention: RetentionConfig::default(),
             login: LoginLimits::default(),
+            webhook_policy: DestinationPolicy::default(),
+            webhook_timeout: Duration::from_secs(15),
+            dispatcher: DispatcherConfig::default(),
         }
     }
 }

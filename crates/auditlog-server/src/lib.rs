@@ -12,6 +12,8 @@
 //! - [`body`]: JSON request bodies with the API's error format.
 //! - [`recorder`]: the service's own actions, recorded with their changes.
 //! - [`retention`]: the background purger of entries past the plan's window.
+//! - [`webhook_client`]: the HTTP client for webhooks and where it may go.
+//! - [`dispatcher`]: delivering the webhook outbox, with retries.
 //! - [`writer`]: the single writer that batches concurrent requests into one
 //!   durable transaction and acknowledges each only after commit.
 //! - [`query_string`]: reading repeatable query parameters.
@@ -26,11 +28,13 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod context;
+pub mod dispatcher;
 pub mod error;
 pub mod query_string;
 pub mod recorder;
 pub mod retention;
 pub mod routes;
+pub mod webhook_client;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -44,6 +48,12 @@ use tokio_util::sync::CancellationToken;
 pub use config::ServerConfig;
 pub use writer::Writer;
 
+/// Installs the process's TLS crypto provider (ring). Every HTTPS client in
+/// the process needs it; calling it again does nothing.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -55,6 +65,9 @@ pub struct AppState {
     /// Failed sign-ins by account and by client address. In memory: each
     /// replica limits on its own, which bounds guessing per replica.
     pub login: Arc<Mutex<LoginThrottle>>,
+    /// Sends webhooks (test events from handlers, deliveries from the
+    /// dispatcher) under the destination policy.
+    pub webhooks: webhook_client::WebhookClient,
 }
 
 impl AppState {
@@ -82,6 +95,19 @@ pub async fn serve(
         config.retention.clone(),
         shutdown.clone(),
     ));
+    let webhooks = webhook_client::WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
+        .map_err(std::io::Error::other)?;
+    let dispatcher_task = tokio::spawn(dispatcher::run(
+        dispatcher::Dispatcher::new(
+            store.clone(),
+            writer.clone(),
+            config.clock.clone(),
+            webhooks.clone(),
+            config.dispatcher.clone(),
+        ),
+        writer.committed(),
+        shutdown.clone(),
+    ));
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
         config.login.per_account,
@@ -94,6 +120,7 @@ pub async fn serve(
         writer,
         config: Arc::new(config),
         login,
+        webhooks,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;
@@ -101,6 +128,9 @@ pub async fn serve(
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
+    if let Err(e) = dispatcher_task.await {
+        tracing::error!(error = %e, "webhook dispatcher failed");
+    }
     if let Err(e) = purger.await {
         tracing::error!(error = %e, "retention purger failed");
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use auditlog_domain::store::{AppendRequest, Appended};
 use auditlog_domain::{Clock, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -42,6 +42,9 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Signalled after every commit, so the webhook dispatcher wakes as soon
+    /// as there may be something to deliver.
+    committed: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -55,8 +58,14 @@ impl Writer {
     /// queue is drained.
     pub fn spawn(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WriterConfig) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
-        let task = tokio::spawn(run(store, clock, config, rx));
-        (Writer { tx }, task)
+        let committed = Arc::new(Notify::new());
+        let task = tokio::spawn(run(store, clock, config, rx, committed.clone()));
+        (Writer { tx, committed }, task)
+    }
+
+    /// Notified after each commit.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     /// Appends one caller's entries; returns once they are committed.
@@ -76,7 +85,13 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WriterConfig, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+    mut rx: mpsc::Receiver<Job>,
+    committed: Arc<Notify>,
+) {
     while let Some(first) = rx.recv().await {
         let mut entries = first.request.entries.len();
         let mut jobs = vec![first];
@@ -90,6 +105,7 @@ async fn run(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WriterConfig,
             }
         }
         commit_batch(store.as_ref(), clock.as_ref(), jobs).await;
+        committed.notify_one();
     }
     tracing::debug!("writer drained and stopped");
 }

@@ -36,6 +36,7 @@ fn init_logging(default: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    auditlog_server::init_tls();
     let serving = matches!(cli.command, Command::Serve(_) | Command::Demo(_) | Command::Bench(_));
     init_logging(if serving { "info" } else { "warn" });
     let result = match cli.command {

@@ -8,7 +8,7 @@ use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::{NewEntry, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy)]

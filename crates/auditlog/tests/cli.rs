@@ -132,6 +132,7 @@ fn demo_serves_a_seeded_year_with_working_keys() {
         }
     }
     let (api, read) = (api.expect("API URL printed"), read.expect("read key printed"));
+    auditlog_server::init_tls();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let body: serde_json::Value = rt.block_on(async {
         let client = reqwest::Client::new();

@@ -107,6 +107,7 @@ pub struct Browser {
 
 /// Starts the server with a configuration the test may adjust.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    auditlog_server::init_tls();
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("audit.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).expect("open store"));

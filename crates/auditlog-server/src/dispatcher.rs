@@ -1,0 +1,208 @@
+//! The webhook dispatcher: claims due deliveries from the outbox, sends them
+//! with bounded concurrency, and records each attempt.
+//!
+//! A delivery is claimed under a lease before it is sent, so a dispatcher
+//! that dies mid-flight (or a replica that is killed) only delays it: when
+//! the lease runs out it is due again. Delivery is therefore at least once;
+//! receivers de-duplicate on `webhook-id`, which is stable per entry and
+//! endpoint.
+//!
+//! [`Dispatcher::step`] is one round, which tests call directly; [`run`]
+//! repeats it whenever the writer commits, and at least every poll
+//! interval, until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditlog_domain::change::Change;
+use auditlog_domain::delivery::{Outcome, classify, next_attempt, should_disable};
+use auditlog_domain::entry::Resource;
+use auditlog_domain::store::{AppendRequest, Attempt, AttemptResult, DueDelivery};
+use auditlog_domain::webhook::{Endpoint, message_id, payload_body};
+use auditlog_domain::{Clock, NewEntry, OrgId, Store, StoreError};
+use rand::RngExt;
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::webhook_client::WebhookClient;
+use crate::writer::Writer;
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Deliveries claimed per round.
+    pub batch: u32,
+    /// How long a claimed delivery is reserved; longer than the send timeout.
+    pub lease: Duration,
+    /// Rounds run at least this often, for retries coming due.
+    pub poll_interval: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            batch: 200,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    writer: Writer,
+    clock: Arc<dyn Clock>,
+    client: WebhookClient,
+    config: DispatcherConfig,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: Writer,
+        clock: Arc<dyn Clock>,
+        client: WebhookClient,
+        config: DispatcherConfig,
+    ) -> Self {
+        Self {
+            store,
+            writer,
+            clock,
+            client,
+            config,
+        }
+    }
+
+    /// One round: claims what is due and attempts it. Returns how many
+    /// deliveries were attempted.
+    pub async fn step(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let lease_until = now.plus_millis(self.config.lease.as_millis() as i64);
+        let due = self.store.claim_deliveries(now, lease_until, self.config.batch).await?;
+        let n = due.len();
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for d in due {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let this = self.clone();
+            tasks.spawn(async move {
+                this.attempt(d).await;
+                drop(permit);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(n)
+    }
+
+    async fn attempt(&self, due: DueDelivery) {
+        let DueDelivery {
+            org_id,
+            delivery,
+            endpoint,
+            entry,
+        } = due;
+        let now = self.clock.now();
+        let attempt = if !endpoint.enabled {
+            Attempt {
+                at: now,
+                status: None,
+                latency_ms: 0,
+                error: Some("the endpoint is disabled".into()),
+                result: AttemptResult::Failed,
+            }
+        } else {
+            let body = payload_body(&entry);
+            let msg = message_id(&endpoint.id, &entry);
+            let sent = self
+                .client
+                .send(&endpoint.url, &endpoint.signing_secrets(now), &msg, now, body)
+                .await;
+            let done = self.clock.now();
+            let outcome = classify(sent.status, sent.retry_after_secs, done);
+            let result = match outcome {
+                Outcome::Delivered => AttemptResult::Delivered,
+                Outcome::Gone => AttemptResult::Failed,
+                Outcome::Retry { not_before } => {
+                    let jitter: f64 = rand::rng().random();
+                    match next_attempt(delivery.attempts + 1, done, jitter, not_before) {
+                        Some(t) => AttemptResult::RetryAt(t),
+                        None => AttemptResult::Failed,
+                    }
+                }
+            };
+            if outcome == Outcome::Gone {
+                self.disable(org_id, &endpoint, "the receiver answered 410 Gone").await;
+            }
+            Attempt {
+                at: done,
+                status: sent.status,
+                latency_ms: sent.latency_ms,
+                error: sent.error,
+                result,
+            }
+        };
+        let delivered = attempt.result == AttemptResult::Delivered;
+        match self.store.record_attempt(org_id, &delivery.id, attempt).await {
+            Ok(failing_since) if !delivered && should_disable(failing_since, self.clock.now()) => {
+                self.disable(org_id, &endpoint, "every delivery failed for 5 days")
+                    .await;
+            }
+            Ok(_) => {}
+            // The lease runs out and the delivery comes due again.
+            Err(e) => tracing::warn!(error = %e, delivery = %delivery.id, "could not record a delivery attempt"),
+        }
+    }
+
+    /// Disables an endpoint and records `webhook.disabled`, once.
+    async fn disable(&self, org_id: OrgId, endpoint: &Endpoint, reason: &str) {
+        let entry = NewEntry::by_system(
+            self.clock.now(),
+            "webhook.disabled",
+            Resource {
+                kind: "webhook".into(),
+                id: endpoint.id.clone(),
+                name: None,
+            },
+            json!({"url": endpoint.url, "reason": reason}),
+        );
+        let request = AppendRequest {
+            org_id,
+            changes: vec![Change::DisableWebhook {
+                id: endpoint.id.clone(),
+                reason: reason.to_owned(),
+            }],
+            entries: vec![entry],
+        };
+        match self.writer.append(request).await {
+            Ok(_) => tracing::warn!(webhook = %endpoint.id, %reason, "webhook endpoint disabled"),
+            // Already disabled by another attempt: recorded once.
+            Err(StoreError::Rejected { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, webhook = %endpoint.id, "could not disable the endpoint"),
+        }
+    }
+}
+
+pub async fn run(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let poll = dispatcher.config.poll_interval;
+    let batch = dispatcher.config.batch as usize;
+    loop {
+        match dispatcher.step().await {
+            // A full round: more may be due right away.
+            Ok(n) if n >= batch => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook round failed; retrying"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+    tracing::debug!("webhook dispatcher stopped");
+}
