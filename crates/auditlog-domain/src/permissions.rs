@@ -45,6 +45,8 @@ pub enum Action {
     RevokeKey,
     ViewProjects,
     ManageProjects,
+    /// See, create, change, delete, test webhooks and their deliveries.
+    ManageWebhooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +119,7 @@ fn check_management(role: Role, action: &Action) -> Result<(), Denied> {
         Action::ConfigureOrg => at_least(role, Role::Admin, "changing the organization's settings"),
         Action::ChangePlan => at_least(role, Role::Owner, "changing the plan"),
         Action::RevokeKey => at_least(role, Role::Admin, "revoking API keys"),
+        Action::ManageWebhooks => at_least(role, Role::Admin, "managing webhooks"),
         Action::CreateKey { scopes } => {
             let privileged = scopes.iter().any(|s| matches!(s, Scope::AuditRead | Scope::Admin));
             if privileged {
@@ -253,6 +256,15 @@ mod tests {
         assert!(ok(&admin, Action::ManageProjects));
         assert!(ok(&admin, Action::AddMember { role: Member }));
         assert!(!ok(&admin, Action::AddMember { role: Owner }));
+    }
+
+    #[test]
+    fn webhooks_are_for_owners_and_admins() {
+        assert!(ok(&user(Owner), Action::ManageWebhooks));
+        assert!(ok(&user(Admin), Action::ManageWebhooks));
+        assert!(ok(&Authority::Key(vec![Scope::Admin]), Action::ManageWebhooks));
+        assert!(!ok(&user(Member), Action::ManageWebhooks));
+        assert!(!ok(&Authority::Key(vec![Scope::AuditRead]), Action::ManageWebhooks));
     }
 
     #[test]

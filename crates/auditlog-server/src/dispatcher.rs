@@ -38,6 +38,9 @@ pub struct DispatcherConfig {
     pub lease: Duration,
     /// Rounds run at least this often, for retries coming due.
     pub poll_interval: Duration,
+    /// Run the dispatcher in this process. Off for a replica that should
+    /// only serve the API (and for tests that drive rounds themselves).
+    pub background: bool,
 }
 
 impl Default for DispatcherConfig {
@@ -47,6 +50,7 @@ impl Default for DispatcherConfig {
             batch: 200,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            background: true,
         }
     }
 }
@@ -189,6 +193,9 @@ impl Dispatcher {
 }
 
 pub async fn run(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: CancellationToken) {
+    if !dispatcher.config.background {
+        return;
+    }
     let poll = dispatcher.config.poll_interval;
     let batch = dispatcher.config.batch as usize;
     loop {

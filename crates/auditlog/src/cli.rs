@@ -63,6 +63,17 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when users reach the service over HTTPS).
     #[arg(long, env = "AUDITLOG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// A subnet (CIDR) webhooks may be delivered to although it is not
+    /// public (loopback, private…); repeat for several.
+    #[arg(
+        long = "webhook-allow-subnet",
+        env = "AUDITLOG_WEBHOOK_ALLOW_SUBNETS",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_subnets: Vec<ipnet::IpNet>,
+    /// Allow webhook URLs with plain http.
+    #[arg(long, env = "AUDITLOG_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
     /// Seconds between retention passes (one also runs at start).
     #[arg(long, env = "AUDITLOG_RETENTION_INTERVAL", default_value_t = 900)]
     pub retention_interval: u64,

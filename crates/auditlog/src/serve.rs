@@ -6,6 +6,7 @@ use std::sync::Arc;
 use auditlog_domain::Catalog;
 use auditlog_server::ServerConfig;
 use auditlog_server::config::RetentionConfig;
+use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{AnyError, open};
@@ -58,6 +59,10 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
         catalog: Arc::new(catalog),
         trusted_proxies: args.trusted_proxies,
         secure_cookies: args.secure_cookies,
+        webhook_policy: DestinationPolicy {
+            allowed_subnets: args.webhook_allow_subnets,
+            allow_http: args.webhook_allow_http,
+        },
         retention: RetentionConfig {
             interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
             ..RetentionConfig::default()

@@ -10,11 +10,12 @@ mod members;
 mod orgs;
 mod projects;
 pub(crate) mod session;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -61,6 +62,21 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/orgs/{org}/projects/{id}",
             patch(projects::rename).delete(projects::delete),
+        )
+        .route("/v1/orgs/{org}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/orgs/{org}/webhooks/{id}",
+            get(webhooks::get_one).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route(
+            "/v1/orgs/{org}/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/orgs/{org}/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/orgs/{org}/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
         )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -105,6 +105,30 @@ pub struct Browser {
     pub csrf: String,
 }
 
+/// Starts a server on an existing database (as after a restart), with the
+/// system clock.
+pub async fn spawn_on(db_path: &std::path::Path, adjust: impl FnOnce(&mut ServerConfig)) -> Running {
+    auditlog_server::init_tls();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db_path).expect("open store"));
+    let mut config = ServerConfig::default();
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(auditlog_server::serve(config, store, listener, shutdown.clone()));
+    Running { shutdown }
+}
+
+/// A server that stops when dropped.
+pub struct Running {
+    shutdown: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 /// Starts the server with a configuration the test may adjust.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
     auditlog_server::init_tls();

@@ -9,6 +9,8 @@ mod ingest;
 mod management;
 mod matrix;
 mod query;
+mod receiver;
 mod retention;
 mod sessions;
 mod shutdown;
+mod webhooks;

@@ -372,6 +372,19 @@ async fn every_endpoint_by_every_caller() {
             )
             .await,
         );
+        check(
+            "list webhooks",
+            i,
+            admins[i],
+            f.call(caller, Method::GET, "/v1/orgs/acme/webhooks", None).await,
+        );
+        let hook = json!({"url": "https://hooks.example.com/audit"});
+        check(
+            "create webhook",
+            i,
+            created(admins)[i],
+            f.call(caller, Method::POST, "/v1/orgs/acme/webhooks", Some(hook)).await,
+        );
         let doomed = fresh_project(&f).await;
         check(
             "delete project",
