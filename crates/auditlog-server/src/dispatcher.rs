@@ -34,7 +34,8 @@ pub struct DispatcherConfig {
     pub concurrency: usize,
     /// Deliveries claimed per round.
     pub batch: u32,
-    /// How long a claimed delivery is reserved; longer than the send timeout.
+    /// How long a claimed delivery is reserved: twice the send timeout, so
+    /// a slow attempt is not sent twice, while a crashed one is soon retried.
     pub lease: Duration,
     /// Rounds run at least this often, for retries coming due.
     pub poll_interval: Duration,
@@ -48,7 +49,7 @@ impl Default for DispatcherConfig {
         Self {
             concurrency: 32,
             batch: 200,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             background: true,
         }
