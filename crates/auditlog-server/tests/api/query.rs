@@ -180,3 +180,15 @@ async fn default_page_is_fifty() {
     assert_eq!(body["entries"].as_array().unwrap().len(), 50);
     assert!(body["next_cursor"].is_string());
 }
+
+#[tokio::test]
+async fn after_seq_replays_a_gap_oldest_first() {
+    let (app, _) = seeded().await;
+    let (status, body) = app.list(&[("after_seq", "7")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(seqs(body["entries"].as_array().unwrap()), [8, 9, 10]);
+    let (_, body) = app
+        .list(&[("after_seq", "2"), ("actor", "bob@acme.com"), ("limit", "2")])
+        .await;
+    assert_eq!(seqs(body["entries"].as_array().unwrap()), [5, 8]);
+}
