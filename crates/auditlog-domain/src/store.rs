@@ -100,6 +100,13 @@ pub struct Attempt {
     pub result: AttemptResult,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAttempt {
+    pub org_id: OrgId,
+    pub delivery_id: String,
+    pub attempt: Attempt,
+}
+
 /// What one purge batch removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Purged {
@@ -229,15 +236,26 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
-    /// Records an attempt on a delivery and the endpoint's health: a success
-    /// clears its failing-since time, a failure starts it if not running.
-    /// Returns the endpoint's failing-since time after the attempt.
+    /// Records attempts on deliveries, in one transaction, and each
+    /// endpoint's health: a success clears its failing-since time, a failure
+    /// starts it if not running. Returns, per attempt, the endpoint's
+    /// failing-since time afterwards (`None` also when the delivery is gone).
+    async fn record_attempts(&self, attempts: Vec<RecordedAttempt>) -> Result<Vec<Option<Timestamp>>, StoreError>;
+
+    /// [`Store::record_attempts`] for one attempt.
     async fn record_attempt(
         &self,
         org: OrgId,
         delivery_id: &str,
         attempt: Attempt,
-    ) -> Result<Option<Timestamp>, StoreError>;
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let one = RecordedAttempt {
+            org_id: org,
+            delivery_id: delivery_id.to_owned(),
+            attempt,
+        };
+        Ok(self.record_attempts(vec![one]).await?.pop().flatten())
+    }
 
     /// An endpoint's deliveries, newest first.
     async fn deliveries(&self, org: OrgId, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use auditlog_domain::change::Change;
 use auditlog_domain::delivery::{Outcome, classify, next_attempt, should_disable};
 use auditlog_domain::entry::Resource;
-use auditlog_domain::store::{AppendRequest, Attempt, AttemptResult, DueDelivery};
+use auditlog_domain::store::{AppendRequest, Attempt, AttemptResult, DueDelivery, RecordedAttempt};
 use auditlog_domain::webhook::{Endpoint, message_id, payload_body};
 use auditlog_domain::{Clock, NewEntry, OrgId, Store, StoreError};
 use rand::RngExt;
@@ -82,8 +82,9 @@ impl Dispatcher {
         }
     }
 
-    /// One round: claims what is due and attempts it. Returns how many
-    /// deliveries were attempted.
+    /// One round: claims what is due, attempts it all with bounded
+    /// concurrency, then records every attempt in one transaction. Returns
+    /// how many deliveries were attempted.
     pub async fn step(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let lease_until = now.plus_millis(self.config.lease.as_millis() as i64);
@@ -97,70 +98,87 @@ impl Dispatcher {
             };
             let this = self.clone();
             tasks.spawn(async move {
-                this.attempt(d).await;
+                let attempt = this.attempt(&d).await;
                 drop(permit);
+                (d, attempt)
             });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut done = Vec::with_capacity(n);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(pair) => done.push(pair),
+                // Its lease runs out and the delivery comes due again.
+                Err(e) => tracing::error!(error = %e, "a delivery attempt panicked"),
+            }
+        }
+        let records = done
+            .iter()
+            .map(|(d, attempt)| RecordedAttempt {
+                org_id: d.org_id,
+                delivery_id: d.delivery.id.clone(),
+                attempt: attempt.clone(),
+            })
+            .collect();
+        let health = self.store.record_attempts(records).await?;
+        let now = self.clock.now();
+        let mut disabled = std::collections::HashSet::new();
+        for ((d, attempt), failing_since) in done.iter().zip(health) {
+            let gone = attempt.status == Some(410);
+            let failing = attempt.result != AttemptResult::Delivered && should_disable(failing_since, now);
+            if (gone || failing) && d.endpoint.enabled && disabled.insert((d.org_id, d.endpoint.id.clone())) {
+                let reason = if gone {
+                    "the receiver answered 410 Gone"
+                } else {
+                    "every delivery failed for 5 days"
+                };
+                self.disable(d.org_id, &d.endpoint, reason).await;
+            }
+        }
         Ok(n)
     }
 
-    async fn attempt(&self, due: DueDelivery) {
+    /// One attempt; decides what comes next but records nothing.
+    async fn attempt(&self, due: &DueDelivery) -> Attempt {
         let DueDelivery {
-            org_id,
             delivery,
             endpoint,
             entry,
+            ..
         } = due;
         let now = self.clock.now();
-        let attempt = if !endpoint.enabled {
-            Attempt {
+        if !endpoint.enabled {
+            return Attempt {
                 at: now,
                 status: None,
                 latency_ms: 0,
                 error: Some("the endpoint is disabled".into()),
                 result: AttemptResult::Failed,
-            }
-        } else {
-            let body = payload_body(&entry);
-            let msg = message_id(&endpoint.id, &entry);
-            let sent = self
-                .client
-                .send(&endpoint.url, &endpoint.signing_secrets(now), &msg, now, body)
-                .await;
-            let done = self.clock.now();
-            let outcome = classify(sent.status, sent.retry_after_secs, done);
-            let result = match outcome {
-                Outcome::Delivered => AttemptResult::Delivered,
-                Outcome::Gone => AttemptResult::Failed,
-                Outcome::Retry { not_before } => {
-                    let jitter: f64 = rand::rng().random();
-                    match next_attempt(delivery.attempts + 1, done, jitter, not_before) {
-                        Some(t) => AttemptResult::RetryAt(t),
-                        None => AttemptResult::Failed,
-                    }
-                }
             };
-            if outcome == Outcome::Gone {
-                self.disable(org_id, &endpoint, "the receiver answered 410 Gone").await;
-            }
-            Attempt {
-                at: done,
-                status: sent.status,
-                latency_ms: sent.latency_ms,
-                error: sent.error,
-                result,
+        }
+        let body = payload_body(entry);
+        let msg = message_id(&endpoint.id, entry);
+        let sent = self
+            .client
+            .send(&endpoint.url, &endpoint.signing_secrets(now), &msg, now, body)
+            .await;
+        let done = self.clock.now();
+        let result = match classify(sent.status, sent.retry_after_secs, done) {
+            Outcome::Delivered => AttemptResult::Delivered,
+            Outcome::Gone => AttemptResult::Failed,
+            Outcome::Retry { not_before } => {
+                let jitter: f64 = rand::rng().random();
+                match next_attempt(delivery.attempts + 1, done, jitter, not_before) {
+                    Some(t) => AttemptResult::RetryAt(t),
+                    None => AttemptResult::Failed,
+                }
             }
         };
-        let delivered = attempt.result == AttemptResult::Delivered;
-        match self.store.record_attempt(org_id, &delivery.id, attempt).await {
-            Ok(failing_since) if !delivered && should_disable(failing_since, self.clock.now()) => {
-                self.disable(org_id, &endpoint, "every delivery failed for 5 days")
-                    .await;
-            }
-            Ok(_) => {}
-            // The lease runs out and the delivery comes due again.
-            Err(e) => tracing::warn!(error = %e, delivery = %delivery.id, "could not record a delivery attempt"),
+        Attempt {
+            at: done,
+            status: sent.status,
+            latency_ms: sent.latency_ms,
+            error: sent.error,
+            result,
         }
     }
 

@@ -31,7 +31,7 @@ use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
-    ApiKeyRecord, AppendRequest, Appended, Attempt, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged,
+    ApiKeyRecord, AppendRequest, Appended, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt,
     RequestResult,
 };
 use auditlog_domain::webhook::Endpoint;
@@ -724,53 +724,67 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_attempt(
-        &self,
-        org: OrgId,
-        delivery_id: &str,
-        attempt: Attempt,
-    ) -> Result<Option<Timestamp>, StoreError> {
-        let id = delivery_id.to_owned();
+    async fn record_attempts(&self, attempts: Vec<RecordedAttempt>) -> Result<Vec<Option<Timestamp>>, StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
-            let (status, next) = match attempt.result {
-                AttemptResult::Delivered => ("delivered", None),
-                AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
-                AttemptResult::Failed => ("failed", None),
-            };
-            let webhook_id: String = tx
-                .query_row(
-                    "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?3, last_status = ?4, \
-                     last_latency_ms = ?5, last_error = ?6, status = ?7, next_attempt_at = ?8 \
-                     WHERE org_id = ?1 AND id = ?2 RETURNING webhook_id",
-                    params![
-                        org.0,
-                        id,
-                        attempt.at.millis(),
-                        attempt.status,
-                        attempt.latency_ms as i64,
-                        attempt.error,
-                        status,
-                        next
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?
-                .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
-            let success = attempt.result == AttemptResult::Delivered;
-            let failing_since: Option<i64> = tx
-                .query_row(
-                    "UPDATE webhooks SET failing_since = CASE WHEN ?3 THEN NULL ELSE coalesce(failing_since, ?4) END \
-                     WHERE org_id = ?1 AND id = ?2 RETURNING failing_since",
-                    params![org.0, webhook_id, success, attempt.at.millis()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?
-                .flatten();
+            let mut out = Vec::with_capacity(attempts.len());
+            {
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?3, last_status = ?4, \
+                         last_latency_ms = ?5, last_error = ?6, status = ?7, next_attempt_at = ?8 \
+                         WHERE org_id = ?1 AND id = ?2 RETURNING webhook_id",
+                    )
+                    .map_err(db_err)?;
+                let mut health = tx
+                    .prepare_cached(
+                        "UPDATE webhooks SET failing_since = CASE WHEN ?3 THEN NULL ELSE coalesce(failing_since, ?4) END \
+                         WHERE org_id = ?1 AND id = ?2 RETURNING failing_since",
+                    )
+                    .map_err(db_err)?;
+                for RecordedAttempt {
+                    org_id,
+                    delivery_id,
+                    attempt,
+                } in attempts
+                {
+                    let (status, next) = match attempt.result {
+                        AttemptResult::Delivered => ("delivered", None),
+                        AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
+                        AttemptResult::Failed => ("failed", None),
+                    };
+                    let webhook_id: Option<String> = update
+                        .query_row(
+                            params![
+                                org_id.0,
+                                delivery_id,
+                                attempt.at.millis(),
+                                attempt.status,
+                                attempt.latency_ms as i64,
+                                attempt.error,
+                                status,
+                                next
+                            ],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(db_err)?;
+                    let Some(webhook_id) = webhook_id else {
+                        // Deleted with its endpoint or purged meanwhile.
+                        out.push(None);
+                        continue;
+                    };
+                    let success = attempt.result == AttemptResult::Delivered;
+                    let failing_since: Option<i64> = health
+                        .query_row(params![org_id.0, webhook_id, success, attempt.at.millis()], |r| r.get(0))
+                        .optional()
+                        .map_err(db_err)?
+                        .flatten();
+                    out.push(failing_since.map(Timestamp));
+                }
+            }
             tx.commit().map_err(db_err)?;
-            Ok(failing_since.map(Timestamp))
+            Ok(out)
         })
         .await
     }
