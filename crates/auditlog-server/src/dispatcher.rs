@@ -39,6 +39,9 @@ pub struct DispatcherConfig {
     pub lease: Duration,
     /// Rounds run at least this often, for retries coming due.
     pub poll_interval: Duration,
+    /// Rounds run side by side: while one waits on receivers, another
+    /// claims and sends, so a slow endpoint does not hold up the rest.
+    pub workers: usize,
     /// Run the dispatcher in this process. Off for a replica that should
     /// only serve the API (and for tests that drive rounds themselves).
     pub background: bool,
@@ -47,11 +50,12 @@ pub struct DispatcherConfig {
 impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
-            batch: 200,
+            concurrency: 64,
+            batch: 300,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             background: true,
+            workers: 3,
         }
     }
 }
@@ -90,15 +94,23 @@ impl Dispatcher {
         let lease_until = now.plus_millis(self.config.lease.as_millis() as i64);
         let due = self.store.claim_deliveries(now, lease_until, self.config.batch).await?;
         let n = due.len();
+        // An entry going to several endpoints is serialised once.
+        let mut bodies: std::collections::HashMap<(OrgId, i64), Arc<Vec<u8>>> = std::collections::HashMap::new();
+        for d in &due {
+            bodies
+                .entry((d.org_id, d.entry.seq))
+                .or_insert_with(|| Arc::new(payload_body(&d.entry)));
+        }
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for d in due {
+            let body = bodies.get(&(d.org_id, d.entry.seq)).cloned().unwrap_or_default();
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
             let this = self.clone();
             tasks.spawn(async move {
-                let attempt = this.attempt(&d).await;
+                let attempt = this.attempt(&d, &body).await;
                 drop(permit);
                 (d, attempt)
             });
@@ -138,7 +150,7 @@ impl Dispatcher {
     }
 
     /// One attempt; decides what comes next but records nothing.
-    async fn attempt(&self, due: &DueDelivery) -> Attempt {
+    async fn attempt(&self, due: &DueDelivery, body: &[u8]) -> Attempt {
         let DueDelivery {
             delivery,
             endpoint,
@@ -155,11 +167,10 @@ impl Dispatcher {
                 result: AttemptResult::Failed,
             };
         }
-        let body = payload_body(entry);
         let msg = message_id(&endpoint.id, entry);
         let sent = self
             .client
-            .send(&endpoint.url, &endpoint.signing_secrets(now), &msg, now, body)
+            .send(&endpoint.url, &endpoint.signing_secrets(now), &msg, now, body.to_vec())
             .await;
         let done = self.clock.now();
         let result = match classify(sent.status, sent.retry_after_secs, done) {
@@ -215,11 +226,21 @@ pub async fn run(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: Cancellati
     if !dispatcher.config.background {
         return;
     }
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..dispatcher.config.workers.max(1) {
+        workers.spawn(work(dispatcher.clone(), wake.clone(), shutdown.clone()));
+    }
+    while workers.join_next().await.is_some() {}
+    tracing::debug!("webhook dispatcher stopped");
+}
+
+/// One worker: a round whenever the writer commits, at least every poll
+/// interval, and straight away again after a full round.
+async fn work(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: CancellationToken) {
     let poll = dispatcher.config.poll_interval;
     let batch = dispatcher.config.batch as usize;
     loop {
         match dispatcher.step().await {
-            // A full round: more may be due right away.
             Ok(n) if n >= batch => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "webhook round failed; retrying"),
@@ -230,5 +251,4 @@ pub async fn run(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: Cancellati
             () = tokio::time::sleep(poll) => {}
         }
     }
-    tracing::debug!("webhook dispatcher stopped");
 }

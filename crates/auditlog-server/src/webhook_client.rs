@@ -117,7 +117,7 @@ impl WebhookClient {
                 allowed: Arc::new(policy.allowed_subnets.clone()),
             }))
             .user_agent(concat!("auditlog-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(8)
+            .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
         Ok(Self { http, policy })

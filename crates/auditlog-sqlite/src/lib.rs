@@ -736,9 +736,16 @@ impl Store for SqliteStore {
                          WHERE org_id = ?1 AND id = ?2 RETURNING webhook_id",
                     )
                     .map_err(db_err)?;
-                let mut health = tx
+                // Successes, the common case, write only when clearing a failure.
+                let mut healthy = tx
                     .prepare_cached(
-                        "UPDATE webhooks SET failing_since = CASE WHEN ?3 THEN NULL ELSE coalesce(failing_since, ?4) END \
+                        "UPDATE webhooks SET failing_since = NULL \
+                         WHERE org_id = ?1 AND id = ?2 AND failing_since IS NOT NULL",
+                    )
+                    .map_err(db_err)?;
+                let mut failing = tx
+                    .prepare_cached(
+                        "UPDATE webhooks SET failing_since = coalesce(failing_since, ?3) \
                          WHERE org_id = ?1 AND id = ?2 RETURNING failing_since",
                     )
                     .map_err(db_err)?;
@@ -774,9 +781,13 @@ impl Store for SqliteStore {
                         out.push(None);
                         continue;
                     };
-                    let success = attempt.result == AttemptResult::Delivered;
-                    let failing_since: Option<i64> = health
-                        .query_row(params![org_id.0, webhook_id, success, attempt.at.millis()], |r| r.get(0))
+                    if attempt.result == AttemptResult::Delivered {
+                        healthy.execute(params![org_id.0, webhook_id]).map_err(db_err)?;
+                        out.push(None);
+                        continue;
+                    }
+                    let failing_since: Option<i64> = failing
+                        .query_row(params![org_id.0, webhook_id, attempt.at.millis()], |r| r.get(0))
                         .optional()
                         .map_err(db_err)?
                         .flatten();

@@ -177,6 +177,18 @@ pub struct BenchArgs {
     /// Directory for the benchmark's databases (default: a temporary one).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Run only the webhook commit-to-delivery measurement.
+    #[arg(long)]
+    pub webhooks: bool,
+    /// Entries per second for the webhook measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub webhook_rate: u32,
+    /// Seconds of sustained load for the webhook measurement.
+    #[arg(long, default_value_t = 30)]
+    pub webhook_seconds: u32,
+    /// Endpoints every entry is delivered to.
+    #[arg(long, default_value_t = 10)]
+    pub webhook_endpoints: u32,
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {

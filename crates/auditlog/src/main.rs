@@ -6,6 +6,7 @@
 mod admin;
 mod backend;
 mod bench;
+mod bench_webhooks;
 mod cli;
 mod demo;
 mod seed;
@@ -48,6 +49,7 @@ async fn main() -> ExitCode {
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
+        Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {
