@@ -4,7 +4,9 @@
 
 use auditlog_domain::NewEntry;
 use auditlog_domain::change::Change;
+use auditlog_domain::entry::Resource;
 use auditlog_domain::store::{AppendRequest, Appended};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -30,6 +32,20 @@ pub async fn commit(
             entries,
         })
         .await?)
+}
+
+/// Applies one change and records the one entry that describes it, done by
+/// the caller now.
+pub async fn record_change(
+    state: &AppState,
+    principal: &Principal,
+    change: Change,
+    event: &str,
+    resource: Resource,
+    details: Value,
+) -> Result<(), ApiError> {
+    let entry = principal.entry(state.clock.now(), event, resource, details);
+    commit(state, principal, vec![change], vec![entry]).await.map(|_| ())
 }
 
 /// Records one entry with no change.

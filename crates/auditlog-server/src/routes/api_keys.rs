@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body;
 use crate::error::ApiError;
-use crate::recorder::commit;
+use crate::recorder::{commit, record_change};
 
 fn key_json(k: &ApiKeyRecord) -> Value {
     json!({
@@ -120,23 +120,13 @@ pub async fn revoke(
         .await?
         .filter(|k| k.org_id == principal.org.id && k.revoked_at.is_none())
         .ok_or_else(not_found)?;
-    let now = state.clock.now();
     let scope_names: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
-    let entry = principal.entry(
-        now,
-        "api_key.revoked",
-        key_resource(&key.prefix, &key.name),
-        json!({"prefix": key.prefix.as_str(), "name": key.name, "scopes": scope_names}),
-    );
-    commit(
-        &state,
-        &principal,
-        vec![Change::RevokeKey {
-            prefix: key.prefix.clone(),
-            at: now,
-        }],
-        vec![entry],
-    )
-    .await?;
+    let details = json!({"prefix": key.prefix.as_str(), "name": key.name, "scopes": scope_names});
+    let change = Change::RevokeKey {
+        prefix: key.prefix.clone(),
+        at: state.clock.now(),
+    };
+    let what = key_resource(&key.prefix, &key.name);
+    record_change(&state, &principal, change, "api_key.revoked", what, details).await?;
     Ok(StatusCode::NO_CONTENT)
 }

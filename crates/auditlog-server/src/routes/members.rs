@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body;
 use crate::error::ApiError;
-use crate::recorder::commit;
+use crate::recorder::{commit, record_change};
 
 fn member_resource(email: &str) -> Resource {
     Resource {
@@ -137,18 +137,8 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let (email, role) = existing(&state, &principal, &email).await?;
     principal.authorize(Action::RemoveMember { role })?;
-    let entry = principal.entry(
-        state.clock.now(),
-        "organization.member_removed",
-        member_resource(&email),
-        json!({"member": email, "role": role}),
-    );
-    commit(
-        &state,
-        &principal,
-        vec![Change::RemoveMember { email, role }],
-        vec![entry],
-    )
-    .await?;
+    let (what, details) = (member_resource(&email), json!({"member": email, "role": role}));
+    let change = Change::RemoveMember { email, role };
+    record_change(&state, &principal, change, "organization.member_removed", what, details).await?;
     Ok(StatusCode::NO_CONTENT)
 }

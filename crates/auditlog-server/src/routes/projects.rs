@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body;
 use crate::error::ApiError;
-use crate::recorder::commit;
+use crate::recorder::{commit, record_change};
 
 fn resource(p: &Project) -> Resource {
     Resource {
@@ -131,18 +131,8 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     principal.authorize(Action::ManageProjects)?;
     let project = existing(&state, &principal, &id).await?;
-    let entry = principal.entry(
-        state.clock.now(),
-        "project.deleted",
-        resource(&project),
-        json!({"name": project.name}),
-    );
-    commit(
-        &state,
-        &principal,
-        vec![Change::DeleteProject { id: project.id }],
-        vec![entry],
-    )
-    .await?;
+    let (what, details) = (resource(&project), json!({"name": project.name}));
+    let change = Change::DeleteProject { id: project.id };
+    record_change(&state, &principal, change, "project.deleted", what, details).await?;
     Ok(StatusCode::NO_CONTENT)
 }

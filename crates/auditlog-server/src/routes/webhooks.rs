@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::body;
 use crate::error::ApiError;
-use crate::recorder::commit;
+use crate::recorder::{commit, record_change};
 
 const MAX_PATTERNS: usize = 50;
 
@@ -277,19 +277,9 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let old = existing(&state, &principal, &id).await?;
-    let entry = principal.entry(
-        state.clock.now(),
-        "webhook.deleted",
-        resource(&old),
-        json!({"url": old.url}),
-    );
-    commit(
-        &state,
-        &principal,
-        vec![Change::DeleteWebhook { id: old.id }],
-        vec![entry],
-    )
-    .await?;
+    let (what, details) = (resource(&old), json!({"url": old.url}));
+    let change = Change::DeleteWebhook { id: old.id };
+    record_change(&state, &principal, change, "webhook.deleted", what, details).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
