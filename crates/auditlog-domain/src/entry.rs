@@ -150,7 +150,7 @@ pub struct Entry {
 impl Entry {
     /// The details as compact JSON, the form stored and exported.
     pub fn details_json(&self) -> String {
-        serde_json::Value::Object(self.details.clone()).to_string()
+        serde_json::to_string(&self.details).unwrap_or_else(|_| "{}".into())
     }
 }
 
