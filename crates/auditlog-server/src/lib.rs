@@ -68,6 +68,7 @@ pub struct AppState {
     /// Sends webhooks (test events from handlers, deliveries from the
     /// dispatcher) under the destination policy.
     pub webhooks: webhook_client::WebhookClient,
+    pub keys: Arc<auth::KeyCache>,
 }
 
 impl AppState {
@@ -121,6 +122,7 @@ pub async fn serve(
         config: Arc::new(config),
         login,
         webhooks,
+        keys: Arc::default(),
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;

@@ -657,6 +657,20 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError> {
+        // Most rounds find nothing due; asking a reader first keeps them
+        // from taking the write lock away from ingest.
+        let any_due = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1)",
+                )
+                .and_then(|mut s| s.query_row([now.millis()], |r| r.get::<_, bool>(0)))
+                .map_err(db_err)
+            })
+            .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -128,5 +128,6 @@ pub async fn revoke(
     };
     let what = key_resource(&key.prefix, &key.name);
     record_change(&state, &principal, change, "api_key.revoked", what, details).await?;
+    state.keys.forget(key.prefix.as_str());
     Ok(StatusCode::NO_CONTENT)
 }
