@@ -99,6 +99,16 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     let single = single_event_ingest(&workdir, args.single_events, args.clients).await?;
     let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
     let export = csv_export(&seeded, workdir.path()).await?;
+    progress("webhook delivery at a sustained rate");
+    let webhooks = crate::bench_webhooks::run(
+        workdir.path(),
+        crate::bench_webhooks::WebhookBench {
+            rate: args.webhook_rate,
+            seconds: args.webhook_seconds,
+            endpoints: args.webhook_endpoints,
+        },
+    )
+    .await?;
 
     let results = Results {
         command: command_line(),
@@ -110,6 +120,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
         single,
         queries,
         export,
+        webhooks,
     };
     println!("{}", results.render()?);
     Ok(())
@@ -1271,6 +1282,8 @@ struct Results {
     single: SingleEventFigures,
     queries: QueryFigures,
     export: ExportFigures,
+    /// The webhook section, rendered by `bench_webhooks`.
+    webhooks: String,
 }
 
 /// A Markdown table.
@@ -1408,6 +1421,10 @@ impl Results {
         self.single_section(&mut out, &mut verdicts)?;
         self.query_section(&mut out, &mut verdicts)?;
         self.export_section(&mut out, &mut verdicts)?;
+        writeln!(out, "## 6. Webhooks\n\n{}", self.webhooks.replace("### Webhook", "Webhook"))?;
+        if self.webhooks.contains("| MISS |") {
+            verdicts.misses.push("webhook commit-to-delivery p99".into());
+        }
         writeln!(out, "## Summary\n")?;
         if verdicts.misses.is_empty() {
             writeln!(out, "Every target was met.")?;
