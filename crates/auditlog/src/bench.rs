@@ -1421,7 +1421,11 @@ impl Results {
         self.single_section(&mut out, &mut verdicts)?;
         self.query_section(&mut out, &mut verdicts)?;
         self.export_section(&mut out, &mut verdicts)?;
-        writeln!(out, "## 6. Webhooks\n\n{}", self.webhooks.replace("### Webhook", "Webhook"))?;
+        writeln!(
+            out,
+            "## 6. Webhooks\n\n{}",
+            self.webhooks.replace("### Webhook", "Webhook")
+        )?;
         if self.webhooks.contains("| MISS |") {
             verdicts.misses.push("webhook commit-to-delivery p99".into());
         }
