@@ -18,6 +18,18 @@ pub const MAX_LIMIT: u32 = 1000;
 /// More patterns than anyone writes by hand; bounds the work per request.
 const MAX_EVENT_PARAMS: usize = 50;
 const MAX_VALUE_LEN: usize = 512;
+/// Every listing parameter; all but `event` may be given once.
+const PARAMETERS: [&str; 9] = [
+    "actor",
+    "event",
+    "resource_type",
+    "resource_id",
+    "from",
+    "to",
+    "limit",
+    "cursor",
+    "after_seq",
+];
 
 /// The entries a reader selects. Empty fields select everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -98,17 +110,8 @@ pub fn parse_listing(
     let mut patterns = Vec::new();
 
     for (key, value) in pairs {
-        const SINGLE: [&str; 8] = [
-            "actor",
-            "resource_type",
-            "resource_id",
-            "from",
-            "to",
-            "limit",
-            "cursor",
-            "after_seq",
-        ];
-        if SINGLE.contains(&key.as_str()) && !seen.insert(key.as_str()) {
+        let repeatable = key == "event";
+        if PARAMETERS.contains(&key.as_str()) && !repeatable && !seen.insert(key.as_str()) {
             problems.push(problem(
                 key,
                 "repeated_parameter",
@@ -180,17 +183,7 @@ pub fn parse_listing(
             },
             k if extra.contains(&k) => req.extra.push((key.clone(), value.clone())),
             _ => {
-                let mut known = vec![
-                    "actor",
-                    "event",
-                    "resource_type",
-                    "resource_id",
-                    "from",
-                    "to",
-                    "limit",
-                    "cursor",
-                    "after_seq",
-                ];
+                let mut known = PARAMETERS.to_vec();
                 known.extend_from_slice(extra);
                 problems.push(problem(
                     key,
