@@ -675,35 +675,38 @@ impl Store for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let claimed: Vec<(i64, String)> = {
+            let claimed: Vec<(i64, Delivery)> = {
                 let mut s = tx
-                    .prepare_cached(
+                    .prepare_cached(&format!(
                         "UPDATE deliveries SET next_attempt_at = ?2 WHERE rowid IN (SELECT rowid FROM deliveries \
                          WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?3) \
-                         RETURNING org_id, id",
-                    )
+                         RETURNING org_id, {}",
+                        rows::DELIVERY_COLUMNS
+                    ))
                     .map_err(db_err)?;
                 let rows = s
                     .query_map(params![now.millis(), lease_until.millis(), limit], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                        Ok((r.get(0)?, rows::delivery_at(r, 1)?))
                     })
                     .map_err(db_err)?;
                 rows.collect::<Result<_, _>>().map_err(db_err)?
             };
             let mut out = Vec::with_capacity(claimed.len());
             {
-                let e_cols: Vec<String> = rows::ENTRY_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
-                let d_cols: Vec<String> = rows::DELIVERY_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect();
-                let w_cols: Vec<String> = rows::WEBHOOK_COLUMNS.split(", ").map(|c| format!("w.{c}")).collect();
-                let mut s = tx
+                // An entry fanned out to several endpoints, and an endpoint
+                // with many deliveries, are each read once per round.
+                let mut entries: HashMap<(i64, i64), Option<Entry>> = HashMap::new();
+                let mut hooks: HashMap<(i64, String), Option<Endpoint>> = HashMap::new();
+                let mut entry_q = tx
                     .prepare_cached(&format!(
-                        "SELECT {}, {}, {} FROM deliveries d \
-                         JOIN webhooks w ON w.org_id = d.org_id AND w.id = d.webhook_id \
-                         JOIN entries e ON e.org_id = d.org_id AND e.seq = d.seq \
-                         WHERE d.org_id = ?1 AND d.id = ?2",
-                        e_cols.join(", "),
-                        d_cols.join(", "),
-                        w_cols.join(", ")
+                        "SELECT {} FROM entries WHERE org_id = ?1 AND seq = ?2",
+                        rows::ENTRY_COLUMNS
+                    ))
+                    .map_err(db_err)?;
+                let mut hook_q = tx
+                    .prepare_cached(&format!(
+                        "SELECT {} FROM webhooks WHERE org_id = ?1 AND id = ?2",
+                        rows::WEBHOOK_COLUMNS
                     ))
                     .map_err(db_err)?;
                 let mut orphaned = tx
@@ -712,22 +715,38 @@ impl Store for SqliteStore {
                          last_error = 'the endpoint or the entry no longer exists' WHERE org_id = ?1 AND id = ?2",
                     )
                     .map_err(db_err)?;
-                for (org, id) in claimed {
-                    let due = s
-                        .query_row(params![org, id], |r| {
-                            Ok(DueDelivery {
-                                org_id: OrgId(org),
-                                entry: entry_from_row(r)?,
-                                delivery: rows::delivery_at(r, 16)?,
-                                endpoint: rows::webhook_at(r, 27)?,
-                            })
-                        })
-                        .optional()
-                        .map_err(db_err)?;
-                    match due {
-                        Some(d) => out.push(d),
+                for (org, delivery) in claimed {
+                    let entry = match entries.get(&(org, delivery.seq)) {
+                        Some(e) => e.clone(),
                         None => {
-                            orphaned.execute(params![org, id]).map_err(db_err)?;
+                            let e = entry_q
+                                .query_row(params![org, delivery.seq], entry_from_row)
+                                .optional()
+                                .map_err(db_err)?;
+                            entries.insert((org, delivery.seq), e.clone());
+                            e
+                        }
+                    };
+                    let endpoint = match hooks.get(&(org, delivery.webhook_id.clone())) {
+                        Some(h) => h.clone(),
+                        None => {
+                            let h = hook_q
+                                .query_row(params![org, delivery.webhook_id], |r| rows::webhook_at(r, 0))
+                                .optional()
+                                .map_err(db_err)?;
+                            hooks.insert((org, delivery.webhook_id.clone()), h.clone());
+                            h
+                        }
+                    };
+                    match (entry, endpoint) {
+                        (Some(entry), Some(endpoint)) => out.push(DueDelivery {
+                            org_id: OrgId(org),
+                            delivery,
+                            endpoint,
+                            entry,
+                        }),
+                        _ => {
+                            orphaned.execute(params![org, delivery.id]).map_err(db_err)?;
                         }
                     }
                 }
