@@ -50,6 +50,13 @@ pub struct Problem {
     pub field: String,
     pub code: &'static str,
     pub message: String,
+    /// Where in the field's text the problem lies, in characters from 0,
+    /// with the length of the offending run: set for a query-language
+    /// error, so a search box can underline it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
 }
 
 impl Problem {
@@ -59,6 +66,8 @@ impl Problem {
             field: field.to_owned(),
             code,
             message: message.into(),
+            position: None,
+            length: None,
         }
     }
 
@@ -68,6 +77,8 @@ impl Problem {
             field: field.to_owned(),
             code,
             message: message.into(),
+            position: None,
+            length: None,
         }
     }
 }

@@ -62,6 +62,8 @@ impl ApiError {
             field: field.to_owned(),
             code,
             message: message.into(),
+            position: None,
+            length: None,
         }])
     }
 
