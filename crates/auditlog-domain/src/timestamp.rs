@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime, UtcOffset};
 
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,6 +36,33 @@ impl Timestamp {
         let nanos = dt.unix_timestamp_nanos();
         let ms = nanos.div_euclid(1_000_000);
         i64::try_from(ms).map(Self).map_err(|_| BadTimestamp(s.to_owned()))
+    }
+
+    /// Parses a plain date, `2026-01-31`, as midnight UTC at its start.
+    pub fn parse_date(s: &str) -> Result<Self, BadTimestamp> {
+        let bad = || BadTimestamp(s.to_owned());
+        let b = s.as_bytes();
+        let shape = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !shape {
+            return Err(bad());
+        }
+        let year: i32 = s[0..4].parse().map_err(|_| bad())?;
+        let month: u8 = s[5..7].parse().map_err(|_| bad())?;
+        let day: u8 = s[8..10].parse().map_err(|_| bad())?;
+        let month = Month::try_from(month).map_err(|_| bad())?;
+        let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+        Ok(Self(date.midnight().assume_utc().unix_timestamp() * 1000))
+    }
+
+    /// Is this instant the start of a UTC day, as [`Timestamp::parse_date`]
+    /// gives?
+    pub fn is_midnight(self) -> bool {
+        self.0.rem_euclid(MS_PER_DAY) == 0
     }
 
     pub fn minus_days(self, days: u32) -> Self {
@@ -123,6 +150,26 @@ mod tests {
     fn refuses_what_is_not_rfc3339() {
         for bad in ["", "yesterday", "2026-01-31", "2026-01-31 12:00:00", "1700000000"] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn plain_dates_are_midnight_utc() {
+        let t = Timestamp::parse_date("2026-01-31").unwrap();
+        assert_eq!(t, Timestamp::parse("2026-01-31T00:00:00Z").unwrap());
+        assert!(t.is_midnight());
+        assert!(!t.plus_millis(1).is_midnight());
+        assert!(Timestamp::parse_date("1969-12-31").unwrap().is_midnight());
+        for bad in [
+            "",
+            "2026-1-31",
+            "2026-02-30",
+            "2026-13-01",
+            "2026/01/31",
+            "2026-01-31T00:00:00Z",
+            "+202-01-01",
+        ] {
+            assert!(Timestamp::parse_date(bad).is_err(), "{bad} should be refused");
         }
     }
 
