@@ -22,6 +22,7 @@
 //! - [`delivery`]: webhook outcomes, the retry schedule, giving up.
 //! - [`ssrf`]: which addresses webhooks may reach.
 //! - [`filter`]: what a reader asks for, parsed from query parameters.
+//! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
 //! - [`store`]: the `Store` trait every backend implements, and its errors.
@@ -43,6 +44,7 @@ pub mod org;
 pub mod password;
 pub mod pattern;
 pub mod permissions;
+pub mod query_language;
 pub mod role;
 pub mod session;
 pub mod ssrf;
