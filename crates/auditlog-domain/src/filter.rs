@@ -1,6 +1,10 @@
 //! What a reader asks for: the filters of a query or export, parsed from URL
 //! query parameters and resolved against the catalog.
 //!
+//! The `q` parameter (the [query language](crate::query_language)) fills
+//! the same fields as the separate parameters; a field given both ways is
+//! refused rather than one silently winning.
+//!
 //! Event patterns are expanded here into the exact catalogued names they
 //! select, so a backend only ever sees `event IN (…)` (or no event filter at
 //! all when the patterns select everything) and can use its indexes.
@@ -11,6 +15,7 @@ use crate::Catalog;
 use crate::cursor::Cursor;
 use crate::ingest::Problem;
 use crate::pattern::EventPattern;
+use crate::query_language::{self, Query, Span, Spans};
 use crate::timestamp::Timestamp;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -18,14 +23,17 @@ pub const MAX_LIMIT: u32 = 1000;
 /// More patterns than anyone writes by hand; bounds the work per request.
 const MAX_EVENT_PARAMS: usize = 50;
 const MAX_VALUE_LEN: usize = 512;
+/// `q` holds several terms, each up to `MAX_VALUE_LEN`.
+const MAX_Q_LEN: usize = 2048;
 /// Every listing parameter; all but `event` may be given once.
-const PARAMETERS: [&str; 9] = [
+const PARAMETERS: [&str; 10] = [
     "actor",
     "event",
     "resource_type",
     "resource_id",
     "from",
     "to",
+    "q",
     "limit",
     "cursor",
     "after_seq",
@@ -94,6 +102,17 @@ fn problem(field: &str, code: &'static str, message: impl Into<String>) -> Probl
         field: field.to_owned(),
         code,
         message: message.into(),
+        position: None,
+        length: None,
+    }
+}
+
+/// A problem at a place in the `q` parameter's text.
+fn in_q(code: &'static str, span: Span, message: impl Into<String>) -> Problem {
+    Problem {
+        position: Some(span.start),
+        length: Some(span.len),
+        ..problem("q", code, message)
     }
 }
 
@@ -107,7 +126,9 @@ pub fn parse_listing(
     let mut req = ListingRequest::default();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut patterns = Vec::new();
+    // Each with where it was written in `q`, if it came from there.
+    let mut patterns: Vec<(EventPattern, Option<Span>)> = Vec::new();
+    let mut query = None;
 
     for (key, value) in pairs {
         let repeatable = key == "event";
@@ -119,12 +140,9 @@ pub fn parse_listing(
             ));
             continue;
         }
-        if value.len() > MAX_VALUE_LEN {
-            problems.push(problem(
-                key,
-                "too_long",
-                format!("{key} is longer than {MAX_VALUE_LEN} bytes"),
-            ));
+        let max = if key == "q" { MAX_Q_LEN } else { MAX_VALUE_LEN };
+        if value.len() > max {
+            problems.push(problem(key, "too_long", format!("{key} is longer than {max} bytes")));
             continue;
         }
         let nonempty = |problems: &mut Vec<Problem>| {
@@ -151,11 +169,21 @@ pub fn parse_listing(
                 // `event=a,b` is accepted as well as `event=a&event=b`.
                 for part in value.split(',') {
                     match EventPattern::parse(part.trim()) {
-                        Ok(p) => patterns.push(p),
+                        Ok(p) => patterns.push((p, None)),
                         Err(e) => problems.push(problem("event", "invalid_pattern", e.to_string())),
                     }
                 }
             }
+            // Empty is allowed: an empty search box selects everything.
+            "q" => match query_language::parse_with_spans(value) {
+                Ok((q, spans)) => {
+                    // In place, so patterns keep the order they were given in.
+                    let located = spans.events.iter().map(|s| Some(*s));
+                    patterns.extend(q.events.iter().cloned().zip(located));
+                    query = Some((q, spans));
+                }
+                Err(e) => problems.push(in_q("invalid_query", e.span, e.to_string())),
+            },
             "from" | "to" => match Timestamp::parse(value) {
                 Ok(t) if key == "from" => req.filter.from = Some(t),
                 Ok(t) => req.filter.to = Some(t),
@@ -194,6 +222,10 @@ pub fn parse_listing(
         }
     }
 
+    if let Some((q, spans)) = query {
+        merge_query(q, &spans, &seen, &mut req.filter, &mut problems);
+    }
+
     if let (Some(from), Some(to)) = (req.filter.from, req.filter.to)
         && from >= to
     {
@@ -214,7 +246,7 @@ pub fn parse_listing(
 
     if !patterns.is_empty() {
         let mut names: Vec<String> = Vec::new();
-        for p in &patterns {
+        for (p, span) in &patterns {
             let expanded = p.expand(catalog);
             if expanded.is_empty() {
                 let what = if p.is_wildcard() {
@@ -225,17 +257,74 @@ pub fn parse_listing(
                         p.as_str()
                     )
                 };
-                problems.push(problem("event", "unknown_event", what));
+                problems.push(match span {
+                    Some(span) => in_q("unknown_event", *span, format!("at character {}: {what}", span.start)),
+                    None => problem("event", "unknown_event", what),
+                });
             }
             names.extend(expanded.into_iter().map(str::to_owned));
         }
         names.sort_unstable();
         names.dedup();
-        req.filter.event_patterns = patterns.iter().map(|p| p.as_str().to_owned()).collect();
+        req.filter.event_patterns = patterns.iter().map(|(p, _)| p.as_str().to_owned()).collect();
         req.filter.events = (names.len() < catalog.len()).then_some(names);
     }
 
     if problems.is_empty() { Ok(req) } else { Err(problems) }
+}
+
+/// Fills the filter's fields from `q`'s terms (its event patterns are
+/// already among the others), refusing any field also given as its own
+/// parameter: which of the two was meant cannot be known.
+fn merge_query(
+    q: Query,
+    spans: &Spans,
+    given: &std::collections::HashSet<&str>,
+    filter: &mut Filter,
+    problems: &mut Vec<Problem>,
+) {
+    // May `q` set what `param` would? Says why not when it may not.
+    let mut free = |param: &str, term: &str, what: &str, span: Option<Span>| {
+        if !given.contains(param) {
+            return true;
+        }
+        let at = span.map_or(String::new(), |s| format!("at character {}: ", s.start));
+        problems.push(Problem {
+            position: span.map(|s| s.start),
+            length: span.map(|s| s.len),
+            ..problem(
+                "q",
+                "conflicting_parameters",
+                format!("{at}q's {term} term and the {param} parameter both set {what}; give it in one place"),
+            )
+        });
+        false
+    };
+    if let Some(actor) = q.actor
+        && free("actor", "actor:", "the actor", spans.actor)
+    {
+        filter.actor = Some(actor);
+    }
+    if let Some(r) = q.resource {
+        if free("resource_type", "resource:", "the resource type", spans.resource) {
+            filter.resource_type = Some(r.kind);
+        }
+        if let Some(id) = r.id
+            && free("resource_id", "resource:", "the resource id", spans.resource)
+        {
+            filter.resource_id = Some(id);
+        }
+    }
+    if let Some(t) = q.after
+        && free("from", "after:", "the start of the range", spans.after)
+    {
+        filter.from = Some(t);
+    }
+    if let Some(t) = q.before
+        && free("to", "before:", "the end of the range", spans.before)
+    {
+        filter.to = Some(t);
+    }
 }
 
 impl Filter {
@@ -359,6 +448,147 @@ mod tests {
             codes(&[("after_seq", "1"), ("cursor", &c)]),
             [("cursor".into(), "conflicting_parameters")]
         );
+    }
+
+    /// The problems' fields, codes, and the text of `q` each points at.
+    fn located(q: &[(&str, &str)]) -> Vec<(String, &'static str, Option<String>)> {
+        let text = q.iter().find(|(k, _)| *k == "q").map_or("", |(_, v)| *v);
+        parse(q)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| {
+                let covered = p
+                    .position
+                    .map(|at| text.chars().skip(at).take(p.length.unwrap()).collect());
+                (p.field, p.code, covered)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn q_fills_the_same_fields_as_the_separate_parameters() {
+        let separate = parse(&[
+            ("actor", "Jane Doe"),
+            ("event", "api_key.*"),
+            ("event", "project.created"),
+            ("resource_type", "project"),
+            ("resource_id", "p:1"),
+            ("from", "2026-01-01T00:00:00Z"),
+            ("to", "2026-02-01T00:00:00Z"),
+        ])
+        .unwrap();
+        let q = parse(&[(
+            "q",
+            r#"actor:"Jane Doe" event:api_key.*,project.created resource:project:p:1 after:2026-01-01 before:2026-02-01"#,
+        )])
+        .unwrap();
+        assert_eq!(q, separate);
+        assert_eq!(parse(&[("q", "")]).unwrap(), parse(&[]).unwrap());
+    }
+
+    #[test]
+    fn q_and_separate_parameters_combine_when_they_set_different_fields() {
+        let r = parse(&[
+            ("event", "project.created"),
+            ("q", "event:api_key.created resource:project"),
+            ("resource_id", "p_1"),
+            ("actor", "a@acme.com"),
+        ])
+        .unwrap();
+        assert_eq!(r.filter.event_patterns, ["project.created", "api_key.created"]);
+        assert_eq!(r.filter.events.unwrap(), ["api_key.created", "project.created"]);
+        assert_eq!(r.filter.resource_type.as_deref(), Some("project"));
+        assert_eq!(r.filter.resource_id.as_deref(), Some("p_1"));
+        assert_eq!(r.filter.actor.as_deref(), Some("a@acme.com"));
+    }
+
+    #[test]
+    fn a_field_given_in_q_and_as_a_parameter_is_refused_naming_both() {
+        let p = parse(&[("actor", "a"), ("q", "event:*  actor:b")]).unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].field.as_str(), p[0].code), ("q", "conflicting_parameters"));
+        assert_eq!((p[0].position, p[0].length), (Some(9), Some(7)));
+        assert_eq!(
+            p[0].message,
+            "at character 9: q's actor: term and the actor parameter both set the actor; give it in one place"
+        );
+        let conflict = |covered: &str| vec![("q".to_owned(), "conflicting_parameters", Some(covered.to_owned()))];
+        let q = "resource:project:p_1 after:2026-01-01 before:2026-02-01";
+        assert_eq!(
+            located(&[("q", q), ("resource_type", "x")]),
+            conflict("resource:project:p_1")
+        );
+        assert_eq!(
+            located(&[("q", q), ("resource_id", "x")]),
+            conflict("resource:project:p_1")
+        );
+        assert_eq!(
+            located(&[("from", "2026-01-01T00:00:00Z"), ("q", q)]),
+            conflict("after:2026-01-01")
+        );
+        assert_eq!(
+            located(&[("q", q), ("to", "2026-01-02T00:00:00Z")]),
+            conflict("before:2026-02-01")
+        );
+        assert_eq!(
+            located(&[("q", "actor:a"), ("q", "actor:a")]),
+            [("q".to_owned(), "repeated_parameter", None)]
+        );
+    }
+
+    #[test]
+    fn errors_in_q_say_where() {
+        assert_eq!(
+            located(&[("q", "actor:alice acter:bob")]),
+            [("q".to_owned(), "invalid_query", Some("acter".to_owned()))]
+        );
+        let p = parse(&[("q", "actor:alice acter:bob")]).unwrap_err();
+        assert_eq!(
+            p[0].message,
+            "at character 12: unknown key \"acter\"; expected actor, event, resource, after, before"
+        );
+        assert_eq!(
+            located(&[("q", "event:api_key.*,nothing.* event:api_key.exploded")]),
+            [
+                ("q".to_owned(), "unknown_event", Some("nothing.*".to_owned())),
+                ("q".to_owned(), "unknown_event", Some("api_key.exploded".to_owned())),
+            ]
+        );
+        assert_eq!(
+            located(&[("q", "x".repeat(MAX_Q_LEN + 1).as_str())]),
+            [("q".to_owned(), "too_long", None)]
+        );
+    }
+
+    #[test]
+    fn filters_survive_rendering_to_q_and_parsing_back() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("actor", "alice@acme.com")],
+            &[("actor", r#"Jane "JD" Doe \ CORP\jane"#)],
+            &[("event", "api_key.*,*.deleted"), ("event", "project.created")],
+            &[("event", "*")],
+            &[("resource_type", "project")],
+            &[("resource_type", "file store"), ("resource_id", "s3://bucket/a b:c")],
+            &[("from", "2026-01-01T00:00:00Z")],
+            &[
+                ("from", "2026-01-01T12:00:00.123+02:00"),
+                ("to", "2026-03-01T00:00:00Z"),
+            ],
+            &[
+                ("actor", "zoë@例え.jp"),
+                ("event", "guardrail.*"),
+                ("resource_type", "guardrail"),
+                ("resource_id", "g_1"),
+                ("to", "2026-06-01T00:00:00Z"),
+            ],
+        ];
+        for params in cases {
+            let filter = parse(params).unwrap().filter;
+            let text = query_language::render(&filter).unwrap();
+            let back = parse(&[("q", &text)]).unwrap().filter;
+            assert_eq!(back, filter, "{params:?} as {text}");
+        }
     }
 
     #[test]
