@@ -192,3 +192,188 @@ async fn after_seq_replays_a_gap_oldest_first() {
         .await;
     assert_eq!(seqs(body["entries"].as_array().unwrap()), [5, 8]);
 }
+
+/// Separate parameters, the same filter as q, and what both return.
+type SameInQ<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a [i64]);
+
+#[tokio::test]
+async fn q_selects_what_the_separate_parameters_select() {
+    let (app, _) = seeded().await;
+    let cases: &[SameInQ] = &[
+        (&[("actor", "bob@acme.com")], "actor:bob@acme.com", &[10, 8, 5, 2]),
+        (
+            &[("event", "api_key.*"), ("event", "guardrail.enabled")],
+            "event:api_key.* event:guardrail.enabled",
+            &[9, 5, 4, 3],
+        ),
+        (
+            &[("event", "project.created,project.deleted")],
+            "event:project.created,project.deleted",
+            &[10, 7, 1],
+        ),
+        (&[("resource_type", "project")], "resource:project", &[10, 7, 2, 1]),
+        (
+            &[("resource_type", "api_key"), ("resource_id", "lqt_aaaa1111")],
+            "resource:api_key:lqt_aaaa1111",
+            &[4, 3],
+        ),
+        (
+            &[("resource_type", "member"), ("resource_id", "bob@acme.com")],
+            "resource:member:bob@acme.com",
+            &[8],
+        ),
+        (
+            &[("from", "2026-05-31T03:00:00Z"), ("to", "2026-05-31T06:00:00+00:00")],
+            "after:2026-05-31T03:00:00Z before:2026-05-31T06:00:00+00:00",
+            &[5, 4, 3],
+        ),
+        (
+            &[("from", "2026-05-31T00:00:00Z"), ("to", "2026-06-01T00:00:00Z")],
+            "after:2026-05-31 before:2026-06-01",
+            &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+        ),
+        (
+            &[
+                ("actor", "alice@acme.com"),
+                ("event", "api_key.*"),
+                ("from", "2026-05-31T04:00:00Z"),
+            ],
+            r#"  Event:api_key.*   ACTOR:"alice@acme.com" after:2026-05-31T04:00:00Z "#,
+            &[9],
+        ),
+        (&[], "", &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
+    ];
+    for (separate, q, want) in cases {
+        let (status, by_params) = app.list(separate).await;
+        assert_eq!(status, 200, "{separate:?}: {by_params}");
+        let (status, by_q) = app.list(&[("q", q)]).await;
+        assert_eq!(status, 200, "{q}: {by_q}");
+        assert_eq!(seqs(by_q["entries"].as_array().unwrap()), *want, "{q}");
+        assert_eq!(by_q, by_params, "{q} and {separate:?}");
+    }
+    // q and separate parameters for different fields combine, and q's
+    // filter holds across pages.
+    let mixed = app
+        .list_all(&[
+            ("q", "event:api_key.*,project.*"),
+            ("actor", "alice@acme.com"),
+            ("limit", "1"),
+        ])
+        .await;
+    assert_eq!(seqs(&mixed), [9, 7, 3, 1]);
+}
+
+#[tokio::test]
+async fn export_honours_q() {
+    let (app, _) = seeded().await;
+    let mut spaced = event("ops@acme.com", "project.created", ("project", "Prod EU:1"));
+    spaced["timestamp"] = json!("2026-05-31T11:00:00Z");
+    app.ingest(json!({ "events": [spaced] })).await;
+
+    let resp = app
+        .get(
+            &app.keys.read,
+            "/v1/orgs/acme/audit/export",
+            &[
+                ("format", "csv"),
+                ("q", "actor:alice@acme.com event:api_key.*,project.*"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let csv_text = resp.text().await.unwrap();
+    let exported: Vec<i64> = csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    assert_eq!(exported, [9, 7, 3, 1]);
+
+    // The export records the filter q resolved to.
+    let (_, audited) = app.list(&[("event", "data_export.requested")]).await;
+    let requested = &audited["entries"][0];
+    assert_eq!(
+        requested["details"]["filters"],
+        json!({"actor": "alice@acme.com", "event": ["api_key.*", "project.*"]})
+    );
+
+    let resp = app
+        .get(
+            &app.keys.read,
+            "/v1/orgs/acme/audit/export",
+            &[("format", "jsonl"), ("q", r#"resource:project:"Prod EU:1""#)],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let lines: Vec<Value> = resp
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["resource"]["id"], "Prod EU:1",
+        "quoted, with a colon in the id"
+    );
+}
+
+/// A bad q, other parameters beside it, the problem's code, and the text of
+/// q the problem points at.
+type BadQ<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
+#[tokio::test]
+async fn a_bad_q_is_refused_naming_q_and_where() {
+    let app = spawn_app().await;
+    let (status, body) = app.list(&[("q", "actor:alice acter:bob")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "invalid_query");
+    let message = "at character 12: unknown key \"acter\"; expected actor, event, resource, after, before";
+    assert_eq!(body["error"]["message"], message);
+    assert_eq!(
+        body["error"]["details"],
+        json!([{"field": "q", "code": "invalid_query", "message": message, "position": 12, "length": 5}])
+    );
+
+    let cases: &[BadQ] = &[
+        ("bob", &[], "invalid_query", "bob"),
+        (r#"actor:"Jane Doe"#, &[], "invalid_query", r#""Jane Doe"#),
+        ("after:yesterday", &[], "invalid_query", "yesterday"),
+        ("event:api_key.* event:nothing.*", &[], "unknown_event", "nothing.*"),
+        ("actor:a actor:b", &[], "invalid_query", "actor:b"),
+        (
+            "event:* actor:a",
+            &[("actor", "b")],
+            "conflicting_parameters",
+            "actor:a",
+        ),
+        (
+            "after:2026-05-01",
+            &[("from", "2026-05-01T00:00:00Z")],
+            "conflicting_parameters",
+            "after:2026-05-01",
+        ),
+    ];
+    for (q, others, code, covered) in cases {
+        let mut query = vec![("q", *q)];
+        query.extend_from_slice(others);
+        for path in ["/v1/orgs/acme/audit/events", "/v1/orgs/acme/audit/export"] {
+            let resp = app.get(&app.keys.read, path, &query).await;
+            assert_eq!(resp.status(), 400, "{path} {q}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(error_code(&body), "invalid_query", "{body}");
+            let problem = &body["error"]["details"][0];
+            assert_eq!(problem["field"], "q", "{q}: {body}");
+            assert_eq!(problem["code"], *code, "{q}: {body}");
+            let (at, len) = (
+                problem["position"].as_u64().unwrap(),
+                problem["length"].as_u64().unwrap(),
+            );
+            let pointed: String = q.chars().skip(at as usize).take(len as usize).collect();
+            assert_eq!(pointed, *covered, "{q}: {body}");
+            let message = problem["message"].as_str().unwrap();
+            assert!(message.starts_with(&format!("at character {at}: ")), "{message}");
+        }
+    }
+    assert_eq!(app.log_size().await, 0, "a refused export records nothing");
+}
