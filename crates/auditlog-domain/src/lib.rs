@@ -49,6 +49,7 @@ pub mod role;
 pub mod session;
 pub mod ssrf;
 pub mod store;
+pub mod summary;
 pub mod throttle;
 pub mod timestamp;
 pub mod webhook;

@@ -18,6 +18,7 @@
 //!   durable transaction and acknowledges each only after commit.
 //! - [`query_string`]: reading repeatable query parameters.
 //! - [`routes`]: one module per group of endpoints.
+//! - [`ui`]: the web pages for people (sign-in, Platform → Audit).
 //!
 //! [`serve`] takes its listener and shutdown token as arguments, so tests run
 //! it on port 0 and stop it when they like.
@@ -34,6 +35,7 @@ pub mod query_string;
 pub mod recorder;
 pub mod retention;
 pub mod routes;
+pub mod ui;
 pub mod webhook_client;
 pub mod writer;
 

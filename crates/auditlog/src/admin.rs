@@ -11,7 +11,7 @@ use auditlog_domain::org::{NewOrg, validate_slug};
 use auditlog_domain::password;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
-use auditlog_domain::{Clock, Org, Store, SystemClock};
+use auditlog_domain::{Clock, Org, Role, Store, SystemClock};
 use serde_json::json;
 
 use crate::backend::{AnyError, open};
@@ -89,14 +89,30 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
         .org_by_slug(&args.org)
         .await?
         .ok_or_else(|| format!("no organization {:?}; create it with `auditlog org create`", args.org))?;
+    match make_member(store.as_ref(), &org, &email, args.role, &hash).await? {
+        Some(role) => println!(
+            "{email} is already a member of {} ({role}); their password is set",
+            org.slug
+        ),
+        None => println!("added {email} to {} as {}; they can sign in now", org.slug, args.role),
+    }
+    Ok(())
+}
+
+/// Sets a person's password and makes them a member of `org` with `role`,
+/// recording `organization.member_added`. Returns the role they already
+/// had if they were a member (only the password changes then).
+pub async fn make_member(
+    store: &dyn Store,
+    org: &Org,
+    email: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<Option<Role>, AnyError> {
     let now = SystemClock.now();
-    store.set_password(&email, &hash, now).await?;
-    if let Some(m) = store.member(org.id, &email).await? {
-        println!(
-            "{email} is already a member of {} ({}); their password is set",
-            org.slug, m.role
-        );
-        return Ok(());
+    store.set_password(email, password_hash, now).await?;
+    if let Some(m) = store.member(org.id, email).await? {
+        return Ok(Some(m.role));
     }
     // The operator acts as the service itself: there is no signed-in person.
     let entry = NewEntry::by_system(
@@ -104,24 +120,23 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
         "organization.member_added",
         Resource {
             kind: "member".into(),
-            id: email.clone(),
+            id: email.to_owned(),
             name: None,
         },
-        json!({"member": email, "role": args.role, "via": "command line"}),
+        json!({"member": email, "role": role, "via": "command line"}),
     );
     let request = AppendRequest {
         org_id: org.id,
         changes: vec![Change::AddMember {
-            email: email.clone(),
-            role: args.role,
+            email: email.to_owned(),
+            role,
             password_hash: None,
         }],
         entries: vec![entry],
     };
     let mut out = store.append(vec![request], now).await?;
     out.pop().ok_or("no result")??;
-    println!("added {email} to {} as {}; they can sign in now", org.slug, args.role);
-    Ok(())
+    Ok(None)
 }
 
 /// Creates a key and returns its secret, the only time it exists in clear.

@@ -5,17 +5,34 @@ use std::sync::Arc;
 
 use auditlog_domain::api_key::Scope;
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::password;
 use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Clock, Org, Plan, Store, SystemClock, Timestamp};
+use auditlog_domain::{Clock, Org, Plan, Role, Store, SystemClock, Timestamp};
 use auditlog_server::ServerConfig;
 
 pub use crate::admin::make_key;
+use crate::admin::make_member;
 use crate::backend::{AnyError, open};
 use crate::cli::DemoArgs;
 use crate::seed;
 use crate::serve::shutdown_on_signal;
 
 pub const DEMO_ORG: &str = "acme";
+
+/// People who can sign in to the demo: one who reads the log, one who may
+/// not. Their passwords are new each run and printed.
+const DEMO_PEOPLE: [(&str, Role); 2] = [("owner@acme.example", Role::Owner), ("dev@acme.example", Role::Member)];
+
+fn demo_password() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| {
+            let alphabet = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+            alphabet[rng.random_range(0..alphabet.len())] as char
+        })
+        .collect()
+}
 
 /// Creates `acme` on the scale plan and fills its last year with `n`
 /// entries; returns the organization.
@@ -63,6 +80,13 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
             seed_org(store.as_ref(), DEMO_ORG, args.entries, now).await?
         }
     };
+    let mut logins = Vec::new();
+    for (email, role) in DEMO_PEOPLE {
+        let password = demo_password();
+        let hash = password::hash(&password)?;
+        make_member(store.as_ref(), &org, email, role, &hash).await?;
+        logins.push((email, role, password));
+    }
     let write = make_key(store.as_ref(), &org, "demo ingest", vec![Scope::AuditWrite]).await?;
     let read = make_key(store.as_ref(), &org, "demo reader", vec![Scope::AuditRead]).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -78,6 +102,10 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     );
     println!("database:    {url}");
     println!("API:         {base}/v1/orgs/{DEMO_ORG}/audit/events");
+    println!("web UI:      {base}/   (Platform → Audit)");
+    for (email, role, password) in &logins {
+        println!("login:       {email} / {password}   ({role})");
+    }
     println!("write key:   {write}");
     println!("read key:    {read}");
     println!("\ntry:");

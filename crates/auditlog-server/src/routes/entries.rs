@@ -4,7 +4,7 @@
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::filter::{Filter, ListingRequest, Page, parse_listing};
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Clock, Org};
+use auditlog_domain::{Clock, Entry, Org};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -37,21 +37,19 @@ fn within_retention(filter: &mut Filter, org: &Org, clock: &dyn Clock) {
     filter.from = Some(filter.from.map_or(cutoff, |f| f.max(cutoff)));
 }
 
-#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
-pub async fn list(
-    State(state): State<AppState>,
-    principal: Principal,
-    QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Value>, ApiError> {
-    principal.authorize(Action::ReadAudit)?;
-    let req = listing(&pairs, &state, &principal.org, &[])?;
+/// One page of a listing and the cursor to the next, if there is one.
+pub async fn page_of(
+    state: &AppState,
+    org: &Org,
+    req: &ListingRequest,
+) -> Result<(Vec<Entry>, Option<String>), ApiError> {
     // One row more than asked tells whether another page exists, so the
     // last page carries no cursor to an empty page.
     let probe = Page {
         limit: req.page.limit + 1,
         ..req.page
     };
-    let mut entries = state.store.list(principal.org.id, &req.filter, probe).await?;
+    let mut entries = state.store.list(org.id, &req.filter, probe).await?;
     let next_cursor = if entries.len() > req.page.limit as usize {
         entries.truncate(req.page.limit as usize);
         entries.last().map(|e| {
@@ -64,7 +62,32 @@ pub async fn list(
     } else {
         None
     };
+    Ok((entries, next_cursor))
+}
+
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ReadAudit)?;
+    let req = listing(&pairs, &state, &principal.org, &[])?;
+    let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
     Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })))
+}
+
+/// One entry of the organization, unless it is past the retention window.
+pub async fn visible_entry(state: &AppState, org: &Org, id: &str) -> Result<Entry, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no entry {id:?} in this organization"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let cutoff = org.retention_cutoff(state.clock.now());
+    state
+        .store
+        .entry(org.id, uuid)
+        .await?
+        .filter(|e| e.timestamp >= cutoff)
+        .ok_or_else(not_found)
 }
 
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug, id = %id))]
@@ -74,15 +97,7 @@ pub async fn get_one(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
-    let not_found = || ApiError::NotFound(format!("no entry {id:?} in this organization"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let cutoff = principal.org.retention_cutoff(state.clock.now());
-    let entry = state
-        .store
-        .entry(principal.org.id, uuid)
-        .await?
-        .filter(|e| e.timestamp >= cutoff)
-        .ok_or_else(not_found)?;
+    let entry = visible_entry(&state, &principal.org, &id).await?;
     Ok(Json(
         serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))

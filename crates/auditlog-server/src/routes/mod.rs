@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",
             post(webhooks::retry),
         )
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

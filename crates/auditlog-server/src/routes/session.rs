@@ -60,15 +60,17 @@ async fn describe(state: &AppState, s: &Session) -> Result<Value, ApiError> {
     }))
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn login(
-    State(state): State<AppState>,
-    ctx: RequestContext,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let req: Login = body::parse(raw, state.config.max_body_bytes)?;
+/// Checks an email and password under the login throttle and starts a
+/// session; returns the cookie's token and the session. Shared by the API
+/// and the sign-in form.
+pub async fn sign_in(
+    state: &AppState,
+    ctx: &RequestContext,
+    email: &str,
+    password_text: String,
+) -> Result<(String, Session), ApiError> {
     let now = state.clock.now();
-    let email = normalise_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
+    let email = normalise_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
     state
         .login_throttle()?
@@ -76,7 +78,6 @@ pub async fn login(
         .map_err(ApiError::TooManyRequests)?;
     let user = state.store.user(&email).await?;
     let stored = user.and_then(|u| u.password_hash);
-    let password_text = req.password;
     let verified = tokio::task::spawn_blocking(move || match stored {
         Some(hash) => password::verify(&password_text, &hash),
         None => {
@@ -96,11 +97,32 @@ pub async fn login(
     state.login_throttle()?.succeed(&email);
     let (token, s) = session::start(&email, now);
     state.store.create_session(s.clone()).await?;
+    Ok((token, s))
+}
+
+/// The `Set-Cookie` value that hands a new session to the browser.
+pub fn session_cookie(state: &AppState, token: &str, s: &Session) -> HeaderValue {
+    let max_age = (s.expires_at.millis() - state.clock.now().millis()) / 1000;
+    cookie_header(state, token, max_age.max(0))
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_cookie(state: &AppState) -> HeaderValue {
+    cookie_header(state, "", 0)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: Login = body::parse(raw, state.config.max_body_bytes)?;
+    let (token, s) = sign_in(&state, &ctx, &req.email, req.password).await?;
     let body = describe(&state, &s).await?;
     let mut resp = (StatusCode::OK, Json(body)).into_response();
-    let max_age = (s.expires_at.millis() - now.millis()) / 1000;
     resp.headers_mut()
-        .insert(header::SET_COOKIE, cookie_header(&state, &token, max_age));
+        .insert(header::SET_COOKIE, session_cookie(&state, &token, &s));
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
@@ -118,7 +140,6 @@ pub async fn logout(State(state): State<AppState>, method: Method, headers: Head
         state.store.delete_session(&session::hash_token(&token)).await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
+    resp.headers_mut().insert(header::SET_COOKIE, cleared_cookie(&state));
     Ok(resp)
 }

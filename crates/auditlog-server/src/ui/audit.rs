@@ -1,0 +1,428 @@
+//! Platform → Audit: the organization's log as a table, newest first, with
+//! filters kept in the URL, pages appended in place, one entry in full,
+//! and an Export button for exactly the filtered view.
+//!
+//! The page reads through the same listing code as the API
+//! (`routes::entries`), so it shows what the API returns and never an
+//! entry past the retention window.
+
+use auditlog_domain::permissions::{self, Action, Authority};
+use auditlog_domain::summary;
+use auditlog_domain::{Catalog, Entry, Org, Timestamp};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::filters::{RANGES, UiFilters};
+use super::layout::{self, message_page};
+use super::{Failure, Viewer, request_id};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::query_string::QueryPairs;
+use crate::routes::entries::{listing, page_of, visible_entry};
+
+/// A problem with the filters, shown above the table.
+struct Shown {
+    field: String,
+    message: String,
+}
+
+/// The viewer and the organization, once they may read its log; otherwise
+/// the page that says why not.
+async fn reader(state: &AppState, headers: &HeaderMap, uri: &Uri, slug: &str) -> Result<(Viewer, Org), Failure> {
+    let viewer = Viewer::of(state, headers, uri).await?;
+    let Some((org, role)) = viewer.orgs.iter().find(|(o, _)| o.slug == slug).cloned() else {
+        return Err(Failure::Page(message_page(
+            StatusCode::NOT_FOUND,
+            "Organization not found",
+            Some(&viewer.nav(None)),
+            html! {
+                p { "There is no organization " code { (slug) } " that you are a member of." }
+                p { a href="/" { "Go to your organizations" } }
+            },
+        )));
+    };
+    if permissions::check(&Authority::User(role), &Action::ReadAudit).is_err() {
+        return Err(Failure::Page(message_page(
+            StatusCode::FORBIDDEN,
+            "You need the owner or admin role",
+            Some(&viewer.nav(Some(slug))),
+            html! {
+                p {
+                    "The audit log of " strong { (org.name) } " can be read by owners and admins. "
+                    "Your role is " strong { (role.as_str()) } "."
+                }
+                p { "Ask an owner or admin of " (org.name) " if you need access." }
+            },
+        )));
+    }
+    Ok((viewer, org))
+}
+
+fn internal(headers: &HeaderMap) -> impl Fn(ApiError) -> Failure + '_ {
+    move |e| Failure::Internal(e, request_id(headers))
+}
+
+/// `2026-11-28 10:15:03 UTC`, to the second; the page's script adds the
+/// viewer's local time on hover.
+fn utc(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    format!("{} {} UTC", &s[..10], &s[11..19])
+}
+
+fn time(t: Timestamp) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) title=(t.to_rfc3339()) { (utc(t)) } }
+}
+
+fn entry_href(slug: &str, e: &Entry) -> String {
+    format!("/orgs/{slug}/audit/entries/{}", e.id)
+}
+
+fn resource(e: &Entry) -> Markup {
+    html! {
+        span.rtype { (e.resource.kind) }
+        " "
+        code { (e.resource.id) }
+        @if let Some(name) = &e.resource.name {
+            br; span.muted { (name) }
+        }
+    }
+}
+
+fn rows(slug: &str, entries: &[Entry]) -> Markup {
+    html! {
+        @for e in entries {
+            tr.entry {
+                td.when { a href=(entry_href(slug, e)) { (time(e.timestamp)) } }
+                td.actor { (e.actor.id) br; span.muted { (e.actor.kind.as_str()) } }
+                td.event { code { (e.event) } }
+                td.resource { (resource(e)) }
+                td.details { (summary::summary(&e.details)) }
+                td.ip { @if let Some(ip) = e.ip_address { (ip.to_string()) } @else { span.muted { "—" } } }
+            }
+        }
+    }
+}
+
+fn pager(slug: &str, ui: &UiFilters, next: Option<&str>) -> Markup {
+    html! {
+        div #pager {
+            @if let Some(cursor) = next {
+                @let query = UiFilters { cursor: cursor.to_owned(), ..ui.clone() }.to_query();
+                a.button #more href=(format!("/orgs/{slug}/audit?{query}")) { "Show older entries" }
+            } @else {
+                p.muted.end { "End of the log for these filters." }
+            }
+        }
+    }
+}
+
+/// The event picker: categories (`category.*`) and their events.
+fn event_picker(catalog: &Catalog, selected: &str) -> Markup {
+    html! {
+        select #event name="event" {
+            option value="" selected[selected.is_empty()] { "Any event" }
+            @for cat in catalog.categories() {
+                optgroup label=(cat.label) {
+                    @let all = format!("{}.*", cat.name);
+                    option value=(all) selected[selected == all] { "All " (cat.label.to_lowercase()) " events" }
+                    @for ev in catalog.events().filter(|e| e.category == cat.name) {
+                        option value=(ev.name) selected[selected == ev.name] { (ev.name) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn filter_form(slug: &str, catalog: &Catalog, ui: &UiFilters) -> Markup {
+    // The first event the picker knows goes into the picker; the rest stay
+    // free patterns.
+    let in_picker = |e: &String| {
+        catalog.contains(e)
+            || e.strip_suffix(".*")
+                .is_some_and(|c| catalog.categories().any(|cat| cat.name == c))
+    };
+    let picked = ui.events.iter().find(|e| in_picker(e)).cloned().unwrap_or_default();
+    let patterns: Vec<&str> = ui.events.iter().filter(|e| **e != picked).map(String::as_str).collect();
+    let custom = ui.range.is_empty() || ui.range == "custom";
+    html! {
+        form #filters method="get" action=(format!("/orgs/{slug}/audit")) role="search" {
+            div.search {
+                label for="q" { "Search" }
+                input #q type="search" name="q" value=(ui.q) spellcheck="false" autocomplete="off"
+                    placeholder="actor:alice@acme.com event:api_key.* resource:project:p_1 after:2026-01-01"
+                    aria-describedby="q-help";
+                small #q-help { "Terms: " code { "actor:" } ", " code { "event:" } ", " code { "resource:type:id" } ", " code { "after:" } ", " code { "before:" } }
+            }
+            div.fields {
+                div { label for="actor" { "Actor" } input #actor name="actor" value=(ui.actor) placeholder="email, key prefix or system"; }
+                div { label for="event" { "Event type" } (event_picker(catalog, &picked)) }
+                div { label for="event-pattern" { "or event pattern" } input #event-pattern name="event" value=(patterns.join(", ")) placeholder="api_key.*"; }
+                div { label for="resource_type" { "Resource type" } input #resource_type name="resource_type" value=(ui.resource_type) placeholder="project"; }
+                div { label for="resource_id" { "Resource id" } input #resource_id name="resource_id" value=(ui.resource_id) placeholder="p_1"; }
+                div {
+                    label for="range" { "Date range" }
+                    select #range name="range" {
+                        option value="" selected[ui.range.is_empty()] { "Any time" }
+                        @for (value, label, _) in RANGES {
+                            option value=(value) selected[ui.range == value] { (label) }
+                        }
+                        option value="custom" selected[ui.range == "custom"] { "Custom dates" }
+                    }
+                }
+                div.dates.custom-dates hidden[!custom] {
+                    div { label for="from" { "From (UTC)" } input #from type="date" name="from" value=(if custom { ui.from.as_str() } else { "" }); }
+                    div { label for="to" { "To (UTC, inclusive)" } input #to type="date" name="to" value=(if custom { ui.to.as_str() } else { "" }); }
+                }
+            }
+            div.actions {
+                button.primary type="submit" { "Apply filters" }
+                @if ui.is_filtered() {
+                    a.button href=(format!("/orgs/{slug}/audit")) { "Clear filters" }
+                }
+            }
+        }
+    }
+}
+
+/// The problems, with the search text marked where the query language
+/// found one.
+fn problems_box(problems: &[Shown]) -> Markup {
+    html! {
+        div.alert #problems role="alert" {
+            p { strong { "These filters cannot be applied:" } }
+            ul {
+                @for p in problems {
+                    li { strong { (label_of(&p.field)) } ": " (p.message) }
+                }
+            }
+        }
+    }
+}
+
+fn label_of(field: &str) -> &str {
+    match field {
+        "q" => "Search",
+        "actor" => "Actor",
+        "event" => "Event",
+        "resource_type" => "Resource type",
+        "resource_id" => "Resource id",
+        "from" => "From",
+        "to" => "To",
+        "range" => "Date range",
+        "cursor" => "Page",
+        other => other,
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, Failure> {
+    let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
+    let ui = UiFilters::from_pairs(&pairs);
+    let only_rows = pairs.iter().any(|(k, v)| k == "fragment" && v == "rows");
+    let now = state.clock.now();
+
+    let mut problems = Vec::new();
+    let mut found = None;
+    match ui.api_pairs(now) {
+        Err(ps) => problems.extend(ps.into_iter().map(|p| Shown {
+            field: p.field.to_owned(),
+            message: p.message,
+        })),
+        Ok(api) => match listing(&api, &state, &org, &[]) {
+            Ok(req) => found = Some((api, page_of(&state, &org, &req).await.map_err(internal(&headers))?)),
+            Err(ApiError::BadRequest { details, message, .. }) => {
+                if details.is_empty() {
+                    problems.push(Shown {
+                        field: String::new(),
+                        message,
+                    });
+                }
+                problems.extend(details.into_iter().map(|p| Shown {
+                    field: p.field,
+                    message: p.message,
+                }));
+            }
+            Err(e) => return Err(internal(&headers)(e)),
+        },
+    }
+
+    if only_rows {
+        let (entries, next) = found.map(|(_, page)| page).unwrap_or_default();
+        let body = html! {
+            table { tbody #rows { (rows(&slug, &entries)) } }
+            (pager(&slug, &ui, next.as_deref()))
+        };
+        return Ok(no_store((StatusCode::OK, body).into_response()));
+    }
+
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let export_href = found.as_ref().map(|(api, _)| {
+        let mut q = form_urlencoded::Serializer::new(String::from("format=csv"));
+        for (k, v) in api.iter().filter(|(k, _)| k != "cursor") {
+            q.append_pair(k, v);
+        }
+        format!("/v1/orgs/{slug}/audit/export?{}", q.finish())
+    });
+    let main = html! {
+        div.heading {
+            div {
+                h1 { "Audit log" }
+                p.muted #retention {
+                    "Entries are kept for " (org.retention_days()) " days on the " (org.plan.label()) " plan."
+                }
+            }
+            div.export {
+                @if let Some(href) = &export_href {
+                    a.button.primary #export href=(href) download { "Export CSV" }
+                } @else {
+                    button.primary #export type="button" disabled { "Export CSV" }
+                }
+                span #export-status role="status" aria-live="polite" {}
+            }
+        }
+        (filter_form(&slug, &state.catalog, &ui))
+        @if !problems.is_empty() {
+            (problems_box(&problems))
+        }
+        @if let Some((_, (entries, next))) = &found {
+            @if entries.is_empty() {
+                div.empty #empty {
+                    @if ui.is_filtered() {
+                        p { strong { "No entries match these filters." } }
+                        p { "Try a wider date range or fewer filters, or " a href=(format!("/orgs/{slug}/audit")) { "clear them" } "." }
+                    } @else {
+                        p { strong { "No entries yet." } }
+                        p { "Entries appear here as your services send them to " code { "POST /v1/orgs/" (slug) "/audit/events" } " and as people manage this organization." }
+                    }
+                }
+            } @else {
+                div.table-scroll {
+                    table #entries {
+                        caption.visually-hidden { "Audit log entries, newest first. Select a timestamp to see the whole entry." }
+                        thead {
+                            tr {
+                                th scope="col" { "Timestamp (UTC)" }
+                                th scope="col" { "Actor" }
+                                th scope="col" { "Event" }
+                                th scope="col" { "Resource" }
+                                th scope="col" { "Details" }
+                                th scope="col" { "IP address" }
+                            }
+                        }
+                        tbody #rows { (rows(&slug, entries)) }
+                    }
+                }
+                (pager(&slug, &ui, next.as_deref()))
+            }
+        }
+        dialog #entry-dialog aria-labelledby="entry-title" {
+            form method="dialog" { button.close type="submit" aria-label="Close" { "×" } }
+            div #entry-body {}
+        }
+    };
+    let title = format!("Audit log · {}", org.name);
+    let html = layout::page(&title, Some(&viewer.nav(Some(&slug))), main);
+    Ok(no_store((status, html).into_response()))
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn entry_view(catalog: &Catalog, slug: &str, e: &Entry) -> Markup {
+    let changes = summary::changes(&e.details);
+    let details = serde_json::to_string_pretty(&e.details).unwrap_or_default();
+    html! {
+        article.entry-view {
+            h2 #entry-title { code { (e.event) } }
+            @if let Some(spec) = catalog.get(&e.event) {
+                p.muted { (spec.description) }
+            }
+            @if !changes.is_empty() {
+                table.changes {
+                    caption { "What changed" }
+                    thead { tr { th scope="col" { "Field" } th scope="col" { "Before" } th scope="col" { "After" } } }
+                    tbody {
+                        @for c in &changes {
+                            tr { th scope="row" { (c.field) } td.old { (c.old) } td.new { (c.new) } }
+                        }
+                    }
+                }
+            }
+            dl {
+                dt { "Timestamp" } dd { (time(e.timestamp)) }
+                dt { "Received" } dd { (time(e.received_at)) }
+                dt { "Actor" } dd { (e.actor.id) " " span.muted { "(" (e.actor.kind.as_str()) ")" } }
+                dt { "Resource" } dd { (resource(e)) }
+                dt { "IP address" } dd { @if let Some(ip) = e.ip_address { (ip.to_string()) } @else { "—" } }
+                dt { "User agent" } dd { (e.user_agent.as_deref().unwrap_or("—")) }
+                dt { "Request id" } dd { code { (e.request_id.as_deref().unwrap_or("—")) } }
+                dt { "Sequence" } dd { (e.seq) }
+                dt { "Entry id" } dd { code { (e.id.to_string()) } }
+            }
+            h3 { "Details" }
+            pre.json { code { (details) } }
+            p {
+                a href=(format!("/orgs/{slug}/audit/entries/{}", e.id)) { "Link to this entry" }
+                " · "
+                a href=(format!("/orgs/{slug}/audit?{}", form_urlencoded::Serializer::new(String::new()).append_pair("actor", &e.actor.id).finish())) {
+                    "Everything by this actor"
+                }
+            }
+        }
+    }
+}
+
+pub async fn entry(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, Failure> {
+    let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
+    let only_body = pairs.iter().any(|(k, v)| k == "fragment" && v == "1");
+    let entry = match visible_entry(&state, &org, &id).await {
+        Ok(e) => e,
+        Err(ApiError::NotFound(_)) => {
+            return Err(Failure::Page(message_page(
+                StatusCode::NOT_FOUND,
+                "Entry not found",
+                Some(&viewer.nav(Some(&slug))),
+                html! {
+                    p { "This organization has no entry " code { (id) } ", or it is past the retention window." }
+                    p { a href=(format!("/orgs/{slug}/audit")) { "Back to the audit log" } }
+                },
+            )));
+        }
+        Err(e) => return Err(internal(&headers)(e)),
+    };
+    let view = entry_view(&state.catalog, &slug, &entry);
+    if only_body {
+        return Ok(no_store((StatusCode::OK, view).into_response()));
+    }
+    let main = html! {
+        p { a href=(format!("/orgs/{slug}/audit")) { "← Audit log" } }
+        (view)
+    };
+    let html = layout::page(
+        &format!("{} · Audit log", entry.event),
+        Some(&viewer.nav(Some(&slug))),
+        main,
+    );
+    Ok(no_store((StatusCode::OK, html).into_response()))
+}

@@ -1,0 +1,110 @@
+//! The frame every page shares: the document head with its assets, the
+//! sidebar (organization switcher, Platform → Audit, sign-out), and the
+//! pages that only say something (error, forbidden, not found).
+
+use auditlog_domain::{Org, Role};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use super::assets;
+
+/// Who is looking, for the sidebar.
+pub struct Nav<'a> {
+    pub email: &'a str,
+    pub csrf_token: &'a str,
+    pub orgs: &'a [(Org, Role)],
+    /// The organization being shown, if any.
+    pub current: Option<&'a str>,
+}
+
+/// A whole page. `nav` is absent on the sign-in page.
+pub fn page(title: &str, nav: Option<&Nav>, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · auditlog" }
+                link rel="stylesheet" href=(assets::href("app.css"));
+                link rel="icon" href="data:,";
+                script src=(assets::href("app.js")) defer {}
+            }
+            body class=[nav.is_none().then_some("bare")] {
+                a.skip href="#main" { "Skip to content" }
+                @if let Some(nav) = nav {
+                    (sidebar(nav))
+                }
+                main #main tabindex="-1" { (main) }
+            }
+        }
+    }
+}
+
+fn sidebar(nav: &Nav) -> Markup {
+    let current = nav
+        .current
+        .and_then(|slug| nav.orgs.iter().find(|(o, _)| o.slug == slug));
+    html! {
+        header.sidebar {
+            a.brand href="/" { span.logo aria-hidden="true" { "◆" } " auditlog" }
+            @if nav.orgs.len() > 1 {
+                nav.orgs aria-label="Organizations" {
+                    h2.section { "Organization" }
+                    ul {
+                        @for (org, role) in nav.orgs {
+                            li {
+                                a href=(format!("/orgs/{}/audit", org.slug))
+                                    aria-current=[(Some(org.slug.as_str()) == nav.current).then_some("true")] {
+                                    (org.name) " " span.role { (role.as_str()) }
+                                }
+                            }
+                        }
+                    }
+                }
+            } @else if let Some((org, role)) = current {
+                p.org-name { (org.name) " " span.role { (role.as_str()) } }
+            }
+            @if let Some((org, _)) = current {
+                nav aria-label="Platform" {
+                    h2.section { "Platform" }
+                    ul {
+                        li { a href=(format!("/orgs/{}/audit", org.slug)) aria-current="page" { "Audit" } }
+                    }
+                }
+            }
+            form.signout method="post" action="/logout" {
+                input type="hidden" name="csrf_token" value=(nav.csrf_token);
+                span.who { (nav.email) }
+                button.link type="submit" { "Sign out" }
+            }
+        }
+    }
+}
+
+/// A page that explains why there is nothing to show.
+pub fn message_page(status: StatusCode, title: &str, nav: Option<&Nav>, body: Markup) -> Response {
+    let main = html! {
+        section.message {
+            h1 { (title) }
+            (body)
+        }
+    };
+    (status, page(title, nav, main)).into_response()
+}
+
+/// The page for failures of ours: no detail beyond an id to quote.
+pub fn internal_error_page(request_id: Option<&str>) -> Response {
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        None,
+        html! {
+            p { "The page could not be shown. Try again in a moment." }
+            @if let Some(id) = request_id {
+                p.muted { "If it keeps happening, quote request " code { (id) } " to your operator." }
+            }
+        },
+    )
+}

@@ -1,0 +1,183 @@
+//! Signing in and out with HTML forms, sharing the API's password check,
+//! throttle and session cookie.
+//!
+//! The session cookie is `SameSite=Strict`, and both forms also refuse a
+//! post whose `Origin` is another site (sign-in CSRF, where an attacker
+//! signs a victim into the attacker's account); sign-out additionally
+//! carries the session's CSRF token.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use subtle::ConstantTimeEq;
+
+use super::layout::{message_page, page};
+use super::{Failure, request_id};
+use crate::AppState;
+use crate::auth::{current_session, session_token};
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::query_string::QueryPairs;
+use crate::routes::session::{cleared_cookie, session_cookie, sign_in};
+
+/// Where to go after signing in: only a path on this site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn form_page(status: StatusCode, email: &str, next: &str, problem: Option<&str>) -> Response {
+    let body: Markup = html! {
+        section.login {
+            h1 { span.logo aria-hidden="true" { "◆" } " Sign in to auditlog" }
+            @if let Some(p) = problem {
+                p.alert role="alert" { (p) }
+            }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label for="email" { "Email" }
+                input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button.primary type="submit" { "Sign in" }
+            }
+        }
+    };
+    let mut resp = (status, page("Sign in", None, body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub async fn form(QueryPairs(pairs): QueryPairs) -> Response {
+    let next = pairs.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str());
+    form_page(StatusCode::OK, "", &safe_next(next), None)
+}
+
+/// A post from a page of another site is refused. Browsers send `Origin`
+/// on every cross-origin POST; a request without one (a script, curl) is
+/// not a browser being tricked.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+fn cross_site() -> Response {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        None,
+        html! { p { "This form was sent from another site, so it was not accepted. Open auditlog directly and try again." } },
+    )
+}
+
+fn fields(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
+    let fields = fields(&body);
+    let email = field(&fields, "email").unwrap_or("").trim().to_owned();
+    let next = safe_next(field(&fields, "next"));
+    let password = field(&fields, "password").unwrap_or("").to_owned();
+    if email.is_empty() || password.is_empty() {
+        return form_page(
+            StatusCode::BAD_REQUEST,
+            &email,
+            &next,
+            Some("Enter your email and password."),
+        );
+    }
+    match sign_in(&state, &ctx, &email, password).await {
+        Ok((token, session)) => {
+            let mut resp = Redirect::to(&next).into_response();
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&state, &token, &session));
+            resp
+        }
+        Err(ApiError::Unauthenticated(_)) => form_page(
+            StatusCode::UNAUTHORIZED,
+            &email,
+            &next,
+            Some("Wrong email or password."),
+        ),
+        Err(ApiError::TooManyRequests(secs)) => form_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &email,
+            &next,
+            Some(&format!("Too many failed attempts. Try again in {secs} seconds.")),
+        ),
+        Err(e) => Failure::Internal(e, request_id(&headers)).into_response(),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
+    let session = match current_session(&state, &headers).await {
+        Ok(s) => s,
+        // Already signed out: the goal is reached.
+        Err(ApiError::Unauthenticated(_)) => return Redirect::to("/login").into_response(),
+        Err(e) => return Failure::Internal(e, request_id(&headers)).into_response(),
+    };
+    let fields = fields(&body);
+    let sent = field(&fields, "csrf_token").unwrap_or("");
+    if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+        return cross_site();
+    }
+    if let Some(token) = session_token(&headers)
+        && let Err(e) = state
+            .store
+            .delete_session(&auditlog_domain::session::hash_token(&token))
+            .await
+    {
+        return Failure::Internal(e.into(), request_id(&headers)).into_response();
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, cleared_cookie(&state));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/orgs/acme/audit?actor=a")), "/orgs/acme/audit?actor=a");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn posts_from_other_sites_are_recognised() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(!same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&h));
+    }
+}

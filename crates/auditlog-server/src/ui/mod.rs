@@ -1,0 +1,145 @@
+//! The web UI: server-rendered pages for people, beside the JSON API.
+//!
+//! - [`login`]: sign-in and sign-out forms.
+//! - [`audit`]: Platform → Audit, the filtered table, its pages and one
+//!   entry.
+//! - [`filters`]: the page's filter form and URL, turned into the API's
+//!   listing parameters.
+//! - [`layout`]: the frame every page shares.
+//! - [`assets`]: the embedded stylesheet and script.
+//!
+//! Every response carries a strict Content-Security-Policy (scripts only
+//! from our own origin, no inline code, no framing); every value from the
+//! log is escaped by the templates.
+
+mod assets;
+mod audit;
+pub mod filters;
+mod layout;
+mod login;
+
+use auditlog_domain::session::Session;
+use auditlog_domain::{Org, Role};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::AppState;
+use crate::auth::current_session;
+use crate::context::REQUEST_ID;
+use crate::error::ApiError;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", axum::routing::post(login::logout))
+        .route("/orgs/{org}/audit", get(audit::page))
+        .route("/orgs/{org}/audit/entries/{id}", get(audit::entry))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+/// Why a page could not be shown, as a page.
+pub enum Failure {
+    /// Not signed in: to the sign-in page, then back here.
+    SignIn {
+        next: String,
+    },
+    Page(Response),
+    Internal(ApiError, Option<String>),
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::SignIn { next } => {
+                let target = form_urlencoded::Serializer::new(String::from("/login?"))
+                    .append_pair("next", &next)
+                    .finish();
+                Redirect::to(&target).into_response()
+            }
+            Failure::Page(resp) => resp,
+            Failure::Internal(e, request_id) => {
+                tracing::error!(error = %e, "page failed");
+                layout::internal_error_page(request_id.as_deref())
+            }
+        }
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The signed-in person and the organizations they belong to.
+pub struct Viewer {
+    pub session: Session,
+    pub orgs: Vec<(Org, Role)>,
+}
+
+impl Viewer {
+    /// The viewer of a page at `uri`; anyone else is sent to sign in.
+    pub async fn of(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Self, Failure> {
+        let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        let session = match current_session(state, headers).await {
+            Ok(s) => s,
+            Err(ApiError::Unauthenticated(_)) => return Err(Failure::SignIn { next }),
+            Err(e) => return Err(Failure::Internal(e, request_id(headers))),
+        };
+        let orgs = state
+            .store
+            .memberships(&session.email)
+            .await
+            .map_err(|e| Failure::Internal(e.into(), request_id(headers)))?;
+        Ok(Self { session, orgs })
+    }
+
+    pub fn nav<'a>(&'a self, current: Option<&'a str>) -> layout::Nav<'a> {
+        layout::Nav {
+            email: &self.session.email,
+            csrf_token: &self.session.csrf_token,
+            orgs: &self.orgs,
+            current,
+        }
+    }
+}
+
+/// `/`: the first organization's Audit page, preferring one whose log the
+/// viewer may read.
+async fn home(state: axum::extract::State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Failure> {
+    let viewer = Viewer::of(&state, &headers, &uri).await?;
+    let best = viewer
+        .orgs
+        .iter()
+        .find(|(_, role)| matches!(role, Role::Owner | Role::Admin))
+        .or(viewer.orgs.first());
+    match best {
+        Some((org, _)) => Ok(Redirect::to(&format!("/orgs/{}/audit", org.slug)).into_response()),
+        None => Ok(layout::message_page(
+            StatusCode::OK,
+            "No organization yet",
+            Some(&viewer.nav(None)),
+            maud::html! {
+                p { "You are signed in as " strong { (viewer.session.email) } ", but you are not a member of any organization." }
+                p { "Ask an owner or admin of your organization to add you." }
+            },
+        )),
+    }
+}
