@@ -242,7 +242,9 @@ fn shape(event: &str, rng: &mut StdRng, ts: Timestamp) -> (Who, Resource, Value)
         "organization.member_role_changed" => {
             let m = pick(rng, PEOPLE);
             let old = pick(rng, ROLES);
-            let new = pick(rng, ROLES);
+            // A change changes something.
+            let others: Vec<_> = ROLES.iter().copied().filter(|r| *r != old).collect();
+            let new = pick(rng, &others);
             (
                 person(rng, true),
                 res("member", m.email, None),

@@ -26,6 +26,8 @@ use crate::routes::entries::{listing, page_of, visible_entry};
 struct Shown {
     field: String,
     message: String,
+    /// Where in the search text, in characters: start and length.
+    span: Option<(usize, usize)>,
 }
 
 /// The viewer and the organization, once they may read its log; otherwise
@@ -75,6 +77,14 @@ fn time(t: Timestamp) -> Markup {
     html! { time datetime=(t.to_rfc3339()) title=(t.to_rfc3339()) { (utc(t)) } }
 }
 
+/// The table's narrow form: the date, then the time.
+fn time_in_two_lines(t: Timestamp) -> Markup {
+    let s = t.to_rfc3339();
+    html! {
+        time datetime=(s) title=(s) { (&s[..10]) br; span.clock { (&s[11..19]) " UTC" } }
+    }
+}
+
 fn entry_href(slug: &str, e: &Entry) -> String {
     format!("/orgs/{slug}/audit/entries/{}", e.id)
 }
@@ -94,8 +104,11 @@ fn rows(slug: &str, entries: &[Entry]) -> Markup {
     html! {
         @for e in entries {
             tr.entry {
-                td.when { a href=(entry_href(slug, e)) { (time(e.timestamp)) } }
-                td.actor { (e.actor.id) br; span.muted { (e.actor.kind.as_str()) } }
+                td.when { a href=(entry_href(slug, e)) { (time_in_two_lines(e.timestamp)) } }
+                td.actor {
+                    (e.actor.id)
+                    @if e.actor.id != e.actor.kind.as_str() { br; span.muted { (e.actor.kind.as_str()) } }
+                }
                 td.event { code { (e.event) } }
                 td.resource { (resource(e)) }
                 td.details { (summary::summary(&e.details)) }
@@ -189,17 +202,32 @@ fn filter_form(slug: &str, catalog: &Catalog, ui: &UiFilters) -> Markup {
 
 /// The problems, with the search text marked where the query language
 /// found one.
-fn problems_box(problems: &[Shown]) -> Markup {
+fn problems_box(problems: &[Shown], q: &str) -> Markup {
     html! {
         div.alert #problems role="alert" {
             p { strong { "These filters cannot be applied:" } }
             ul {
                 @for p in problems {
-                    li { strong { (label_of(&p.field)) } ": " (p.message) }
+                    li {
+                        strong { (label_of(&p.field)) } ": " (p.message)
+                        @if let (Some((at, len)), "q") = (p.span, p.field.as_str()) {
+                            @let (before, bad, after) = split_chars(q, at, len);
+                            br;
+                            code.query { (before) mark { (if bad.is_empty() { " " } else { bad }) } (after) }
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// `text` cut at character positions: before, the `len` characters from
+/// `at`, after.
+fn split_chars(text: &str, at: usize, len: usize) -> (&str, &str, &str) {
+    let byte = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(i, _)| i);
+    let (start, end) = (byte(at), byte(at + len.max(1)));
+    (&text[..start], &text[start..end], &text[end..])
 }
 
 fn label_of(field: &str) -> &str {
@@ -235,6 +263,7 @@ pub async fn page(
         Err(ps) => problems.extend(ps.into_iter().map(|p| Shown {
             field: p.field.to_owned(),
             message: p.message,
+            span: None,
         })),
         Ok(api) => match listing(&api, &state, &org, &[]) {
             Ok(req) => found = Some((api, page_of(&state, &org, &req).await.map_err(internal(&headers))?)),
@@ -243,9 +272,11 @@ pub async fn page(
                     problems.push(Shown {
                         field: String::new(),
                         message,
+                        span: None,
                     });
                 }
                 problems.extend(details.into_iter().map(|p| Shown {
+                    span: p.position.map(|at| (at, p.length.unwrap_or(1))),
                     field: p.field,
                     message: p.message,
                 }));
@@ -294,7 +325,7 @@ pub async fn page(
         }
         (filter_form(&slug, &state.catalog, &ui))
         @if !problems.is_empty() {
-            (problems_box(&problems))
+            (problems_box(&problems, &ui.q))
         }
         @if let Some((_, (entries, next))) = &found {
             @if entries.is_empty() {
@@ -425,4 +456,22 @@ pub async fn entry(
         main,
     );
     Ok(no_store((StatusCode::OK, html).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_spans_are_cut_on_characters() {
+        assert_eq!(split_chars("actér:x y", 0, 6), ("", "actér:", "x y"));
+        assert_eq!(split_chars("é:a bad", 4, 3), ("é:a ", "bad", ""));
+        assert_eq!(split_chars("abc", 3, 0), ("abc", "", ""));
+    }
+
+    #[test]
+    fn times_read_as_utc_to_the_second() {
+        let t = Timestamp::parse("2026-11-28T10:15:03.456Z").unwrap();
+        assert_eq!(utc(t), "2026-11-28 10:15:03 UTC");
+    }
 }

@@ -1,0 +1,740 @@
+//! The web UI in real Chromium over WebDriver, against the real `auditlog
+//! demo` binary: sign in, open Platform → Audit, use every filter and the
+//! search box, page, open an entry, export and compare the CSV with the
+//! API, see that a `<script>` in the log stays text, and that a `member`
+//! and an anonymous visitor are refused.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (or `AUDITLOG_CHROMIUM` /
+//! `AUDITLOG_CHROMEDRIVER`). Without them the test says so and skips, except
+//! under `CI=true`, where it fails. `AUDITLOG_UPDATE_SCREENSHOTS=1` writes
+//! the screenshots into `docs/` as well as `target/`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use thirtyfour::components::SelectElement;
+use thirtyfour::{By, Capabilities, Key, WebDriver};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Tools {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+fn find_tool(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// The browser and its driver, or `None` (after saying so) to skip.
+fn tools() -> Option<Tools> {
+    let chromium = find_tool("AUDITLOG_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+    let chromedriver = find_tool("AUDITLOG_CHROMEDRIVER", &["chromedriver"]);
+    match (chromium, chromedriver) {
+        (Some(chromium), Some(chromedriver)) => Some(Tools { chromium, chromedriver }),
+        _ => {
+            let msg = "BROWSER TESTS SKIPPED: chromium and chromedriver are not installed \
+                       (apt-get install chromium chromium-driver)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}; CI=true requires them");
+            }
+            eprintln!("\n!!! {msg} !!!\n");
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `auditlog demo` on a fresh database, with what it printed.
+struct Demo {
+    _process: Killed,
+    base: String,
+    owner: (String, String),
+    member: (String, String),
+    read_key: String,
+    write_key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Demo {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--entries",
+                "3000",
+                "--database",
+                &db,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let process = Killed(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut logins, mut read_key, mut write_key) = (None, Vec::new(), None, None);
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let value = |label: &str| line.strip_prefix(label).map(|v| v.trim().to_owned());
+            if let Some(v) = value("web UI:") {
+                base = v.split_whitespace().next().map(|u| u.trim_end_matches('/').to_owned());
+            } else if let Some(v) = value("login:") {
+                let words: Vec<&str> = v.split_whitespace().collect();
+                logins.push((words[0].to_owned(), words[2].to_owned()));
+            } else if let Some(v) = value("read key:") {
+                read_key = Some(v);
+            } else if let Some(v) = value("write key:") {
+                write_key = Some(v);
+            } else if line.starts_with("Ctrl-C stops the demo") {
+                break;
+            }
+        }
+        // Keep draining, so the demo never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        assert_eq!(logins.len(), 2, "the demo prints an owner and a member login");
+        Demo {
+            _process: process,
+            base: base.expect("the demo prints its web UI address"),
+            owner: logins[0].clone(),
+            member: logins[1].clone(),
+            read_key: read_key.expect("read key"),
+            write_key: write_key.expect("write key"),
+            _dir: dir,
+        }
+    }
+
+    async fn api(&self, path_and_query: &str) -> Value {
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path_and_query}", self.base))
+            .bearer_auth(&self.read_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path_and_query}");
+        resp.json().await.unwrap()
+    }
+
+    /// Every entry id the API lists for these parameters, across pages.
+    async fn all_ids(&self, params: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("/v1/orgs/acme/audit/events?limit=1000&{params}");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.api(&q).await;
+            ids.extend(
+                page["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+}
+
+async fn start_browser(tools: &Tools, downloads: &Path) -> (Killed, WebDriver) {
+    let port = free_port();
+    let driver = Killed(
+        Command::new(&tools.chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < WAIT, "chromedriver did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut caps = Capabilities::new();
+    caps.set("browserName", "chrome").unwrap();
+    caps.set(
+        "goog:chromeOptions",
+        json!({
+            "binary": tools.chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=en-US"],
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            },
+        }),
+    )
+    .unwrap();
+    let client = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
+        .await
+        .expect("a Chromium session");
+    (driver, client)
+}
+
+/// Waits until a JavaScript expression is true in the page.
+async fn wait_until(c: &WebDriver, expr: &str) {
+    let started = Instant::now();
+    loop {
+        let v = c
+            .execute(format!("return !!({expr});"), Vec::<Value>::new())
+            .await
+            .unwrap()
+            .json()
+            .clone();
+        if v == json!(true) {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "timed out waiting for `{expr}`");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn js(c: &WebDriver, script: &str) -> Value {
+    c.execute(script.to_owned(), Vec::<Value>::new())
+        .await
+        .unwrap()
+        .json()
+        .clone()
+}
+
+async fn select(c: &WebDriver, id: &str, value: &str) {
+    let el = c.find(By::Id(id)).await.unwrap();
+    SelectElement::new(&el)
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+/// The text of every cell of one column of the table, in order.
+async fn column(c: &WebDriver, class: &str) -> Vec<String> {
+    let v = js(
+        c,
+        &format!("return Array.from(document.querySelectorAll('#rows td.{class}')).map(td => td.innerText.trim());"),
+    )
+    .await;
+    serde_json::from_value(v).unwrap()
+}
+
+async fn set_field(c: &WebDriver, id: &str, value: &str) {
+    let el = c.find(By::Id(id)).await.unwrap();
+    el.clear().await.unwrap();
+    if !value.is_empty() {
+        el.send_keys(value).await.unwrap();
+    }
+}
+
+async fn apply(c: &WebDriver) {
+    let marker = js(c, "window.__page = Math.random(); return window.__page;").await;
+    c.find(By::Css("#filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        c,
+        &format!("window.__page !== {marker} && document.readyState === 'complete'"),
+    )
+    .await;
+}
+
+async fn url(c: &WebDriver) -> url::Url {
+    c.current_url().await.unwrap()
+}
+
+async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    set_field(c, "email", email).await;
+    set_field(c, "password", password).await;
+    c.find(By::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        c,
+        "!location.pathname.startsWith('/login') && document.readyState === 'complete'",
+    )
+    .await;
+}
+
+fn save_screenshot(name: &str, png: &[u8]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = root.join("target").join(name);
+    std::fs::write(&target, png).unwrap();
+    eprintln!("screenshot: {}", target.display());
+    if std::env::var("AUDITLOG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(root.join("docs").join(name), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_in_chromium() {
+    let Some(tools) = tools() else { return };
+    auditlog_server::init_tls();
+    let demo = Demo::start();
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(&tools, downloads.path()).await;
+    let outcome = std::panic::AssertUnwindSafe(steps(&c, &demo, downloads.path()))
+        .catch_unwind()
+        .await;
+    let _ = c.quit().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
+    let base = &demo.base;
+
+    // Anonymous visitors are sent to sign in, and come back afterwards.
+    c.goto(&format!("{base}/orgs/acme/audit?event=api_key.*"))
+        .await
+        .unwrap();
+    assert_eq!(url(c).await.path(), "/login");
+    set_field(c, "email", &demo.owner.0).await;
+    set_field(c, "password", "not the password").await;
+    c.find(By::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(c, "document.querySelector('[role=alert]')").await;
+    let alert = c.find(By::Css("[role=alert]")).await.unwrap().text().await.unwrap();
+    assert!(alert.contains("Wrong email or password"), "{alert}");
+    set_field(c, "password", &demo.owner.1).await;
+    c.find(By::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(c, "location.pathname === '/orgs/acme/audit'").await;
+    assert_eq!(url(c).await.query(), Some("event=api_key.*"));
+
+    // Platform → Audit in the sidebar.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let link = c
+        .find(By::XPath("//nav[@aria-label='Platform']//a[normalize-space()='Audit']"))
+        .await
+        .unwrap();
+    link.click().await.unwrap();
+    wait_until(
+        c,
+        "location.pathname === '/orgs/acme/audit' && document.querySelector('#rows')",
+    )
+    .await;
+    // The read key's first use is itself logged; after it, the log is still.
+    demo.api("/v1/orgs/acme/audit/events?limit=1").await;
+    c.refresh().await.unwrap();
+    let retention = c.find(By::Id("retention")).await.unwrap().text().await.unwrap();
+    assert_eq!(retention, "Entries are kept for 365 days on the Scale plan.");
+    let newest = demo.api("/v1/orgs/acme/audit/events?limit=50").await;
+    let ids_api: Vec<&str> = newest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let ids_page: Vec<String> = serde_json::from_value(
+        js(
+            c,
+            "return Array.from(document.querySelectorAll('#rows td.when a')).map(a => a.pathname.split('/').pop());",
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(ids_page, ids_api, "the table is the API's first page, newest first");
+    // Local time on hover.
+    let title = js(c, "return document.querySelector('#rows time').title;").await;
+    assert!(title.as_str().unwrap().contains("local time"), "{title}");
+    save_screenshot("audit-page.png", &c.screenshot_as_png().await.unwrap());
+
+    // Paging appends older entries in place without repeating any.
+    c.find(By::Id("more")).await.unwrap().click().await.unwrap();
+    wait_until(c, "document.querySelectorAll('#rows tr').length === 100").await;
+    let second = demo
+        .api(&format!(
+            "/v1/orgs/acme/audit/events?limit=50&cursor={}",
+            newest["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    let ids_page: Vec<String> = serde_json::from_value(
+        js(
+            c,
+            "return Array.from(document.querySelectorAll('#rows td.when a')).map(a => a.pathname.split('/').pop());",
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(ids_page[50], second["entries"][0]["id"].as_str().unwrap());
+    assert_eq!(ids_page.iter().collect::<HashSet<_>>().len(), 100);
+    assert_eq!(url(c).await.query(), None, "paging leaves the view's URL alone");
+
+    // Actor filter.
+    let actor = column(c, "actor").await[0].lines().next().unwrap().to_owned();
+    set_field(c, "actor", &actor).await;
+    apply(c).await;
+    let actors = column(c, "actor").await;
+    assert!(
+        !actors.is_empty(),
+        "{actor:?} at {}: {}",
+        url(c).await,
+        c.find(By::Id("main")).await.unwrap().text().await.unwrap()
+    );
+    assert!(
+        actors.iter().all(|a| a.lines().next() == Some(actor.as_str())),
+        "{actors:?}"
+    );
+    assert!(url(c).await.query().unwrap().contains("actor="));
+    set_field(c, "actor", "").await;
+
+    // Event picker: a whole category.
+    select(c, "event", "api_key.*").await;
+    apply(c).await;
+    let events = column(c, "event").await;
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e.starts_with("api_key.")),
+        "{events:?}"
+    );
+    assert_eq!(
+        url(c).await.query(),
+        Some("event=api_key.*"),
+        "empty fields stay out of the URL"
+    );
+
+    // A free pattern.
+    select(c, "event", "").await;
+    set_field(c, "event-pattern", "billing.*").await;
+    apply(c).await;
+    let events = column(c, "event").await;
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e.starts_with("billing.")),
+        "{events:?}"
+    );
+    // A whole category comes back in the picker, where it can be changed.
+    assert_eq!(
+        js(c, "return document.getElementById('event').value;").await,
+        json!("billing.*")
+    );
+    select(c, "event", "").await;
+    set_field(c, "event-pattern", "organization.member_*").await;
+    apply(c).await;
+    let events = column(c, "event").await;
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e.starts_with("organization.member_")),
+        "{events:?}"
+    );
+    set_field(c, "event-pattern", "").await;
+
+    // Resource type and id.
+    set_field(c, "resource_type", "project").await;
+    apply(c).await;
+    let resources = column(c, "resource").await;
+    assert!(
+        !resources.is_empty() && resources.iter().all(|r| r.starts_with("project ")),
+        "{resources:?}"
+    );
+    let first_id = resources[0].split_whitespace().nth(1).unwrap().to_owned();
+    set_field(c, "resource_id", &first_id).await;
+    apply(c).await;
+    let resources = column(c, "resource").await;
+    assert!(
+        resources
+            .iter()
+            .all(|r| r.split_whitespace().nth(1) == Some(first_id.as_str()))
+    );
+    set_field(c, "resource_type", "").await;
+    set_field(c, "resource_id", "").await;
+
+    // Date range presets and custom dates.
+    select(c, "range", "24h").await;
+    assert_eq!(
+        js(c, "return document.querySelector('.custom-dates').hidden;").await,
+        json!(true)
+    );
+    apply(c).await;
+    let day_ago = js(c, "return Date.now() - 86400000 - 60000;").await.as_f64().unwrap();
+    let times: Vec<f64> = serde_json::from_value(
+        js(c, "return Array.from(document.querySelectorAll('#rows time')).map(t => Date.parse(t.getAttribute('datetime')));").await,
+    )
+    .unwrap();
+    assert!(
+        !times.is_empty() && times.iter().all(|t| *t >= day_ago),
+        "only the last 24 hours"
+    );
+    select(c, "range", "custom").await;
+    assert_eq!(
+        js(c, "return document.querySelector('.custom-dates').hidden;").await,
+        json!(false)
+    );
+    let (from, to) = {
+        let v = js(c, "const d = new Date(Date.now() - 40*86400000); const e = new Date(Date.now() - 33*86400000); return [d.toISOString().slice(0,10), e.toISOString().slice(0,10)];").await;
+        (v[0].as_str().unwrap().to_owned(), v[1].as_str().unwrap().to_owned())
+    };
+    // Date inputs take what is typed in the browser's locale; set them
+    // as a person's picker would.
+    js(
+        c,
+        &format!(
+            "document.getElementById('from').value = '{from}'; document.getElementById('to').value = '{to}'; return 0;"
+        ),
+    )
+    .await;
+    apply(c).await;
+    let days: Vec<String> = serde_json::from_value(
+        js(c, "return Array.from(document.querySelectorAll('#rows time')).map(t => t.getAttribute('datetime').slice(0,10));").await,
+    )
+    .unwrap();
+    assert!(
+        !days.is_empty() && days.iter().all(|d| *d >= from && *d <= to),
+        "{days:?} within {from}..{to}"
+    );
+    let custom_url = url(c).await;
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+
+    // The filtered view is a shareable URL: opening it again shows the same.
+    c.goto(custom_url.as_str()).await.unwrap();
+    assert_eq!(
+        js(c, "return document.getElementById('from').value;").await,
+        json!(from)
+    );
+
+    // The search box speaks the query language.
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    set_field(c, "q", "event:organization.* after:2000-01-01").await;
+    apply(c).await;
+    let events = column(c, "event").await;
+    assert!(
+        !events.is_empty() && events.iter().all(|e| e.starts_with("organization.")),
+        "{events:?}"
+    );
+    set_field(c, "q", "event:api_key.* acter:bob").await;
+    apply(c).await;
+    let problem = c.find(By::Id("problems")).await.unwrap().text().await.unwrap();
+    assert!(problem.contains("acter"), "{problem}");
+    let marked = js(c, "return document.querySelector('#problems mark').textContent;").await;
+    assert!(
+        marked.as_str().unwrap().starts_with("acter"),
+        "the bad term is marked: {marked}"
+    );
+
+    // One entry, opened from the keyboard, with its old → new view.
+    c.goto(&format!(
+        "{base}/orgs/acme/audit?event=organization.member_role_changed"
+    ))
+    .await
+    .unwrap();
+    js(c, "document.querySelector('#rows td.when a').focus(); return 0;").await;
+    c.active_element().await.unwrap().send_keys(Key::Enter).await.unwrap();
+    wait_until(
+        c,
+        "document.getElementById('entry-dialog').open && document.querySelector('#entry-body .entry-view')",
+    )
+    .await;
+    let view = c.find(By::Css("#entry-body")).await.unwrap().text().await.unwrap();
+    assert!(view.contains("organization.member_role_changed"), "{view}");
+    assert!(view.contains("What changed"), "{view}");
+    let pair: Vec<String> = serde_json::from_value(
+        js(
+            c,
+            "return [document.querySelector('td.old').textContent, document.querySelector('td.new').textContent];",
+        )
+        .await,
+    )
+    .unwrap();
+    assert_ne!(pair[0], pair[1]);
+    let details = js(
+        c,
+        "return JSON.parse(document.querySelector('#entry-body pre').textContent);",
+    )
+    .await;
+    assert_eq!(details["old_role"], json!(pair[0]));
+    save_screenshot("audit-entry.png", &c.screenshot_as_png().await.unwrap());
+    c.active_element().await.unwrap().send_keys(Key::Escape).await.unwrap();
+    wait_until(c, "!document.getElementById('entry-dialog').open").await;
+    wait_until(
+        c,
+        "document.activeElement === document.querySelector('#rows td.when a')",
+    )
+    .await;
+
+    // Export: the CSV holds exactly the rows of the filtered view.
+    c.goto(&format!("{base}/orgs/acme/audit?event=api_key.*&range=90d"))
+        .await
+        .unwrap();
+    c.find(By::Id("export")).await.unwrap().click().await.unwrap();
+    wait_until(
+        c,
+        "document.getElementById('export-status').textContent.startsWith('Exported')",
+    )
+    .await;
+    let file = {
+        let started = Instant::now();
+        loop {
+            let done: Vec<PathBuf> = std::fs::read_dir(downloads)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            if let Some(p) = done.first() {
+                break p.clone();
+            }
+            assert!(started.elapsed() < WAIT, "no CSV arrived in the download directory");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert!(file.file_name().unwrap().to_str().unwrap().starts_with("audit-acme-"));
+    let mut csv = csv::Reader::from_path(&file).unwrap();
+    assert_eq!(csv.headers().unwrap().get(0), Some("id"));
+    let exported: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    let href = c
+        .find(By::Id("export"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let from = url::Url::parse(&format!("{base}{href}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "from")
+        .unwrap()
+        .1
+        .into_owned();
+    let listed = demo
+        .all_ids(&format!("event=api_key.*&from={}", from.replace('+', "%2B")))
+        .await;
+    assert!(exported.len() > 50, "more than one page: {}", exported.len());
+    assert_eq!(exported, listed, "the export is the filtered view, every page of it");
+    let status = c.find(By::Id("export-status")).await.unwrap().text().await.unwrap();
+    assert!(
+        status.contains(&format!("Exported {} rows", fmt_thousands(exported.len()))),
+        "{status}"
+    );
+
+    // Whatever the log holds is shown as text, never run.
+    let evil = "<script>window.__pwned = 1</script>";
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/orgs/acme/audit/events"))
+        .bearer_auth(&demo.write_key)
+        .json(&json!({
+            "event": "project.created",
+            "actor": evil,
+            "resource": {"type": "project", "id": "p_<b>x</b>", "name": "<img src=x onerror=\"window.__pwned = 2\">"},
+            "details": {"name": "\"><svg onload=window.__pwned=3>"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    let actors = column(c, "actor").await;
+    assert!(actors[0].starts_with(evil), "shown as text: {actors:?}");
+    c.find(By::Css("#rows td.when a")).await.unwrap().click().await.unwrap();
+    wait_until(c, "document.querySelector('#entry-body .entry-view')").await;
+    assert_eq!(js(c, "return typeof window.__pwned;").await, json!("undefined"));
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelectorAll('#main script, #main img, #main svg').length;"
+        )
+        .await,
+        json!(0)
+    );
+
+    // Usable at 375 px: nothing but the table scrolls sideways.
+    c.set_window_rect(0, 0, 375, 800).await.unwrap();
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    assert_eq!(
+        js(
+            c,
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+        )
+        .await,
+        json!(true),
+        "the page fits 375 px"
+    );
+    save_screenshot("audit-page-375.png", &c.screenshot_as_png().await.unwrap());
+    c.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+
+    // Signing out ends the session; a member is told what role they need.
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    c.find(By::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(c, "location.pathname === '/login'").await;
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    assert_eq!(url(c).await.path(), "/login");
+    sign_in(c, base, &demo.member).await;
+    c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
+    let h1 = c.find(By::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(h1, "You need the owner or admin role");
+    assert_eq!(
+        js(c, "return document.querySelectorAll('#rows tr').length;").await,
+        json!(0)
+    );
+    c.goto(&format!("{base}/orgs/acme/audit/entries/{}", ids_api[0]))
+        .await
+        .unwrap();
+    let h1 = c.find(By::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(h1, "You need the owner or admin role");
+}
+
+fn fmt_thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
