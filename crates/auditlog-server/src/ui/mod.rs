@@ -70,10 +70,10 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
             Failure::SignIn { next } => {
-                let target = form_urlencoded::Serializer::new(String::from("/login?"))
+                let query = form_urlencoded::Serializer::new(String::new())
                     .append_pair("next", &next)
                     .finish();
-                Redirect::to(&target).into_response()
+                Redirect::to(&format!("/login?{query}")).into_response()
             }
             Failure::Page(resp) => resp,
             Failure::Internal(e, request_id) => {

@@ -8,6 +8,7 @@ mod helpers;
 mod ingest;
 mod management;
 mod matrix;
+mod pages;
 mod query;
 mod receiver;
 mod retention;
