@@ -245,6 +245,22 @@ async fn select(c: &WebDriver, id: &str, value: &str) {
         .unwrap();
 }
 
+/// Asserts the table has rows and that every cell of a column passes.
+async fn every_row(c: &WebDriver, class: &str, ok: impl Fn(&str) -> bool) {
+    let cells = column(c, class).await;
+    assert!(!cells.is_empty() && cells.iter().all(|v| ok(v)), "{class}: {cells:?}");
+}
+
+/// The entry ids of the table's rows, in order.
+async fn page_ids(c: &WebDriver) -> Vec<String> {
+    let v = js(
+        c,
+        "return Array.from(document.querySelectorAll('#rows td.when a')).map(a => a.pathname.split('/').pop());",
+    )
+    .await;
+    serde_json::from_value(v).unwrap()
+}
+
 /// The text of every cell of one column of the table, in order.
 async fn column(c: &WebDriver, class: &str) -> Vec<String> {
     let v = js(
@@ -378,14 +394,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
         .iter()
         .map(|e| e["id"].as_str().unwrap())
         .collect();
-    let ids_page: Vec<String> = serde_json::from_value(
-        js(
-            c,
-            "return Array.from(document.querySelectorAll('#rows td.when a')).map(a => a.pathname.split('/').pop());",
-        )
-        .await,
-    )
-    .unwrap();
+    let ids_page = page_ids(c).await;
     assert_eq!(ids_page, ids_api, "the table is the API's first page, newest first");
     // Local time on hover.
     let title = js(c, "return document.querySelector('#rows time').title;").await;
@@ -401,14 +410,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
             newest["next_cursor"].as_str().unwrap()
         ))
         .await;
-    let ids_page: Vec<String> = serde_json::from_value(
-        js(
-            c,
-            "return Array.from(document.querySelectorAll('#rows td.when a')).map(a => a.pathname.split('/').pop());",
-        )
-        .await,
-    )
-    .unwrap();
+    let ids_page = page_ids(c).await;
     assert_eq!(ids_page[50], second["entries"][0]["id"].as_str().unwrap());
     assert_eq!(ids_page.iter().collect::<HashSet<_>>().len(), 100);
     assert_eq!(url(c).await.query(), None, "paging leaves the view's URL alone");
@@ -417,28 +419,14 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     let actor = column(c, "actor").await[0].lines().next().unwrap().to_owned();
     set_field(c, "actor", &actor).await;
     apply(c).await;
-    let actors = column(c, "actor").await;
-    assert!(
-        !actors.is_empty(),
-        "{actor:?} at {}: {}",
-        url(c).await,
-        c.find(By::Id("main")).await.unwrap().text().await.unwrap()
-    );
-    assert!(
-        actors.iter().all(|a| a.lines().next() == Some(actor.as_str())),
-        "{actors:?}"
-    );
+    every_row(c, "actor", |a| a.lines().next() == Some(actor.as_str())).await;
     assert!(url(c).await.query().unwrap().contains("actor="));
     set_field(c, "actor", "").await;
 
     // Event picker: a whole category.
     select(c, "event", "api_key.*").await;
     apply(c).await;
-    let events = column(c, "event").await;
-    assert!(
-        !events.is_empty() && events.iter().all(|e| e.starts_with("api_key.")),
-        "{events:?}"
-    );
+    every_row(c, "event", |e| e.starts_with("api_key.")).await;
     assert_eq!(
         url(c).await.query(),
         Some("event=api_key.*"),
@@ -449,11 +437,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     select(c, "event", "").await;
     set_field(c, "event-pattern", "billing.*").await;
     apply(c).await;
-    let events = column(c, "event").await;
-    assert!(
-        !events.is_empty() && events.iter().all(|e| e.starts_with("billing.")),
-        "{events:?}"
-    );
+    every_row(c, "event", |e| e.starts_with("billing.")).await;
     // A whole category comes back in the picker, where it can be changed.
     assert_eq!(
         js(c, "return document.getElementById('event').value;").await,
@@ -462,30 +446,24 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     select(c, "event", "").await;
     set_field(c, "event-pattern", "organization.member_*").await;
     apply(c).await;
-    let events = column(c, "event").await;
-    assert!(
-        !events.is_empty() && events.iter().all(|e| e.starts_with("organization.member_")),
-        "{events:?}"
-    );
+    every_row(c, "event", |e| e.starts_with("organization.member_")).await;
     set_field(c, "event-pattern", "").await;
 
     // Resource type and id.
     set_field(c, "resource_type", "project").await;
     apply(c).await;
-    let resources = column(c, "resource").await;
-    assert!(
-        !resources.is_empty() && resources.iter().all(|r| r.starts_with("project ")),
-        "{resources:?}"
-    );
-    let first_id = resources[0].split_whitespace().nth(1).unwrap().to_owned();
+    every_row(c, "resource", |r| r.starts_with("project ")).await;
+    let first_id = column(c, "resource").await[0]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     set_field(c, "resource_id", &first_id).await;
     apply(c).await;
-    let resources = column(c, "resource").await;
-    assert!(
-        resources
-            .iter()
-            .all(|r| r.split_whitespace().nth(1) == Some(first_id.as_str()))
-    );
+    every_row(c, "resource", |r| {
+        r.split_whitespace().nth(1) == Some(first_id.as_str())
+    })
+    .await;
     set_field(c, "resource_type", "").await;
     set_field(c, "resource_id", "").await;
 
@@ -546,11 +524,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
     set_field(c, "q", "event:organization.* after:2000-01-01").await;
     apply(c).await;
-    let events = column(c, "event").await;
-    assert!(
-        !events.is_empty() && events.iter().all(|e| e.starts_with("organization.")),
-        "{events:?}"
-    );
+    every_row(c, "event", |e| e.starts_with("organization.")).await;
     set_field(c, "q", "event:api_key.* acter:bob").await;
     apply(c).await;
     let problem = c.find(By::Id("problems")).await.unwrap().text().await.unwrap();

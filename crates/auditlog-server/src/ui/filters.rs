@@ -131,21 +131,12 @@ impl UiFilters {
         put("resource_type", &self.resource_type);
         put("resource_id", &self.resource_id);
         if self.uses_dates() {
-            match bound(&self.from, 0) {
-                Ok(Some(t)) => put("from", &t.to_rfc3339()),
-                Ok(None) => {}
-                Err(m) => problems.push(FormProblem {
-                    field: "from",
-                    message: m,
-                }),
-            }
-            match bound(&self.to, DAY_MS) {
-                Ok(Some(t)) => put("to", &t.to_rfc3339()),
-                Ok(None) => {}
-                Err(m) => problems.push(FormProblem {
-                    field: "to",
-                    message: m,
-                }),
+            for (field, value, date_offset) in [("from", &self.from, 0), ("to", &self.to, DAY_MS)] {
+                match bound(value, date_offset) {
+                    Ok(Some(t)) => put(field, &t.to_rfc3339()),
+                    Ok(None) => {}
+                    Err(message) => problems.push(FormProblem { field, message }),
+                }
             }
         } else if let Some((_, _, span)) = RANGES.iter().find(|(v, _, _)| *v == self.range) {
             put("from", &now.plus_millis(-span).to_rfc3339());

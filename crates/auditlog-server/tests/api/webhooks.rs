@@ -512,3 +512,49 @@ async fn deliveries_committed_before_a_crash_are_made_after_restart() {
     }
     drop(second);
 }
+
+/// Deliveries to one receiver reuse their connections: a new connection per
+/// delivery would cost a handshake on both sides of every one.
+#[tokio::test]
+async fn deliveries_reuse_connections() {
+    use axum::serve::ListenerExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listener = tcp.tap_io(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let app = axum::Router::new().route("/hook", axum::routing::post(|| async { "received, thank you" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = WebhookClient::new(
+        DestinationPolicy {
+            allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
+            allow_http: true,
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let secret = auditlog_domain::webhook::Secret::generate();
+    let url = format!("http://{addr}/hook");
+    for n in 0..20 {
+        let sent = client
+            .send(
+                &url,
+                &[&secret],
+                &format!("msg_{n}"),
+                auditlog_domain::Timestamp(0),
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_eq!(sent.status, Some(200), "{:?}", sent.error);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "20 sequential deliveries, one connection"
+    );
+}
