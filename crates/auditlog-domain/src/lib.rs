@@ -25,6 +25,8 @@
 //! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
+//! - [`merkle`]: the RFC 9162 Merkle tree per organization: stored nodes,
+//!   roots, inclusion and consistency proofs and their verification.
 //! - [`store`]: the `Store` trait every backend implements, and its errors.
 
 #![forbid(unsafe_code)]
@@ -40,6 +42,7 @@ pub mod entry;
 pub mod filter;
 pub mod ingest;
 pub mod member;
+pub mod merkle;
 pub mod org;
 pub mod password;
 pub mod pattern;
