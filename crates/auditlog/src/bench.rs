@@ -89,16 +89,22 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
         RNG_SEED,
     );
 
+    settle_disk();
     let ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling.db")?, &ingest_rows, CEILING_TX_ROWS).await?;
     // With one request in flight per client, one commit gathers at most
     // `clients` single-event requests: this is the single-event path's ceiling.
     let few = &ingest_rows[..args.single_events.min(ingest_rows.len())];
     let small_ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, args.clients).await?;
+    settle_disk();
     let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &ingest_rows).await?;
     drop(ingest_rows);
+    settle_disk();
     let single = single_event_ingest(&workdir, args.single_events, args.clients).await?;
+    settle_disk();
     let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
+    settle_disk();
     let export = csv_export(&seeded, workdir.path()).await?;
+    settle_disk();
     progress("webhook delivery at a sustained rate");
     let webhooks = crate::bench_webhooks::run(
         workdir.path(),
@@ -124,6 +130,15 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     };
     println!("{}", results.render()?);
     Ok(())
+}
+
+/// Flushes what earlier sections left in the page cache, so their
+/// writeback does not stall the next section's fsyncs: each section is
+/// measured as if run alone. Best effort: without `sync` the run goes on.
+fn settle_disk() {
+    if let Err(e) = std::process::Command::new("sync").status() {
+        progress(format!("could not run sync ({e}); sections may disturb each other"));
+    }
 }
 
 fn check_args(args: &BenchArgs) -> Result<(), AnyError> {
@@ -1459,7 +1474,8 @@ impl Results {
         writeln!(
             out,
             "- Load: sections 1–4 run the client in this process, sharing the cores with the \
-             server; section 5 exports from a separate `auditlog serve` process.\n"
+             server; section 5 exports from a separate `auditlog serve` process. Each section \
+             starts after `sync`, so the writeback of the one before does not stall its commits.\n"
         )
     }
 
