@@ -25,6 +25,8 @@
 //! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
+//! - [`canonical`]: the canonical bytes of an entry, which its Merkle leaf
+//!   hashes.
 //! - [`merkle`]: the RFC 9162 Merkle tree per organization: stored nodes,
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`store`]: the `Store` trait every backend implements, and its errors.
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod canonical;
 pub mod catalog;
 pub mod change;
 pub mod clock;

@@ -1,0 +1,499 @@
+//! The canonical bytes of an entry: what its Merkle leaf commits to.
+//!
+//! A verifier holding only an export must rebuild exactly these bytes, so the
+//! form is fixed here, independent of how the API or storage happen to
+//! serialize an entry:
+//!
+//! - One JSON object with every recorded field: `actor` (`id`, `type`),
+//!   `details`, `event`, `id`, `ip_address`, `received_at`, `request_id`,
+//!   `resource` (`id`, `name`, `type`), `seq`, `timestamp`, `user_agent`.
+//!   An absent optional is an explicit `null`, so leaving a field out is a
+//!   change like any other.
+//! - Timestamps are strings as the API shows them (`2026-01-31T12:00:00.000Z`),
+//!   the id is the lowercase hyphenated UUID, the IP address is its standard
+//!   text form (RFC 5952 for IPv6), `seq` an integer.
+//! - Left out: the internal organization id (never shown to anyone; the
+//!   checkpoint's origin line names the organization instead) and the
+//!   idempotency key (the caller's retry token, which says nothing about what
+//!   happened and is not part of every export).
+//!
+//! The JSON follows RFC 8785 (JCS): no insignificant whitespace; object keys
+//! sorted by their UTF-16 code units, at every depth, `details` included;
+//! strings escaped as JCS (and serde_json) do: `\"`, `\\`, `\b`, `\f`, `\n`,
+//! `\r`, `\t`, other controls as `\u00xx`, everything else as UTF-8; numbers
+//! with a fraction or exponent in ECMAScript form (`1e+21`, `0.000001`, `-0`
+//! as `0`). One deviation: a JSON integer beyond ±2^53 is written as its exact
+//! digits, where JCS would first round it to the nearest double; a verifier
+//! that implements JCS to the letter disagrees only on such integers.
+//!
+//! The bytes are stable across a JSON round trip of the entry (the export,
+//! storage), which the tests check: that is why this crate builds serde_json
+//! with `float_roundtrip`.
+
+use std::fmt::Write;
+
+use serde_json::{Map, Number, Value};
+
+use crate::Entry;
+use crate::merkle::{Hash, leaf_hash};
+
+/// The canonical bytes of an entry (see the module documentation).
+pub fn canonical_bytes(entry: &Entry) -> Vec<u8> {
+    let mut out = String::with_capacity(512);
+    // Keys in UTF-16 order, which for these ASCII names is byte order; a test
+    // checks the result against the general canonicalizer.
+    out.push_str("{\"actor\":{\"id\":");
+    write_string(&mut out, &entry.actor.id);
+    out.push_str(",\"type\":");
+    write_string(&mut out, entry.actor.kind.as_str());
+    out.push_str("},\"details\":");
+    write_object(&mut out, &entry.details);
+    out.push_str(",\"event\":");
+    write_string(&mut out, &entry.event);
+    out.push_str(",\"id\":");
+    write_string(&mut out, &entry.id.hyphenated().to_string());
+    out.push_str(",\"ip_address\":");
+    write_optional(&mut out, entry.ip_address.map(|ip| ip.to_string()).as_deref());
+    out.push_str(",\"received_at\":");
+    write_string(&mut out, &entry.received_at.to_rfc3339());
+    out.push_str(",\"request_id\":");
+    write_optional(&mut out, entry.request_id.as_deref());
+    out.push_str(",\"resource\":{\"id\":");
+    write_string(&mut out, &entry.resource.id);
+    out.push_str(",\"name\":");
+    write_optional(&mut out, entry.resource.name.as_deref());
+    out.push_str(",\"type\":");
+    write_string(&mut out, &entry.resource.kind);
+    out.push_str("},\"seq\":");
+    let _ = write!(out, "{}", entry.seq);
+    out.push_str(",\"timestamp\":");
+    write_string(&mut out, &entry.timestamp.to_rfc3339());
+    out.push_str(",\"user_agent\":");
+    write_optional(&mut out, entry.user_agent.as_deref());
+    out.push('}');
+    out.into_bytes()
+}
+
+/// The entry's Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`.
+pub fn entry_leaf_hash(entry: &Entry) -> Hash {
+    leaf_hash(&canonical_bytes(entry))
+}
+
+/// Any JSON value in the canonical form described above.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(out, map),
+    }
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) {
+    // serde_json keeps insertion order here (the workspace enables
+    // preserve_order), so the order has to be imposed.
+    let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+    fields.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    out.push('{');
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, key);
+        out.push(':');
+        write_value(out, value);
+    }
+    out.push('}');
+}
+
+fn write_optional(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => write_string(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_number(out: &mut String, n: &Number) {
+    if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(f) = n.as_f64() {
+        write_ecmascript_number(out, f);
+    }
+}
+
+/// ECMAScript's Number::toString (ECMA-262, 7.1.12.1), which RFC 8785 §3.2.2.3
+/// prescribes: the shortest digits that read back as the same double, placed
+/// as plain digits for exponents from -7 to 20 and as `d.ddde±x` outside.
+/// serde_json numbers are always finite, so NaN and infinities cannot occur.
+fn write_ecmascript_number(out: &mut String, f: f64) {
+    if f == 0.0 {
+        out.push('0'); // -0 included
+        return;
+    }
+    if f < 0.0 {
+        out.push('-');
+    }
+    let f = f.abs();
+    // Rust's `{:e}` gives the fewest digits that read back as `f`, but breaks
+    // an exact tie between two such candidates upwards where ECMAScript takes
+    // the even one. Formatting to that many digits rounds the exact value
+    // half-to-even, which is the ECMAScript choice whenever it reads back.
+    let shortest = format!("{f:e}");
+    let digit_count = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.len() - usize::from(m.contains('.')));
+    let rounded = format!("{f:.*e}", digit_count - 1);
+    let sci = if rounded.parse::<f64>() == Ok(f) {
+        rounded
+    } else {
+        shortest
+    };
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let k = digits.len() as i32;
+    // The value is 0.d1d2…dk × 10^n.
+    let n = exp + 1;
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.push_str(&digits[..n as usize]);
+        out.push('.');
+        out.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let e = n - 1;
+        let _ = write!(out, "e{}{}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::merkle::hash_to_hex;
+    use crate::{Actor, ActorType, OrgId, Resource, Timestamp};
+
+    fn sample() -> Entry {
+        Entry {
+            id: Uuid::parse_str("0192f3a4-5b6c-7d8e-9f01-23456789abcd").unwrap(),
+            org_id: OrgId(1),
+            seq: 42,
+            timestamp: Timestamp::parse("2026-01-31T12:00:00.123Z").unwrap(),
+            received_at: Timestamp::parse("2026-01-31T12:00:00.456Z").unwrap(),
+            actor: Actor {
+                kind: ActorType::User,
+                id: "alice@acme.com".into(),
+            },
+            event: "organization.member_role_changed".into(),
+            resource: Resource {
+                kind: "member".into(),
+                id: "bob@acme.com".into(),
+                name: Some("Bob".into()),
+            },
+            details: serde_json::from_str(r#"{"old_role":"member","new_role":"admin","by":{"z":1,"a":[true,null]}}"#)
+                .unwrap(),
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            user_agent: Some("Mozilla/5.0".into()),
+            request_id: Some("req-1".into()),
+            idempotency_key: Some("k-1".into()),
+        }
+    }
+
+    const SAMPLE_CANONICAL: &str = concat!(
+        r#"{"actor":{"id":"alice@acme.com","type":"user"},"#,
+        r#""details":{"by":{"a":[true,null],"z":1},"new_role":"admin","old_role":"member"},"#,
+        r#""event":"organization.member_role_changed","id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","#,
+        r#""ip_address":"203.0.113.7","received_at":"2026-01-31T12:00:00.456Z","request_id":"req-1","#,
+        r#""resource":{"id":"bob@acme.com","name":"Bob","type":"member"},"seq":42,"#,
+        r#""timestamp":"2026-01-31T12:00:00.123Z","user_agent":"Mozilla/5.0"}"#
+    );
+
+    /// The format is a contract with every verifier ever run on an export: a
+    /// change to it must be deliberate, so the bytes and the hash are pinned.
+    /// (The hash was computed independently, with Python's hashlib, from the
+    /// pinned text.)
+    #[test]
+    fn the_format_is_pinned() {
+        let e = sample();
+        assert_eq!(String::from_utf8(canonical_bytes(&e)).unwrap(), SAMPLE_CANONICAL);
+        assert_eq!(
+            hash_to_hex(&entry_leaf_hash(&e)),
+            "4b70fdd60bb079203a684ed04a70b54f582b8e659b74d3d97325ac56ce322ab8"
+        );
+    }
+
+    #[test]
+    fn the_hand_written_entry_form_is_canonical_json() {
+        let mut e = sample();
+        for _ in 0..2 {
+            let bytes = canonical_bytes(&e);
+            let reparsed: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(canonical_json(&reparsed).as_bytes(), bytes.as_slice());
+            // Absent optionals are written as null, not left out.
+            e.ip_address = None;
+            e.user_agent = None;
+            e.request_id = None;
+            e.resource.name = None;
+        }
+        let bytes = String::from_utf8(canonical_bytes(&e)).unwrap();
+        assert!(bytes.contains(r#""ip_address":null"#));
+        assert!(bytes.contains(r#""name":null"#));
+        assert!(bytes.contains(r#""request_id":null"#));
+        assert!(bytes.contains(r#""user_agent":null"#));
+    }
+
+    #[test]
+    fn key_order_and_whitespace_of_the_input_do_not_matter() {
+        let one = r#"{"id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","seq":42,
+            "timestamp":"2026-01-31T12:00:00.123Z","received_at":"2026-01-31T12:00:00.456Z",
+            "actor":{"type":"user","id":"alice@acme.com"},"event":"organization.member_role_changed",
+            "resource":{"type":"member","id":"bob@acme.com","name":"Bob"},
+            "details":{"old_role":"member","new_role":"admin","by":{"z":1,"a":[true,null]}},
+            "ip_address":"203.0.113.7","user_agent":"Mozilla/5.0","request_id":"req-1"}"#;
+        let other = r#"{ "user_agent" : "Mozilla/5.0", "request_id" : "req-1",
+            "details" : { "by" : { "a" : [ true , null ] , "z" : 1.0 } , "new_role" : "admin",
+                          "old_role" : "member" },
+            "resource" : { "name" : "Bob", "id" : "bob@acme.com", "type" : "member" },
+            "ip_address" : "203.0.113.7", "event" : "organization.member_role_changed",
+            "actor" : { "id" : "alice@acme.com", "type" : "user" },
+            "received_at" : "2026-01-31T14:00:00.456+02:00", "timestamp" : "2026-01-31T12:00:00.123Z",
+            "seq" : 42, "id" : "0192F3A4-5B6C-7D8E-9F01-23456789ABCD" }"#;
+        let a: Entry = serde_json::from_str(one).unwrap();
+        let b: Entry = serde_json::from_str(other).unwrap();
+        assert_eq!(canonical_bytes(&a), canonical_bytes(&b));
+        assert_eq!(String::from_utf8(canonical_bytes(&a)).unwrap(), SAMPLE_CANONICAL);
+    }
+
+    #[test]
+    fn any_change_to_a_recorded_field_changes_the_bytes() {
+        let base = canonical_bytes(&sample());
+        type Change = (&'static str, fn(&mut Entry));
+        let changes: Vec<Change> = vec![
+            ("id", |e| e.id = Uuid::nil()),
+            ("seq", |e| e.seq += 1),
+            ("timestamp", |e| e.timestamp = e.timestamp.plus_millis(1)),
+            ("received_at", |e| e.received_at = e.received_at.plus_millis(1)),
+            ("actor type", |e| e.actor.kind = ActorType::Service),
+            ("actor id", |e| e.actor.id = "mallory@acme.com".into()),
+            ("event", |e| e.event = "organization.member_removed".into()),
+            ("resource type", |e| e.resource.kind = "project".into()),
+            ("resource id", |e| e.resource.id = "carol@acme.com".into()),
+            ("resource name", |e| e.resource.name = Some("Bobby".into())),
+            ("resource name removed", |e| e.resource.name = None),
+            ("resource name emptied", |e| e.resource.name = Some(String::new())),
+            ("details value", |e| {
+                e.details.insert("new_role".into(), "owner".into());
+            }),
+            ("details nested value", |e| {
+                e.details["by"]["z"] = 2.into();
+            }),
+            ("details key added", |e| {
+                e.details.insert("reason".into(), Value::Null);
+            }),
+            ("details key removed", |e| {
+                e.details.remove("old_role");
+            }),
+            ("details number type", |e| {
+                e.details["by"]["z"] = "1".into();
+            }),
+            ("ip address", |e| e.ip_address = Some("203.0.113.8".parse().unwrap())),
+            ("ip address removed", |e| e.ip_address = None),
+            ("user agent", |e| e.user_agent = Some("curl/8".into())),
+            ("user agent removed", |e| e.user_agent = None),
+            ("request id", |e| e.request_id = Some("req-2".into())),
+            ("request id removed", |e| e.request_id = None),
+        ];
+        for (what, change) in changes {
+            let mut e = sample();
+            change(&mut e);
+            assert_ne!(canonical_bytes(&e), base, "{what} did not change the bytes");
+            assert_ne!(entry_leaf_hash(&e), entry_leaf_hash(&sample()), "{what}");
+        }
+        // What the leaf deliberately leaves out.
+        let mut e = sample();
+        e.org_id = OrgId(2);
+        e.idempotency_key = None;
+        assert_eq!(canonical_bytes(&e), base);
+    }
+
+    #[test]
+    fn the_bytes_survive_a_json_round_trip_of_the_entry() {
+        let mut e = sample();
+        e.details = serde_json::from_str(
+            r#"{"sum":0.30000000000000004,"tiny":5e-324,"huge":1.7976931348623157e308,"third":333333333.33333329,
+                "neg_zero":-0.0,"big":18446744073709551615,"neg":-9223372036854775808,"beyond_2_53":9007199254740993,
+                "exp":1e21,"small":1e-7,"float_int":100.0,"text":"line\nbreak \u0007 \"quoted\" \\ / é 😀",
+                "\ud800\udc00":"astral","\uffff":"bmp","":"empty key"}"#,
+        )
+        .unwrap();
+        e.ip_address = Some("2001:db8::1".parse().unwrap());
+        e.resource.name = None;
+        let before = canonical_bytes(&e);
+        let exported = serde_json::to_string(&e).unwrap();
+        let mut back: Entry = serde_json::from_str(&exported).unwrap();
+        assert_eq!(canonical_bytes(&back), before);
+        // Storage keeps details as their compact JSON text.
+        back.details = serde_json::from_str(&e.details_json()).unwrap();
+        assert_eq!(canonical_bytes(&back), before);
+    }
+
+    /// Leaves are hashed from the entry as received; verifiers rebuild it
+    /// from exported text. Every double must survive that trip, which
+    /// serde_json guarantees only with its float_roundtrip feature.
+    #[test]
+    fn every_double_reads_back_as_itself_from_its_json_text() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let f = f64::from_bits(state);
+            if !f.is_finite() {
+                continue;
+            }
+            let text = serde_json::to_string(&f).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.as_f64().map(f64::to_bits), Some(f.to_bits()), "{text}");
+            let canonical = canonical_json(&Value::from(f));
+            assert_eq!(
+                canonical.parse::<f64>().ok(),
+                Some(if f == 0.0 { 0.0 } else { f }),
+                "{canonical}"
+            );
+        }
+    }
+
+    #[test]
+    fn object_keys_sort_by_utf16_code_units_at_every_depth() {
+        // U+10000 sorts after U+FFFF by code point (and in UTF-8) but before
+        // it in UTF-16, where it is the surrogate pair D800 DC00.
+        let v: Value =
+            serde_json::from_str(r#"{"b":{"y":1,"x":2},"\ud800\udc00":1,"\uffff":2,"a":[{"d":1,"c":2}],"":0}"#)
+                .unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            "{\"\":0,\"a\":[{\"c\":2,\"d\":1}],\"b\":{\"x\":2,\"y\":1},\"\u{10000}\":1,\"\u{ffff}\":2}"
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_and_jcs_do() {
+        let mut all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        all.push_str("é€😀\u{7f}\u{2028}/");
+        let mut out = String::new();
+        write_string(&mut out, &all);
+        assert_eq!(out, serde_json::to_string(&all).unwrap());
+        assert!(out.contains("\\u001f") && out.contains("\\b") && !out.contains("\\/"));
+    }
+
+    /// RFC 8785 §3.2.4: the whole transformation on the RFC's own input.
+    #[test]
+    fn the_rfc_8785_example_canonicalizes_as_the_rfc_says() {
+        let input = r#"{
+            "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#;
+        let v: Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    /// RFC 8785 Appendix B: IEEE 754 doubles and their canonical text.
+    #[test]
+    fn numbers_follow_rfc_8785_appendix_b() {
+        let cases: [(u64, &str); 24] = [
+            (0x0000000000000000, "0"),
+            (0x8000000000000000, "0"),
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ];
+        for (bits, want) in cases {
+            let n = Number::from_f64(f64::from_bits(bits)).unwrap();
+            assert_eq!(canonical_json(&Value::Number(n)), want, "{bits:016x}");
+        }
+        // Integral doubles print as integers, like the integers they equal.
+        assert_eq!(
+            canonical_json(&serde_json::json!([1.0, 100.0, -2.0, 1e20])),
+            "[1,100,-2,100000000000000000000]"
+        );
+        // The documented deviation: integers beyond 2^53 keep every digit.
+        let v: Value = serde_json::from_str("[9007199254740993, -9223372036854775808, 18446744073709551615]").unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            "[9007199254740993,-9223372036854775808,18446744073709551615]"
+        );
+    }
+}
