@@ -29,6 +29,7 @@
 //!   hashes.
 //! - [`merkle`]: the RFC 9162 Merkle tree per organization: stored nodes,
 //!   roots, inclusion and consistency proofs and their verification.
+//! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
 //! - [`store`]: the `Store` trait every backend implements, and its errors.
 
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod api_key;
 pub mod canonical;
 pub mod catalog;
 pub mod change;
+pub mod checkpoint;
 pub mod clock;
 pub mod csv_row;
 pub mod cursor;
