@@ -5,6 +5,8 @@
 //! no query can reach across organizations, and a sharded PostgreSQL can
 //! distribute on it.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -12,6 +14,7 @@ use crate::api_key::{KeyHash, KeyPrefix, Scope};
 use crate::change::Change;
 use crate::filter::{Filter, Page};
 use crate::member::{Member, Project, User};
+use crate::merkle::{Hash, NodeId};
 use crate::org::NewOrg;
 use crate::session::Session;
 use crate::webhook::Endpoint;
@@ -105,6 +108,16 @@ pub struct RecordedAttempt {
     pub org_id: OrgId,
     pub delivery_id: String,
     pub attempt: Attempt,
+}
+
+/// A signed checkpoint of an organization's log, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: Hash,
+    /// The signed note, exactly as signed.
+    pub note: String,
+    pub signed_at: Timestamp,
 }
 
 /// What one purge batch removed.
@@ -217,6 +230,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// The organization's highest sequence number (0 when empty).
     async fn log_size(&self, org: OrgId) -> Result<i64, StoreError>;
+
+    /// The stored hashes among `ids` of the organization's Merkle tree (see
+    /// [`crate::merkle`]); nodes not stored yet are left out. The writer
+    /// stores every perfect node in the same transaction as its last entry,
+    /// and purging entries keeps them, so proofs outlive retention.
+    async fn tree_nodes(&self, org: OrgId, ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError>;
+
+    /// The organization's checkpoint at `size`, or its latest when `None`.
+    async fn checkpoint(&self, org: OrgId, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError>;
+
+    /// Stores a signed checkpoint. One for the same size already stored is
+    /// kept (the first signature of a size stands).
+    async fn save_checkpoint(&self, org: OrgId, checkpoint: StoredCheckpoint) -> Result<(), StoreError>;
 
     /// Deletes at most `limit` of the organization's entries whose timestamp
     /// is before `cutoff`, oldest first, in one short transaction.

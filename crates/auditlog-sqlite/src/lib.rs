@@ -26,13 +26,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
+use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::{Member, Project, User};
+use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
     ApiKeyRecord, AppendRequest, Appended, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt,
-    RequestResult,
+    RequestResult, StoredCheckpoint,
 };
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
@@ -157,6 +159,9 @@ fn endpoints_of<'a>(
 #[derive(Default)]
 struct Batch {
     heads: HashMap<OrgId, i64>,
+    /// Per organization: its log size before this transaction and the leaf
+    /// hashes of the entries it adds, in sequence order.
+    leaves: HashMap<OrgId, (i64, Vec<Hash>)>,
     /// Entries of this transaction by idempotency key, so a key repeated
     /// within one batch also yields the first entry.
     fresh: HashMap<(OrgId, String), Entry>,
@@ -171,6 +176,7 @@ fn append_entries(
 ) -> Result<Vec<Appended>, rusqlite::Error> {
     let Batch {
         heads,
+        leaves,
         fresh,
         endpoints,
     } = batch;
@@ -211,6 +217,7 @@ fn append_entries(
             None => {
                 let size: i64 = head_of.query_row([org.0], |r| r.get(0))?;
                 heads.insert(org, size + 1);
+                leaves.insert(org, (size, Vec::new()));
                 size + 1
             }
         };
@@ -230,6 +237,9 @@ fn append_entries(
             idempotency_key: new.idempotency_key.clone(),
         };
         rows::insert_entry(&mut insert, &entry)?;
+        if let Some((_, hashes)) = leaves.get_mut(&org) {
+            hashes.push(entry_leaf_hash(&entry));
+        }
         // The outbox row commits with the entry or not at all.
         for endpoint in endpoints_of(tx, org, endpoints)?
             .iter()
@@ -244,6 +254,65 @@ fn append_entries(
         results.push(Appended { entry, replayed: false });
     }
     Ok(results)
+}
+
+/// Adds leaves to an organization's Merkle tree: loads the frontier of the
+/// tree as it was, and stores every perfect node the new leaves complete.
+fn grow_tree(tx: &rusqlite::Transaction<'_>, org: OrgId, size_before: u64, leaves: &[Hash]) -> rusqlite::Result<()> {
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let mut node = tx.prepare_cached("SELECT hash FROM merkle_nodes WHERE org_id = ?1 AND level = ?2 AND idx = ?3")?;
+    let mut frontier_hashes = Vec::new();
+    for id in merkle::frontier_ids(size_before) {
+        let bytes: Vec<u8> = node.query_row(params![org.0, id.level, id.index as i64], |r| r.get(0))?;
+        frontier_hashes.push(hash_of(bytes)?);
+    }
+    let mut frontier = Frontier::new(size_before, frontier_hashes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("Merkle frontier: {e:?}").into()))?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO merkle_nodes (org_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")?;
+    for (id, hash) in frontier.append(leaves) {
+        insert.execute(params![org.0, id.level, id.index as i64, &hash[..]])?;
+    }
+    Ok(())
+}
+
+fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob))
+}
+
+/// Builds the tree of every log that predates it (migration 4). An entry
+/// purged before then is gone, so its leaf is the hash of a fixed marker
+/// naming its sequence number: the tree is complete, and says which leaves
+/// it could not cover.
+pub(crate) fn backfill_trees(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let orgs: Vec<(i64, i64)> = tx
+        .prepare("SELECT org_id, size FROM log_heads WHERE size > 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (org, size) in orgs {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {} FROM entries WHERE org_id = ?1 ORDER BY seq",
+            rows::ENTRY_COLUMNS
+        ))?;
+        let mut by_seq: HashMap<i64, Hash> = HashMap::new();
+        for e in stmt.query_map([org], entry_from_row)? {
+            let e = e?;
+            by_seq.insert(e.seq, entry_leaf_hash(&e));
+        }
+        let leaves: Vec<Hash> = (1..=size)
+            .map(|seq| {
+                by_seq.remove(&seq).unwrap_or_else(|| {
+                    merkle::leaf_hash(format!("auditlog: entry {seq} was purged before the tree was built").as_bytes())
+                })
+            })
+            .collect();
+        grow_tree(tx, OrgId(org), 0, &leaves)?;
+    }
+    Ok(())
 }
 
 /// Runs every request in the open transaction. A request with changes runs
@@ -280,6 +349,9 @@ fn append_in_tx(
             }
             Err(e) => return Err(e),
         }
+    }
+    for (org, (size_before, hashes)) in &batch.leaves {
+        grow_tree(tx, *org, *size_before as u64, hashes).map_err(db_err)?;
     }
     let mut set_head = tx
         .prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")
@@ -526,6 +598,65 @@ impl Store for SqliteStore {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
                 .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn tree_nodes(&self, org: OrgId, ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT hash FROM merkle_nodes WHERE org_id = ?1 AND level = ?2 AND idx = ?3")
+                .map_err(db_err)?;
+            let mut found = HashMap::with_capacity(ids.len());
+            for id in ids {
+                let hash: Option<Vec<u8>> = stmt
+                    .query_row(params![org.0, id.level, id.index as i64], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)?;
+                if let Some(bytes) = hash {
+                    found.insert(id, hash_of(bytes).map_err(db_err)?);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn checkpoint(&self, org: OrgId, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.read(move |conn| {
+            let sql = match size {
+                Some(_) => "SELECT size, root, note, signed_at FROM checkpoints WHERE org_id = ?1 AND size = ?2",
+                None => {
+                    "SELECT size, root, note, signed_at FROM checkpoints WHERE org_id = ?1 AND ?2 IS NULL \
+                         ORDER BY size DESC LIMIT 1"
+                }
+            };
+            conn.prepare_cached(sql)
+                .and_then(|mut s| {
+                    s.query_row(params![org.0, size.map(|n| n as i64)], |r| {
+                        Ok(StoredCheckpoint {
+                            size: r.get::<_, i64>(0)? as u64,
+                            root: hash_of(r.get(1)?)?,
+                            note: r.get(2)?,
+                            signed_at: Timestamp(r.get(3)?),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, org: OrgId, cp: StoredCheckpoint) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO checkpoints (org_id, size, root, note, signed_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (org_id, size) DO NOTHING",
+                params![org.0, cp.size as i64, &cp.root[..], cp.note, cp.signed_at.millis()],
+            )
+            .map(|_| ())
+            .map_err(db_err)
         })
         .await
     }

@@ -6,11 +6,16 @@
 
 use r2d2_sqlite::rusqlite::{self, Connection};
 
+/// The migration that adds the Merkle tree; logs older than it get their
+/// tree built as it is applied.
+const MERKLE_VERSION: usize = 4;
+
 /// Applied in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_people.sql"),
     include_str!("../migrations/0003_webhooks.sql"),
+    include_str!("../migrations/0004_merkle.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \
@@ -38,6 +43,9 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == MERKLE_VERSION {
+            crate::backfill_trees(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied SQLite migration");

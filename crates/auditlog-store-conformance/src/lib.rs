@@ -19,10 +19,11 @@ use auditlog_domain::org::NewOrg;
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
-use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult};
+use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Catalog, Entry, NewEntry, Org, Plan, Store, StoreError, Timestamp};
 use auditlog_domain::{Role, session};
+use auditlog_domain::{canonical, merkle};
 
 /// Generates one test per check for a backend.
 #[macro_export]
@@ -52,6 +53,8 @@ macro_rules! conformance_tests {
             deliveries_are_claimed_leased_and_recorded,
             endpoint_changes_apply_and_disable_once,
             listing_after_a_seq_replays_oldest_first,
+            the_tree_grows_with_the_log_and_outlives_purges,
+            checkpoints_are_kept_once_per_size,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -1159,4 +1162,92 @@ pub async fn listing_after_a_seq_replays_oldest_first(store: &dyn Store) {
         [5, 6, 7],
         "by seq, not by time"
     );
+}
+
+/// The organization's tree root at `size`, from stored nodes.
+async fn root_from_store(store: &dyn Store, org: &Org, size: u64) -> merkle::Hash {
+    let nodes = store
+        .tree_nodes(org.id, merkle::frontier_ids(size))
+        .await
+        .expect("tree nodes");
+    merkle::root_at(size, |id| nodes.get(&id).copied()).expect("every frontier node is stored")
+}
+
+/// The reference: RFC 9162's MTH computed naively over the leaf hashes.
+fn naive_root(leaves: &[merkle::Hash]) -> merkle::Hash {
+    match leaves.len() {
+        0 => merkle::EMPTY_ROOT,
+        1 => leaves[0],
+        n => {
+            let k = n.next_power_of_two() / 2;
+            merkle::node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
+        }
+    }
+}
+
+pub async fn the_tree_grows_with_the_log_and_outlives_purges(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let mut leaves = Vec::new();
+    // Transactions of uneven sizes, so nodes complete across them.
+    for (round, n) in [1, 2, 5, 3, 8, 1, 13].iter().enumerate() {
+        let batch: Vec<_> = (0..*n)
+            .map(|i| {
+                let mut e = new_entry(round as i64 * 100 + i, "a@x.io", "project.created", ("p", "1"));
+                e.details.insert("n".into(), serde_json::json!(i));
+                e
+            })
+            .collect();
+        let stored = append(store, &a, batch.clone()).await;
+        append(store, &b, batch).await;
+        leaves.extend(stored.iter().map(canonical::entry_leaf_hash));
+        let size = leaves.len() as u64;
+        assert_eq!(
+            root_from_store(store, &a, size).await,
+            naive_root(&leaves),
+            "root at {size}"
+        );
+    }
+    let size = leaves.len() as u64;
+    // Every entry's inclusion proof, from stored nodes, verifies.
+    let root = naive_root(&leaves);
+    for (i, leaf) in leaves.iter().enumerate() {
+        let refs = merkle::inclusion_proof_nodes(i as u64, size).unwrap();
+        let nodes = store.tree_nodes(a.id, merkle::needed_nodes(&refs)).await.unwrap();
+        let proof = merkle::assemble(&refs, |id| nodes.get(&id).copied()).unwrap();
+        merkle::verify_inclusion(i as u64, size, leaf, &proof, &root).unwrap();
+    }
+    // Organizations have trees of their own, though their entries look alike.
+    assert_ne!(root_from_store(store, &b, size).await, root, "ids and times differ");
+    // Purging entries keeps the tree: old roots and proofs still hold.
+    let purged = store
+        .purge_before(a.id, Timestamp(T0 + 400 * 1000), 1000)
+        .await
+        .unwrap();
+    assert!(purged.count > 0);
+    assert_eq!(root_from_store(store, &a, size).await, root);
+    assert_eq!(root_from_store(store, &a, 3).await, naive_root(&leaves[..3]));
+}
+
+pub async fn checkpoints_are_kept_once_per_size(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    assert_eq!(store.checkpoint(a.id, None).await.unwrap(), None);
+    let cp = |size: u64, note: &str| StoredCheckpoint {
+        size,
+        root: [size as u8; 32],
+        note: note.into(),
+        signed_at: Timestamp(T0 + size as i64),
+    };
+    store.save_checkpoint(a.id, cp(3, "three")).await.unwrap();
+    store.save_checkpoint(a.id, cp(7, "seven")).await.unwrap();
+    store.save_checkpoint(a.id, cp(7, "seven again")).await.unwrap();
+    assert_eq!(
+        store.checkpoint(a.id, None).await.unwrap(),
+        Some(cp(7, "seven")),
+        "latest; first stands"
+    );
+    assert_eq!(store.checkpoint(a.id, Some(3)).await.unwrap(), Some(cp(3, "three")));
+    assert_eq!(store.checkpoint(a.id, Some(4)).await.unwrap(), None);
+    assert_eq!(store.checkpoint(b.id, None).await.unwrap(), None, "per organization");
 }
