@@ -7,6 +7,7 @@ use std::time::Duration;
 use auditlog_domain::{Catalog, Clock, SystemClock};
 use ipnet::IpNet;
 
+use crate::checkpointer::CheckpointConfig;
 use crate::dispatcher::DispatcherConfig;
 use crate::webhook_client::DestinationPolicy;
 use crate::writer::WriterConfig;
@@ -34,6 +35,7 @@ pub struct ServerConfig {
     /// A webhook answer must arrive within this long to count.
     pub webhook_timeout: Duration,
     pub dispatcher: DispatcherConfig,
+    pub checkpoints: CheckpointConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +88,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhook_policy", &self.webhook_policy)
             .field("webhook_timeout", &self.webhook_timeout)
             .field("dispatcher", &self.dispatcher)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             webhook_policy: DestinationPolicy::default(),
             webhook_timeout: Duration::from_secs(15),
             dispatcher: DispatcherConfig::default(),
+            checkpoints: CheckpointConfig::default(),
         }
     }
 }

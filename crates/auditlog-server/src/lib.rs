@@ -10,6 +10,7 @@
 //! - [`context`]: the client's address (trusted proxies), user agent and
 //!   request id.
 //! - [`body`]: JSON request bodies with the API's error format.
+//! - [`checkpointer`]: signed checkpoints of each organization's Merkle tree.
 //! - [`recorder`]: the service's own actions, recorded with their changes.
 //! - [`retention`]: the background purger of entries past the plan's window.
 //! - [`webhook_client`]: the HTTP client for webhooks and where it may go.
@@ -27,6 +28,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod checkpointer;
 pub mod config;
 pub mod context;
 pub mod dispatcher;
@@ -71,6 +73,7 @@ pub struct AppState {
     /// dispatcher) under the destination policy.
     pub webhooks: webhook_client::WebhookClient,
     pub keys: Arc<auth::KeyCache>,
+    pub checkpoints: checkpointer::Checkpointer,
 }
 
 impl AppState {
@@ -111,6 +114,8 @@ pub async fn serve(
         writer.committed(),
         shutdown.clone(),
     ));
+    let checkpoints = checkpointer::Checkpointer::new(store.clone(), config.clock.clone(), config.checkpoints.clone());
+    let checkpoint_task = tokio::spawn(checkpointer::run(checkpoints.clone(), shutdown.clone()));
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
         config.login.per_account,
@@ -125,6 +130,7 @@ pub async fn serve(
         login,
         webhooks,
         keys: Arc::default(),
+        checkpoints,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;
@@ -134,6 +140,9 @@ pub async fn serve(
         .await;
     if let Err(e) = dispatcher_task.await {
         tracing::error!(error = %e, "webhook dispatcher failed");
+    }
+    if let Err(e) = checkpoint_task.await {
+        tracing::error!(error = %e, "checkpoint signer failed");
     }
     if let Err(e) = purger.await {
         tracing::error!(error = %e, "retention purger failed");

@@ -12,10 +12,12 @@
 //! of completing unrecorded.
 
 use auditlog_domain::StoreError;
+use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::csv_row::CsvEncoder;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::merkle;
 use auditlog_domain::permissions::Action;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -26,10 +28,12 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
+use crate::checkpointer::proof_hashes;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 use crate::recorder::record;
 use crate::routes::entries::listing;
+use crate::routes::proofs::b64;
 
 /// Rows fetched per page; one page is the unit of memory and of work.
 const PAGE_ROWS: u32 = 2000;
@@ -67,6 +71,8 @@ struct Export {
     started: bool,
     /// The next page, being read while the current one is sent.
     prefetched: Option<tokio::task::JoinHandle<Result<Vec<auditlog_domain::Entry>, StoreError>>>,
+    /// With `proofs=true`: the tree size every line's inclusion proof is for.
+    proofs_at: Option<u64>,
     finished: bool,
     rows: u64,
     bytes: u64,
@@ -79,6 +85,23 @@ impl Export {
             after,
         };
         self.state.store.list(self.principal.org.id, &self.filter, page).await
+    }
+
+    /// An entry as a JSON line with its leaf hash and its inclusion proof in
+    /// the tree of `size` entries, which `auditlog verify` checks offline.
+    async fn line_with_proof(&self, e: &auditlog_domain::Entry, size: u64) -> Result<Vec<u8>, ApiError> {
+        let index = (e.seq - 1) as u64;
+        let refs = merkle::inclusion_proof_nodes(index, size).map_err(|err| ApiError::Internal(err.to_string()))?;
+        let hashes = proof_hashes(self.state.store.as_ref(), self.principal.org.id, &refs).await?;
+        let mut value = serde_json::to_value(e).map_err(|err| ApiError::Internal(err.to_string()))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("leaf_hash".into(), json!(b64(&entry_leaf_hash(e))));
+            obj.insert(
+                "inclusion_proof".into(),
+                json!({"tree_size": size, "leaf_index": index, "hashes": hashes.iter().map(b64).collect::<Vec<_>>()}),
+            );
+        }
+        serde_json::to_vec(&value).map_err(|err| ApiError::Internal(err.to_string()))
     }
 
     /// The next chunk of the body, or `None` when it is complete.
@@ -129,6 +152,19 @@ impl Export {
             }));
         }
         for e in &entries {
+            if let Some(size) = self.proofs_at {
+                match self.line_with_proof(e, size).await {
+                    Ok(line) => {
+                        chunk.extend_from_slice(&line);
+                        chunk.push(b'\n');
+                    }
+                    Err(err) => {
+                        self.finished = true;
+                        return Some(Err(err));
+                    }
+                }
+                continue;
+            }
             match self.format {
                 Format::Csv => self.csv.row(e),
                 Format::Jsonl => {
@@ -182,8 +218,25 @@ pub async fn export(
             format!("export takes no {k}: it returns the whole filtered view"),
         ));
     }
-    let req = listing(&pairs, &state, &principal.org, &["format"])?;
-    let format = match req.extra.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().as_slice() {
+    let req = listing(&pairs, &state, &principal.org, &["format", "proofs"])?;
+    let values = |name: &str| {
+        req.extra
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    let proofs = match values("proofs").as_slice() {
+        [] | ["false"] => false,
+        ["true"] => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "proofs must be true or false, given once",
+            ));
+        }
+    };
+    let format = match values("format").as_slice() {
         [] | ["csv"] => Format::Csv,
         ["jsonl"] => Format::Jsonl,
         [other] => {
@@ -197,7 +250,21 @@ pub async fn export(
     // The filters as the reader gave them, not the retention bound added.
     let filters_shown = listing_as_given(&pairs, &state)?;
     let mut filter = req.filter;
-    filter.max_seq = Some(state.store.log_size(principal.org.id).await?);
+    let size = state.store.log_size(principal.org.id).await?;
+    filter.max_seq = Some(size);
+    let proofs_at = if proofs {
+        if format != Format::Jsonl {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "proofs=true needs format=jsonl: a CSV row has no room for a proof",
+            ));
+        }
+        // The checkpoint the proofs are checked against, signed if new.
+        state.checkpoints.at_size(&principal.org, size as u64).await?;
+        Some(size as u64)
+    } else {
+        None
+    };
 
     let export_id = uuid::Uuid::now_v7().to_string();
     let requested = principal.entry(
@@ -228,6 +295,7 @@ pub async fn export(
         csv: CsvEncoder::new(),
         started: false,
         prefetched: None,
+        proofs_at,
         finished: false,
         rows: 0,
         bytes: 0,
@@ -241,11 +309,15 @@ pub async fn export(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(size) = proofs_at {
+        // Which checkpoint to fetch: GET …/audit/checkpoint?tree_size=N.
+        h.insert("x-auditlog-tree-size", HeaderValue::from(size));
+    }
     Ok(resp)
 }
 
 fn listing_as_given(pairs: &[(String, String)], state: &AppState) -> Result<Filter, ApiError> {
-    auditlog_domain::filter::parse_listing(pairs, &state.catalog, &["format"])
+    auditlog_domain::filter::parse_listing(pairs, &state.catalog, &["format", "proofs"])
         .map(|r| r.filter)
         .map_err(|details| ApiError::BadRequest {
             code: "invalid_query",

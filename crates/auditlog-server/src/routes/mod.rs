@@ -9,6 +9,7 @@ mod ingest;
 mod members;
 mod orgs;
 mod projects;
+pub(crate) mod proofs;
 pub(crate) mod session;
 mod webhooks;
 
@@ -46,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/audit/events", get(entries::list).post(ingest::ingest))
         .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))
         .route("/v1/orgs/{org}/audit/export", get(export::export))
+        .route("/v1/orgs/{org}/audit/checkpoint", get(proofs::checkpoint))
+        .route("/v1/orgs/{org}/audit/proofs/inclusion", get(proofs::inclusion))
+        .route("/v1/orgs/{org}/audit/proofs/consistency", get(proofs::consistency))
+        .route("/v1/audit/signing-key", get(proofs::signing_key))
         .route(
             "/v1/session",
             get(session::current).post(session::login).delete(session::logout),

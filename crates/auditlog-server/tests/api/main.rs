@@ -9,6 +9,7 @@ mod ingest;
 mod management;
 mod matrix;
 mod pages;
+mod proofs;
 mod query;
 mod receiver;
 mod retention;

@@ -216,6 +216,16 @@ async fn every_endpoint_by_every_caller() {
             reads_log[i],
             f.call(caller, Method::GET, "/v1/orgs/acme/audit/export", None).await,
         );
+        for (name, path) in [
+            ("checkpoint", "/v1/orgs/acme/audit/checkpoint"),
+            ("inclusion proof", "/v1/orgs/acme/audit/proofs/inclusion?seq=1"),
+            (
+                "consistency proof",
+                "/v1/orgs/acme/audit/proofs/consistency?from=1&to=1",
+            ),
+        ] {
+            check(name, i, reads_log[i], f.call(caller, Method::GET, path, None).await);
+        }
         check(
             "get org",
             i,

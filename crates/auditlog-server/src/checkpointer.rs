@@ -1,0 +1,175 @@
+//! Signing checkpoints of every organization's Merkle tree: periodically
+//! while entries arrive, and on demand (a reader asking for the latest, an
+//! export with proofs).
+//!
+//! Before a size is signed, its root is proved consistent with the latest
+//! checkpoint already signed, from the stored tree: if someone rewrote
+//! history in the database, the service refuses to sign and says so,
+//! rather than vouching for a log that contradicts what it signed before.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditlog_domain::checkpoint::{self, Checkpoint, Origin, SigningKey};
+use auditlog_domain::merkle::{self, Hash, NodeRef};
+use auditlog_domain::store::StoredCheckpoint;
+use auditlog_domain::{Clock, Org, OrgId, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct CheckpointConfig {
+    /// The service's signing key; its name is the log name.
+    pub key: Arc<SigningKey>,
+    /// How often organizations with new entries get a new checkpoint.
+    pub interval: Duration,
+}
+
+impl std::fmt::Debug for CheckpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointConfig")
+            .field("key", &self.key.verifier_key().to_string())
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+impl Default for CheckpointConfig {
+    /// A key that lives as long as the process: right for tests; the
+    /// binary always supplies a persistent one.
+    fn default() -> Self {
+        Self {
+            key: Arc::new(SigningKey::generate("auditlog").expect("a valid key name")),
+            interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Checkpointer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: CheckpointConfig,
+}
+
+/// Proof hashes from stored nodes, in one read.
+pub async fn proof_hashes(store: &dyn Store, org: OrgId, refs: &[NodeRef]) -> Result<Vec<Hash>, ApiError> {
+    let nodes = store.tree_nodes(org, merkle::needed_nodes(refs)).await?;
+    merkle::assemble(refs, |id| nodes.get(&id).copied())
+        .map_err(|m| ApiError::Internal(format!("the Merkle tree lacks node {:?}", m.0)))
+}
+
+/// The tree's root at `size`, from stored nodes.
+pub async fn root_at(store: &dyn Store, org: OrgId, size: u64) -> Result<Hash, ApiError> {
+    let nodes = store.tree_nodes(org, merkle::frontier_ids(size)).await?;
+    merkle::root_at(size, |id| nodes.get(&id).copied())
+        .map_err(|m| ApiError::Internal(format!("the Merkle tree lacks node {:?}", m.0)))
+}
+
+impl Checkpointer {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CheckpointConfig) -> Self {
+        Self { store, clock, config }
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.config.key
+    }
+
+    pub fn origin(&self, org: &Org) -> Result<Origin, ApiError> {
+        Origin::for_org(self.config.key.name(), &org.slug)
+            .map_err(|e| ApiError::Internal(format!("no checkpoint origin for {:?}: {e}", org.slug)))
+    }
+
+    /// The checkpoint of `size`, signed now unless it already exists.
+    pub async fn at_size(&self, org: &Org, size: u64) -> Result<StoredCheckpoint, ApiError> {
+        if let Some(cp) = self.store.checkpoint(org.id, Some(size)).await? {
+            return Ok(cp);
+        }
+        let root = root_at(self.store.as_ref(), org.id, size).await?;
+        if let Some(latest) = self.store.checkpoint(org.id, None).await? {
+            self.check_consistent(org, &latest, size, &root).await?;
+        }
+        let note = checkpoint::sign(
+            &Checkpoint {
+                origin: self.origin(org)?,
+                size,
+                root,
+            },
+            &self.config.key,
+        );
+        let cp = StoredCheckpoint {
+            size,
+            root,
+            note,
+            signed_at: self.clock.now(),
+        };
+        self.store.save_checkpoint(org.id, cp.clone()).await?;
+        // Two signers racing for one size: the first stored stands.
+        Ok(self.store.checkpoint(org.id, Some(size)).await?.unwrap_or(cp))
+    }
+
+    /// The latest checkpoint, covering the whole log as it is now.
+    pub async fn current(&self, org: &Org) -> Result<StoredCheckpoint, ApiError> {
+        let size = self.store.log_size(org.id).await? as u64;
+        self.at_size(org, size).await
+    }
+
+    /// Refuses a root that contradicts an earlier (or later) signed one.
+    async fn check_consistent(
+        &self,
+        org: &Org,
+        signed: &StoredCheckpoint,
+        size: u64,
+        root: &Hash,
+    ) -> Result<(), ApiError> {
+        let (first, second, root1, root2) = if signed.size <= size {
+            (signed.size, size, signed.root, *root)
+        } else {
+            (size, signed.size, *root, signed.root)
+        };
+        let refs = merkle::consistency_proof_nodes(first, second)
+            .map_err(|e| ApiError::Internal(format!("consistency proof {first}→{second}: {e}")))?;
+        let proof = proof_hashes(self.store.as_ref(), org.id, &refs).await?;
+        merkle::verify_consistency(first, second, &root1, &root2, &proof).map_err(|e| {
+            tracing::error!(
+                org = %org.slug, signed = signed.size, size, error = %e,
+                "REFUSING TO SIGN: the stored log contradicts a signed checkpoint; it may have been tampered with"
+            );
+            ApiError::Internal(format!(
+                "the log of {:?} is not consistent with its checkpoint at size {}; nothing was signed",
+                org.slug, signed.size
+            ))
+        })
+    }
+
+    /// One round: a checkpoint for every organization whose log grew.
+    pub async fn round(&self) -> Result<usize, ApiError> {
+        let mut signed = 0;
+        for org in self.store.orgs().await? {
+            let size = self.store.log_size(org.id).await? as u64;
+            let latest = self.store.checkpoint(org.id, None).await?.map_or(0, |c| c.size);
+            if size > latest {
+                // One organization's trouble does not hold up the others.
+                match self.at_size(&org, size).await {
+                    Ok(_) => signed += 1,
+                    Err(e) => tracing::error!(org = %org.slug, error = %e, "no checkpoint signed"),
+                }
+            }
+        }
+        Ok(signed)
+    }
+}
+
+pub async fn run(checkpointer: Checkpointer, shutdown: CancellationToken) {
+    let interval = checkpointer.config.interval;
+    loop {
+        if let Err(e) = checkpointer.round().await {
+            tracing::warn!(error = %e, "checkpoint round failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Tamper evidence over HTTP: `GET …/audit/checkpoint`, `…/proofs/inclusion`,
+//! `…/proofs/consistency` and the service's public key at
+//! `GET /v1/audit/signing-key`.
+//!
+//! Proofs are assembled from stored tree nodes (O(log n) reads, no
+//! rehashing) and are checkable with any RFC 9162 verifier; hashes are
+//! standard base64, as in the signed checkpoints.
+
+use auditlog_domain::merkle::{self, Hash};
+use auditlog_domain::permissions::Action;
+use auditlog_domain::store::StoredCheckpoint;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::checkpointer::{proof_hashes, root_at};
+use crate::error::ApiError;
+use crate::query_string::QueryPairs;
+
+pub fn b64(hash: &Hash) -> String {
+    STANDARD.encode(hash)
+}
+
+/// Reads the named whole-number parameters; refuses any other.
+fn numbers<const N: usize>(pairs: &[(String, String)], names: [&str; N]) -> Result<[Option<u64>; N], ApiError> {
+    let mut out = [None; N];
+    for (k, v) in pairs {
+        let Some(i) = names.iter().position(|n| n == k) else {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("unknown parameter {k:?}; expected {}", names.join(", ")),
+            ));
+        };
+        out[i] =
+            Some(v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("invalid_query", format!("{k} must be a whole number, 0 or more"))
+            })?);
+    }
+    Ok(out)
+}
+
+fn checkpoint_json(state: &AppState, cp: &StoredCheckpoint, origin: &str) -> Value {
+    json!({
+        "origin": origin,
+        "tree_size": cp.size,
+        "root_hash": b64(&cp.root),
+        "signed_at": cp.signed_at,
+        "note": cp.note,
+        "verifier_key": state.checkpoints.key().verifier_key().to_string(),
+    })
+}
+
+/// The log's size, and `size` checked against it.
+async fn within_log(state: &AppState, principal: &Principal, name: &str, size: u64) -> Result<u64, ApiError> {
+    let log = state.store.log_size(principal.org.id).await? as u64;
+    if size > log {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} {size} is beyond the log, which holds {log} entries"),
+        ));
+    }
+    Ok(log)
+}
+
+/// `GET …/audit/checkpoint[?tree_size=N][&format=note]`: the latest signed
+/// checkpoint (signed now if the log has grown since), or the one at `N`.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    principal.authorize(Action::ReadAudit)?;
+    let as_note = pairs.iter().any(|(k, v)| k == "format" && v == "note");
+    let rest: Vec<_> = pairs.into_iter().filter(|(k, _)| k != "format").collect();
+    let [size] = numbers(&rest, ["tree_size"])?;
+    let cp = match size {
+        Some(n) => {
+            within_log(&state, &principal, "tree_size", n).await?;
+            state.checkpoints.at_size(&principal.org, n).await?
+        }
+        None => state.checkpoints.current(&principal.org).await?,
+    };
+    if as_note {
+        let mut resp = cp.note.into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return Ok(resp);
+    }
+    let origin = state.checkpoints.origin(&principal.org)?;
+    Ok(Json(checkpoint_json(&state, &cp, origin.as_str())).into_response())
+}
+
+/// `GET …/audit/proofs/inclusion?seq=N[&tree_size=M]`.
+pub async fn inclusion(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ReadAudit)?;
+    let [seq, size] = numbers(&pairs, ["seq", "tree_size"])?;
+    let seq = seq.ok_or_else(|| ApiError::bad_request("invalid_query", "seq is required"))?;
+    let log = within_log(&state, &principal, "tree_size", size.unwrap_or(0)).await?;
+    let size = size.unwrap_or(log);
+    if seq == 0 || seq > size {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("seq must be from 1 to the tree size ({size})"),
+        ));
+    }
+    let refs = merkle::inclusion_proof_nodes(seq - 1, size)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let proof = proof_hashes(state.store.as_ref(), principal.org.id, &refs).await?;
+    let leaf = state
+        .store
+        .tree_nodes(principal.org.id, vec![merkle::NodeId::leaf(seq - 1)])
+        .await?
+        .into_values()
+        .next()
+        .ok_or_else(|| ApiError::Internal(format!("the Merkle tree lacks leaf {seq}")))?;
+    let root = root_at(state.store.as_ref(), principal.org.id, size).await?;
+    Ok(Json(json!({
+        "seq": seq,
+        "leaf_index": seq - 1,
+        "tree_size": size,
+        "leaf_hash": b64(&leaf),
+        "root_hash": b64(&root),
+        "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET …/audit/proofs/consistency?from=A&to=B`.
+pub async fn consistency(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    principal.authorize(Action::ReadAudit)?;
+    let [from, to] = numbers(&pairs, ["from", "to"])?;
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from and to (tree sizes) are required",
+        ));
+    };
+    within_log(&state, &principal, "to", to).await?;
+    if from > to {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from must not be larger than to",
+        ));
+    }
+    let refs =
+        merkle::consistency_proof_nodes(from, to).map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let proof = proof_hashes(state.store.as_ref(), principal.org.id, &refs).await?;
+    let store = state.store.as_ref();
+    Ok(Json(json!({
+        "from": from,
+        "to": to,
+        "from_root": b64(&root_at(store, principal.org.id, from).await?),
+        "to_root": b64(&root_at(store, principal.org.id, to).await?),
+        "proof": proof.iter().map(b64).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/audit/signing-key`: the key that signs every checkpoint, as a
+/// signed-note verifier key. Public: anyone may check a checkpoint.
+pub async fn signing_key(State(state): State<AppState>) -> Json<Value> {
+    let key = state.checkpoints.key();
+    Json(json!({
+        "name": key.name(),
+        "verifier_key": key.verifier_key().to_string(),
+        "public_key": STANDARD.encode(key.public_key()),
+        "algorithm": "Ed25519",
+    }))
+}
