@@ -38,6 +38,16 @@ pub enum Command {
     Member(MemberCommand),
     /// Measure ingest, query and export throughput on this machine.
     Bench(BenchArgs),
+    /// Check an export and checkpoints offline against the signing key.
+    Verify(crate::verify::VerifyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SigningKeyArgs {
+    /// The checkpoint signing key file; created on first start if missing.
+    /// Default: the SQLite file's path with `.signing-key` added.
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -54,6 +64,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
     /// A catalog file of extra events (same format as the built-in catalog.toml).
     #[arg(long, env = "AUDITLOG_CATALOG")]
     pub catalog: Option<PathBuf>,
@@ -91,6 +103,8 @@ pub struct DemoArgs {
     /// How many entries to seed across the year.
     #[arg(long, default_value_t = 25_000)]
     pub entries: usize,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +133,16 @@ pub struct OrgCreateArgs {
 pub enum KeyCommand {
     /// Create an API key; the key is printed once, alone on the last line.
     Create(KeyCreateArgs),
+    /// Print the verifier key that checks this service's signed checkpoints.
+    ShowSigning(ShowSigningArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowSigningArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
 }
 
 #[derive(Debug, Args)]

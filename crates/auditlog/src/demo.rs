@@ -108,6 +108,11 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     }
     println!("write key:   {write}");
     println!("read key:    {read}");
+    let key = crate::signing_key::load_or_create(&crate::signing_key::path(args.signing.signing_key.as_deref(), &url))?;
+    println!(
+        "verifier:    {}   (checks signed checkpoints: auditlog verify --key …)",
+        key.verifier_key()
+    );
     println!("\ntry:");
     println!(
         "  curl -s -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/events?event=api_key.*&limit=5'"
@@ -120,6 +125,13 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     );
     println!("\nCtrl-C stops the demo.");
 
-    auditlog_server::serve(ServerConfig::default(), store, listener, shutdown_on_signal()).await?;
+    let config = ServerConfig {
+        checkpoints: auditlog_server::checkpointer::CheckpointConfig {
+            key: Arc::new(key),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    auditlog_server::serve(config, store, listener, shutdown_on_signal()).await?;
     Ok(())
 }

@@ -11,6 +11,8 @@ mod cli;
 mod demo;
 mod seed;
 mod serve;
+mod signing_key;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -48,6 +50,15 @@ async fn main() -> ExitCode {
         }),
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
+        Command::Key(KeyCommand::ShowSigning(args)) => {
+            let path = signing_key::path(args.signing.signing_key.as_deref(), &args.db.database);
+            signing_key::load_or_create(&path).map(|key| println!("{}", key.verifier_key()))
+        }
+        Command::Verify(args) => match verify::run(args) {
+            Ok(report) if verify::print(&report) => Ok(()),
+            Ok(_) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
         Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use auditlog_domain::Catalog;
 use auditlog_server::ServerConfig;
+use auditlog_server::checkpointer::CheckpointConfig;
 use auditlog_server::config::RetentionConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
@@ -55,7 +56,13 @@ pub fn shutdown_on_signal() -> CancellationToken {
 pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
     let catalog = load_catalog(args.catalog.as_deref())?;
     let store = open(&args.db.database)?;
+    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database);
+    let key = crate::signing_key::load_or_create(&key_path)?;
     let config = ServerConfig {
+        checkpoints: CheckpointConfig {
+            key: Arc::new(key),
+            ..CheckpointConfig::default()
+        },
         catalog: Arc::new(catalog),
         trusted_proxies: args.trusted_proxies,
         secure_cookies: args.secure_cookies,
