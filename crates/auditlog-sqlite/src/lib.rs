@@ -60,6 +60,9 @@ struct Inner {
     /// inside `spawn_blocking`, never across an `.await`.
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Off only to measure what the tree costs (`auditlog bench`): a log
+    /// appended without it cannot be proven, and never is in service.
+    tree: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -86,7 +89,19 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(writer),
                 readers,
+                tree: true,
             }),
+        })
+    }
+
+    /// The same database, appending without the Merkle tree. For the
+    /// benchmark's with/without comparison only.
+    pub fn open_without_tree(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Self::open(path)?;
+        let inner =
+            Arc::try_unwrap(store.inner).map_err(|_| StoreError::Internal("store shared while opening".into()))?;
+        Ok(Self {
+            inner: Arc::new(Inner { tree: false, ..inner }),
         })
     }
 
@@ -162,6 +177,8 @@ struct Batch {
     /// Per organization: its log size before this transaction and the leaf
     /// hashes of the entries it adds, in sequence order.
     leaves: HashMap<OrgId, (i64, Vec<Hash>)>,
+    /// Whether this store keeps the tree (see [`Inner::tree`]).
+    tree: bool,
     /// Entries of this transaction by idempotency key, so a key repeated
     /// within one batch also yields the first entry.
     fresh: HashMap<(OrgId, String), Entry>,
@@ -177,6 +194,7 @@ fn append_entries(
     let Batch {
         heads,
         leaves,
+        tree,
         fresh,
         endpoints,
     } = batch;
@@ -217,7 +235,9 @@ fn append_entries(
             None => {
                 let size: i64 = head_of.query_row([org.0], |r| r.get(0))?;
                 heads.insert(org, size + 1);
-                leaves.insert(org, (size, Vec::new()));
+                if *tree {
+                    leaves.insert(org, (size, Vec::new()));
+                }
                 size + 1
             }
         };
@@ -321,8 +341,12 @@ fn append_in_tx(
     tx: &rusqlite::Transaction<'_>,
     requests: &[AppendRequest],
     received_at: Timestamp,
+    tree: bool,
 ) -> Result<Vec<RequestResult>, StoreError> {
-    let mut batch = Batch::default();
+    let mut batch = Batch {
+        tree,
+        ..Batch::default()
+    };
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
         if req.changes.is_empty() {
@@ -707,11 +731,12 @@ impl Store for SqliteStore {
         requests: Vec<AppendRequest>,
         received_at: Timestamp,
     ) -> Result<Vec<RequestResult>, StoreError> {
+        let tree = self.inner.tree;
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let out = append_in_tx(&tx, &requests, received_at)?;
+            let out = append_in_tx(&tx, &requests, received_at, tree)?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })

@@ -96,6 +96,9 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     let few = &ingest_rows[..args.single_events.min(ingest_rows.len())];
     let small_ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, args.clients).await?;
     settle_disk();
+    progress("7/7 tamper evidence: appends with and without the Merkle tree");
+    let integrity = crate::bench_integrity::measure(workdir.path(), &ingest_rows).await?;
+    settle_disk();
     let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &ingest_rows).await?;
     drop(ingest_rows);
     settle_disk();
@@ -105,7 +108,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     settle_disk();
     let export = csv_export(&seeded, workdir.path()).await?;
     settle_disk();
-    progress("webhook delivery at a sustained rate");
+    progress("6/7 webhook delivery at a sustained rate");
     let webhooks = crate::bench_webhooks::run(
         workdir.path(),
         crate::bench_webhooks::WebhookBench {
@@ -127,6 +130,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
         queries,
         export,
         webhooks,
+        integrity,
     };
     println!("{}", results.render()?);
     Ok(())
@@ -160,7 +164,7 @@ fn check_args(args: &BenchArgs) -> Result<(), AnyError> {
 // ---------------------------------------------------------------------------
 
 /// A line on stderr, stamped with the time since the run began.
-fn progress(message: impl std::fmt::Display) {
+pub fn progress(message: impl std::fmt::Display) {
     static STARTED: OnceLock<Instant> = OnceLock::new();
     let elapsed = STARTED.get_or_init(Instant::now).elapsed();
     eprintln!("bench [{:>7.1}s] {message}", elapsed.as_secs_f64());
@@ -449,7 +453,7 @@ impl RawRow {
 
 async fn sqlite_ceiling(path: PathBuf, entries: &[NewEntry], tx_rows: usize) -> Result<CeilingFigures, AnyError> {
     progress(format!(
-        "1/5 SQLite ceiling: raw inserts of {} rows, {tx_rows} per transaction",
+        "1/7 SQLite ceiling: raw inserts of {} rows, {tx_rows} per transaction",
         entries.len()
     ));
     let (store, org) = fresh_store(&path).await?;
@@ -549,7 +553,7 @@ fn event_json(e: &NewEntry) -> Value {
 
 async fn batched_ingest(path: PathBuf, entries: &[NewEntry]) -> Result<IngestFigures, AnyError> {
     progress(format!(
-        "2/5 batched ingest: {} entries in batches of {BATCH_EVENTS} from {BATCH_CLIENTS} clients",
+        "2/7 batched ingest: {} entries in batches of {BATCH_EVENTS} from {BATCH_CLIENTS} clients",
         entries.len()
     ));
     let bodies = entries
@@ -569,7 +573,7 @@ async fn batched_ingest(path: PathBuf, entries: &[NewEntry]) -> Result<IngestFig
 
 async fn single_event_ingest(dir: &Workdir, count: usize, clients: usize) -> Result<SingleEventFigures, AnyError> {
     progress(format!(
-        "3/5 single-event ingest: {count} requests from {clients} clients"
+        "3/7 single-event ingest: {count} requests from {clients} clients"
     ));
     let now = SystemClock.now();
     let entries = seed::entries(count, now.minus_days(30), now.plus_millis(-60_000), RNG_SEED + 1);
@@ -904,7 +908,7 @@ impl QueryKind {
 
 async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<(QueryFigures, SeededDb), AnyError> {
     progress(format!(
-        "4/5 query latency: seeding {entries} entries through Store::append"
+        "4/7 query latency: seeding {entries} entries through Store::append"
     ));
     let (store, org) = fresh_store(&path).await?;
     let (seed, vocabulary) = seed_log(store.as_ref(), org.id, entries).await?;
@@ -1086,7 +1090,7 @@ struct ScanFigures {
 
 async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError> {
     progress(format!(
-        "5/5 CSV export: raw SQLite scan of {} entries for the baseline",
+        "5/7 CSV export: raw SQLite scan of {} entries for the baseline",
         db.entries
     ));
     let (path, org) = (db.path.clone(), db.org);
@@ -1299,6 +1303,7 @@ struct Results {
     export: ExportFigures,
     /// The webhook section, rendered by `bench_webhooks`.
     webhooks: String,
+    integrity: crate::bench_integrity::IntegrityFigures,
 }
 
 /// A Markdown table.
@@ -1443,6 +1448,10 @@ impl Results {
         )?;
         if self.webhooks.contains("| MISS |") {
             verdicts.misses.push("webhook commit-to-delivery p99".into());
+        }
+        writeln!(out, "{}", crate::bench_integrity::render(&self.integrity))?;
+        if self.integrity.missed() {
+            verdicts.misses.push("tamper evidence's cost to ingest".into());
         }
         writeln!(out, "## Summary\n")?;
         if verdicts.misses.is_empty() {

@@ -204,6 +204,10 @@ pub struct BenchArgs {
     /// Run only the webhook commit-to-delivery measurement.
     #[arg(long)]
     pub webhooks: bool,
+    /// Run only the tamper-evidence cost measurement (appends with and
+    /// without the Merkle tree).
+    #[arg(long, conflicts_with = "webhooks")]
+    pub integrity: bool,
     /// Entries per second for the webhook measurement.
     #[arg(long, default_value_t = 1000)]
     pub webhook_rate: u32,

@@ -6,6 +6,7 @@
 mod admin;
 mod backend;
 mod bench;
+mod bench_integrity;
 mod bench_webhooks;
 mod cli;
 mod demo;
@@ -61,6 +62,7 @@ async fn main() -> ExitCode {
         },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
         Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
+        Command::Bench(args) if args.integrity => bench_integrity::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {
