@@ -51,7 +51,8 @@ pub fn canonical_bytes(entry: &Entry) -> Vec<u8> {
     out.push_str(",\"event\":");
     write_string(&mut out, &entry.event);
     out.push_str(",\"id\":");
-    write_string(&mut out, &entry.id.hyphenated().to_string());
+    let mut id = uuid::Uuid::encode_buffer();
+    write_string(&mut out, entry.id.hyphenated().encode_lower(&mut id));
     out.push_str(",\"ip_address\":");
     write_optional(&mut out, entry.ip_address.map(|ip| ip.to_string()).as_deref());
     out.push_str(",\"received_at\":");
@@ -132,21 +133,29 @@ fn write_optional(out: &mut String, s: Option<&str>) {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < ' ' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if c < ' ' => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escaped);
         }
+        run = i + c.len_utf8();
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
