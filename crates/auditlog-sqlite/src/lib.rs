@@ -272,42 +272,6 @@ fn append_entries(
     Ok(results)
 }
 
-/// The entries' leaf hashes, in order, computed on every core: hashing
-/// (about 4 µs an entry on one core here) is pure CPU work, and the
-/// transaction is the one serial path of ingest.
-fn leaf_hashes(entries: &[&Entry]) -> Vec<Hash> {
-    const PER_THREAD_MIN: usize = 64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4)
-        .min(entries.len().div_ceil(PER_THREAD_MIN))
-        .max(1);
-    if threads == 1 {
-        return entries.iter().map(|e| entry_leaf_hash(e)).collect();
-    }
-    let chunk = entries.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = entries.chunks(chunk);
-        let first = parts.next().unwrap_or_default();
-        let helpers: Vec<_> = parts
-            .map(|part| {
-                let handle = scope.spawn(move || part.iter().map(|e| entry_leaf_hash(e)).collect::<Vec<_>>());
-                (part, handle)
-            })
-            .collect();
-        let mut hashes: Vec<Hash> = first.iter().map(|e| entry_leaf_hash(e)).collect();
-        for (part, handle) in helpers {
-            // Hashing does not panic; if a thread died anyway, hash its part
-            // here rather than lose the batch.
-            match handle.join() {
-                Ok(done) => hashes.extend(done),
-                Err(_) => hashes.extend(part.iter().map(|e| entry_leaf_hash(e))),
-            }
-        }
-        hashes
-    })
-}
-
 /// Adds leaves to an organization's Merkle tree: loads the frontier of the
 /// tree as it was, and stores every perfect node the new leaves complete.
 fn grow_tree(tx: &rusqlite::Transaction<'_>, org: OrgId, size_before: u64, leaves: &[Hash]) -> rusqlite::Result<()> {
@@ -414,7 +378,8 @@ fn append_in_tx(
         }
         for (org, size_before) in &batch.sizes_before {
             let entries = new.remove(org).unwrap_or_default();
-            grow_tree(tx, *org, *size_before as u64, &leaf_hashes(&entries)).map_err(db_err)?;
+            let leaves: Vec<Hash> = entries.iter().map(|e| entry_leaf_hash(e)).collect();
+            grow_tree(tx, *org, *size_before as u64, &leaves).map_err(db_err)?;
         }
     }
     let mut set_head = tx
