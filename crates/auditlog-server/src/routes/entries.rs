@@ -1,6 +1,7 @@
 //! Reading the log: `GET /v1/orgs/{org}/audit/events` (filtered, newest
 //! first, keyset-paginated) and `GET …/audit/events/{id}`.
 
+use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::filter::{Filter, ListingRequest, Page, parse_listing};
 use auditlog_domain::permissions::Action;
@@ -72,8 +73,35 @@ pub async fn list(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
-    let req = listing(&pairs, &state, &principal.org, &[])?;
+    let req = listing(&pairs, &state, &principal.org, &["proofs"])?;
+    let with_leaves = match req.extra.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().as_slice() {
+        [] | ["false"] => false,
+        ["true"] => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "proofs must be true or false, given once",
+            ));
+        }
+    };
     let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
+    if !with_leaves {
+        return Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })));
+    }
+    // Each entry with its Merkle leaf hash, for GET …/proofs/inclusion.
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert(
+                    "leaf_hash".into(),
+                    json!(crate::routes::proofs::b64(&entry_leaf_hash(e))),
+                );
+            }
+            v
+        })
+        .collect();
     Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })))
 }
 

@@ -76,6 +76,16 @@ async fn checkpoints_and_proofs_verify_independently() {
         .unwrap_or_else(|err| panic!("seq {}: {err}", e.seq));
     }
 
+    // The query API carries the same leaf hashes on request.
+    let (status, page) = get(&app, "/v1/orgs/acme/audit/events?proofs=true&limit=3").await;
+    assert_eq!(status, 200, "{page}");
+    for v in page["entries"].as_array().unwrap() {
+        let e: Entry = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(hash(&v["leaf_hash"]), entry_leaf_hash(&e));
+    }
+    let (_, plain) = get(&app, "/v1/orgs/acme/audit/events?limit=1").await;
+    assert!(plain["entries"][0].get("leaf_hash").is_none(), "only when asked");
+
     // The log grows; the new checkpoint is consistent with the first.
     ingest_n(&app, 6).await;
     let (_, second) = get(&app, "/v1/orgs/acme/audit/checkpoint").await;
