@@ -9,11 +9,15 @@
 //! under `CI=true`, where it fails. `AUDITLOG_UPDATE_SCREENSHOTS=1` writes
 //! the screenshots into `docs/` as well as `target/`.
 
+mod common;
+
+use common::*;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -53,24 +57,6 @@ fn tools() -> Option<Tools> {
             eprintln!("\n!!! {msg} !!!\n");
             None
         }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

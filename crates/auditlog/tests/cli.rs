@@ -1,12 +1,12 @@
 //! The command line, run as a user would: the real binary on a temporary
 //! database.
 
+mod common;
+
+use common::*;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-fn auditlog() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_auditlog"))
-}
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run auditlog");

@@ -2,8 +2,12 @@
 //! SIGKILL while its webhook outbox is full, started again, and every
 //! committed entry still reaches the receiver, correctly signed.
 
+mod common;
+
+use common::*;
+
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,18 +17,6 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-
-fn auditlog() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_auditlog"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn serve(db: &str, port: u16) -> Child {
     auditlog()

@@ -3,31 +3,14 @@
 //! different key is offered; `auditlog verify` on a fresh export names the
 //! entry each time and exits non-zero.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::*;
+
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-
-fn auditlog() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_auditlog"))
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Service {
     _process: Killed,

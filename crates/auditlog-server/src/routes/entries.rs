@@ -38,6 +38,25 @@ fn within_retention(filter: &mut Filter, org: &Org, clock: &dyn Clock) {
     filter.from = Some(filter.from.map_or(cutoff, |f| f.max(cutoff)));
 }
 
+/// A `true`/`false` parameter the endpoint declared as its own; absent is
+/// false.
+pub fn flag(req: &ListingRequest, name: &str) -> Result<bool, ApiError> {
+    let values: Vec<&str> = req
+        .extra
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    match values.as_slice() {
+        [] | ["false"] => Ok(false),
+        ["true"] => Ok(true),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be true or false, given once"),
+        )),
+    }
+}
+
 /// One page of a listing and the cursor to the next, if there is one.
 pub async fn page_of(
     state: &AppState,
@@ -74,16 +93,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
     let req = listing(&pairs, &state, &principal.org, &["proofs"])?;
-    let with_leaves = match req.extra.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().as_slice() {
-        [] | ["false"] => false,
-        ["true"] => true,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "proofs must be true or false, given once",
-            ));
-        }
-    };
+    let with_leaves = flag(&req, "proofs")?;
     let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
     if !with_leaves {
         return Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })));

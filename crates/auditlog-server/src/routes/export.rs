@@ -226,16 +226,7 @@ pub async fn export(
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
     };
-    let proofs = match values("proofs").as_slice() {
-        [] | ["false"] => false,
-        ["true"] => true,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "proofs must be true or false, given once",
-            ));
-        }
-    };
+    let proofs = crate::routes::entries::flag(&req, "proofs")?;
     let format = match values("format").as_slice() {
         [] | ["csv"] => Format::Csv,
         ["jsonl"] => Format::Jsonl,
