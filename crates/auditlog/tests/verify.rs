@@ -8,7 +8,6 @@ mod common;
 use common::*;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -107,17 +106,7 @@ async fn start() -> Service {
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&client, &base).await;
     let events: Vec<Value> = (0..20)
         .map(|i| {
             json!({"event": "project.created", "actor": "ada@acme.com",
