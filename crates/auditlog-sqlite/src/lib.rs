@@ -7,6 +7,7 @@
 //! - [`changes`]: management changes applied inside the writer's transaction.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`rows`]: mapping between rows and domain types; error mapping.
+//! - [`tree`]: the Merkle tree of each log, in tiles and nodes.
 //!
 //! Writes go through one dedicated connection (SQLite has one writer at a
 //! time anyway, and the server's group-commit writer already batches), reads
@@ -19,6 +20,7 @@ pub mod changes;
 pub mod listing;
 pub mod rows;
 pub mod schema;
+pub mod tree;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,7 @@ use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::{Member, Project, User};
-use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
+use auditlog_domain::merkle::{self, Hash, NodeId};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
@@ -272,28 +274,6 @@ fn append_entries(
     Ok(results)
 }
 
-/// Adds leaves to an organization's Merkle tree: loads the frontier of the
-/// tree as it was, and stores every perfect node the new leaves complete.
-fn grow_tree(tx: &rusqlite::Transaction<'_>, org: OrgId, size_before: u64, leaves: &[Hash]) -> rusqlite::Result<()> {
-    if leaves.is_empty() {
-        return Ok(());
-    }
-    let mut node = tx.prepare_cached("SELECT hash FROM merkle_nodes WHERE org_id = ?1 AND level = ?2 AND idx = ?3")?;
-    let mut frontier_hashes = Vec::new();
-    for id in merkle::frontier_ids(size_before) {
-        let bytes: Vec<u8> = node.query_row(params![org.0, id.level, id.index as i64], |r| r.get(0))?;
-        frontier_hashes.push(hash_of(bytes)?);
-    }
-    let mut frontier = Frontier::new(size_before, frontier_hashes)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("Merkle frontier: {e:?}").into()))?;
-    let mut insert =
-        tx.prepare_cached("INSERT INTO merkle_nodes (org_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")?;
-    for (id, hash) in frontier.append(leaves) {
-        insert.execute(params![org.0, id.level, id.index as i64, &hash[..]])?;
-    }
-    Ok(())
-}
-
 fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<Hash> {
     bytes
         .try_into()
@@ -326,7 +306,7 @@ pub(crate) fn backfill_trees(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result
                 })
             })
             .collect();
-        grow_tree(tx, OrgId(org), 0, &leaves)?;
+        tree::grow(tx, OrgId(org), 0, &leaves)?;
     }
     Ok(())
 }
@@ -379,7 +359,7 @@ fn append_in_tx(
         for (org, size_before) in &batch.sizes_before {
             let entries = new.remove(org).unwrap_or_default();
             let leaves: Vec<Hash> = entries.iter().map(|e| entry_leaf_hash(e)).collect();
-            grow_tree(tx, *org, *size_before as u64, &leaves).map_err(db_err)?;
+            tree::grow(tx, *org, *size_before as u64, &leaves).map_err(db_err)?;
         }
     }
     let mut set_head = tx
@@ -633,17 +613,11 @@ impl Store for SqliteStore {
 
     async fn tree_nodes(&self, org: OrgId, ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT hash FROM merkle_nodes WHERE org_id = ?1 AND level = ?2 AND idx = ?3")
-                .map_err(db_err)?;
+            let mut reader = tree::Reader::new(conn, org);
             let mut found = HashMap::with_capacity(ids.len());
             for id in ids {
-                let hash: Option<Vec<u8>> = stmt
-                    .query_row(params![org.0, id.level, id.index as i64], |r| r.get(0))
-                    .optional()
-                    .map_err(db_err)?;
-                if let Some(bytes) = hash {
-                    found.insert(id, hash_of(bytes).map_err(db_err)?);
+                if let Some(hash) = reader.node(id).map_err(db_err)? {
+                    found.insert(id, hash);
                 }
             }
             Ok(found)
