@@ -111,7 +111,14 @@ fn write_object(out: &mut String, map: &Map<String, Value>) {
     // serde_json keeps insertion order here (the workspace enables
     // preserve_order), so the order has to be imposed.
     let mut fields: Vec<(&String, &Value)> = map.iter().collect();
-    fields.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    fields.sort_by(|a, b| {
+        // Byte order is UTF-16 order for ASCII, which almost every key is.
+        if a.0.is_ascii() && b.0.is_ascii() {
+            a.0.cmp(b.0)
+        } else {
+            a.0.encode_utf16().cmp(b.0.encode_utf16())
+        }
+    });
     out.push('{');
     for (i, (key, value)) in fields.into_iter().enumerate() {
         if i > 0 {

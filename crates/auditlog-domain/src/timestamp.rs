@@ -83,16 +83,39 @@ impl Timestamp {
     /// so the text sorts the way the instants do.
     pub fn to_rfc3339(self) -> String {
         let dt = self.datetime();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            dt.year(),
-            u8::from(dt.month()),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second(),
-            dt.millisecond()
-        )
+        let year = dt.year();
+        if !(0..=9999).contains(&year) {
+            return format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                year,
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.millisecond()
+            );
+        }
+        // Digit by digit: every entry's two timestamps are formatted for its
+        // leaf hash, its API form and its CSV row, and `format!` took most
+        // of a leaf's canonical bytes.
+        let mut out = String::with_capacity(24);
+        let mut digits = |value: u32, width: u32, then: Option<char>| {
+            for place in (0..width).rev() {
+                out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+            }
+            if let Some(c) = then {
+                out.push(c);
+            }
+        };
+        digits(year as u32, 4, Some('-'));
+        digits(u32::from(u8::from(dt.month())), 2, Some('-'));
+        digits(u32::from(dt.day()), 2, Some('T'));
+        digits(u32::from(dt.hour()), 2, Some(':'));
+        digits(u32::from(dt.minute()), 2, Some(':'));
+        digits(u32::from(dt.second()), 2, Some('.'));
+        digits(u32::from(dt.millisecond()), 3, Some('Z'));
+        out
     }
 
     /// `20260131T120000Z`, for file names.
