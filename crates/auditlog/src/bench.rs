@@ -217,9 +217,21 @@ impl Workdir {
     }
 }
 
+/// The command as run, with the executable by its name only: the report
+/// is shared, and where the binary sat on this machine is nobody's business.
 fn command_line() -> String {
     std::env::args()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+        .enumerate()
+        .map(|(i, a)| {
+            let a = if i == 0 {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map_or(a.clone(), |n| n.to_string_lossy().into_owned())
+            } else {
+                a
+            };
+            if a.contains(' ') { format!("'{a}'") } else { a }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
