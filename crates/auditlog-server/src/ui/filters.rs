@@ -88,6 +88,17 @@ impl UiFilters {
         self.range.is_empty() || self.range == "custom"
     }
 
+    /// The parameters the page's URL and the API spell alike, in order.
+    fn shared_pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [("q", self.q.as_str()), ("actor", self.actor.as_str())]
+            .into_iter()
+            .chain(self.events.iter().map(|e| ("event", e.as_str())))
+            .chain([
+                ("resource_type", self.resource_type.as_str()),
+                ("resource_id", self.resource_id.as_str()),
+            ])
+    }
+
     /// The page's own URL query (without the leading `?`), empty values
     /// left out so shared links stay short.
     pub fn to_query(&self) -> String {
@@ -97,13 +108,9 @@ impl UiFilters {
                 out.append_pair(k, v);
             }
         };
-        put("q", &self.q);
-        put("actor", &self.actor);
-        for e in &self.events {
-            put("event", e);
+        for (k, v) in self.shared_pairs() {
+            put(k, v);
         }
-        put("resource_type", &self.resource_type);
-        put("resource_id", &self.resource_id);
         put("range", &self.range);
         if self.uses_dates() {
             put("from", &self.from);
@@ -123,13 +130,9 @@ impl UiFilters {
                 pairs.push((k.to_owned(), v.to_owned()));
             }
         };
-        put("q", &self.q);
-        put("actor", &self.actor);
-        for e in &self.events {
-            put("event", e);
+        for (k, v) in self.shared_pairs() {
+            put(k, v);
         }
-        put("resource_type", &self.resource_type);
-        put("resource_id", &self.resource_id);
         if self.uses_dates() {
             for (field, value, date_offset) in [("from", &self.from, 0), ("to", &self.to, DAY_MS)] {
                 match bound(value, date_offset) {
@@ -163,7 +166,7 @@ fn bound(value: &str, date_offset_ms: i64) -> Result<Option<Timestamp>, String> 
     }
     let is_date = value.len() == 10 && value.as_bytes().get(4) == Some(&b'-');
     if is_date {
-        Timestamp::parse(&format!("{value}T00:00:00Z"))
+        Timestamp::parse_date(value)
             .map(|t| Some(t.plus_millis(date_offset_ms)))
             .map_err(|_| format!("{value:?} is not a date (YYYY-MM-DD)"))
     } else {
