@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_domain::checkpoint::{self, Checkpoint, Origin, SigningKey};
-use auditlog_domain::merkle::{self, Hash, NodeRef};
+use std::collections::HashMap;
+
+use auditlog_domain::merkle::{self, Hash, MissingNode, NodeId, NodeRef};
 use auditlog_domain::store::StoredCheckpoint;
 use auditlog_domain::{Clock, Org, OrgId, Store};
 use tokio_util::sync::CancellationToken;
@@ -53,18 +55,50 @@ pub struct Checkpointer {
     config: CheckpointConfig,
 }
 
+/// Stored tree nodes, read once, from which proofs, leaves and roots are
+/// put together: a request or an export page asks for every node it needs
+/// in one read.
+pub struct TreeView {
+    nodes: HashMap<NodeId, Hash>,
+}
+
+fn missing(m: MissingNode) -> ApiError {
+    ApiError::Internal(format!("the Merkle tree lacks node {:?}", m.0))
+}
+
+impl TreeView {
+    pub async fn load(store: &dyn Store, org: OrgId, ids: impl IntoIterator<Item = NodeId>) -> Result<Self, ApiError> {
+        let mut ids: Vec<NodeId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(Self {
+            nodes: store.tree_nodes(org, ids).await?,
+        })
+    }
+
+    pub fn proof(&self, refs: &[NodeRef]) -> Result<Vec<Hash>, ApiError> {
+        merkle::assemble(refs, |id| self.nodes.get(&id).copied()).map_err(missing)
+    }
+
+    pub fn root(&self, size: u64) -> Result<Hash, ApiError> {
+        merkle::root_at(size, |id| self.nodes.get(&id).copied()).map_err(missing)
+    }
+
+    pub fn node(&self, id: NodeId) -> Result<Hash, ApiError> {
+        self.nodes.get(&id).copied().ok_or(missing(MissingNode(id)))
+    }
+}
+
 /// Proof hashes from stored nodes, in one read.
 pub async fn proof_hashes(store: &dyn Store, org: OrgId, refs: &[NodeRef]) -> Result<Vec<Hash>, ApiError> {
-    let nodes = store.tree_nodes(org, merkle::needed_nodes(refs)).await?;
-    merkle::assemble(refs, |id| nodes.get(&id).copied())
-        .map_err(|m| ApiError::Internal(format!("the Merkle tree lacks node {:?}", m.0)))
+    TreeView::load(store, org, merkle::needed_nodes(refs))
+        .await?
+        .proof(refs)
 }
 
 /// The tree's root at `size`, from stored nodes.
 pub async fn root_at(store: &dyn Store, org: OrgId, size: u64) -> Result<Hash, ApiError> {
-    let nodes = store.tree_nodes(org, merkle::frontier_ids(size)).await?;
-    merkle::root_at(size, |id| nodes.get(&id).copied())
-        .map_err(|m| ApiError::Internal(format!("the Merkle tree lacks node {:?}", m.0)))
+    TreeView::load(store, org, merkle::frontier_ids(size)).await?.root(size)
 }
 
 impl Checkpointer {

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::checkpointer::proof_hashes;
+use crate::checkpointer::TreeView;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 use crate::recorder::record;
@@ -87,21 +87,32 @@ impl Export {
         self.state.store.list(self.principal.org.id, &self.filter, page).await
     }
 
-    /// An entry as a JSON line with its leaf hash and its inclusion proof in
-    /// the tree of `size` entries, which `auditlog verify` checks offline.
-    async fn line_with_proof(&self, e: &auditlog_domain::Entry, size: u64) -> Result<Vec<u8>, ApiError> {
-        let index = (e.seq - 1) as u64;
-        let refs = merkle::inclusion_proof_nodes(index, size).map_err(|err| ApiError::Internal(err.to_string()))?;
-        let hashes = proof_hashes(self.state.store.as_ref(), self.principal.org.id, &refs).await?;
-        let mut value = serde_json::to_value(e).map_err(|err| ApiError::Internal(err.to_string()))?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("leaf_hash".into(), json!(b64(&entry_leaf_hash(e))));
-            obj.insert(
-                "inclusion_proof".into(),
-                json!({"tree_size": size, "leaf_index": index, "hashes": hashes.iter().map(b64).collect::<Vec<_>>()}),
-            );
+    /// Entries as JSON lines, each with its leaf hash and its inclusion proof
+    /// in the tree of `size` entries (which `auditlog verify` checks
+    /// offline); the page's nodes are read at once.
+    async fn lines_with_proofs(&self, entries: &[auditlog_domain::Entry], size: u64) -> Result<Vec<u8>, ApiError> {
+        let refs = entries
+            .iter()
+            .map(|e| merkle::inclusion_proof_nodes((e.seq - 1) as u64, size))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| ApiError::Internal(err.to_string()))?;
+        let ids = refs.iter().flat_map(|r| merkle::needed_nodes(r));
+        let tree = TreeView::load(self.state.store.as_ref(), self.principal.org.id, ids).await?;
+        let mut out = Vec::new();
+        for (e, refs) in entries.iter().zip(&refs) {
+            let hashes = tree.proof(refs)?;
+            let mut value = serde_json::to_value(e).map_err(|err| ApiError::Internal(err.to_string()))?;
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("leaf_hash".into(), json!(b64(&entry_leaf_hash(e))));
+                obj.insert(
+                    "inclusion_proof".into(),
+                    json!({"tree_size": size, "leaf_index": e.seq - 1, "hashes": hashes.iter().map(b64).collect::<Vec<_>>()}),
+                );
+            }
+            serde_json::to_writer(&mut out, &value).map_err(|err| ApiError::Internal(err.to_string()))?;
+            out.push(b'\n');
         }
-        serde_json::to_vec(&value).map_err(|err| ApiError::Internal(err.to_string()))
+        Ok(out)
     }
 
     /// The next chunk of the body, or `None` when it is complete.
@@ -151,20 +162,16 @@ impl Export {
                     .await
             }));
         }
-        for e in &entries {
-            if let Some(size) = self.proofs_at {
-                match self.line_with_proof(e, size).await {
-                    Ok(line) => {
-                        chunk.extend_from_slice(&line);
-                        chunk.push(b'\n');
-                    }
-                    Err(err) => {
-                        self.finished = true;
-                        return Some(Err(err));
-                    }
+        if let Some(size) = self.proofs_at {
+            match self.lines_with_proofs(&entries, size).await {
+                Ok(lines) => chunk = lines,
+                Err(err) => {
+                    self.finished = true;
+                    return Some(Err(err));
                 }
-                continue;
             }
+        }
+        for e in entries.iter().filter(|_| self.proofs_at.is_none()) {
             match self.format {
                 Format::Csv => self.csv.row(e),
                 Format::Jsonl => {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::checkpointer::{proof_hashes, root_at};
+use crate::checkpointer::TreeView;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 
@@ -117,15 +117,13 @@ pub async fn inclusion(
     }
     let refs = merkle::inclusion_proof_nodes(seq - 1, size)
         .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
-    let proof = proof_hashes(state.store.as_ref(), principal.org.id, &refs).await?;
-    let leaf = state
-        .store
-        .tree_nodes(principal.org.id, vec![merkle::NodeId::leaf(seq - 1)])
-        .await?
-        .into_values()
-        .next()
-        .ok_or_else(|| ApiError::Internal(format!("the Merkle tree lacks leaf {seq}")))?;
-    let root = root_at(state.store.as_ref(), principal.org.id, size).await?;
+    let leaf_id = merkle::NodeId::leaf(seq - 1);
+    let ids = merkle::needed_nodes(&refs)
+        .into_iter()
+        .chain(merkle::frontier_ids(size))
+        .chain([leaf_id]);
+    let tree = TreeView::load(state.store.as_ref(), principal.org.id, ids).await?;
+    let (proof, leaf, root) = (tree.proof(&refs)?, tree.node(leaf_id)?, tree.root(size)?);
     Ok(Json(json!({
         "seq": seq,
         "leaf_index": seq - 1,
@@ -159,13 +157,17 @@ pub async fn consistency(
     }
     let refs =
         merkle::consistency_proof_nodes(from, to).map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
-    let proof = proof_hashes(state.store.as_ref(), principal.org.id, &refs).await?;
-    let store = state.store.as_ref();
+    let ids = merkle::needed_nodes(&refs)
+        .into_iter()
+        .chain(merkle::frontier_ids(from))
+        .chain(merkle::frontier_ids(to));
+    let tree = TreeView::load(state.store.as_ref(), principal.org.id, ids).await?;
+    let proof = tree.proof(&refs)?;
     Ok(Json(json!({
         "from": from,
         "to": to,
-        "from_root": b64(&root_at(store, principal.org.id, from).await?),
-        "to_root": b64(&root_at(store, principal.org.id, to).await?),
+        "from_root": b64(&tree.root(from)?),
+        "to_root": b64(&tree.root(to)?),
         "proof": proof.iter().map(b64).collect::<Vec<_>>(),
     })))
 }
