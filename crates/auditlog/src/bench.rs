@@ -205,14 +205,7 @@ impl Workdir {
     /// removed so every measurement starts empty.
     fn fresh(&self, name: &str) -> Result<PathBuf, AnyError> {
         let path = self.path.join(name);
-        for suffix in ["", "-wal", "-shm"] {
-            let file = PathBuf::from(format!("{}{suffix}", path.display()));
-            match std::fs::remove_file(&file) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("cannot remove {}: {e}", file.display()).into()),
-            }
-        }
+        remove_database(&path)?;
         Ok(path)
     }
 }
@@ -369,7 +362,13 @@ fn unexpected(what: &str, status: StatusCode, body: &[u8]) -> AnyError {
 async fn fresh_store(path: &Path) -> Result<(Arc<dyn Store>, Org), AnyError> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?);
-    let now = SystemClock.now();
+    let org = bench_org(store.as_ref()).await?;
+    Ok((store, org))
+}
+
+/// The organization every section's entries go to, on the scale plan so a
+/// year of entries is within retention.
+pub async fn bench_org(store: &dyn Store) -> Result<Org, AnyError> {
     let org = store
         .create_org(
             NewOrg {
@@ -378,10 +377,23 @@ async fn fresh_store(path: &Path) -> Result<(Arc<dyn Store>, Org), AnyError> {
                 plan: Plan::Scale,
                 enterprise_retention_days: None,
             },
-            now.minus_days(400),
+            SystemClock.now().minus_days(400),
         )
         .await?;
-    Ok((store, org))
+    Ok(org)
+}
+
+/// Removes a database file and its WAL, so a measurement starts empty.
+pub fn remove_database(path: &Path) -> Result<(), AnyError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", file.display()).into()),
+        }
+    }
+    Ok(())
 }
 
 /// The real server on a loopback port, stopped through its token.

@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditlog_domain::canonical::entry_leaf_hash;
-use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Clock, Entry, NewEntry, Org, OrgId, Plan, Store, SystemClock};
+use auditlog_domain::{Clock, Entry, NewEntry, Org, OrgId, Store, SystemClock};
 use auditlog_sqlite::SqliteStore;
 
 use crate::backend::AnyError;
@@ -50,25 +49,13 @@ impl IntegrityFigures {
 }
 
 async fn fresh(path: &Path, tree: bool) -> Result<(Arc<dyn Store>, Org), AnyError> {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    crate::bench::remove_database(path)?;
     let store: Arc<dyn Store> = Arc::new(if tree {
         SqliteStore::open(path)?
     } else {
         SqliteStore::open_without_tree(path)?
     });
-    let org = store
-        .create_org(
-            NewOrg {
-                slug: "bench".into(),
-                name: "Bench".into(),
-                plan: Plan::Scale,
-                enterprise_retention_days: None,
-            },
-            SystemClock.now().minus_days(400),
-        )
-        .await?;
+    let org = crate::bench::bench_org(store.as_ref()).await?;
     Ok((store, org))
 }
 

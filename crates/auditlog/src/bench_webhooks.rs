@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use auditlog_domain::api_key::Scope;
 use auditlog_domain::change::Change;
-use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{Clock, Plan, Store, SystemClock};
+use auditlog_domain::{Clock, Store, SystemClock};
 use auditlog_server::ServerConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use auditlog_sqlite::SqliteStore;
@@ -102,19 +101,9 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
 
     // The service, with endpoints on loopback.
     let path = dir.join("webhooks.db");
-    let _ = std::fs::remove_file(&path);
+    crate::bench::remove_database(&path)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
-    let org = store
-        .create_org(
-            NewOrg {
-                slug: "bench".into(),
-                name: "Bench".into(),
-                plan: Plan::Scale,
-                enterprise_retention_days: None,
-            },
-            SystemClock.now(),
-        )
-        .await?;
+    let org = crate::bench::bench_org(store.as_ref()).await?;
     let key = make_key(store.as_ref(), &org, "bench", vec![Scope::AuditWrite]).await?;
     let changes = (0..b.endpoints)
         .map(|n| {
