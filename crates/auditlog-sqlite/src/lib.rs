@@ -7,7 +7,8 @@
 //! - [`changes`]: management changes applied inside the writer's transaction.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`rows`]: mapping between rows and domain types; error mapping.
-//! - [`tree`]: the Merkle tree of each log, in tiles and nodes.
+//! - [`tree`]: the Merkle tree of each log, in tiles and nodes, and its
+//!   backfill for logs older than it.
 //!
 //! Writes go through one dedicated connection (SQLite has one writer at a
 //! time anyway, and the server's group-commit writer already batches), reads
@@ -31,7 +32,7 @@ use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::{Member, Project, User};
-use auditlog_domain::merkle::{self, Hash, NodeId};
+use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
@@ -272,43 +273,6 @@ fn append_entries(
         results.push(Appended { entry, replayed: false });
     }
     Ok(results)
-}
-
-fn hash_of(bytes: Vec<u8>) -> rusqlite::Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob))
-}
-
-/// Builds the tree of every log that predates it (migration 4). An entry
-/// purged before then is gone, so its leaf is the hash of a fixed marker
-/// naming its sequence number: the tree is complete, and says which leaves
-/// it could not cover.
-pub(crate) fn backfill_trees(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    let orgs: Vec<(i64, i64)> = tx
-        .prepare("SELECT org_id, size FROM log_heads WHERE size > 0")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (org, size) in orgs {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT {} FROM entries WHERE org_id = ?1 ORDER BY seq",
-            rows::ENTRY_COLUMNS
-        ))?;
-        let mut by_seq: HashMap<i64, Hash> = HashMap::new();
-        for e in stmt.query_map([org], entry_from_row)? {
-            let e = e?;
-            by_seq.insert(e.seq, entry_leaf_hash(&e));
-        }
-        let leaves: Vec<Hash> = (1..=size)
-            .map(|seq| {
-                by_seq.remove(&seq).unwrap_or_else(|| {
-                    merkle::leaf_hash(format!("auditlog: entry {seq} was purged before the tree was built").as_bytes())
-                })
-            })
-            .collect();
-        tree::grow(tx, OrgId(org), 0, &leaves)?;
-    }
-    Ok(())
 }
 
 /// Runs every request in the open transaction. A request with changes runs
@@ -639,7 +603,7 @@ impl Store for SqliteStore {
                     s.query_row(params![org.0, size.map(|n| n as i64)], |r| {
                         Ok(StoredCheckpoint {
                             size: r.get::<_, i64>(0)? as u64,
-                            root: hash_of(r.get(1)?)?,
+                            root: tree::hash_of(&r.get::<_, Vec<u8>>(1)?)?,
                             note: r.get(2)?,
                             signed_at: Timestamp(r.get(3)?),
                         })

@@ -44,7 +44,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if i + 1 == MERKLE_VERSION {
-            crate::backfill_trees(&tx)?;
+            crate::tree::backfill(&tx)?;
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use auditlog_domain::OrgId;
+use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
 use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 
@@ -18,7 +19,8 @@ use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 pub const TILE_LEVEL: u8 = 8;
 pub const TILE_LEAVES: u64 = 1 << TILE_LEVEL;
 
-fn hash_of(bytes: &[u8]) -> rusqlite::Result<Hash> {
+/// A stored 32-byte hash.
+pub(crate) fn hash_of(bytes: &[u8]) -> rusqlite::Result<Hash> {
     bytes
         .try_into()
         .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob))
@@ -127,6 +129,37 @@ pub fn grow(tx: &rusqlite::Transaction<'_>, org: OrgId, size_before: u64, leaves
     Ok(())
 }
 
+/// Builds the tree of every log that predates it (migration 4). An entry
+/// purged before then is gone, so its leaf is the hash of a fixed marker
+/// naming its sequence number: the tree is complete, and says which leaves
+/// it could not cover.
+pub(crate) fn backfill(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let orgs: Vec<(i64, i64)> = tx
+        .prepare("SELECT org_id, size FROM log_heads WHERE size > 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (org, size) in orgs {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {} FROM entries WHERE org_id = ?1 ORDER BY seq",
+            crate::rows::ENTRY_COLUMNS
+        ))?;
+        let mut by_seq: HashMap<i64, Hash> = HashMap::new();
+        for e in stmt.query_map([org], crate::rows::entry_from_row)? {
+            let e = e?;
+            by_seq.insert(e.seq, entry_leaf_hash(&e));
+        }
+        let leaves: Vec<Hash> = (1..=size)
+            .map(|seq| {
+                by_seq.remove(&seq).unwrap_or_else(|| {
+                    merkle::leaf_hash(format!("auditlog: entry {seq} was purged before the tree was built").as_bytes())
+                })
+            })
+            .collect();
+        grow(tx, OrgId(org), 0, &leaves)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +225,67 @@ mod tests {
             .unwrap();
         assert_eq!(tiles, size.div_ceil(TILE_LEAVES) as i64);
         assert_eq!(nodes, 4 + 2 + 1, "four full tiles: 4 nodes at level 8, 2 at 9, 1 at 10");
+    }
+
+    #[test]
+    fn logs_older_than_the_tree_get_one_with_purged_entries_marked() {
+        let mut conn = db();
+        for seq in 1..=300i64 {
+            conn.execute(
+                "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
+                 resource_id, details) VALUES (1, ?1, randomblob(16), ?1, ?1, 'user', 'a@x.io', 'project.created', \
+                 'project', 'p', '{\"n\":1}')",
+                [seq],
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO log_heads (org_id, size) VALUES (1, 300)", [])
+            .unwrap();
+        conn.execute("DELETE FROM entries WHERE seq = 7", []).unwrap();
+        let tx = conn.transaction().unwrap();
+        backfill(&tx).unwrap();
+        tx.commit().unwrap();
+
+        let mut leaves: Vec<Hash> = Vec::new();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM entries ORDER BY seq",
+                crate::rows::ENTRY_COLUMNS
+            ))
+            .unwrap();
+        let stored: Vec<auditlog_domain::Entry> = stmt
+            .query_map([], crate::rows::entry_from_row)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for seq in 1..=300i64 {
+            leaves.push(match stored.iter().find(|e| e.seq == seq) {
+                Some(e) => entry_leaf_hash(e),
+                None => merkle::leaf_hash(b"auditlog: entry 7 was purged before the tree was built"),
+            });
+        }
+        drop(stmt);
+        let mut reader = Reader::new(&conn, OrgId(1));
+        assert_eq!(
+            merkle::root_at(300, |id| reader.node(id).unwrap()).unwrap(),
+            naive(&leaves)
+        );
+        assert_eq!(
+            reader.node(NodeId::leaf(6)).unwrap(),
+            Some(leaves[6]),
+            "the purged entry's marker"
+        );
+
+        // The tree goes on growing from where the backfill left it.
+        let more = [merkle::leaf_hash(b"301")];
+        let tx = conn.transaction().unwrap();
+        grow(&tx, OrgId(1), 300, &more).unwrap();
+        tx.commit().unwrap();
+        leaves.extend(more);
+        let mut reader = Reader::new(&conn, OrgId(1));
+        assert_eq!(
+            merkle::root_at(301, |id| reader.node(id).unwrap()).unwrap(),
+            naive(&leaves)
+        );
     }
 }
