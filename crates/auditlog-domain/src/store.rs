@@ -237,6 +237,10 @@ pub trait Store: Send + Sync + 'static {
     /// and purging entries keeps them, so proofs outlive retention.
     async fn tree_nodes(&self, org: OrgId, ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError>;
 
+    /// The organizations whose log has grown past their latest checkpoint
+    /// (or that have entries and none), in one read.
+    async fn orgs_with_unsigned_entries(&self) -> Result<Vec<Org>, StoreError>;
+
     /// The organization's checkpoint at `size`, or its latest when `None`.
     async fn checkpoint(&self, org: OrgId, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError>;
 

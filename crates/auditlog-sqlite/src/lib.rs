@@ -589,6 +589,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn orgs_with_unsigned_entries(&self) -> Result<Vec<Org>, StoreError> {
+        self.read(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs JOIN log_heads h USING (org_id) \
+                     WHERE h.size > coalesce((SELECT max(size) FROM checkpoints c WHERE c.org_id = orgs.org_id), 0) \
+                     ORDER BY org_id"
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map([], org_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
     async fn checkpoint(&self, org: OrgId, size: Option<u64>) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.read(move |conn| {
             let sql = match size {

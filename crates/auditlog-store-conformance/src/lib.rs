@@ -1233,6 +1233,16 @@ pub async fn checkpoints_are_kept_once_per_size(store: &dyn Store) {
     let a = org(store, "acme").await;
     let b = org(store, "globex").await;
     assert_eq!(store.checkpoint(a.id, None).await.unwrap(), None);
+    assert!(
+        store.orgs_with_unsigned_entries().await.unwrap().is_empty(),
+        "no entries, nothing to sign"
+    );
+    let added: Vec<_> = (0..7)
+        .map(|i| new_entry(i, "a@x.io", "project.created", ("p", "1")))
+        .collect();
+    append(store, &a, added).await;
+    let unsigned = store.orgs_with_unsigned_entries().await.unwrap();
+    assert_eq!(unsigned.iter().map(|o| o.id).collect::<Vec<_>>(), [a.id]);
     let cp = |size: u64, note: &str| StoredCheckpoint {
         size,
         root: [size as u8; 32],
@@ -1250,4 +1260,8 @@ pub async fn checkpoints_are_kept_once_per_size(store: &dyn Store) {
     assert_eq!(store.checkpoint(a.id, Some(3)).await.unwrap(), Some(cp(3, "three")));
     assert_eq!(store.checkpoint(a.id, Some(4)).await.unwrap(), None);
     assert_eq!(store.checkpoint(b.id, None).await.unwrap(), None, "per organization");
+    assert!(
+        store.orgs_with_unsigned_entries().await.unwrap().is_empty(),
+        "signed up to its size: nothing left"
+    );
 }

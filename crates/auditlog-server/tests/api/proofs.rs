@@ -176,3 +176,23 @@ async fn a_rewritten_history_is_never_signed() {
         "the old checkpoint stands"
     );
 }
+
+#[tokio::test]
+async fn checkpoints_are_signed_in_the_background_while_entries_arrive() {
+    let app = spawn_app_with(|c| c.checkpoints.interval = std::time::Duration::from_millis(50)).await;
+    ingest_n(&app, 5).await;
+    let mut signed = None;
+    for _ in 0..100 {
+        signed = app.store.checkpoint(app.acme.id, None).await.unwrap();
+        if signed.as_ref().is_some_and(|c| c.size == 5) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(signed.map(|c| c.size), Some(5), "signed without anyone asking");
+    assert_eq!(
+        app.store.checkpoint(app.globex.id, None).await.unwrap(),
+        None,
+        "an empty log is not signed"
+    );
+}
