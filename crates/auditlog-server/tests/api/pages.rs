@@ -95,6 +95,26 @@ async fn every_page_carries_a_strict_policy_and_escapes_the_log() {
     assert_eq!(html.matches("<script").count(), 1);
     assert!(html.contains(r#"<script src="/assets/app.js?v="#));
     assert!(html.contains("Entries are kept for 90 days on the Team plan."));
+    // A real table, and a label for every control of the filter form.
+    assert!(html.contains(r#"<th scope="col">Timestamp (UTC)</th>"#), "{html}");
+    assert!(html.contains("<caption"));
+    let form = html
+        .split(r#"<form id="filters""#)
+        .nth(1)
+        .unwrap()
+        .split("</form>")
+        .next()
+        .unwrap();
+    let ids: Vec<&str> = form
+        .split(" id=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .filter(|id| !id.ends_with("-help"))
+        .collect();
+    assert!(ids.len() >= 8, "{ids:?}");
+    for id in ids {
+        assert!(form.contains(&format!(r#"<label for="{id}">"#)), "no label for #{id}");
+    }
 
     let (status, headers, _) = page(&app, None, "/assets/app.js").await;
     assert_eq!(status, 200);
