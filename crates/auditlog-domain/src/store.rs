@@ -295,4 +295,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the database answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Waits for a sign that deliveries were written by any process sharing
+    /// the database: returns once more than `seen` signs were given since
+    /// the store was opened, with their number. A worker passes the number
+    /// it last got, so a sign given while it was busy is not lost. This lets
+    /// every replica's dispatcher start on a new delivery at once, not at
+    /// its next poll. The default never returns: with one process, its own
+    /// writer already wakes its dispatcher.
+    async fn wait_for_deliveries(&self, seen: u64) -> u64 {
+        let _ = seen;
+        std::future::pending().await
+    }
 }

@@ -26,10 +26,21 @@ use auditlog_domain::{Role, session};
 use auditlog_domain::{canonical, merkle};
 
 /// Generates one test per check for a backend.
+///
+/// `conformance_tests!(fresh())` takes an async expression yielding a fresh
+/// store. `conformance_tests!(optional: fresh())` takes one yielding
+/// `Option<store>`, for a backend that needs a server which may be absent:
+/// on `None` each check returns early (its backend says why).
 #[macro_export]
 macro_rules! conformance_tests {
+    (optional: $make:expr) => {
+        $crate::conformance_tests!(@checks (optional) $make);
+    };
     ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
+        $crate::conformance_tests!(@checks (required) $make);
+    };
+    (@checks $mode:tt $make:expr) => {
+        $crate::conformance_tests!(@each $mode $make;
             orgs_are_created_once_and_found_by_slug,
             api_keys_are_found_by_prefix_and_prefixes_are_unique,
             sequences_are_gapless_per_organization,
@@ -57,11 +68,20 @@ macro_rules! conformance_tests {
             checkpoints_are_kept_once_per_size,
         );
     };
-    (@each $make:expr; $($check:ident),* $(,)?) => {
+    (@each (required) $make:expr; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let store = $make.await;
+                $crate::$check(&store).await;
+            }
+        )*
+    };
+    (@each (optional) $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(store) = $make.await else { return };
                 $crate::$check(&store).await;
             }
         )*
