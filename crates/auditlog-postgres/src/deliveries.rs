@@ -1,0 +1,184 @@
+//! The webhook outbox: claiming due deliveries and recording attempts.
+//!
+//! Dispatchers of several replicas claim from the same table: `FOR UPDATE
+//! SKIP LOCKED` lets each take rows the others are not taking, without
+//! waiting on them, and the lease written with the claim keeps a claimed
+//! delivery from being due again until it expires.
+
+use std::collections::HashMap;
+
+use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt};
+use auditlog_domain::webhook::Endpoint;
+use auditlog_domain::{Entry, OrgId, Timestamp};
+use deadpool_postgres::Transaction;
+
+use crate::db;
+use crate::error::Failure;
+use crate::rows::{
+    DELIVERY_COLUMNS, ENTRY_COLUMNS, WEBHOOK_COLUMNS, delivery_at, entry_at, get, qualified, webhook_at,
+};
+
+pub async fn claim(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> Result<Vec<DueDelivery>, Failure> {
+    let rows = db::query(
+        tx,
+        &format!(
+            "WITH due AS (SELECT org_id, id, next_attempt_at AS due_at FROM deliveries \
+                 WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE deliveries d SET next_attempt_at = $2 FROM due \
+             WHERE d.org_id = due.org_id AND d.id = due.id \
+             RETURNING due.due_at, d.org_id, d.entry_ts, {}",
+            qualified("d", DELIVERY_COLUMNS)
+        ),
+        &[&now.millis(), &lease_until.millis(), &i64::from(limit)],
+    )
+    .await?;
+    let mut claimed: Vec<(i64, OrgId, i64, Delivery)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        claimed.push((get(r, 0)?, OrgId(get(r, 1)?), get(r, 2)?, delivery_at(r, 3)?));
+    }
+    // RETURNING follows no order; the oldest due go first.
+    claimed.sort_by(|a, b| (a.0, &a.3.id).cmp(&(b.0, &b.3.id)));
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // Each entry and endpoint once, however many deliveries share it.
+    let (mut e_org, mut e_seq, mut e_ts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut w_org, mut w_id) = (Vec::new(), Vec::new());
+    for (_, org, ts, d) in &claimed {
+        e_org.push(org.0);
+        e_seq.push(d.seq);
+        e_ts.push(*ts);
+        w_org.push(org.0);
+        w_id.push(d.webhook_id.as_str());
+    }
+    let mut entries: HashMap<(i64, i64), Entry> = HashMap::new();
+    for r in db::query(
+        tx,
+        &format!(
+            "SELECT {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS k (org_id, seq, ts) \
+             JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
+            qualified("e", ENTRY_COLUMNS)
+        ),
+        &[&e_org, &e_seq, &e_ts],
+    )
+    .await?
+    {
+        let e = entry_at(&r, 0)?;
+        entries.insert((e.org_id.0, e.seq), e);
+    }
+    let mut endpoints: HashMap<(i64, String), Endpoint> = HashMap::new();
+    for r in db::query(
+        tx,
+        &format!(
+            "SELECT w.org_id, {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[])) AS k (org_id, id) \
+             JOIN webhooks w ON w.org_id = k.org_id AND w.id = k.id",
+            qualified("w", WEBHOOK_COLUMNS)
+        ),
+        &[&w_org, &w_id],
+    )
+    .await?
+    {
+        let w = webhook_at(&r, 1)?;
+        endpoints.insert((get(&r, 0)?, w.id.clone()), w);
+    }
+
+    let mut out = Vec::with_capacity(claimed.len());
+    let (mut orphan_org, mut orphan_id) = (Vec::new(), Vec::new());
+    for (_, org, _, delivery) in claimed {
+        let entry = entries.get(&(org.0, delivery.seq)).cloned();
+        let endpoint = endpoints.get(&(org.0, delivery.webhook_id.clone())).cloned();
+        match (entry, endpoint) {
+            (Some(entry), Some(endpoint)) => out.push(DueDelivery {
+                org_id: org,
+                delivery,
+                endpoint,
+                entry,
+            }),
+            _ => {
+                orphan_org.push(org.0);
+                orphan_id.push(delivery.id);
+            }
+        }
+    }
+    if !orphan_id.is_empty() {
+        db::execute(
+            tx,
+            "UPDATE deliveries d SET status = 'failed', next_attempt_at = NULL, \
+             last_error = 'the endpoint or the entry no longer exists' \
+             FROM unnest($1::bigint[], $2::text[]) AS k (org_id, id) WHERE d.org_id = k.org_id AND d.id = k.id",
+            &[&orphan_org, &orphan_id],
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+pub async fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Result<Vec<Option<Timestamp>>, Failure> {
+    let mut out = Vec::with_capacity(attempts.len());
+    for RecordedAttempt {
+        org_id,
+        delivery_id,
+        attempt,
+    } in attempts
+    {
+        let (status, next) = match attempt.result {
+            AttemptResult::Delivered => ("delivered", None),
+            AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
+            AttemptResult::Failed => ("failed", None),
+        };
+        let updated = db::query_opt(
+            tx,
+            "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = $3, last_status = $4, \
+             last_latency_ms = $5, last_error = $6, status = $7, next_attempt_at = $8 \
+             WHERE org_id = $1 AND id = $2 RETURNING webhook_id",
+            &[
+                &org_id.0,
+                delivery_id,
+                &attempt.at.millis(),
+                &attempt.status.map(i32::from),
+                &(attempt.latency_ms.min(i64::MAX as u64) as i64),
+                &attempt.error,
+                &status,
+                &next,
+            ],
+        )
+        .await?;
+        let Some(updated) = updated else {
+            // Deleted with its endpoint or purged meanwhile.
+            out.push(None);
+            continue;
+        };
+        let webhook_id: String = get(&updated, 0)?;
+        if attempt.result == AttemptResult::Delivered {
+            // Successes, the common case, write only when clearing a failure.
+            db::execute(
+                tx,
+                "UPDATE webhooks SET failing_since = NULL \
+                 WHERE org_id = $1 AND id = $2 AND failing_since IS NOT NULL",
+                &[&org_id.0, &webhook_id],
+            )
+            .await?;
+            out.push(None);
+            continue;
+        }
+        let failing = db::query_opt(
+            tx,
+            "UPDATE webhooks SET failing_since = coalesce(failing_since, $3) \
+             WHERE org_id = $1 AND id = $2 RETURNING failing_since",
+            &[&org_id.0, &webhook_id, &attempt.at.millis()],
+        )
+        .await?;
+        out.push(match failing {
+            Some(r) => get::<Option<i64>>(&r, 0)?.map(Timestamp),
+            None => None,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,248 @@
+//! A throwaway PostgreSQL for tests, in this crate and in others.
+//!
+//! [`fresh_database_url`] gives each caller a new, empty database. The
+//! server behind it is started once per test process from the system's
+//! `initdb` and `postgres` (found on `PATH`, else under
+//! `/usr/lib/postgresql/*/bin`), in a temporary directory, on a free
+//! loopback port, with durability off for speed. A small shell watchdog
+//! stops it and removes its directory when the test process is gone, however
+//! that happens. PostgreSQL refuses to run as root, so as root the server
+//! runs as the `postgres` system user.
+//!
+//! With `AUDITLOG_TEST_DATABASE_URL` set, that server is used instead (a new
+//! database per call there too; they are not dropped). Without either, tests
+//! are skipped with a message on stderr, except under `CI=true`, where a
+//! missing PostgreSQL is an error.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::NoTls;
+
+/// The variable naming an existing server to use instead of starting one.
+pub const DATABASE_URL_VAR: &str = "AUDITLOG_TEST_DATABASE_URL";
+
+/// How long the server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The server of this test process: a URL to its `postgres` database, or
+/// why there is none.
+static SERVER: OnceLock<Result<String, Unavailable>> = OnceLock::new();
+
+#[derive(Debug, Clone)]
+enum Unavailable {
+    /// No PostgreSQL installed: skip (or fail under CI).
+    Missing,
+    /// Installed but would not start: always a failure.
+    Failed(String),
+}
+
+/// The URL of a new, empty database, or `None` when no PostgreSQL is
+/// available (after saying so on stderr). Panics under `CI=true` instead of
+/// returning `None`, and whenever an installed server fails to start.
+pub async fn fresh_database_url() -> Option<String> {
+    let admin = match std::env::var(DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let server = tokio::task::spawn_blocking(|| SERVER.get_or_init(start).clone())
+                .await
+                .expect("starting the test PostgreSQL panicked");
+            match server {
+                Ok(url) => url,
+                Err(Unavailable::Missing) if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("PostgreSQL (initdb and postgres) is not installed, and CI=true requires the tests to run")
+                }
+                Err(Unavailable::Missing) => return None,
+                Err(Unavailable::Failed(why)) => panic!("the test PostgreSQL did not start: {why}"),
+            }
+        }
+    };
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let (client, connection) = tokio_postgres::connect(&admin, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
+    let driver = tokio::spawn(connection);
+    // The name is generated from hex digits only; DDL takes no parameters.
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+    drop(client);
+    let _ = driver.await;
+    let mut url = url::Url::parse(&admin).unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} must be a URL: {e}"));
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+/// Where `initdb` and `postgres` are: on `PATH`, else the newest version
+/// under `/usr/lib/postgresql`.
+fn binaries() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(dir) = on_path
+        .into_iter()
+        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+    {
+        return Some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin): &(u32, PathBuf)| bin.join("initdb").is_file() && bin.join("postgres").is_file())
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn start() -> Result<String, Unavailable> {
+    let Some(bin) = binaries() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** PostgreSQL is not installed (no initdb and postgres on PATH or under /usr/lib/postgresql): \
+             the PostgreSQL tests are SKIPPED. Install it, or set {DATABASE_URL_VAR}. ***\n"
+        );
+        return Err(Unavailable::Missing);
+    };
+    start_from(&bin).map_err(Unavailable::Failed)
+}
+
+fn start_from(bin: &Path) -> Result<String, String> {
+    let root = std::env::temp_dir().join(format!(
+        "auditlog-pg-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let data = root.join("data");
+    let log_path = root.join("postgres.log");
+    // Whoever owns a directory we just made is who we run as.
+    let as_root = std::fs::metadata(&root).map_err(|e| e.to_string())?.uid() == 0;
+    if as_root {
+        let id = |flag: &str| -> Result<u32, String> {
+            let out = Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .map_err(|e| format!("id: {e}"))?;
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .map_err(|_| "running as root, and there is no postgres user to run PostgreSQL as".to_owned())
+        };
+        std::os::unix::fs::chown(&root, Some(id("-u")?), Some(id("-g")?)).map_err(|e| e.to_string())?;
+    }
+    let command = |program: &str| {
+        let program = bin.join(program);
+        if as_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+                .arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    };
+    let log = || std::fs::File::options().create(true).append(true).open(&log_path);
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let status = command("initdb")
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .stdin(Stdio::null())
+        .stdout(log().map_err(|e| e.to_string())?)
+        .stderr(log().map_err(|e| e.to_string())?)
+        .status()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !status.success() {
+        return Err(format!("initdb failed:\n{}", log_text()));
+    }
+
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let mut server = command("postgres")
+        .arg("-D")
+        .arg(&data)
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(&root)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            // A test server loses nothing worth keeping in a crash.
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log().map_err(|e| e.to_string())?)
+        .stderr(log().map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("postgres: {e}"))?;
+    watch_over(server.id(), &data, &root)?;
+    wait_until_ready(&mut server, port, &data).map_err(|e| format!("{e}\n{}", log_text()))?;
+    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}
+
+/// Starts the watchdog: once this process is gone, it stops the server
+/// (fast shutdown) and removes its directory. A shell loop, as the
+/// workspace has no `unsafe` for a `prctl(PR_SET_PDEATHSIG)`.
+fn watch_over(server: u32, data: &Path, root: &Path) -> Result<(), String> {
+    const SCRIPT: &str = r#"
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        pid=$(head -n 1 "$3/postmaster.pid" 2>/dev/null)
+        kill -INT "${pid:-$2}" 2>/dev/null
+        i=0
+        while kill -0 "${pid:-$2}" 2>/dev/null && [ "$i" -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+        rm -rf "$4"
+    "#;
+    Command::new("sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg("auditlog-pg-watchdog")
+        .arg(std::process::id().to_string())
+        .arg(server.to_string())
+        .arg(data)
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
+        .map_err(|e| format!("cannot start the watchdog: {e}"))
+}
+
+/// Waits until the server accepts connections: its port answers and its
+/// `postmaster.pid` says "ready".
+fn wait_until_ready(server: &mut Child, port: u16, data: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(format!("postgres exited at start ({status})"));
+        }
+        let ready = std::fs::read_to_string(data.join("postmaster.pid"))
+            .map(|pid_file| pid_file.lines().any(|l| l.trim() == "ready"))
+            .unwrap_or(false);
+        if ready && TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("postgres did not become ready within {START_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

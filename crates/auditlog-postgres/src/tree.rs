@@ -1,0 +1,177 @@
+//! How the Merkle tree of each organization's log is kept in PostgreSQL:
+//! exactly as the SQLite store keeps it, so roots and proofs are the same
+//! bytes whichever backend computed them.
+//!
+//! Leaf hashes are packed into tiles of [`TILE_LEAVES`] (one row per 256
+//! leaves, 32 bytes each) and only perfect nodes from level [`TILE_LEVEL`]
+//! up get a row of their own; nodes below are recomputed from their tile
+//! when asked for. Reads fetch every tile and node a request needs in two
+//! queries, whatever the number of ids.
+
+use std::collections::{BTreeSet, HashMap};
+
+use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
+use auditlog_domain::{OrgId, StoreError};
+use deadpool_postgres::GenericClient;
+
+use crate::db;
+use crate::error::Failure;
+use crate::rows::{get, hash_of};
+
+/// Levels below this live in tiles; this level and above in `merkle_nodes`.
+pub const TILE_LEVEL: u8 = 8;
+pub const TILE_LEAVES: u64 = 1 << TILE_LEVEL;
+
+/// The tile holding a node's leaves, for nodes below [`TILE_LEVEL`].
+fn tile_of(id: NodeId) -> u64 {
+    (id.index << id.level) / TILE_LEAVES
+}
+
+/// The stored tiles and nodes that some set of node ids needs.
+pub struct Nodes {
+    tiles: HashMap<u64, Vec<u8>>,
+    stored: HashMap<NodeId, Hash>,
+}
+
+impl Nodes {
+    /// Loads what `ids` need, plus the tiles in `extra_tiles`.
+    pub async fn load<C: GenericClient>(
+        c: &C,
+        org: OrgId,
+        ids: &[NodeId],
+        extra_tiles: &[u64],
+    ) -> Result<Self, Failure> {
+        let mut tiles: BTreeSet<i64> = extra_tiles.iter().map(|&t| t as i64).collect();
+        let (mut levels, mut indexes): (Vec<i16>, Vec<i64>) = (Vec::new(), Vec::new());
+        for id in ids {
+            if id.level >= TILE_LEVEL {
+                levels.push(i16::from(id.level));
+                indexes.push(id.index as i64);
+            } else {
+                tiles.insert(tile_of(*id) as i64);
+            }
+        }
+        let mut out = Nodes {
+            tiles: HashMap::new(),
+            stored: HashMap::new(),
+        };
+        if !tiles.is_empty() {
+            let tiles: Vec<i64> = tiles.into_iter().collect();
+            for r in db::query(
+                c,
+                "SELECT tile, hashes FROM merkle_leaves WHERE org_id = $1 AND tile = ANY($2)",
+                &[&org.0, &tiles],
+            )
+            .await?
+            {
+                out.tiles.insert(get::<i64>(&r, 0)? as u64, get(&r, 1)?);
+            }
+        }
+        if !levels.is_empty() {
+            for r in db::query(
+                c,
+                "SELECT n.level, n.idx, n.hash FROM merkle_nodes n \
+                 JOIN unnest($2::smallint[], $3::bigint[]) AS k (level, idx) ON n.level = k.level AND n.idx = k.idx \
+                 WHERE n.org_id = $1",
+                &[&org.0, &levels, &indexes],
+            )
+            .await?
+            {
+                let id = NodeId {
+                    level: get::<i16>(&r, 0)? as u8,
+                    index: get::<i64>(&r, 1)? as u64,
+                };
+                out.stored.insert(id, hash_of(get(&r, 2)?)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn tile(&self, tile: u64) -> &[u8] {
+        self.tiles.get(&tile).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// A node's hash; `None` if it was not loaded or its leaves are not all
+    /// there yet.
+    pub fn node(&self, id: NodeId) -> Result<Option<Hash>, StoreError> {
+        if id.level >= TILE_LEVEL {
+            return Ok(self.stored.get(&id).copied());
+        }
+        let first = id.index << id.level;
+        let offset = (first % TILE_LEAVES) as usize;
+        let width = 1usize << id.level;
+        let Some(span) = self.tile(tile_of(id)).get(offset * 32..(offset + width) * 32) else {
+            return Ok(None);
+        };
+        let mut level: Vec<Hash> = span.chunks_exact(32).map(hash_of).collect::<Result<_, _>>()?;
+        while level.len() > 1 {
+            level = level.chunks_exact(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
+        }
+        Ok(level.first().copied())
+    }
+}
+
+/// Appends leaves to an organization's tree, in the transaction that adds
+/// their entries: loads the frontier of the tree as it was, packs the new
+/// leaves into tiles and stores the perfect nodes they complete from
+/// [`TILE_LEVEL`] up.
+pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves: &[Hash]) -> Result<(), Failure> {
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let last_tile = size_before / TILE_LEAVES;
+    let ids = merkle::frontier_ids(size_before);
+    let nodes = Nodes::load(c, org, &ids, &[last_tile]).await?;
+    let mut frontier_hashes = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let hash = nodes
+            .node(*id)?
+            .ok_or_else(|| StoreError::Internal(format!("Merkle node {id:?} of organization {} is missing", org.0)))?;
+        frontier_hashes.push(hash);
+    }
+    let mut frontier = Frontier::new(size_before, frontier_hashes)
+        .map_err(|e| StoreError::Internal(format!("Merkle frontier: {e:?}")))?;
+
+    let (mut levels, mut indexes, mut hashes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = (Vec::new(), Vec::new(), Vec::new());
+    let completed = frontier.append(leaves);
+    for (id, hash) in &completed {
+        if id.level >= TILE_LEVEL {
+            levels.push(i16::from(id.level));
+            indexes.push(id.index as i64);
+            hashes.push(&hash[..]);
+        }
+    }
+    if !levels.is_empty() {
+        db::execute(
+            c,
+            "INSERT INTO merkle_nodes (org_id, level, idx, hash) \
+             SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])",
+            &[&org.0, &levels, &indexes, &hashes],
+        )
+        .await?;
+    }
+
+    // The last tile as it was, then every tile the new leaves touch.
+    let mut tile_ids: Vec<i64> = Vec::new();
+    let mut tile_bytes: Vec<Vec<u8>> = vec![nodes.tile(last_tile).to_vec()];
+    let mut tile = last_tile;
+    for (index, leaf) in (size_before..).zip(leaves) {
+        if index / TILE_LEAVES != tile {
+            tile_ids.push(tile as i64);
+            tile = index / TILE_LEAVES;
+            tile_bytes.push(Vec::with_capacity(TILE_LEAVES as usize * 32));
+        }
+        if let Some(bytes) = tile_bytes.last_mut() {
+            bytes.extend_from_slice(leaf);
+        }
+    }
+    tile_ids.push(tile as i64);
+    db::execute(
+        c,
+        "INSERT INTO merkle_leaves (org_id, tile, hashes) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[]) \
+         ON CONFLICT (org_id, tile) DO UPDATE SET hashes = excluded.hashes",
+        &[&org.0, &tile_ids, &tile_bytes],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The PostgreSQL store against the shared conformance suite, each check on
+//! a fresh database, and what only PostgreSQL has: several processes
+//! appending to one database, partitions, reopening.
+
+use std::collections::HashSet;
+
+use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::org::NewOrg;
+use auditlog_domain::store::AppendRequest;
+use auditlog_domain::{NewEntry, Org, Plan, Store, Timestamp, canonical, merkle};
+use auditlog_postgres::{PostgresStore, schema, testing};
+
+/// A store on a fresh database, or `None` when there is no PostgreSQL.
+async fn fresh() -> Option<PostgresStore> {
+    let url = testing::fresh_database_url().await?;
+    Some(PostgresStore::connect(&url).await.expect("connect"))
+}
+
+auditlog_store_conformance::conformance_tests!(optional: fresh());
+
+const T0: i64 = 1_790_000_000_000;
+
+async fn org(store: &PostgresStore, slug: &str) -> Org {
+    store
+        .create_org(
+            NewOrg {
+                slug: slug.into(),
+                name: slug.into(),
+                plan: Plan::Scale,
+                enterprise_retention_days: None,
+            },
+            Timestamp(T0),
+        )
+        .await
+        .unwrap()
+}
+
+fn entry(at: Timestamp, n: usize) -> NewEntry {
+    let mut details = serde_json::Map::new();
+    details.insert("n".into(), serde_json::json!(n));
+    NewEntry {
+        timestamp: at,
+        actor: Actor {
+            kind: ActorType::User,
+            id: "a@x.io".into(),
+        },
+        event: "project.created".into(),
+        resource: Resource {
+            kind: "project".into(),
+            id: format!("p_{n}"),
+            name: None,
+        },
+        details,
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
+        idempotency_key: None,
+    }
+}
+
+fn naive_root(leaves: &[merkle::Hash]) -> merkle::Hash {
+    match leaves.len() {
+        0 => merkle::EMPTY_ROOT,
+        1 => leaves[0],
+        n => {
+            let k = n.next_power_of_two() / 2;
+            merkle::node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_keeps_everything_and_migrates_once() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    {
+        let s = PostgresStore::connect(&url).await.unwrap();
+        org(&s, "acme").await;
+    }
+    let s = PostgresStore::connect(&url).await.unwrap();
+    let acme = s.org_by_slug("acme").await.unwrap().unwrap();
+    assert_eq!(acme.plan, Plan::Scale);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let applied: Vec<i32> = client
+        .query("SELECT version FROM auditlog_migrations ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let want: Vec<i32> = (1..=schema::latest_version() as i32).collect();
+    assert_eq!(applied, want, "each migration recorded once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_once_migrate_once() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await })
+        })
+        .collect();
+    for s in starts {
+        s.await.unwrap().expect("every replica starts");
+    }
+}
+
+/// Two stores (as two replicas would be) append to the same organization
+/// at once: sequence numbers stay gapless and unique, and the tree's root
+/// is the one computed from the entries' leaf hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_two_stores_keep_the_log_consistent() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let one = PostgresStore::connect(&url).await.unwrap();
+    let two = PostgresStore::connect(&url).await.unwrap();
+    let acme = org(&one, "acme").await;
+    let other = org(&two, "globex").await;
+    const ROUNDS: usize = 40;
+    let writer = |store: PostgresStore, offset: usize| {
+        tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                // Batches of uneven sizes, some with a second organization
+                // (locked in the other order by the other writer's batch).
+                let n = 1 + (round + offset) % 7;
+                let entries: Vec<_> = (0..n)
+                    .map(|i| entry(Timestamp(T0 + (round * 10 + i) as i64), offset * 1000 + round * 10 + i))
+                    .collect();
+                let mut requests = vec![AppendRequest::entries(acme.id, entries)];
+                if round % 3 == 0 {
+                    requests.insert(
+                        offset % 2,
+                        AppendRequest::entries(other.id, vec![entry(Timestamp(T0), round)]),
+                    );
+                }
+                let out = store.append(requests, Timestamp(T0 + 1_000_000)).await.unwrap();
+                assert!(out.iter().all(|r| r.is_ok()));
+            }
+        })
+    };
+    let (a, b) = (writer(one.clone(), 0), writer(two.clone(), 1));
+    a.await.unwrap();
+    b.await.unwrap();
+
+    let size = one.log_size(acme.id).await.unwrap();
+    let all = one
+        .list(
+            acme.id,
+            &Filter {
+                after_seq: Some(0),
+                ..Filter::default()
+            },
+            Page {
+                limit: 1000,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=size).collect::<Vec<_>>(), "gapless and unique");
+    let ids: HashSet<_> = all.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), all.len());
+
+    let leaves: Vec<merkle::Hash> = all.iter().map(canonical::entry_leaf_hash).collect();
+    let nodes = two
+        .tree_nodes(acme.id, merkle::frontier_ids(size as u64))
+        .await
+        .unwrap();
+    let root = merkle::root_at(size as u64, |id| nodes.get(&id).copied()).unwrap();
+    assert_eq!(root, naive_root(&leaves), "the tree holds every entry in seq order");
+}
+
+/// Entries far in the past or future land in the catch-all partitions;
+/// entries within 2000..2100 get a partition per month, made on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_timestamp_finds_a_partition() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let acme = org(&store, "acme").await;
+    let times = [
+        Timestamp(-62_135_596_800_000),                        // year 1
+        Timestamp(0),                                          // 1970
+        Timestamp::parse("2031-02-28T23:59:59.999Z").unwrap(), // a month's last instant
+        Timestamp::parse("2031-03-01T00:00:00Z").unwrap(),     // the next one's first
+        Timestamp(253_402_300_799_000),                        // year 9999
+    ];
+    let stored = store
+        .append(
+            vec![AppendRequest::entries(
+                acme.id,
+                times.iter().enumerate().map(|(i, t)| entry(*t, i)).collect(),
+            )],
+            Timestamp(T0),
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    for a in &stored {
+        assert_eq!(store.entry(acme.id, a.entry.id).await.unwrap().as_ref(), Some(&a.entry));
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let placed: Vec<(i64, String)> = client
+        .query("SELECT seq, tableoid::regclass::text FROM entries ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let tables: Vec<&str> = placed.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        tables,
+        [
+            "entries_before_2000",
+            "entries_before_2000",
+            "entries_p203102",
+            "entries_p203103",
+            "entries_from_2100"
+        ]
+    );
+    // Listing across all of them, newest first.
+    let listed = store
+        .list(acme.id, &Filter::default(), Page { limit: 10, after: None })
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4, 3, 2, 1]);
+    // A second store (another replica) knows none of them yet and copes.
+    let again = PostgresStore::connect(&url).await.unwrap();
+    again
+        .append(
+            vec![AppendRequest::entries(acme.id, vec![entry(times[2], 9)])],
+            Timestamp(T0),
+        )
+        .await
+        .unwrap();
+}
