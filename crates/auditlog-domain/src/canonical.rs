@@ -34,50 +34,117 @@ use std::fmt::Write;
 
 use serde_json::{Map, Number, Value};
 
-use crate::Entry;
+use std::net::IpAddr;
+
+use uuid::Uuid;
+
 use crate::merkle::{Hash, leaf_hash};
+use crate::{Actor, Entry, NewEntry, Resource, Timestamp};
+
+/// Every field the canonical bytes commit to, borrowed: from a stored
+/// [`Entry`], or from a [`NewEntry`] and what the writer assigns it, so the
+/// writer can hash an entry without first building (and cloning into) one.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    pub id: Uuid,
+    pub seq: i64,
+    pub timestamp: Timestamp,
+    pub received_at: Timestamp,
+    pub actor: &'a Actor,
+    pub event: &'a str,
+    pub resource: &'a Resource,
+    pub details: &'a Map<String, Value>,
+    pub ip_address: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn of(entry: &'a Entry) -> Self {
+        Self {
+            id: entry.id,
+            seq: entry.seq,
+            timestamp: entry.timestamp,
+            received_at: entry.received_at,
+            actor: &entry.actor,
+            event: &entry.event,
+            resource: &entry.resource,
+            details: &entry.details,
+            ip_address: entry.ip_address,
+            user_agent: entry.user_agent.as_deref(),
+            request_id: entry.request_id.as_deref(),
+        }
+    }
+
+    /// A new entry as it will be stored with this id, seq and receipt time.
+    pub fn of_new(new: &'a NewEntry, id: Uuid, seq: i64, received_at: Timestamp) -> Self {
+        Self {
+            id,
+            seq,
+            timestamp: new.timestamp,
+            received_at,
+            actor: &new.actor,
+            event: &new.event,
+            resource: &new.resource,
+            details: &new.details,
+            ip_address: new.ip_address,
+            user_agent: new.user_agent.as_deref(),
+            request_id: new.request_id.as_deref(),
+        }
+    }
+
+    /// The canonical bytes (see the module documentation).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(512);
+        // Keys in UTF-16 order, which for these ASCII names is byte order; a
+        // test checks the result against the general canonicalizer.
+        out.push_str("{\"actor\":{\"id\":");
+        write_string(&mut out, &self.actor.id);
+        out.push_str(",\"type\":");
+        write_string(&mut out, self.actor.kind.as_str());
+        out.push_str("},\"details\":");
+        write_object(&mut out, self.details);
+        out.push_str(",\"event\":");
+        write_string(&mut out, self.event);
+        out.push_str(",\"id\":");
+        let mut id = uuid::Uuid::encode_buffer();
+        write_string(&mut out, self.id.hyphenated().encode_lower(&mut id));
+        out.push_str(",\"ip_address\":");
+        write_optional(&mut out, self.ip_address.map(|ip| ip.to_string()).as_deref());
+        out.push_str(",\"received_at\":");
+        write_string(&mut out, &self.received_at.to_rfc3339());
+        out.push_str(",\"request_id\":");
+        write_optional(&mut out, self.request_id);
+        out.push_str(",\"resource\":{\"id\":");
+        write_string(&mut out, &self.resource.id);
+        out.push_str(",\"name\":");
+        write_optional(&mut out, self.resource.name.as_deref());
+        out.push_str(",\"type\":");
+        write_string(&mut out, &self.resource.kind);
+        out.push_str("},\"seq\":");
+        let _ = write!(out, "{}", self.seq);
+        out.push_str(",\"timestamp\":");
+        write_string(&mut out, &self.timestamp.to_rfc3339());
+        out.push_str(",\"user_agent\":");
+        write_optional(&mut out, self.user_agent);
+        out.push('}');
+        out.into_bytes()
+    }
+
+    /// The Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.bytes())
+    }
+}
 
 /// The canonical bytes of an entry (see the module documentation).
 pub fn canonical_bytes(entry: &Entry) -> Vec<u8> {
-    let mut out = String::with_capacity(512);
-    // Keys in UTF-16 order, which for these ASCII names is byte order; a test
-    // checks the result against the general canonicalizer.
-    out.push_str("{\"actor\":{\"id\":");
-    write_string(&mut out, &entry.actor.id);
-    out.push_str(",\"type\":");
-    write_string(&mut out, entry.actor.kind.as_str());
-    out.push_str("},\"details\":");
-    write_object(&mut out, &entry.details);
-    out.push_str(",\"event\":");
-    write_string(&mut out, &entry.event);
-    out.push_str(",\"id\":");
-    let mut id = uuid::Uuid::encode_buffer();
-    write_string(&mut out, entry.id.hyphenated().encode_lower(&mut id));
-    out.push_str(",\"ip_address\":");
-    write_optional(&mut out, entry.ip_address.map(|ip| ip.to_string()).as_deref());
-    out.push_str(",\"received_at\":");
-    write_string(&mut out, &entry.received_at.to_rfc3339());
-    out.push_str(",\"request_id\":");
-    write_optional(&mut out, entry.request_id.as_deref());
-    out.push_str(",\"resource\":{\"id\":");
-    write_string(&mut out, &entry.resource.id);
-    out.push_str(",\"name\":");
-    write_optional(&mut out, entry.resource.name.as_deref());
-    out.push_str(",\"type\":");
-    write_string(&mut out, &entry.resource.kind);
-    out.push_str("},\"seq\":");
-    let _ = write!(out, "{}", entry.seq);
-    out.push_str(",\"timestamp\":");
-    write_string(&mut out, &entry.timestamp.to_rfc3339());
-    out.push_str(",\"user_agent\":");
-    write_optional(&mut out, entry.user_agent.as_deref());
-    out.push('}');
-    out.into_bytes()
+    Fields::of(entry).bytes()
 }
 
 /// The entry's Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`.
 pub fn entry_leaf_hash(entry: &Entry) -> Hash {
-    leaf_hash(&canonical_bytes(entry))
+    Fields::of(entry).leaf_hash()
 }
 
 /// Any JSON value in the canonical form described above.

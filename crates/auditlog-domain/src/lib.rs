@@ -27,6 +27,7 @@
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
 //! - [`canonical`]: the canonical bytes of an entry, which its Merkle leaf
 //!   hashes.
+//! - [`leaf_hasher`]: hashing a transaction's new leaves beside its inserts.
 //! - [`merkle`]: the RFC 9162 Merkle tree per organization: stored nodes,
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
@@ -46,6 +47,7 @@ pub mod delivery;
 pub mod entry;
 pub mod filter;
 pub mod ingest;
+pub mod leaf_hasher;
 pub mod member;
 pub mod merkle;
 pub mod org;

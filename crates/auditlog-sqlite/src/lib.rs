@@ -29,8 +29,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
-use auditlog_domain::canonical::entry_leaf_hash;
+use auditlog_domain::canonical::Fields;
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::leaf_hasher::{LeafSink, with_leaf_hasher};
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
@@ -173,32 +174,40 @@ fn endpoints_of<'a>(
     Ok(cache.get(&org).map(Vec::as_slice).unwrap_or_default())
 }
 
+/// Where each organization's log stood before a transaction and after it.
+struct Heads {
+    heads: HashMap<OrgId, i64>,
+    /// Only for the organizations whose tree grows.
+    sizes_before: HashMap<OrgId, i64>,
+}
+
 /// The per-transaction state of an append.
 #[derive(Default)]
-struct Batch {
+struct Batch<'a, 's> {
     heads: HashMap<OrgId, i64>,
     /// Per organization: its log size before this transaction.
     sizes_before: HashMap<OrgId, i64>,
-    /// Whether this store keeps the tree (see [`Inner::tree`]).
-    tree: bool,
     /// Entries of this transaction by idempotency key, so a key repeated
     /// within one batch also yields the first entry.
     fresh: HashMap<(OrgId, String), Entry>,
     endpoints: HashMap<OrgId, Vec<Endpoint>>,
+    /// Where new entries go to have their leaves hashed; `None` when the
+    /// store keeps no tree.
+    leaves: Option<&'s mut LeafSink<'a>>,
 }
 
-fn append_entries(
+fn append_entries<'a>(
     tx: &rusqlite::Transaction<'_>,
-    req: &AppendRequest,
+    req: &'a AppendRequest,
     received_at: Timestamp,
-    batch: &mut Batch,
+    batch: &mut Batch<'a, '_>,
 ) -> Result<Vec<Appended>, rusqlite::Error> {
     let Batch {
         heads,
         sizes_before,
-        tree,
         fresh,
         endpoints,
+        leaves,
     } = batch;
     let org = req.org_id;
     let mut outbox = tx.prepare_cached(
@@ -237,14 +246,18 @@ fn append_entries(
             None => {
                 let size: i64 = head_of.query_row([org.0], |r| r.get(0))?;
                 heads.insert(org, size + 1);
-                if *tree {
+                if leaves.is_some() {
                     sizes_before.insert(org, size);
                 }
                 size + 1
             }
         };
+        let id = Uuid::now_v7();
+        if let Some(leaves) = leaves {
+            leaves.push(org, Fields::of_new(new, id, seq, received_at));
+        }
         let entry = Entry {
-            id: Uuid::now_v7(),
+            id,
             org_id: org,
             seq,
             timestamp: new.timestamp,
@@ -275,22 +288,52 @@ fn append_entries(
     Ok(results)
 }
 
-/// Runs every request in the open transaction. A request with changes runs
-/// inside a savepoint, so a refused change takes back only its own request.
+/// Runs every request in the open transaction and grows each organization's
+/// tree by the entries it added, their leaves hashed beside the inserts
+/// (see [`auditlog_domain::leaf_hasher`]).
 fn append_in_tx(
     tx: &rusqlite::Transaction<'_>,
     requests: &[AppendRequest],
     received_at: Timestamp,
     tree: bool,
 ) -> Result<Vec<RequestResult>, StoreError> {
-    let mut batch = Batch {
-        tree,
+    let (written, mut leaves) = if tree {
+        let expected = requests.iter().map(|r| r.entries.len()).sum();
+        with_leaf_hasher(expected, |sink| append_requests(tx, requests, received_at, Some(sink)))
+    } else {
+        (append_requests(tx, requests, received_at, None), HashMap::new())
+    };
+    let (out, batch) = written?;
+    for (org, size_before) in &batch.sizes_before {
+        let leaves = leaves.remove(org).unwrap_or_default();
+        tree::grow(tx, *org, *size_before as u64, &leaves).map_err(db_err)?;
+    }
+    let mut set_head = tx
+        .prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")
+        .map_err(db_err)?;
+    for (org, size) in batch.heads {
+        set_head.execute(params![org.0, size]).map_err(db_err)?;
+    }
+    Ok(out)
+}
+
+/// Runs every request in the open transaction. A request with changes runs
+/// inside a savepoint, so a refused change takes back only its own request.
+fn append_requests<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    requests: &'a [AppendRequest],
+    received_at: Timestamp,
+    leaves: Option<&mut LeafSink<'a>>,
+) -> Result<(Vec<RequestResult>, Heads), StoreError> {
+    let mut state = Batch {
+        leaves,
         ..Batch::default()
     };
+    let batch = &mut state;
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
         if req.changes.is_empty() {
-            out.push(Ok(append_entries(tx, req, received_at, &mut batch).map_err(db_err)?));
+            out.push(Ok(append_entries(tx, req, received_at, batch).map_err(db_err)?));
             continue;
         }
         tx.execute_batch("SAVEPOINT request").map_err(db_err)?;
@@ -302,7 +345,7 @@ fn append_in_tx(
         batch.endpoints.remove(&req.org_id);
         match applied {
             Ok(()) => {
-                let appended = append_entries(tx, req, received_at, &mut batch).map_err(db_err)?;
+                let appended = append_entries(tx, req, received_at, batch).map_err(db_err)?;
                 tx.execute_batch("RELEASE request").map_err(db_err)?;
                 out.push(Ok(appended));
             }
@@ -314,25 +357,10 @@ fn append_in_tx(
             Err(e) => return Err(e),
         }
     }
-    if !batch.sizes_before.is_empty() {
-        // The new entries of each organization, in sequence order.
-        let mut new: HashMap<OrgId, Vec<&Entry>> = HashMap::new();
-        for appended in out.iter().flatten().flatten().filter(|a| !a.replayed) {
-            new.entry(appended.entry.org_id).or_default().push(&appended.entry);
-        }
-        for (org, size_before) in &batch.sizes_before {
-            let entries = new.remove(org).unwrap_or_default();
-            let leaves: Vec<Hash> = entries.iter().map(|e| entry_leaf_hash(e)).collect();
-            tree::grow(tx, *org, *size_before as u64, &leaves).map_err(db_err)?;
-        }
-    }
-    let mut set_head = tx
-        .prepare_cached("UPDATE log_heads SET size = ?2 WHERE org_id = ?1")
-        .map_err(db_err)?;
-    for (org, size) in batch.heads {
-        set_head.execute(params![org.0, size]).map_err(db_err)?;
-    }
-    Ok(out)
+    let Batch {
+        heads, sizes_before, ..
+    } = state;
+    Ok((out, Heads { heads, sizes_before }))
 }
 
 #[async_trait]

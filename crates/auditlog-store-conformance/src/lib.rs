@@ -1249,6 +1249,51 @@ pub async fn the_tree_grows_with_the_log_and_outlives_purges(store: &dyn Store) 
     assert_eq!(root_from_store(store, &a, 3).await, naive_root(&leaves[..3]));
 }
 
+/// One transaction large enough that a backend may hash its leaves apart
+/// from its inserts, interleaving organizations and replaying an
+/// idempotency key: each tree gets exactly its new entries, in `seq` order.
+pub async fn large_transactions_grow_every_tree_in_order(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let first = append(store, &a, vec![new_entry(0, "a@x.io", "project.created", ("p", "0"))]).await;
+    let mut keyed = new_entry(1, "a@x.io", "project.created", ("p", "1"));
+    keyed.idempotency_key = Some("k-1".into());
+    append(store, &a, vec![keyed.clone()]).await;
+    let batch = |org: &Org, from: i64| {
+        AppendRequest::entries(
+            org.id,
+            (from..from + 150)
+                .map(|i| new_entry(i, "a@x.io", "project.updated", ("p", "2")))
+                .collect(),
+        )
+    };
+    let mut replay = batch(&a, 500);
+    replay.entries.insert(70, keyed);
+    let requests = vec![batch(&a, 100), batch(&b, 100), replay, batch(&b, 300)];
+    for result in store.append(requests, Timestamp(T0 + 20_000_000)).await.unwrap() {
+        result.expect("request committed");
+    }
+    for (org, size) in [(&a, 302), (&b, 300)] {
+        let stored = all(store, org, &Filter::default(), 1000).await;
+        let mut by_seq: Vec<&Entry> = stored.iter().collect();
+        by_seq.sort_by_key(|e| e.seq);
+        assert_eq!(
+            by_seq.len(),
+            size,
+            "{}: one entry per seq, the replay not added",
+            org.slug
+        );
+        let leaves: Vec<merkle::Hash> = by_seq.iter().map(|e| canonical::entry_leaf_hash(e)).collect();
+        assert_eq!(
+            root_from_store(store, org, size as u64).await,
+            naive_root(&leaves),
+            "{}'s root",
+            org.slug
+        );
+    }
+    assert_eq!(first[0].seq, 1);
+}
+
 pub async fn checkpoints_are_kept_once_per_size(store: &dyn Store) {
     let a = org(store, "acme").await;
     let b = org(store, "globex").await;
