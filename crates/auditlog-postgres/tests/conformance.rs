@@ -134,7 +134,7 @@ async fn concurrent_appends_from_two_stores_keep_the_log_consistent() {
                     .map(|i| entry(Timestamp(T0 + (round * 10 + i) as i64), offset * 1000 + round * 10 + i))
                     .collect();
                 let mut requests = vec![AppendRequest::entries(acme.id, entries)];
-                if round % 3 == 0 {
+                if round.is_multiple_of(3) {
                     requests.insert(
                         offset % 2,
                         AppendRequest::entries(other.id, vec![entry(Timestamp(T0), round)]),
