@@ -180,6 +180,34 @@ pub enum StoreError {
 
 pub type RequestResult = Result<Vec<Appended>, StoreError>;
 
+/// Background work that one process at a time should do, however many
+/// replicas share the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// Signing checkpoints of the logs that grew.
+    Checkpoints,
+    /// Purging entries past their retention window.
+    Retention,
+}
+
+impl Job {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::Checkpoints => "checkpoints",
+            Job::Retention => "retention",
+        }
+    }
+}
+
+/// Held while a process does a [`Job`]; dropping it lets another take it.
+pub trait JobLease: Send + std::fmt::Debug {}
+
+/// The lease of a backend that serves one process: it always has the job.
+#[derive(Debug)]
+pub struct SoleProcess;
+
+impl JobLease for SoleProcess {}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_org(&self, org: NewOrg, now: Timestamp) -> Result<Org, StoreError>;
@@ -306,5 +334,13 @@ pub trait Store: Send + Sync + 'static {
     async fn wait_for_deliveries(&self, seen: u64) -> u64 {
         let _ = seen;
         std::future::pending().await
+    }
+
+    /// Takes `job` for this process if no other process sharing the
+    /// database holds it: `None` means another replica is doing it now. The
+    /// default, for a backend one process uses, always takes it.
+    async fn try_lease(&self, job: Job) -> Result<Option<Box<dyn JobLease>>, StoreError> {
+        let _ = job;
+        Ok(Some(Box::new(SoleProcess)))
     }
 }

@@ -14,7 +14,7 @@ use auditlog_domain::checkpoint::{self, Checkpoint, Origin, SigningKey};
 use std::collections::HashMap;
 
 use auditlog_domain::merkle::{self, Hash, MissingNode, NodeId, NodeRef};
-use auditlog_domain::store::StoredCheckpoint;
+use auditlog_domain::store::{Job, StoredCheckpoint};
 use auditlog_domain::{Clock, Org, OrgId, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -179,7 +179,12 @@ impl Checkpointer {
 
     /// One round: a checkpoint for every organization whose log grew,
     /// found in one read, so an idle service costs one query a round.
+    /// With several replicas on one database, one of them signs at a time
+    /// (the others find the job leased and skip the round).
     pub async fn round(&self) -> Result<usize, ApiError> {
+        let Some(_lease) = self.store.try_lease(Job::Checkpoints).await? else {
+            return Ok(0);
+        };
         let mut signed = 0;
         for org in self.store.orgs_with_unsigned_entries().await? {
             // One organization's trouble does not hold up the others.

@@ -8,8 +8,9 @@
 //! endpoint.
 //!
 //! [`Dispatcher::step`] is one round, which tests call directly; [`run`]
-//! repeats it whenever the writer commits, and at least every poll
-//! interval, until shutdown.
+//! repeats it whenever the writer commits (or, with several replicas on one
+//! database, another replica's writer: see [`Store::wait_for_deliveries`]),
+//! and at least every poll interval, until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,11 +235,14 @@ pub async fn run(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: Cancellati
     tracing::debug!("webhook dispatcher stopped");
 }
 
-/// One worker: a round whenever the writer commits, at least every poll
+/// One worker: a round whenever this process's writer commits or the store
+/// signals deliveries written by another replica, at least every poll
 /// interval, and straight away again after a full round.
 async fn work(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: CancellationToken) {
     let poll = dispatcher.config.poll_interval;
     let batch = dispatcher.config.batch as usize;
+    let store = dispatcher.store.clone();
+    let mut signals_seen = 0;
     loop {
         match dispatcher.step().await {
             Ok(n) if n >= batch => continue,
@@ -248,6 +252,7 @@ async fn work(dispatcher: Dispatcher, wake: Arc<Notify>, shutdown: CancellationT
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = wake.notified() => {}
+            seen = store.wait_for_deliveries(signals_seen) => signals_seen = seen,
             () = tokio::time::sleep(poll) => {}
         }
     }

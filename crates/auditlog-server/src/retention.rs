@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use auditlog_domain::entry::Resource;
-use auditlog_domain::store::{AppendRequest, Purged};
+use auditlog_domain::store::{AppendRequest, Job, Purged};
 use auditlog_domain::{Clock, NewEntry, Org, Store, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -72,7 +72,8 @@ async fn purge_org(
     Ok(total)
 }
 
-/// One pass over every organization.
+/// One pass over every organization, unless another replica sharing the
+/// database is making one (then nothing, as its pass covers this one's).
 pub async fn purge_once(
     store: &dyn Store,
     writer: &Writer,
@@ -80,6 +81,9 @@ pub async fn purge_once(
     batch: u32,
 ) -> Result<Vec<OrgPurge>, StoreError> {
     let mut out = Vec::new();
+    let Some(_lease) = store.try_lease(Job::Retention).await? else {
+        return Ok(out);
+    };
     for org in store.orgs().await? {
         let purged = purge_org(store, writer, clock, &org, batch).await?;
         if purged.count > 0 {

@@ -25,7 +25,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     if args.retention_days.is_some() && args.plan != auditlog_domain::Plan::Enterprise {
         return Err("--retention-days applies only to --plan enterprise".into());
     }
-    let store = open(&args.db.database)?;
+    let store = open(&args.db.database).await?;
     let org = store
         .create_org(
             NewOrg {
@@ -48,7 +48,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
 }
 
 pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
-    let store = open(&args.db.database)?;
+    let store = open(&args.db.database).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?
@@ -84,7 +84,7 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
     let email = normalise_email(&args.email)?;
     let password = read_password()?;
     let hash = password::hash(&password).map_err(|e| format!("{e} (from AUDITLOG_PASSWORD or stdin)"))?;
-    let store = open(&args.db.database)?;
+    let store = open(&args.db.database).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?

@@ -52,7 +52,8 @@ pub struct SigningKeyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Where entries are kept: sqlite://PATH (or a plain path).
+    /// Where entries are kept: sqlite://PATH (or a plain path), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE.
     #[arg(long, env = "AUDITLOG_DATABASE_URL", default_value = "sqlite://auditlog.db")]
     pub database: String,
 }

@@ -71,7 +71,7 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
             format!("sqlite://{}", tmp.path().join("demo.db").display())
         }
     };
-    let store: Arc<dyn Store> = open(&url)?;
+    let store: Arc<dyn Store> = open(&url).await?;
     let now = SystemClock.now();
     let org = match store.org_by_slug(DEMO_ORG).await? {
         Some(org) => org,
@@ -108,7 +108,8 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     }
     println!("write key:   {write}");
     println!("read key:    {read}");
-    let key = crate::signing_key::load_or_create(&crate::signing_key::path(args.signing.signing_key.as_deref(), &url))?;
+    let key =
+        crate::signing_key::load_or_create(&crate::signing_key::path(args.signing.signing_key.as_deref(), &url)?)?;
     println!(
         "verifier:    {}   (checks signed checkpoints: auditlog verify --key …)",
         key.verifier_key()

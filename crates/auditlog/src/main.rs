@@ -46,14 +46,15 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Migrate(args) => backend::open(&args.database).map(|_| {
+        Command::Migrate(args) => backend::open(&args.database).await.map(|_| {
             println!("database is up to date");
         }),
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Key(KeyCommand::ShowSigning(args)) => {
-            let path = signing_key::path(args.signing.signing_key.as_deref(), &args.db.database);
-            signing_key::load_or_create(&path).map(|key| println!("{}", key.verifier_key()))
+            signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)
+                .and_then(|path| signing_key::load_or_create(&path))
+                .map(|key| println!("{}", key.verifier_key()))
         }
         Command::Verify(args) => match verify::run(args) {
             Ok(report) if verify::print(&report) => Ok(()),

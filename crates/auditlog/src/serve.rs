@@ -55,8 +55,8 @@ pub fn shutdown_on_signal() -> CancellationToken {
 
 pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let store = open(&args.db.database)?;
-    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database);
+    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
+    let store = open(&args.db.database).await?;
     let key = crate::signing_key::load_or_create(&key_path)?;
     let config = ServerConfig {
         checkpoints: CheckpointConfig {

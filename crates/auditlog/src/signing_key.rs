@@ -15,10 +15,19 @@ use crate::backend::AnyError;
 pub const LOG_NAME: &str = "auditlog";
 
 /// Where the key lives: the operator's path, else beside the SQLite file.
-pub fn path(explicit: Option<&Path>, database_url: &str) -> PathBuf {
+/// With PostgreSQL there is no file to sit beside, and every replica must
+/// sign with the same key, so the operator has to name it.
+pub fn path(explicit: Option<&Path>, database_url: &str) -> Result<PathBuf, AnyError> {
     match explicit {
-        Some(p) => p.to_path_buf(),
-        None => PathBuf::from(format!("{}.signing-key", SqliteStore::path_from_url(database_url))),
+        Some(p) => Ok(p.to_path_buf()),
+        None if crate::backend::is_postgres(database_url) => Err("with PostgreSQL, every replica must sign \
+             checkpoints with the same key: pass --signing-key FILE (or AUDITLOG_SIGNING_KEY) naming one key file \
+             shared by all replicas; `auditlog key show-signing --signing-key FILE` creates it"
+            .into()),
+        None => Ok(PathBuf::from(format!(
+            "{}.signing-key",
+            SqliteStore::path_from_url(database_url)
+        ))),
     }
 }
 
