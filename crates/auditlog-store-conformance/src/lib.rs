@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             endpoint_changes_apply_and_disable_once,
             listing_after_a_seq_replays_oldest_first,
             the_tree_grows_with_the_log_and_outlives_purges,
+            large_transactions_grow_every_tree_in_order,
             checkpoints_are_kept_once_per_size,
         );
     };
