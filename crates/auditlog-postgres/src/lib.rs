@@ -20,6 +20,7 @@
 //!   retries deadlocks, and the mapping of errors to [`StoreError`].
 //! - [`notify`]: LISTEN for the signal appends give when they write
 //!   deliveries.
+//! - [`leases`]: advisory locks, so one replica at a time does a job.
 //! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
 //!
@@ -34,6 +35,7 @@ pub mod changes;
 pub mod db;
 pub mod deliveries;
 pub mod error;
+pub mod leases;
 pub mod listing;
 pub mod notify;
 pub mod partitions;
@@ -54,8 +56,8 @@ use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
-    ApiKeyRecord, AppendRequest, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt, RequestResult,
-    StoredCheckpoint,
+    ApiKeyRecord, AppendRequest, Delivery, DueDelivery, Job, JobLease, NewApiKey, Purged, RecordedAttempt,
+    RequestResult, StoredCheckpoint,
 };
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
@@ -685,5 +687,9 @@ impl Store for PostgresStore {
 
     async fn wait_for_deliveries(&self, seen: u64) -> u64 {
         self.inner.signals.wait(seen).await
+    }
+
+    async fn try_lease(&self, job: Job) -> Result<Option<Box<dyn JobLease>>, StoreError> {
+        leases::try_lease(&self.inner.pool, job).await
     }
 }

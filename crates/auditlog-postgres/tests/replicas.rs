@@ -1,13 +1,14 @@
 //! What replicas sharing one database rely on beyond the conformance suite:
-//! hearing of each other's deliveries, and a database that goes away being
-//! reported as unavailable (a 503 and a retry), not as a bug.
+//! hearing of each other's deliveries, taking turns at background jobs, and
+//! a database that goes away being reported as unavailable (a 503 and a
+//! retry), not as a bug.
 
 use std::time::Duration;
 
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::AppendRequest;
+use auditlog_domain::store::{AppendRequest, Job};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{NewEntry, Plan, Store, StoreError, Timestamp};
 use auditlog_postgres::{PostgresStore, testing};
@@ -111,6 +112,36 @@ async fn a_replica_hears_of_deliveries_another_one_wrote() {
     })
     .await
     .expect("the later signal is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_at_a_time_holds_a_job() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let one = PostgresStore::connect(&url).await.unwrap();
+    let two = PostgresStore::connect(&url).await.unwrap();
+    let lease = one.try_lease(Job::Checkpoints).await.unwrap().expect("free");
+    assert!(
+        two.try_lease(Job::Checkpoints).await.unwrap().is_none(),
+        "held by the other"
+    );
+    let retention = two.try_lease(Job::Retention).await.unwrap();
+    assert!(retention.is_some(), "jobs are leased apart");
+    drop(lease);
+    // Released as the lease is dropped (the unlock is sent right after).
+    let taken = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(l) = two.try_lease(Job::Checkpoints).await.unwrap() {
+                return l;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("free again once dropped");
+    drop(taken);
+    drop(retention);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
