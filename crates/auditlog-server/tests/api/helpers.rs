@@ -7,11 +7,77 @@ use auditlog_domain::change::Change;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::{ManualClock, Org, Plan, Role, Store, Timestamp};
+use auditlog_postgres::PostgresStore;
 use auditlog_server::ServerConfig;
 use auditlog_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Which store a test binary runs the suite against; its root module says.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's database: a SQLite file, or a PostgreSQL database of its own.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    /// A new, empty database for one test, of the binary's backend.
+    pub async fn fresh(dir: &std::path::Path) -> Self {
+        match crate::BACKEND {
+            Backend::Sqlite => Database::Sqlite(dir.join("audit.db")),
+            Backend::Postgres => match auditlog_postgres::testing::fresh_database_url().await {
+                Some(url) => Database::Postgres(url),
+                None => {
+                    // Every test here needs the server, so the whole binary
+                    // is skipped, loudly (under CI=true the call above fails
+                    // instead).
+                    eprintln!(
+                        "\n*** SKIPPING the API tests against PostgreSQL: initdb and postgres are not \
+                         installed (install PostgreSQL, or set AUDITLOG_TEST_DATABASE_URL) ***\n"
+                    );
+                    std::process::exit(0);
+                }
+            },
+        }
+    }
+
+    /// Opens the store on it, as a (re)starting server would.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(path).expect("open store")),
+            Database::Postgres(url) => Arc::new(PostgresStore::connect(url).await.expect("open store")),
+        }
+    }
+
+    /// Runs SQL straight against the database, as someone with access to
+    /// it could, bypassing the service.
+    #[allow(dead_code)]
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            Database::Sqlite(path) => {
+                let db = auditlog_sqlite::rusqlite::Connection::open(path).unwrap();
+                db.execute_batch(sql).unwrap();
+            }
+            Database::Postgres(url) => {
+                use auditlog_postgres::tokio_postgres;
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(connection);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+            }
+        }
+    }
+}
 
 /// The tests' "now": the clock only moves when a test moves it.
 pub const NOW: &str = "2026-06-01T12:00:00Z";
@@ -31,7 +97,7 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub globex: Org,
     pub keys: Keys,
-    pub db_path: std::path::PathBuf,
+    pub db: Database,
     shutdown: CancellationToken,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -107,9 +173,9 @@ pub struct Browser {
 
 /// Starts a server on an existing database (as after a restart), with the
 /// system clock.
-pub async fn spawn_on(db_path: &std::path::Path, adjust: impl FnOnce(&mut ServerConfig)) -> Running {
+pub async fn spawn_on(db: &Database, adjust: impl FnOnce(&mut ServerConfig)) -> Running {
     auditlog_server::init_tls();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db_path).expect("open store"));
+    let store = db.open().await;
     let mut config = ServerConfig::default();
     adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -133,8 +199,8 @@ impl Drop for Running {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("audit.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).expect("open store"));
+    let db = Database::fresh(dir.path()).await;
+    let store = db.open().await;
     let clock = ManualClock::new(Timestamp::parse(NOW).unwrap());
     let org = |slug: &'static str, plan| {
         let store = store.clone();
@@ -182,7 +248,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         acme,
         globex,
         keys,
-        db_path,
+        db,
         shutdown,
         server: Some(server),
         _dir: dir,

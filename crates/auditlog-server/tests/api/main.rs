@@ -1,5 +1,9 @@
 //! Black-box tests of the HTTP API: each test starts the real server on a
-//! fresh SQLite file and talks to it over a socket.
+//! fresh SQLite file and talks to it over a socket. `tests/api_postgres.rs`
+//! runs the very same tests against PostgreSQL.
+
+/// The store this binary tests against.
+const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod auth;
 mod catalog;

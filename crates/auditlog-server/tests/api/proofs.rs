@@ -161,12 +161,16 @@ async fn a_rewritten_history_is_never_signed() {
     let (status, _) = get(&app, "/v1/orgs/acme/audit/checkpoint").await;
     assert_eq!(status, 200);
     // Someone with the database rewrites the leaves' hashes.
-    let db = auditlog_sqlite::rusqlite::Connection::open(&app.db_path).unwrap();
-    db.execute(
-        "UPDATE merkle_leaves SET hashes = zeroblob(length(hashes)) WHERE org_id = ?1",
-        [app.acme.id.0],
-    )
-    .unwrap();
+    let zeroes = match app.db {
+        crate::helpers::Database::Sqlite(_) => "zeroblob(length(hashes))",
+        crate::helpers::Database::Postgres(_) => "decode(repeat('00', length(hashes)), 'hex')",
+    };
+    app.db
+        .execute(&format!(
+            "UPDATE merkle_leaves SET hashes = {zeroes} WHERE org_id = {}",
+            app.acme.id.0
+        ))
+        .await;
     ingest_n(&app, 2).await;
     let (status, body) = get(&app, "/v1/orgs/acme/audit/checkpoint").await;
     assert_eq!(status, 500, "{body}");

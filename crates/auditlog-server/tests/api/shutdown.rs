@@ -3,9 +3,7 @@
 
 use std::collections::HashSet;
 
-use auditlog_domain::Store;
 use auditlog_domain::filter::{Filter, Page};
-use auditlog_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::helpers::{event, spawn_app};
@@ -42,7 +40,7 @@ async fn acknowledged_entries_survive_shutdown_mid_load() {
     }
     assert!(!acked.is_empty(), "some requests were acknowledged before shutdown");
 
-    let reopened = SqliteStore::open(&app.db_path).unwrap();
+    let reopened = app.db.open().await;
     let stored = reopened
         .list(
             app.acme.id,

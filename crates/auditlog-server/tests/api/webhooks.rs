@@ -490,7 +490,7 @@ async fn deliveries_committed_before_a_crash_are_made_after_restart() {
     assert!(rx.drain().is_empty());
 
     // A new server on the same database, dispatcher running in the background.
-    let second = crate::helpers::spawn_on(&first.db_path, |c| {
+    let second = crate::helpers::spawn_on(&first.db, |c| {
         c.webhook_policy = DestinationPolicy {
             allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
             allow_http: true,
