@@ -94,8 +94,14 @@ mod tests {
 
     #[test]
     fn the_default_sits_beside_the_database() {
-        assert_eq!(path(None, "sqlite://data/a.db").unwrap(), PathBuf::from("data/a.db.signing-key"));
-        assert_eq!(path(Some(Path::new("/k")), "sqlite://a.db").unwrap(), PathBuf::from("/k"));
+        assert_eq!(
+            path(None, "sqlite://data/a.db").unwrap(),
+            PathBuf::from("data/a.db.signing-key")
+        );
+        assert_eq!(
+            path(Some(Path::new("/k")), "sqlite://a.db").unwrap(),
+            PathBuf::from("/k")
+        );
     }
 
     /// Replicas on one PostgreSQL must share a key, so none is made up.
@@ -103,6 +109,9 @@ mod tests {
     fn postgres_needs_the_key_named() {
         let err = path(None, "postgres://db.internal/audit").unwrap_err().to_string();
         assert!(err.contains("--signing-key"), "{err}");
-        assert_eq!(path(Some(Path::new("/k")), "postgres://db/audit").unwrap(), PathBuf::from("/k"));
+        assert_eq!(
+            path(Some(Path::new("/k")), "postgres://db/audit").unwrap(),
+            PathBuf::from("/k")
+        );
     }
 }
