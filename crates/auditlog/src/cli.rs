@@ -27,6 +27,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Copy a whole installation from one store to another (SQLite to
+    /// PostgreSQL) and verify the copy.
+    MigrateStore(MigrateStoreArgs),
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -90,6 +93,16 @@ pub struct ServeArgs {
     /// Seconds between retention passes (one also runs at start).
     #[arg(long, env = "AUDITLOG_RETENTION_INTERVAL", default_value_t = 900)]
     pub retention_interval: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateStoreArgs {
+    /// The installation to copy: sqlite://PATH.
+    #[arg(long)]
+    pub from: String,
+    /// Where to copy it: postgres://…, an empty database.
+    #[arg(long)]
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -209,6 +222,11 @@ pub struct BenchArgs {
     /// without the Merkle tree).
     #[arg(long, conflicts_with = "webhooks")]
     pub integrity: bool,
+    /// Run only the PostgreSQL measurements, against this server
+    /// (postgres://…): the bench creates, fills and drops databases of its own
+    /// there.
+    #[arg(long, conflicts_with_all = ["webhooks", "integrity"])]
+    pub postgres: Option<String>,
     /// Entries per second for the webhook measurement.
     #[arg(long, default_value_t = 1000)]
     pub webhook_rate: u32,

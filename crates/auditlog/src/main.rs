@@ -7,9 +7,11 @@ mod admin;
 mod backend;
 mod bench;
 mod bench_integrity;
+mod bench_postgres;
 mod bench_webhooks;
 mod cli;
 mod demo;
+mod migrate_store;
 mod seed;
 mod serve;
 mod signing_key;
@@ -49,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => backend::open(&args.database).await.map(|_| {
             println!("database is up to date");
         }),
+        Command::MigrateStore(args) => migrate_store::run(args).await,
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Key(KeyCommand::ShowSigning(args)) => {
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
         Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
         Command::Bench(args) if args.integrity => bench_integrity::run_cli(&args).await,
+        Command::Bench(args) if args.postgres.is_some() => bench_postgres::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,
     };
     match result {
