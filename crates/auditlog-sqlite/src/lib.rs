@@ -137,6 +137,29 @@ impl SqliteStore {
         .map_err(|e| StoreError::Internal(format!("writer task failed: {e}")))?
     }
 
+    /// [`Self::write`] for the webhook dispatcher's bookkeeping (claims and
+    /// attempts), committed without waiting for the disk (`synchronous =
+    /// NORMAL`: in WAL mode the commit is ordered, and made durable by the
+    /// next fsync). Losing one of these to a power cut only re-sends a
+    /// delivery, which at-least-once delivery allows; an fsync each would
+    /// put two disk flushes per dispatcher round in the one writer's way,
+    /// in front of the entries' commits, which stay `FULL`.
+    async fn write_relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write(move |conn| {
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+            let out = f(conn);
+            // Everything else this connection commits must be durable.
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| StoreError::Internal(format!("cannot restore synchronous=FULL on the writer: {e}")))?;
+            out
+        })
+        .await
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -813,7 +836,7 @@ impl Store for SqliteStore {
         if !any_due {
             return Ok(Vec::new());
         }
-        self.write(move |conn| {
+        self.write_relaxed(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
@@ -900,7 +923,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempts(&self, attempts: Vec<RecordedAttempt>) -> Result<Vec<Option<Timestamp>>, StoreError> {
-        self.write(move |conn| {
+        self.write_relaxed(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
             let mut out = Vec::with_capacity(attempts.len());
             {
@@ -1014,5 +1037,31 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        let conn = store.inner.writer.lock().unwrap();
+        conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap()
+    }
+
+    /// The dispatcher's relaxed commits, failed or not, leave the writer
+    /// fsyncing every later commit (2 = FULL).
+    #[tokio::test]
+    async fn bookkeeping_leaves_the_writer_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("audit.db")).unwrap();
+        assert_eq!(synchronous(&store), 2);
+        store.record_attempts(Vec::new()).await.unwrap();
+        assert_eq!(synchronous(&store), 2);
+        let failed = store
+            .write_relaxed(|_| Err::<(), _>(StoreError::Internal("refused".into())))
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store), 2);
     }
 }
