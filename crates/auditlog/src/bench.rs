@@ -15,6 +15,10 @@
 //! generator runs in this process, on the same cores as the server, so the
 //! figures include its cost: they are what one machine does end to end.
 //! The report goes to stdout; progress goes to stderr.
+//!
+//! The load generators, query sampling, HTTP export and report tables take
+//! stores and database URLs rather than SQLite paths, so `bench_postgres`
+//! measures PostgreSQL with the same code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -44,25 +48,25 @@ use crate::cli::BenchArgs;
 use crate::seed;
 
 /// Events per batched request: the most one request may carry.
-const BATCH_EVENTS: usize = auditlog_domain::ingest::MAX_BATCH;
+pub(crate) const BATCH_EVENTS: usize = auditlog_domain::ingest::MAX_BATCH;
 /// Concurrent clients sending full batches.
-const BATCH_CLIENTS: usize = 4;
+pub(crate) const BATCH_CLIENTS: usize = 4;
 /// Rows per transaction for the raw SQLite ceiling, the same as one batch.
-const CEILING_TX_ROWS: usize = 1000;
+pub(crate) const CEILING_TX_ROWS: usize = 1000;
 /// Entries per `Store::append` while seeding the query database.
 const SEED_BATCH: usize = 5000;
 /// Requests per query kind sent before measuring, so each reader connection
 /// has its statements prepared and its page cache filled.
-const WARMUP_REQUESTS: usize = 10;
+pub(crate) const WARMUP_REQUESTS: usize = 10;
 /// Of the seeded entries, every n-th lends its resource to the query mix.
 const RESOURCE_SAMPLE_EVERY: usize = 500;
 /// At most this many distinct resources are kept for the query mix.
 const MAX_SAMPLED_RESOURCES: usize = 512;
-const PAGE_LIMIT: &str = "50";
-const ORG_SLUG: &str = "bench";
-const RNG_SEED: u64 = 2026;
-const MS_PER_DAY: i64 = 86_400_000;
-const MIB: f64 = 1024.0 * 1024.0;
+pub(crate) const PAGE_LIMIT: &str = "50";
+pub(crate) const ORG_SLUG: &str = "bench";
+pub(crate) const RNG_SEED: u64 = 2026;
+pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 
 const TARGET_INGEST_RATIO: f64 = 0.5;
 const TARGET_SINGLE_EVENTS_PER_SEC: f64 = 10_000.0;
@@ -139,13 +143,13 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
 /// Flushes what earlier sections left in the page cache, so their
 /// writeback does not stall the next section's fsyncs: each section is
 /// measured as if run alone. Best effort: without `sync` the run goes on.
-fn settle_disk() {
+pub(crate) fn settle_disk() {
     if let Err(e) = std::process::Command::new("sync").status() {
         progress(format!("could not run sync ({e}); sections may disturb each other"));
     }
 }
 
-fn check_args(args: &BenchArgs) -> Result<(), AnyError> {
+pub(crate) fn check_args(args: &BenchArgs) -> Result<(), AnyError> {
     let counts = [
         ("--entries", args.entries),
         ("--ingest-entries", args.ingest_entries),
@@ -172,13 +176,13 @@ pub fn progress(message: impl std::fmt::Display) {
 
 /// Where the databases live: a temporary directory removed at the end, or
 /// the directory the caller named, which is kept.
-struct Workdir {
+pub(crate) struct Workdir {
     path: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
 impl Workdir {
-    fn new(dir: Option<&Path>) -> Result<Self, AnyError> {
+    pub(crate) fn new(dir: Option<&Path>) -> Result<Self, AnyError> {
         match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -197,13 +201,13 @@ impl Workdir {
         }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// A path for a new database, with any earlier run's file (and its WAL)
     /// removed so every measurement starts empty.
-    fn fresh(&self, name: &str) -> Result<PathBuf, AnyError> {
+    pub(crate) fn fresh(&self, name: &str) -> Result<PathBuf, AnyError> {
         let path = self.path.join(name);
         remove_database(&path)?;
         Ok(path)
@@ -212,7 +216,7 @@ impl Workdir {
 
 /// The command as run, with the executable by its name only: the report
 /// is shared, and where the binary sat on this machine is nobody's business.
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     std::env::args()
         .enumerate()
         .map(|(i, a)| {
@@ -229,13 +233,13 @@ fn command_line() -> String {
         .join(" ")
 }
 
-fn per_sec(count: usize, elapsed: Duration) -> f64 {
+pub(crate) fn per_sec(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
 }
 
 /// User plus system CPU time of a process (`self` or a pid), from
 /// `/proc/<pid>/stat`; `None` where there is no /proc.
-fn cpu_time(pid: &str) -> Option<Duration> {
+pub(crate) fn cpu_time(pid: &str) -> Option<Duration> {
     process_ticks(pid, 2)
 }
 
@@ -267,14 +271,14 @@ fn ticks(n: u64) -> Duration {
 
 /// How busy the rest of the machine was during the run: on a shared
 /// machine, another process's work would silently lower every figure.
-struct LoadMeter {
+pub(crate) struct LoadMeter {
     started: Instant,
     system: Option<Duration>,
     own: Option<Duration>,
 }
 
 impl LoadMeter {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self {
             started: Instant::now(),
             system: system_busy(),
@@ -284,7 +288,7 @@ impl LoadMeter {
 
     /// Cores busy on average with work other than this process and its
     /// waited-for children (kernel I/O done on its behalf counts as other).
-    fn others(&self) -> Option<f64> {
+    pub(crate) fn others(&self) -> Option<f64> {
         let system = system_busy()?.checked_sub(self.system?)?;
         let own = own_cpu_with_children()?.checked_sub(self.own?)?;
         Some(system.saturating_sub(own).as_secs_f64() / self.started.elapsed().as_secs_f64().max(f64::EPSILON))
@@ -292,7 +296,7 @@ impl LoadMeter {
 }
 
 /// Busy CPU time of the whole machine since boot, from `/proc/stat`.
-fn system_busy() -> Option<Duration> {
+pub(crate) fn system_busy() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let values: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
@@ -315,14 +319,14 @@ fn database_bytes(path: &Path) -> u64 {
 
 /// p50, p99 and max of a set of request latencies (nearest-rank).
 #[derive(Debug, Clone, Copy, Default)]
-struct Latencies {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+pub(crate) struct Latencies {
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Latencies {
-    fn of(mut samples: Vec<Duration>) -> Self {
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();
         let rank = |p: f64| {
             let i = (p * samples.len() as f64).ceil() as usize;
@@ -338,7 +342,7 @@ impl Latencies {
 
 /// An HTTP client for the local server; proxies are bypassed since the
 /// server is always on the loopback interface.
-fn http_client(timeout: Option<Duration>) -> Result<reqwest::Client, AnyError> {
+pub(crate) fn http_client(timeout: Option<Duration>) -> Result<reqwest::Client, AnyError> {
     let mut builder = reqwest::Client::builder().no_proxy().tcp_nodelay(true);
     if let Some(t) = timeout {
         builder = builder.timeout(t);
@@ -348,7 +352,7 @@ fn http_client(timeout: Option<Duration>) -> Result<reqwest::Client, AnyError> {
 
 /// The error for an answer the benchmark did not expect, with the start of
 /// the body, which says what the server objected to.
-fn unexpected(what: &str, status: StatusCode, body: &[u8]) -> AnyError {
+pub(crate) fn unexpected(what: &str, status: StatusCode, body: &[u8]) -> AnyError {
     let text = String::from_utf8_lossy(&body[..body.len().min(600)]);
     format!("{what} answered {status}: {text}").into()
 }
@@ -397,14 +401,14 @@ pub fn remove_database(path: &Path) -> Result<(), AnyError> {
 }
 
 /// The real server on a loopback port, stopped through its token.
-struct InProcessServer {
-    base: String,
+pub(crate) struct InProcessServer {
+    pub(crate) base: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl InProcessServer {
-    async fn start(store: Arc<dyn Store>) -> Result<Self, AnyError> {
+    pub(crate) async fn start(store: Arc<dyn Store>) -> Result<Self, AnyError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
@@ -418,7 +422,7 @@ impl InProcessServer {
     }
 
     /// Stops accepting, lets the writer drain, and waits for both.
-    async fn stop(self) -> Result<(), AnyError> {
+    pub(crate) async fn stop(self) -> Result<(), AnyError> {
         self.shutdown.cancel();
         self.task.await??;
         Ok(())
@@ -539,18 +543,18 @@ fn insert_raw(path: &Path, org: OrgId, rows: &[RawRow], tx_rows: usize) -> Resul
 // ---------------------------------------------------------------------------
 
 /// Many requests sent by concurrent clients.
-struct HttpLoad {
-    requests: usize,
-    clients: usize,
-    elapsed: Duration,
+pub(crate) struct HttpLoad {
+    pub(crate) requests: usize,
+    pub(crate) clients: usize,
+    pub(crate) elapsed: Duration,
     /// CPU time of this whole process (server and clients) while sending.
-    cpu: Option<Duration>,
-    latency: Latencies,
+    pub(crate) cpu: Option<Duration>,
+    pub(crate) latency: Latencies,
 }
 
-struct IngestFigures {
-    entries: usize,
-    load: HttpLoad,
+pub(crate) struct IngestFigures {
+    pub(crate) entries: usize,
+    pub(crate) load: HttpLoad,
 }
 
 struct SingleEventFigures {
@@ -580,14 +584,7 @@ async fn batched_ingest(path: PathBuf, entries: &[NewEntry]) -> Result<IngestFig
         "2/7 batched ingest: {} entries in batches of {BATCH_EVENTS} from {BATCH_CLIENTS} clients",
         entries.len()
     ));
-    let bodies = entries
-        .chunks(BATCH_EVENTS)
-        .map(|chunk| {
-            let events: Vec<Value> = chunk.iter().map(event_json).collect();
-            serde_json::to_vec(&json!({ "events": events }))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let figures = ingest_over_http(&path, bodies, entries.len(), BATCH_CLIENTS).await?;
+    let figures = ingest_over_http(&path, batch_bodies(entries)?, entries.len(), BATCH_CLIENTS).await?;
     progress(format!(
         "    {:.0} entries/s",
         per_sec(figures.entries, figures.load.elapsed)
@@ -599,14 +596,7 @@ async fn single_event_ingest(dir: &Workdir, count: usize, clients: usize) -> Res
     progress(format!(
         "3/7 single-event ingest: {count} requests from {clients} clients"
     ));
-    let now = SystemClock.now();
-    let entries = seed::entries(count, now.minus_days(30), now.plus_millis(-60_000), RNG_SEED + 1);
-    let bodies = entries
-        .iter()
-        .map(|e| serde_json::to_vec(&event_json(e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(entries);
-    let ingest = ingest_over_http(&dir.fresh("bench-single.db")?, bodies, count, clients).await?;
+    let ingest = ingest_over_http(&dir.fresh("bench-single.db")?, single_bodies(count)?, count, clients).await?;
     progress(format!(
         "    {:.0} entries/s, p99 {:.1} ms",
         per_sec(ingest.entries, ingest.load.elapsed),
@@ -620,9 +610,31 @@ async fn single_event_ingest(dir: &Workdir, count: usize, clients: usize) -> Res
     Ok(SingleEventFigures { ingest, healthz })
 }
 
-/// Serves a fresh database in-process, posts every body (already
-/// serialised, so the clock measures the service rather than the client's
-/// JSON encoding) and checks the log holds every entry sent.
+/// The bodies of batched ingest: full batches of the given entries.
+pub(crate) fn batch_bodies(entries: &[NewEntry]) -> Result<Vec<Vec<u8>>, AnyError> {
+    let bodies = entries
+        .chunks(BATCH_EVENTS)
+        .map(|chunk| {
+            let events: Vec<Value> = chunk.iter().map(event_json).collect();
+            serde_json::to_vec(&json!({ "events": events }))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(bodies)
+}
+
+/// The bodies of single-event ingest: `count` one-event requests from the
+/// last month.
+pub(crate) fn single_bodies(count: usize) -> Result<Vec<Vec<u8>>, AnyError> {
+    let now = SystemClock.now();
+    let entries = seed::entries(count, now.minus_days(30), now.plus_millis(-60_000), RNG_SEED + 1);
+    let bodies = entries
+        .iter()
+        .map(|e| serde_json::to_vec(&event_json(e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(bodies)
+}
+
+/// Serves a fresh database in-process and measures ingest through it.
 async fn ingest_over_http(
     path: &Path,
     bodies: Vec<Vec<u8>>,
@@ -630,13 +642,36 @@ async fn ingest_over_http(
     clients: usize,
 ) -> Result<IngestFigures, AnyError> {
     let (store, org) = fresh_store(path).await?;
-    let key = make_key(store.as_ref(), &org, "bench ingest", vec![Scope::AuditWrite]).await?;
-    let server = InProcessServer::start(store.clone()).await?;
-    let url = reqwest::Url::parse(&format!("{}/v1/orgs/{ORG_SLUG}/audit/events", server.base))?;
+    ingest_through(&[store], &org, bodies, entries, clients).await
+}
+
+/// Serves each store from its own in-process server (replicas of one
+/// service when the stores share a database), posts every body (already
+/// serialised, so the clock measures the service rather than the client's
+/// JSON encoding), the i-th to the (i mod replicas)-th server, and checks
+/// the log holds every entry sent.
+pub(crate) async fn ingest_through(
+    stores: &[Arc<dyn Store>],
+    org: &Org,
+    bodies: Vec<Vec<u8>>,
+    entries: usize,
+    clients: usize,
+) -> Result<IngestFigures, AnyError> {
+    let first = stores.first().ok_or("ingest needs at least one store")?;
+    let key = make_key(first.as_ref(), org, "bench ingest", vec![Scope::AuditWrite]).await?;
+    let mut servers = Vec::with_capacity(stores.len());
+    for store in stores {
+        servers.push(InProcessServer::start(store.clone()).await?);
+    }
+    let urls = servers
+        .iter()
+        .map(|s| reqwest::Url::parse(&format!("{}/v1/orgs/{ORG_SLUG}/audit/events", s.base)))
+        .collect::<Result<Vec<_>, _>>()?;
     let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
     let requests = bodies
         .into_iter()
-        .map(|body| {
+        .zip(urls.iter().cycle())
+        .map(|(body, url)| {
             let mut request = reqwest::Request::new(Method::POST, url.clone());
             let headers = request.headers_mut();
             headers.insert(AUTHORIZATION, auth.clone());
@@ -648,8 +683,10 @@ async fn ingest_over_http(
 
     let load = send_all(requests, clients, StatusCode::CREATED).await?;
 
-    server.stop().await?;
-    let stored = store.log_size(org.id).await?;
+    for server in servers {
+        server.stop().await?;
+    }
+    let stored = first.log_size(org.id).await?;
     // The server may add entries of its own (a key's first use in an hour
     // is recorded), so the log holds at least what was sent.
     if usize::try_from(stored).unwrap_or(0) < entries {
@@ -675,7 +712,11 @@ async fn healthz_under_load(path: &Path, count: usize, clients: usize) -> Result
 /// Sends every request from `clients` concurrent clients, each taking the
 /// next request from a shared queue as soon as its last one is answered.
 /// Requests are built beforehand so the clock measures the server.
-async fn send_all(requests: Vec<reqwest::Request>, clients: usize, expect: StatusCode) -> Result<HttpLoad, AnyError> {
+pub(crate) async fn send_all(
+    requests: Vec<reqwest::Request>,
+    clients: usize,
+    expect: StatusCode,
+) -> Result<HttpLoad, AnyError> {
     let count = requests.len();
     let queue = Arc::new(Mutex::new(requests.into_iter()));
     let clients_built = (0..clients)
@@ -751,11 +792,11 @@ struct QueryFigures {
     healthz: Latencies,
 }
 
-struct KindFigures {
-    label: &'static str,
-    latency: Latencies,
+pub(crate) struct KindFigures {
+    pub(crate) label: &'static str,
+    pub(crate) latency: Latencies,
     /// Mean entries per returned page; shows the queries found data.
-    mean_rows: f64,
+    pub(crate) mean_rows: f64,
 }
 
 /// What the export measurement needs of the seeded database.
@@ -768,7 +809,7 @@ struct SeededDb {
 
 /// Values that occur in the seeded entries, so every query asks about
 /// something that exists, and the span of time they cover.
-struct Vocabulary {
+pub(crate) struct Vocabulary {
     start: Timestamp,
     end: Timestamp,
     actors: BTreeSet<String>,
@@ -781,7 +822,7 @@ struct Vocabulary {
 }
 
 impl Vocabulary {
-    fn new(start: Timestamp, end: Timestamp) -> Self {
+    pub(crate) fn new(start: Timestamp, end: Timestamp) -> Self {
         Self {
             start,
             end,
@@ -794,7 +835,7 @@ impl Vocabulary {
         }
     }
 
-    fn observe(&mut self, catalog: &Catalog, entries: &[NewEntry]) {
+    pub(crate) fn observe(&mut self, catalog: &Catalog, entries: &[NewEntry]) {
         for (i, e) in entries.iter().enumerate() {
             let category = catalog.get(&e.event).map_or("unknown", |s| s.category.as_str());
             remember(&mut self.actors, &e.actor.id);
@@ -944,7 +985,41 @@ async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<
         seed.total.as_secs_f64(),
         size as f64 / MIB
     ));
-    let read_key = make_key(store.as_ref(), &org, "bench reader", vec![Scope::AuditRead]).await?;
+    let sampled = sample_queries(store, &org, &vocabulary, samples).await?;
+
+    let figures = QueryFigures {
+        seed,
+        database_bytes: size,
+        samples,
+        kinds: sampled.kinds,
+        healthz: sampled.healthz,
+    };
+    let seeded = SeededDb {
+        path,
+        org: org.id,
+        entries,
+        read_key: sampled.read_key,
+    };
+    Ok((figures, seeded))
+}
+
+/// First-page latencies of every query kind, and of `/healthz`.
+pub(crate) struct SampledQueries {
+    pub(crate) kinds: Vec<KindFigures>,
+    pub(crate) healthz: Latencies,
+    /// The `audit:read` key the queries used, for the export after them.
+    pub(crate) read_key: String,
+}
+
+/// Serves the store in-process and sends `samples` first-page queries of
+/// each kind, with values from the vocabulary of the seeded entries.
+pub(crate) async fn sample_queries(
+    store: Arc<dyn Store>,
+    org: &Org,
+    vocabulary: &Vocabulary,
+    samples: usize,
+) -> Result<SampledQueries, AnyError> {
+    let read_key = make_key(store.as_ref(), org, "bench reader", vec![Scope::AuditRead]).await?;
     let server = InProcessServer::start(store).await?;
     let client = http_client(Some(Duration::from_secs(60)))?;
     let values = vocabulary.lists();
@@ -964,21 +1039,58 @@ async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<
     let healthz = measure_healthz(&client, &server.base, samples).await?;
     drop(client);
     server.stop().await?;
-
-    let figures = QueryFigures {
-        seed,
-        database_bytes: size,
-        samples,
+    Ok(SampledQueries {
         kinds,
         healthz,
-    };
-    let seeded = SeededDb {
-        path,
-        org: org.id,
-        entries,
         read_key,
-    };
-    Ok((figures, seeded))
+    })
+}
+
+/// How the seeded log spreads over the last year: `n` entries in `batches`
+/// consecutive slices of time, each generated on its own so memory stays
+/// flat however large `n` is.
+pub(crate) struct SeedPlan {
+    pub(crate) n: usize,
+    per_batch: usize,
+    pub(crate) batches: usize,
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl SeedPlan {
+    pub(crate) fn new(n: usize, per_batch: usize) -> Self {
+        let now = SystemClock.now();
+        let per_batch = per_batch.max(1);
+        Self {
+            n,
+            per_batch,
+            batches: n.div_ceil(per_batch),
+            start: now.minus_days(364),
+            end: now.plus_millis(-60_000),
+        }
+    }
+
+    pub(crate) fn vocabulary(&self) -> Vocabulary {
+        Vocabulary::new(self.start, self.end)
+    }
+
+    /// The b-th slice's entries, and the time they are received at.
+    pub(crate) fn batch(&self, b: usize) -> (Vec<NewEntry>, Timestamp) {
+        let span = self.end.millis() - self.start.millis();
+        let count = self.per_batch.min(self.n - b * self.per_batch);
+        let slice_start = Timestamp(self.start.millis() + span * b as i64 / self.batches as i64);
+        let slice_end = Timestamp(self.start.millis() + span * (b as i64 + 1) / self.batches as i64);
+        let entries = seed::entries(count, slice_start, slice_end, RNG_SEED + 100 + b as u64);
+        let received = entries.last().map_or(slice_end, |e| e.timestamp.plus_millis(1500));
+        (entries, received)
+    }
+
+    /// The tenth of the work just finished by completing batch `b`, if
+    /// this batch crossed into a new one: for progress lines.
+    pub(crate) fn tenth_done(&self, b: usize) -> Option<usize> {
+        let tenth = |done: usize| (done * self.per_batch).min(self.n) * 10 / self.n.max(1);
+        (tenth(b + 1) > tenth(b)).then(|| tenth(b + 1))
+    }
 }
 
 /// Fills the last year with `n` entries, `SEED_BATCH` per transaction.
@@ -986,21 +1098,13 @@ async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<
 /// slice of the year, so memory stays flat however large `n` is.
 async fn seed_log(store: &dyn Store, org: OrgId, n: usize) -> Result<(SeedFigures, Vocabulary), AnyError> {
     let catalog = Catalog::builtin();
-    let now = SystemClock.now();
-    let (start, end) = (now.minus_days(364), now.plus_millis(-60_000));
-    let span = end.millis() - start.millis();
-    let batches = n.div_ceil(SEED_BATCH);
-    let mut vocabulary = Vocabulary::new(start, end);
+    let plan = SeedPlan::new(n, SEED_BATCH);
+    let mut vocabulary = plan.vocabulary();
     let mut append = Duration::ZERO;
     let started = Instant::now();
-    let mut reported = 0;
-    for b in 0..batches {
-        let count = SEED_BATCH.min(n - b * SEED_BATCH);
-        let slice_start = Timestamp(start.millis() + span * b as i64 / batches as i64);
-        let slice_end = Timestamp(start.millis() + span * (b as i64 + 1) / batches as i64);
-        let entries = seed::entries(count, slice_start, slice_end, RNG_SEED + 100 + b as u64);
+    for b in 0..plan.batches {
+        let (entries, received) = plan.batch(b);
         vocabulary.observe(&catalog, &entries);
-        let received = entries.last().map_or(slice_end, |e| e.timestamp.plus_millis(1500));
         let t = Instant::now();
         let results = store
             .append(vec![AppendRequest::entries(org, entries)], received)
@@ -1009,10 +1113,8 @@ async fn seed_log(store: &dyn Store, org: OrgId, n: usize) -> Result<(SeedFigure
         for result in results {
             result?;
         }
-        let done = (b + 1) * SEED_BATCH;
-        if done * 10 / n.max(1) > reported {
-            reported = done * 10 / n.max(1);
-            progress(format!("    seeded {}/{n}", done.min(n)));
+        if plan.tenth_done(b).is_some() {
+            progress(format!("    seeded {}/{n}", ((b + 1) * SEED_BATCH).min(n)));
         }
     }
     let figures = SeedFigures {
@@ -1023,7 +1125,7 @@ async fn seed_log(store: &dyn Store, org: OrgId, n: usize) -> Result<(SeedFigure
     Ok((figures, vocabulary))
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -1096,15 +1198,20 @@ async fn measure_healthz(client: &reqwest::Client, base: &str, samples: usize) -
 // ---------------------------------------------------------------------------
 
 struct ExportFigures {
-    /// CPU time of the server process during the export.
-    cpu: Option<Duration>,
-    rows: usize,
-    bytes: u64,
-    elapsed: Duration,
-    first_byte: Duration,
-    startup_peak_kib: Option<u64>,
-    peak_kib: Option<u64>,
+    http: HttpExport,
     scan: ScanFigures,
+}
+
+/// A whole CSV export through `GET /v1/orgs/{org}/audit/export`.
+pub(crate) struct HttpExport {
+    /// CPU time of the server process during the export.
+    pub(crate) cpu: Option<Duration>,
+    pub(crate) rows: usize,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) first_byte: Duration,
+    pub(crate) startup_peak_kib: Option<u64>,
+    pub(crate) peak_kib: Option<u64>,
 }
 
 struct ScanFigures {
@@ -1121,7 +1228,22 @@ async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError
     let scan = tokio::task::spawn_blocking(move || raw_scan(&path, org)).await??;
     progress(format!("    scanned {:.0} rows/s", per_sec(scan.rows, scan.elapsed)));
 
-    let mut server = ChildServer::spawn(&db.path, &dir.join("bench-export-server.log"))?;
+    let database = format!("sqlite://{}", db.path.display());
+    let http = http_export(&database, &[], dir, &db.read_key, db.entries).await?;
+    Ok(ExportFigures { http, scan })
+}
+
+/// Exports the whole log as CSV from `auditlog serve --database URL
+/// [extra_args]` started as a child process, so its memory and CPU are its
+/// own to measure; checks every seeded entry came out.
+pub(crate) async fn http_export(
+    database: &str,
+    extra_args: &[String],
+    dir: &Path,
+    read_key: &str,
+    entries: usize,
+) -> Result<HttpExport, AnyError> {
+    let mut server = ChildServer::spawn(database, extra_args, &dir.join("bench-export-server.log"))?;
     let client = http_client(None)?;
     server.wait_ready(&client).await?;
     let startup_peak_kib = server.peak_rss_kib();
@@ -1132,7 +1254,7 @@ async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError
     let url = format!("{}/v1/orgs/{ORG_SLUG}/audit/export", server.base);
     let pid = server.child.id().to_string();
     let cpu_before = cpu_time(&pid);
-    let streamed = stream_export(client.get(&url).bearer_auth(&db.read_key).query(&[("format", "csv")])).await?;
+    let streamed = stream_export(client.get(&url).bearer_auth(read_key).query(&[("format", "csv")])).await?;
     let peak_kib = server.peak_rss_kib();
     let cpu = cpu_time(&pid)
         .zip(cpu_before)
@@ -1143,10 +1265,10 @@ async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError
     // log may hold a few entries the server recorded itself besides the
     // seeded ones, so at least those must be there.
     let rows = streamed.lines.saturating_sub(1);
-    if rows < db.entries {
-        return Err(format!("the export held {rows} rows; {} entries were seeded", db.entries).into());
+    if rows < entries {
+        return Err(format!("the export held {rows} rows; {entries} entries were seeded").into());
     }
-    let figures = ExportFigures {
+    let figures = HttpExport {
         cpu,
         rows,
         bytes: streamed.bytes,
@@ -1154,7 +1276,6 @@ async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError
         first_byte: streamed.first_byte,
         startup_peak_kib,
         peak_kib,
-        scan,
     };
     progress(format!(
         "    exported {:.0} rows/s",
@@ -1193,16 +1314,16 @@ fn value_len(v: ValueRef<'_>) -> usize {
     }
 }
 
-struct Streamed {
-    bytes: u64,
-    lines: usize,
-    first_byte: Duration,
-    elapsed: Duration,
+pub(crate) struct Streamed {
+    pub(crate) bytes: u64,
+    pub(crate) lines: usize,
+    pub(crate) first_byte: Duration,
+    pub(crate) elapsed: Duration,
 }
 
 /// Downloads a body chunk by chunk, counting bytes and lines without
 /// keeping it.
-async fn stream_export(request: reqwest::RequestBuilder) -> Result<Streamed, AnyError> {
+pub(crate) async fn stream_export(request: reqwest::RequestBuilder) -> Result<Streamed, AnyError> {
     let started = Instant::now();
     let response = request.send().await?;
     let status = response.status();
@@ -1228,22 +1349,23 @@ async fn stream_export(request: reqwest::RequestBuilder) -> Result<Streamed, Any
 
 /// `auditlog serve` as a child process, so its memory is its own to
 /// measure. Killed when dropped, so an error never leaves it running.
-struct ChildServer {
-    child: std::process::Child,
-    base: String,
+pub(crate) struct ChildServer {
+    pub(crate) child: std::process::Child,
+    pub(crate) base: String,
     log: PathBuf,
 }
 
 impl ChildServer {
-    fn spawn(db: &Path, log: &Path) -> Result<Self, AnyError> {
+    pub(crate) fn spawn(database: &str, extra_args: &[String], log: &Path) -> Result<Self, AnyError> {
         let port = free_port()?;
         let stderr = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let child = std::process::Command::new(std::env::current_exe()?)
             .arg("serve")
             .arg("--database")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(database)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(extra_args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
@@ -1257,7 +1379,7 @@ impl ChildServer {
     }
 
     /// Polls `/healthz` until the server answers, for up to 30 seconds.
-    async fn wait_ready(&mut self, client: &reqwest::Client) -> Result<(), AnyError> {
+    pub(crate) async fn wait_ready(&mut self, client: &reqwest::Client) -> Result<(), AnyError> {
         let url = format!("{}/healthz", self.base);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -1278,7 +1400,7 @@ impl ChildServer {
     }
 
     /// The child's peak resident memory (`VmHWM`), where /proc exists.
-    fn peak_rss_kib(&self) -> Option<u64> {
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
@@ -1287,7 +1409,7 @@ impl ChildServer {
             .and_then(|kib| kib.parse().ok())
     }
 
-    fn stop(&mut self) -> Result<(), AnyError> {
+    pub(crate) fn stop(&mut self) -> Result<(), AnyError> {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
@@ -1305,7 +1427,7 @@ impl Drop for ChildServer {
 /// A port nothing listens on right now: the kernel picks one for a listener
 /// that is closed at once. Another process could take it before the child
 /// binds it; then the child exits and `wait_ready` says so.
-fn free_port() -> Result<u16, AnyError> {
+pub(crate) fn free_port() -> Result<u16, AnyError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
@@ -1331,28 +1453,28 @@ struct Results {
 }
 
 /// A Markdown table.
-struct Table {
+pub(crate) struct Table {
     columns: &'static [&'static str],
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(columns: &'static [&'static str]) -> Self {
+    pub(crate) fn new(columns: &'static [&'static str]) -> Self {
         Self { columns, rows: vec![] }
     }
 
-    fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
     /// A figure with no target: dashes fill the remaining columns.
-    fn info(&mut self, figure: &str, result: String) {
+    pub(crate) fn info(&mut self, figure: &str, result: String) {
         let mut cells = vec![figure.to_owned(), result];
         cells.resize(self.columns.len(), dash());
         self.rows.push(cells);
     }
 
-    fn render(&self, out: &mut String) -> std::fmt::Result {
+    pub(crate) fn render(&self, out: &mut String) -> std::fmt::Result {
         writeln!(out, "| {} |", self.columns.join(" | "))?;
         writeln!(out, "|{}", " --- |".repeat(self.columns.len()))?;
         for r in &self.rows {
@@ -1364,12 +1486,12 @@ impl Table {
 
 /// Verdicts against targets, remembering each miss and by how much.
 #[derive(Default)]
-struct Verdicts {
-    misses: Vec<String>,
+pub(crate) struct Verdicts {
+    pub(crate) misses: Vec<String>,
 }
 
 impl Verdicts {
-    fn at_least(&mut self, what: &str, value: f64, target: f64) -> String {
+    pub(crate) fn at_least(&mut self, what: &str, value: f64, target: f64) -> String {
         if value >= target {
             "PASS".into()
         } else {
@@ -1379,15 +1501,15 @@ impl Verdicts {
         }
     }
 
-    fn at_most(&mut self, what: &str, value: f64, limit: f64) -> String {
+    pub(crate) fn at_most(&mut self, what: &str, value: f64, limit: f64) -> String {
         self.upper_bound(what, value, limit, value <= limit)
     }
 
-    fn below(&mut self, what: &str, value: f64, limit: f64) -> String {
+    pub(crate) fn below(&mut self, what: &str, value: f64, limit: f64) -> String {
         self.upper_bound(what, value, limit, value < limit)
     }
 
-    fn upper_bound(&mut self, what: &str, value: f64, limit: f64, met: bool) -> String {
+    pub(crate) fn upper_bound(&mut self, what: &str, value: f64, limit: f64, met: bool) -> String {
         if met {
             return "PASS".into();
         }
@@ -1397,8 +1519,36 @@ impl Verdicts {
     }
 }
 
+/// Each query kind's latencies against the p99 limit, and the `/healthz`
+/// baseline.
+pub(crate) fn query_table(kinds: &[KindFigures], healthz: Latencies, p99_limit: Duration, v: &mut Verdicts) -> Table {
+    let limit = ms(p99_limit);
+    let mut t = Table::new(&["Query", "p50", "p99", "max", "Rows/page", "Target", "Verdict"]);
+    for k in kinds {
+        t.row(vec![
+            k.label.into(),
+            fmt_ms(k.latency.p50),
+            fmt_ms(k.latency.p99),
+            fmt_ms(k.latency.max),
+            format!("{:.1}", k.mean_rows),
+            format!("p99 ≤ {limit:.0} ms"),
+            v.at_most(&format!("query {} p99", k.label), ms(k.latency.p99), limit),
+        ]);
+    }
+    t.row(vec![
+        "`GET /healthz` (baseline)".into(),
+        fmt_ms(healthz.p50),
+        fmt_ms(healthz.p99),
+        fmt_ms(healthz.max),
+        dash(),
+        dash(),
+        dash(),
+    ]);
+    t
+}
+
 /// 1234567 → "1,234,567".
-fn thousands(n: f64) -> String {
+pub(crate) fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -1410,7 +1560,7 @@ fn thousands(n: f64) -> String {
     out
 }
 
-fn mib(kib: Option<u64>) -> String {
+pub(crate) fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "not measured (no /proc)".into(),
         |k| format!("{:.1} MiB", k as f64 / 1024.0),
@@ -1418,7 +1568,7 @@ fn mib(kib: Option<u64>) -> String {
 }
 
 /// CPU time as cores kept busy over `elapsed`, against the cores there are.
-fn cores_busy(cpu: Option<Duration>, elapsed: Duration) -> String {
+pub(crate) fn cores_busy(cpu: Option<Duration>, elapsed: Duration) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     cpu.map_or_else(
         || "not measured (no /proc)".into(),
@@ -1431,19 +1581,19 @@ fn cores_busy(cpu: Option<Duration>, elapsed: Duration) -> String {
     )
 }
 
-fn latency_triple(l: Latencies) -> String {
+pub(crate) fn latency_triple(l: Latencies) -> String {
     format!("{} / {} / {}", fmt_ms(l.p50), fmt_ms(l.p99), fmt_ms(l.max))
 }
 
-fn fmt_ms(d: Duration) -> String {
+pub(crate) fn fmt_ms(d: Duration) -> String {
     format!("{:.2} ms", ms(d))
 }
 
-fn dash() -> String {
+pub(crate) fn dash() -> String {
     "—".into()
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -1645,35 +1795,13 @@ impl Results {
              categories and resources that occur in the data; `/healthz` is the HTTP baseline.\n",
             q.samples
         )?;
-        let limit = ms(TARGET_QUERY_P99);
-        let mut t = Table::new(&["Query", "p50", "p99", "max", "Rows/page", "Target", "Verdict"]);
-        for k in &q.kinds {
-            t.row(vec![
-                k.label.into(),
-                fmt_ms(k.latency.p50),
-                fmt_ms(k.latency.p99),
-                fmt_ms(k.latency.max),
-                format!("{:.1}", k.mean_rows),
-                format!("p99 ≤ {limit:.0} ms"),
-                v.at_most(&format!("query {} p99", k.label), ms(k.latency.p99), limit),
-            ]);
-        }
-        t.row(vec![
-            "`GET /healthz` (baseline)".into(),
-            fmt_ms(q.healthz.p50),
-            fmt_ms(q.healthz.p99),
-            fmt_ms(q.healthz.max),
-            dash(),
-            dash(),
-            dash(),
-        ]);
-        t.render(out)
+        query_table(&q.kinds, q.healthz, TARGET_QUERY_P99, v).render(out)
     }
 
     fn export_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let e = &self.export;
+        let (e, scan) = (&self.export.http, &self.export.scan);
         let rate = per_sec(e.rows, e.elapsed);
-        let scan_rate = per_sec(e.scan.rows, e.scan.elapsed);
+        let scan_rate = per_sec(scan.rows, scan.elapsed);
         writeln!(out, "## 5. CSV export\n")?;
         writeln!(
             out,
@@ -1698,11 +1826,7 @@ impl Results {
         t.info("CPU busy (server)", cores_busy(e.cpu, e.elapsed));
         t.info(
             "Raw SQLite scan",
-            format!(
-                "{} rows/s ({:.2} s)",
-                thousands(scan_rate),
-                e.scan.elapsed.as_secs_f64()
-            ),
+            format!("{} rows/s ({:.2} s)", thousands(scan_rate), scan.elapsed.as_secs_f64()),
         );
         t.info(
             "Export / raw scan",
