@@ -128,6 +128,18 @@ pub struct Purged {
     pub last_seq: Option<i64>,
 }
 
+impl Purged {
+    /// Adds what another step removed from the same organization.
+    pub fn add(&mut self, other: Purged) {
+        self.count += other.count;
+        self.first_seq = match (self.first_seq, other.first_seq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seq = self.last_seq.max(other.last_seq);
+    }
+}
+
 /// What an appended entry became.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
@@ -279,6 +291,26 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes at most `limit` of the organization's entries whose timestamp
     /// is before `cutoff`, oldest first, in one short transaction.
     async fn purge_before(&self, org: OrgId, cutoff: Timestamp, limit: u32) -> Result<Purged, StoreError>;
+
+    /// Removes, in bulk, every stored unit of entries (PostgreSQL: a month's
+    /// partition) all of whose entries are before their own organization's
+    /// cutoff in `cutoffs`, with what [`Store::purge_before`] removes along
+    /// with an entry; the tree stays. A unit holding an entry of an
+    /// organization not in `cutoffs`, or one still within its window, is
+    /// left for `purge_before`. Returns what was removed, per organization,
+    /// exactly; a failure partway ends the step and still returns what was
+    /// removed before it. Appends with any timestamp keep working during
+    /// and after it.
+    ///
+    /// The default removes nothing: a backend without such units purges
+    /// row by row only.
+    async fn drop_expired_partitions(
+        &self,
+        cutoffs: &HashMap<OrgId, Timestamp>,
+    ) -> Result<HashMap<OrgId, Purged>, StoreError> {
+        let _ = cutoffs;
+        Ok(HashMap::new())
+    }
 
     async fn webhooks(&self, org: OrgId) -> Result<Vec<Endpoint>, StoreError>;
     async fn webhook(&self, org: OrgId, id: &str) -> Result<Option<Endpoint>, StoreError>;

@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             projects_are_created_renamed_and_deleted,
             sessions_expire_and_are_deleted,
             purge_removes_only_old_entries_in_batches,
+            bulk_and_row_purges_remove_exactly_each_windows_entries,
             deliveries_are_written_with_their_entries,
             deliveries_are_claimed_leased_and_recorded,
             endpoint_changes_apply_and_disable_once,
@@ -941,6 +942,170 @@ pub async fn purge_removes_only_old_entries_in_batches(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(b_left.len(), 10, "other organizations untouched");
+}
+
+/// Everything of `org` before `cutoff` goes, first by
+/// [`Store::drop_expired_partitions`] (whatever units the backend drops
+/// whole) and then row by row, as the retention purger does.
+async fn purge_as_retention_does(
+    store: &dyn Store,
+    cutoffs: &std::collections::HashMap<auditlog_domain::OrgId, Timestamp>,
+) -> std::collections::HashMap<auditlog_domain::OrgId, Purged> {
+    let mut total = store.drop_expired_partitions(cutoffs).await.expect("drop expired");
+    for (org, cutoff) in cutoffs {
+        loop {
+            let p = store.purge_before(*org, *cutoff, 2).await.expect("purge");
+            total.entry(*org).or_default().add(p);
+            if p.count < 2 {
+                break;
+            }
+        }
+    }
+    total.retain(|_, p| p.count > 0);
+    total
+}
+
+/// Two organizations with different windows over entries spread across
+/// months: however a backend removes them (PostgreSQL drops a month's
+/// partition whole when every row in it has expired), exactly the entries
+/// before each organization's own cutoff go, with their deliveries and
+/// idempotency keys, the figures are exact, and the tree stays whole.
+pub async fn bulk_and_row_purges_remove_exactly_each_windows_entries(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let created = change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_all", &[])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    let at = |s: &str| Timestamp::parse(s).unwrap();
+    let dated = |when: &str, n: usize| {
+        let mut e = new_entry(0, "a@x.io", "project.created", ("p", "1"));
+        e.timestamp = at(when);
+        e.details.insert("n".into(), serde_json::json!(n));
+        e
+    };
+    let mut keyed = dated("2026-04-10T00:00:00Z", 4);
+    keyed.idempotency_key = Some("k-april".into());
+    let a_new = vec![
+        dated("2026-01-10T00:00:00Z", 1),
+        dated("2026-02-10T00:00:00Z", 2),
+        dated("2026-03-10T00:00:00Z", 3),
+        keyed.clone(),
+        dated("2026-04-30T23:59:59.999Z", 5),
+        dated("2026-05-01T00:00:00Z", 6),
+        dated("2026-06-10T00:00:00Z", 7),
+    ];
+    let b_new = vec![
+        dated("2026-01-20T00:00:00Z", 1),
+        dated("2026-02-20T00:00:00Z", 2),
+        dated("2026-03-05T00:00:00Z", 3),
+        dated("2026-03-25T00:00:00Z", 4),
+        dated("2026-06-20T00:00:00Z", 5),
+    ];
+    let mut a_all: Vec<Entry> = created.into_iter().map(|x| x.entry).collect();
+    a_all.extend(append(store, &a, a_new).await);
+    let b_all = append(store, &b, b_new).await;
+    let a_leaves: Vec<merkle::Hash> = a_all.iter().map(canonical::entry_leaf_hash).collect();
+    // acme's window starts on a month's first instant, globex's mid-month:
+    // January and February have expired for both, April for acme (the only
+    // one with entries then), March only in part.
+    let cutoffs: std::collections::HashMap<_, _> =
+        [(a.id, at("2026-05-01T00:00:00Z")), (b.id, at("2026-03-15T00:00:00Z"))].into();
+
+    let figures = purge_as_retention_does(store, &cutoffs).await;
+    for (o, all) in [(&a, &a_all), (&b, &b_all)] {
+        let cutoff = cutoffs[&o.id];
+        let (gone, kept): (Vec<&Entry>, Vec<&Entry>) = all.iter().partition(|e| e.timestamp < cutoff);
+        assert_eq!(
+            figures.get(&o.id).copied().unwrap_or_default(),
+            Purged {
+                count: gone.len() as u64,
+                first_seq: gone.iter().map(|e| e.seq).min(),
+                last_seq: gone.iter().map(|e| e.seq).max(),
+            },
+            "{}: exact figures",
+            o.slug
+        );
+        let mut left: Vec<i64> = all_entries(store, o).await.iter().map(|e| e.seq).collect();
+        left.sort_unstable();
+        assert_eq!(left, kept.iter().map(|e| e.seq).collect::<Vec<_>>(), "{}", o.slug);
+        for e in &gone {
+            assert_eq!(store.entry(o.id, e.id).await.unwrap(), None, "{} seq {}", o.slug, e.seq);
+        }
+        for e in &kept {
+            assert!(
+                store.entry(o.id, e.id).await.unwrap().is_some(),
+                "{} seq {}",
+                o.slug,
+                e.seq
+            );
+        }
+    }
+    assert_eq!(figures.len(), 2);
+    // Deliveries go with their entries.
+    let mut delivered: Vec<i64> = store
+        .deliveries(a.id, "wh_all", 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.seq)
+        .collect();
+    delivered.sort_unstable();
+    let kept: Vec<i64> = a_all
+        .iter()
+        .filter(|e| e.timestamp >= cutoffs[&a.id])
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(delivered, kept);
+    // Proofs outlive retention.
+    let size = a_leaves.len() as u64;
+    assert_eq!(store.log_size(a.id).await.unwrap() as u64, size);
+    assert_eq!(root_from_store(store, &a, size).await, naive_root(&a_leaves));
+    for (i, leaf) in a_leaves.iter().enumerate() {
+        let refs = merkle::inclusion_proof_nodes(i as u64, size).unwrap();
+        let nodes = store.tree_nodes(a.id, merkle::needed_nodes(&refs)).await.unwrap();
+        let proof = merkle::assemble(&refs, |id| nodes.get(&id).copied()).unwrap();
+        merkle::verify_inclusion(i as u64, size, leaf, &proof, &naive_root(&a_leaves)).unwrap();
+    }
+
+    // A purged entry's idempotency key is free again, and an entry dated in
+    // a month whose storage was removed is stored (and goes at the next pass).
+    let again = store
+        .append(vec![AppendRequest::entries(a.id, vec![keyed])], Timestamp(T0))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(!again.replayed, "the key went with its entry");
+    assert_eq!(again.entry.seq, size as i64 + 1);
+    assert_eq!(
+        store.entry(a.id, again.entry.id).await.unwrap(),
+        Some(again.entry.clone())
+    );
+    let second = purge_as_retention_does(store, &cutoffs).await;
+    assert_eq!(
+        second,
+        [(
+            a.id,
+            Purged {
+                count: 1,
+                first_seq: Some(again.entry.seq),
+                last_seq: Some(again.entry.seq)
+            }
+        )]
+        .into()
+    );
+}
+
+async fn all_entries(store: &dyn Store, org: &Org) -> Vec<Entry> {
+    all(store, org, &Filter::default(), 3).await
 }
 
 fn endpoint(id: &str, events: &[&str]) -> Endpoint {
