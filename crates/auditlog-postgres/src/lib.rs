@@ -9,6 +9,8 @@
 //! - [`schema`]: the migrations in `migrations/`, applied at start under an
 //!   advisory lock.
 //! - [`partitions`]: the monthly partitions of `entries`, created on demand.
+//! - [`expiry`]: retention in bulk, dropping months whose every entry has
+//!   expired.
 //! - [`append`]: the writer's transaction: per-organization locking,
 //!   sequence numbers, idempotency keys, deliveries, the tree.
 //! - [`changes`]: management changes applied inside that transaction.
@@ -35,6 +37,7 @@ pub mod changes;
 pub mod db;
 pub mod deliveries;
 pub mod error;
+pub mod expiry;
 pub mod leases;
 pub mod listing;
 pub mod notify;
@@ -65,7 +68,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use error::{conflict_or, db_err, pool_err};
+use error::{Failure, conflict_or, db_err, pool_err};
 use rows::{API_KEY_COLUMNS, DELIVERY_COLUMNS, ENTRY_COLUMNS, ORG_COLUMNS, WEBHOOK_COLUMNS, get, qualified};
 
 pub use tokio_postgres;
@@ -78,6 +81,9 @@ const POOL_SIZE: usize = 16;
 /// How long a caller waits for a pooled connection, or for a new one to be
 /// made, before the store reports the database unavailable.
 const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// An append found no partition for an entry: retention dropped its month.
+const PARTITION_GONE: &str = "the partition of an entry's month was dropped while appending";
 
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -436,12 +442,46 @@ impl Store for PostgresStore {
             .iter()
             .flat_map(|r| r.entries.iter().map(|e| e.timestamp))
             .collect();
-        self.inner.partitions.ensure(&self.inner.pool, timestamps).await?;
         let requests = Arc::new(requests);
-        db::transaction(&self.inner.pool, requests, move |tx, requests| {
-            Box::pin(async move { append::append_in_tx(tx, &requests, received_at).await })
+        self.inner
+            .partitions
+            .ensure(&self.inner.pool, timestamps.iter().copied())
+            .await?;
+        let first = db::transaction(&self.inner.pool, requests.clone(), move |tx, requests| {
+            Box::pin(async move {
+                append::append_in_tx(tx, &requests, received_at)
+                    .await
+                    .map_err(|f| match f {
+                        Failure::Db(e) if partitions::is_missing(&e) => {
+                            Failure::Store(StoreError::Unavailable(PARTITION_GONE.into()))
+                        }
+                        other => other,
+                    })
+            })
         })
-        .await
+        .await;
+        match first {
+            Err(StoreError::Unavailable(m)) if m == PARTITION_GONE => {}
+            other => return other,
+        }
+        // Retention dropped a month this process remembered. Again, making
+        // the months in the append's own transaction, under the lock that
+        // keeps retention from dropping them until it commits.
+        tracing::debug!("a month's partition was dropped under an append; making it again");
+        let months = Arc::new(partitions::months_of(timestamps));
+        let out = db::transaction(
+            &self.inner.pool,
+            (requests, months.clone()),
+            move |tx, (requests, months)| {
+                Box::pin(async move {
+                    partitions::make(tx, &months).await?;
+                    append::append_in_tx(tx, &requests, received_at).await
+                })
+            },
+        )
+        .await?;
+        self.inner.partitions.remember(months.iter().copied())?;
+        Ok(out)
     }
 
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError> {
@@ -591,6 +631,13 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn drop_expired_partitions(
+        &self,
+        cutoffs: &HashMap<OrgId, Timestamp>,
+    ) -> Result<HashMap<OrgId, Purged>, StoreError> {
+        expiry::drop_expired(&self.inner.pool, &self.inner.partitions, cutoffs).await
     }
 
     async fn webhooks(&self, org: OrgId) -> Result<Vec<Endpoint>, StoreError> {
