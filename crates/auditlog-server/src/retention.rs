@@ -1,17 +1,24 @@
 //! The retention purger: deletes entries older than each organization's
-//! plan allows, a small batch per transaction so ingest never waits long
-//! behind it, and records `audit_log.retention_purged` whenever it removed
-//! anything.
+//! plan allows, and records `audit_log.retention_purged` for each
+//! organization it removed anything from.
+//!
+//! A pass first lets the store drop whole units of expired entries
+//! ([`Store::drop_expired_partitions`]: PostgreSQL's monthly partitions
+//! whose every row is past its organization's cutoff), then deletes what is
+//! left before each cutoff a small batch per transaction, so ingest never
+//! waits long behind it. Each organization's figures from both steps make
+//! one entry per pass.
 //!
 //! [`purge_once`] is one pass over every organization, called directly by
 //! tests with a manual clock; [`run`] repeats it at start and then every
 //! interval until shutdown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use auditlog_domain::entry::Resource;
 use auditlog_domain::store::{AppendRequest, Job, Purged};
-use auditlog_domain::{Clock, NewEntry, Org, Store, StoreError};
+use auditlog_domain::{Clock, NewEntry, Org, OrgId, Store, StoreError, Timestamp};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -25,55 +32,62 @@ pub struct OrgPurge {
     pub purged: Purged,
 }
 
-async fn purge_org(
+/// Deletes the organization's entries before `cutoff`, batch by batch,
+/// adding each batch to `total` as it commits, so what was deleted is
+/// recorded even if a later batch fails.
+async fn purge_rows(
     store: &dyn Store,
-    writer: &Writer,
-    clock: &dyn Clock,
-    org: &Org,
+    org: OrgId,
+    cutoff: Timestamp,
     batch: u32,
-) -> Result<Purged, StoreError> {
-    let cutoff = org.retention_cutoff(clock.now());
-    let mut total = Purged::default();
+    total: &mut Purged,
+) -> Result<(), StoreError> {
     loop {
-        let p = store.purge_before(org.id, cutoff, batch).await?;
-        total.count += p.count;
-        total.first_seq = match (total.first_seq, p.first_seq) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        total.last_seq = total.last_seq.max(p.last_seq);
+        let p = store.purge_before(org, cutoff, batch).await?;
+        total.add(p);
         if p.count < u64::from(batch) {
-            break;
+            return Ok(());
         }
         // Let queued ingest commit between batches.
         tokio::task::yield_now().await;
     }
-    if total.count > 0 {
-        let entry = NewEntry::by_system(
-            clock.now(),
-            "audit_log.retention_purged",
-            Resource {
-                kind: "audit_log".into(),
-                id: org.slug.clone(),
-                name: None,
-            },
-            json!({
-                "cutoff": cutoff,
-                "first_seq": total.first_seq,
-                "last_seq": total.last_seq,
-                "count": total.count,
-                "retention_days": org.retention_days(),
-                "plan": org.plan,
-            }),
-        );
-        writer.append(AppendRequest::entries(org.id, vec![entry])).await?;
-        tracing::info!(org = %org.slug, count = total.count, %cutoff, "purged entries past retention");
-    }
-    Ok(total)
+}
+
+async fn record(
+    writer: &Writer,
+    clock: &dyn Clock,
+    org: &Org,
+    cutoff: Timestamp,
+    total: Purged,
+) -> Result<(), StoreError> {
+    let entry = NewEntry::by_system(
+        clock.now(),
+        "audit_log.retention_purged",
+        Resource {
+            kind: "audit_log".into(),
+            id: org.slug.clone(),
+            name: None,
+        },
+        json!({
+            "cutoff": cutoff,
+            "first_seq": total.first_seq,
+            "last_seq": total.last_seq,
+            "count": total.count,
+            "retention_days": org.retention_days(),
+            "plan": org.plan,
+        }),
+    );
+    writer.append(AppendRequest::entries(org.id, vec![entry])).await?;
+    tracing::info!(org = %org.slug, count = total.count, %cutoff, "purged entries past retention");
+    Ok(())
 }
 
 /// One pass over every organization, unless another replica sharing the
 /// database is making one (then nothing, as its pass covers this one's).
+///
+/// An organization whose purge fails still gets its entry for what was
+/// removed before the failure, and the others are purged; the first error
+/// is returned at the end.
 pub async fn purge_once(
     store: &dyn Store,
     writer: &Writer,
@@ -84,13 +98,41 @@ pub async fn purge_once(
     let Some(_lease) = store.try_lease(Job::Retention).await? else {
         return Ok(out);
     };
-    for org in store.orgs().await? {
-        let purged = purge_org(store, writer, clock, &org, batch).await?;
-        if purged.count > 0 {
-            out.push(OrgPurge { org: org.slug, purged });
+    // One instant for the pass, so the bulk step and the row-by-row one
+    // work to the same cutoffs.
+    let now = clock.now();
+    let orgs = store.orgs().await?;
+    let cutoffs: HashMap<OrgId, Timestamp> = orgs.iter().map(|o| (o.id, o.retention_cutoff(now))).collect();
+    let mut dropped = match store.drop_expired_partitions(&cutoffs).await {
+        Ok(dropped) => dropped,
+        Err(e) => {
+            tracing::warn!(error = %e, "dropping expired partitions failed; purging row by row");
+            HashMap::new()
         }
+    };
+    let mut first_error = None;
+    for org in orgs {
+        let cutoff = org.retention_cutoff(now);
+        let mut total = dropped.remove(&org.id).unwrap_or_default();
+        if let Err(e) = purge_rows(store, org.id, cutoff, batch, &mut total).await {
+            tracing::warn!(org = %org.slug, error = %e, "purging entries past retention failed");
+            first_error.get_or_insert(e);
+        }
+        if total.count == 0 {
+            continue;
+        }
+        if let Err(e) = record(writer, clock, &org, cutoff, total).await {
+            first_error.get_or_insert(e);
+        }
+        out.push(OrgPurge {
+            org: org.slug,
+            purged: total,
+        });
     }
-    Ok(out)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 pub async fn run(
