@@ -549,6 +549,9 @@ pub(crate) struct HttpLoad {
     pub(crate) elapsed: Duration,
     /// CPU time of this whole process (server and clients) while sending.
     pub(crate) cpu: Option<Duration>,
+    /// Busy CPU time of the whole machine meanwhile: with a database server
+    /// on the same machine, what it used is the difference.
+    pub(crate) machine: Option<Duration>,
     pub(crate) latency: Latencies,
 }
 
@@ -723,7 +726,7 @@ pub(crate) async fn send_all(
         .map(|_| http_client(Some(Duration::from_secs(120))))
         .collect::<Result<Vec<_>, _>>()?;
     let mut workers = tokio::task::JoinSet::new();
-    let (started, cpu_before) = (Instant::now(), cpu_time("self"));
+    let (started, cpu_before, machine_before) = (Instant::now(), cpu_time("self"), system_busy());
     for client in clients_built {
         let queue = queue.clone();
         workers.spawn(async move { send_worker(&client, &queue, expect).await });
@@ -737,11 +740,15 @@ pub(crate) async fn send_all(
     let cpu = cpu_time("self")
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
+    let machine = system_busy()
+        .zip(machine_before)
+        .map(|(after, before)| after.saturating_sub(before));
     Ok(HttpLoad {
         requests: count,
         clients,
         elapsed,
         cpu,
+        machine,
         latency: Latencies::of(latencies),
     })
 }
