@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use auditlog_domain::merkle::{self, Hash, MissingNode, NodeId, NodeRef};
 use auditlog_domain::store::{Job, StoredCheckpoint};
 use auditlog_domain::{Clock, Org, OrgId, Store};
+
+use crate::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
@@ -53,6 +55,7 @@ pub struct Checkpointer {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: CheckpointConfig,
+    metrics: Metrics,
 }
 
 /// Stored tree nodes, read once, from which proofs, leaves and roots are
@@ -103,7 +106,17 @@ pub async fn root_at(store: &dyn Store, org: OrgId, size: u64) -> Result<Hash, A
 
 impl Checkpointer {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CheckpointConfig) -> Self {
-        Self { store, clock, config }
+        Self {
+            store,
+            clock,
+            config,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Counts signed checkpoints in `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -139,6 +152,7 @@ impl Checkpointer {
             signed_at: self.clock.now(),
         };
         self.store.save_checkpoint(org.id, cp.clone()).await?;
+        self.metrics.checkpoints_signed.inc();
         // Two signers racing for one size: the first stored stands.
         Ok(self.store.checkpoint(org.id, Some(size)).await?.unwrap_or(cp))
     }

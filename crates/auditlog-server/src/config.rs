@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub webhook_timeout: Duration,
     pub dispatcher: DispatcherConfig,
     pub checkpoints: CheckpointConfig,
+    /// Where the server counts what it does (served at `/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +110,7 @@ impl Default for ServerConfig {
             webhook_timeout: Duration::from_secs(15),
             dispatcher: DispatcherConfig::default(),
             checkpoints: CheckpointConfig::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }

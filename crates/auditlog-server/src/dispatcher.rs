@@ -26,6 +26,7 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{self, Metrics};
 use crate::webhook_client::WebhookClient;
 use crate::writer::Writer;
 
@@ -68,6 +69,7 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     client: WebhookClient,
     config: DispatcherConfig,
+    metrics: Metrics,
 }
 
 impl Dispatcher {
@@ -84,7 +86,13 @@ impl Dispatcher {
             clock,
             client,
             config,
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Counts attempts and delivery lag in `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// One round: claims what is due, attempts it all with bounded
@@ -123,6 +131,21 @@ impl Dispatcher {
                 // Its lease runs out and the delivery comes due again.
                 Err(e) => tracing::error!(error = %e, "a delivery attempt panicked"),
             }
+        }
+        for (d, attempt) in &done {
+            let outcome = match attempt.result {
+                AttemptResult::Delivered => {
+                    let lag_ms = attempt.at.millis() - d.entry.received_at.millis();
+                    self.metrics.webhook_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
+                    "delivered"
+                }
+                AttemptResult::RetryAt(_) => "retry",
+                AttemptResult::Failed => "failed",
+            };
+            self.metrics
+                .webhook_attempts
+                .get_or_create(&metrics::Outcome::of(outcome))
+                .inc();
         }
         let records = done
             .iter()

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: what the server needs to run, with defaults.
 //! - [`error`]: the one API error type and its mapping to HTTP.
+//! - [`metrics`]: Prometheus metrics of ingest, commits, webhooks, purges.
 //! - [`auth`]: who is calling (API key or session), for which organization,
 //!   and what they may do.
 //! - [`context`]: the client's address (trusted proxies), user agent and
@@ -33,6 +34,7 @@ pub mod config;
 pub mod context;
 pub mod dispatcher;
 pub mod error;
+pub mod metrics;
 pub mod query_string;
 pub mod recorder;
 pub mod retention;
@@ -93,7 +95,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let (writer, writer_task) = Writer::spawn(store.clone(), config.clock.clone(), config.writer.clone());
+    let (writer, writer_task) = Writer::spawn_observed(
+        store.clone(),
+        config.clock.clone(),
+        config.writer.clone(),
+        config.metrics.clone(),
+    );
     let purger = tokio::spawn(retention::run(
         store.clone(),
         writer.clone(),
@@ -110,11 +117,13 @@ pub async fn serve(
             config.clock.clone(),
             webhooks.clone(),
             config.dispatcher.clone(),
-        ),
+        )
+        .with_metrics(config.metrics.clone()),
         writer.committed(),
         shutdown.clone(),
     ));
-    let checkpoints = checkpointer::Checkpointer::new(store.clone(), config.clock.clone(), config.checkpoints.clone());
+    let checkpoints = checkpointer::Checkpointer::new(store.clone(), config.clock.clone(), config.checkpoints.clone())
+        .with_metrics(config.metrics.clone());
     let checkpoint_task = tokio::spawn(checkpointer::run(checkpoints.clone(), shutdown.clone()));
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,

@@ -9,11 +9,14 @@
 //! directly.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use auditlog_domain::store::{AppendRequest, Appended};
 use auditlog_domain::{Clock, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+use crate::metrics::{Metrics, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -57,9 +60,20 @@ impl Writer {
     /// Starts the writer task. It ends once every handle is dropped and the
     /// queue is drained.
     pub fn spawn(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WriterConfig) -> (Writer, JoinHandle<()>) {
+        Self::spawn_observed(store, clock, config, Metrics::default())
+    }
+
+    /// [`Writer::spawn`], counting commits, their sizes and the queue in
+    /// `metrics`.
+    pub fn spawn_observed(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+        metrics: Metrics,
+    ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
         let committed = Arc::new(Notify::new());
-        let task = tokio::spawn(run(store, clock, config, rx, committed.clone()));
+        let task = tokio::spawn(run(store, clock, config, rx, committed.clone(), metrics));
         (Writer { tx, committed }, task)
     }
 
@@ -91,6 +105,7 @@ async fn run(
     config: WriterConfig,
     mut rx: mpsc::Receiver<Job>,
     committed: Arc<Notify>,
+    metrics: Metrics,
 ) {
     while let Some(first) = rx.recv().await {
         let mut entries = first.request.entries.len();
@@ -104,7 +119,12 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(store.as_ref(), clock.as_ref(), jobs).await;
+        metrics.writer_queue.set(rx.len() as i64);
+        let started = Instant::now();
+        let outcome = commit_batch(store.as_ref(), clock.as_ref(), jobs).await;
+        metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        metrics.commit_entries.observe(entries as f64);
+        metrics.commits.get_or_create(&Outcome::of(outcome)).inc();
         committed.notify_one();
     }
     tracing::debug!("writer drained and stopped");
@@ -114,7 +134,8 @@ async fn run(
 /// transaction fails for a reason other than the database being unavailable,
 /// the jobs are retried one by one so one bad request cannot fail the
 /// others.
-async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
+/// Returns how the transaction ended, for the metrics.
+async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) -> &'static str {
     let requests: Vec<AppendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
     match store.append(requests, clock.now()).await {
         Ok(results) => {
@@ -122,6 +143,7 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
                 // A caller that went away still had its entries committed.
                 let _ = job.reply.send(result);
             }
+            "committed"
         }
         Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
             tracing::warn!(%cause, jobs = jobs.len(), "batch commit failed; retrying requests one by one");
@@ -132,6 +154,7 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
                 };
                 let _ = job.reply.send(result);
             }
+            "retried_one_by_one"
         }
         Err(e) => {
             let message = e.to_string();
@@ -144,6 +167,7 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
                 };
                 let _ = job.reply.send(Err(err));
             }
+            if unavailable { "unavailable" } else { "failed" }
         }
     }
 }

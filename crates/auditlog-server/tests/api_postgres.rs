@@ -19,6 +19,8 @@ mod ingest;
 mod management;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/metrics.rs"]
+mod metrics;
 #[path = "api/pages.rs"]
 mod pages;
 #[path = "api/proofs.rs"]

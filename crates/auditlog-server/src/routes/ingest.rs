@@ -3,6 +3,8 @@
 //! The body is validated whole against the catalog before anything is
 //! written; the answer comes only after the writer has committed.
 
+use std::time::Instant;
+
 use auditlog_domain::ingest::{IngestContext, validate_body};
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::AppendRequest;
@@ -16,10 +18,34 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::metrics::Outcome;
 
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn ingest(
     State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let started = Instant::now();
+    let metrics = state.config.metrics.clone();
+    let result = record(state, principal, body).await;
+    let outcome = match &result {
+        Ok((_, Json(body))) => {
+            let n = body["entries"].as_array().map_or(0, Vec::len);
+            metrics.ingest_entries.inc_by(n as u64);
+            "created"
+        }
+        Err(ApiError::Unavailable(_)) => "unavailable",
+        Err(ApiError::Internal(_)) => "failed",
+        Err(_) => "refused",
+    };
+    metrics.ingest_requests.get_or_create(&Outcome::of(outcome)).inc();
+    metrics.ingest_seconds.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn record(
+    state: AppState,
     principal: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/v1/audit/catalog", get(catalog::get_catalog))
         .route("/v1/orgs/{org}/audit/events", get(entries::list).post(ingest::ingest))
         .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))

@@ -12,6 +12,7 @@ mod helpers;
 mod ingest;
 mod management;
 mod matrix;
+mod metrics;
 mod pages;
 mod proofs;
 mod query;
