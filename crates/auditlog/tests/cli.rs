@@ -251,3 +251,55 @@ fn member_add_sets_a_first_password_from_the_environment_or_stdin() {
         );
     });
 }
+
+/// JSON logs carry each request's id, so a client's `X-Request-Id` finds
+/// every line its request wrote.
+#[test]
+fn json_logs_name_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let log = dir.path().join("stderr.log");
+    let port = free_port();
+    let child = Killed(
+        auditlog()
+            .args(["serve", "--database", &db, "--listen", &format!("127.0.0.1:{port}")])
+            .env("AUDITLOG_LOG_FORMAT", "json")
+            .env("AUDITLOG_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    auditlog_server::init_tls();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let echoed = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&client, &base).await;
+        let resp = client
+            .get(format!("{base}/v1/orgs/acme/audit/events"))
+            .header("x-request-id", "req-7f3a")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        resp.headers()["x-request-id"].to_str().unwrap().to_owned()
+    });
+    assert_eq!(echoed, "req-7f3a");
+    // The response is logged when the request finishes; give it a moment.
+    let mut found = None;
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(&log).unwrap();
+        found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["span"]["request_id"] == "req-7f3a");
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(child);
+    let line = found.expect("a JSON log line in the request's span");
+    assert_eq!(line["span"]["path"], "/v1/orgs/acme/audit/events");
+}

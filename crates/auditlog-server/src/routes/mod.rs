@@ -37,6 +37,19 @@ impl MakeRequestId for TimeOrderedId {
     }
 }
 
+/// Each request's span names its request id (set by the layer outside this
+/// one), so every log line written while serving it, in text or JSON, can
+/// be matched to the `X-Request-Id` its client saw. The path only: query
+/// strings may hold people's names and addresses searched for.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -94,6 +107,6 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, TimeOrderedId))
 }
