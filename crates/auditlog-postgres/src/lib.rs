@@ -22,6 +22,7 @@
 //!   retries deadlocks, and the mapping of errors to [`StoreError`].
 //! - [`notify`]: LISTEN for the signal appends give when they write
 //!   deliveries.
+//! - [`import`]: writing a whole installation copied from another store.
 //! - [`leases`]: advisory locks, so one replica at a time does a job.
 //! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
@@ -38,6 +39,7 @@ pub mod db;
 pub mod deliveries;
 pub mod error;
 pub mod expiry;
+pub mod import;
 pub mod leases;
 pub mod listing;
 pub mod notify;

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use auditlog_domain::{StoreError, Timestamp};
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool};
 use time::{Date, Month, OffsetDateTime};
 
 use crate::error::{db_err, pool_err};
@@ -86,11 +86,11 @@ pub fn months_of(timestamps: impl IntoIterator<Item = Timestamp>) -> Vec<i64> {
     months
 }
 
-/// Makes, inside `tx`, the partitions of `months` that do not exist. Holds
-/// [`PARTITION_LOCK`] until `tx` ends, so no other process makes or drops
-/// a month's partition meanwhile: an insert later in `tx` finds its month's
-/// partition there.
-pub async fn make(tx: &Transaction<'_>, months: &[i64]) -> Result<(), tokio_postgres::Error> {
+/// Makes, inside the transaction `tx`, the partitions of `months` that do
+/// not exist. Holds [`PARTITION_LOCK`] until `tx` ends, so no other process
+/// makes or drops a month's partition meanwhile: an insert later in `tx`
+/// finds its month's partition there.
+pub async fn make<C: GenericClient>(tx: &C, months: &[i64]) -> Result<(), tokio_postgres::Error> {
     if months.is_empty() {
         return Ok(());
     }
