@@ -18,6 +18,7 @@
 //! - [`password`]: argon2id hashing of people's passwords.
 //! - [`session`]: web sessions and their tokens.
 //! - [`throttle`]: slowing down repeated failed logins.
+//! - [`rate_limit`]: token buckets per API key and per client address.
 //! - [`webhook`]: endpoints, secrets and Standard Webhooks signatures.
 //! - [`delivery`]: webhook outcomes, the retry schedule, giving up.
 //! - [`ssrf`]: which addresses webhooks may reach.
@@ -55,6 +56,7 @@ pub mod password;
 pub mod pattern;
 pub mod permissions;
 pub mod query_language;
+pub mod rate_limit;
 pub mod role;
 pub mod session;
 pub mod ssrf;

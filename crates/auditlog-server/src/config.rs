@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auditlog_domain::rate_limit::Rate;
 use auditlog_domain::{Catalog, Clock, SystemClock};
 use ipnet::IpNet;
 
@@ -36,6 +37,7 @@ pub struct ServerConfig {
     pub webhook_timeout: Duration,
     pub dispatcher: DispatcherConfig,
     pub checkpoints: CheckpointConfig,
+    pub rate_limits: RateLimits,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
 }
@@ -53,6 +55,37 @@ impl Default for RetentionConfig {
         Self {
             interval: Duration::from_secs(15 * 60),
             batch: 500,
+        }
+    }
+}
+
+/// Request rates per API key and per client address, past which requests
+/// are refused with 429 and `Retry-After`. Each replica counts on its own.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Ingest requests per API key (or signed-in person).
+    pub ingest_per_key: Rate,
+    /// Ingest requests per client address.
+    pub ingest_per_ip: Rate,
+    /// Sign-in attempts per client address, failed or not: each costs an
+    /// argon2 hash, so this bounds what one address can make the CPU do.
+    pub login_per_ip: Rate,
+    /// Keys and addresses remembered per limit.
+    pub tracked: usize,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            // Well above what one machine ingests (see BENCHMARKS.md), so
+            // only a runaway client meets it; operators size it to theirs.
+            ingest_per_key: Rate::per_second(10_000.0),
+            ingest_per_ip: Rate::per_second(20_000.0),
+            login_per_ip: Rate {
+                per_second: 5.0,
+                burst: 20.0,
+            },
+            tracked: 100_000,
         }
     }
 }
@@ -110,6 +143,7 @@ impl Default for ServerConfig {
             webhook_timeout: Duration::from_secs(15),
             dispatcher: DispatcherConfig::default(),
             checkpoints: CheckpointConfig::default(),
+            rate_limits: RateLimits::default(),
             metrics: crate::metrics::Metrics::new(),
         }
     }

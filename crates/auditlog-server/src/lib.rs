@@ -46,6 +46,7 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use auditlog_domain::rate_limit::RateLimiter;
 use auditlog_domain::throttle::LoginThrottle;
 use auditlog_domain::{Catalog, Clock, Store};
 use tokio::net::TcpListener;
@@ -76,6 +77,39 @@ pub struct AppState {
     pub webhooks: webhook_client::WebhookClient,
     pub keys: Arc<auth::KeyCache>,
     pub checkpoints: checkpointer::Checkpointer,
+    pub limits: Arc<Limiters>,
+}
+
+/// The request-rate limits of [`config::RateLimits`], in memory per process.
+#[derive(Debug)]
+pub struct Limiters {
+    pub ingest_per_key: Mutex<RateLimiter>,
+    pub ingest_per_ip: Mutex<RateLimiter>,
+    pub login_per_ip: Mutex<RateLimiter>,
+}
+
+impl Limiters {
+    pub fn new(limits: &config::RateLimits) -> Self {
+        let make = |rate| Mutex::new(RateLimiter::new(rate, limits.tracked));
+        Self {
+            ingest_per_key: make(limits.ingest_per_key),
+            ingest_per_ip: make(limits.ingest_per_ip),
+            login_per_ip: make(limits.login_per_ip),
+        }
+    }
+
+    /// Takes one request from `limiter` for `key`; 429 when it is over.
+    pub fn take(
+        limiter: &Mutex<RateLimiter>,
+        key: &str,
+        now: auditlog_domain::Timestamp,
+    ) -> Result<(), error::ApiError> {
+        limiter
+            .lock()
+            .map_err(|_| error::ApiError::Internal("rate limiter poisoned".into()))?
+            .take(key, now)
+            .map_err(error::ApiError::TooManyRequests)
+    }
 }
 
 impl AppState {
@@ -130,6 +164,7 @@ pub async fn serve(
         config.login.per_account,
         config.login.per_ip,
     )));
+    let limits = Arc::new(Limiters::new(&config.rate_limits));
     let state = AppState {
         store,
         catalog: config.catalog.clone(),
@@ -140,6 +175,7 @@ pub async fn serve(
         webhooks,
         keys: Arc::default(),
         checkpoints,
+        limits,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;

@@ -15,6 +15,8 @@ mod export;
 mod helpers;
 #[path = "api/ingest.rs"]
 mod ingest;
+#[path = "api/limits.rs"]
+mod limits;
 #[path = "api/management.rs"]
 mod management;
 #[path = "api/matrix.rs"]

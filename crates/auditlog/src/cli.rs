@@ -93,6 +93,17 @@ pub struct ServeArgs {
     /// Seconds between retention passes (one also runs at start).
     #[arg(long, env = "AUDITLOG_RETENTION_INTERVAL", default_value_t = 900)]
     pub retention_interval: u64,
+    /// Ingest requests per second allowed per API key (twice as many in a
+    /// burst); 0 for no limit.
+    #[arg(long, env = "AUDITLOG_INGEST_RATE_PER_KEY", default_value_t = 10_000.0)]
+    pub ingest_rate_per_key: f64,
+    /// Ingest requests per second allowed per client address; 0 for no limit.
+    #[arg(long, env = "AUDITLOG_INGEST_RATE_PER_IP", default_value_t = 20_000.0)]
+    pub ingest_rate_per_ip: f64,
+    /// Sign-in attempts per second allowed per client address (a burst of
+    /// 20); 0 for no limit.
+    #[arg(long, env = "AUDITLOG_LOGIN_RATE_PER_IP", default_value_t = 5.0)]
+    pub login_rate_per_ip: f64,
 }
 
 #[derive(Debug, Clone, Args)]

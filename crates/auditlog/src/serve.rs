@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use auditlog_domain::Catalog;
+use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
 use auditlog_server::checkpointer::CheckpointConfig;
-use auditlog_server::config::RetentionConfig;
+use auditlog_server::config::{RateLimits, RetentionConfig};
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +70,15 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
         webhook_policy: DestinationPolicy {
             allowed_subnets: args.webhook_allow_subnets,
             allow_http: args.webhook_allow_http,
+        },
+        rate_limits: RateLimits {
+            ingest_per_key: Rate::per_second(args.ingest_rate_per_key),
+            ingest_per_ip: Rate::per_second(args.ingest_rate_per_ip),
+            login_per_ip: Rate {
+                per_second: args.login_rate_per_ip,
+                burst: 20.0,
+            },
+            ..RateLimits::default()
         },
         retention: RetentionConfig {
             interval: std::time::Duration::from_secs(args.retention_interval.max(1)),

@@ -15,10 +15,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::metrics::Outcome;
+use crate::{AppState, Limiters};
 
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn ingest(
@@ -51,6 +51,12 @@ async fn record(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.authorize(Action::WriteAudit)?;
     let ctx = principal.ctx.clone();
+    // Before the body is read: a client over its rate costs next to nothing.
+    let now = state.clock.now();
+    Limiters::take(&state.limits.ingest_per_key, &principal.actor().id, now)?;
+    if let Some(ip) = ctx.ip {
+        Limiters::take(&state.limits.ingest_per_ip, &ip.to_string(), now)?;
+    }
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(state.config.max_body_bytes)

@@ -72,6 +72,7 @@ pub async fn sign_in(
     let now = state.clock.now();
     let email = normalise_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    crate::Limiters::take(&state.limits.login_per_ip, &ip_key, now)?;
     state
         .login_throttle()?
         .check(&email, &ip_key, now)

@@ -10,6 +10,7 @@ mod catalog;
 mod export;
 mod helpers;
 mod ingest;
+mod limits;
 mod management;
 mod matrix;
 mod metrics;

@@ -1,0 +1,85 @@
+//! Request rates per API key and per client address: past them, 429 with
+//! `Retry-After` and a JSON error, and nothing recorded.
+
+use auditlog_domain::Role;
+use auditlog_domain::rate_limit::Rate;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, event, person, spawn_app_with};
+
+fn slow(burst: f64) -> Rate {
+    Rate { per_second: 0.5, burst }
+}
+
+async fn assert_limited(resp: reqwest::Response) {
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "retry after {wait} s");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+}
+
+#[tokio::test]
+async fn ingest_is_limited_per_key_and_refused_requests_record_nothing() {
+    let app = spawn_app_with(|c| c.rate_limits.ingest_per_key = slow(2.0)).await;
+    let ev = |id: &str| json!(event("a@acme.com", "project.created", ("project", id)));
+    for id in ["p1", "p2"] {
+        assert_eq!(app.post_events(&app.keys.write, &ev(id)).await.status(), 201);
+    }
+    assert_limited(app.post_events(&app.keys.write, &ev("p3")).await).await;
+    // Another key (of another organization) has a bucket of its own.
+    let other = app
+        .client
+        .post(app.url("/v1/orgs/globex/audit/events"))
+        .bearer_auth(&app.keys.other_org)
+        .json(&ev("g1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+    // Two seconds later the key may send again.
+    app.clock.advance_millis(2000);
+    assert_eq!(app.post_events(&app.keys.write, &ev("p4")).await.status(), 201);
+    let listed: Value = app
+        .get(&app.keys.read, "/v1/orgs/acme/audit/events", &[("resource_id", "p3")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["entries"].as_array().unwrap().len(),
+        0,
+        "the refused event was not recorded"
+    );
+}
+
+#[tokio::test]
+async fn ingest_is_limited_per_client_address_across_keys() {
+    let app = spawn_app_with(|c| c.rate_limits.ingest_per_ip = slow(1.0)).await;
+    let ev = json!(event("a@acme.com", "project.created", ("project", "p1")));
+    assert_eq!(app.post_events(&app.keys.write, &ev).await.status(), 201);
+    let other = app
+        .client
+        .post(app.url("/v1/orgs/globex/audit/events"))
+        .bearer_auth(&app.keys.other_org)
+        .json(&ev)
+        .send()
+        .await
+        .unwrap();
+    assert_limited(other).await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_address_even_with_the_right_password() {
+    let app = spawn_app_with(|c| c.rate_limits.login_per_ip = slow(2.0)).await;
+    person(app.store.as_ref(), &app.acme, "olga@acme.com", Role::Owner).await;
+    let attempt = |password: &'static str| {
+        app.client
+            .post(app.url("/v1/session"))
+            .json(&json!({"email": "olga@acme.com", "password": password}))
+            .send()
+    };
+    assert_eq!(attempt("wrong password here").await.unwrap().status(), 401);
+    assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
+    assert_limited(attempt(PASSWORD).await.unwrap()).await;
+}
