@@ -373,10 +373,16 @@ async fn fresh_store(path: &Path) -> Result<(Arc<dyn Store>, Org), AnyError> {
 /// The organization every section's entries go to, on the scale plan so a
 /// year of entries is within retention.
 pub async fn bench_org(store: &dyn Store) -> Result<Org, AnyError> {
+    bench_org_named(store, ORG_SLUG).await
+}
+
+/// An organization like [`bench_org`]'s under another slug, for load
+/// spread over several organizations.
+pub(crate) async fn bench_org_named(store: &dyn Store, slug: &str) -> Result<Org, AnyError> {
     let org = store
         .create_org(
             NewOrg {
-                slug: ORG_SLUG.into(),
+                slug: slug.into(),
                 name: "Bench".into(),
                 plan: Plan::Scale,
                 enterprise_retention_days: None,
@@ -645,39 +651,52 @@ async fn ingest_over_http(
     clients: usize,
 ) -> Result<IngestFigures, AnyError> {
     let (store, org) = fresh_store(path).await?;
-    ingest_through(&[store], &org, bodies, entries, clients).await
+    ingest_through(&[store], &[org], bodies, entries, clients).await
 }
 
 /// Serves each store from its own in-process server (replicas of one
-/// service when the stores share a database), posts every body (already
-/// serialised, so the clock measures the service rather than the client's
-/// JSON encoding), the i-th to the (i mod replicas)-th server, and checks
-/// the log holds every entry sent.
+/// service when the stores share a database) and posts every body
+/// (already serialised, so the clock measures the service rather than the
+/// client's JSON encoding): the i-th to organization i mod orgs, through
+/// replica (i div orgs) mod replicas, so every organization's requests
+/// reach every replica. Checks the logs hold every entry sent.
 pub(crate) async fn ingest_through(
     stores: &[Arc<dyn Store>],
-    org: &Org,
+    orgs: &[Org],
     bodies: Vec<Vec<u8>>,
     entries: usize,
     clients: usize,
 ) -> Result<IngestFigures, AnyError> {
     let first = stores.first().ok_or("ingest needs at least one store")?;
-    let key = make_key(first.as_ref(), org, "bench ingest", vec![Scope::AuditWrite]).await?;
+    if orgs.is_empty() {
+        return Err("ingest needs at least one organization".into());
+    }
+    let mut auth = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        let key = make_key(first.as_ref(), org, "bench ingest", vec![Scope::AuditWrite]).await?;
+        auth.push(HeaderValue::from_str(&format!("Bearer {key}"))?);
+    }
     let mut servers = Vec::with_capacity(stores.len());
     for store in stores {
         servers.push(InProcessServer::start(store.clone()).await?);
     }
+    // urls[replica][org]
     let urls = servers
         .iter()
-        .map(|s| reqwest::Url::parse(&format!("{}/v1/orgs/{ORG_SLUG}/audit/events", s.base)))
+        .map(|s| {
+            orgs.iter()
+                .map(|o| reqwest::Url::parse(&format!("{}/v1/orgs/{}/audit/events", s.base, o.slug)))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
     let requests = bodies
         .into_iter()
-        .zip(urls.iter().cycle())
-        .map(|(body, url)| {
-            let mut request = reqwest::Request::new(Method::POST, url.clone());
+        .enumerate()
+        .map(|(i, body)| {
+            let (org, replica) = (i % orgs.len(), (i / orgs.len()) % urls.len());
+            let mut request = reqwest::Request::new(Method::POST, urls[replica][org].clone());
             let headers = request.headers_mut();
-            headers.insert(AUTHORIZATION, auth.clone());
+            headers.insert(AUTHORIZATION, auth[org].clone());
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             *request.body_mut() = Some(body.into());
             request
@@ -689,11 +708,14 @@ pub(crate) async fn ingest_through(
     for server in servers {
         server.stop().await?;
     }
-    let stored = first.log_size(org.id).await?;
+    let mut stored = 0;
+    for org in orgs {
+        stored += first.log_size(org.id).await?;
+    }
     // The server may add entries of its own (a key's first use in an hour
-    // is recorded), so the log holds at least what was sent.
+    // is recorded), so the logs hold at least what was sent.
     if usize::try_from(stored).unwrap_or(0) < entries {
-        return Err(format!("sent {entries} entries but the log holds {stored}").into());
+        return Err(format!("sent {entries} entries but the logs hold {stored}").into());
     }
     Ok(IngestFigures { entries, load })
 }
@@ -1498,6 +1520,19 @@ pub(crate) struct Verdicts {
 }
 
 impl Verdicts {
+    /// The report's closing section: every miss, or that there was none.
+    pub(crate) fn summary(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(out, "## Summary\n")?;
+        if self.misses.is_empty() {
+            return writeln!(out, "Every target was met.");
+        }
+        writeln!(out, "Missed targets:\n")?;
+        for m in &self.misses {
+            writeln!(out, "- {m}")?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn at_least(&mut self, what: &str, value: f64, target: f64) -> String {
         if value >= target {
             "PASS".into()
@@ -1576,7 +1611,7 @@ pub(crate) fn mib(kib: Option<u64>) -> String {
 
 /// CPU time as cores kept busy over `elapsed`, against the cores there are.
 pub(crate) fn cores_busy(cpu: Option<Duration>, elapsed: Duration) -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     cpu.map_or_else(
         || "not measured (no /proc)".into(),
         |c| {
@@ -1600,7 +1635,7 @@ pub(crate) fn dash() -> String {
     "—".into()
 }
 
-pub(crate) fn cpu_model() -> String {
+fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
@@ -1610,6 +1645,17 @@ pub(crate) fn cpu_model() -> String {
                 .map(|(_, model)| model.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The first lines of a report: how to reproduce it, when, and where.
+pub(crate) fn run_facts(out: &mut String, command: &str, date: Timestamp) -> std::fmt::Result {
+    writeln!(out, "- Command: `{command}`")?;
+    writeln!(out, "- Date: {date}")?;
+    writeln!(out, "- Machine: {} cores, {}", cores(), cpu_model())
+}
+
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
 }
 
 impl Results {
@@ -1634,24 +1680,13 @@ impl Results {
         if self.integrity.missed() {
             verdicts.misses.push("tamper evidence's cost to ingest".into());
         }
-        writeln!(out, "## Summary\n")?;
-        if verdicts.misses.is_empty() {
-            writeln!(out, "Every target was met.")?;
-        } else {
-            writeln!(out, "Missed targets:\n")?;
-            for m in &verdicts.misses {
-                writeln!(out, "- {m}")?;
-            }
-        }
+        verdicts.summary(&mut out)?;
         Ok(out)
     }
 
     fn header(&self, out: &mut String) -> std::fmt::Result {
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         writeln!(out, "# auditlog bench\n")?;
-        writeln!(out, "- Command: `{}`", self.command)?;
-        writeln!(out, "- Date: {}", self.date)?;
-        writeln!(out, "- Machine: {cores} cores, {}", cpu_model())?;
+        run_facts(out, &self.command, self.date)?;
         writeln!(out, "- SQLite {} (WAL, `synchronous=FULL`)", rusqlite::version())?;
         match self.other_load {
             Some(cores) => writeln!(
