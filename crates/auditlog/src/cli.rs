@@ -41,6 +41,8 @@ pub enum Command {
     Member(MemberCommand),
     /// Measure ingest, query and export throughput on this machine.
     Bench(BenchArgs),
+    /// Write an organization's filtered log as CSV or JSON Lines.
+    Export(ExportArgs),
     /// Check an export and checkpoints offline against the signing key.
     Verify(crate::verify::VerifyArgs),
 }
@@ -104,6 +106,34 @@ pub struct ServeArgs {
     /// 20); 0 for no limit.
     #[arg(long, env = "AUDITLOG_LOGIN_RATE_PER_IP", default_value_t = 5.0)]
     pub login_rate_per_ip: f64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// A catalog file of extra events, as `serve --catalog` takes.
+    #[arg(long, env = "AUDITLOG_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Filters as the API's query parameters take them, e.g.
+    /// `event=api_key.*` `actor=ada@acme.com` `from=2026-01-01T00:00:00Z`
+    /// `q='event:project.*'`.
+    #[arg(value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ mod bench_postgres;
 mod bench_webhooks;
 mod cli;
 mod demo;
+mod export;
 mod migrate_store;
 mod seed;
 mod serve;
@@ -52,6 +53,7 @@ async fn main() -> ExitCode {
             println!("database is up to date");
         }),
         Command::MigrateStore(args) => migrate_store::run(args).await,
+        Command::Export(args) => export::run(args).await,
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Key(KeyCommand::ShowSigning(args)) => {

@@ -303,3 +303,61 @@ fn json_logs_name_the_request_id() {
     let line = found.expect("a JSON log line in the request's span");
     assert_eq!(line["span"]["path"], "/v1/orgs/acme/audit/events");
 }
+
+/// `auditlog export` takes the API's filters, writes CSV or JSON Lines, and
+/// records itself in the log.
+#[test]
+fn export_writes_the_filtered_log_and_records_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("export.db").display());
+    let ok = |args: &[&str]| {
+        run_ok(
+            auditlog()
+                .args(args)
+                .args(["--database", &db])
+                .env("AUDITLOG_PASSWORD", "a long passphrase"),
+        )
+    };
+    ok(&["org", "create", "acme", "--name", "Acme"]);
+    for email in ["ada@acme.com", "bo@acme.com"] {
+        ok(&["member", "add", "--org", "acme", "--email", email, "--role", "admin"]);
+    }
+
+    let jsonl = ok(&[
+        "export",
+        "--org",
+        "acme",
+        "--format",
+        "jsonl",
+        "event=organization.member_added",
+    ]);
+    let lines: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{jsonl}");
+    assert!(lines.iter().all(|e| e["event"] == "organization.member_added"));
+
+    let file = dir.path().join("all.csv");
+    ok(&["export", "--org", "acme", "--output", file.to_str().unwrap()]);
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next().unwrap(),
+        "id,seq,timestamp,actor_type,actor,event,resource_type,resource_id,resource_name,details,ip_address,user_agent"
+    );
+    let events: Vec<&str> = rows.map(|r| r.split(',').nth(5).unwrap()).collect();
+    // The first export recorded itself before this one started.
+    for e in [
+        "organization.member_added",
+        "data_export.requested",
+        "data_export.downloaded",
+    ] {
+        assert!(events.contains(&e), "{e} in {events:?}");
+    }
+
+    let out = auditlog()
+        .args(["export", "--org", "acme", "--database", &db, "colour=blue"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("colour"), "{err}");
+}
