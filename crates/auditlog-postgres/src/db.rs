@@ -1,6 +1,7 @@
 //! Talking to PostgreSQL: statements prepared once per connection, and the
 //! transaction runner that runs a body again when PostgreSQL aborted it to
-//! break a deadlock.
+//! break a deadlock, with a durable commit or, for the dispatcher's
+//! bookkeeping, a relaxed one.
 
 use std::time::Duration;
 
@@ -43,11 +44,33 @@ pub async fn execute<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> 
     c.execute(&stmt, params).await
 }
 
-/// Runs `body` in a READ COMMITTED transaction and commits it. `args` is
-/// handed to each try (cloned), so the body owns what it works on. On a
-/// deadlock or serialization failure the transaction is rolled back and run
-/// again from the start, after a short randomized pause.
+/// How long a commit makes its caller wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Until the commit is flushed to disk (the server's default,
+    /// `synchronous_commit=on`): what is acknowledged survives a crash.
+    Durable,
+    /// Not for the flush (`SET LOCAL synchronous_commit = off`, this
+    /// transaction only). A crash may lose the last such commits, never
+    /// corrupt anything: for writes whose loss only repeats work.
+    Relaxed,
+}
+
+/// Runs `body` in a READ COMMITTED transaction and commits it durably.
+/// `args` is handed to each try (cloned), so the body owns what it works
+/// on. On a deadlock or serialization failure the transaction is rolled
+/// back and run again from the start, after a short randomized pause.
 pub async fn transaction<A, T, F>(pool: &Pool, args: A, body: F) -> Result<T, StoreError>
+where
+    A: Clone + Send,
+    T: Send,
+    F: for<'t> Fn(&'t Transaction<'t>, A) -> BoxFuture<'t, Result<T, Failure>>,
+{
+    transaction_with(pool, Commit::Durable, args, body).await
+}
+
+/// [`transaction`], committed as `commit` says.
+pub async fn transaction_with<A, T, F>(pool: &Pool, commit: Commit, args: A, body: F) -> Result<T, StoreError>
 where
     A: Clone + Send,
     T: Send,
@@ -58,10 +81,18 @@ where
         attempt += 1;
         let mut client = pool.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(Failure::Db)?;
-        let outcome = match body(&tx, args.clone()).await {
-            Ok(value) => tx.commit().await.map(|()| value).map_err(Failure::Db),
-            Err(e) => Err(e),
-        };
+        let (these, body) = (args.clone(), &body);
+        let outcome = async move {
+            if commit == Commit::Relaxed {
+                // LOCAL: the setting ends with this transaction, so the
+                // pooled connection's next user commits durably again.
+                tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+            }
+            let value = body(&tx, these).await?;
+            tx.commit().await?;
+            Ok::<T, Failure>(value)
+        }
+        .await;
         match outcome {
             Ok(value) => return Ok(value),
             Err(Failure::Db(e)) if is_retryable(&e) && attempt < ATTEMPTS => {
@@ -72,5 +103,62 @@ where
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+    use tokio_postgres::NoTls;
+
+    use super::*;
+    use crate::testing;
+
+    async fn setting(c: &impl GenericClient) -> String {
+        c.query_one("SHOW synchronous_commit", &[]).await.unwrap().get(0)
+    }
+
+    /// A relaxed commit relaxes its own transaction and nothing after it on
+    /// the same connection.
+    #[tokio::test]
+    async fn relaxed_commits_are_local_to_their_transaction() {
+        let Some(url) = testing::fresh_database_url().await else {
+            return;
+        };
+        // The test server runs with synchronous_commit=off throughout; these
+        // connections start with the production default instead.
+        let mut config: tokio_postgres::Config = url.parse().unwrap();
+        config.options("-c synchronous_commit=on");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        // One connection, so every step below runs on the same one.
+        let pool = Pool::builder(manager)
+            .max_size(1)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .unwrap();
+        assert_eq!(setting(&pool.get().await.unwrap()).await, "on");
+
+        let during = transaction_with(&pool, Commit::Relaxed, (), |tx, ()| {
+            Box::pin(async move { Ok(setting(tx).await) })
+        })
+        .await
+        .unwrap();
+        assert_eq!(during, "off");
+        assert_eq!(
+            setting(&pool.get().await.unwrap()).await,
+            "on",
+            "after a relaxed commit"
+        );
+
+        let durable = transaction(&pool, (), |tx, ()| Box::pin(async move { Ok(setting(tx).await) }))
+            .await
+            .unwrap();
+        assert_eq!(durable, "on");
     }
 }
