@@ -81,13 +81,30 @@ fn is_unavailable(e: &tokio_postgres::Error) -> bool {
 
 pub fn db_err(e: tokio_postgres::Error) -> StoreError {
     if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(with_causes(&e))
     } else {
         StoreError::Internal(match e.as_db_error() {
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => e.to_string(),
+            None => with_causes(&e),
         })
     }
+}
+
+/// An error's message followed by its causes'. tokio-postgres's own
+/// messages name only the kind ("error performing TLS handshake", "db
+/// error"); the reason is in the causes. A cause whose text the message
+/// already holds is not repeated.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// A unique violation means the name is taken.

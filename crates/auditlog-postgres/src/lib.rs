@@ -24,6 +24,7 @@
 //!   deliveries.
 //! - [`import`]: writing a whole installation copied from another store.
 //! - [`leases`]: advisory locks, so one replica at a time does a job.
+//! - [`tls`]: TLS to the server, verifying its certificate.
 //! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
 //!
@@ -52,6 +53,7 @@ pub mod partitions;
 pub mod rows;
 pub mod schema;
 pub mod testing;
+pub mod tls;
 pub mod tree;
 
 use std::collections::HashMap;
@@ -72,7 +74,6 @@ use auditlog_domain::store::{
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use db::Commit;
@@ -117,10 +118,20 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database?…`,
     /// or the key=value form) and applies pending migrations.
+    ///
+    /// TLS follows `sslmode`: `disable`, `prefer` (the default: TLS when
+    /// the server offers it) or `require`; `verify-ca` and `verify-full`
+    /// are read as `require`. Whenever TLS is used the server's certificate
+    /// is verified, against the system's roots or, with
+    /// `sslrootcert=<PEM file>` in the URL, against those alone (see
+    /// [`tls`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (url, roots) = tls::split_url(url).map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Internal(format!("not a PostgreSQL connection string: {e}")))?;
+        let tls = tls::MakeTls::new(config.get_ssl_mode(), &roots)
+            .map_err(|e| StoreError::Internal(format!("TLS to PostgreSQL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECTION_WAIT);
         }
@@ -130,7 +141,7 @@ impl PostgresStore {
         let target = format!("{:?}/{}", config.get_hosts(), config.get_dbname().unwrap_or_default());
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -151,7 +162,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 partitions: partitions::Partitions::default(),
-                signals: notify::Signals::new(config),
+                signals: notify::Signals::new(config, tls),
                 target,
             }),
         };

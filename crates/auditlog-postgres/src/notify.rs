@@ -13,22 +13,26 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config};
 
 use crate::append::DELIVERIES_CHANNEL;
+use crate::tls::MakeTls;
 
 pub struct Signals {
     config: Config,
+    /// The pool's TLS, so this connection is protected as the others are.
+    tls: MakeTls,
     count: watch::Receiver<u64>,
     /// Taken by the listening task when it starts.
     sender: Mutex<Option<watch::Sender<u64>>>,
 }
 
 impl Signals {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, tls: MakeTls) -> Self {
         let (sender, count) = watch::channel(0);
         Self {
             config,
+            tls,
             count,
             sender: Mutex::new(Some(sender)),
         }
@@ -38,7 +42,7 @@ impl Signals {
     pub async fn wait(&self, seen: u64) -> u64 {
         let sender = self.sender.lock().ok().and_then(|mut s| s.take());
         if let Some(sender) = sender {
-            tokio::spawn(listen(self.config.clone(), sender));
+            tokio::spawn(listen(self.config.clone(), self.tls.clone(), sender));
         }
         let mut count = self.count.clone();
         let counted = count.wait_for(|n| *n > seen).await.map(|n| *n);
@@ -50,14 +54,14 @@ impl Signals {
     }
 }
 
-async fn listen(config: Config, sender: watch::Sender<u64>) {
+async fn listen(config: Config, tls: MakeTls, sender: watch::Sender<u64>) {
     const FIRST_PAUSE: Duration = Duration::from_millis(500);
     let mut pause = FIRST_PAUSE;
     loop {
         let started = tokio::time::Instant::now();
         tokio::select! {
             () = sender.closed() => return,
-            outcome = listen_once(&config, &sender) => match outcome {
+            outcome = listen_once(&config, tls.clone(), &sender) => match outcome {
                 Ok(()) => tracing::warn!("the connection listening for delivery signals closed; reopening"),
                 Err(e) => tracing::warn!(error = %e, "listening for delivery signals failed; retrying"),
             }
@@ -76,8 +80,8 @@ async fn listen(config: Config, sender: watch::Sender<u64>) {
 }
 
 /// One connection's life: LISTEN, then count signals until it drops.
-async fn listen_once(config: &Config, sender: &watch::Sender<u64>) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn listen_once(config: &Config, tls: MakeTls, sender: &watch::Sender<u64>) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tls).await?;
     let bump = || sender.send_modify(|n| *n += 1);
     // The connection must be polled for the LISTEN below to complete, and
     // afterwards it is where the signals arrive.

@@ -13,10 +13,16 @@
 //! database per call there too; they are not dropped). Without either, tests
 //! are skipped with a message on stderr, except under `CI=true`, where a
 //! missing PostgreSQL is an error.
+//!
+//! [`tls_server`] starts a second server, on demand, for the TLS tests: it
+//! serves TLS with a certificate from a CA made for it by the system's
+//! `openssl`, and asks for a password over TCP (SCRAM), so that channel
+//! binding is exercised too. It is always started here, never taken from
+//! the environment.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -33,6 +39,37 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The server of this test process: a URL to its `postgres` database, or
 /// why there is none.
 static SERVER: OnceLock<Result<String, Unavailable>> = OnceLock::new();
+
+/// The TLS server of this test process, started on first use.
+static TLS_SERVER: OnceLock<Result<TlsServer, Unavailable>> = OnceLock::new();
+
+/// A running PostgreSQL serving TLS; see [`tls_server`].
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    /// `postgres://postgres:<password>@127.0.0.1:<port>/postgres`, with no
+    /// TLS parameters.
+    pub admin_url: String,
+    /// PEM of the CA that signed the server's certificate, which names
+    /// `localhost` and `127.0.0.1`.
+    pub ca_file: PathBuf,
+    /// PEM of another CA, which signed nothing the server has.
+    pub stranger_ca_file: PathBuf,
+}
+
+/// What kind of server to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// No TLS, no passwords: the fast one most tests use.
+    Plain,
+    /// TLS on, SCRAM passwords over TCP.
+    Tls,
+}
+
+/// A started server: the URL of its `postgres` database, and its directory.
+struct Started {
+    url: String,
+    root: PathBuf,
+}
 
 #[derive(Debug, Clone)]
 enum Unavailable {
@@ -62,8 +99,14 @@ pub async fn fresh_database_url() -> Option<String> {
             }
         }
     };
+    Some(fresh_database_on(&admin).await)
+}
+
+/// Creates a new, empty database on the server `admin` points to, and
+/// returns its URL (`admin` with the database's name as its path).
+pub async fn fresh_database_on(admin: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-    let (client, connection) = tokio_postgres::connect(&admin, NoTls)
+    let (client, connection) = tokio_postgres::connect(admin, NoTls)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
     let driver = tokio::spawn(connection);
@@ -74,9 +117,49 @@ pub async fn fresh_database_url() -> Option<String> {
         .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
     drop(client);
     let _ = driver.await;
-    let mut url = url::Url::parse(&admin).unwrap_or_else(|e| panic!("{DATABASE_URL_VAR} must be a URL: {e}"));
+    let mut url = url::Url::parse(admin).unwrap_or_else(|e| panic!("{admin:?} must be a URL: {e}"));
     url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+    url.to_string()
+}
+
+/// The TLS test server, started on first use, or `None` when PostgreSQL or
+/// `openssl` is not installed (after saying so on stderr). Panics as
+/// [`fresh_database_url`] does under `CI=true` and on a failed start.
+pub async fn tls_server() -> Option<TlsServer> {
+    let server = tokio::task::spawn_blocking(|| TLS_SERVER.get_or_init(start_tls).clone())
+        .await
+        .expect("starting the TLS test PostgreSQL panicked");
+    match server {
+        Ok(server) => Some(server),
+        Err(Unavailable::Missing) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL or openssl is not installed, and CI=true requires the TLS tests to run")
+        }
+        Err(Unavailable::Missing) => None,
+        Err(Unavailable::Failed(why)) => panic!("the TLS test PostgreSQL did not start: {why}"),
+    }
+}
+
+fn start_tls() -> Result<TlsServer, Unavailable> {
+    let has_openssl = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let bin = binaries().filter(|_| has_openssl);
+    let Some(bin) = bin else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** PostgreSQL or openssl is not installed: the PostgreSQL TLS tests are SKIPPED. ***\n"
+        );
+        return Err(Unavailable::Missing);
+    };
+    let started = start_from(&bin, Kind::Tls).map_err(Unavailable::Failed)?;
+    Ok(TlsServer {
+        admin_url: started.url,
+        ca_file: started.root.join("ca.crt"),
+        stranger_ca_file: started.root.join("stranger-ca.crt"),
+    })
 }
 
 /// Where `initdb` and `postgres` are: on `PATH`, else the newest version
@@ -110,10 +193,12 @@ fn start() -> Result<String, Unavailable> {
         );
         return Err(Unavailable::Missing);
     };
-    start_from(&bin).map_err(Unavailable::Failed)
+    start_from(&bin, Kind::Plain)
+        .map(|s| s.url)
+        .map_err(Unavailable::Failed)
 }
 
-fn start_from(bin: &Path) -> Result<String, String> {
+fn start_from(bin: &Path, kind: Kind) -> Result<Started, String> {
     let root = std::env::temp_dir().join(format!(
         "auditlog-pg-{}-{}",
         std::process::id(),
@@ -124,6 +209,7 @@ fn start_from(bin: &Path) -> Result<String, String> {
     let log_path = root.join("postgres.log");
     // Whoever owns a directory we just made is who we run as.
     let as_root = std::fs::metadata(&root).map_err(|e| e.to_string())?.uid() == 0;
+    let mut owner = None;
     if as_root {
         let id = |flag: &str| -> Result<u32, String> {
             let out = Command::new("id")
@@ -135,8 +221,18 @@ fn start_from(bin: &Path) -> Result<String, String> {
                 .parse()
                 .map_err(|_| "running as root, and there is no postgres user to run PostgreSQL as".to_owned())
         };
-        std::os::unix::fs::chown(&root, Some(id("-u")?), Some(id("-g")?)).map_err(|e| e.to_string())?;
+        owner = Some((id("-u")?, id("-g")?));
     }
+    // Files the server reads must be its own: as root, the postgres user's.
+    let give = |path: &Path| -> Result<(), String> {
+        match owner {
+            Some((uid, gid)) => {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            None => Ok(()),
+        }
+    };
+    give(&root)?;
     let command = |program: &str| {
         let program = bin.join(program);
         if as_root {
@@ -151,10 +247,41 @@ fn start_from(bin: &Path) -> Result<String, String> {
     let log = || std::fs::File::options().create(true).append(true).open(&log_path);
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
-    let status = command("initdb")
+    let mut password = None;
+    let mut initdb = command("initdb");
+    initdb
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
+    let mut server_settings = Vec::new();
+    match kind {
+        Kind::Plain => {
+            initdb.args(["-A", "trust"]);
+        }
+        Kind::Tls => {
+            let secret = uuid::Uuid::now_v7().simple().to_string();
+            let pwfile = root.join("password");
+            std::fs::write(&pwfile, &secret).map_err(|e| e.to_string())?;
+            give(&pwfile)?;
+            initdb
+                .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+                .arg(format!("--pwfile={}", pwfile.display()));
+            password = Some(secret);
+            make_certificates(&root)?;
+            for file in ["server.crt", "server.key"] {
+                give(&root.join(file))?;
+            }
+            // PostgreSQL refuses a key others may read.
+            std::fs::set_permissions(root.join("server.key"), std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            server_settings = vec![
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", root.join("server.crt").display()),
+                format!("ssl_key_file={}", root.join("server.key").display()),
+            ];
+        }
+    }
+    let status = initdb
         .stdin(Stdio::null())
         .stdout(log().map_err(|e| e.to_string())?)
         .stderr(log().map_err(|e| e.to_string())?)
@@ -188,6 +315,7 @@ fn start_from(bin: &Path) -> Result<String, String> {
             "-c",
             "max_connections=300",
         ])
+        .args(server_settings.iter().flat_map(|s| ["-c", s.as_str()]))
         .stdin(Stdio::null())
         .stdout(log().map_err(|e| e.to_string())?)
         .stderr(log().map_err(|e| e.to_string())?)
@@ -195,7 +323,80 @@ fn start_from(bin: &Path) -> Result<String, String> {
         .map_err(|e| format!("postgres: {e}"))?;
     watch_over(server.id(), &data, &root)?;
     wait_until_ready(&mut server, port, &data).map_err(|e| format!("{e}\n{}", log_text()))?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    let user = match password {
+        Some(p) => format!("postgres:{p}"),
+        None => "postgres".to_owned(),
+    };
+    Ok(Started {
+        url: format!("postgres://{user}@127.0.0.1:{port}/postgres"),
+        root,
+    })
+}
+
+/// Makes, in `dir`, a CA (`ca.crt`), a server certificate it signed for
+/// `localhost` and `127.0.0.1` (`server.crt`, `server.key`), and a second,
+/// unrelated CA (`stranger-ca.crt`). ECDSA P-256 signed with SHA-256, so
+/// channel binding hashes with SHA-256.
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    const KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for ca in ["ca", "stranger-ca"] {
+        let (key, crt, subject) = (
+            format!("{ca}.key"),
+            format!("{ca}.crt"),
+            format!("/CN=auditlog test {ca}"),
+        );
+        let mut args = vec!["req", "-x509"];
+        args.extend(KEY);
+        args.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subject]);
+        openssl(&args)?;
+    }
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let mut args = vec!["req", "-new"];
+    args.extend(KEY);
+    args.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    openssl(&args)?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "2",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ])
 }
 
 /// Starts the watchdog: once this process is gone, it stops the server
