@@ -140,6 +140,7 @@ pub async fn serve(
         writer.clone(),
         config.clock.clone(),
         config.retention.clone(),
+        config.metrics.clone(),
         shutdown.clone(),
     ));
     let webhooks = webhook_client::WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)

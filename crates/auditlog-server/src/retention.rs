@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RetentionConfig;
+use crate::metrics::Metrics;
 use crate::writer::Writer;
 
 /// What one pass removed from one organization.
@@ -140,11 +141,17 @@ pub async fn run(
     writer: Writer,
     clock: Arc<dyn Clock>,
     config: RetentionConfig,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     loop {
-        if let Err(e) = purge_once(store.as_ref(), &writer, clock.as_ref(), config.batch).await {
-            tracing::warn!(error = %e, "retention pass failed; retrying at the next interval");
+        match purge_once(store.as_ref(), &writer, clock.as_ref(), config.batch).await {
+            Ok(purged) => {
+                metrics
+                    .purged_entries
+                    .inc_by(purged.iter().map(|p| p.purged.count).sum());
+            }
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying at the next interval"),
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
