@@ -7,7 +7,10 @@
 //! certificate: it must chain to a trusted root and name the host of the
 //! connection string (a DNS name, or an IP address in the certificate's
 //! IP SANs). The roots are the system's, or, with `sslrootcert=<file>` in
-//! the URL, only the certificates in that PEM file (as in libpq).
+//! the URL, only the certificates in that PEM file (as in libpq). This
+//! holds under the default `sslmode=prefer` too: a server that offers TLS
+//! with a certificate we cannot verify is refused, where libpq would
+//! connect; trust its CA with `sslrootcert`, or set `sslmode=disable`.
 //!
 //! Channel binding: the stream reports `tls-server-end-point` (RFC 5929),
 //! the hash of the server's certificate with the hash of its signature
