@@ -361,3 +361,19 @@ fn export_writes_the_filtered_log_and_records_itself() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("colour"), "{err}");
 }
+
+/// `auditlog migrate` on PostgreSQL: applies the schema once, and a second
+/// run finds nothing to do.
+#[test]
+fn migrate_applies_the_postgres_schema() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = rt.block_on(auditlog_postgres::testing::fresh_database_url()) else {
+        return;
+    };
+    for _ in 0..2 {
+        let out = run_ok(auditlog().args(["migrate", "--database", &url]));
+        assert!(out.contains("up to date"), "{out}");
+    }
+    let out = run_ok(auditlog().args(["org", "create", "acme", "--name", "Acme", "--database", &url]));
+    assert!(out.contains("acme"), "{out}");
+}
