@@ -117,7 +117,11 @@ impl WebhookClient {
                 allowed: Arc::new(policy.allowed_subnets.clone()),
             }))
             .user_agent(concat!("auditlog-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64)
+            // At least as many as the dispatcher sends at once (workers ×
+            // concurrency, 192 by default): fewer, and connections to a busy
+            // receiver are closed as sends finish and opened again for the
+            // next ones, a connect and a shutdown per delivery.
+            .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
         Ok(Self { http, policy })
