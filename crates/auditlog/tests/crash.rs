@@ -10,13 +10,7 @@ use std::collections::HashSet;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 fn serve(db: &str, port: u16) -> Child {
     auditlog()
@@ -33,28 +27,21 @@ async fn deliveries_resume_after_sigkill() {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let run = |args: &[&str]| {
-        let out = auditlog()
-            .args(args)
-            .args(["--database", &db])
-            .env("AUDITLOG_PASSWORD", "a long passphrase")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    run(&["org", "create", "acme", "--name", "Acme"]);
-    run(&[
-        "member",
-        "add",
-        "--org",
-        "acme",
-        "--email",
-        "adam@acme.com",
-        "--role",
-        "admin",
-    ]);
-    let key = run(&["key", "create", "--org", "acme", "--scope", "audit:write"])
+    admin(&db, &["org", "create", "acme", "--name", "Acme"]);
+    admin(
+        &db,
+        &[
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "adam@acme.com",
+            "--role",
+            "admin",
+        ],
+    );
+    let key = admin(&db, &["key", "create", "--org", "acme", "--scope", "audit:write"])
         .lines()
         .last()
         .unwrap()
@@ -66,33 +53,9 @@ async fn deliveries_resume_after_sigkill() {
     let mut child = serve(&db, port);
     wait_ready(&client, &base).await;
 
-    let resp = client
-        .post(format!("{base}/v1/session"))
-        .json(&json!({"email": "adam@acme.com", "password": "a long passphrase"}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let session: Value = resp.json().await.unwrap();
     // Nothing listens on the hook's port yet: every delivery fails for now.
-    let hook: Value = client
-        .post(format!("{base}/v1/orgs/acme/webhooks"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", session["csrf_token"].as_str().unwrap())
-        .json(&json!({"url": format!("http://127.0.0.1:{hook_port}/hook"), "events": ["project.*"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = hook["secret"].as_str().expect("webhook created").to_owned();
+    let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
+    let secret = create_webhook(&client, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
 
     let events: Vec<Value> = (0..50)
         .map(|i| json!({"event": "project.created", "resource": {"type": "project", "id": format!("p{i}")}, "details": {"name": "x"}}))
@@ -119,20 +82,7 @@ async fn deliveries_resume_after_sigkill() {
     child.wait().unwrap();
 
     // The receiver comes up, and so does the service again.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(HeaderMap, Bytes)>();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(
-                |State(tx): State<mpsc::UnboundedSender<(HeaderMap, Bytes)>>, h: HeaderMap, b: Bytes| async move {
-                    let _ = tx.send((h, b));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", hook_port)).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut rx = webhook_receiver(hook_port).await;
     let mut child = serve(&db, port);
     wait_ready(&client, &base).await;
 

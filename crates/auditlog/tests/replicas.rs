@@ -20,16 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 const CLIENTS: usize = 12;
-const PASSWORD: &str = "a long passphrase";
 
 fn serve(db: &str, key: &str, port: u16) -> Child {
     auditlog()
@@ -40,26 +33,6 @@ fn serve(db: &str, key: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// A webhook receiver: every delivery's id, seq, headers and body.
-async fn receiver() -> (u16, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
-    let (tx, rx) = mpsc::unbounded_channel::<(HeaderMap, Bytes)>();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(
-                |State(tx): State<mpsc::UnboundedSender<(HeaderMap, Bytes)>>, h: HeaderMap, b: Bytes| async move {
-                    let _ = tx.send((h, b));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (port, rx)
 }
 
 /// One client: sends batches of distinct events, alternating between the
@@ -127,42 +100,38 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("signing-key").display().to_string();
-    let run = |args: &[&str]| {
-        let out = auditlog()
-            .args(args)
-            .args(["--database", &db])
-            .env("AUDITLOG_PASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    run(&["org", "create", "acme", "--name", "Acme"]);
-    run(&[
-        "member",
-        "add",
-        "--org",
-        "acme",
-        "--email",
-        "adam@acme.com",
-        "--role",
-        "admin",
-    ]);
-    let key = run(&[
-        "key",
-        "create",
-        "--org",
-        "acme",
-        "--scope",
-        "audit:write",
-        "--scope",
-        "audit:read",
-    ])
+    admin(&db, &["org", "create", "acme", "--name", "Acme"]);
+    admin(
+        &db,
+        &[
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "adam@acme.com",
+            "--role",
+            "admin",
+        ],
+    );
+    let key = admin(
+        &db,
+        &[
+            "key",
+            "create",
+            "--org",
+            "acme",
+            "--scope",
+            "audit:write",
+            "--scope",
+            "audit:read",
+        ],
+    )
     .lines()
     .last()
     .unwrap()
     .to_owned();
-    let verifier = run(&["key", "show-signing", "--signing-key", &key_file])
+    let verifier = admin(&db, &["key", "show-signing", "--signing-key", &key_file])
         .trim()
         .to_owned();
 
@@ -175,33 +144,10 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
     }
 
     // A webhook for every project event, created through the first replica.
-    let (hook_port, mut deliveries) = receiver().await;
-    let resp = http
-        .post(format!("{}/v1/session", bases[0]))
-        .json(&json!({"email": "adam@acme.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let session: Value = resp.json().await.unwrap();
-    let hook: Value = http
-        .post(format!("{}/v1/orgs/acme/webhooks", bases[0]))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", session["csrf_token"].as_str().unwrap())
-        .json(&json!({"url": format!("http://127.0.0.1:{hook_port}/hook"), "events": ["project.*"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = hook["secret"].as_str().expect("webhook created").to_owned();
+    let hook_port = free_port();
+    let mut deliveries = webhook_receiver(hook_port).await;
+    let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
+    let secret = create_webhook(&http, &bases[0], "adam@acme.com", &hook_url, &["project.*"]).await;
 
     let (killed, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let clients: Vec<_> = (0..CLIENTS)

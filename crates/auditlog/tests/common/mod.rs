@@ -42,3 +42,81 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     }
     panic!("the server did not become ready");
 }
+
+/// The password the tests give people they add.
+pub const PASSWORD: &str = "a long passphrase";
+
+/// Runs an administrative command against `db` (people added get
+/// [`PASSWORD`]); panics unless it succeeds, returns its stdout.
+pub fn admin(db: &str, args: &[&str]) -> String {
+    let out = auditlog()
+        .args(args)
+        .args(["--database", db])
+        .env("AUDITLOG_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What a webhook receiver got: each delivery's headers and body.
+pub type Deliveries = tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, axum::body::Bytes)>;
+
+/// A webhook receiver on `port` answering 200 to every `POST /hook`.
+pub async fn webhook_receiver(port: u16) -> Deliveries {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use tokio::sync::mpsc::UnboundedSender;
+
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(tx): State<UnboundedSender<(HeaderMap, Bytes)>>, h: HeaderMap, b: Bytes| async move {
+                    let _ = tx.send((h, b));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(tx);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    rx
+}
+
+/// Signs `email` in with [`PASSWORD`] and creates a webhook for `events`
+/// delivered to `url`; returns its signing secret.
+pub async fn create_webhook(client: &reqwest::Client, base: &str, email: &str, url: &str, events: &[&str]) -> String {
+    let resp = client
+        .post(format!("{base}/v1/session"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session: serde_json::Value = resp.json().await.unwrap();
+    let hook: serde_json::Value = client
+        .post(format!("{base}/v1/orgs/acme/webhooks"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", session["csrf_token"].as_str().unwrap())
+        .json(&serde_json::json!({"url": url, "events": events}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    hook["secret"].as_str().expect("webhook created").to_owned()
+}
