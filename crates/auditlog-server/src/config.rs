@@ -38,6 +38,11 @@ pub struct ServerConfig {
     pub dispatcher: DispatcherConfig,
     pub checkpoints: CheckpointConfig,
     pub rate_limits: RateLimits,
+    /// Connections open at once; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// How long a request may take to produce its answer (an export's body
+    /// streams on after that); past it, 503 and the client retries.
+    pub request_timeout: Duration,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
 }
@@ -144,6 +149,8 @@ impl Default for ServerConfig {
             dispatcher: DispatcherConfig::default(),
             checkpoints: CheckpointConfig::default(),
             rate_limits: RateLimits::default(),
+            max_connections: 2048,
+            request_timeout: Duration::from_secs(30),
             metrics: crate::metrics::Metrics::new(),
         }
     }

@@ -42,6 +42,10 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("{0}")]
     Unavailable(String),
+    /// The request did not finish in time; it may or may not have taken
+    /// effect.
+    #[error("the request did not finish within {0} seconds")]
+    Timeout(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -112,6 +116,15 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the audit log cannot be written or read right now; nothing was recorded, retry later".into(),
+                &[],
+            ),
+            ApiError::Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "{self}; it may or may not have been recorded: retry, with the same idempotency_key to be sure \
+                     it is recorded once"
+                ),
                 &[],
             ),
             ApiError::Internal(_) => (

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`config`]: what the server needs to run, with defaults.
+//! - [`connections`]: the cap on open connections.
 //! - [`error`]: the one API error type and its mapping to HTTP.
 //! - [`metrics`]: Prometheus metrics of ingest, commits, webhooks, purges.
 //! - [`auth`]: who is calling (API key or session), for which organization,
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod body;
 pub mod checkpointer;
 pub mod config;
+pub mod connections;
 pub mod context;
 pub mod dispatcher;
 pub mod error;
@@ -49,6 +51,7 @@ use std::sync::{Arc, Mutex};
 use auditlog_domain::rate_limit::RateLimiter;
 use auditlog_domain::throttle::LoginThrottle;
 use auditlog_domain::{Catalog, Clock, Store};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -166,6 +169,7 @@ pub async fn serve(
         config.login.per_ip,
     )));
     let limits = Arc::new(Limiters::new(&config.rate_limits));
+    let max_connections = config.max_connections;
     let state = AppState {
         store,
         catalog: config.catalog.clone(),
@@ -181,6 +185,10 @@ pub async fn serve(
     let app = routes::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "auditlog listening");
+    let listener = connections::LimitedListener::new(listener, max_connections).tap_io(|io| {
+        // Answers are small and latency matters more than packet count.
+        let _ = io.tcp().set_nodelay(true);
+    });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;

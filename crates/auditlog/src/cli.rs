@@ -106,6 +106,13 @@ pub struct ServeArgs {
     /// 20); 0 for no limit.
     #[arg(long, env = "AUDITLOG_LOGIN_RATE_PER_IP", default_value_t = 5.0)]
     pub login_rate_per_ip: f64,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, env = "AUDITLOG_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+    /// Seconds a request may take to start its answer before it is ended
+    /// with 503 (an export's body streams on past it).
+    #[arg(long, env = "AUDITLOG_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -80,6 +80,8 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
             },
             ..RateLimits::default()
         },
+        max_connections: args.max_connections,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         retention: RetentionConfig {
             interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
             ..RetentionConfig::default()

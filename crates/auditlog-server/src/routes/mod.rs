@@ -13,9 +13,14 @@ pub(crate) mod proofs;
 pub(crate) mod session;
 mod webhooks;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -50,8 +55,19 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
+/// Ends a request that has not produced its answer within the limit, with
+/// a JSON 503 (a streamed export's body goes on past it: the limit is on
+/// the answer's start).
+async fn time_limit(State(limit): State<Duration>, req: axum::extract::Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout(limit.as_secs()).into_response(),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let request_timeout = state.config.request_timeout;
     let request_id = HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -101,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

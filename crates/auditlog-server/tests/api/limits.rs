@@ -83,3 +83,49 @@ async fn sign_in_attempts_are_limited_per_address_even_with_the_right_password()
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
     assert_limited(attempt(PASSWORD).await.unwrap()).await;
 }
+
+#[tokio::test]
+async fn a_request_past_its_time_gets_a_json_503_saying_it_may_have_happened() {
+    let app = spawn_app_with(|c| c.request_timeout = std::time::Duration::from_millis(1)).await;
+    person(app.store.as_ref(), &app.acme, "olga@acme.com", Role::Owner).await;
+    // Checking a password takes far longer than a millisecond.
+    let resp = app
+        .client
+        .post(app.url("/v1/session"))
+        .json(&json!({"email": "olga@acme.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(body["error"]["message"].as_str().unwrap().contains("may or may not"));
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let app = spawn_app_with(|c| c.max_connections = 2).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let idle: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+    ];
+    // Give the server a moment to take both.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let quick = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(
+        quick.get(app.url("/healthz")).send().await.is_err(),
+        "a third connection is not served while two are open"
+    );
+    drop(idle);
+    let patient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let resp = patient.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
