@@ -120,3 +120,59 @@ pub async fn create_webhook(client: &reqwest::Client, base: &str, email: &str, u
         .unwrap();
     hook["secret"].as_str().expect("webhook created").to_owned()
 }
+
+/// The whole log of `acme` as exported with proofs, after checking that its
+/// sequence has no gap and that `auditlog verify --complete` accepts it
+/// against a checkpoint signed for its size. Returns the exported lines.
+pub async fn export_verified(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    verifier: &str,
+    dir: &std::path::Path,
+) -> Vec<serde_json::Value> {
+    let export = client
+        .get(format!("{base}/v1/orgs/acme/audit/export?format=jsonl&proofs=true"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 200);
+    let size: u64 = export.headers()["x-auditlog-tree-size"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = export.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut seqs: Vec<u64> = lines.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=size).collect::<Vec<_>>(), "one entry per seq, no gap");
+    let checkpoint = client
+        .get(format!(
+            "{base}/v1/orgs/acme/audit/checkpoint?format=note&tree_size={size}"
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (export_file, checkpoint_file) = (dir.join("log.jsonl"), dir.join("log.checkpoint"));
+    std::fs::write(&export_file, &body).unwrap();
+    std::fs::write(&checkpoint_file, &checkpoint).unwrap();
+    let out = auditlog()
+        .args(["verify", "--key", verifier, "--complete"])
+        .args(["--checkpoint", &checkpoint_file.display().to_string()])
+        .args(["--export", &export_file.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "auditlog verify:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
