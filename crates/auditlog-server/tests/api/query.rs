@@ -246,6 +246,7 @@ async fn q_selects_what_the_separate_parameters_select() {
     for (separate, q, want) in cases {
         let (status, by_params) = app.list(separate).await;
         assert_eq!(status, 200, "{separate:?}: {by_params}");
+        assert_eq!(seqs(by_params["entries"].as_array().unwrap()), *want, "{separate:?}");
         let (status, by_q) = app.list(&[("q", q)]).await;
         assert_eq!(status, 200, "{q}: {by_q}");
         assert_eq!(seqs(by_q["entries"].as_array().unwrap()), *want, "{q}");
