@@ -83,23 +83,7 @@ async fn cycles(db: &str, dir: &std::path::Path) {
         .unwrap_or(5);
     let key_file = dir.join("signing-key").display().to_string();
     admin(db, &["org", "create", "acme", "--name", "Acme"]);
-    let key = admin(
-        db,
-        &[
-            "key",
-            "create",
-            "--org",
-            "acme",
-            "--scope",
-            "audit:write",
-            "--scope",
-            "audit:read",
-        ],
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .to_owned();
+    let key = read_write_key(db);
     let verifier = admin(db, &["key", "show-signing", "--signing-key", &key_file])
         .trim()
         .to_owned();

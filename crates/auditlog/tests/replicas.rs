@@ -114,23 +114,7 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
             "admin",
         ],
     );
-    let key = admin(
-        &db,
-        &[
-            "key",
-            "create",
-            "--org",
-            "acme",
-            "--scope",
-            "audit:write",
-            "--scope",
-            "audit:read",
-        ],
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .to_owned();
+    let key = read_write_key(&db);
     let verifier = admin(&db, &["key", "show-signing", "--signing-key", &key_file])
         .trim()
         .to_owned();

@@ -75,26 +75,8 @@ async fn start() -> Service {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("log.db");
     let db = format!("sqlite://{}", db_path.display());
-    let ok = |args: &[&str]| {
-        let out = auditlog().args(args).args(["--database", &db]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    ok(&["org", "create", "acme", "--name", "Acme"]);
-    let key = ok(&[
-        "key",
-        "create",
-        "--org",
-        "acme",
-        "--scope",
-        "audit:write",
-        "--scope",
-        "audit:read",
-    ])
-    .lines()
-    .last()
-    .unwrap()
-    .to_owned();
+    admin(&db, &["org", "create", "acme", "--name", "Acme"]);
+    let key = read_write_key(&db);
     let port = free_port();
     let process = Killed(
         auditlog()

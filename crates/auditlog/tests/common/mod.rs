@@ -63,6 +63,27 @@ pub fn admin(db: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Creates an `acme` API key that may write and read; returns it.
+pub fn read_write_key(db: &str) -> String {
+    admin(
+        db,
+        &[
+            "key",
+            "create",
+            "--org",
+            "acme",
+            "--scope",
+            "audit:write",
+            "--scope",
+            "audit:read",
+        ],
+    )
+    .lines()
+    .last()
+    .unwrap()
+    .to_owned()
+}
+
 /// What a webhook receiver got: each delivery's headers and body.
 pub type Deliveries = tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, axum::body::Bytes)>;
 
