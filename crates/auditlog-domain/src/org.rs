@@ -130,6 +130,21 @@ pub struct NewOrg {
     pub enterprise_retention_days: Option<u32>,
 }
 
+impl NewOrg {
+    /// The organization as a store created it, with the id it was given.
+    pub fn created(self, id: OrgId, at: Timestamp) -> Org {
+        Org {
+            id,
+            slug: self.slug,
+            name: self.name,
+            plan: self.plan,
+            enterprise_retention_days: self.enterprise_retention_days,
+            sso: None,
+            created_at: at,
+        }
+    }
+}
+
 pub fn validate_slug(slug: &str) -> Result<(), BadSlug> {
     let b = slug.as_bytes();
     let ok = (2..=63).contains(&b.len())

@@ -198,15 +198,7 @@ impl Store for PostgresStore {
                 .map_err(|e| conflict_or(e, format!("organization {:?}", org.slug)))?;
                 let id: i64 = get(&row, 0)?;
                 db::execute(tx, "INSERT INTO log_heads (org_id, size) VALUES ($1, 0)", &[&id]).await?;
-                Ok(Org {
-                    id: OrgId(id),
-                    slug: org.slug,
-                    name: org.name,
-                    plan: org.plan,
-                    enterprise_retention_days: org.enterprise_retention_days,
-                    sso: None,
-                    created_at: now,
-                })
+                Ok(org.created(OrgId(id), now))
             })
         })
         .await

@@ -400,15 +400,7 @@ impl Store for SqliteStore {
             tx.execute("INSERT INTO log_heads (org_id, size) VALUES (?1, 0)", [id])
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
-            Ok(Org {
-                id: OrgId(id),
-                slug: org.slug,
-                name: org.name,
-                plan: org.plan,
-                enterprise_retention_days: org.enterprise_retention_days,
-                sso: None,
-                created_at: now,
-            })
+            Ok(org.created(OrgId(id), now))
         })
         .await
     }
