@@ -71,6 +71,16 @@ pub struct Filter {
     pub after_seq: Option<i64>,
 }
 
+impl Filter {
+    /// Narrows the filter to what the organization's plan still keeps at
+    /// `now`: nothing past the retention window is ever listed, even before
+    /// the purger has removed it.
+    pub fn within_retention(&mut self, org: &crate::Org, now: Timestamp) {
+        let cutoff = org.retention_cutoff(now);
+        self.from = Some(self.from.map_or(cutoff, |f| f.max(cutoff)));
+    }
+}
+
 /// One page's worth of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

@@ -113,7 +113,7 @@ pub async fn purge_once(
     };
     let mut first_error = None;
     for org in orgs {
-        let cutoff = org.retention_cutoff(now);
+        let cutoff = cutoffs[&org.id];
         let mut total = dropped.remove(&org.id).unwrap_or_default();
         if let Err(e) = purge_rows(store, org.id, cutoff, batch, &mut total).await {
             tracing::warn!(org = %org.slug, error = %e, "purging entries past retention failed");

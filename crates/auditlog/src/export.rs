@@ -55,8 +55,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         .ok_or_else(|| format!("no organization {:?}", args.org))?;
     let now = SystemClock.now();
     let mut filter = given.clone();
-    let cutoff = org.retention_cutoff(now);
-    filter.from = Some(filter.from.map_or(cutoff, |f| f.max(cutoff)));
+    filter.within_retention(&org, now);
     filter.max_seq = Some(store.log_size(org.id).await?);
 
     let format = match args.format {

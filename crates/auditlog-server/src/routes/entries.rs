@@ -3,9 +3,9 @@
 
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::cursor::Cursor;
-use auditlog_domain::filter::{Filter, ListingRequest, Page, parse_listing};
+use auditlog_domain::filter::{ListingRequest, Page, parse_listing};
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Clock, Entry, Org};
+use auditlog_domain::{Entry, Org};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -29,13 +29,8 @@ pub fn listing(
         message: details.first().map(|p| p.message.clone()).unwrap_or_default(),
         details,
     })?;
-    within_retention(&mut req.filter, org, state.clock.as_ref());
+    req.filter.within_retention(org, state.clock.now());
     Ok(req)
-}
-
-fn within_retention(filter: &mut Filter, org: &Org, clock: &dyn Clock) {
-    let cutoff = org.retention_cutoff(clock.now());
-    filter.from = Some(filter.from.map_or(cutoff, |f| f.max(cutoff)));
 }
 
 /// A `true`/`false` parameter the endpoint declared as its own; absent is
