@@ -26,6 +26,7 @@
 //! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
+//! - [`export_format`]: CSV or JSON Lines, a page of entries at a time.
 //! - [`canonical`]: the canonical bytes of an entry, which its Merkle leaf
 //!   hashes.
 //! - [`leaf_hasher`]: hashing a transaction's new leaves beside its inserts.
@@ -46,6 +47,7 @@ pub mod csv_row;
 pub mod cursor;
 pub mod delivery;
 pub mod entry;
+pub mod export_format;
 pub mod filter;
 pub mod ingest;
 pub mod leaf_hasher;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use auditlog_domain::api_key::Scope;
+use auditlog_domain::export_format::ExportFormat;
 use auditlog_domain::{Plan, Role};
 use clap::{Args, Parser, Subcommand};
 
@@ -115,18 +116,13 @@ pub struct ServeArgs {
     pub request_timeout: u64,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ExportFormat {
-    Csv,
-    Jsonl,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// The organization's slug.
     #[arg(long)]
     pub org: String,
-    #[arg(long, value_enum, default_value = "csv")]
+    /// csv or jsonl.
+    #[arg(long, default_value = "csv", value_parser = parse_export_format)]
     pub format: ExportFormat,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
@@ -284,6 +280,11 @@ pub struct BenchArgs {
     /// Endpoints every entry is delivered to.
     #[arg(long, default_value_t = 10)]
     pub webhook_endpoints: u32,
+}
+
+fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
+    s.parse()
+        .map_err(|e: auditlog_domain::export_format::UnknownFormat| e.to_string())
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {

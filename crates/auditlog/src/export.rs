@@ -11,16 +11,16 @@
 
 use std::io::Write;
 
-use auditlog_domain::csv_row::CsvEncoder;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
+use auditlog_domain::export_format::PageWriter;
 use auditlog_domain::filter::{Page, parse_listing};
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, NewEntry, Org, Store, SystemClock};
 use serde_json::json;
 
 use crate::backend::{AnyError, open};
-use crate::cli::{ExportArgs, ExportFormat};
+use crate::cli::ExportArgs;
 
 /// Rows read per page: the unit of memory.
 const PAGE_ROWS: u32 = 2000;
@@ -58,17 +58,13 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
     filter.within_retention(&org, now);
     filter.max_seq = Some(store.log_size(org.id).await?);
 
-    let format = match args.format {
-        ExportFormat::Csv => "csv",
-        ExportFormat::Jsonl => "jsonl",
-    };
     let export_id = uuid::Uuid::now_v7().to_string();
     record(
         store.as_ref(),
         &org,
         "data_export.requested",
         &export_id,
-        json!({"format": format, "filters": given, "via": "command line"}),
+        json!({"format": args.format.name(), "filters": given, "via": "command line"}),
     )
     .await?;
 
@@ -78,10 +74,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut csv = CsvEncoder::new();
-    if matches!(args.format, ExportFormat::Csv) {
-        csv.header();
-    }
+    let mut writer = PageWriter::new(args.format);
     let (mut rows, mut bytes, mut after) = (0u64, 0u64, None);
     loop {
         let page = store
@@ -94,19 +87,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
                 },
             )
             .await?;
-        let mut chunk = Vec::new();
-        for e in &page {
-            match args.format {
-                ExportFormat::Csv => csv.row(e),
-                ExportFormat::Jsonl => {
-                    serde_json::to_writer(&mut chunk, e)?;
-                    chunk.push(b'\n');
-                }
-            }
-        }
-        if matches!(args.format, ExportFormat::Csv) {
-            chunk = csv.take();
-        }
+        let chunk = writer.page(&page);
         out.write_all(&chunk)?;
         rows += page.len() as u64;
         bytes += chunk.len() as u64;
@@ -128,7 +109,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         &org,
         "data_export.downloaded",
         &export_id,
-        json!({"format": format, "rows": rows, "bytes": bytes, "via": "command line"}),
+        json!({"format": args.format.name(), "rows": rows, "bytes": bytes, "via": "command line"}),
     )
     .await?;
     if let Some(path) = &args.output {

@@ -13,9 +13,9 @@
 
 use auditlog_domain::StoreError;
 use auditlog_domain::canonical::entry_leaf_hash;
-use auditlog_domain::csv_row::CsvEncoder;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
+use auditlog_domain::export_format::{ExportFormat, PageWriter, UnknownFormat};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::merkle;
 use auditlog_domain::permissions::Action;
@@ -38,37 +38,14 @@ use crate::routes::proofs::b64;
 /// Rows fetched per page; one page is the unit of memory and of work.
 const PAGE_ROWS: u32 = 2000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Jsonl,
-}
-
-impl Format {
-    fn name(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Jsonl => "jsonl",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Jsonl => "application/jsonl; charset=utf-8",
-        }
-    }
-}
-
 struct Export {
     state: AppState,
     principal: Principal,
     filter: Filter,
-    format: Format,
+    format: ExportFormat,
     export_id: String,
     after: Option<Cursor>,
-    csv: CsvEncoder,
-    started: bool,
+    writer: PageWriter,
     /// The next page, being read while the current one is sent.
     prefetched: Option<tokio::task::JoinHandle<Result<Vec<auditlog_domain::Entry>, StoreError>>>,
     /// With `proofs=true`: the tree size every line's inclusion proof is for.
@@ -120,13 +97,6 @@ impl Export {
         if self.finished {
             return None;
         }
-        let mut chunk = Vec::new();
-        if !self.started {
-            self.started = true;
-            if self.format == Format::Csv {
-                self.csv.header();
-            }
-        }
         let fetched = match self.prefetched.take() {
             Some(task) => task
                 .await
@@ -162,28 +132,16 @@ impl Export {
                     .await
             }));
         }
-        if let Some(size) = self.proofs_at {
-            match self.lines_with_proofs(&entries, size).await {
-                Ok(lines) => chunk = lines,
+        let chunk = match self.proofs_at {
+            Some(size) => match self.lines_with_proofs(&entries, size).await {
+                Ok(lines) => lines,
                 Err(err) => {
                     self.finished = true;
                     return Some(Err(err));
                 }
-            }
-        }
-        for e in entries.iter().filter(|_| self.proofs_at.is_none()) {
-            match self.format {
-                Format::Csv => self.csv.row(e),
-                Format::Jsonl => {
-                    // Serialising an entry cannot fail: every field is plain data.
-                    let _ = serde_json::to_writer(&mut chunk, e);
-                    chunk.push(b'\n');
-                }
-            }
-        }
-        if self.format == Format::Csv {
-            chunk = self.csv.take();
-        }
+            },
+            None => self.writer.page(&entries),
+        };
         self.rows += entries.len() as u64;
         self.bytes += chunk.len() as u64;
         self.after = entries.last().map(|e| Cursor {
@@ -235,14 +193,10 @@ pub async fn export(
     };
     let proofs = crate::routes::entries::flag(&req, "proofs")?;
     let format = match values("format").as_slice() {
-        [] | ["csv"] => Format::Csv,
-        ["jsonl"] => Format::Jsonl,
-        [other] => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("unknown export format {other:?}: expected csv or jsonl"),
-            ));
-        }
+        [] => ExportFormat::Csv,
+        [name] => name
+            .parse()
+            .map_err(|e: UnknownFormat| ApiError::bad_request("invalid_query", e.to_string()))?,
         _ => return Err(ApiError::bad_request("invalid_query", "format may be given only once")),
     };
     // The filters as the reader gave them, not the retention bound added.
@@ -251,7 +205,7 @@ pub async fn export(
     let size = state.store.log_size(principal.org.id).await?;
     filter.max_seq = Some(size);
     let proofs_at = if proofs {
-        if format != Format::Jsonl {
+        if format != ExportFormat::Jsonl {
             return Err(ApiError::bad_request(
                 "invalid_query",
                 "proofs=true needs format=jsonl: a CSV row has no room for a proof",
@@ -290,8 +244,7 @@ pub async fn export(
         format,
         export_id,
         after: None,
-        csv: CsvEncoder::new(),
-        started: false,
+        writer: PageWriter::new(format),
         prefetched: None,
         proofs_at,
         finished: false,
