@@ -27,8 +27,8 @@ pub async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let started = Instant::now();
-    let metrics = state.config.metrics.clone();
-    let result = record(state, principal, body).await;
+    let result = record(&state, &principal, body).await;
+    let metrics = &state.config.metrics;
     let outcome = match &result {
         Ok((_, Json(body))) => {
             let n = body["entries"].as_array().map_or(0, Vec::len);
@@ -45,13 +45,14 @@ pub async fn ingest(
 }
 
 async fn record(
-    state: AppState,
-    principal: Principal,
+    state: &AppState,
+    principal: &Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.authorize(Action::WriteAudit)?;
     let ctx = principal.ctx.clone();
-    // Before the body is read: a client over its rate costs next to nothing.
+    // Before the body is parsed and validated: a client over its rate
+    // costs little more than reading its request.
     let now = state.clock.now();
     Limiters::take(&state.limits.ingest_per_key, &principal.actor().id, now)?;
     if let Some(ip) = ctx.ip {
