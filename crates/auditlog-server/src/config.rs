@@ -43,6 +43,11 @@ pub struct ServerConfig {
     /// How long a request may take to produce its answer (an export's body
     /// streams on after that); past it, 503 and the client retries.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (and, on a
+    /// kept-alive connection, to start its next request) before the
+    /// connection is closed, so slow or silent clients cannot hold
+    /// connections under the cap.
+    pub header_read_timeout: Duration,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
 }
@@ -151,6 +156,7 @@ impl Default for ServerConfig {
             rate_limits: RateLimits::default(),
             max_connections: 2048,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             metrics: crate::metrics::Metrics::new(),
         }
     }

@@ -36,6 +36,7 @@ pub mod connections;
 pub mod context;
 pub mod dispatcher;
 pub mod error;
+pub mod http_server;
 pub mod metrics;
 pub mod query_string;
 pub mod recorder;
@@ -45,13 +46,11 @@ pub mod ui;
 pub mod webhook_client;
 pub mod writer;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use auditlog_domain::rate_limit::RateLimiter;
 use auditlog_domain::throttle::LoginThrottle;
 use auditlog_domain::{Catalog, Clock, Store};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -170,6 +169,7 @@ pub async fn serve(
     )));
     let limits = Arc::new(Limiters::new(&config.rate_limits));
     let max_connections = config.max_connections;
+    let header_read_timeout = config.header_read_timeout;
     let state = AppState {
         store,
         catalog: config.catalog.clone(),
@@ -185,13 +185,8 @@ pub async fn serve(
     let app = routes::router(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "auditlog listening");
-    let listener = connections::LimitedListener::new(listener, max_connections).tap_io(|io| {
-        // Answers are small and latency matters more than packet count.
-        let _ = io.tcp().set_nodelay(true);
-    });
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    let listener = connections::LimitedListener::new(listener, max_connections);
+    http_server::serve(listener, app, header_read_timeout, shutdown).await;
     if let Err(e) = dispatcher_task.await {
         tracing::error!(error = %e, "webhook dispatcher failed");
     }
@@ -207,5 +202,5 @@ pub async fn serve(
         tracing::error!(error = %e, "writer task failed");
     }
     tracing::info!("auditlog stopped");
-    result
+    Ok(())
 }

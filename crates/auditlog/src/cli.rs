@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// with 503 (an export's body streams on past it).
     #[arg(long, env = "AUDITLOG_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Seconds a client may take to send a request's headers, or to start
+    /// its next request on an open connection, before it is disconnected.
+    #[arg(long, env = "AUDITLOG_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

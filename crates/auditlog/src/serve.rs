@@ -82,6 +82,7 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
         },
         max_connections: args.max_connections,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
         retention: RetentionConfig {
             interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
             ..RetentionConfig::default()

@@ -129,3 +129,37 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     let resp = patient.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_too_slow_with_its_headers_is_disconnected_and_frees_its_place() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| {
+        c.max_connections = 2;
+        c.header_read_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // One starts a request and never finishes its headers; one says nothing.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for stream in [&mut slow, &mut silent] {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the server closes a connection whose headers do not arrive in time");
+        // Closed, possibly after a short error answer; never a 200.
+        if let Ok(n) = read {
+            assert!(!String::from_utf8_lossy(&buf[..n]).contains(" 200 "));
+        }
+    }
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
