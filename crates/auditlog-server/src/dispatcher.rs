@@ -103,6 +103,9 @@ impl Dispatcher {
         let lease_until = now.plus_millis(self.config.lease.as_millis() as i64);
         let due = self.store.claim_deliveries(now, lease_until, self.config.batch).await?;
         let n = due.len();
+        if n > 0 {
+            crate::fault::point(crate::fault::AFTER_CLAIM);
+        }
         // An entry going to several endpoints is serialised once.
         let mut bodies: std::collections::HashMap<(OrgId, i64), Arc<Vec<u8>>> = std::collections::HashMap::new();
         for d in &due {
@@ -146,6 +149,9 @@ impl Dispatcher {
                 .webhook_attempts
                 .get_or_create(&metrics::Outcome::of(outcome))
                 .inc();
+        }
+        if !done.is_empty() {
+            crate::fault::point(crate::fault::AFTER_SEND);
         }
         let records = done
             .iter()

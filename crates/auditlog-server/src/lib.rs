@@ -36,6 +36,7 @@ pub mod connections;
 pub mod context;
 pub mod dispatcher;
 pub mod error;
+pub mod fault;
 pub mod http_server;
 pub mod metrics;
 pub mod query_string;

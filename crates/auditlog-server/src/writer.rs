@@ -139,6 +139,7 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) -> &
     let requests: Vec<AppendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
     match store.append(requests, clock.now()).await {
         Ok(results) => {
+            crate::fault::point(crate::fault::AFTER_COMMIT);
             for (job, result) in jobs.into_iter().zip(results) {
                 // A caller that went away still had its entries committed.
                 let _ = job.reply.send(result);

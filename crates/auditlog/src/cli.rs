@@ -118,6 +118,11 @@ pub struct ServeArgs {
     /// its next request on an open connection, before it is disconnected.
     #[arg(long, env = "AUDITLOG_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
+    /// Seconds a webhook receiver has to answer. A delivery being sent is
+    /// reserved for twice as long, so one whose sender crashed is sent
+    /// again after that.
+    #[arg(long, env = "AUDITLOG_WEBHOOK_TIMEOUT", default_value_t = 15)]
+    pub webhook_timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

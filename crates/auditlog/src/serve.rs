@@ -8,6 +8,7 @@ use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
 use auditlog_server::checkpointer::CheckpointConfig;
 use auditlog_server::config::{RateLimits, RetentionConfig};
+use auditlog_server::dispatcher::DispatcherConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +56,7 @@ pub fn shutdown_on_signal() -> CancellationToken {
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
+    auditlog_server::fault::configure_from_env();
     let catalog = load_catalog(args.catalog.as_deref())?;
     let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
     let store = open(&args.db.database).await?;
@@ -79,6 +81,11 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
                 burst: 20.0,
             },
             ..RateLimits::default()
+        },
+        webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout.max(1)),
+        dispatcher: DispatcherConfig {
+            lease: std::time::Duration::from_secs(2 * args.webhook_timeout.max(1)),
+            ..DispatcherConfig::default()
         },
         max_connections: args.max_connections,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),

@@ -13,14 +13,13 @@ mod common;
 
 use common::*;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::RngExt;
-use serde_json::{Value, json};
 
 const CLIENTS: usize = 8;
 
@@ -32,48 +31,6 @@ fn serve(db: &str, key_file: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// One client: batches of 1–5 distinct events until told to stop.
-async fn client(
-    n: usize,
-    round: usize,
-    base: String,
-    key: String,
-    stop: Arc<AtomicBool>,
-) -> (Vec<String>, Vec<String>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let (mut acked, mut unknown) = (Vec::new(), Vec::new());
-    let mut i = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let size = 1 + (i % 5);
-        let ids: Vec<String> = (0..size).map(|k| format!("r{round}-c{n}-{i}-{k}")).collect();
-        i += 1;
-        let events: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({"event": "project.created", "resource": {"type": "project", "id": id}, "details": {"name": id}}))
-            .collect();
-        match http
-            .post(format!("{base}/v1/orgs/acme/audit/events"))
-            .bearer_auth(&key)
-            .json(&json!({ "events": events }))
-            .send()
-            .await
-        {
-            Ok(resp) if resp.status() == 201 => acked.extend(ids),
-            Ok(resp) if resp.status().is_server_error() => unknown.extend(ids),
-            Ok(resp) => panic!("a valid batch was refused: {}", resp.status()),
-            Err(_) => {
-                // Cut off by the kill, or the server is not up yet.
-                unknown.extend(ids);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-    (acked, unknown)
 }
 
 async fn cycles(db: &str, dir: &std::path::Path) {
@@ -96,7 +53,14 @@ async fn cycles(db: &str, dir: &std::path::Path) {
         wait_ready(&http, &base).await;
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
-            .map(|n| tokio::spawn(client(n, round, base.clone(), key.clone(), stop.clone())))
+            .map(|n| {
+                tokio::spawn(ingest_distinct(
+                    format!("r{round}-c{n}"),
+                    base.clone(),
+                    key.clone(),
+                    stop.clone(),
+                ))
+            })
             .collect();
         let uptime = rand::rng().random_range(100..600);
         tokio::time::sleep(Duration::from_millis(uptime)).await;
@@ -114,23 +78,7 @@ async fn cycles(db: &str, dir: &std::path::Path) {
     let _server = Killed(serve(db, &key_file, port));
     wait_ready(&http, &base).await;
     let lines = export_verified(&http, &base, &key, &verifier, dir).await;
-    let mut stored: HashMap<String, usize> = HashMap::new();
-    for e in lines.iter().filter(|e| e["event"] == "project.created") {
-        *stored
-            .entry(e["resource"]["id"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains_key(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged entries lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
-    for (id, n) in &stored {
-        assert_eq!(*n, 1, "{id} stored {n} times");
-        assert!(acked.contains(id) || unknown.contains(id), "{id} stored but never sent");
-    }
+    let stored = check_set(&lines, &acked, &unknown);
     let indeterminate_stored = stored.keys().filter(|id| unknown.contains(*id)).count();
     eprintln!(
         "{db_kind}: {cycles} SIGKILL cycles, {} entries acknowledged, 0 lost, 0 duplicated; {} entries \

@@ -197,3 +197,76 @@ pub async fn export_verified(
     );
     lines
 }
+
+/// One client of a Jepsen-style set test: batches of 1–5 distinct
+/// `project.created` events (resource ids `{tag}-{i}-{k}`) until told to
+/// stop. Returns the ids acknowledged and those left indeterminate (the
+/// request failed or was cut off, so it may or may not have committed).
+pub async fn ingest_distinct(
+    tag: String,
+    base: String,
+    key: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<String>, Vec<String>) {
+    use serde_json::{Value, json};
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (mut acked, mut unknown) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let size = 1 + (i % 5);
+        let ids: Vec<String> = (0..size).map(|k| format!("{tag}-{i}-{k}")).collect();
+        i += 1;
+        let events: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"event": "project.created", "resource": {"type": "project", "id": id}, "details": {"name": id}}))
+            .collect();
+        match http
+            .post(format!("{base}/v1/orgs/acme/audit/events"))
+            .bearer_auth(&key)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+        {
+            Ok(resp) if resp.status() == 201 => acked.extend(ids),
+            Ok(resp) if resp.status().is_server_error() => unknown.extend(ids),
+            Ok(resp) => panic!("a valid batch was refused: {}", resp.status()),
+            Err(_) => {
+                // Cut off by a crash, or the server is not up yet.
+                unknown.extend(ids);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    (acked, unknown)
+}
+
+/// The set test's verdict on an exported log: every acknowledged id is
+/// stored, nothing is stored twice, and nothing stored was never sent.
+/// Returns how many times each `project.created` resource id is stored.
+pub fn check_set(
+    lines: &[serde_json::Value],
+    acked: &std::collections::HashSet<String>,
+    unknown: &std::collections::HashSet<String>,
+) -> std::collections::HashMap<String, usize> {
+    let mut stored: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in lines.iter().filter(|e| e["event"] == "project.created") {
+        *stored
+            .entry(e["resource"]["id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains_key(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged entries lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    for (id, n) in &stored {
+        assert_eq!(*n, 1, "{id} stored {n} times");
+        assert!(acked.contains(id) || unknown.contains(id), "{id} stored but never sent");
+    }
+    stored
+}
