@@ -363,7 +363,7 @@ pub(crate) fn unexpected(what: &str, status: StatusCode, body: &[u8]) -> AnyErro
 
 /// Opens a fresh store (migrations create the schema) with one organization
 /// on the scale plan, whose 365-day window accepts a year of entries.
-async fn fresh_store(path: &Path) -> Result<(Arc<dyn Store>, Org), AnyError> {
+pub(crate) async fn fresh_store(path: &Path) -> Result<(Arc<dyn Store>, Org), AnyError> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?);
     let org = bench_org(store.as_ref()).await?;
@@ -574,7 +574,7 @@ struct SingleEventFigures {
 
 /// An entry as a client sends it. `actor_type` and `request_id` are given
 /// so the stored rows equal the ceiling's.
-fn event_json(e: &NewEntry) -> Value {
+pub(crate) fn event_json(e: &NewEntry) -> Value {
     json!({
         "event": e.event,
         "timestamp": e.timestamp.to_rfc3339(),

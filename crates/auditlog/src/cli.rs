@@ -280,6 +280,20 @@ pub struct BenchArgs {
     /// there.
     #[arg(long, conflicts_with_all = ["webhooks", "integrity"])]
     pub postgres: Option<String>,
+    /// Run only the sustained-load test: ingest at --load-rate for
+    /// --load-seconds against a separate server, with latency and memory
+    /// per minute.
+    #[arg(long, conflicts_with_all = ["webhooks", "integrity", "postgres"])]
+    pub load: bool,
+    /// Entries per second for the load test (the single-event target).
+    #[arg(long, default_value_t = 10_000)]
+    pub load_rate: u32,
+    /// Events per request in the load test.
+    #[arg(long, default_value_t = 10)]
+    pub load_batch: u32,
+    /// Seconds the load test lasts.
+    #[arg(long, default_value_t = 600)]
+    pub load_seconds: u32,
     /// Entries per second for the webhook measurement.
     #[arg(long, default_value_t = 1000)]
     pub webhook_rate: u32,

@@ -7,6 +7,7 @@ mod admin;
 mod backend;
 mod bench;
 mod bench_integrity;
+mod bench_load;
 mod bench_postgres;
 mod bench_webhooks;
 mod cli;
@@ -69,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
         Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
         Command::Bench(args) if args.integrity => bench_integrity::run_cli(&args).await,
+        Command::Bench(args) if args.load => bench_load::run_cli(&args).await,
         Command::Bench(args) if args.postgres.is_some() => bench_postgres::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,
     };

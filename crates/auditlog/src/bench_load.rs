@@ -1,0 +1,364 @@
+//! `auditlog bench --load`: a sustained-load test. A separate `auditlog
+//! serve` process on a fresh SQLite database takes ingest at a fixed rate
+//! (open loop: requests leave on schedule whether or not earlier ones were
+//! answered) for a fixed time, by default the single-event target of
+//! 10,000 entries/s for 10 minutes. It reports errors, latency per minute
+//! and the server's resident memory over time, so a leak or a slow drift
+//! shows as a trend rather than a single figure.
+//!
+//! Latency is measured from the moment a request was due, not when it was
+//! sent, so a stalled server cannot hide its stall by slowing the client
+//! (coordinated omission). The baseline, in the same run, is `GET /healthz`
+//! sent ten times a second by the same process: HTTP alone, under the same
+//! machine load.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auditlog_domain::api_key::Scope;
+use auditlog_domain::{Clock, SystemClock};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::admin::make_key;
+use crate::backend::AnyError;
+use crate::bench::{ChildServer, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress};
+use crate::seed;
+
+/// Requests in flight at most; past it the schedule slips, and the slip
+/// shows in the latencies.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Distinct request bodies, sent round-robin.
+const BODIES: usize = 2_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoadTest {
+    /// Entries per second.
+    pub rate: u32,
+    /// Events per request.
+    pub batch: u32,
+    pub seconds: u32,
+}
+
+/// One request's outcome: when it was due (seconds into the run), how long
+/// it took from then, and whether it was accepted.
+struct Sample {
+    due_s: f64,
+    latency: Duration,
+    ok: bool,
+}
+
+pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
+    let test = LoadTest {
+        rate: args.load_rate,
+        batch: args.load_batch,
+        seconds: args.load_seconds,
+    };
+    if test.rate == 0 || test.batch == 0 || test.seconds == 0 {
+        return Err("--load-rate, --load-batch and --load-seconds must be at least 1".into());
+    }
+    if test.batch as usize > auditlog_domain::ingest::MAX_BATCH {
+        return Err(format!(
+            "--load-batch may be at most {} events",
+            auditlog_domain::ingest::MAX_BATCH
+        )
+        .into());
+    }
+    let workdir = Workdir::new(args.dir.as_deref())?;
+    println!("{}", run(&workdir, test).await?);
+    Ok(())
+}
+
+async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
+    let meter = LoadMeter::start();
+    let started_at = SystemClock.now();
+    let path = workdir.fresh("bench-load.db")?;
+    let key = {
+        let (store, org) = fresh_store(&path).await?;
+        make_key(store.as_ref(), &org, "load test", vec![Scope::AuditWrite]).await?
+    };
+    let bodies = bodies(test.batch as usize)?;
+    let database = format!("sqlite://{}", path.display());
+    // Well above the test's rate, so the server's own limits stay out of it.
+    let limits = ["--ingest-rate-per-key", "1000000", "--ingest-rate-per-ip", "1000000"].map(String::from);
+    let mut server = ChildServer::spawn(&database, &limits, &workdir.path().join("bench-load.log"))?;
+    let client = http_client(Some(Duration::from_secs(30)))?;
+    server.wait_ready(&client).await?;
+    let url = reqwest::Url::parse(&format!(
+        "{}/v1/orgs/{}/audit/events",
+        server.base,
+        crate::bench::ORG_SLUG
+    ))?;
+    let health = reqwest::Url::parse(&format!("{}/healthz", server.base))?;
+    let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
+
+    let requests = u64::from(test.seconds) * u64::from(test.rate) / u64::from(test.batch);
+    let period = Duration::from_secs_f64(f64::from(test.batch) / f64::from(test.rate));
+    progress(format!(
+        "load: {} entries/s as {:.0} requests/s of {} events for {} s ({requests} requests)",
+        test.rate,
+        1.0 / period.as_secs_f64(),
+        test.batch,
+        test.seconds
+    ));
+
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::with_capacity(requests as usize)));
+    let rss: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
+    let baseline: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let start = Instant::now();
+    let done = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch(
+        server.child.id(),
+        client.clone(),
+        health,
+        start,
+        rss.clone(),
+        baseline.clone(),
+        done.clone(),
+    ));
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut last_report = 0;
+    for i in 0..requests {
+        let due = start + period.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = permits.clone().acquire_owned().await?;
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        request.headers_mut().insert(AUTHORIZATION, auth.clone());
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        *request.body_mut() = Some(bodies[i as usize % bodies.len()].clone().into());
+        let (client, samples) = (client.clone(), samples.clone());
+        tasks.spawn(async move {
+            let answer = client.execute(request).await;
+            let ok = match answer {
+                Ok(resp) => resp.status() == StatusCode::CREATED && resp.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            let latency = due.elapsed();
+            drop(permit);
+            if let Ok(mut s) = samples.lock() {
+                s.push(Sample {
+                    due_s: due.duration_since(start).as_secs_f64(),
+                    latency,
+                    ok,
+                });
+            }
+        });
+        // Reap finished tasks as we go, so the set stays small.
+        while tasks.try_join_next().is_some() {}
+        let minute = start.elapsed().as_secs() / 60;
+        if minute > last_report {
+            last_report = minute;
+            progress(format!("    {minute} min: {} requests sent", i + 1));
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = start.elapsed();
+    done.cancel();
+    watcher.await?;
+    let peak = server.peak_rss_kib();
+    server.stop()?;
+    let stored = {
+        let store = auditlog_sqlite::SqliteStore::open(&path)?;
+        let org = auditlog_domain::Store::org_by_slug(&store, crate::bench::ORG_SLUG)
+            .await?
+            .ok_or("the load test's organization is gone")?;
+        auditlog_domain::Store::log_size(&store, org.id).await?
+    };
+
+    let samples = std::mem::take(&mut *samples.lock().map_err(|_| "samples poisoned")?);
+    let rss = std::mem::take(&mut *rss.lock().map_err(|_| "rss poisoned")?);
+    let baseline = std::mem::take(&mut *baseline.lock().map_err(|_| "baseline poisoned")?);
+    Ok(render(Report {
+        test,
+        date: started_at,
+        other_load: meter.others(),
+        elapsed,
+        samples,
+        rss,
+        peak_kib: peak,
+        baseline,
+        stored,
+    }))
+}
+
+/// Distinct batches of entries from the last month.
+fn bodies(batch: usize) -> Result<Vec<bytes::Bytes>, AnyError> {
+    let now = SystemClock.now();
+    let entries = seed::entries(
+        BODIES * batch,
+        now.minus_days(30),
+        now.plus_millis(-60_000),
+        RNG_SEED + 7,
+    );
+    entries
+        .chunks(batch)
+        .map(|chunk| {
+            let events: Vec<serde_json::Value> = chunk.iter().map(crate::bench::event_json).collect();
+            Ok(serde_json::to_vec(&json!({ "events": events }))?.into())
+        })
+        .collect()
+}
+
+/// Samples the server's resident memory every five seconds and times a
+/// `GET /healthz` ten times a second, until `done`.
+async fn watch(
+    pid: u32,
+    client: reqwest::Client,
+    health: reqwest::Url,
+    start: Instant,
+    rss: Arc<Mutex<Vec<(f64, u64)>>>,
+    baseline: Arc<Mutex<Vec<Duration>>>,
+    done: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            () = done.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if n.is_multiple_of(50)
+            && let Some(kib) = rss_kib(pid)
+            && let Ok(mut r) = rss.lock()
+        {
+            r.push((start.elapsed().as_secs_f64(), kib));
+        }
+        n += 1;
+        let sent = Instant::now();
+        if client
+            .get(health.clone())
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+            && let Ok(mut b) = baseline.lock()
+        {
+            b.push(sent.elapsed());
+        }
+    }
+}
+
+/// A process's resident memory now (`VmRSS`), where /proc exists.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+struct Report {
+    test: LoadTest,
+    date: auditlog_domain::Timestamp,
+    other_load: Option<f64>,
+    elapsed: Duration,
+    samples: Vec<Sample>,
+    rss: Vec<(f64, u64)>,
+    peak_kib: Option<u64>,
+    baseline: Vec<Duration>,
+    stored: i64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Resident memory averaged over one minute of the run.
+fn minute_rss(rss: &[(f64, u64)], minute: usize) -> Option<f64> {
+    let inside: Vec<u64> = rss
+        .iter()
+        .filter(|(t, _)| (*t / 60.0) as usize == minute)
+        .map(|(_, kib)| *kib)
+        .collect();
+    (!inside.is_empty()).then(|| inside.iter().sum::<u64>() as f64 / inside.len() as f64 / 1024.0)
+}
+
+fn render(r: Report) -> String {
+    use crate::bench::Latencies;
+    let mut out = String::new();
+    let requests = r.samples.len();
+    let errors = r.samples.iter().filter(|s| !s.ok).count();
+    let all = Latencies::of(r.samples.iter().map(|s| s.latency).collect());
+    let base = Latencies::of(r.baseline.clone());
+    let entries = (requests - errors) as f64 * f64::from(r.test.batch);
+    let _ = writeln!(out, "### auditlog bench --load\n");
+    let _ = writeln!(out, "- Command: `{}`", command_line());
+    let _ = writeln!(out, "- Date: {}", r.date.to_rfc3339());
+    let _ = writeln!(
+        out,
+        "- Load: {} entries/s as {:.0} requests/s of {} events, open loop, for {} s, against a separate \
+         `auditlog serve` on SQLite (WAL, `synchronous=FULL`); the client shares the machine",
+        r.test.rate,
+        f64::from(r.test.rate) / f64::from(r.test.batch),
+        r.test.batch,
+        r.test.seconds
+    );
+    if let Some(other) = r.other_load {
+        let _ = writeln!(out, "- Other load during the run: {other:.2} cores on average");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| Figure | Result |");
+    let _ = writeln!(out, "| --- | --- |");
+    let _ = writeln!(
+        out,
+        "| Requests | {requests} sent, {} accepted, **{errors} errors** |",
+        requests - errors
+    );
+    let _ = writeln!(
+        out,
+        "| Entries | {entries:.0} accepted in {:.0} s = {:.0} entries/s; {} in the log afterwards |",
+        r.elapsed.as_secs_f64(),
+        entries / r.elapsed.as_secs_f64(),
+        r.stored
+    );
+    let _ = writeln!(
+        out,
+        "| Ingest latency from due time | p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms |",
+        ms(all.p50),
+        ms(all.p99),
+        ms(all.max)
+    );
+    let _ = writeln!(
+        out,
+        "| Baseline `GET /healthz` (10/s) | p50 {:.2} ms, p99 {:.2} ms; ingest p99 is {:.1}× it |",
+        ms(base.p50),
+        ms(base.p99),
+        ms(all.p99) / ms(base.p99).max(0.001)
+    );
+    let minutes = (r.test.seconds as usize).div_ceil(60);
+    let first = minute_rss(&r.rss, 1.min(minutes.saturating_sub(1)));
+    let last = minute_rss(&r.rss, minutes.saturating_sub(1));
+    if let (Some(first), Some(last)) = (first, last) {
+        let _ = writeln!(
+            out,
+            "| Server RSS | {first:.1} MiB in minute 2, {last:.1} MiB in the last minute ({:+.1}%); peak {:.1} MiB |",
+            (last / first - 1.0) * 100.0,
+            r.peak_kib.unwrap_or(0) as f64 / 1024.0
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| Minute | Requests | Errors | p50 | p99 | max | RSS (average) |");
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
+    for m in 0..minutes {
+        let inside: Vec<&Sample> = r.samples.iter().filter(|s| (s.due_s / 60.0) as usize == m).collect();
+        let lat = Latencies::of(inside.iter().map(|s| s.latency).collect());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} ms | {:.2} ms | {:.1} ms | {} |",
+            m + 1,
+            inside.len(),
+            inside.iter().filter(|s| !s.ok).count(),
+            ms(lat.p50),
+            ms(lat.p99),
+            ms(lat.max),
+            minute_rss(&r.rss, m).map_or("—".into(), |mib| format!("{mib:.1} MiB"))
+        );
+    }
+    out
+}
