@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// connection is closed, so slow or silent clients cannot hold
     /// connections under the cap.
     pub header_read_timeout: Duration,
+    /// Largest request headers accepted, all together; larger ones get a
+    /// JSON 431.
+    pub max_header_bytes: usize,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
 }
@@ -157,6 +160,7 @@ impl Default for ServerConfig {
             max_connections: 2048,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
             metrics: crate::metrics::Metrics::new(),
         }
     }

@@ -37,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request headers are larger than {0} bytes")]
+    HeadersTooLarge(usize),
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts; retry in {0} seconds")]
     TooManyRequests(u64),
@@ -103,6 +105,12 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                self.to_string(),
+                &[],
+            ),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
                 self.to_string(),
                 &[],
             ),

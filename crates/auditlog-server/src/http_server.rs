@@ -21,6 +21,9 @@ use tower::ServiceExt;
 
 use crate::connections::LimitedListener;
 
+/// hyper's read buffer, which bounds the request head it will hold.
+const HYPER_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Serves `app` on `listener` until `shutdown` is cancelled, then stops
 /// accepting, lets every open connection finish its request in flight and
 /// returns once they have all closed.
@@ -33,7 +36,10 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
-        .keep_alive(true);
+        .keep_alive(true)
+        // Room for headers a little over the router's JSON-refused limit;
+        // past this hyper answers a bare 431 and reads no further.
+        .max_buf_size(HYPER_BUFFER_BYTES);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

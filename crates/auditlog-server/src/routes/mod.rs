@@ -65,9 +65,21 @@ async fn time_limit(State(limit): State<Duration>, req: axum::extract::Request, 
     }
 }
 
+/// Refuses a request whose headers (names, values and their separators)
+/// exceed the limit with a JSON 431. hyper stops reading far larger ones
+/// itself (see `http_server`), with a bare 431.
+async fn header_limit(State(limit): State<usize>, req: axum::extract::Request, next: Next) -> Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > limit {
+        return ApiError::HeadersTooLarge(limit).into_response();
+    }
+    next.run(req).await
+}
+
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let request_timeout = state.config.request_timeout;
+    let max_header_bytes = state.config.max_header_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -119,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(max_header_bytes, header_limit))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

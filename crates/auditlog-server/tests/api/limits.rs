@@ -5,7 +5,7 @@ use auditlog_domain::Role;
 use auditlog_domain::rate_limit::Rate;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, event, person, spawn_app_with};
+use crate::helpers::{PASSWORD, event, person, spawn_app, spawn_app_with};
 
 fn slow(burst: f64) -> Rate {
     Rate { per_second: 0.5, burst }
@@ -162,4 +162,34 @@ async fn a_client_too_slow_with_its_headers_is_disconnected_and_frees_its_place(
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn oversized_headers_and_query_strings_are_refused_with_json() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/v1/audit/catalog"))
+        .header("x-padding", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "headers_too_large");
+    assert!(body["error"]["message"].as_str().unwrap().contains("16384 bytes"));
+
+    // Far past any limit, hyper refuses before the router sees it.
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-padding", "a".repeat(200 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+
+    let (status, body) = app.list(&[("q", &"a".repeat(9 * 1024))]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "query_too_long");
 }
