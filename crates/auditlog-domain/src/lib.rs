@@ -60,6 +60,7 @@ pub mod permissions;
 pub mod query_language;
 pub mod rate_limit;
 pub mod role;
+pub mod sealed;
 pub mod session;
 pub mod ssrf;
 pub mod store;
