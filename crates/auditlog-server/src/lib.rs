@@ -123,6 +123,13 @@ impl AppState {
     }
 }
 
+/// What seals webhook secrets at rest: a key derived from the checkpoint
+/// signing key, which is held outside the database and is the same on every
+/// replica.
+pub fn secret_sealer(config: &ServerConfig) -> auditlog_domain::sealed::SecretSealer {
+    auditlog_domain::sealed::SecretSealer::derive(&config.checkpoints.key.seed())
+}
+
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops
 /// accepting connections, lets in-flight requests finish (their commits
 /// included), stops the purger and drains the writer before returning.
@@ -146,8 +153,10 @@ pub async fn serve(
         config.metrics.clone(),
         shutdown.clone(),
     ));
+    let sealer = Arc::new(secret_sealer(&config));
     let webhooks = webhook_client::WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)?
+        .with_sealer(sealer);
     let dispatcher_task = tokio::spawn(dispatcher::run(
         dispatcher::Dispatcher::new(
             store.clone(),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditlog_domain::Timestamp;
+use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::ssrf;
 use auditlog_domain::webhook::{Secret, signature_header};
 use ipnet::IpNet;
@@ -98,6 +99,9 @@ pub struct Sent {
 pub struct WebhookClient {
     http: reqwest::Client,
     policy: DestinationPolicy,
+    /// Seals secrets before they are stored and opens them to sign; without
+    /// one, secrets are stored and read as they are.
+    sealer: Option<Arc<SecretSealer>>,
 }
 
 impl std::fmt::Debug for WebhookClient {
@@ -124,14 +128,49 @@ impl WebhookClient {
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
-        Ok(Self { http, policy })
+        Ok(Self {
+            http,
+            policy,
+            sealer: None,
+        })
+    }
+
+    /// Secrets are sealed at rest under `sealer`.
+    pub fn with_sealer(self, sealer: Arc<SecretSealer>) -> Self {
+        Self {
+            sealer: Some(sealer),
+            ..self
+        }
+    }
+
+    /// A new secret in the form it is stored in.
+    pub fn seal(&self, secret: &Secret) -> Secret {
+        match &self.sealer {
+            Some(sealer) => Secret(sealer.seal(&secret.0)),
+            None => Secret(secret.0.clone()),
+        }
+    }
+
+    /// Stored secrets as they sign.
+    fn open(&self, stored: &[&Secret]) -> Result<Vec<Secret>, String> {
+        stored
+            .iter()
+            .map(|s| match &self.sealer {
+                Some(sealer) => sealer
+                    .open(&s.0)
+                    .map(Secret)
+                    .map_err(|e| format!("{e}; rotate the secret")),
+                None => Ok(Secret(s.0.clone())),
+            })
+            .collect()
     }
 
     pub fn policy(&self) -> &DestinationPolicy {
         &self.policy
     }
 
-    /// Sends one signed message; never fails, the outcome says what happened.
+    /// Sends one message signed with the stored `secrets` (opened here);
+    /// never fails, the outcome says what happened.
     pub async fn send(&self, url: &str, secrets: &[&Secret], msg_id: &str, now: Timestamp, body: Vec<u8>) -> Sent {
         let started = Instant::now();
         let failed = |error: String, started: Instant| Sent {
@@ -144,8 +183,12 @@ impl WebhookClient {
             Ok(u) => u,
             Err(e) => return failed(e, started),
         };
+        let secrets = match self.open(secrets) {
+            Ok(s) => s,
+            Err(e) => return failed(e, started),
+        };
         let ts = now.millis().div_euclid(1000);
-        let signature = signature_header(secrets, msg_id, ts, &body);
+        let signature = signature_header(&secrets.iter().collect::<Vec<_>>(), msg_id, ts, &body);
         let resp = self
             .http
             .post(url)

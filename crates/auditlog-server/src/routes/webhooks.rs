@@ -158,13 +158,15 @@ pub async fn create(
     let req: NewWebhook = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::ManageWebhooks)?;
     let now = state.clock.now();
+    let secret = Secret::generate();
     let endpoint = Endpoint {
         id: new_id(),
         url: checked_url(&state, &req.url)?,
         description: description(req.description)?,
         events: patterns(&req.events, &state)?,
         enabled: req.enabled.unwrap_or(true),
-        secret: Secret::generate(),
+        // Stored sealed; shown once, in clear, in this answer.
+        secret: state.webhooks.seal(&secret),
         previous_secret: None,
         created_at: now,
         failing_since: None,
@@ -184,7 +186,7 @@ pub async fn create(
     )
     .await?;
     let mut out = endpoint_json(&endpoint);
-    out["secret"] = json!(endpoint.secret.to_whsec());
+    out["secret"] = json!(secret.to_whsec());
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -302,7 +304,7 @@ pub async fn rotate_secret(
     );
     let change = Change::RotateWebhookSecret {
         id: old.id.clone(),
-        new: secret.clone(),
+        new: state.webhooks.seal(&secret),
         previous_until: until,
     };
     commit(&state, &principal, vec![change], vec![entry]).await?;

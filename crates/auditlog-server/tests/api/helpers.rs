@@ -100,6 +100,11 @@ pub struct TestApp {
     pub db: Database,
     shutdown: CancellationToken,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    /// What the server seals webhook secrets with.
+    pub sealer: Arc<auditlog_domain::sealed::SecretSealer>,
+    /// The server's checkpoint signing key; a restart on the same database
+    /// needs it to open the webhook secrets.
+    pub checkpoint_key: Arc<auditlog_domain::checkpoint::SigningKey>,
     _dir: tempfile::TempDir,
 }
 
@@ -231,6 +236,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         ..ServerConfig::default()
     };
     adjust(&mut config);
+    let sealer = Arc::new(auditlog_server::secret_sealer(&config));
+    let checkpoint_key = config.checkpoints.key.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
@@ -251,6 +258,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         db,
         shutdown,
         server: Some(server),
+        sealer,
+        checkpoint_key,
         _dir: dir,
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auditlog_domain::webhook::Secret;
 use auditlog_domain::{Clock, Role, SystemClock, Timestamp};
 use auditlog_server::dispatcher::{Dispatcher, DispatcherConfig};
 use auditlog_server::webhook_client::{DestinationPolicy, WebhookClient};
@@ -46,7 +47,8 @@ fn dispatcher(app: &TestApp) -> (Dispatcher, tokio::task::JoinHandle<()>) {
         },
         Duration::from_millis(500),
     )
-    .unwrap();
+    .unwrap()
+    .with_sealer(app.sealer.clone());
     (
         Dispatcher::new(app.store.clone(), writer, clock, client, DispatcherConfig::default()),
         task,
@@ -324,6 +326,47 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
 }
 
 #[tokio::test]
+async fn signing_secrets_are_sealed_at_rest() {
+    let (app, admin) = app_at_real_time().await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let id = hook["id"].as_str().unwrap();
+    let shown = Secret::from_whsec(hook["secret"].as_str().unwrap()).unwrap();
+    let stored = app.store.webhook(app.acme.id, id).await.unwrap().unwrap();
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(&stored.secret.0, &shown.0),
+        "the database does not hold the secret"
+    );
+    assert_eq!(app.sealer.open(&stored.secret.0).unwrap(), shown.0);
+    assert!(
+        auditlog_domain::sealed::SecretSealer::derive(&[0u8; 32])
+            .open(&stored.secret.0)
+            .is_err(),
+        "another key cannot open it"
+    );
+
+    let rotated: Value = app
+        .as_browser(
+            &admin,
+            Method::POST,
+            &format!("/v1/orgs/acme/webhooks/{id}/rotate-secret"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new = Secret::from_whsec(rotated["secret"].as_str().unwrap()).unwrap();
+    let stored = app.store.webhook(app.acme.id, id).await.unwrap().unwrap();
+    assert!(!contains(&stored.secret.0, &new.0));
+    assert_eq!(app.sealer.open(&stored.secret.0).unwrap(), new.0);
+    let (previous, _) = stored.previous_secret.unwrap();
+    assert_eq!(app.sealer.open(&previous.0).unwrap(), shown.0);
+}
+
+#[tokio::test]
 async fn endpoints_are_managed_validated_and_tested() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::Ok).await;
@@ -489,8 +532,11 @@ async fn deliveries_committed_before_a_crash_are_made_after_restart() {
     first.stop().await;
     assert!(rx.drain().is_empty());
 
-    // A new server on the same database, dispatcher running in the background.
+    // A new server on the same database (and signing key, which seals the
+    // webhook secrets), dispatcher running in the background.
+    let key = first.checkpoint_key.clone();
     let second = crate::helpers::spawn_on(&first.db, |c| {
+        c.checkpoints.key = key;
         c.webhook_policy = DestinationPolicy {
             allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
             allow_http: true,
