@@ -19,15 +19,14 @@ mod common;
 
 use common::*;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auditlog_server::fault;
 use rand::RngExt;
-use serde_json::Value;
 
 const CLIENTS: usize = 6;
 
@@ -47,24 +46,6 @@ fn serve(db: &str, key_file: &str, port: u16, failpoints: Option<&str>, log: &st
         cmd.env("FAILPOINTS", points);
     }
     cmd.spawn().unwrap()
-}
-
-/// Every delivery the receiver got: per entry seq, its `webhook-id` and
-/// how many times it arrived.
-type Received = Arc<Mutex<HashMap<u64, (String, usize)>>>;
-
-async fn collect(mut deliveries: Deliveries, secret: String, received: Received) {
-    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
-    while let Some((headers, payload)) = deliveries.recv().await {
-        wh.verify(&payload, &headers).expect("signature verifies");
-        let p: Value = serde_json::from_slice(&payload).unwrap();
-        let seq = p["data"]["seq"].as_u64().unwrap();
-        let id = headers["webhook-id"].to_str().unwrap().to_owned();
-        let mut got = received.lock().unwrap();
-        let slot = got.entry(seq).or_insert_with(|| (id.clone(), 0));
-        assert_eq!(slot.0, id, "a repeated delivery has the same webhook-id");
-        slot.1 += 1;
-    }
 }
 
 async fn at_fault_points(db: &str, dir: &std::path::Path) {
@@ -153,24 +134,7 @@ async fn at_fault_points(db: &str, dir: &std::path::Path) {
     wait_ready(&http, &base).await;
     let lines = export_verified(&http, &base, &key, &verifier, dir).await;
     check_set(&lines, &acked, &unknown);
-    let want: HashSet<u64> = lines
-        .iter()
-        .filter(|e| e["event"] == "project.created")
-        .map(|e| e["seq"].as_u64().unwrap())
-        .collect();
-    let mut waited = 0;
-    loop {
-        let missing = want
-            .iter()
-            .filter(|s| !received.lock().unwrap().contains_key(s))
-            .count();
-        if missing == 0 {
-            break;
-        }
-        assert!(waited < 600, "{missing} of {} entries never delivered", want.len());
-        waited += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let want = await_deliveries(&lines, &received).await;
     let repeats: usize = received.lock().unwrap().values().map(|(_, n)| n - 1).sum();
     eprintln!(
         "{db_kind}: {crashes} crashes at fault points, {} entries acknowledged, 0 lost, 0 duplicated; \

@@ -3,8 +3,9 @@
 //! SIGKILL at a random moment, then started again, cycle after cycle. At
 //! the end every acknowledged entry must be in the log exactly once (a
 //! request cut off by a kill is indeterminate: it may or may not be there),
-//! the sequence must have no gap, and `auditlog verify` must accept the
-//! whole log against a checkpoint signed after the last restart.
+//! the sequence must have no gap, `auditlog verify` must accept the whole
+//! log against a checkpoint signed after the last restart, and every entry
+//! must reach the webhook receiver: deliveries pending at a kill resume.
 //!
 //! `AUDITLOG_KILL_CYCLES` sets the number of kills per backend (default 5,
 //! so the suite stays quick; RELIABILITY.md records a run of 100 each).
@@ -27,6 +28,8 @@ fn serve(db: &str, key_file: &str, port: u16) -> Child {
     auditlog()
         .args(["serve", "--database", db, "--signing-key", key_file])
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--webhook-allow-subnet", "127.0.0.0/8", "--webhook-allow-http"])
+        .args(["--webhook-timeout", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -40,6 +43,19 @@ async fn cycles(db: &str, dir: &std::path::Path) {
         .unwrap_or(5);
     let key_file = dir.join("signing-key").display().to_string();
     admin(db, &["org", "create", "acme", "--name", "Acme"]);
+    admin(
+        db,
+        &[
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "adam@acme.com",
+            "--role",
+            "admin",
+        ],
+    );
     let key = read_write_key(db);
     let verifier = admin(db, &["key", "show-signing", "--signing-key", &key_file])
         .trim()
@@ -47,6 +63,16 @@ async fn cycles(db: &str, dir: &std::path::Path) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    let hook_port = free_port();
+    let deliveries = webhook_receiver(hook_port).await;
+    let received = Received::default();
+    {
+        let _server = Killed(serve(db, &key_file, port));
+        wait_ready(&http, &base).await;
+        let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
+        let secret = create_webhook(&http, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
+        tokio::spawn(collect(deliveries, secret, received.clone()));
+    }
     let (mut acked, mut unknown) = (HashSet::new(), HashSet::new());
     for round in 0..cycles {
         let mut server = Killed(serve(db, &key_file, port));
@@ -79,10 +105,12 @@ async fn cycles(db: &str, dir: &std::path::Path) {
     wait_ready(&http, &base).await;
     let lines = export_verified(&http, &base, &key, &verifier, dir).await;
     let stored = check_set(&lines, &acked, &unknown);
+    let delivered = await_deliveries(&lines, &received).await.len();
     let indeterminate_stored = stored.keys().filter(|id| unknown.contains(*id)).count();
     eprintln!(
         "{db_kind}: {cycles} SIGKILL cycles, {} entries acknowledged, 0 lost, 0 duplicated; {} entries \
-         indeterminate (cut off by a kill), {indeterminate_stored} of those stored; {} entries in the log, verified",
+         indeterminate (cut off by a kill), {indeterminate_stored} of those stored; {} entries in the log, verified; \
+         {delivered} delivered to the webhook",
         acked.len(),
         unknown.len(),
         lines.len(),

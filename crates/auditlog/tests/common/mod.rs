@@ -270,3 +270,43 @@ pub fn check_set(
     }
     stored
 }
+
+/// Every delivery the receiver got: per entry seq, its `webhook-id` and
+/// how many times it arrived.
+pub type Received = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, usize)>>>;
+
+pub async fn collect(mut deliveries: Deliveries, secret: String, received: Received) {
+    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+    while let Some((headers, payload)) = deliveries.recv().await {
+        wh.verify(&payload, &headers).expect("signature verifies");
+        let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        let seq = p["data"]["seq"].as_u64().unwrap();
+        let id = headers["webhook-id"].to_str().unwrap().to_owned();
+        let mut got = received.lock().unwrap();
+        let slot = got.entry(seq).or_insert_with(|| (id.clone(), 0));
+        assert_eq!(slot.0, id, "a repeated delivery has the same webhook-id");
+        slot.1 += 1;
+    }
+}
+
+/// Waits (up to a minute) until every `project.created` entry of `lines`
+/// has reached the receiver; returns their sequence numbers.
+pub async fn await_deliveries(lines: &[serde_json::Value], received: &Received) -> std::collections::HashSet<u64> {
+    let want: std::collections::HashSet<u64> = lines
+        .iter()
+        .filter(|e| e["event"] == "project.created")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    for waited in 0.. {
+        let missing = want
+            .iter()
+            .filter(|s| !received.lock().unwrap().contains_key(s))
+            .count();
+        if missing == 0 {
+            break;
+        }
+        assert!(waited < 600, "{missing} of {} entries never delivered", want.len());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    want
+}
