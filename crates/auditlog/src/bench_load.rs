@@ -293,7 +293,8 @@ fn render(r: Report) -> String {
     let _ = writeln!(
         out,
         "- Load: {} entries/s as {:.0} requests/s of {} events, open loop, for {} s, against a separate \
-         `auditlog serve` on SQLite (WAL, `synchronous=FULL`); the client shares the machine",
+         `auditlog serve` on SQLite (WAL, `synchronous=FULL`); entries are stamped by the server as they \
+         arrive; the client shares the machine",
         r.test.rate,
         f64::from(r.test.rate) / f64::from(r.test.batch),
         r.test.batch,
