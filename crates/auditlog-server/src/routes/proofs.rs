@@ -156,8 +156,19 @@ pub async fn checkpoint(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     principal.authorize(Action::ReadAudit)?;
-    let as_note = pairs.iter().any(|(k, v)| k == "format" && v == "note");
-    let rest: Vec<_> = pairs.into_iter().filter(|(k, _)| k != "format").collect();
+    let (formats, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "format");
+    let as_note = match formats.as_slice() {
+        [] => false,
+        [(_, v)] if v == "json" => false,
+        [(_, v)] if v == "note" => true,
+        [(_, v)] => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("format must be json or note, not {v:?}"),
+            ));
+        }
+        _ => return Err(ApiError::bad_request("invalid_query", "format may be given only once")),
+    };
     let [size] = numbers(&rest, ["tree_size"])?;
     let cp = match size {
         Some(n) => {
