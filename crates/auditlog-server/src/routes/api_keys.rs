@@ -101,6 +101,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "billing-service", "scopes": ["audit:write"]})))]
 pub struct NewKey {
     #[schema(min_length = 1, max_length = 100)]
     name: String,

@@ -46,6 +46,12 @@ pub struct IngestBatch {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "event": "guardrail.enabled",
+    "actor": "li.wei@acme.com",
+    "resource": {"type": "guardrail", "id": "g_12", "name": "PII"},
+    "details": {"name": "PII"},
+})))]
 pub struct IngestEvent {
     /// A catalogued event (`GET /v1/audit/catalog`).
     #[schema(examples("api_key.created"))]

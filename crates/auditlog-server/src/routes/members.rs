@@ -59,6 +59,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"email": "li.wei@acme.com", "role": "admin"})))]
 pub struct NewMember {
     #[schema(format = Email)]
     email: String,
@@ -157,6 +158,7 @@ async fn existing(state: &AppState, principal: &Principal, email: &str) -> Resul
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"role": "viewer"})))]
 pub struct RolePatch {
     role: Role,
 }

@@ -67,6 +67,7 @@ pub async fn get_org(principal: Principal) -> Result<Json<OrgView>, ApiError> {
 /// What to change; what is absent stays as it is.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Acme Inc.", "sso": {"issuer": "https://sso.acme.com", "client_id": "auditlog"}})))]
 pub struct OrgPatch {
     #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,

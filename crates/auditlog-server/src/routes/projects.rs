@@ -69,6 +69,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Production"})))]
 pub struct ProjectInput {
     #[schema(min_length = 1, max_length = 200)]
     name: String,

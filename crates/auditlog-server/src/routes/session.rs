@@ -26,6 +26,7 @@ use crate::error::ApiError;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"email": "li.wei@acme.com", "password": "correct horse battery staple"})))]
 pub struct Login {
     email: String,
     #[schema(format = Password)]

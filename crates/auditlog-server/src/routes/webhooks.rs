@@ -237,6 +237,7 @@ pub async fn get_one(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"url": "https://hooks.example.com/audit", "description": "SIEM", "events": ["api_key.*"]})))]
 pub struct NewWebhook {
     /// `https://`, and not on a loopback or private network unless the
     /// operator allows it.
@@ -320,6 +321,7 @@ pub async fn create(
 /// What to change; what is absent stays as it is.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"events": ["api_key.*", "organization.*"], "enabled": true})))]
 pub struct WebhookPatch {
     #[schema(max_length = 2048)]
     url: Option<String>,
