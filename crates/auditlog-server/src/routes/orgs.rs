@@ -205,7 +205,8 @@ pub async fn patch_org(
         let sso = match sso {
             Some(s) => {
                 let issuer = s.issuer.trim().to_owned();
-                if !(issuer.starts_with("https://") && issuer.len() <= 512) {
+                let https_url = url::Url::parse(&issuer).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+                if !(https_url && s.issuer.chars().count() <= 512) {
                     return Err(ApiError::invalid(
                         "sso.issuer",
                         "invalid_value",
