@@ -245,7 +245,7 @@ async fn every_operation_documents_its_refusals_and_parameters() {
 }
 
 #[tokio::test]
-async fn the_listing_documents_every_filter_the_server_reads() {
+async fn the_query_parameters_are_those_the_server_reads() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     let names = |path: &str| -> BTreeSet<String> {
@@ -274,6 +274,18 @@ async fn the_listing_documents_every_filter_the_server_reads() {
     let owned = |v: Vec<&str>| v.into_iter().map(String::from).collect::<BTreeSet<_>>();
     assert_eq!(names("/v1/orgs/{org}/audit/events"), owned(list));
     assert_eq!(names("/v1/orgs/{org}/audit/export"), owned(export));
+    assert_eq!(
+        names("/v1/orgs/{org}/audit/checkpoint"),
+        owned(vec!["tree_size", "format"])
+    );
+    assert_eq!(
+        names("/v1/orgs/{org}/audit/proofs/inclusion"),
+        owned(vec!["seq", "tree_size"])
+    );
+    assert_eq!(
+        names("/v1/orgs/{org}/audit/proofs/consistency"),
+        owned(vec!["from", "to"])
+    );
     let event = doc["paths"]["/v1/orgs/{org}/audit/events"]["get"]["parameters"]
         .as_array()
         .unwrap()
