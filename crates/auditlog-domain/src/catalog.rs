@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const BUILTIN: &str = include_str!("../catalog.toml");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventSpec {
     pub name: String,
     pub category: String,

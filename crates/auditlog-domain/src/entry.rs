@@ -14,6 +14,7 @@ use crate::{OrgId, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ActorType {
     /// A person, named by email.
     User,
@@ -61,6 +62,7 @@ impl ActorType {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: ActorType,
@@ -84,6 +86,7 @@ impl Actor {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resource {
     #[serde(rename = "type")]
     pub kind: String,
@@ -129,6 +132,7 @@ impl NewEntry {
 
 /// A committed entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     pub id: Uuid,
     #[serde(skip)]
@@ -140,6 +144,8 @@ pub struct Entry {
     pub event: String,
     pub resource: Resource,
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// IPv4 or IPv6.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ip_address: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,

@@ -42,6 +42,7 @@ const FIELDS: &[&str] = &[
 
 /// One thing wrong with one event of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// The event's position in the batch (0 for a single event); absent for
     /// problems with the request as a whole.

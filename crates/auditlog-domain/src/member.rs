@@ -8,6 +8,7 @@ use crate::Timestamp;
 use crate::role::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub email: String,
     pub role: Role,
@@ -31,6 +32,7 @@ impl std::fmt::Debug for User {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -74,13 +76,15 @@ pub enum BadName {
     Control(&'static str),
 }
 
-/// A display name (organization, project, key): trimmed, 1 to `max`
-/// characters, no control characters.
+/// A display name (organization, project, key): at most `max` characters
+/// as given, not blank, no control characters; returned trimmed.
 pub fn display_name(what: &'static str, s: &str, max: usize) -> Result<String, BadName> {
     let t = s.trim();
     if t.is_empty() {
         Err(BadName::Empty(what))
-    } else if t.chars().count() > max {
+    } else if s.chars().count() > max {
+        // The text as sent: the limit a client reads in the API's schema
+        // applies to what it sends, not to what is left after trimming.
         Err(BadName::TooLong(what, max))
     } else if t.chars().any(char::is_control) {
         Err(BadName::Control(what))
@@ -121,6 +125,10 @@ mod tests {
             Err(BadName::TooLong("name", 10))
         );
         assert_eq!(display_name("name", "a\nb", 10), Err(BadName::Control("name")));
+        assert_eq!(
+            display_name("name", " abcdefghij", 10),
+            Err(BadName::TooLong("name", 10))
+        );
     }
 
     #[test]

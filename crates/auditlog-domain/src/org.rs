@@ -14,6 +14,7 @@ pub struct OrgId(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Plan {
     Team,
     Scale,
@@ -85,6 +86,7 @@ impl FromStr for Plan {
 
 /// Single sign-on settings: stored configuration only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sso {
     pub issuer: String,
     pub client_id: String,

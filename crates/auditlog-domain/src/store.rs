@@ -44,6 +44,7 @@ impl AppendRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeliveryStatus {
     Pending,
     Delivered,
@@ -62,6 +63,7 @@ impl DeliveryStatus {
 
 /// One entry's delivery to one endpoint, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: String,
     pub webhook_id: String,

@@ -9,7 +9,25 @@ use auditlog_domain::ingest::Problem;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+
+/// The body of every refusal, and its schema in the OpenAPI document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, such as `validation_failed`,
+    /// `invalid_query`, `unauthenticated` or `not_found`.
+    #[schema(examples("validation_failed"))]
+    pub code: &'static str,
+    /// For people; may change between versions.
+    pub message: String,
+    /// One item per problem found (empty when there is nothing to add).
+    pub details: Vec<Problem>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -171,7 +189,13 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, code, message, details) = self.parts();
-        let body = json!({"error": {"code": code, "message": message, "details": details}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                details: details.to_vec(),
+            },
+        };
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()

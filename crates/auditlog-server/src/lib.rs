@@ -21,6 +21,8 @@
 //!   durable transaction and acknowledges each only after commit.
 //! - [`query_string`]: reading repeatable query parameters.
 //! - [`routes`]: one module per group of endpoints.
+//! - [`openapi`]: the OpenAPI document of the JSON API, derived from the
+//!   handlers.
 //! - [`ui`]: the web pages for people (sign-in, Platform → Audit).
 //!
 //! [`serve`] takes its listener and shutdown token as arguments, so tests run
@@ -39,6 +41,7 @@ pub mod error;
 pub mod fault;
 pub mod http_server;
 pub mod metrics;
+pub mod openapi;
 pub mod query_string;
 pub mod recorder;
 pub mod retention;

@@ -2,6 +2,7 @@
 //! `DELETE …/api-keys/{prefix}` (revoke). The secret is in the creation
 //! answer and nowhere else, ever.
 
+use auditlog_domain::Timestamp;
 use auditlog_domain::api_key::{self, KeyPrefix, Scope};
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
@@ -13,8 +14,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -22,15 +23,44 @@ use crate::body;
 use crate::error::ApiError;
 use crate::recorder::{commit, record_change};
 
-fn key_json(k: &ApiKeyRecord) -> Value {
-    json!({
-        "prefix": k.prefix,
-        "name": k.name,
-        "scopes": k.scopes,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-        "revoked_at": k.revoked_at,
-    })
+/// A key as listed: never its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    prefix: KeyPrefix,
+    name: String,
+    scopes: Vec<Scope>,
+    created_at: Timestamp,
+    /// Recorded at most once an hour.
+    last_used_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
+fn key_view(k: &ApiKeyRecord) -> KeyView {
+    KeyView {
+        prefix: k.prefix.clone(),
+        name: k.name.clone(),
+        scopes: k.scopes.clone(),
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Keys {
+    api_keys: Vec<KeyView>,
+}
+
+/// A new key, with its secret: shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    prefix: KeyPrefix,
+    name: String,
+    scopes: Vec<Scope>,
+    created_at: Timestamp,
+    /// The secret, for `Authorization: Bearer …`; it is not stored and
+    /// cannot be shown again.
+    key: String,
 }
 
 fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
@@ -41,31 +71,72 @@ fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
     }
 }
 
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+/// The organization's keys, revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/api-keys",
+    operation_id = "list_api_keys",
+    tag = "api-keys",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    responses(
+        (status = 200, description = "The keys.", body = Keys),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Keys>, ApiError> {
     principal.authorize(Action::ViewKeys)?;
-    let keys: Vec<Value> = state
+    let api_keys = state
         .store
         .api_keys(principal.org.id)
         .await?
         .iter()
-        .map(key_json)
+        .map(key_view)
         .collect();
-    Ok(Json(json!({ "api_keys": keys })))
+    Ok(Json(Keys { api_keys }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "billing-service", "scopes": ["audit:write"]})))]
 pub struct NewKey {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Only owners and admins may grant `audit:read` or `admin`.
+    #[schema(min_items = 1)]
     scopes: Vec<Scope>,
 }
 
+/// Creates a key; the answer holds its secret, shown this once.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/api-keys",
+    operation_id = "create_api_key",
+    tag = "api-keys",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "Created.", body = CreatedKey),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let req: NewKey = body::parse(raw, state.config.max_body_bytes)?;
     let mut scopes = req.scopes;
     scopes.sort();
@@ -95,16 +166,37 @@ pub async fn create(
     commit(&state, &principal, vec![Change::CreateKey(new)], vec![entry]).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "prefix": key.prefix,
-            "name": name,
-            "scopes": scopes,
-            "created_at": now,
-            "key": key.secret,
-        })),
+        Json(CreatedKey {
+            prefix: key.prefix,
+            name,
+            scopes,
+            created_at: now,
+            key: key.secret,
+        }),
     ))
 }
 
+/// Revokes a key at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/api-keys/{prefix}",
+    operation_id = "revoke_api_key",
+    tag = "api-keys",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("prefix" = String, Path, description = "The key's public prefix, such as `lqt_ab12cd34`."),
+    ),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn revoke(
     State(state): State<AppState>,

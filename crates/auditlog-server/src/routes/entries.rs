@@ -8,13 +8,80 @@ use auditlog_domain::permissions::Action;
 use auditlog_domain::{Entry, Org};
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
+
+/// The filters of a listing or an export, as `parse_listing` reads them.
+/// Described here for the OpenAPI document; the handlers read them with
+/// [`QueryPairs`] so that `event` may repeat and unknown keys are named.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FilterParams {
+    /// The actor's id exactly: an email, a key prefix such as
+    /// `lqt_ab12cd34`, `system`, or a service's name.
+    #[param(min_length = 1, max_length = 512)]
+    actor: Option<String>,
+    /// An event name or pattern (`api_key.created`, `api_key.*`, `*`);
+    /// repeat it, or separate patterns with commas, to select any of them.
+    /// At most 50.
+    #[param(style = Form, explode, max_items = 50, value_type = Option<Vec<String>>)]
+    event: Option<Vec<String>>,
+    #[param(min_length = 1, max_length = 512)]
+    resource_type: Option<String>,
+    #[param(min_length = 1, max_length = 512)]
+    resource_id: Option<String>,
+    /// Inclusive, RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Exclusive, RFC 3339; later than `from`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+    /// The query language, e.g. `actor:alice@acme.com event:api_key.*
+    /// resource:project:p_1 after:2026-01-01`; a field given both here and
+    /// as its own parameter is refused.
+    #[param(max_length = 2048)]
+    q: Option<String>,
+    /// Only entries with a larger `seq`, oldest first: how a webhook
+    /// receiver that saw a gap catches up. Not with `cursor`.
+    #[param(minimum = 0)]
+    after_seq: Option<i64>,
+}
+
+/// A page of a listing.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    #[param(minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(max_length = 512)]
+    cursor: Option<String>,
+}
+
+/// One page of entries, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryPage {
+    entries: Vec<ListedEntry>,
+    /// Where the next page starts; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListedEntry {
+    #[serde(flatten)]
+    entry: Entry,
+    /// With `proofs=true`: the entry's Merkle leaf hash (base64), for
+    /// `GET …/audit/proofs/inclusion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaf_hash: Option<String>,
+}
 
 /// Parses a listing's parameters and bounds it by the retention window, so
 /// entries past it are never shown, even before the purger removes them.
@@ -80,34 +147,47 @@ pub async fn page_of(
     Ok((entries, next_cursor))
 }
 
+/// Entries that match the filters, newest first (oldest first with
+/// `after_seq`), a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/audit/events",
+    operation_id = "list_events",
+    tag = "audit",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        FilterParams,
+        PageParams,
+        ("proofs" = Option<bool>, Query, description = "Add each entry's Merkle leaf hash."),
+    ),
+    responses(
+        (status = 200, description = "A page of entries.", body = EntryPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EntryPage>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
     let req = listing(&pairs, &state, &principal.org, &["proofs"])?;
     let with_leaves = flag(&req, "proofs")?;
     let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
-    if !with_leaves {
-        return Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })));
-    }
-    // Each entry with its Merkle leaf hash, for GET …/proofs/inclusion.
-    let entries: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert(
-                    "leaf_hash".into(),
-                    json!(crate::routes::proofs::b64(&entry_leaf_hash(e))),
-                );
-            }
-            v
+    let entries = entries
+        .into_iter()
+        .map(|entry| ListedEntry {
+            leaf_hash: with_leaves.then(|| crate::routes::proofs::b64(&entry_leaf_hash(&entry))),
+            entry,
         })
         .collect();
-    Ok(Json(json!({ "entries": entries, "next_cursor": next_cursor })))
+    Ok(Json(EntryPage { entries, next_cursor }))
 }
 
 /// One entry of the organization, unless it is past the retention window.
@@ -123,15 +203,32 @@ pub async fn visible_entry(state: &AppState, org: &Org, id: &str) -> Result<Entr
         .ok_or_else(not_found)
 }
 
+/// One entry, unless it is past the plan's retention window.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/audit/events/{id}",
+    operation_id = "get_event",
+    tag = "audit",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, format = Uuid, description = "The entry's id."),
+    ),
+    responses(
+        (status = 200, description = "The entry.", body = Entry),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug, id = %id))]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Entry>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
-    let entry = visible_entry(&state, &principal.org, &id).await?;
-    Ok(Json(
-        serde_json::to_value(entry).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    Ok(Json(visible_entry(&state, &principal.org, &id).await?))
 }

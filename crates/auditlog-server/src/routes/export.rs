@@ -170,6 +170,40 @@ impl Export {
     }
 }
 
+/// The whole filtered view as a download, streamed. It is recorded:
+/// `data_export.requested` before the first byte, `data_export.downloaded`
+/// before the last (if that cannot be recorded, the download fails).
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/audit/export",
+    operation_id = "export_events",
+    tag = "audit",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("format" = Option<String>, Query, description = "`csv` (the default) or `jsonl`.",
+            example = "csv", pattern = "^(csv|jsonl)$"),
+        ("proofs" = Option<bool>, Query,
+            description = "With `format=jsonl`: each line with its leaf hash and inclusion proof in the tree \
+                           whose size is in `X-Auditlog-Tree-Size`."),
+        crate::routes::entries::FilterParams,
+    ),
+    responses(
+        (status = 200, description = "The entries, newest first: CSV (RFC 4180, one row per entry, the columns \
+            id, seq, timestamp, actor_type, actor, event, resource_type, resource_id, resource_name, details, \
+            ip_address, user_agent) or JSON Lines (one entry per line).",
+            content((String = "text/csv"), (String = "application/jsonl")),
+            headers(
+                ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{format}\""),
+                ("X-Auditlog-Tree-Size" = Option<u64>, description = "With proofs=true: the tree size the proofs are for."),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn export(
     State(state): State<AppState>,

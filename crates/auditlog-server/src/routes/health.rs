@@ -4,32 +4,66 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Prometheus metrics (see [`crate::metrics`]), in the text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.config.metrics.render(),
+/// The OpenMetrics text format, which Prometheus prefers.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    #[schema(examples("ok"))]
+    status: &'static str,
+}
+
+/// Prometheus metrics (what `crate::metrics` counts), in the OpenMetrics
+/// text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The metrics in the OpenMetrics text format.", body = String,
+            content_type = "application/openmetrics-text"),
+        (status = 503, response = crate::openapi::Unavailable),
     )
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, OPENMETRICS)], state.config.metrics.render())
 }
 
 /// The process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process is up.", body = Status),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+pub async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// The process can serve: the database answers and the writer runs.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and the writer runs.", body = Status,
+            example = json!({"status": "ready"})),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     state.store.ping().await?;
     if !state.writer.is_running() {
         return Err(ApiError::Unavailable("the writer has stopped".into()));
     }
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(Status { status: "ready" }))
 }

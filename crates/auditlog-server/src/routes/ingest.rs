@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use auditlog_domain::entry::ActorType;
 use auditlog_domain::ingest::{IngestContext, validate_body};
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::AppendRequest;
@@ -13,26 +14,140 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::metrics::Outcome;
 use crate::{AppState, Limiters};
 
+// These types only describe the body: `validate_body` reads it from
+// untyped JSON, so that every problem of every event is reported at once.
+
+/// One event, or a batch of them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum IngestBody {
+    Batch(IngestBatch),
+    One(Box<IngestEvent>),
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBatch {
+    /// Recorded all or none.
+    #[schema(min_items = 1, max_items = 1000)]
+    events: Vec<IngestEvent>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "event": "guardrail.enabled",
+    "actor": "li.wei@acme.com",
+    "resource": {"type": "guardrail", "id": "g_12", "name": "PII"},
+    "details": {"name": "PII"},
+})))]
+pub struct IngestEvent {
+    /// A catalogued event (`GET /v1/audit/catalog`).
+    #[schema(examples("api_key.created"))]
+    event: String,
+    /// When the action occurred, RFC 3339; within the plan's retention
+    /// window and at most 5 minutes ahead. Default: now. Alias `occurred_at`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    timestamp: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    occurred_at: Option<String>,
+    /// Who did it. Default: the caller.
+    #[schema(min_length = 1, max_length = 320)]
+    actor: Option<String>,
+    /// Default: inferred from `actor` (an email is a user, `lqt_…` a key,
+    /// `system` the service, anything else a service).
+    actor_type: Option<ActorType>,
+    resource: IngestResource,
+    /// At most 16 KiB as compact JSON; must hold the event's required
+    /// detail keys.
+    details: Option<serde_json::Map<String, Value>>,
+    /// IPv4 or IPv6; default: the caller's. Alias `ip`.
+    ip_address: Option<String>,
+    ip: Option<String>,
+    #[schema(min_length = 1, max_length = 512)]
+    user_agent: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    request_id: Option<String>,
+    /// The same key again answers with the first recording (`replayed`)
+    /// instead of recording twice.
+    #[schema(min_length = 1, max_length = 128)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct IngestResource {
+    #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 64)]
+    kind: String,
+    #[schema(min_length = 1, max_length = 256)]
+    id: String,
+    #[schema(min_length = 1, max_length = 256)]
+    name: Option<String>,
+}
+
+/// What was recorded, in the order given.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ingested {
+    entries: Vec<IngestedEntry>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IngestedEntry {
+    id: uuid::Uuid,
+    seq: i64,
+    timestamp: auditlog_domain::Timestamp,
+    received_at: auditlog_domain::Timestamp,
+    /// True when an earlier request with the same idempotency key recorded
+    /// it; nothing new was written.
+    replayed: bool,
+}
+
+/// Records one event or a batch, after the commit.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/audit/events",
+    operation_id = "ingest_events",
+    tag = "audit",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    request_body = IngestBody,
+    responses(
+        (status = 201, description = "Recorded (durably committed).", body = Ingested),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     let started = Instant::now();
     let result = record(&state, &principal, body).await;
     let metrics = &state.config.metrics;
     let outcome = match &result {
         Ok((_, Json(body))) => {
-            let n = body["entries"].as_array().map_or(0, Vec::len);
-            metrics.ingest_entries.inc_by(n as u64);
+            metrics.ingest_entries.inc_by(body.entries.len() as u64);
             "created"
         }
         Err(ApiError::Unavailable(_)) => "unavailable",
@@ -48,7 +163,7 @@ async fn record(
     state: &AppState,
     principal: &Principal,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     principal.authorize(Action::WriteAudit)?;
     let ctx = principal.ctx.clone();
     // Before the body is parsed and validated: a client over its rate
@@ -80,17 +195,15 @@ async fn record(
         .writer
         .append(AppendRequest::entries(principal.org.id, entries))
         .await?;
-    let out: Vec<Value> = appended
+    let entries = appended
         .iter()
-        .map(|a| {
-            json!({
-                "id": a.entry.id,
-                "seq": a.entry.seq,
-                "timestamp": a.entry.timestamp,
-                "received_at": a.entry.received_at,
-                "replayed": a.replayed,
-            })
+        .map(|a| IngestedEntry {
+            id: a.entry.id,
+            seq: a.entry.seq,
+            timestamp: a.entry.timestamp,
+            received_at: a.entry.received_at,
+            replayed: a.replayed,
         })
         .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "entries": out }))))
+    Ok((StatusCode::CREATED, Json(Ingested { entries })))
 }

@@ -1,17 +1,17 @@
 //! The HTTP routes, one module per group, and the layers around them.
 
-mod api_keys;
-mod catalog;
+pub(crate) mod api_keys;
+pub(crate) mod catalog;
 pub(crate) mod entries;
-mod export;
-mod health;
-mod ingest;
-mod members;
-mod orgs;
-mod projects;
+pub(crate) mod export;
+pub(crate) mod health;
+pub(crate) mod ingest;
+pub(crate) mod members;
+pub(crate) mod orgs;
+pub(crate) mod projects;
 pub(crate) mod proofs;
 pub(crate) mod session;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::time::Duration;
 
@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/v1/audit/catalog", get(catalog::get_catalog))
         .route("/v1/orgs/{org}/audit/events", get(entries::list).post(ingest::ingest))
         .route("/v1/orgs/{org}/audit/events/{id}", get(entries::get_one))

@@ -6,13 +6,13 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::member::display_name;
 use auditlog_domain::org::Sso;
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Org, Plan};
+use auditlog_domain::{Org, Plan, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -20,31 +20,64 @@ use crate::body;
 use crate::error::ApiError;
 use crate::recorder::commit;
 
-pub fn org_json(org: &Org) -> Value {
-    json!({
-        "slug": org.slug,
-        "name": org.name,
-        "plan": org.plan,
-        "retention_days": org.retention_days(),
-        "sso": org.sso,
-        "created_at": org.created_at,
-    })
+/// An organization as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrgView {
+    slug: String,
+    name: String,
+    plan: Plan,
+    /// How long entries are kept, from the plan.
+    retention_days: u32,
+    sso: Option<Sso>,
+    created_at: Timestamp,
 }
 
-pub async fn get_org(principal: Principal) -> Result<Json<Value>, ApiError> {
+pub fn org_view(org: &Org) -> OrgView {
+    OrgView {
+        slug: org.slug.clone(),
+        name: org.name.clone(),
+        plan: org.plan,
+        retention_days: org.retention_days(),
+        sso: org.sso.clone(),
+        created_at: org.created_at,
+    }
+}
+
+/// The organization: name, plan, retention and single sign-on settings.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}",
+    operation_id = "get_org",
+    tag = "organization",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    responses(
+        (status = 200, description = "The organization.", body = OrgView),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn get_org(principal: Principal) -> Result<Json<OrgView>, ApiError> {
     principal.authorize(Action::ViewOrg)?;
-    Ok(Json(org_json(&principal.org)))
+    Ok(Json(org_view(&principal.org)))
 }
 
-#[derive(Deserialize)]
+/// What to change; what is absent stays as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Acme Inc.", "sso": {"issuer": "https://sso.acme.com", "client_id": "auditlog"}})))]
 pub struct OrgPatch {
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     plan: Option<Plan>,
     /// Enterprise plans only.
+    #[schema(minimum = 1)]
     retention_days: Option<u32>,
     /// `null` removes the settings.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<SsoInput>)]
     sso: Option<Option<SsoInput>>,
 }
 
@@ -53,10 +86,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<SsoIn
     Option::<SsoInput>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoInput {
+    /// An `https://` URL.
+    #[schema(max_length = 512, pattern = "^\\s*https://")]
     issuer: String,
+    #[schema(min_length = 1, max_length = 256)]
     client_id: String,
     #[serde(default)]
     enforced: bool,
@@ -70,12 +106,35 @@ fn org_resource(org: &Org) -> Resource {
     }
 }
 
+/// Changes the name (owners and admins), the plan and retention (owners),
+/// or single sign-on (owners and admins); each change is recorded.
+#[utoipa::path(
+    patch,
+    path = "/v1/orgs/{org}",
+    operation_id = "update_org",
+    tag = "organization",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    request_body = OrgPatch,
+    responses(
+        (status = 200, description = "The organization after the change.", body = OrgView),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn patch_org(
     State(state): State<AppState>,
     principal: Principal,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrgView>, ApiError> {
     let patch: OrgPatch = body::parse(raw, state.config.max_body_bytes)?;
     let org = &principal.org;
     let now = state.clock.now();
@@ -146,7 +205,8 @@ pub async fn patch_org(
         let sso = match sso {
             Some(s) => {
                 let issuer = s.issuer.trim().to_owned();
-                if !(issuer.starts_with("https://") && issuer.len() <= 512) {
+                let https_url = url::Url::parse(&issuer).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+                if !(https_url && s.issuer.chars().count() <= 512) {
                     return Err(ApiError::invalid(
                         "sso.issuer",
                         "invalid_value",
@@ -185,5 +245,5 @@ pub async fn patch_org(
         .org_by_slug(&org.slug)
         .await?
         .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
-    Ok(Json(org_json(&org)))
+    Ok(Json(org_view(&org)))
 }

@@ -10,8 +10,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rand::RngExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -40,25 +40,68 @@ fn name(raw: &str) -> Result<String, ApiError> {
     display_name("name", raw, 200).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))
 }
 
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
-    principal.authorize(Action::ViewProjects)?;
-    Ok(Json(
-        json!({ "projects": state.store.projects(principal.org.id).await? }),
-    ))
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Projects {
+    projects: Vec<Project>,
 }
 
-#[derive(Deserialize)]
+/// The organization's projects.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/projects",
+    operation_id = "list_projects",
+    tag = "projects",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    responses(
+        (status = 200, description = "The projects.", body = Projects),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Projects>, ApiError> {
+    principal.authorize(Action::ViewProjects)?;
+    let projects = state.store.projects(principal.org.id).await?;
+    Ok(Json(Projects { projects }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Production"})))]
 pub struct ProjectInput {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
+/// Creates a project.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/projects",
+    operation_id = "create_project",
+    tag = "projects",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    request_body = ProjectInput,
+    responses(
+        (status = 201, description = "Created.", body = Project),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Project>), ApiError> {
     let req: ProjectInput = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::ManageProjects)?;
     let now = state.clock.now();
@@ -80,7 +123,7 @@ pub async fn create(
         vec![entry],
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!(project))))
+    Ok((StatusCode::CREATED, Json(project)))
 }
 
 async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Project, ApiError> {
@@ -91,13 +134,38 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<P
         .ok_or_else(|| ApiError::NotFound(format!("no project {id:?} in this organization")))
 }
 
+/// Renames a project.
+#[utoipa::path(
+    patch,
+    path = "/v1/orgs/{org}/projects/{id}",
+    operation_id = "rename_project",
+    tag = "projects",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The project's id, such as `p_1a2b3c4d5e`."),
+    ),
+    request_body = ProjectInput,
+    responses(
+        (status = 200, description = "The project now.", body = Project),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn rename(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Project>, ApiError> {
     let req: ProjectInput = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::ManageProjects)?;
     let mut project = existing(&state, &principal, &id).await?;
@@ -120,9 +188,30 @@ pub async fn rename(
         commit(&state, &principal, vec![change], vec![entry]).await?;
         project.name = new;
     }
-    Ok(Json(json!(project)))
+    Ok(Json(project))
 }
 
+/// Deletes a project.
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/projects/{id}",
+    operation_id = "delete_project",
+    tag = "projects",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The project's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -8,6 +8,7 @@
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::password;
 use auditlog_domain::session::{self, Session};
+use auditlog_domain::{Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,8 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, check_csrf, current_session, session_token};
@@ -24,11 +24,30 @@ use crate::body;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"email": "li.wei@acme.com", "password": "correct horse battery staple"})))]
 pub struct Login {
     email: String,
+    #[schema(format = Password)]
     password: String,
+}
+
+/// The signed-in person and where they are a member.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    email: String,
+    /// To send as `X-CSRF-Token` on requests that change state.
+    csrf_token: String,
+    expires_at: Timestamp,
+    organizations: Vec<Membership>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Membership {
+    slug: String,
+    name: String,
+    role: Role,
 }
 
 const WRONG: &str = "wrong email or password";
@@ -44,20 +63,24 @@ fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValu
     HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-async fn describe(state: &AppState, s: &Session) -> Result<Value, ApiError> {
-    let orgs: Vec<Value> = state
+async fn describe(state: &AppState, s: &Session) -> Result<SessionInfo, ApiError> {
+    let organizations = state
         .store
         .memberships(&s.email)
         .await?
         .into_iter()
-        .map(|(org, role)| json!({"slug": org.slug, "name": org.name, "role": role}))
+        .map(|(org, role)| Membership {
+            slug: org.slug,
+            name: org.name,
+            role,
+        })
         .collect();
-    Ok(json!({
-        "email": s.email,
-        "csrf_token": s.csrf_token,
-        "expires_at": s.expires_at,
-        "organizations": orgs,
-    }))
+    Ok(SessionInfo {
+        email: s.email.clone(),
+        csrf_token: s.csrf_token.clone(),
+        expires_at: s.expires_at,
+        organizations,
+    })
 }
 
 /// Checks an email and password under the login throttle and starts a
@@ -112,6 +135,27 @@ pub fn cleared_cookie(state: &AppState) -> HeaderValue {
     cookie_header(state, "", 0)
 }
 
+/// Signs in with an email and password and sets the session cookie.
+/// Failures are limited per account and per address, each answer to one
+/// delayed a little more.
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    operation_id = "sign_in",
+    tag = "session",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in.", body = SessionInfo,
+            headers(("Set-Cookie" = String, description = "The session cookie, `auditlog_session`, HttpOnly, SameSite=Strict."))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(()),
+)]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
@@ -129,11 +173,41 @@ pub async fn login(
     Ok(resp)
 }
 
-pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// The signed-in person.
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    operation_id = "get_session",
+    tag = "session",
+    responses(
+        (status = 200, description = "The session.", body = SessionInfo),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session" = [])),
+)]
+pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<SessionInfo>, ApiError> {
     let s = current_session(&state, &headers).await?;
     Ok(Json(describe(&state, &s).await?))
 }
 
+/// Signs out: the session ends and the cookie is cleared.
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    operation_id = "sign_out",
+    tag = "session",
+    responses(
+        (status = 204, description = "Signed out.",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie."))),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("session" = [], "csrf" = [])),
+)]
 pub async fn logout(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
     let s = current_session(&state, &headers).await?;
     check_csrf(&s, &method, &headers)?;

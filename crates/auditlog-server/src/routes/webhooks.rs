@@ -4,20 +4,21 @@
 //! `POST …/{id}/deliveries/{delivery}/retry`. Owners and admins only; every
 //! change records a `webhook.*` entry in its own transaction.
 
-use auditlog_domain::Entry;
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::{Actor, Resource};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::permissions::Action;
+use auditlog_domain::store::Delivery;
 use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS, Secret, message_id, payload_body};
+use auditlog_domain::{Entry, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rand::RngExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -27,18 +28,77 @@ use crate::recorder::{commit, record_change};
 
 const MAX_PATTERNS: usize = 50;
 
-fn endpoint_json(w: &Endpoint) -> Value {
-    json!({
-        "id": w.id,
-        "url": w.url,
-        "description": w.description,
-        "events": w.events.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "enabled": w.enabled,
-        "disabled_reason": w.disabled_reason,
-        "failing_since": w.failing_since,
-        "created_at": w.created_at,
-        "previous_secret_valid_until": w.previous_secret.as_ref().map(|(_, until)| until),
-    })
+/// A webhook endpoint, without its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    #[schema(examples("wh_0123456789ab"))]
+    id: String,
+    url: String,
+    description: String,
+    /// Event patterns; empty means every event.
+    events: Vec<String>,
+    enabled: bool,
+    /// Why it was disabled, when it was.
+    disabled_reason: Option<String>,
+    /// Since when every attempt has failed; it is disabled after 5 days.
+    failing_since: Option<Timestamp>,
+    created_at: Timestamp,
+    /// After a rotation, the old secret still signs until then.
+    previous_secret_valid_until: Option<Timestamp>,
+}
+
+fn endpoint_view(w: &Endpoint) -> WebhookView {
+    WebhookView {
+        id: w.id.clone(),
+        url: w.url.clone(),
+        description: w.description.clone(),
+        events: w.events.iter().map(|p| p.as_str().to_owned()).collect(),
+        enabled: w.enabled,
+        disabled_reason: w.disabled_reason.clone(),
+        failing_since: w.failing_since,
+        created_at: w.created_at,
+        previous_secret_valid_until: w.previous_secret.as_ref().map(|(_, until)| *until),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Webhooks {
+    webhooks: Vec<WebhookView>,
+}
+
+/// A new endpoint, with its signing secret: shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    webhook: WebhookView,
+    /// The Standard Webhooks signing secret (`whsec_…`).
+    secret: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    id: String,
+    /// The new signing secret (`whsec_…`), shown this once.
+    secret: String,
+    /// Until then deliveries are signed with both secrets.
+    previous_secret_valid_until: Timestamp,
+}
+
+/// What the receiver answered to a test message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    /// It answered 2xx.
+    delivered: bool,
+    /// Its HTTP status; absent when it could not be reached.
+    status: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deliveries {
+    /// At most 100.
+    deliveries: Vec<Delivery>,
 }
 
 fn resource(w: &Endpoint) -> Resource {
@@ -118,43 +178,109 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<E
         .ok_or_else(|| ApiError::NotFound(format!("no webhook {id:?} in this organization")))
 }
 
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+/// The organization's webhook endpoints.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    responses(
+        (status = 200, description = "The endpoints.", body = Webhooks),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Webhooks>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let hooks: Vec<Value> = state
+    let webhooks = state
         .store
         .webhooks(principal.org.id)
         .await?
         .iter()
-        .map(endpoint_json)
+        .map(endpoint_view)
         .collect();
-    Ok(Json(json!({ "webhooks": hooks })))
+    Ok(Json(Webhooks { webhooks }))
 }
 
+/// One endpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The endpoint.", body = WebhookView),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    Ok(Json(endpoint_json(&existing(&state, &principal, &id).await?)))
+    Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"url": "https://hooks.example.com/audit", "description": "SIEM", "events": ["api_key.*"]})))]
 pub struct NewWebhook {
+    /// `https://`, and not on a loopback or private network unless the
+    /// operator allows it.
+    #[schema(max_length = 2048)]
     url: String,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// Event patterns (`api_key.*`); empty or absent means every event.
     #[serde(default)]
+    #[schema(max_items = 50)]
     events: Vec<String>,
+    /// Default true.
     enabled: Option<bool>,
 }
 
+/// Creates an endpoint; the answer holds its signing secret, shown this
+/// once.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    params(("org" = String, Path, description = "The organization's slug.")),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Created.", body = CreatedWebhook),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     let req: NewWebhook = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::ManageWebhooks)?;
     let now = state.clock.now();
@@ -185,27 +311,62 @@ pub async fn create(
         vec![entry],
     )
     .await?;
-    let mut out = endpoint_json(&endpoint);
-    out["secret"] = json!(secret.to_whsec());
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook: endpoint_view(&endpoint),
+            secret: secret.to_whsec(),
+        }),
+    ))
 }
 
-#[derive(Deserialize)]
+/// What to change; what is absent stays as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"events": ["api_key.*", "organization.*"], "enabled": true})))]
 pub struct WebhookPatch {
+    #[schema(max_length = 2048)]
     url: Option<String>,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    #[schema(max_items = 50)]
     events: Option<Vec<String>>,
+    /// `false` disables the endpoint (recorded as `webhook.disabled`).
     enabled: Option<bool>,
 }
 
+/// Changes an endpoint.
+#[utoipa::path(
+    patch,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "update_webhook",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    request_body = WebhookPatch,
+    responses(
+        (status = 200, description = "The endpoint now.", body = WebhookView),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     let req: WebhookPatch = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::ManageWebhooks)?;
     let old = existing(&state, &principal, &id).await?;
@@ -268,9 +429,30 @@ pub async fn update(
         };
         commit(&state, &principal, vec![change], entries).await?;
     }
-    Ok(Json(endpoint_json(&existing(&state, &principal, &id).await?)))
+    Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
 }
 
+/// Deletes an endpoint and its pending deliveries.
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "delete_webhook",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -285,12 +467,34 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A new signing secret; the old one keeps signing for a while, so
+/// receivers can switch without losing deliveries.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/rotate-secret",
+    operation_id = "rotate_webhook_secret",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The new secret.", body = RotatedSecret),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let old = existing(&state, &principal, &id).await?;
     let now = state.clock.now();
@@ -308,18 +512,40 @@ pub async fn rotate_secret(
         previous_until: until,
     };
     commit(&state, &principal, vec![change], vec![entry]).await?;
-    Ok(Json(
-        json!({"id": old.id, "secret": secret.to_whsec(), "previous_secret_valid_until": until}),
-    ))
+    Ok(Json(RotatedSecret {
+        id: old.id,
+        secret: secret.to_whsec(),
+        previous_secret_valid_until: until,
+    }))
 }
 
 /// Sends a signed test message now and reports what the receiver answered.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/test",
+    operation_id = "test_webhook",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "What the receiver answered (a failure to deliver is reported here, not as an error).",
+            body = TestResult),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 #[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TestResult>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let endpoint = existing(&state, &principal, &id).await?;
     let now = state.clock.now();
@@ -351,30 +577,72 @@ pub async fn test(
             payload_body(&entry),
         )
         .await;
-    Ok(Json(json!({
-        "delivered": sent.status.is_some_and(|s| (200..300).contains(&s)),
-        "status": sent.status,
-        "latency_ms": sent.latency_ms,
-        "error": sent.error,
-    })))
+    Ok(Json(TestResult {
+        delivered: sent.status.is_some_and(|s| (200..300).contains(&s)),
+        status: sent.status,
+        latency_ms: sent.latency_ms,
+        error: sent.error,
+    }))
 }
 
+/// The endpoint's latest deliveries and how each went.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The deliveries.", body = Deliveries),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deliveries>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let endpoint = existing(&state, &principal, &id).await?;
     let list = state.store.deliveries(principal.org.id, &endpoint.id, 100).await?;
-    Ok(Json(json!({ "deliveries": list })))
+    Ok(Json(Deliveries { deliveries: list }))
 }
 
+/// Schedules a delivery to be attempted again now (a failed one too).
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",
+    operation_id = "retry_webhook_delivery",
+    tag = "webhooks",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("id" = String, Path, description = "The endpoint's id."),
+        ("delivery" = String, Path, description = "The delivery's id."),
+    ),
+    responses(
+        (status = 200, description = "The delivery, due now.", body = Delivery),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn retry(
     State(state): State<AppState>,
     principal: Principal,
     Path((_, id, delivery)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Delivery>, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let endpoint = existing(&state, &principal, &id).await?;
     let belongs = state
@@ -391,5 +659,5 @@ pub async fn retry(
         .retry_delivery(principal.org.id, &delivery, state.clock.now())
         .await?;
     state.writer.committed().notify_one();
-    Ok(Json(json!(d)))
+    Ok(Json(d))
 }

@@ -14,6 +14,7 @@ mod limits;
 mod management;
 mod matrix;
 mod metrics;
+mod openapi;
 mod pages;
 mod proofs;
 mod query;

@@ -72,6 +72,33 @@ async fn renaming_and_sso_are_recorded_with_actor_ip_and_request_id() {
 }
 
 #[tokio::test]
+async fn names_and_sso_issuers_are_checked_as_sent() {
+    let (app, [owner, ..]) = staffed().await;
+    let padded = format!(" {}", "n".repeat(200));
+    for body in [
+        json!({"name": padded}),
+        json!({"sso": {"issuer": "https://", "client_id": "0oa1"}}),
+        json!({"sso": {"issuer": format!(" https://login.acme.com/{}", "x".repeat(490)), "client_id": "0oa1"}}),
+    ] {
+        let (status, resp) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}: {resp}");
+        assert_eq!(error_code(&resp), "validation_failed");
+    }
+    let (status, resp) = send(
+        &app,
+        &owner,
+        Method::POST,
+        "/v1/orgs/acme/projects",
+        Some(json!({"name": padded})),
+    )
+    .await;
+    assert_eq!(status, 422, "{resp}");
+    let (status, org) = send(&app, &owner, Method::GET, "/v1/orgs/acme", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(org["name"], "acme", "nothing changed");
+}
+
+#[tokio::test]
 async fn only_owners_change_the_plan_and_the_window_follows() {
     let (app, [owner, admin, ..]) = staffed().await;
     let (status, body) = send(

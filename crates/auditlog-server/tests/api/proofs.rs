@@ -109,6 +109,9 @@ async fn checkpoints_and_proofs_verify_independently() {
         "/v1/orgs/acme/audit/proofs/consistency?from=1&to=x",
         "/v1/orgs/acme/audit/checkpoint?tree_size=1000",
         "/v1/orgs/acme/audit/checkpoint?size=3",
+        "/v1/orgs/acme/audit/checkpoint?format=",
+        "/v1/orgs/acme/audit/checkpoint?format=text",
+        "/v1/orgs/acme/audit/checkpoint?format=note&format=json",
     ] {
         let (status, body) = get(&app, bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
