@@ -41,38 +41,15 @@ async fn cycles(db: &str, dir: &std::path::Path) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let key_file = dir.join("signing-key").display().to_string();
-    admin(db, &["org", "create", "acme", "--name", "Acme"]);
-    admin(
-        db,
-        &[
-            "member",
-            "add",
-            "--org",
-            "acme",
-            "--email",
-            "adam@acme.com",
-            "--role",
-            "admin",
-        ],
-    );
-    let key = read_write_key(db);
-    let verifier = admin(db, &["key", "show-signing", "--signing-key", &key_file])
-        .trim()
-        .to_owned();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let hook_port = free_port();
-    let deliveries = webhook_receiver(hook_port).await;
-    let received = Received::default();
-    {
-        let _server = Killed(serve(db, &key_file, port));
-        wait_ready(&http, &base).await;
-        let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
-        let secret = create_webhook(&http, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
-        tokio::spawn(collect(deliveries, secret, received.clone()));
-    }
+    let SetTest {
+        key,
+        verifier,
+        key_file,
+        port,
+        base,
+        http,
+        received,
+    } = SetTest::prepare(db, dir, serve).await;
     let (mut acked, mut unknown) = (HashSet::new(), HashSet::new());
     for round in 0..cycles {
         let mut server = Killed(serve(db, &key_file, port));
@@ -114,11 +91,7 @@ async fn cycles(db: &str, dir: &std::path::Path) {
         acked.len(),
         unknown.len(),
         lines.len(),
-        db_kind = if db.starts_with("postgres") {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        },
+        db_kind = backend_name(db),
     );
 }
 

@@ -310,3 +310,74 @@ pub async fn await_deliveries(lines: &[serde_json::Value], received: &Received) 
     }
     want
 }
+
+/// What a set test with a webhook endpoint starts from: `acme` with an
+/// admin, a read-write key, the verifier of the signing key in
+/// `signing-key` under the test's directory, a port for the server, and a
+/// receiver subscribed to every `project.*` entry.
+pub struct SetTest {
+    pub key: String,
+    pub verifier: String,
+    pub key_file: String,
+    pub port: u16,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub received: Received,
+}
+
+impl SetTest {
+    /// Provisions `db`; `serve(db, key_file, port)` starts the server once
+    /// to create the webhook.
+    pub async fn prepare(db: &str, dir: &std::path::Path, serve: impl Fn(&str, &str, u16) -> Child) -> Self {
+        let key_file = dir.join("signing-key").display().to_string();
+        admin(db, &["org", "create", "acme", "--name", "Acme"]);
+        admin(
+            db,
+            &[
+                "member",
+                "add",
+                "--org",
+                "acme",
+                "--email",
+                "adam@acme.com",
+                "--role",
+                "admin",
+            ],
+        );
+        let key = read_write_key(db);
+        let verifier = admin(db, &["key", "show-signing", "--signing-key", &key_file])
+            .trim()
+            .to_owned();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let hook_port = free_port();
+        let deliveries = webhook_receiver(hook_port).await;
+        let received = Received::default();
+        {
+            let _server = Killed(serve(db, &key_file, port));
+            wait_ready(&http, &base).await;
+            let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
+            let secret = create_webhook(&http, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
+            tokio::spawn(collect(deliveries, secret, received.clone()));
+        }
+        Self {
+            key,
+            verifier,
+            key_file,
+            port,
+            base,
+            http,
+            received,
+        }
+    }
+}
+
+/// The backend a database URL names, for the tests' reports.
+pub fn backend_name(db: &str) -> &'static str {
+    if db.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
+}
