@@ -40,6 +40,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod fault;
 pub mod http_server;
+pub mod known_parameters;
 pub mod metrics;
 pub mod openapi;
 pub mod query_string;

@@ -126,6 +126,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",
             post(webhooks::retry),
         )
+        // On the API's routes only: the pages are not in the document.
+        .route_layer(middleware::from_fn(crate::known_parameters::refuse_unknown))
         .merge(crate::ui::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -193,3 +193,35 @@ async fn oversized_headers_and_query_strings_are_refused_with_json() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "query_too_long");
 }
+
+#[tokio::test]
+async fn parameters_an_operation_does_not_take_are_refused_by_name() {
+    let app = spawn_app().await;
+    // An operation that takes none.
+    let resp = app.get(&app.keys.read, "/v1/audit/catalog", &[("verbose", "1")]).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_query");
+    assert_eq!(body["error"]["details"][0]["field"], "verbose");
+    assert_eq!(body["error"]["details"][0]["code"], "unknown_parameter");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("takes no query parameters")
+    );
+    // One that takes some: the known pass, an unknown is named with the list.
+    let resp = app
+        .get(&app.keys.read, "/v1/orgs/acme/audit/checkpoint", &[("format", "note")])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .get(&app.keys.read, "/v1/orgs/acme/audit/checkpoint", &[("fromat", "note")])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("format"));
+    // The pages are not held to the API's document.
+    let resp = app.client.get(app.url("/login?next=%2F")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
