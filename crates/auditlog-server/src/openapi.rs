@@ -139,7 +139,8 @@ impl Modify for Credentials {
 }
 
 /// What every route can answer, whatever its handler: the header limit is
-/// checked before any handler runs.
+/// checked before any handler runs, and the time limit (or the store) can
+/// end any request with a 503.
 struct EveryOperation;
 
 impl Modify for EveryOperation {
@@ -154,10 +155,12 @@ impl Modify for EveryOperation {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                operation
-                    .responses
-                    .responses
-                    .insert("431".into(), RefOr::Ref(Ref::from_response_name("HeadersTooLarge")));
+                for (status, response) in [("431", "HeadersTooLarge"), ("503", "Unavailable")] {
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.into(), RefOr::Ref(Ref::from_response_name(response)));
+                }
             }
         }
     }
@@ -174,7 +177,6 @@ static DOCUMENT: LazyLock<String> =
     tag = "operations",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object),
-        (status = 503, response = Unavailable),
     )
 )]
 pub async fn openapi_json() -> Response {

@@ -83,7 +83,6 @@ fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -127,7 +126,6 @@ pub struct NewKey {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -193,7 +191,6 @@ pub async fn create(
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

@@ -36,7 +36,6 @@ pub struct CatalogCategory {
     tag = "catalog",
     responses(
         (status = 200, description = "The catalog.", body = CatalogBody),
-        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 pub async fn get_catalog(State(state): State<AppState>) -> Json<serde_json::Value> {

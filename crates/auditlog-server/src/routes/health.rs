@@ -27,7 +27,6 @@ pub struct Status {
     responses(
         (status = 200, description = "The metrics in the OpenMetrics text format.", body = String,
             content_type = "application/openmetrics-text"),
-        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -41,7 +40,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     tag = "operations",
     responses(
         (status = 200, description = "The process is up.", body = Status),
-        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 pub async fn healthz() -> Json<Status> {
@@ -57,7 +55,6 @@ pub async fn healthz() -> Json<Status> {
         (status = 200, description = "The database answers and the writer runs.", body = Status,
             example = json!({"status": "ready"})),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {

@@ -55,7 +55,6 @@ pub fn org_view(org: &Org) -> OrgView {
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -125,7 +124,6 @@ fn org_resource(org: &Org) -> Resource {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

@@ -57,7 +57,6 @@ pub struct Projects {
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -92,7 +91,6 @@ pub struct ProjectInput {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -155,7 +153,6 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<P
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -208,7 +205,6 @@ pub async fn rename(
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

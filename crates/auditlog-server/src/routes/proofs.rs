@@ -146,7 +146,6 @@ async fn within_log(state: &AppState, principal: &Principal, name: &str, size: u
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -207,7 +206,6 @@ pub async fn checkpoint(
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -264,7 +262,6 @@ pub async fn inclusion(
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -314,7 +311,6 @@ pub async fn consistency(
     tag = "tamper-evidence",
     responses(
         (status = 200, description = "The public key.", body = SigningKey),
-        (status = 503, response = crate::openapi::Unavailable),
     )
 )]
 pub async fn signing_key(State(state): State<AppState>) -> Json<SigningKey> {

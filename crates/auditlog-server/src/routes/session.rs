@@ -152,7 +152,6 @@ pub fn cleared_cookie(state: &AppState) -> HeaderValue {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 429, response = crate::openapi::TooManyRequests),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(()),
 )]
@@ -183,7 +182,6 @@ pub async fn login(
         (status = 200, description = "The session.", body = SessionInfo),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("session" = [])),
 )]
@@ -204,7 +202,6 @@ pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Resul
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("session" = [], "csrf" = [])),
 )]

@@ -190,7 +190,6 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<E
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -222,7 +221,6 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -271,7 +269,6 @@ pub struct NewWebhook {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -356,7 +353,6 @@ pub struct WebhookPatch {
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 422, response = crate::openapi::Unprocessable),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -449,7 +445,6 @@ pub async fn update(
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -485,7 +480,6 @@ pub async fn delete(
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -536,7 +530,6 @@ pub async fn rotate_secret(
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -601,7 +594,6 @@ pub async fn test(
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -634,7 +626,6 @@ pub async fn deliveries(
         (status = 404, response = crate::openapi::NotFound),
         (status = 409, response = crate::openapi::Conflict),
         (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
