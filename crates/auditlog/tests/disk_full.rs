@@ -32,11 +32,11 @@ impl Tmpfs {
         match out {
             Ok(o) if o.status.success() => Some(Tmpfs(at.to_owned())),
             Ok(o) => {
-                skip_or_fail(&String::from_utf8_lossy(&o.stderr));
+                cannot_mount(&String::from_utf8_lossy(&o.stderr));
                 None
             }
             Err(e) => {
-                skip_or_fail(&e.to_string());
+                cannot_mount(&e.to_string());
                 None
             }
         }
@@ -49,15 +49,11 @@ impl Drop for Tmpfs {
     }
 }
 
-fn skip_or_fail(why: &str) {
-    let message = format!(
-        "cannot mount a tmpfs to fill ({}); the disk-full test needs root or CAP_SYS_ADMIN",
+fn cannot_mount(why: &str) {
+    skip_or_fail(&format!(
+        "DISK-FULL TEST SKIPPED: cannot mount a tmpfs to fill ({}); it needs root or CAP_SYS_ADMIN",
         why.trim()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("\n*** SKIPPED: {message} ***\n");
+    ));
 }
 
 /// Writes zeros to `path` until the file system refuses.
