@@ -1430,12 +1430,7 @@ impl ChildServer {
 
     /// The child's peak resident memory (`VmHWM`), where /proc exists.
     pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
+        proc_status_kib(self.child.id(), "VmHWM")
     }
 
     pub(crate) fn stop(&mut self) -> Result<(), AnyError> {
@@ -1451,6 +1446,17 @@ impl Drop for ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A memory figure of a process's `/proc/PID/status` (`VmRSS`, `VmHWM`, …)
+/// in KiB, where /proc exists.
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
 }
 
 /// A port nothing listens on right now: the kernel picks one for a listener

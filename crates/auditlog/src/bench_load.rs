@@ -224,7 +224,7 @@ async fn watch(
             _ = tick.tick() => {}
         }
         if n.is_multiple_of(50)
-            && let Some(kib) = rss_kib(pid)
+            && let Some(kib) = crate::bench::proc_status_kib(pid, "VmRSS")
             && let Ok(mut r) = rss.lock()
         {
             r.push((start.elapsed().as_secs_f64(), kib));
@@ -241,16 +241,6 @@ async fn watch(
             b.push(sent.elapsed());
         }
     }
-}
-
-/// A process's resident memory now (`VmRSS`), where /proc exists.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
 }
 
 struct Report {
