@@ -41,6 +41,10 @@ pub struct LoadTest {
     /// Events per request.
     pub batch: u32,
     pub seconds: u32,
+    /// Send each entry's own time, spread over the past month, instead of
+    /// leaving it to the server: a backfill of history rather than live
+    /// ingest.
+    pub backfill: bool,
 }
 
 /// One request's outcome: when it was due (seconds into the run), how long
@@ -56,6 +60,7 @@ pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
         rate: args.load_rate,
         batch: args.load_batch,
         seconds: args.load_seconds,
+        backfill: args.load_backfill,
     };
     if test.rate == 0 || test.batch == 0 || test.seconds == 0 {
         return Err("--load-rate, --load-batch and --load-seconds must be at least 1".into());
@@ -80,7 +85,7 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
         let (store, org) = fresh_store(&path).await?;
         make_key(store.as_ref(), &org, "load test", vec![Scope::AuditWrite]).await?
     };
-    let bodies = bodies(test.batch as usize)?;
+    let bodies = bodies(test.batch as usize, test.backfill)?;
     let database = format!("sqlite://{}", path.display());
     // Well above the test's rate, so the server's own limits stay out of it.
     let limits = ["--ingest-rate-per-key", "1000000", "--ingest-rate-per-ip", "1000000"].map(String::from);
@@ -187,8 +192,12 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
     }))
 }
 
-/// Distinct batches of entries from the last month.
-fn bodies(batch: usize) -> Result<Vec<bytes::Bytes>, AnyError> {
+/// Distinct batches of entries. Live ingest sends no `timestamp`, so the
+/// server stamps each entry as it arrives, as a live service's actions are
+/// recorded. A backfill sends the generator's times, spread over the past
+/// month and cycled, so every insert lands at a random place in each
+/// time-ordered index.
+fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
     let now = SystemClock.now();
     let entries = seed::entries(
         BODIES * batch,
@@ -199,10 +208,27 @@ fn bodies(batch: usize) -> Result<Vec<bytes::Bytes>, AnyError> {
     entries
         .chunks(batch)
         .map(|chunk| {
-            let events: Vec<serde_json::Value> = chunk.iter().map(crate::bench::event_json).collect();
+            let events: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|e| {
+                    if backfill {
+                        crate::bench::event_json(e)
+                    } else {
+                        live_event_json(e)
+                    }
+                })
+                .collect();
             Ok(serde_json::to_vec(&json!({ "events": events }))?.into())
         })
         .collect()
+}
+
+fn live_event_json(e: &auditlog_domain::NewEntry) -> serde_json::Value {
+    let mut event = crate::bench::event_json(e);
+    if let Some(fields) = event.as_object_mut() {
+        fields.remove("timestamp");
+    }
+    event
 }
 
 /// Samples the server's resident memory every five seconds and times a
@@ -283,12 +309,16 @@ fn render(r: Report) -> String {
     let _ = writeln!(
         out,
         "- Load: {} entries/s as {:.0} requests/s of {} events, open loop, for {} s, against a separate \
-         `auditlog serve` on SQLite (WAL, `synchronous=FULL`); entries are stamped by the server as they \
-         arrive; the client shares the machine",
+         `auditlog serve` on SQLite (WAL, `synchronous=FULL`); {}; the client shares the machine",
         r.test.rate,
         f64::from(r.test.rate) / f64::from(r.test.batch),
         r.test.batch,
-        r.test.seconds
+        r.test.seconds,
+        if r.test.backfill {
+            "a backfill: entries carry their own times, spread over the past month"
+        } else {
+            "entries are stamped by the server as they arrive"
+        }
     );
     if let Some(other) = r.other_load {
         let _ = writeln!(out, "- Other load during the run: {other:.2} cores on average");
@@ -352,4 +382,43 @@ fn render(r: Report) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_leave_the_timestamp_to_the_server() {
+        let bodies = bodies(3, false).unwrap();
+        assert_eq!(bodies.len(), BODIES);
+        for body in bodies.iter().take(50) {
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+            let events = value["events"].as_array().unwrap();
+            assert_eq!(events.len(), 3);
+            for event in events {
+                assert!(event.get("timestamp").is_none(), "{event}");
+                assert!(event.get("event").is_some() && event.get("actor").is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn a_backfill_sends_times_spread_over_the_past_month() {
+        let bodies = bodies(10, true).unwrap();
+        let times: Vec<auditlog_domain::Timestamp> = bodies
+            .iter()
+            .flat_map(|body| {
+                let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+                value["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| auditlog_domain::Timestamp::parse(e["timestamp"].as_str().unwrap()).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (first, last) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+        assert!(last.millis() - first.millis() > 25 * 86_400_000, "{first:?}..{last:?}");
+    }
 }

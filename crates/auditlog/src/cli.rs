@@ -294,6 +294,10 @@ pub struct BenchArgs {
     /// Seconds the load test lasts.
     #[arg(long, default_value_t = 600)]
     pub load_seconds: u32,
+    /// Load test: send entries with their own times, spread over the past
+    /// month (a backfill), instead of letting the server stamp them.
+    #[arg(long)]
+    pub load_backfill: bool,
     /// Entries per second for the webhook measurement.
     #[arg(long, default_value_t = 1000)]
     pub webhook_rate: u32,
