@@ -172,7 +172,7 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<Timestamp>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique name (slug, key prefix, member) is taken.
     #[error("{0} already exists")]
@@ -251,13 +251,18 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 
-    /// Commits every request in one transaction. For each request its
+    /// Commits every request, the requests of one organization in one
+    /// transaction (a store may put several organizations in one, or give
+    /// each its own so that appends to different organizations do not wait
+    /// for each other). For each request its
     /// changes (if any) are applied first, then its entries: each new entry gets a
     /// time-ordered id, the next sequence number of its organization
     /// (gapless) and `received_at`; an entry whose idempotency key the
     /// organization has used before yields the original instead. A request
     /// whose change is refused writes nothing and gets its error; the
-    /// others commit. On an outer error nothing is committed.
+    /// others commit. A request whose transaction failed while others
+    /// committed gets that failure as its own error. On an outer error
+    /// nothing is committed.
     async fn append(
         &self,
         requests: Vec<AppendRequest>,

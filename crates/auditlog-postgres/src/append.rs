@@ -14,9 +14,7 @@
 //! one by one (a deleted endpoint takes its pending deliveries with it).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
-use std::task::Poll;
 
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::Hash;
@@ -188,9 +186,20 @@ async fn append_entries(
     Ok(results)
 }
 
-/// Writes the buffered rows, one statement per table.
+/// Writes the buffered rows, one statement per table, sent together
+/// (pipelined): no table's rows depend on another's.
 async fn flush(tx: &Transaction<'_>, buffer: &mut Buffer, received_at: Timestamp) -> Result<(), Failure> {
     let entries = std::mem::take(&mut buffer.entries);
+    let deliveries = std::mem::take(&mut buffer.deliveries);
+    futures_util::future::try_join(
+        flush_entries(tx, &entries, received_at),
+        flush_deliveries(tx, &deliveries, received_at),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn flush_entries(tx: &Transaction<'_>, entries: &[Entry], received_at: Timestamp) -> Result<(), Failure> {
     if !entries.is_empty() {
         let mut org = Vec::with_capacity(entries.len());
         let mut seq = Vec::with_capacity(entries.len());
@@ -207,7 +216,7 @@ async fn flush(tx: &Transaction<'_>, buffer: &mut Buffer, received_at: Timestamp
         let mut user_agent = Vec::with_capacity(entries.len());
         let mut request_id = Vec::with_capacity(entries.len());
         let mut key = Vec::with_capacity(entries.len());
-        for e in &entries {
+        for e in entries {
             org.push(e.org_id.0);
             seq.push(e.seq);
             ts.push(e.timestamp.millis());
@@ -224,60 +233,73 @@ async fn flush(tx: &Transaction<'_>, buffer: &mut Buffer, received_at: Timestamp
             request_id.push(e.request_id.as_deref());
             key.push(e.idempotency_key.as_deref());
         }
-        db::execute(
-            tx,
-            "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
-             resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
-             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
-                         $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
-                         $16::text[]) \
-                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
-            &[
-                &org,
-                &seq,
-                &ts,
-                &received_at.millis(),
-                &id,
-                &actor_type,
-                &actor,
-                &event,
-                &resource_type,
-                &resource_id,
-                &resource_name,
-                &details,
-                &ip,
-                &user_agent,
-                &request_id,
-                &key,
-            ],
-        )
-        .await?;
-        db::execute(
-            tx,
-            "INSERT INTO entry_ids (org_id, id, seq, ts) \
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
-            &[&org, &id, &seq, &ts],
-        )
-        .await?;
         let keyed: Vec<usize> = (0..entries.len()).filter(|&i| key[i].is_some()).collect();
-        if !keyed.is_empty() {
-            let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
-            let keys: Vec<&str> = keyed.iter().filter_map(|&i| key[i]).collect();
+        let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
+        let keys: Vec<&str> = keyed.iter().filter_map(|&i| key[i]).collect();
+        let (key_org, key_seq, key_ts) = (pick_i64(&org), pick_i64(&seq), pick_i64(&ts));
+        let keying = async {
+            if keys.is_empty() {
+                return Ok(0);
+            }
             db::execute(
                 tx,
                 "INSERT INTO entry_keys (org_id, idempotency_key, seq, ts) \
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
-                &[&pick_i64(&org), &keys, &pick_i64(&seq), &pick_i64(&ts)],
+                &[&key_org, &keys, &key_seq, &key_ts],
             )
-            .await?;
-        }
+            .await
+        };
+        futures_util::future::try_join3(
+            db::execute(
+                tx,
+                "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
+                 resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
+                 SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k \
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
+                             $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
+                             $16::text[]) \
+                      AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
+                &[
+                    &org,
+                    &seq,
+                    &ts,
+                    &received_at.millis(),
+                    &id,
+                    &actor_type,
+                    &actor,
+                    &event,
+                    &resource_type,
+                    &resource_id,
+                    &resource_name,
+                    &details,
+                    &ip,
+                    &user_agent,
+                    &request_id,
+                    &key,
+                ],
+            ),
+            db::execute(
+                tx,
+                "INSERT INTO entry_ids (org_id, id, seq, ts) \
+                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
+                &[&org, &id, &seq, &ts],
+            ),
+            keying,
+        )
+        .await?;
     }
-    let deliveries = std::mem::take(&mut buffer.deliveries);
+    Ok(())
+}
+
+async fn flush_deliveries(
+    tx: &Transaction<'_>,
+    deliveries: &[(i64, String, String, i64, i64)],
+    received_at: Timestamp,
+) -> Result<(), Failure> {
     if !deliveries.is_empty() {
         let (mut org, mut id, mut webhook, mut seq, mut ts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (o, i, w, s, t) in &deliveries {
+        for (o, i, w, s, t) in deliveries {
             org.push(*o);
             id.push(i.as_str());
             webhook.push(w.as_str());
@@ -311,9 +333,59 @@ fn leaves_by_org(out: &[RequestResult]) -> HashMap<OrgId, Vec<Hash>> {
     leaves
 }
 
-pub async fn append_in_tx(
+/// How an append takes the organizations' log heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heads {
+    /// Every organization's, waiting for any another transaction holds.
+    Wait,
+    /// Only those no other transaction holds (`SKIP LOCKED`); the requests
+    /// of the others are left out.
+    FreeOnly,
+}
+
+/// Appends `requests`, or with [`Heads::FreeOnly`] those of organizations
+/// whose heads were free: which requests were taken, and their results in
+/// order.
+pub async fn append_taking(
     tx: &Transaction<'_>,
     requests: &[AppendRequest],
+    received_at: Timestamp,
+    heads: Heads,
+) -> Result<(Vec<bool>, Vec<RequestResult>), Failure> {
+    let taken: Vec<bool> = match heads {
+        Heads::Wait => vec![true; requests.len()],
+        Heads::FreeOnly => {
+            let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            let free: std::collections::HashSet<i64> = db::query(
+                tx,
+                "SELECT org_id FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED",
+                &[&orgs],
+            )
+            .await?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<_, _>>()?;
+            requests.iter().map(|r| free.contains(&r.org_id.0)).collect()
+        }
+    };
+    let mine: Vec<&AppendRequest> = requests
+        .iter()
+        .zip(&taken)
+        .filter(|(_, t)| **t)
+        .map(|(r, _)| r)
+        .collect();
+    if mine.is_empty() {
+        return Ok((taken, Vec::new()));
+    }
+    let results = append_in_tx(tx, &mine, received_at).await?;
+    Ok((taken, results))
+}
+
+pub async fn append_in_tx(
+    tx: &Transaction<'_>,
+    requests: &[&AppendRequest],
     received_at: Timestamp,
 ) -> Result<Vec<RequestResult>, Failure> {
     let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
@@ -360,41 +432,51 @@ pub async fn append_in_tx(
         }
     }
     batch.wrote_deliveries |= !batch.buffer.deliveries.is_empty();
-    // The last rows are sent first, and the leaves hashed while PostgreSQL
-    // inserts them: hashing a large batch takes milliseconds of this
-    // process's CPU, which would otherwise be added to the transaction's
-    // time with the organizations' log heads locked.
-    let mut flushing = std::pin::pin!(flush(tx, &mut batch.buffer, received_at));
-    let early = std::future::poll_fn(|cx| Poll::Ready(flushing.as_mut().poll(cx))).await;
-    let leaves = leaves_by_org(&out);
-    match early {
-        Poll::Ready(flushed) => flushed?,
-        Poll::Pending => flushing.await?,
-    }
-
-    for (org, leaves) in &leaves {
-        let size_before = batch.sizes_before.get(org).copied().unwrap_or_default();
-        tree::grow(tx, *org, size_before as u64, leaves).await?;
-    }
-
     let (moved, sizes): (Vec<i64>, Vec<i64>) = batch
         .heads
         .iter()
         .filter(|(org, size)| batch.sizes_before.get(org) != Some(size))
         .map(|(org, size)| (org.0, *size))
         .unzip();
-    if !moved.is_empty() {
-        db::execute(
-            tx,
-            "UPDATE log_heads h SET size = u.size FROM unnest($1::bigint[], $2::bigint[]) AS u (org_id, size) \
-             WHERE h.org_id = u.org_id",
-            &[&moved, &sizes],
-        )
-        .await?;
-    }
-    if batch.wrote_deliveries {
-        // Delivered to listeners on commit, and not at all on rollback.
-        db::execute(tx, "SELECT pg_notify($1, '')", &[&DELIVERIES_CHANNEL]).await?;
-    }
+    let Batch {
+        buffer,
+        sizes_before,
+        wrote_deliveries,
+        ..
+    } = &mut batch;
+    let wrote_deliveries = *wrote_deliveries;
+    // What is left goes out at once, pipelined on the connection: the last
+    // rows, each tree's frontier and new nodes, the new heads and the
+    // notification need nothing from each other's answers. With the
+    // organizations' log heads locked, every round trip is time another
+    // replica waits. The rows are sent first, and the leaves hashed while
+    // PostgreSQL inserts them.
+    let flushing = flush(tx, buffer, received_at);
+    let out_ref = &out;
+    let growing = async move {
+        let leaves = leaves_by_org(out_ref);
+        futures_util::future::try_join_all(leaves.iter().map(|(org, leaves)| {
+            let size_before = sizes_before.get(org).copied().unwrap_or_default();
+            tree::grow(tx, *org, size_before as u64, leaves)
+        }))
+        .await
+    };
+    let heading = async {
+        if !moved.is_empty() {
+            db::execute(
+                tx,
+                "UPDATE log_heads h SET size = u.size FROM unnest($1::bigint[], $2::bigint[]) AS u (org_id, size) \
+                 WHERE h.org_id = u.org_id",
+                &[&moved, &sizes],
+            )
+            .await?;
+        }
+        if wrote_deliveries {
+            // Delivered to listeners on commit, and not at all on rollback.
+            db::execute(tx, "SELECT pg_notify($1, '')", &[&DELIVERIES_CHANNEL]).await?;
+        }
+        Ok::<(), Failure>(())
+    };
+    futures_util::future::try_join3(flushing, growing, heading).await?;
     Ok(out)
 }

@@ -56,6 +56,7 @@ pub mod testing;
 pub mod tls;
 pub mod tree;
 
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +88,11 @@ pub use tokio_postgres;
 /// server's `max_connections` (100 by default), so each keeps few.
 const POOL_SIZE: usize = 16;
 
+/// Transactions one append runs side by side at most, for organizations
+/// another replica held: half the pool, so reads and the dispatcher still
+/// get connections.
+const APPEND_TRANSACTIONS: usize = POOL_SIZE / 2;
+
 /// How long a caller waits for a pooled connection, or for a new one to be
 /// made, before the store reports the database unavailable.
 const CONNECTION_WAIT: Duration = Duration::from_secs(10);
@@ -116,6 +122,119 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
+    /// Appends `requests` in one transaction (see [`Store::append`]). With
+    /// `Heads::FreeOnly`, only the requests of organizations whose log head
+    /// no other transaction holds; the flags say which requests were taken
+    /// and the results are theirs, in order.
+    async fn append_group(
+        &self,
+        requests: Arc<Vec<AppendRequest>>,
+        received_at: Timestamp,
+        heads: append::Heads,
+    ) -> Result<(Vec<bool>, Vec<RequestResult>), StoreError> {
+        let timestamps: Vec<Timestamp> = requests
+            .iter()
+            .flat_map(|r| r.entries.iter().map(|e| e.timestamp))
+            .collect();
+        self.inner
+            .partitions
+            .ensure(&self.inner.pool, timestamps.iter().copied())
+            .await?;
+        let first = db::transaction(&self.inner.pool, requests.clone(), move |tx, requests| {
+            Box::pin(async move {
+                append::append_taking(tx, &requests, received_at, heads)
+                    .await
+                    .map_err(|f| match f {
+                        Failure::Db(e) if partitions::is_missing(&e) => {
+                            Failure::Store(StoreError::Unavailable(PARTITION_GONE.into()))
+                        }
+                        other => other,
+                    })
+            })
+        })
+        .await;
+        match first {
+            Err(StoreError::Unavailable(m)) if m == PARTITION_GONE => {}
+            other => return other,
+        }
+        // Retention dropped a month this process remembered. Again, making
+        // the months in the append's own transaction, under the lock that
+        // keeps retention from dropping them until it commits.
+        tracing::debug!("a month's partition was dropped under an append; making it again");
+        let months = Arc::new(partitions::months_of(timestamps));
+        let out = db::transaction(
+            &self.inner.pool,
+            (requests, months.clone()),
+            move |tx, (requests, months)| {
+                Box::pin(async move {
+                    partitions::make(tx, &months).await?;
+                    append::append_taking(tx, &requests, received_at, heads).await
+                })
+            },
+        )
+        .await?;
+        self.inner.partitions.remember(months.iter().copied())?;
+        Ok(out)
+    }
+
+    /// Appends the requests of organizations another transaction held: one
+    /// transaction per organization, side by side, each waiting only for
+    /// its own log head. Results go to `out` at the requests' places.
+    async fn append_waiting(
+        &self,
+        waiting: Vec<(usize, AppendRequest)>,
+        received_at: Timestamp,
+        out: &mut [Option<RequestResult>],
+    ) -> Result<(), StoreError> {
+        let outcomes: Vec<_> =
+            futures_util::stream::iter(by_org(waiting).into_iter().map(|(slots, requests)| async move {
+                let requests = Arc::new(requests);
+                let result = self
+                    .append_group(requests.clone(), received_at, append::Heads::Wait)
+                    .await
+                    .map(|(_, results)| results);
+                (slots, requests, result)
+            }))
+            .buffer_unordered(APPEND_TRANSACTIONS)
+            .collect()
+            .await;
+        if let Some((_, _, Err(e))) = outcomes.iter().find(|(_, _, r)| r.is_err())
+            && outcomes.iter().all(|(_, _, r)| r.is_err())
+            && out.iter().all(Option::is_none)
+        {
+            // Nothing committed: the caller sees one outer error, as for a
+            // single transaction.
+            return Err(e.clone());
+        }
+        for (slots, requests, result) in outcomes {
+            match result {
+                Ok(results) => {
+                    for (slot, result) in slots.into_iter().zip(results) {
+                        out[slot] = Some(result);
+                    }
+                }
+                // Others committed, so an outer error would misreport them;
+                // as the writer does with a failed batch, each request of
+                // the failed transaction is tried alone, so one bad request
+                // does not fail its neighbours.
+                Err(StoreError::Internal(_)) if requests.len() > 1 => {
+                    for (slot, request) in slots.into_iter().zip(requests.iter()) {
+                        let alone = self
+                            .append_group(Arc::new(vec![request.clone()]), received_at, append::Heads::Wait)
+                            .await;
+                        out[slot] = Some(alone.and_then(|(_, mut r)| r.pop().unwrap_or_else(|| Ok(Vec::new()))));
+                    }
+                }
+                Err(e) => {
+                    for slot in slots {
+                        out[slot] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Connects to `url` (`postgres://user:password@host:port/database?…`,
     /// or the key=value form) and applies pending migrations.
     ///
@@ -449,50 +568,38 @@ impl Store for PostgresStore {
         requests: Vec<AppendRequest>,
         received_at: Timestamp,
     ) -> Result<Vec<RequestResult>, StoreError> {
-        let timestamps: Vec<Timestamp> = requests
-            .iter()
-            .flat_map(|r| r.entries.iter().map(|e| e.timestamp))
-            .collect();
-        let requests = Arc::new(requests);
-        self.inner
-            .partitions
-            .ensure(&self.inner.pool, timestamps.iter().copied())
-            .await?;
-        let first = db::transaction(&self.inner.pool, requests.clone(), move |tx, requests| {
-            Box::pin(async move {
-                append::append_in_tx(tx, &requests, received_at)
-                    .await
-                    .map_err(|f| match f {
-                        Failure::Db(e) if partitions::is_missing(&e) => {
-                            Failure::Store(StoreError::Unavailable(PARTITION_GONE.into()))
-                        }
-                        other => other,
-                    })
-            })
-        })
-        .await;
-        match first {
-            Err(StoreError::Unavailable(m)) if m == PARTITION_GONE => {}
-            other => return other,
+        let first_org = requests.first().map(|r| r.org_id);
+        if requests.iter().all(|r| Some(r.org_id) == first_org) {
+            let (_, results) = self
+                .append_group(Arc::new(requests), received_at, append::Heads::Wait)
+                .await?;
+            return Ok(results);
         }
-        // Retention dropped a month this process remembered. Again, making
-        // the months in the append's own transaction, under the lock that
-        // keeps retention from dropping them until it commits.
-        tracing::debug!("a month's partition was dropped under an append; making it again");
-        let months = Arc::new(partitions::months_of(timestamps));
-        let out = db::transaction(
-            &self.inner.pool,
-            (requests, months.clone()),
-            move |tx, (requests, months)| {
-                Box::pin(async move {
-                    partitions::make(tx, &months).await?;
-                    append::append_in_tx(tx, &requests, received_at).await
-                })
-            },
-        )
-        .await?;
-        self.inner.partitions.remember(months.iter().copied())?;
-        Ok(out)
+        // Every organization whose log head is free goes in one transaction,
+        // as one replica alone always finds them. Those another replica is
+        // appending to right now then get a transaction each, so the free
+        // ones never queue behind another replica's whole batch.
+        let count = requests.len();
+        let requests = Arc::new(requests);
+        let (taken, results) = self
+            .append_group(requests.clone(), received_at, append::Heads::FreeOnly)
+            .await?;
+        let mut out: Vec<Option<RequestResult>> = (0..count).map(|_| None).collect();
+        let mut results = results.into_iter();
+        let mut waiting = Vec::new();
+        for (slot, (request, taken)) in Arc::unwrap_or_clone(requests).into_iter().zip(taken).enumerate() {
+            if taken {
+                out[slot] = results.next();
+            } else {
+                waiting.push((slot, request));
+            }
+        }
+        if !waiting.is_empty() {
+            self.append_waiting(waiting, received_at, &mut out).await?;
+        }
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Internal("an append request got no result".into())))
+            .collect()
     }
 
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError> {
@@ -750,4 +857,20 @@ impl Store for PostgresStore {
     async fn try_lease(&self, job: Job) -> Result<Option<Box<dyn JobLease>>, StoreError> {
         leases::try_lease(&self.inner.pool, job).await
     }
+}
+
+/// The requests of each organization, in their order, with their places;
+/// organizations in the order they first appear.
+fn by_org(requests: Vec<(usize, AppendRequest)>) -> Vec<(Vec<usize>, Vec<AppendRequest>)> {
+    let mut groups: Vec<(Vec<usize>, Vec<AppendRequest>)> = Vec::new();
+    let mut index: HashMap<OrgId, usize> = HashMap::new();
+    for (slot, request) in requests {
+        let group = *index.entry(request.org_id).or_insert_with(|| {
+            groups.push((Vec::new(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[group].0.push(slot);
+        groups[group].1.push(request);
+    }
+    groups
 }

@@ -55,34 +55,42 @@ impl Nodes {
             tiles: HashMap::new(),
             stored: HashMap::new(),
         };
-        if !tiles.is_empty() {
-            let tiles: Vec<i64> = tiles.into_iter().collect();
-            for r in db::query(
+        // Both reads sent together (pipelined): neither needs the other.
+        let tiles: Vec<i64> = tiles.into_iter().collect();
+        let tile_rows = async {
+            if tiles.is_empty() {
+                return Ok(Vec::new());
+            }
+            db::query(
                 c,
                 "SELECT tile, hashes FROM merkle_leaves WHERE org_id = $1 AND tile = ANY($2)",
                 &[&org.0, &tiles],
             )
-            .await?
-            {
-                out.tiles.insert(get::<i64>(&r, 0)? as u64, get(&r, 1)?);
+            .await
+        };
+        let node_rows = async {
+            if levels.is_empty() {
+                return Ok(Vec::new());
             }
-        }
-        if !levels.is_empty() {
-            for r in db::query(
+            db::query(
                 c,
                 "SELECT n.level, n.idx, n.hash FROM merkle_nodes n \
                  JOIN unnest($2::smallint[], $3::bigint[]) AS k (level, idx) ON n.level = k.level AND n.idx = k.idx \
                  WHERE n.org_id = $1",
                 &[&org.0, &levels, &indexes],
             )
-            .await?
-            {
-                let id = NodeId {
-                    level: get::<i16>(&r, 0)? as u8,
-                    index: get::<i64>(&r, 1)? as u64,
-                };
-                out.stored.insert(id, hash_of(get(&r, 2)?)?);
-            }
+            .await
+        };
+        let (tile_rows, node_rows) = futures_util::future::try_join(tile_rows, node_rows).await?;
+        for r in tile_rows {
+            out.tiles.insert(get::<i64>(&r, 0)? as u64, get(&r, 1)?);
+        }
+        for r in node_rows {
+            let id = NodeId {
+                level: get::<i16>(&r, 0)? as u8,
+                index: get::<i64>(&r, 1)? as u64,
+            };
+            out.stored.insert(id, hash_of(get(&r, 2)?)?);
         }
         Ok(out)
     }
@@ -141,16 +149,6 @@ pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves:
             hashes.push(&hash[..]);
         }
     }
-    if !levels.is_empty() {
-        db::execute(
-            c,
-            "INSERT INTO merkle_nodes (org_id, level, idx, hash) \
-             SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])",
-            &[&org.0, &levels, &indexes, &hashes],
-        )
-        .await?;
-    }
-
     // The last tile as it was, then every tile the new leaves touch.
     let mut tile_ids: Vec<i64> = Vec::new();
     let mut tile_bytes: Vec<Vec<u8>> = vec![nodes.tile(last_tile).to_vec()];
@@ -166,12 +164,28 @@ pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves:
         }
     }
     tile_ids.push(tile as i64);
-    db::execute(
-        c,
-        "INSERT INTO merkle_leaves (org_id, tile, hashes) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[]) \
-         ON CONFLICT (org_id, tile) DO UPDATE SET hashes = excluded.hashes",
-        &[&org.0, &tile_ids, &tile_bytes],
-    )
-    .await?;
+    // Both writes sent together (pipelined).
+    let nodes_written = async {
+        if levels.is_empty() {
+            return Ok(0);
+        }
+        db::execute(
+            c,
+            "INSERT INTO merkle_nodes (org_id, level, idx, hash) \
+             SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])",
+            &[&org.0, &levels, &indexes, &hashes],
+        )
+        .await
+    };
+    let tiles_written = async {
+        db::execute(
+            c,
+            "INSERT INTO merkle_leaves (org_id, tile, hashes) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[]) \
+             ON CONFLICT (org_id, tile) DO UPDATE SET hashes = excluded.hashes",
+            &[&org.0, &tile_ids, &tile_bytes],
+        )
+        .await
+    };
+    futures_util::future::try_join(nodes_written, tiles_written).await?;
     Ok(())
 }

@@ -245,3 +245,60 @@ async fn any_timestamp_finds_a_partition() {
         .await
         .unwrap();
 }
+
+/// One call's organizations commit in transactions of their own: while
+/// another replica holds one organization's log head, the call's entries
+/// for a second organization are committed and readable, and the first
+/// organization's follow once the lock is released, gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizations_of_one_call_commit_side_by_side() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap());
+    let (a, b) = (org(&store, "acme").await, org(&store, "globex").await);
+    let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let lock = holder.transaction().await.unwrap();
+    lock.execute("SELECT size FROM log_heads WHERE org_id = $1 FOR UPDATE", &[&a.id.0])
+        .await
+        .unwrap();
+
+    let at = Timestamp(T0 + 1_000);
+    let call = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .append(
+                    vec![
+                        AppendRequest::entries(a.id, vec![entry(at, 1)]),
+                        AppendRequest::entries(b.id, vec![entry(at, 2), entry(at, 3)]),
+                    ],
+                    at,
+                )
+                .await
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.log_size(b.id).await.unwrap() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "globex's entries waited for acme's locked log head"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.log_size(a.id).await.unwrap(), 0);
+    assert!(
+        !call.is_finished(),
+        "the call answers only once every organization committed"
+    );
+
+    lock.rollback().await.unwrap();
+    let out = call.await.unwrap().unwrap();
+    let seqs: Vec<Vec<i64>> = out
+        .into_iter()
+        .map(|r| r.unwrap().iter().map(|a| a.entry.seq).collect())
+        .collect();
+    assert_eq!(seqs, vec![vec![1], vec![1, 2]]);
+    assert_eq!(store.log_size(a.id).await.unwrap(), 1);
+}

@@ -21,7 +21,7 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{Catalog, Entry, NewEntry, Org, Plan, Store, StoreError, Timestamp};
+use auditlog_domain::{Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, Timestamp};
 use auditlog_domain::{Role, session};
 use auditlog_domain::{canonical, merkle};
 
@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             api_keys_are_found_by_prefix_and_prefixes_are_unique,
             sequences_are_gapless_per_organization,
             one_call_commits_many_requests_in_order,
+            a_failed_organization_never_half_commits_a_call,
             idempotency_keys_return_the_original,
             entries_round_trip_exactly,
             listing_is_newest_first_and_pages_neither_skip_nor_repeat,
@@ -268,6 +269,55 @@ pub async fn one_call_commits_many_requests_in_order(store: &dyn Store) {
     );
     let ids: HashSet<_> = out.iter().flatten().map(|a| a.entry.id).collect();
     assert_eq!(ids.len(), 4, "ids are unique");
+}
+
+/// An organization that cannot be written (here, one that does not exist)
+/// either fails the whole call, nothing committed, or fails only its own
+/// requests while the others commit whole, each result in its request's
+/// place and the sequences gapless.
+pub async fn a_failed_organization_never_half_commits_a_call(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let missing = OrgId(a.id.0.max(b.id.0) + 1000);
+    let reqs = vec![
+        AppendRequest::entries(a.id, vec![new_entry(1, "a@x.io", "project.created", ("project", "1"))]),
+        AppendRequest::entries(
+            missing,
+            vec![new_entry(2, "m@x.io", "project.created", ("project", "2"))],
+        ),
+        AppendRequest::entries(
+            b.id,
+            vec![
+                new_entry(3, "b@x.io", "project.created", ("project", "3")),
+                new_entry(4, "b@x.io", "project.created", ("project", "4")),
+            ],
+        ),
+        AppendRequest::entries(a.id, vec![new_entry(5, "a@x.io", "project.deleted", ("project", "1"))]),
+    ];
+    match store.append(reqs, Timestamp(T0 + 7)).await {
+        Err(_) => {
+            assert_eq!(store.log_size(a.id).await.unwrap(), 0);
+            assert_eq!(store.log_size(b.id).await.unwrap(), 0);
+        }
+        Ok(out) => {
+            assert_eq!(out.len(), 4);
+            assert!(out[1].is_err(), "the missing organization's request must fail");
+            let seqs = |r: &RequestResult| -> Vec<(OrgId, i64)> {
+                r.as_ref()
+                    .expect("committed")
+                    .iter()
+                    .map(|a| (a.entry.org_id, a.entry.seq))
+                    .collect()
+            };
+            assert_eq!(seqs(&out[0]), vec![(a.id, 1)]);
+            assert_eq!(seqs(&out[2]), vec![(b.id, 1), (b.id, 2)]);
+            assert_eq!(seqs(&out[3]), vec![(a.id, 2)]);
+            assert_eq!(store.log_size(a.id).await.unwrap(), 2);
+            assert_eq!(store.log_size(b.id).await.unwrap(), 2);
+            let listed = all(store, &b, &Filter::default(), 10).await;
+            assert_eq!(listed.len(), 2);
+        }
+    }
 }
 
 pub async fn idempotency_keys_return_the_original(store: &dyn Store) {
