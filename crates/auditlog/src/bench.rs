@@ -671,25 +671,54 @@ pub(crate) async fn ingest_through(
     if orgs.is_empty() {
         return Err("ingest needs at least one organization".into());
     }
-    let mut auth = Vec::with_capacity(orgs.len());
-    for org in orgs {
-        let key = make_key(first.as_ref(), org, "bench ingest", vec![Scope::AuditWrite]).await?;
-        auth.push(HeaderValue::from_str(&format!("Bearer {key}"))?);
-    }
+    let auth = ingest_keys(first.as_ref(), orgs).await?;
     let mut servers = Vec::with_capacity(stores.len());
     for store in stores {
         servers.push(InProcessServer::start(store.clone()).await?);
     }
+    let bases: Vec<&str> = servers.iter().map(|s| s.base.as_str()).collect();
+    let requests = spread_over_replicas(&bases, orgs, &auth, bodies)?;
+    let load = send_all(requests, clients, StatusCode::CREATED).await?;
+
+    for server in servers {
+        server.stop().await?;
+    }
+    check_stored(first.as_ref(), orgs, entries).await?;
+    Ok(IngestFigures { entries, load })
+}
+
+/// A new write key for each organization, as an `Authorization` value.
+pub(crate) async fn ingest_keys(store: &dyn Store, orgs: &[Org]) -> Result<Vec<HeaderValue>, AnyError> {
+    let mut auth = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        let key = make_key(store, org, "bench ingest", vec![Scope::AuditWrite]).await?;
+        auth.push(HeaderValue::from_str(&format!("Bearer {key}"))?);
+    }
+    Ok(auth)
+}
+
+/// An ingest request for each body: the i-th to organization i mod orgs
+/// (with that organization's key from `auth`), through replica (i div orgs)
+/// mod replicas, so every organization's requests reach every replica.
+pub(crate) fn spread_over_replicas(
+    bases: &[&str],
+    orgs: &[Org],
+    auth: &[HeaderValue],
+    bodies: Vec<Vec<u8>>,
+) -> Result<Vec<reqwest::Request>, AnyError> {
+    if bases.is_empty() || orgs.is_empty() || auth.len() != orgs.len() {
+        return Err("ingest needs a replica, an organization and a key for each".into());
+    }
     // urls[replica][org]
-    let urls = servers
+    let urls = bases
         .iter()
-        .map(|s| {
+        .map(|base| {
             orgs.iter()
-                .map(|o| reqwest::Url::parse(&format!("{}/v1/orgs/{}/audit/events", s.base, o.slug)))
+                .map(|o| reqwest::Url::parse(&format!("{base}/v1/orgs/{}/audit/events", o.slug)))
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let requests = bodies
+    Ok(bodies
         .into_iter()
         .enumerate()
         .map(|(i, body)| {
@@ -701,23 +730,21 @@ pub(crate) async fn ingest_through(
             *request.body_mut() = Some(body.into());
             request
         })
-        .collect();
+        .collect())
+}
 
-    let load = send_all(requests, clients, StatusCode::CREATED).await?;
-
-    for server in servers {
-        server.stop().await?;
-    }
+/// Fails unless the organizations' logs hold at least `entries`. The
+/// server may add entries of its own (a key's first use in an hour is
+/// recorded), so they may hold more.
+pub(crate) async fn check_stored(store: &dyn Store, orgs: &[Org], entries: usize) -> Result<(), AnyError> {
     let mut stored = 0;
     for org in orgs {
-        stored += first.log_size(org.id).await?;
+        stored += store.log_size(org.id).await?;
     }
-    // The server may add entries of its own (a key's first use in an hour
-    // is recorded), so the logs hold at least what was sent.
     if usize::try_from(stored).unwrap_or(0) < entries {
         return Err(format!("sent {entries} entries but the logs hold {stored}").into());
     }
-    Ok(IngestFigures { entries, load })
+    Ok(())
 }
 
 /// `count` requests for `/healthz` from `clients` clients: what HTTP and

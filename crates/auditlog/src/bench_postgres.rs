@@ -62,14 +62,14 @@ const FILL_QUEUE: usize = 2;
 /// Organizations the load is spread over in the runs that are not about
 /// one organization: appends to one organization are serialized by its
 /// log head (whatever the number of replicas), appends to several are not.
-const SPREAD_ORGS: usize = 8;
+pub(crate) const SPREAD_ORGS: usize = 8;
 /// (organizations, replicas) of each ingest run, in the order they run.
 const SHAPES: [(usize, usize); 4] = [(1, 1), (1, 2), (SPREAD_ORGS, 1), (SPREAD_ORGS, 2)];
 /// How often the busy backends' wait events are sampled during a run.
 const WAIT_SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
 const TARGET_INGEST_RATIO: f64 = 0.40;
-const TARGET_REPLICA_SPEEDUP: f64 = 1.5;
+pub(crate) const TARGET_REPLICA_SPEEDUP: f64 = 1.5;
 const TARGET_QUERY_P99: Duration = Duration::from_millis(25);
 /// Above this share of its cores busy, the machine itself is the limit.
 const SATURATED: f64 = 0.9;
@@ -127,6 +127,12 @@ pub async fn run_cli(args: &BenchArgs) -> Result<(), AnyError> {
     let url = args.postgres.as_deref().ok_or("--postgres needs a URL")?;
     let mut server = Server::connect(url).await?;
     let workdir = Workdir::new(args.dir.as_deref())?;
+    if let Some(cores) = args.replica_cores {
+        let outcome = crate::bench_replicas::run(args, cores, &mut server, &workdir).await;
+        server.drop_databases().await;
+        println!("{}", outcome?);
+        return Ok(());
+    }
     let outcome = run(args, &mut server, &workdir).await;
     server.drop_databases().await;
     println!("{}", outcome?.render()?);
@@ -219,7 +225,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
 
 /// The PostgreSQL server the bench runs against: a connection to the
 /// database the URL names, and the databases the bench created.
-struct Server {
+pub(crate) struct Server {
     admin: tokio_postgres::Client,
     url: reqwest::Url,
     /// The server's processes, when it runs on this machine.
@@ -348,7 +354,7 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 /// Cores the database kept busy on average while `work` ran.
-async fn with_database_cpu<T, F: std::future::Future<Output = Result<T, AnyError>>>(
+pub(crate) async fn with_database_cpu<T, F: std::future::Future<Output = Result<T, AnyError>>>(
     server: &Server,
     work: F,
 ) -> Result<(T, Option<f64>), AnyError> {
@@ -402,7 +408,7 @@ fn pool(url: &str) -> Result<Pool, AnyError> {
 
 /// Writes out what earlier sections left dirty (PostgreSQL's buffers, then
 /// the page cache), so each section is measured as if run alone.
-async fn settle(server: &Server) {
+pub(crate) async fn settle(server: &Server) {
     if let Err(e) = server.admin.batch_execute("CHECKPOINT").await {
         progress(format!("could not CHECKPOINT ({e}); sections may disturb each other"));
     }
@@ -412,7 +418,10 @@ async fn settle(server: &Server) {
 /// A fresh database with the store's schema, the bench organization and
 /// the monthly partitions for the last year, so neither COPY nor ingest
 /// pays for DDL while measured.
-async fn prepared_database(server: &mut Server, purpose: &str) -> Result<(String, PostgresStore, Org), AnyError> {
+pub(crate) async fn prepared_database(
+    server: &mut Server,
+    purpose: &str,
+) -> Result<(String, PostgresStore, Org), AnyError> {
     let url = server.fresh_database(purpose).await?;
     let store = PostgresStore::connect(&url)
         .await
@@ -625,7 +634,7 @@ impl Load {
 /// when it waits for nothing), and those idle inside a transaction, which
 /// hold their locks while the replica works.
 #[derive(Default)]
-struct Waits {
+pub(crate) struct Waits {
     samples: usize,
     counts: std::collections::BTreeMap<String, usize>,
 }
@@ -642,7 +651,7 @@ impl Waits {
         out
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let top: Vec<String> = self
             .ranked()
             .into_iter()
@@ -657,7 +666,7 @@ impl Waits {
     }
 }
 
-async fn sample_waits(url: String, stop: CancellationToken) -> Result<Waits, AnyError> {
+pub(crate) async fn sample_waits(url: String, stop: CancellationToken) -> Result<Waits, AnyError> {
     let client = connect(&url).await?;
     let sample = client
         .prepare(

@@ -280,6 +280,12 @@ pub struct BenchArgs {
     /// there.
     #[arg(long, conflicts_with_all = ["webhooks", "integrity"])]
     pub postgres: Option<String>,
+    /// With --postgres, run only the replica measurement, each replica a
+    /// separate `auditlog serve` confined to this many cores by a cgroup CPU
+    /// quota (needs root), so that the replicas rather than the database are
+    /// the limit.
+    #[arg(long, requires = "postgres", value_name = "CORES")]
+    pub replica_cores: Option<f64>,
     /// Run only the sustained-load test: ingest at --load-rate for
     /// --load-seconds against a separate server, with latency and memory
     /// per minute.

@@ -1,0 +1,296 @@
+//! `auditlog bench --postgres URL --replica-cores N`: does a second
+//! replica add throughput when the replicas, not the database, are the
+//! limit?
+//!
+//! In production each replica has a machine of its own; on one shared host
+//! two replicas would only split the same cores between them. So each
+//! replica here is a separate `auditlog serve` process confined to N cores
+//! by a cgroup CPU quota ([`CpuQuota`]), a small machine of its own, while
+//! PostgreSQL and the clients run unconfined on the rest. With one replica
+//! the run is bound by that replica's share; a second replica of the same
+//! size should then add nearly as much again, unless something the
+//! replicas share (the organization's log head, the database) holds them
+//! back. Every shape of the main PostgreSQL bench runs this way: batched
+//! and single-event ingest, to one organization and to several, through
+//! one replica and through two.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use auditlog_domain::{Clock, Org, SystemClock};
+use reqwest::StatusCode;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::AnyError;
+use crate::bench::{
+    self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Table, Workdir, ms, per_sec, progress,
+};
+use crate::bench_postgres::{
+    SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, prepared_database, sample_waits, settle, with_database_cpu,
+};
+use crate::cli::BenchArgs;
+use crate::cpu_quota::CpuQuota;
+use crate::seed;
+
+/// (organizations, replicas) of each run, in the order they run.
+const SHAPES: [(usize, usize); 4] = [(1, 1), (1, 2), (SPREAD_ORGS, 1), (SPREAD_ORGS, 2)];
+/// Share of its quota above which a replica counts as bound by it.
+const BOUND: f64 = 0.85;
+/// Share of the machine's cores busy above which the machine, not the
+/// replicas, is the limit.
+const SATURATED: f64 = 0.9;
+
+struct Run {
+    kind: &'static str,
+    orgs: usize,
+    replicas: usize,
+    entries: usize,
+    load: HttpLoad,
+    /// Cores each replica used on average.
+    replica_cores: Vec<Option<f64>>,
+    database: Option<f64>,
+    waits: Waits,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        per_sec(self.entries, self.load.elapsed)
+    }
+
+    /// Cores of the whole machine busy on average.
+    fn machine(&self) -> Option<f64> {
+        let secs = self.load.elapsed.as_secs_f64().max(f64::EPSILON);
+        self.load.machine.map(|m| m.as_secs_f64() / secs)
+    }
+}
+
+pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
+    let meter = LoadMeter::start();
+    let date = SystemClock.now();
+    let now = SystemClock.now();
+    // Each replica signs checkpoints with the same key, as every replica of
+    // one installation must; made before any starts, so none races to.
+    let signing_key = workdir.path().join("bench-replicas-signing-key");
+    crate::signing_key::load_or_create(&signing_key)?;
+    let rows = seed::entries(
+        args.ingest_entries,
+        now.minus_days(364),
+        now.plus_millis(-60_000),
+        RNG_SEED,
+    );
+    let mut runs = Vec::new();
+    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.clients)] {
+        for (orgs, replicas) in SHAPES {
+            let (bodies, entries) = if kind == "batched" {
+                (bench::batch_bodies(&rows)?, rows.len())
+            } else {
+                (bench::single_bodies(args.single_events)?, args.single_events)
+            };
+            let shape = Shape {
+                kind,
+                orgs,
+                replicas,
+                cores,
+                clients,
+            };
+            runs.push(shape.measure(server, workdir, &signing_key, bodies, entries).await?);
+        }
+    }
+    Ok(render(args, cores, date, meter.others(), &runs))
+}
+
+struct Shape {
+    kind: &'static str,
+    orgs: usize,
+    replicas: usize,
+    cores: f64,
+    clients: usize,
+}
+
+impl Shape {
+    async fn measure(
+        &self,
+        server: &mut Server,
+        workdir: &Workdir,
+        signing_key: &std::path::Path,
+        bodies: Vec<Vec<u8>>,
+        entries: usize,
+    ) -> Result<Run, AnyError> {
+        settle(server).await;
+        let (url, store, org) = prepared_database(server, "replicas").await?;
+        let mut orgs: Vec<Org> = vec![org];
+        for n in 2..=self.orgs {
+            orgs.push(bench::bench_org_named(&store, &format!("bench-{n}")).await?);
+        }
+        let auth = bench::ingest_keys(&store, &orgs).await?;
+        let client = bench::http_client(Some(Duration::from_secs(30)))?;
+        // Replicas' own limits well above the load, so only the quota bounds them.
+        let flags = [
+            "--signing-key".to_owned(),
+            signing_key.display().to_string(),
+            "--ingest-rate-per-key".to_owned(),
+            "1000000000".to_owned(),
+            "--ingest-rate-per-ip".to_owned(),
+            "1000000000".to_owned(),
+        ];
+        let mut replicas = Vec::with_capacity(self.replicas);
+        for i in 0..self.replicas {
+            let log = workdir.path().join(format!("bench-replica-{i}.log"));
+            let mut child = ChildServer::spawn(&url, &flags, &log)?;
+            let quota = CpuQuota::confine(child.child.id(), self.cores, &format!("auditlog-bench-replica-{i}"))
+                .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
+            child.wait_ready(&client).await?;
+            replicas.push((child, quota));
+        }
+        progress(format!(
+            "    {}: {} requests from {} clients to {} organization(s) through {} replica(s) of {} cores",
+            self.kind,
+            bodies.len(),
+            self.clients,
+            self.orgs,
+            self.replicas,
+            self.cores
+        ));
+        let bases: Vec<&str> = replicas.iter().map(|(c, _)| c.base.as_str()).collect();
+        let requests = bench::spread_over_replicas(&bases, &orgs, &auth, bodies)?;
+        let pids: Vec<String> = replicas.iter().map(|(c, _)| c.child.id().to_string()).collect();
+        let before: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
+        let measured = with_database_cpu(server, bench::send_all(requests, self.clients, StatusCode::CREATED)).await;
+        let after: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
+        stop.cancel();
+        let waits = sampler.await??;
+        let (load, database) = measured?;
+        for (mut child, quota) in replicas {
+            child.stop()?;
+            drop(quota);
+        }
+        bench::check_stored(&store, &orgs, entries).await?;
+        let secs = load.elapsed.as_secs_f64().max(f64::EPSILON);
+        let replica_cores = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?).as_secs_f64() / secs))
+            .collect();
+        let run = Run {
+            kind: self.kind,
+            orgs: self.orgs,
+            replicas: self.replicas,
+            entries,
+            load,
+            replica_cores,
+            database,
+            waits,
+        };
+        progress(format!(
+            "    {:.0} entries/s, p99 {:.1} ms; replicas {}; PostgreSQL {}; backends: {}",
+            run.rate(),
+            ms(run.load.latency.p99),
+            replica_cores_text(&run.replica_cores),
+            cores_text(run.database),
+            run.waits.describe()
+        ));
+        Ok(run)
+    }
+}
+
+fn cores_text(c: Option<f64>) -> String {
+    c.map_or_else(|| "not measured".into(), |c| format!("{c:.2} cores"))
+}
+
+fn replica_cores_text(each: &[Option<f64>]) -> String {
+    each.iter().map(|c| cores_text(*c)).collect::<Vec<_>>().join(" + ")
+}
+
+fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>, runs: &[Run]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### auditlog bench --postgres URL --replica-cores {cores}\n");
+    let _ = writeln!(out, "- Date: {}", date.to_rfc3339());
+    let _ = writeln!(
+        out,
+        "- Machine: {} cores; each replica a separate `auditlog serve` confined to {cores} cores by a cgroup CPU \
+         quota (10 ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
+        bench::cores()
+    );
+    let _ = writeln!(
+        out,
+        "- Load: batched, {} entries in requests of {} events from {BATCH_CLIENTS} clients; single-event, {} \
+         requests from {} clients; request i goes to organization i mod orgs through replica (i div orgs) mod \
+         replicas; a fresh database for every run",
+        args.ingest_entries,
+        bench::BATCH_EVENTS,
+        args.single_events,
+        args.clients
+    );
+    if let Some(other) = others {
+        let _ = writeln!(
+            out,
+            "- Busy outside the bench process during the run (PostgreSQL and the replicas included): {other:.2} \
+             cores on average"
+        );
+    }
+    let _ = writeln!(out);
+    let mut runs_table = Table::new(&[
+        "Run",
+        "Entries/s",
+        "p50 / p99",
+        "Replica cores (each)",
+        "PostgreSQL cores",
+        "Machine busy",
+        "Backends (average)",
+    ]);
+    for r in runs {
+        runs_table.row(vec![
+            format!("{}, {} org(s), {} replica(s)", r.kind, r.orgs, r.replicas),
+            format!("{:.0}", r.rate()),
+            format!("{:.2} ms / {:.2} ms", ms(r.load.latency.p50), ms(r.load.latency.p99)),
+            replica_cores_text(&r.replica_cores),
+            cores_text(r.database),
+            cores_text(r.machine()),
+            r.waits.describe(),
+        ]);
+    }
+    let _ = runs_table.render(&mut out);
+    let _ = writeln!(out);
+    let mut ratios = Table::new(&["Ingest", "1 replica", "2 replicas", "2 / 1", "Target", "Verdict"]);
+    for r in runs.iter().filter(|r| r.replicas == 1) {
+        let Some(two) = runs
+            .iter()
+            .find(|t| t.kind == r.kind && t.orgs == r.orgs && t.replicas == 2)
+        else {
+            continue;
+        };
+        let ratio = two.rate() / r.rate().max(f64::EPSILON);
+        let bound = r
+            .replica_cores
+            .first()
+            .copied()
+            .flatten()
+            .is_some_and(|c| c >= BOUND * cores);
+        let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
+        let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
+            (true, _, _) => "PASS".to_owned(),
+            (false, false, _) => "not shown: one replica did not use its quota, so it was not the limit".to_owned(),
+            (false, true, Some(m)) => format!(
+                "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
+                bench::cores(),
+                cores_text(two.database)
+            ),
+            (false, true, None) => format!(
+                "**MISS** ({:.1}% below)",
+                (1.0 - ratio / TARGET_REPLICA_SPEEDUP) * 100.0
+            ),
+        };
+        ratios.row(vec![
+            format!("{}, {} org(s)", r.kind, r.orgs),
+            format!("{:.0} entries/s", r.rate()),
+            format!("{:.0} entries/s", two.rate()),
+            format!("{ratio:.2}×"),
+            format!("≥ {TARGET_REPLICA_SPEEDUP}×"),
+            verdict,
+        ]);
+    }
+    let _ = ratios.render(&mut out);
+    out
+}
