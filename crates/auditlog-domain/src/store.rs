@@ -252,9 +252,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 
     /// Commits every request, the requests of one organization in one
-    /// transaction (a store may put several organizations in one, or give
-    /// each its own so that appends to different organizations do not wait
-    /// for each other). For each request its
+    /// transaction (a store may split a call between transactions by
+    /// organization, so that organizations free now need not wait for those
+    /// another process is appending to). For each request its
     /// changes (if any) are applied first, then its entries: each new entry gets a
     /// time-ordered id, the next sequence number of its organization
     /// (gapless) and `received_at`; an entry whose idempotency key the

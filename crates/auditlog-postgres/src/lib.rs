@@ -56,7 +56,6 @@ pub mod testing;
 pub mod tls;
 pub mod tree;
 
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,11 +86,6 @@ pub use tokio_postgres;
 /// a time, the rest serve reads and exports. Many replicas share the
 /// server's `max_connections` (100 by default), so each keeps few.
 const POOL_SIZE: usize = 16;
-
-/// Transactions one append runs side by side at most, for organizations
-/// another replica held: half the pool, so reads and the dispatcher still
-/// get connections.
-const APPEND_TRANSACTIONS: usize = POOL_SIZE / 2;
 
 /// How long a caller waits for a pooled connection, or for a new one to be
 /// made, before the store reports the database unavailable.
@@ -177,58 +171,44 @@ impl PostgresStore {
         Ok(out)
     }
 
-    /// Appends the requests of organizations another transaction held: one
-    /// transaction per organization, side by side, each waiting only for
-    /// its own log head. Results go to `out` at the requests' places.
+    /// Appends the requests of organizations another transaction held, in
+    /// a second transaction that waits for their log heads. Results go to
+    /// `out` at the requests' places.
     async fn append_waiting(
         &self,
         waiting: Vec<(usize, AppendRequest)>,
         received_at: Timestamp,
         out: &mut [Option<RequestResult>],
     ) -> Result<(), StoreError> {
-        let outcomes: Vec<_> =
-            futures_util::stream::iter(by_org(waiting).into_iter().map(|(slots, requests)| async move {
-                let requests = Arc::new(requests);
-                let result = self
-                    .append_group(requests.clone(), received_at, append::Heads::Wait)
-                    .await
-                    .map(|(_, results)| results);
-                (slots, requests, result)
-            }))
-            .buffer_unordered(APPEND_TRANSACTIONS)
-            .collect()
-            .await;
-        if let Some((_, _, Err(e))) = outcomes.iter().find(|(_, _, r)| r.is_err())
-            && outcomes.iter().all(|(_, _, r)| r.is_err())
-            && out.iter().all(Option::is_none)
+        let (slots, requests): (Vec<usize>, Vec<AppendRequest>) = waiting.into_iter().unzip();
+        let requests = Arc::new(requests);
+        match self
+            .append_group(requests.clone(), received_at, append::Heads::Wait)
+            .await
         {
+            Ok((_, results)) => {
+                for (slot, result) in slots.into_iter().zip(results) {
+                    out[slot] = Some(result);
+                }
+            }
             // Nothing committed: the caller sees one outer error, as for a
             // single transaction.
-            return Err(e.clone());
-        }
-        for (slots, requests, result) in outcomes {
-            match result {
-                Ok(results) => {
-                    for (slot, result) in slots.into_iter().zip(results) {
-                        out[slot] = Some(result);
-                    }
+            Err(e) if out.iter().all(Option::is_none) => return Err(e),
+            // The first transaction committed, so an outer error would
+            // misreport it; as the writer does with a failed batch, each
+            // request is tried alone, so one bad request does not fail its
+            // neighbours.
+            Err(StoreError::Internal(_)) if requests.len() > 1 => {
+                for (slot, request) in slots.into_iter().zip(requests.iter()) {
+                    let alone = self
+                        .append_group(Arc::new(vec![request.clone()]), received_at, append::Heads::Wait)
+                        .await;
+                    out[slot] = Some(alone.and_then(|(_, mut r)| r.pop().unwrap_or_else(|| Ok(Vec::new()))));
                 }
-                // Others committed, so an outer error would misreport them;
-                // as the writer does with a failed batch, each request of
-                // the failed transaction is tried alone, so one bad request
-                // does not fail its neighbours.
-                Err(StoreError::Internal(_)) if requests.len() > 1 => {
-                    for (slot, request) in slots.into_iter().zip(requests.iter()) {
-                        let alone = self
-                            .append_group(Arc::new(vec![request.clone()]), received_at, append::Heads::Wait)
-                            .await;
-                        out[slot] = Some(alone.and_then(|(_, mut r)| r.pop().unwrap_or_else(|| Ok(Vec::new()))));
-                    }
-                }
-                Err(e) => {
-                    for slot in slots {
-                        out[slot] = Some(Err(e.clone()));
-                    }
+            }
+            Err(e) => {
+                for slot in slots {
+                    out[slot] = Some(Err(e.clone()));
                 }
             }
         }
@@ -577,8 +557,8 @@ impl Store for PostgresStore {
         }
         // Every organization whose log head is free goes in one transaction,
         // as one replica alone always finds them. Those another replica is
-        // appending to right now then get a transaction each, so the free
-        // ones never queue behind another replica's whole batch.
+        // appending to right now then go in a second one, which waits for
+        // them, so the free ones never queue behind another replica's batch.
         let count = requests.len();
         let requests = Arc::new(requests);
         let (taken, results) = self
@@ -857,20 +837,4 @@ impl Store for PostgresStore {
     async fn try_lease(&self, job: Job) -> Result<Option<Box<dyn JobLease>>, StoreError> {
         leases::try_lease(&self.inner.pool, job).await
     }
-}
-
-/// The requests of each organization, in their order, with their places;
-/// organizations in the order they first appear.
-fn by_org(requests: Vec<(usize, AppendRequest)>) -> Vec<(Vec<usize>, Vec<AppendRequest>)> {
-    let mut groups: Vec<(Vec<usize>, Vec<AppendRequest>)> = Vec::new();
-    let mut index: HashMap<OrgId, usize> = HashMap::new();
-    for (slot, request) in requests {
-        let group = *index.entry(request.org_id).or_insert_with(|| {
-            groups.push((Vec::new(), Vec::new()));
-            groups.len() - 1
-        });
-        groups[group].0.push(slot);
-        groups[group].1.push(request);
-    }
-    groups
 }

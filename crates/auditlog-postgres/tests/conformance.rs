@@ -246,10 +246,10 @@ async fn any_timestamp_finds_a_partition() {
         .unwrap();
 }
 
-/// One call's organizations commit in transactions of their own: while
-/// another replica holds one organization's log head, the call's entries
-/// for a second organization are committed and readable, and the first
-/// organization's follow once the lock is released, gapless.
+/// An organization another replica holds does not hold up the rest of a
+/// call: while one organization's log head is locked elsewhere, the call's
+/// entries for a second organization are committed and readable, and the
+/// first organization's follow once the lock is released, gapless.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizations_of_one_call_commit_side_by_side() {
     let Some(url) = testing::fresh_database_url().await else {
