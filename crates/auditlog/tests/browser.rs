@@ -7,7 +7,8 @@
 //! Needs Debian's `chromium` and `chromium-driver` (or `AUDITLOG_CHROMIUM` /
 //! `AUDITLOG_CHROMEDRIVER`). Without them the test says so and skips, except
 //! under `CI=true`, where it fails. `AUDITLOG_UPDATE_SCREENSHOTS=1` writes
-//! the screenshots into `docs/` as well as `target/`.
+//! the screenshots into `docs/` as well as cargo's test scratch directory
+//! (`target/tmp/`).
 
 mod common;
 
@@ -299,13 +300,15 @@ async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)
     .await;
 }
 
+/// Into cargo's scratch directory for integration tests (inside whatever
+/// target directory the build uses), and into `docs/` when asked.
 fn save_screenshot(name: &str, png: &[u8]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = root.join("target").join(name);
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&target, png).unwrap();
     eprintln!("screenshot: {}", target.display());
     if std::env::var("AUDITLOG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
-        std::fs::write(root.join("docs").join(name), png).unwrap();
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        std::fs::write(docs.join(name), png).unwrap();
     }
 }
 

@@ -203,7 +203,7 @@ pub async fn patch_org(
         let sso = match sso {
             Some(s) => {
                 let issuer = s.issuer.trim().to_owned();
-                let https_url = url::Url::parse(&issuer).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+                let https_url = is_https_url(&issuer);
                 if !(https_url && s.issuer.chars().count() <= 512) {
                     return Err(ApiError::invalid(
                         "sso.issuer",
@@ -244,4 +244,17 @@ pub async fn patch_org(
         .await?
         .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
     Ok(Json(org_view(&org)))
+}
+
+/// An `https://` URL with a host written where it belongs. URL parsers
+/// forgive `https:///host` and `https:\\host` by finding the host after the
+/// extra slashes; an issuer is compared as text by identity providers, so
+/// such a value is refused rather than read as another.
+fn is_https_url(s: &str) -> bool {
+    let authority = s
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &s[8..]);
+    authority.is_some_and(|rest| !rest.starts_with(['/', '\\']))
+        && url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && u.has_host())
 }

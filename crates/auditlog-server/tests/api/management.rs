@@ -78,6 +78,10 @@ async fn names_and_sso_issuers_are_checked_as_sent() {
     for body in [
         json!({"name": padded}),
         json!({"sso": {"issuer": "https://", "client_id": "0oa1"}}),
+        // Read by URL parsers as the host `login.acme.com`, though written
+        // with an empty authority.
+        json!({"sso": {"issuer": "https:///login.acme.com", "client_id": "0oa1"}}),
+        json!({"sso": {"issuer": "https:\\\\login.acme.com", "client_id": "0oa1"}}),
         json!({"sso": {"issuer": format!(" https://login.acme.com/{}", "x".repeat(490)), "client_id": "0oa1"}}),
     ] {
         let (status, resp) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(body.clone())).await;
