@@ -6,6 +6,7 @@
 //! distribute on it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::filter::{Filter, Page};
 use crate::member::{Member, Project, User};
 use crate::merkle::{Hash, NodeId};
 use crate::org::NewOrg;
+use crate::sealed::SecretSealer;
 use crate::session::Session;
 use crate::webhook::Endpoint;
 use crate::{Entry, NewEntry, Org, OrgId, Role, Timestamp};
@@ -250,6 +252,11 @@ pub trait Store: Send + Sync + 'static {
     /// The session with this token hash, if it exists and has not expired.
     async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Seals, in one transaction, every webhook secret (current or previous)
+    /// still stored in clear, as written before secrets were sealed; a value
+    /// changed meanwhile is left to its writer. Returns how many were sealed.
+    async fn seal_clear_webhook_secrets(&self, sealer: Arc<SecretSealer>) -> Result<u64, StoreError>;
 
     /// Commits every request, the requests of one organization in one
     /// transaction (a store may split a call between transactions by

@@ -57,6 +57,8 @@ pub mod tls;
 pub mod tree;
 
 use std::collections::HashMap;
+
+use auditlog_domain::sealed::SecretSealer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -618,6 +620,38 @@ impl Store for PostgresStore {
             .map(|r| get(&r, 0))
             .transpose()
             .map(Option::unwrap_or_default)
+    }
+
+    async fn seal_clear_webhook_secrets(&self, sealer: Arc<SecretSealer>) -> Result<u64, StoreError> {
+        db::transaction(&self.inner.pool, sealer, |tx, sealer| {
+            Box::pin(async move {
+                let stored = db::query(tx, "SELECT org_id, id, secret, previous_secret FROM webhooks", &[]).await?;
+                let mut sealed = 0;
+                for r in &stored {
+                    let (org, id): (i64, String) = (get(r, 0)?, get(r, 1)?);
+                    let (secret, previous): (Vec<u8>, Option<Vec<u8>>) = (get(r, 2)?, get(r, 3)?);
+                    if SecretSealer::needs_sealing(&secret) {
+                        sealed += db::execute(
+                            tx,
+                            "UPDATE webhooks SET secret = $3 WHERE org_id = $1 AND id = $2 AND secret = $4",
+                            &[&org, &id, &sealer.seal(&secret), &secret],
+                        )
+                        .await?;
+                    }
+                    if let Some(previous) = previous.filter(|p| SecretSealer::needs_sealing(p)) {
+                        sealed += db::execute(
+                            tx,
+                            "UPDATE webhooks SET previous_secret = $3 \
+                             WHERE org_id = $1 AND id = $2 AND previous_secret = $4",
+                            &[&org, &id, &sealer.seal(&previous), &previous],
+                        )
+                        .await?;
+                    }
+                }
+                Ok(sealed)
+            })
+        })
+        .await
     }
 
     async fn tree_nodes(&self, org: OrgId, ids: Vec<NodeId>) -> Result<HashMap<NodeId, Hash>, StoreError> {

@@ -158,6 +158,15 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let sealer = Arc::new(secret_sealer(&config));
+    // Secrets written before they were sealed are sealed now, once; every
+    // replica may try, and the store's compare-and-set lets one win.
+    match store.seal_clear_webhook_secrets(sealer.clone()).await {
+        Ok(0) => {}
+        Ok(sealed) => tracing::info!(sealed, "sealed webhook secrets that were stored in clear"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not seal webhook secrets stored in clear; trying again at the next start")
+        }
+    }
     let webhooks = webhook_client::WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
         .map_err(std::io::Error::other)?
         .with_sealer(sealer);

@@ -24,6 +24,8 @@ pub mod schema;
 pub mod tree;
 
 use std::collections::HashMap;
+
+use auditlog_domain::sealed::SecretSealer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -614,6 +616,44 @@ impl Store for SqliteStore {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
                 .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn seal_clear_webhook_secrets(&self, sealer: Arc<SecretSealer>) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let stored: Vec<(i64, String, Vec<u8>, Option<Vec<u8>>)> = {
+                let mut read = tx
+                    .prepare("SELECT org_id, id, secret, previous_secret FROM webhooks")
+                    .map_err(db_err)?;
+                read.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            let mut sealed = 0;
+            for (org, id, secret, previous) in stored {
+                if SecretSealer::needs_sealing(&secret) {
+                    sealed += tx
+                        .execute(
+                            "UPDATE webhooks SET secret = ?3 WHERE org_id = ?1 AND id = ?2 AND secret = ?4",
+                            params![org, id, sealer.seal(&secret), secret],
+                        )
+                        .map_err(db_err)? as u64;
+                }
+                if let Some(previous) = previous.filter(|p| SecretSealer::needs_sealing(p)) {
+                    sealed += tx
+                        .execute(
+                            "UPDATE webhooks SET previous_secret = ?3 \
+                             WHERE org_id = ?1 AND id = ?2 AND previous_secret = ?4",
+                            params![org, id, sealer.seal(&previous), previous],
+                        )
+                        .map_err(db_err)? as u64;
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(sealed)
         })
         .await
     }

@@ -18,6 +18,7 @@ use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
+use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
@@ -65,6 +66,7 @@ macro_rules! conformance_tests {
             deliveries_are_written_with_their_entries,
             deliveries_are_claimed_leased_and_recorded,
             endpoint_changes_apply_and_disable_once,
+            clear_webhook_secrets_are_sealed_in_place_once,
             listing_after_a_seq_replays_oldest_first,
             the_tree_grows_with_the_log_and_outlives_purges,
             large_transactions_grow_every_tree_in_order,
@@ -1324,6 +1326,44 @@ pub async fn deliveries_are_claimed_leased_and_recorded(store: &dyn Store) {
         store.retry_delivery(other.id, &id, now).await.is_err(),
         "not another organization's"
     );
+}
+
+/// Secrets stored in clear (as before sealing existed), current and
+/// previous, are sealed where they are and open to what they were; sealed
+/// ones are left alone, and a second pass has nothing to do.
+pub async fn clear_webhook_secrets_are_sealed_in_place_once(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let sealer = std::sync::Arc::new(SecretSealer::derive(&[7u8; 32]));
+    let clear = endpoint("wh_clear", &[]);
+    let mut already = endpoint("wh_sealed", &[]);
+    let plain = already.secret.clone();
+    already.secret = Secret(sealer.seal(&plain.0));
+    for (o, e) in [(&a, clear.clone()), (&b, already.clone())] {
+        change(store, o, Change::CreateWebhook(e), "webhook.created")
+            .await
+            .unwrap();
+    }
+    let rotated = Secret::generate();
+    let rotate = Change::RotateWebhookSecret {
+        id: "wh_clear".into(),
+        new: rotated.clone(),
+        previous_until: Timestamp(T0 + 1000),
+    };
+    change(store, &a, rotate, "webhook.secret_rotated").await.unwrap();
+
+    assert_eq!(store.seal_clear_webhook_secrets(sealer.clone()).await.unwrap(), 2);
+    let w = store.webhook(a.id, "wh_clear").await.unwrap().unwrap();
+    assert!(!SecretSealer::needs_sealing(&w.secret.0));
+    assert_eq!(sealer.open(&w.secret.0).unwrap(), rotated.0);
+    let (previous, until) = w.previous_secret.expect("previous secret kept");
+    assert!(!SecretSealer::needs_sealing(&previous.0));
+    assert_eq!(sealer.open(&previous.0).unwrap(), clear.secret.0);
+    assert_eq!(until, Timestamp(T0 + 1000));
+    let untouched = store.webhook(b.id, "wh_sealed").await.unwrap().unwrap();
+    assert_eq!(untouched.secret, already.secret, "a sealed secret is not sealed again");
+
+    assert_eq!(store.seal_clear_webhook_secrets(sealer).await.unwrap(), 0);
 }
 
 pub async fn endpoint_changes_apply_and_disable_once(store: &dyn Store) {

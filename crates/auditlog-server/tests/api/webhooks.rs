@@ -604,3 +604,71 @@ async fn deliveries_reuse_connections() {
         "20 sequential deliveries, one connection"
     );
 }
+
+/// A secret stored in clear, as versions before sealing wrote it, is sealed
+/// when a server starts on the database, and deliveries are still signed
+/// with the same secret.
+#[tokio::test]
+async fn secrets_stored_in_clear_are_sealed_when_a_server_starts() {
+    use auditlog_domain::change::Change;
+    use auditlog_domain::sealed::SecretSealer;
+    use auditlog_domain::store::AppendRequest;
+    use auditlog_domain::webhook::Endpoint;
+
+    let mut rx = Receiver::start(Behaviour::Ok).await;
+    let mut first = spawn_app_with(loopback).await;
+    first.clock.set(SystemClock.now());
+    let plain = Secret::generate();
+    let old = Endpoint {
+        id: "wh_old".into(),
+        url: rx.url(),
+        description: String::new(),
+        events: vec![],
+        enabled: true,
+        secret: plain.clone(),
+        previous_secret: None,
+        created_at: first.clock.now(),
+        failing_since: None,
+        disabled_reason: None,
+    };
+    let written = first
+        .store
+        .append(
+            vec![AppendRequest {
+                org_id: first.acme.id,
+                changes: vec![Change::CreateWebhook(old)],
+                entries: vec![],
+            }],
+            first.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(written[0].is_ok());
+    first
+        .ingest(json!({"events": [event("a@acme.com", "project.created", ("project", "p1"))]}))
+        .await;
+    first.stop().await;
+
+    let key = first.checkpoint_key.clone();
+    let second = crate::helpers::spawn_on(&first.db, |c| {
+        c.checkpoints.key = key;
+        c.webhook_policy = DestinationPolicy {
+            allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
+            allow_http: true,
+        };
+        c.dispatcher.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let delivered = tokio::time::timeout(Duration::from_secs(20), rx.rx.recv())
+        .await
+        .expect("the pending delivery is made")
+        .unwrap();
+    assert!(
+        signatures_ok(&plain.to_whsec(), &delivered),
+        "signed with the same secret"
+    );
+    let stored = first.store.webhook(first.acme.id, "wh_old").await.unwrap().unwrap();
+    assert!(!SecretSealer::needs_sealing(&stored.secret.0), "sealed at start");
+    assert_eq!(first.sealer.open(&stored.secret.0).unwrap(), plain.0);
+    drop(second);
+}
