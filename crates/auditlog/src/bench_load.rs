@@ -47,6 +47,16 @@ pub struct LoadTest {
     pub backfill: bool,
 }
 
+impl LoadTest {
+    /// What each request carries, in words.
+    fn events(&self) -> String {
+        match self.batch {
+            1 => "1 event".to_owned(),
+            n => format!("{n} events"),
+        }
+    }
+}
+
 /// One request's outcome: when it was due (seconds into the run), how long
 /// it took from then, and whether it was accepted.
 struct Sample {
@@ -103,10 +113,10 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
     let requests = u64::from(test.seconds) * u64::from(test.rate) / u64::from(test.batch);
     let period = Duration::from_secs_f64(f64::from(test.batch) / f64::from(test.rate));
     progress(format!(
-        "load: {} entries/s as {:.0} requests/s of {} events for {} s ({requests} requests)",
+        "load: {} entries/s as {:.0} requests/s of {} for {} s ({requests} requests)",
         test.rate,
         1.0 / period.as_secs_f64(),
-        test.batch,
+        test.events(),
         test.seconds
     ));
 
@@ -308,11 +318,11 @@ fn render(r: Report) -> String {
     let _ = writeln!(out, "- Date: {}", r.date.to_rfc3339());
     let _ = writeln!(
         out,
-        "- Load: {} entries/s as {:.0} requests/s of {} events, open loop, for {} s, against a separate \
+        "- Load: {} entries/s as {:.0} requests/s of {}, open loop, for {} s, against a separate \
          `auditlog serve` on SQLite (WAL, `synchronous=FULL`); {}; the client shares the machine",
         r.test.rate,
         f64::from(r.test.rate) / f64::from(r.test.batch),
-        r.test.batch,
+        r.test.events(),
         r.test.seconds,
         if r.test.backfill {
             "a backfill: entries carry their own times, spread over the past month"
