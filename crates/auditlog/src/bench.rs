@@ -677,7 +677,7 @@ pub(crate) async fn ingest_through(
         servers.push(InProcessServer::start(store.clone()).await?);
     }
     let bases: Vec<&str> = servers.iter().map(|s| s.base.as_str()).collect();
-    let requests = spread_over_replicas(&bases, orgs, &auth, bodies)?;
+    let requests = spread_over_replicas(&bases, orgs, &auth, bodies, Route::Spread)?;
     let load = send_all(requests, clients, StatusCode::CREATED).await?;
 
     for server in servers {
@@ -697,14 +697,25 @@ pub(crate) async fn ingest_keys(store: &dyn Store, orgs: &[Org]) -> Result<Vec<H
     Ok(auth)
 }
 
+/// Which replica a load balancer sends a request to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// In turn, so every organization's requests reach every replica.
+    Spread,
+    /// By organization: all of one organization's requests to one replica.
+    ByOrganization,
+}
+
 /// An ingest request for each body: the i-th to organization i mod orgs
 /// (with that organization's key from `auth`), through replica (i div orgs)
-/// mod replicas, so every organization's requests reach every replica.
+/// mod replicas when spread, or (i mod orgs) mod replicas when routed by
+/// organization.
 pub(crate) fn spread_over_replicas(
     bases: &[&str],
     orgs: &[Org],
     auth: &[HeaderValue],
     bodies: Vec<Vec<u8>>,
+    route: Route,
 ) -> Result<Vec<reqwest::Request>, AnyError> {
     if bases.is_empty() || orgs.is_empty() || auth.len() != orgs.len() {
         return Err("ingest needs a replica, an organization and a key for each".into());
@@ -722,7 +733,11 @@ pub(crate) fn spread_over_replicas(
         .into_iter()
         .enumerate()
         .map(|(i, body)| {
-            let (org, replica) = (i % orgs.len(), (i / orgs.len()) % urls.len());
+            let org = i % orgs.len();
+            let replica = match route {
+                Route::Spread => (i / orgs.len()) % urls.len(),
+                Route::ByOrganization => org % urls.len(),
+            };
             let mut request = reqwest::Request::new(Method::POST, urls[replica][org].clone());
             let headers = request.headers_mut();
             headers.insert(AUTHORIZATION, auth[org].clone());
