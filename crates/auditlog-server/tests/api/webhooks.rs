@@ -68,6 +68,21 @@ async fn create_hook(app: &TestApp, admin: &Browser, url: &str, events: &[&str])
     body
 }
 
+/// A new server on the stopped app's database, with its signing key (which
+/// seals the webhook secrets) and its dispatcher running in the background.
+async fn restart_delivering(stopped: &TestApp) -> crate::helpers::Running {
+    let key = stopped.checkpoint_key.clone();
+    crate::helpers::spawn_on(&stopped.db, |c| {
+        c.checkpoints.key = key;
+        c.webhook_policy = DestinationPolicy {
+            allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
+            allow_http: true,
+        };
+        c.dispatcher.poll_interval = Duration::from_millis(50);
+    })
+    .await
+}
+
 fn signatures_ok(secret: &str, r: &crate::receiver::Received) -> bool {
     let wh = standardwebhooks::Webhook::new(secret).unwrap();
     let id = r.headers["webhook-id"].to_str().unwrap();
@@ -532,18 +547,7 @@ async fn deliveries_committed_before_a_crash_are_made_after_restart() {
     first.stop().await;
     assert!(rx.drain().is_empty());
 
-    // A new server on the same database (and signing key, which seals the
-    // webhook secrets), dispatcher running in the background.
-    let key = first.checkpoint_key.clone();
-    let second = crate::helpers::spawn_on(&first.db, |c| {
-        c.checkpoints.key = key;
-        c.webhook_policy = DestinationPolicy {
-            allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
-            allow_http: true,
-        };
-        c.dispatcher.poll_interval = Duration::from_millis(50);
-    })
-    .await;
+    let second = restart_delivering(&first).await;
     let mut seen = std::collections::HashSet::new();
     while seen.len() < acks.len() {
         let r = tokio::time::timeout(Duration::from_secs(20), rx.rx.recv())
@@ -649,16 +653,7 @@ async fn secrets_stored_in_clear_are_sealed_when_a_server_starts() {
         .await;
     first.stop().await;
 
-    let key = first.checkpoint_key.clone();
-    let second = crate::helpers::spawn_on(&first.db, |c| {
-        c.checkpoints.key = key;
-        c.webhook_policy = DestinationPolicy {
-            allowed_subnets: vec!["127.0.0.0/8".parse().unwrap()],
-            allow_http: true,
-        };
-        c.dispatcher.poll_interval = Duration::from_millis(50);
-    })
-    .await;
+    let second = restart_delivering(&first).await;
     let delivered = tokio::time::timeout(Duration::from_secs(20), rx.rx.recv())
         .await
         .expect("the pending delivery is made")
