@@ -3,6 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+// See Cargo.toml for why this allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod backend;
 mod bench;
