@@ -61,6 +61,9 @@ pub struct RetentionConfig {
     pub interval: Duration,
     /// Entries deleted per transaction; small, so ingest never waits long.
     pub batch: u32,
+    /// Whether the purger runs on its own; tests that drive passes
+    /// themselves turn it off, so its pass at start cannot race theirs.
+    pub background: bool,
 }
 
 impl Default for RetentionConfig {
@@ -68,6 +71,7 @@ impl Default for RetentionConfig {
         Self {
             interval: Duration::from_secs(15 * 60),
             batch: 500,
+            background: true,
         }
     }
 }

@@ -144,6 +144,9 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
+    if !config.background {
+        return;
+    }
     loop {
         match purge_once(store.as_ref(), &writer, clock.as_ref(), config.batch).await {
             Ok(purged) => {

@@ -8,8 +8,10 @@ use auditlog_server::Writer;
 use auditlog_server::retention::purge_once;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, event, spawn_app};
+use crate::helpers::{TestApp, event, spawn_app_with};
 
+/// One purge pass, driven by the test: the app's own purger is off, so its
+/// pass at start cannot take the lease or the entries first.
 async fn purge(app: &TestApp) -> Vec<auditlog_server::retention::OrgPurge> {
     let clock: Arc<dyn Clock> = Arc::new(app.clock.clone());
     let (writer, task) = Writer::spawn(app.store.clone(), clock.clone(), Default::default());
@@ -29,7 +31,7 @@ fn at(day: u32) -> Value {
 
 #[tokio::test]
 async fn expired_entries_are_purged_in_batches_and_the_purge_is_recorded() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.retention.background = false).await;
     let events: Vec<Value> = (1..=10).map(at).collect();
     app.ingest(json!({ "events": events })).await;
     // acme keeps 90 days; move to 2026-08-06: May 1..8 are now past it.
@@ -64,7 +66,7 @@ async fn expired_entries_are_purged_in_batches_and_the_purge_is_recorded() {
 
 #[tokio::test]
 async fn expired_entries_are_hidden_even_before_the_purge() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.retention.background = false).await;
     let acks = app.ingest(json!({"events": [at(1), at(20)]})).await;
     app.clock
         .set(auditlog_domain::Timestamp::parse("2026-08-06T12:00:00Z").unwrap());
@@ -86,7 +88,7 @@ async fn expired_entries_are_hidden_even_before_the_purge() {
 
 #[tokio::test]
 async fn a_larger_plan_keeps_entries_from_then_on() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.retention.background = false).await;
     app.ingest(json!({"events": [at(1)]})).await;
     // Upgrade acme to scale (365 days) before the 90 days run out.
     let org = app.store.org_by_slug("acme").await.unwrap().unwrap();
