@@ -27,20 +27,7 @@ async fn deliveries_resume_after_sigkill() {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-    admin(&db, &["org", "create", "acme", "--name", "Acme"]);
-    admin(
-        &db,
-        &[
-            "member",
-            "add",
-            "--org",
-            "acme",
-            "--email",
-            "adam@acme.com",
-            "--role",
-            "admin",
-        ],
-    );
+    acme_with_admin(&db);
     let key = admin(&db, &["key", "create", "--org", "acme", "--scope", "audit:write"])
         .lines()
         .last()

@@ -100,20 +100,7 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("signing-key").display().to_string();
-    admin(&db, &["org", "create", "acme", "--name", "Acme"]);
-    admin(
-        &db,
-        &[
-            "member",
-            "add",
-            "--org",
-            "acme",
-            "--email",
-            "adam@acme.com",
-            "--role",
-            "admin",
-        ],
-    );
+    acme_with_admin(&db);
     let key = read_write_key(&db);
     let verifier = admin(&db, &["key", "show-signing", "--signing-key", &key_file])
         .trim()

@@ -48,6 +48,25 @@ pub const PASSWORD: &str = "a long passphrase";
 
 /// Runs an administrative command against `db` (people added get
 /// [`PASSWORD`]); panics unless it succeeds, returns its stdout.
+/// The organization `acme` with `adam@acme.com` as its admin, made with
+/// the command line.
+pub fn acme_with_admin(db: &str) {
+    admin(db, &["org", "create", "acme", "--name", "Acme"]);
+    admin(
+        db,
+        &[
+            "member",
+            "add",
+            "--org",
+            "acme",
+            "--email",
+            "adam@acme.com",
+            "--role",
+            "admin",
+        ],
+    );
+}
+
 pub fn admin(db: &str, args: &[&str]) -> String {
     let out = auditlog()
         .args(args)
@@ -330,20 +349,7 @@ impl SetTest {
     /// to create the webhook.
     pub async fn prepare(db: &str, dir: &std::path::Path, serve: impl Fn(&str, &str, u16) -> Child) -> Self {
         let key_file = dir.join("signing-key").display().to_string();
-        admin(db, &["org", "create", "acme", "--name", "Acme"]);
-        admin(
-            db,
-            &[
-                "member",
-                "add",
-                "--org",
-                "acme",
-                "--email",
-                "adam@acme.com",
-                "--role",
-                "admin",
-            ],
-        );
+        acme_with_admin(db);
         let key = read_write_key(db);
         let verifier = admin(db, &["key", "show-signing", "--signing-key", &key_file])
             .trim()
