@@ -6,7 +6,9 @@
 //! org_id order so two transactions cannot wait on each other); from then on
 //! it alone assigns those organizations' sequence numbers, grows their trees
 //! and checks their idempotency keys, and later statements (READ COMMITTED)
-//! see everything the previous holder committed.
+//! see everything the previous holder committed. A call spanning several
+//! organizations first takes only the heads no one holds (`SKIP LOCKED`) and
+//! leaves the others to a second transaction (see `PostgresStore::append`).
 //!
 //! New rows are buffered and written with one multi-row insert per table, not
 //! one round trip per entry; the buffer is flushed before each change, so a
@@ -54,19 +56,24 @@ struct Batch {
     wrote_deliveries: bool,
 }
 
-/// Locks the log heads of `orgs`, in order, and returns their sizes.
-async fn lock_heads(tx: &Transaction<'_>, orgs: &[i64]) -> Result<HashMap<OrgId, i64>, Failure> {
-    let rows = db::query(
-        tx,
-        "SELECT org_id, size FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE",
-        &[&orgs],
-    )
-    .await?;
+/// Locks the log heads of `orgs`, in order, and returns their sizes: all of
+/// them, waiting for any another transaction holds, or with
+/// [`Heads::FreeOnly`] only those no other transaction holds.
+async fn lock_heads(tx: &Transaction<'_>, orgs: &[i64], mode: Heads) -> Result<HashMap<OrgId, i64>, Failure> {
+    let sql = match mode {
+        Heads::Wait => "SELECT org_id, size FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE",
+        Heads::FreeOnly => {
+            "SELECT org_id, size FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED"
+        }
+    };
+    let rows = db::query(tx, sql, &[&orgs]).await?;
     let mut heads = HashMap::with_capacity(rows.len());
     for r in rows {
         heads.insert(OrgId(get(&r, 0)?), get(&r, 1)?);
     }
-    if let Some(missing) = orgs.iter().find(|o| !heads.contains_key(&OrgId(**o))) {
+    if mode == Heads::Wait
+        && let Some(missing) = orgs.iter().find(|o| !heads.contains_key(&OrgId(**o)))
+    {
         return Err(StoreError::NotFound(format!("organization {missing}")).into());
     }
     Ok(heads)
@@ -336,7 +343,7 @@ fn leaves_by_org(out: &[RequestResult]) -> HashMap<OrgId, Vec<Hash>> {
 /// How an append takes the organizations' log heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Heads {
-    /// Every organization's, waiting for any another transaction holds.
+    /// Every organization's, waiting for those another transaction holds.
     Wait,
     /// Only those no other transaction holds (`SKIP LOCKED`); the requests
     /// of the others are left out.
@@ -350,26 +357,13 @@ pub async fn append_taking(
     tx: &Transaction<'_>,
     requests: &[AppendRequest],
     received_at: Timestamp,
-    heads: Heads,
+    mode: Heads,
 ) -> Result<(Vec<bool>, Vec<RequestResult>), Failure> {
-    let taken: Vec<bool> = match heads {
-        Heads::Wait => vec![true; requests.len()],
-        Heads::FreeOnly => {
-            let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
-            orgs.sort_unstable();
-            orgs.dedup();
-            let free: std::collections::HashSet<i64> = db::query(
-                tx,
-                "SELECT org_id FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED",
-                &[&orgs],
-            )
-            .await?
-            .iter()
-            .map(|r| get(r, 0))
-            .collect::<Result<_, _>>()?;
-            requests.iter().map(|r| free.contains(&r.org_id.0)).collect()
-        }
-    };
+    let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let heads = lock_heads(tx, &orgs, mode).await?;
+    let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
     let mine: Vec<&AppendRequest> = requests
         .iter()
         .zip(&taken)
@@ -379,19 +373,18 @@ pub async fn append_taking(
     if mine.is_empty() {
         return Ok((taken, Vec::new()));
     }
-    let results = append_in_tx(tx, &mine, received_at).await?;
+    let results = append_in_tx(tx, &mine, heads, received_at).await?;
     Ok((taken, results))
 }
 
-pub async fn append_in_tx(
+/// Appends `requests`, whose organizations' log heads this transaction has
+/// locked (`heads`, their sizes).
+async fn append_in_tx(
     tx: &Transaction<'_>,
     requests: &[&AppendRequest],
+    heads: HashMap<OrgId, i64>,
     received_at: Timestamp,
 ) -> Result<Vec<RequestResult>, Failure> {
-    let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
-    orgs.sort_unstable();
-    orgs.dedup();
-    let heads = lock_heads(tx, &orgs).await?;
     let mut batch = Batch {
         sizes_before: heads.clone(),
         heads,
