@@ -57,8 +57,6 @@ pub mod tls;
 pub mod tree;
 
 use std::collections::HashMap;
-
-use auditlog_domain::sealed::SecretSealer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +66,7 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
     ApiKeyRecord, AppendRequest, Delivery, DueDelivery, Job, JobLease, NewApiKey, Purged, RecordedAttempt,
@@ -183,9 +182,8 @@ impl PostgresStore {
         out: &mut [Option<RequestResult>],
     ) -> Result<(), StoreError> {
         let (slots, requests): (Vec<usize>, Vec<AppendRequest>) = waiting.into_iter().unzip();
-        let requests = Arc::new(requests);
         match self
-            .append_group(requests.clone(), received_at, append::Heads::Wait)
+            .append_group(Arc::new(requests), received_at, append::Heads::Wait)
             .await
         {
             Ok((_, results)) => {
@@ -197,17 +195,8 @@ impl PostgresStore {
             // single transaction.
             Err(e) if out.iter().all(Option::is_none) => return Err(e),
             // The first transaction committed, so an outer error would
-            // misreport it; as the writer does with a failed batch, each
-            // request is tried alone, so one bad request does not fail its
-            // neighbours.
-            Err(StoreError::Internal(_)) if requests.len() > 1 => {
-                for (slot, request) in slots.into_iter().zip(requests.iter()) {
-                    let alone = self
-                        .append_group(Arc::new(vec![request.clone()]), received_at, append::Heads::Wait)
-                        .await;
-                    out[slot] = Some(alone.and_then(|(_, mut r)| r.pop().unwrap_or_else(|| Ok(Vec::new()))));
-                }
-            }
+            // misreport it: each request gets the failure as its own (the
+            // writer retries such requests alone).
             Err(e) => {
                 for slot in slots {
                     out[slot] = Some(Err(e.clone()));

@@ -130,31 +130,36 @@ async fn run(
     tracing::debug!("writer drained and stopped");
 }
 
-/// Commits a batch of jobs in one transaction and answers each. If the
-/// transaction fails for a reason other than the database being unavailable,
-/// the jobs are retried one by one so one bad request cannot fail the
-/// others.
+/// Commits a batch of jobs and answers each. If the commit fails for a
+/// reason other than the database being unavailable (the whole batch, or,
+/// where the store split it, one of its transactions), those jobs are
+/// retried one by one so one bad request cannot fail the others.
 /// Returns how the transaction ended, for the metrics.
 async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) -> &'static str {
+    let several = jobs.len() > 1;
     let requests: Vec<AppendRequest> = jobs.iter().map(|j| j.request.clone()).collect();
     match store.append(requests, clock.now()).await {
         Ok(results) => {
             crate::fault::point(crate::fault::AFTER_COMMIT);
+            let mut failed = Vec::new();
             for (job, result) in jobs.into_iter().zip(results) {
-                // A caller that went away still had its entries committed.
-                let _ = job.reply.send(result);
+                match result {
+                    Err(StoreError::Internal(cause)) if several => {
+                        tracing::warn!(%cause, "a transaction of the batch failed; retrying its requests one by one");
+                        failed.push(job);
+                    }
+                    // A caller that went away still had its entries committed.
+                    result => {
+                        let _ = job.reply.send(result);
+                    }
+                }
             }
+            append_alone(store, clock, failed).await;
             "committed"
         }
-        Err(StoreError::Internal(cause)) if jobs.len() > 1 => {
+        Err(StoreError::Internal(cause)) if several => {
             tracing::warn!(%cause, jobs = jobs.len(), "batch commit failed; retrying requests one by one");
-            for job in jobs {
-                let result = match store.append(vec![job.request.clone()], clock.now()).await {
-                    Ok(mut r) => r.pop().unwrap_or_else(|| Ok(Vec::new())),
-                    Err(e) => Err(e),
-                };
-                let _ = job.reply.send(result);
-            }
+            append_alone(store, clock, jobs).await;
             "retried_one_by_one"
         }
         Err(e) => {
@@ -170,5 +175,16 @@ async fn commit_batch(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) -> &
             }
             if unavailable { "unavailable" } else { "failed" }
         }
+    }
+}
+
+/// Appends each job's request in a transaction of its own and answers it.
+async fn append_alone(store: &dyn Store, clock: &dyn Clock, jobs: Vec<Job>) {
+    for job in jobs {
+        let result = match store.append(vec![job.request.clone()], clock.now()).await {
+            Ok(mut r) => r.pop().unwrap_or_else(|| Ok(Vec::new())),
+            Err(e) => Err(e),
+        };
+        let _ = job.reply.send(result);
     }
 }

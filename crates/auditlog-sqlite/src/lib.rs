@@ -24,8 +24,6 @@ pub mod schema;
 pub mod tree;
 
 use std::collections::HashMap;
-
-use auditlog_domain::sealed::SecretSealer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +35,7 @@ use auditlog_domain::leaf_hasher::{LeafSink, with_leaf_hasher};
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
     ApiKeyRecord, AppendRequest, Appended, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt,
