@@ -215,19 +215,15 @@ fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
         now.plus_millis(-60_000),
         RNG_SEED + 7,
     );
+    let event_json = if backfill {
+        crate::bench::event_json
+    } else {
+        live_event_json
+    };
     entries
         .chunks(batch)
         .map(|chunk| {
-            let events: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|e| {
-                    if backfill {
-                        crate::bench::event_json(e)
-                    } else {
-                        live_event_json(e)
-                    }
-                })
-                .collect();
+            let events: Vec<serde_json::Value> = chunk.iter().map(event_json).collect();
             Ok(serde_json::to_vec(&json!({ "events": events }))?.into())
         })
         .collect()

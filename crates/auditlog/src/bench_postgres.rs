@@ -1257,7 +1257,7 @@ impl Results {
     }
 }
 
-fn cores_of(c: Option<f64>) -> String {
+pub(crate) fn cores_of(c: Option<f64>) -> String {
     c.map_or_else(|| "not measured".into(), |c| format!("{c:.2} cores"))
 }
 

@@ -26,7 +26,8 @@ use crate::bench::{
     self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Table, Workdir, ms, per_sec, progress,
 };
 use crate::bench_postgres::{
-    SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, prepared_database, sample_waits, settle, with_database_cpu,
+    SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, cores_of, prepared_database, sample_waits, settle,
+    with_database_cpu,
 };
 use crate::cli::BenchArgs;
 use crate::cpu_quota::CpuQuota;
@@ -49,10 +50,7 @@ const BOUND: f64 = 0.85;
 const SATURATED: f64 = 0.9;
 
 struct Run {
-    kind: &'static str,
-    orgs: usize,
-    replicas: usize,
-    route: Route,
+    shape: Shape,
     entries: usize,
     load: HttpLoad,
     /// Cores each replica used on average.
@@ -75,7 +73,6 @@ impl Run {
 
 pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
     let meter = LoadMeter::start();
-    let date = SystemClock.now();
     let now = SystemClock.now();
     // Each replica signs checkpoints with the same key, as every replica of
     // one installation must; made before any starts, so none races to.
@@ -106,9 +103,10 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
             runs.push(shape.measure(server, workdir, &signing_key, bodies, entries).await?);
         }
     }
-    Ok(render(args, cores, date, meter.others(), &runs))
+    Ok(render(args, cores, now, meter.others(), &runs))
 }
 
+#[derive(Clone, Copy)]
 struct Shape {
     kind: &'static str,
     orgs: usize,
@@ -186,10 +184,7 @@ impl Shape {
             .map(|(b, a)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?).as_secs_f64() / secs))
             .collect();
         let run = Run {
-            kind: self.kind,
-            orgs: self.orgs,
-            replicas: self.replicas,
-            route: self.route,
+            shape: *self,
             entries,
             load,
             replica_cores,
@@ -200,8 +195,8 @@ impl Shape {
             "    {:.0} entries/s, p99 {:.1} ms; replicas {}; PostgreSQL {}; backends: {}",
             run.rate(),
             ms(run.load.latency.p99),
-            replica_cores_text(&run.replica_cores),
-            cores_text(run.database),
+            replica_cores_of(&run.replica_cores),
+            cores_of(run.database),
             run.waits.describe()
         ));
         Ok(run)
@@ -215,12 +210,8 @@ fn routed_text(route: Route) -> &'static str {
     }
 }
 
-fn cores_text(c: Option<f64>) -> String {
-    c.map_or_else(|| "not measured".into(), |c| format!("{c:.2} cores"))
-}
-
-fn replica_cores_text(each: &[Option<f64>]) -> String {
-    each.iter().map(|c| cores_text(*c)).collect::<Vec<_>>().join(" + ")
+fn replica_cores_of(each: &[Option<f64>]) -> String {
+    each.iter().map(|c| cores_of(*c)).collect::<Vec<_>>().join(" + ")
 }
 
 fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>, runs: &[Run]) -> String {
@@ -265,25 +256,25 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         runs_table.row(vec![
             format!(
                 "{}, {} org(s), {} replica(s){}",
-                r.kind,
-                r.orgs,
-                r.replicas,
-                routed_text(r.route)
+                r.shape.kind,
+                r.shape.orgs,
+                r.shape.replicas,
+                routed_text(r.shape.route)
             ),
             format!("{:.0}", r.rate()),
             format!("{:.2} ms / {:.2} ms", ms(r.load.latency.p50), ms(r.load.latency.p99)),
-            replica_cores_text(&r.replica_cores),
-            cores_text(r.database),
-            cores_text(r.machine()),
+            replica_cores_of(&r.replica_cores),
+            cores_of(r.database),
+            cores_of(r.machine()),
             r.waits.describe(),
         ]);
     }
     let _ = runs_table.render(&mut out);
     let _ = writeln!(out);
     let mut ratios = Table::new(&["Ingest", "1 replica", "2 replicas", "2 / 1", "Target", "Verdict"]);
-    for (r, two) in runs.iter().filter(|r| r.replicas == 1).flat_map(|r| {
+    for (r, two) in runs.iter().filter(|r| r.shape.replicas == 1).flat_map(|r| {
         runs.iter()
-            .filter(move |t| t.kind == r.kind && t.orgs == r.orgs && t.replicas == 2)
+            .filter(move |t| t.shape.kind == r.shape.kind && t.shape.orgs == r.shape.orgs && t.shape.replicas == 2)
             .map(move |t| (r, t))
     }) {
         let ratio = two.rate() / r.rate().max(f64::EPSILON);
@@ -295,13 +286,13 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             .is_some_and(|c| c >= BOUND * cores);
         let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
         let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
-            _ if two.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
+            _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
             (true, _, _) => "PASS".to_owned(),
             (false, false, _) => "not shown: one replica did not use its quota, so it was not the limit".to_owned(),
             (false, true, Some(m)) => format!(
                 "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
                 bench::cores(),
-                cores_text(two.database)
+                cores_of(two.database)
             ),
             (false, true, None) => format!(
                 "**MISS** ({:.1}% below)",
@@ -309,7 +300,12 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             ),
         };
         ratios.row(vec![
-            format!("{}, {} org(s){}", r.kind, r.orgs, routed_text(two.route)),
+            format!(
+                "{}, {} org(s){}",
+                r.shape.kind,
+                r.shape.orgs,
+                routed_text(two.shape.route)
+            ),
             format!("{:.0} entries/s", r.rate()),
             format!("{:.0} entries/s", two.rate()),
             format!("{ratio:.2}×"),
