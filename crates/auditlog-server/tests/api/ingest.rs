@@ -274,3 +274,55 @@ async fn concurrent_requests_are_all_committed_with_gapless_sequences() {
     let all = app.list_all(&[("limit", "1000")]).await;
     assert_eq!(all.len(), 200);
 }
+
+/// A request the store cannot commit (its organization does not exist)
+/// fails alone: the requests the writer batched with it are committed, in
+/// order, and acknowledged.
+#[tokio::test]
+async fn a_request_that_cannot_commit_fails_alone_in_its_batch() {
+    use std::sync::Arc;
+
+    use auditlog_domain::entry::{Actor, ActorType, Resource};
+    use auditlog_domain::store::AppendRequest;
+    use auditlog_domain::{Clock, NewEntry, OrgId};
+    use auditlog_server::Writer;
+
+    let app = spawn_app().await;
+    let entry = |n: usize| NewEntry {
+        timestamp: app.clock.now(),
+        actor: Actor {
+            kind: ActorType::User,
+            id: "a@acme.com".into(),
+        },
+        event: "project.created".into(),
+        resource: Resource {
+            kind: "project".into(),
+            id: format!("p{n}"),
+            name: None,
+        },
+        details: json!({"name": "Prod"}).as_object().cloned().unwrap(),
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
+        idempotency_key: None,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(app.clock.clone());
+    let (writer, task) = Writer::spawn(app.store.clone(), clock, Default::default());
+    let missing = OrgId(app.acme.id.0.max(app.globex.id.0) + 1000);
+    // Queued together, so the writer takes them as one batch.
+    let (first, bad, last) = tokio::join!(
+        writer.append(AppendRequest::entries(app.acme.id, vec![entry(1)])),
+        writer.append(AppendRequest::entries(missing, vec![entry(2)])),
+        writer.append(AppendRequest::entries(app.acme.id, vec![entry(3)])),
+    );
+    assert!(bad.is_err(), "the missing organization's request fails");
+    let seqs: Vec<i64> = [first, last]
+        .into_iter()
+        .flat_map(|r| r.expect("committed"))
+        .map(|a| a.entry.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2]);
+    assert_eq!(app.store.log_size(app.acme.id).await.unwrap(), 2);
+    drop(writer);
+    task.await.unwrap();
+}
