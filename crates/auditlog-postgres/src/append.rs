@@ -10,10 +10,20 @@
 //! organizations first takes only the heads no one holds (`SKIP LOCKED`) and
 //! leaves the others to a second transaction (see `PostgresStore::append`).
 //!
+//! While a head is locked, every round trip to this process is time the
+//! other replicas wait, so an append without changes makes two: the lock,
+//! sent together with the reads that follow it (the organizations'
+//! endpoints, the entries already recorded under the batch's idempotency
+//! keys, the head's stored tree frontier), then every write together with
+//! the commit (see [`db::commit_pipelined`]). Statements sent together run
+//! one after another in the order sent, so each read sees what the previous
+//! holder of the lock committed.
+//!
 //! New rows are buffered and written with one multi-row insert per table, not
-//! one round trip per entry; the buffer is flushed before each change, so a
-//! change sees the batch's earlier entries and deliveries as it would have
-//! one by one (a deleted endpoint takes its pending deliveries with it).
+//! one round trip per entry. A request with changes flushes the buffer first
+//! and runs in a savepoint, so a change sees the batch's earlier entries and
+//! deliveries as it would have one by one (a deleted endpoint takes its
+//! pending deliveries with it).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,15 +33,116 @@ use auditlog_domain::merkle::Hash;
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::Statement;
 use uuid::Uuid;
 
+use crate::changes;
+use crate::db::{self, Ended};
 use crate::error::Failure;
 use crate::rows::{ENTRY_COLUMNS, WEBHOOK_COLUMNS, entry_at, get, qualified, webhook_at};
-use crate::{changes, db, tree};
+use crate::tree::{self, Growth};
 
 /// The channel `pg_notify` signals on when deliveries were written.
 pub const DELIVERIES_CHANNEL: &str = "auditlog_deliveries";
+
+/// The statements of an append, prepared before its lock is taken (once per
+/// connection; later they come from the connection's cache), so that none
+/// costs a round trip under the lock and statements sent together go out in
+/// the order they are written.
+struct Statements {
+    lock: Statement,
+    endpoints: Statement,
+    recorded: Statement,
+    entries: Statement,
+    ids: Statement,
+    keys: Statement,
+    deliveries: Statement,
+    nodes: Statement,
+    tiles: Statement,
+    heads: Statement,
+    notify: Statement,
+}
+
+const LOCK_WAIT: &str =
+    "SELECT org_id, size, frontier FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE";
+const LOCK_FREE: &str =
+    "SELECT org_id, size, frontier FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED";
+
+impl Statements {
+    async fn prepare(tx: &Transaction<'_>, mode: Heads) -> Result<Self, Failure> {
+        let endpoints = format!("SELECT org_id, {WEBHOOK_COLUMNS} FROM webhooks WHERE org_id = ANY($1) AND enabled");
+        let recorded = format!(
+            "SELECT {} FROM unnest($1::bigint[], $2::text[]) AS u (org_id, idempotency_key) \
+             JOIN entry_keys k ON k.org_id = u.org_id AND k.idempotency_key = u.idempotency_key \
+             JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
+            qualified("e", ENTRY_COLUMNS)
+        );
+        let sql: [&str; 11] = [
+            match mode {
+                Heads::Wait => LOCK_WAIT,
+                Heads::FreeOnly => LOCK_FREE,
+            },
+            &endpoints,
+            &recorded,
+            "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
+             resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
+             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
+                         $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
+                         $16::text[]) \
+                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
+            "INSERT INTO entry_ids (org_id, id, seq, ts) \
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
+            "INSERT INTO entry_keys (org_id, idempotency_key, seq, ts) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
+            "INSERT INTO deliveries (org_id, id, webhook_id, seq, entry_ts, status, attempts, next_attempt_at, \
+             created_at) \
+             SELECT o, i, w, s, t, 'pending', 0, $6, $6 \
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u (o, i, w, s, t)",
+            tree::INSERT_NODES,
+            tree::EXTEND_TILES,
+            "UPDATE log_heads h SET size = u.size, frontier = u.frontier \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u (org_id, size, frontier) \
+             WHERE h.org_id = u.org_id",
+            "SELECT pg_notify($1, '')",
+        ];
+        let prepared = futures_util::future::try_join_all(sql.iter().map(|s| tx.prepare_cached(s))).await?;
+        let [
+            lock,
+            endpoints,
+            recorded,
+            entries,
+            ids,
+            keys,
+            deliveries,
+            nodes,
+            tiles,
+            heads,
+            notify,
+        ] = <[Statement; 11]>::try_from(prepared).map_err(|_| StoreError::Internal("statement count".into()))?;
+        Ok(Self {
+            lock,
+            endpoints,
+            recorded,
+            entries,
+            ids,
+            keys,
+            deliveries,
+            nodes,
+            tiles,
+            heads,
+            notify,
+        })
+    }
+}
+
+/// A locked log head.
+struct Head {
+    size: i64,
+    /// The tree's frontier as stored with the head, if it was.
+    frontier: Option<Vec<u8>>,
+}
 
 /// Rows waiting for their multi-row insert.
 #[derive(Default)]
@@ -42,34 +153,39 @@ struct Buffer {
 }
 
 /// The per-transaction state of an append.
-#[derive(Default)]
 struct Batch {
     /// Each organization's head as this transaction moves it.
     heads: HashMap<OrgId, i64>,
-    /// Each organization's head when the transaction locked it.
-    sizes_before: HashMap<OrgId, i64>,
+    /// Entries recorded before this transaction under the idempotency keys
+    /// of its requests.
+    recorded: HashMap<(OrgId, String), Entry>,
     /// Entries of this transaction by idempotency key, so a key repeated
     /// within one batch also yields the first entry.
     fresh: HashMap<(OrgId, String), Entry>,
+    /// Each organization's enabled endpoints; read again after a change.
     endpoints: HashMap<OrgId, Vec<Endpoint>>,
     buffer: Buffer,
     wrote_deliveries: bool,
 }
 
-/// Locks the log heads of `orgs`, in order, and returns their sizes: all of
-/// them, waiting for any another transaction holds, or with
-/// [`Heads::FreeOnly`] only those no other transaction holds.
-async fn lock_heads(tx: &Transaction<'_>, orgs: &[i64], mode: Heads) -> Result<HashMap<OrgId, i64>, Failure> {
-    let sql = match mode {
-        Heads::Wait => "SELECT org_id, size FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE",
-        Heads::FreeOnly => {
-            "SELECT org_id, size FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED"
-        }
-    };
-    let rows = db::query(tx, sql, &[&orgs]).await?;
+/// Locks the log heads of `orgs`, in order (all of them, or those no other
+/// transaction holds, as the statement was prepared for the mode).
+async fn lock_heads(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    orgs: &[i64],
+    mode: Heads,
+) -> Result<HashMap<OrgId, Head>, Failure> {
+    let rows = tx.query(&st.lock, &[&orgs]).await?;
     let mut heads = HashMap::with_capacity(rows.len());
     for r in rows {
-        heads.insert(OrgId(get(&r, 0)?), get(&r, 1)?);
+        heads.insert(
+            OrgId(get(&r, 0)?),
+            Head {
+                size: get(&r, 1)?,
+                frontier: get(&r, 2)?,
+            },
+        );
     }
     if mode == Heads::Wait
         && let Some(missing) = orgs.iter().find(|o| !heads.contains_key(&OrgId(**o)))
@@ -79,46 +195,59 @@ async fn lock_heads(tx: &Transaction<'_>, orgs: &[i64], mode: Heads) -> Result<H
     Ok(heads)
 }
 
-/// The organization's enabled endpoints, read once per transaction (and
-/// again after a change, which may have altered them).
+/// The enabled endpoints of `orgs`, every organization present.
+async fn endpoints_of_all(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    orgs: &[i64],
+) -> Result<HashMap<OrgId, Vec<Endpoint>>, Failure> {
+    let rows = tx.query(&st.endpoints, &[&orgs]).await?;
+    let mut out: HashMap<OrgId, Vec<Endpoint>> = orgs.iter().map(|o| (OrgId(*o), Vec::new())).collect();
+    for r in rows {
+        out.entry(OrgId(get(&r, 0)?)).or_default().push(webhook_at(&r, 1)?);
+    }
+    Ok(out)
+}
+
+/// The organization's enabled endpoints, read again after a change (which
+/// may have altered them) and otherwise taken from the batch.
 async fn endpoints_of<'a>(
     tx: &Transaction<'_>,
+    st: &Statements,
     org: OrgId,
     cache: &'a mut HashMap<OrgId, Vec<Endpoint>>,
 ) -> Result<&'a [Endpoint], Failure> {
-    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(org) {
-        let rows = db::query(
-            tx,
-            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE org_id = $1 AND enabled"),
-            &[&org.0],
-        )
-        .await?;
-        let list = rows.iter().map(|r| webhook_at(r, 0)).collect::<Result<Vec<_>, _>>()?;
-        slot.insert(list);
+    if !cache.contains_key(&org) {
+        let read = endpoints_of_all(tx, st, &[org.0]).await?;
+        cache.extend(read);
     }
     Ok(cache.get(&org).map(Vec::as_slice).unwrap_or_default())
 }
 
-/// The entries already recorded under any of `keys`, by key.
-async fn by_keys(tx: &Transaction<'_>, org: OrgId, keys: &[&str]) -> Result<HashMap<String, Entry>, Failure> {
+/// The entries already recorded under any of the requests' idempotency
+/// keys, by organization and key.
+async fn recorded_under(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    requests: &[AppendRequest],
+) -> Result<HashMap<(OrgId, String), Entry>, Failure> {
+    let (orgs, keys): (Vec<i64>, Vec<&str>) = requests
+        .iter()
+        .flat_map(|r| {
+            r.entries
+                .iter()
+                .filter_map(move |e| e.idempotency_key.as_deref().map(|k| (r.org_id.0, k)))
+        })
+        .unzip();
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = db::query(
-        tx,
-        &format!(
-            "SELECT {} FROM entry_keys k JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts \
-             WHERE k.org_id = $1 AND k.idempotency_key = ANY($2)",
-            qualified("e", ENTRY_COLUMNS)
-        ),
-        &[&org.0, &keys],
-    )
-    .await?;
+    let rows = tx.query(&st.recorded, &[&orgs, &keys]).await?;
     let mut found = HashMap::with_capacity(rows.len());
     for r in rows {
         let e = entry_at(&r, 0)?;
         if let Some(key) = e.idempotency_key.clone() {
-            found.insert(key, e);
+            found.insert((e.org_id, key), e);
         }
     }
     Ok(found)
@@ -127,28 +256,21 @@ async fn by_keys(tx: &Transaction<'_>, org: OrgId, keys: &[&str]) -> Result<Hash
 /// Turns one request's entries into rows in the buffer (or replays).
 async fn append_entries(
     tx: &Transaction<'_>,
+    st: &Statements,
     req: &AppendRequest,
     received_at: Timestamp,
     batch: &mut Batch,
 ) -> Result<Vec<Appended>, Failure> {
     let org = req.org_id;
-    let keys: Vec<&str> = req
-        .entries
-        .iter()
-        .filter_map(|e| e.idempotency_key.as_deref())
-        .filter(|k| !batch.fresh.contains_key(&(org, (*k).to_owned())))
-        .collect();
-    let recorded = by_keys(tx, org, &keys).await?;
     let mut results = Vec::with_capacity(req.entries.len());
     for new in &req.entries {
         if let Some(key) = &new.idempotency_key {
-            let earlier = batch
-                .fresh
-                .get(&(org, key.clone()))
-                .cloned()
-                .or_else(|| recorded.get(key).cloned());
-            if let Some(entry) = earlier {
-                results.push(Appended { entry, replayed: true });
+            let slot = (org, key.clone());
+            if let Some(entry) = batch.fresh.get(&slot).or_else(|| batch.recorded.get(&slot)) {
+                results.push(Appended {
+                    entry: entry.clone(),
+                    replayed: true,
+                });
                 continue;
             }
         }
@@ -173,7 +295,7 @@ async fn append_entries(
             idempotency_key: new.idempotency_key.clone(),
         };
         // The outbox rows commit with the entry or not at all.
-        for endpoint in endpoints_of(tx, org, &mut batch.endpoints)
+        for endpoint in endpoints_of(tx, st, org, &mut batch.endpoints)
             .await?
             .iter()
             .filter(|e| e.wants(&entry.event))
@@ -193,141 +315,127 @@ async fn append_entries(
     Ok(results)
 }
 
-/// Writes the buffered rows, one statement per table, sent together
-/// (pipelined): no table's rows depend on another's.
-async fn flush(tx: &Transaction<'_>, buffer: &mut Buffer, received_at: Timestamp) -> Result<(), Failure> {
+/// Writes the buffered rows, one statement per table, sent together: no
+/// table's rows depend on another's. Each statement goes out when the
+/// returned future is first polled.
+async fn flush(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    buffer: &mut Buffer,
+    received_at: Timestamp,
+) -> Result<(), Failure> {
     let entries = std::mem::take(&mut buffer.entries);
     let deliveries = std::mem::take(&mut buffer.deliveries);
     futures_util::future::try_join(
-        flush_entries(tx, &entries, received_at),
-        flush_deliveries(tx, &deliveries, received_at),
+        flush_entries(tx, st, &entries, received_at),
+        flush_deliveries(tx, st, &deliveries, received_at),
     )
     .await?;
     Ok(())
 }
 
-async fn flush_entries(tx: &Transaction<'_>, entries: &[Entry], received_at: Timestamp) -> Result<(), Failure> {
-    if !entries.is_empty() {
-        let mut org = Vec::with_capacity(entries.len());
-        let mut seq = Vec::with_capacity(entries.len());
-        let mut ts = Vec::with_capacity(entries.len());
-        let mut id = Vec::with_capacity(entries.len());
-        let mut actor_type = Vec::with_capacity(entries.len());
-        let mut actor = Vec::with_capacity(entries.len());
-        let mut event = Vec::with_capacity(entries.len());
-        let mut resource_type = Vec::with_capacity(entries.len());
-        let mut resource_id = Vec::with_capacity(entries.len());
-        let mut resource_name = Vec::with_capacity(entries.len());
-        let mut details = Vec::with_capacity(entries.len());
-        let mut ip: Vec<Option<IpAddr>> = Vec::with_capacity(entries.len());
-        let mut user_agent = Vec::with_capacity(entries.len());
-        let mut request_id = Vec::with_capacity(entries.len());
-        let mut key = Vec::with_capacity(entries.len());
-        for e in entries {
-            org.push(e.org_id.0);
-            seq.push(e.seq);
-            ts.push(e.timestamp.millis());
-            id.push(e.id);
-            actor_type.push(e.actor.kind.as_str());
-            actor.push(e.actor.id.as_str());
-            event.push(e.event.as_str());
-            resource_type.push(e.resource.kind.as_str());
-            resource_id.push(e.resource.id.as_str());
-            resource_name.push(e.resource.name.as_deref());
-            details.push(e.details_json());
-            ip.push(e.ip_address);
-            user_agent.push(e.user_agent.as_deref());
-            request_id.push(e.request_id.as_deref());
-            key.push(e.idempotency_key.as_deref());
-        }
-        let keyed: Vec<usize> = (0..entries.len()).filter(|&i| key[i].is_some()).collect();
-        let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
-        let keys: Vec<&str> = keyed.iter().filter_map(|&i| key[i]).collect();
-        let (key_org, key_seq, key_ts) = (pick_i64(&org), pick_i64(&seq), pick_i64(&ts));
-        let keying = async {
-            if keys.is_empty() {
-                return Ok(0);
-            }
-            db::execute(
-                tx,
-                "INSERT INTO entry_keys (org_id, idempotency_key, seq, ts) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])",
-                &[&key_org, &keys, &key_seq, &key_ts],
-            )
-            .await
-        };
-        futures_util::future::try_join3(
-            db::execute(
-                tx,
-                "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
-                 resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
-                 SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k \
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
-                             $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
-                             $16::text[]) \
-                      AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
-                &[
-                    &org,
-                    &seq,
-                    &ts,
-                    &received_at.millis(),
-                    &id,
-                    &actor_type,
-                    &actor,
-                    &event,
-                    &resource_type,
-                    &resource_id,
-                    &resource_name,
-                    &details,
-                    &ip,
-                    &user_agent,
-                    &request_id,
-                    &key,
-                ],
-            ),
-            db::execute(
-                tx,
-                "INSERT INTO entry_ids (org_id, id, seq, ts) \
-                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
-                &[&org, &id, &seq, &ts],
-            ),
-            keying,
-        )
-        .await?;
+async fn flush_entries(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    entries: &[Entry],
+    received_at: Timestamp,
+) -> Result<(), Failure> {
+    if entries.is_empty() {
+        return Ok(());
     }
+    let mut org = Vec::with_capacity(entries.len());
+    let mut seq = Vec::with_capacity(entries.len());
+    let mut ts = Vec::with_capacity(entries.len());
+    let mut id = Vec::with_capacity(entries.len());
+    let mut actor_type = Vec::with_capacity(entries.len());
+    let mut actor = Vec::with_capacity(entries.len());
+    let mut event = Vec::with_capacity(entries.len());
+    let mut resource_type = Vec::with_capacity(entries.len());
+    let mut resource_id = Vec::with_capacity(entries.len());
+    let mut resource_name = Vec::with_capacity(entries.len());
+    let mut details = Vec::with_capacity(entries.len());
+    let mut ip: Vec<Option<IpAddr>> = Vec::with_capacity(entries.len());
+    let mut user_agent = Vec::with_capacity(entries.len());
+    let mut request_id = Vec::with_capacity(entries.len());
+    let mut key = Vec::with_capacity(entries.len());
+    for e in entries {
+        org.push(e.org_id.0);
+        seq.push(e.seq);
+        ts.push(e.timestamp.millis());
+        id.push(e.id);
+        actor_type.push(e.actor.kind.as_str());
+        actor.push(e.actor.id.as_str());
+        event.push(e.event.as_str());
+        resource_type.push(e.resource.kind.as_str());
+        resource_id.push(e.resource.id.as_str());
+        resource_name.push(e.resource.name.as_deref());
+        details.push(e.details_json());
+        ip.push(e.ip_address);
+        user_agent.push(e.user_agent.as_deref());
+        request_id.push(e.request_id.as_deref());
+        key.push(e.idempotency_key.as_deref());
+    }
+    let keyed: Vec<usize> = (0..entries.len()).filter(|&i| key[i].is_some()).collect();
+    let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
+    let keys: Vec<&str> = keyed.iter().filter_map(|&i| key[i]).collect();
+    let (key_org, key_seq, key_ts) = (pick_i64(&org), pick_i64(&seq), pick_i64(&ts));
+    let keying = async {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&st.keys, &[&key_org, &keys, &key_seq, &key_ts]).await
+    };
+    futures_util::future::try_join3(
+        tx.execute(
+            &st.entries,
+            &[
+                &org,
+                &seq,
+                &ts,
+                &received_at.millis(),
+                &id,
+                &actor_type,
+                &actor,
+                &event,
+                &resource_type,
+                &resource_id,
+                &resource_name,
+                &details,
+                &ip,
+                &user_agent,
+                &request_id,
+                &key,
+            ],
+        ),
+        tx.execute(&st.ids, &[&org, &id, &seq, &ts]),
+        keying,
+    )
+    .await?;
     Ok(())
 }
 
 async fn flush_deliveries(
     tx: &Transaction<'_>,
+    st: &Statements,
     deliveries: &[(i64, String, String, i64, i64)],
     received_at: Timestamp,
 ) -> Result<(), Failure> {
-    if !deliveries.is_empty() {
-        let (mut org, mut id, mut webhook, mut seq, mut ts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (o, i, w, s, t) in deliveries {
-            org.push(*o);
-            id.push(i.as_str());
-            webhook.push(w.as_str());
-            seq.push(*s);
-            ts.push(*t);
-        }
-        db::execute(
-            tx,
-            "INSERT INTO deliveries (org_id, id, webhook_id, seq, entry_ts, status, attempts, next_attempt_at, \
-             created_at) \
-             SELECT o, i, w, s, t, 'pending', 0, $6, $6 \
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u (o, i, w, s, t)",
-            &[&org, &id, &webhook, &seq, &ts, &received_at.millis()],
-        )
-        .await?;
+    if deliveries.is_empty() {
+        return Ok(());
     }
+    let (mut org, mut id, mut webhook, mut seq, mut ts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (o, i, w, s, t) in deliveries {
+        org.push(*o);
+        id.push(i.as_str());
+        webhook.push(w.as_str());
+        seq.push(*s);
+        ts.push(*t);
+    }
+    tx.execute(&st.deliveries, &[&org, &id, &webhook, &seq, &ts, &received_at.millis()])
+        .await?;
     Ok(())
 }
 
-/// Runs every request in the open transaction. A request with changes runs
-/// inside a savepoint, so a refused change takes back only its own request.
 /// The leaf hashes of each organization's new entries, in sequence order.
 fn leaves_by_org(out: &[RequestResult]) -> HashMap<OrgId, Vec<Hash>> {
     let mut leaves: HashMap<OrgId, Vec<Hash>> = HashMap::new();
@@ -352,17 +460,24 @@ pub enum Heads {
 
 /// Appends `requests`, or with [`Heads::FreeOnly`] those of organizations
 /// whose heads were free: which requests were taken, and their results in
-/// order.
+/// order. Commits the transaction itself when it wrote anything.
 pub async fn append_taking(
     tx: &Transaction<'_>,
     requests: &[AppendRequest],
     received_at: Timestamp,
     mode: Heads,
-) -> Result<(Vec<bool>, Vec<RequestResult>), Failure> {
+) -> Result<((Vec<bool>, Vec<RequestResult>), Ended), Failure> {
+    let st = Statements::prepare(tx, mode).await?;
     let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
     orgs.sort_unstable();
     orgs.dedup();
-    let heads = lock_heads(tx, &orgs, mode).await?;
+    // The lock first; the reads behind it run once it is granted.
+    let (heads, endpoints, recorded) = futures_util::future::try_join3(
+        lock_heads(tx, &st, &orgs, mode),
+        endpoints_of_all(tx, &st, &orgs),
+        recorded_under(tx, &st, requests),
+    )
+    .await?;
     let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
     let mine: Vec<&AppendRequest> = requests
         .iter()
@@ -371,33 +486,39 @@ pub async fn append_taking(
         .map(|(r, _)| r)
         .collect();
     if mine.is_empty() {
-        return Ok((taken, Vec::new()));
+        return Ok(((taken, Vec::new()), Ended::Open));
     }
-    let results = append_in_tx(tx, &mine, heads, received_at).await?;
-    Ok((taken, results))
+    let (results, ended) = append_in_tx(tx, &st, &mine, heads, endpoints, recorded, received_at).await?;
+    Ok(((taken, results), ended))
 }
 
 /// Appends `requests`, whose organizations' log heads this transaction has
-/// locked (`heads`, their sizes).
+/// locked (`heads`), and commits.
 async fn append_in_tx(
     tx: &Transaction<'_>,
+    st: &Statements,
     requests: &[&AppendRequest],
-    heads: HashMap<OrgId, i64>,
+    heads: HashMap<OrgId, Head>,
+    endpoints: HashMap<OrgId, Vec<Endpoint>>,
+    recorded: HashMap<(OrgId, String), Entry>,
     received_at: Timestamp,
-) -> Result<Vec<RequestResult>, Failure> {
+) -> Result<(Vec<RequestResult>, Ended), Failure> {
     let mut batch = Batch {
-        sizes_before: heads.clone(),
-        heads,
-        ..Batch::default()
+        heads: heads.iter().map(|(org, h)| (*org, h.size)).collect(),
+        recorded,
+        fresh: HashMap::new(),
+        endpoints,
+        buffer: Buffer::default(),
+        wrote_deliveries: false,
     };
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
         if req.changes.is_empty() {
-            out.push(Ok(append_entries(tx, req, received_at, &mut batch).await?));
+            out.push(Ok(append_entries(tx, st, req, received_at, &mut batch).await?));
             continue;
         }
         batch.wrote_deliveries |= !batch.buffer.deliveries.is_empty();
-        flush(tx, &mut batch.buffer, received_at).await?;
+        flush(tx, st, &mut batch.buffer, received_at).await?;
         tx.batch_execute("SAVEPOINT request").await?;
         let mut applied = Ok(());
         for change in &req.changes {
@@ -410,7 +531,7 @@ async fn append_in_tx(
         batch.endpoints.remove(&req.org_id);
         match applied {
             Ok(()) => {
-                let appended = append_entries(tx, req, received_at, &mut batch).await?;
+                let appended = append_entries(tx, st, req, received_at, &mut batch).await?;
                 tx.batch_execute("RELEASE SAVEPOINT request").await?;
                 out.push(Ok(appended));
             }
@@ -425,51 +546,65 @@ async fn append_in_tx(
         }
     }
     batch.wrote_deliveries |= !batch.buffer.deliveries.is_empty();
-    let (moved, sizes): (Vec<i64>, Vec<i64>) = batch
-        .heads
+    let moved: Vec<(OrgId, &Head)> = heads
         .iter()
-        .filter(|(org, size)| batch.sizes_before.get(org) != Some(size))
-        .map(|(org, size)| (org.0, *size))
-        .unzip();
+        .filter(|(org, head)| batch.heads.get(org) != Some(&head.size))
+        .map(|(org, head)| (*org, head))
+        .collect();
+    if moved.is_empty() && !batch.wrote_deliveries && out.iter().all(Result::is_err) {
+        // Nothing new (replays, refused changes): the runner commits what
+        // the changes' savepoints kept, if anything.
+        return Ok((out, Ended::Open));
+    }
+    // Frontiers not stored with their heads (written before they were, or
+    // imported) are read from the tree, one more round trip, once.
+    let mut frontiers = HashMap::with_capacity(moved.len());
+    for (org, head) in &moved {
+        let frontier = tree::frontier(tx, *org, head.size as u64, head.frontier.as_deref()).await?;
+        frontiers.insert(*org, frontier);
+    }
     let Batch {
-        buffer,
-        sizes_before,
+        heads: sizes,
+        mut buffer,
         wrote_deliveries,
         ..
-    } = &mut batch;
-    let wrote_deliveries = *wrote_deliveries;
-    // What is left goes out at once, pipelined on the connection: the last
-    // rows, each tree's frontier and new nodes, the new heads and the
-    // notification need nothing from each other's answers. With the
-    // organizations' log heads locked, every round trip is time another
-    // replica waits. The rows are sent first, and the leaves hashed while
-    // PostgreSQL inserts them.
-    let flushing = flush(tx, buffer, received_at);
+    } = batch;
+    // Everything left goes out at once, followed by the commit. The rows
+    // are sent first, and the leaves hashed while PostgreSQL inserts them.
     let out_ref = &out;
-    let growing = async move {
+    let rows = flush(tx, st, &mut buffer, received_at);
+    let rest = async move {
         let leaves = leaves_by_org(out_ref);
-        futures_util::future::try_join_all(leaves.iter().map(|(org, leaves)| {
-            let size_before = sizes_before.get(org).copied().unwrap_or_default();
-            tree::grow(tx, *org, size_before as u64, leaves)
-        }))
-        .await
-    };
-    let heading = async {
-        if !moved.is_empty() {
-            db::execute(
-                tx,
-                "UPDATE log_heads h SET size = u.size FROM unnest($1::bigint[], $2::bigint[]) AS u (org_id, size) \
-                 WHERE h.org_id = u.org_id",
-                &[&moved, &sizes],
-            )
-            .await?;
+        let mut growth = Growth::default();
+        for (org, frontier) in frontiers {
+            let new = leaves.get(&org).map(Vec::as_slice).unwrap_or_default();
+            let size = sizes.get(&org).copied().unwrap_or_default();
+            if new.len() as i64 != size - frontier.size() as i64 {
+                return Err(Failure::Store(StoreError::Internal(format!(
+                    "organization {} moved by {} entries but has {} new leaves",
+                    org.0,
+                    size - frontier.size() as i64,
+                    new.len()
+                ))));
+            }
+            growth.grow(org, frontier, new);
         }
-        if wrote_deliveries {
-            // Delivered to listeners on commit, and not at all on rollback.
-            db::execute(tx, "SELECT pg_notify($1, '')", &[&DELIVERIES_CHANNEL]).await?;
-        }
+        let notify = async {
+            if wrote_deliveries {
+                // Delivered to listeners on commit, and not at all on rollback.
+                tx.execute(&st.notify, &[&DELIVERIES_CHANNEL]).await?;
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        };
+        futures_util::future::try_join4(
+            growth.write(tx, &st.nodes, &st.tiles),
+            tx.execute(&st.heads, &[&growth.orgs, &growth.sizes, &growth.frontiers]),
+            notify,
+            db::commit_pipelined(tx),
+        )
+        .await?;
         Ok::<(), Failure>(())
     };
-    futures_util::future::try_join3(flushing, growing, heading).await?;
-    Ok(out)
+    futures_util::future::try_join(rows, rest).await?;
+    Ok((out, Ended::Committed))
 }

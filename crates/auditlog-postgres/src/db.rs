@@ -76,6 +76,63 @@ where
     T: Send,
     F: for<'t> Fn(&'t Transaction<'t>, A) -> BoxFuture<'t, Result<T, Failure>>,
 {
+    run(pool, commit, args, body, |value| (value, Ended::Open)).await
+}
+
+/// How a transaction body left its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Open: the runner commits it.
+    Open,
+    /// Committed by the body with [`commit_pipelined`].
+    Committed,
+}
+
+/// [`transaction`] for a body that may commit the transaction itself, with
+/// [`commit_pipelined`], and says so.
+pub async fn transaction_ending<A, T, F>(pool: &Pool, args: A, body: F) -> Result<T, StoreError>
+where
+    A: Clone + Send,
+    T: Send,
+    F: for<'t> Fn(&'t Transaction<'t>, A) -> BoxFuture<'t, Result<(T, Ended), Failure>>,
+{
+    run(pool, Commit::Durable, args, body, |ended| ended).await
+}
+
+/// Commits the body's transaction right behind its last statements, so that
+/// they, the commit and its flush to disk take one round trip: the locks the
+/// transaction holds are released without waiting for this process to send
+/// one more message. The body must then report [`Ended::Committed`].
+///
+/// The transaction is committed only if every statement before it
+/// succeeded (`COMMIT` in a failed transaction rolls it back), so the body
+/// must also check each of their results, as a join does. They must have
+/// been sent already: each one's future polled first in the same join, with
+/// a statement prepared beforehand (an unprepared one would send its
+/// `Execute` only after a round trip, behind this commit).
+///
+/// The same message begins a new, empty transaction, since the client still
+/// holds the first one open: the runner rolls it back (it wrote nothing) as
+/// it would any transaction it did not commit.
+pub async fn commit_pipelined(tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute("COMMIT; BEGIN").await
+}
+
+/// Runs `body` as [`transaction_with`] says; `split` tells from its value
+/// how it left the transaction.
+async fn run<A, R, T, F>(
+    pool: &Pool,
+    commit: Commit,
+    args: A,
+    body: F,
+    split: fn(R) -> (T, Ended),
+) -> Result<T, StoreError>
+where
+    A: Clone + Send,
+    R: Send,
+    T: Send,
+    F: for<'t> Fn(&'t Transaction<'t>, A) -> BoxFuture<'t, Result<R, Failure>>,
+{
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -88,8 +145,13 @@ where
                 // pooled connection's next user commits durably again.
                 tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
             }
-            let value = body(&tx, these).await?;
-            tx.commit().await?;
+            let (value, ended) = split(body(&tx, these).await?);
+            match ended {
+                Ended::Open => tx.commit().await?,
+                // Dropping the empty transaction that followed the commit
+                // sends its rollback without waiting for the answer.
+                Ended::Committed => drop(tx),
+            }
             Ok::<T, Failure>(value)
         }
         .await;

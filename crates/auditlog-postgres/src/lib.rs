@@ -135,7 +135,7 @@ impl PostgresStore {
             .partitions
             .ensure(&self.inner.pool, timestamps.iter().copied())
             .await?;
-        let first = db::transaction(&self.inner.pool, requests.clone(), move |tx, requests| {
+        let first = db::transaction_ending(&self.inner.pool, requests.clone(), move |tx, requests| {
             Box::pin(async move {
                 append::append_taking(tx, &requests, received_at, heads)
                     .await
@@ -157,7 +157,7 @@ impl PostgresStore {
         // keeps retention from dropping them until it commits.
         tracing::debug!("a month's partition was dropped under an append; making it again");
         let months = Arc::new(partitions::months_of(timestamps));
-        let out = db::transaction(
+        let out = db::transaction_ending(
             &self.inner.pool,
             (requests, months.clone()),
             move |tx, (requests, months)| {

@@ -15,7 +15,10 @@ use crate::error::db_err;
 const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67; // "auditlog"
 
 /// Applied in order; version n is the n-th.
-const MIGRATIONS: &[(&str, &str)] = &[("init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("init", include_str!("../migrations/0001_init.sql")),
+    ("head_frontier", include_str!("../migrations/0002_head_frontier.sql")),
+];
 
 /// How many migrations this build knows.
 pub fn latest_version() -> usize {

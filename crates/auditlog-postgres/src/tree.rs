@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
 use auditlog_domain::{OrgId, StoreError};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::Statement;
 
 use crate::db;
 use crate::error::Failure;
@@ -119,73 +120,137 @@ impl Nodes {
     }
 }
 
-/// Appends leaves to an organization's tree, in the transaction that adds
-/// their entries: loads the frontier of the tree as it was, packs the new
-/// leaves into tiles and stores the perfect nodes they complete from
-/// [`TILE_LEVEL`] up.
-pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves: &[Hash]) -> Result<(), Failure> {
-    if leaves.is_empty() {
-        return Ok(());
+/// Inserts perfect nodes from [`TILE_LEVEL`] up, of any organizations:
+/// (org, level, index, hash) arrays.
+pub const INSERT_NODES: &str = "INSERT INTO merkle_nodes (org_id, level, idx, hash) \
+     SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bytea[])";
+
+/// Appends leaf hashes to their tiles, of any organizations: (org, tile,
+/// hashes) arrays. A tile's row is made with its first leaves and extended
+/// with the next ones, so the leaves already in it are never read back.
+pub const EXTEND_TILES: &str = "INSERT INTO merkle_leaves (org_id, tile, hashes) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) \
+     ON CONFLICT (org_id, tile) DO UPDATE SET hashes = merkle_leaves.hashes || excluded.hashes";
+
+/// The frontier of an organization's tree of `size` leaves: as stored with
+/// its log head, or, where none was (or it does not fit the size), read from
+/// the tree's rows.
+pub async fn frontier<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    size: u64,
+    stored: Option<&[u8]>,
+) -> Result<Frontier, Failure> {
+    if let Some(bytes) = stored {
+        let hashes: Result<Vec<Hash>, _> = bytes.chunks(32).map(hash_of).collect();
+        match hashes.map(|h| Frontier::new(size, h)) {
+            Ok(Ok(frontier)) => return Ok(frontier),
+            _ => tracing::warn!(
+                org = org.0,
+                size,
+                "the tree frontier stored with a log head does not fit its size; reading it from the tree"
+            ),
+        }
     }
-    let last_tile = size_before / TILE_LEAVES;
-    let ids = merkle::frontier_ids(size_before);
-    let nodes = Nodes::load(c, org, &ids, &[last_tile]).await?;
-    let mut frontier_hashes = Vec::with_capacity(ids.len());
+    let ids = merkle::frontier_ids(size);
+    let nodes = Nodes::load(c, org, &ids, &[]).await?;
+    let mut hashes = Vec::with_capacity(ids.len());
     for id in &ids {
         let hash = nodes
             .node(*id)?
             .ok_or_else(|| StoreError::Internal(format!("Merkle node {id:?} of organization {} is missing", org.0)))?;
-        frontier_hashes.push(hash);
+        hashes.push(hash);
     }
-    let mut frontier = Frontier::new(size_before, frontier_hashes)
-        .map_err(|e| StoreError::Internal(format!("Merkle frontier: {e:?}")))?;
+    Frontier::new(size, hashes).map_err(|e| StoreError::Internal(format!("Merkle frontier: {e}")).into())
+}
 
-    let (mut levels, mut indexes, mut hashes): (Vec<i16>, Vec<i64>, Vec<&[u8]>) = (Vec::new(), Vec::new(), Vec::new());
-    let completed = frontier.append(leaves);
-    for (id, hash) in &completed {
-        if id.level >= TILE_LEVEL {
-            levels.push(i16::from(id.level));
-            indexes.push(id.index as i64);
-            hashes.push(&hash[..]);
+/// The rows that grow some organizations' trees, gathered to be written
+/// with one statement per table: the new tiles' leaves, the perfect nodes
+/// they complete from [`TILE_LEVEL`] up, and each log head's new size with
+/// its frontier.
+#[derive(Debug, Default)]
+pub struct Growth {
+    pub orgs: Vec<i64>,
+    pub sizes: Vec<i64>,
+    pub frontiers: Vec<Vec<u8>>,
+    node_orgs: Vec<i64>,
+    levels: Vec<i16>,
+    indexes: Vec<i64>,
+    hashes: Vec<Vec<u8>>,
+    tile_orgs: Vec<i64>,
+    tiles: Vec<i64>,
+    tile_bytes: Vec<Vec<u8>>,
+}
+
+impl Growth {
+    /// Appends `leaves` to the tree whose frontier is `frontier`.
+    pub fn grow(&mut self, org: OrgId, mut frontier: Frontier, leaves: &[Hash]) {
+        let size_before = frontier.size();
+        for (id, hash) in frontier.append(leaves) {
+            if id.level >= TILE_LEVEL {
+                self.node_orgs.push(org.0);
+                self.levels.push(i16::from(id.level));
+                self.indexes.push(id.index as i64);
+                self.hashes.push(hash.to_vec());
+            }
         }
+        let mut current = None;
+        for (index, leaf) in (size_before..).zip(leaves) {
+            let tile = (index / TILE_LEAVES) as i64;
+            if current != Some(tile) {
+                current = Some(tile);
+                self.tile_orgs.push(org.0);
+                self.tiles.push(tile);
+                self.tile_bytes.push(Vec::with_capacity(TILE_LEAVES as usize * 32));
+            }
+            if let Some(bytes) = self.tile_bytes.last_mut() {
+                bytes.extend_from_slice(leaf);
+            }
+        }
+        self.orgs.push(org.0);
+        self.sizes.push(frontier.size() as i64);
+        self.frontiers.push(frontier.hashes().concat());
     }
-    // The last tile as it was, then every tile the new leaves touch.
-    let mut tile_ids: Vec<i64> = Vec::new();
-    let mut tile_bytes: Vec<Vec<u8>> = vec![nodes.tile(last_tile).to_vec()];
-    let mut tile = last_tile;
-    for (index, leaf) in (size_before..).zip(leaves) {
-        if index / TILE_LEAVES != tile {
-            tile_ids.push(tile as i64);
-            tile = index / TILE_LEAVES;
-            tile_bytes.push(Vec::with_capacity(TILE_LEAVES as usize * 32));
-        }
-        if let Some(bytes) = tile_bytes.last_mut() {
-            bytes.extend_from_slice(leaf);
-        }
+
+    /// Writes the tiles and nodes (not the heads), the two statements sent
+    /// together when the returned future is first polled. `nodes` and
+    /// `tiles` are [`INSERT_NODES`] and [`EXTEND_TILES`], prepared.
+    pub async fn write<C: GenericClient>(
+        &self,
+        c: &C,
+        nodes: &Statement,
+        tiles: &Statement,
+    ) -> Result<(), tokio_postgres::Error> {
+        let nodes_written = async {
+            if self.levels.is_empty() {
+                return Ok(0);
+            }
+            c.execute(nodes, &[&self.node_orgs, &self.levels, &self.indexes, &self.hashes])
+                .await
+        };
+        let tiles_written = async {
+            if self.tiles.is_empty() {
+                return Ok(0);
+            }
+            c.execute(tiles, &[&self.tile_orgs, &self.tiles, &self.tile_bytes])
+                .await
+        };
+        futures_util::future::try_join(nodes_written, tiles_written).await?;
+        Ok(())
     }
-    tile_ids.push(tile as i64);
-    // Both writes sent together (pipelined).
-    let nodes_written = async {
-        if levels.is_empty() {
-            return Ok(0);
-        }
-        db::execute(
-            c,
-            "INSERT INTO merkle_nodes (org_id, level, idx, hash) \
-             SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])",
-            &[&org.0, &levels, &indexes, &hashes],
-        )
-        .await
-    };
-    let tiles_written = async {
-        db::execute(
-            c,
-            "INSERT INTO merkle_leaves (org_id, tile, hashes) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[]) \
-             ON CONFLICT (org_id, tile) DO UPDATE SET hashes = excluded.hashes",
-            &[&org.0, &tile_ids, &tile_bytes],
-        )
-        .await
-    };
-    futures_util::future::try_join(nodes_written, tiles_written).await?;
+}
+
+/// Appends leaves to an organization's tree, in the transaction that adds
+/// their entries, reading its frontier from the tree's rows: for writers
+/// that do not keep the log head's frontier (and store it as NULL).
+pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves: &[Hash]) -> Result<(), Failure> {
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let mut growth = Growth::default();
+    growth.grow(org, frontier(c, org, size_before, None).await?, leaves);
+    let (nodes, tiles) =
+        futures_util::future::try_join(c.prepare_cached(INSERT_NODES), c.prepare_cached(EXTEND_TILES)).await?;
+    growth.write(c, &nodes, &tiles).await?;
     Ok(())
 }

@@ -186,6 +186,10 @@ async fn a_replica_that_remembers_a_dropped_month_makes_it_again() {
         writing.entry(acme.id, again[0].id).await.unwrap().as_ref(),
         Some(&again[0])
     );
+    // The try that found no partition committed none of its writes (the
+    // head, the tree) with its failed insert.
+    assert_eq!(again[0].seq, 2);
+    assert_eq!(writing.log_size(acme.id).await.unwrap(), 2);
     // And the dropping replica, which forgot it, too.
     let third = append(&purging, &acme, vec![dated(jan, 3)]).await;
     assert_eq!(

@@ -859,8 +859,12 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
             .await
             .map_err(StoreError::from)?;
         let after = size + (written + batch.rows.len()) as i64;
-        tx.execute("UPDATE log_heads SET size = $2 WHERE org_id = $1", &[&org.id.0, &after])
-            .await?;
+        // The fill grows the tree without keeping the head's frontier.
+        tx.execute(
+            "UPDATE log_heads SET size = $2, frontier = NULL WHERE org_id = $1",
+            &[&org.id.0, &after],
+        )
+        .await?;
         tx.commit().await?;
         written += batch.rows.len();
         let tenth = written * 10 / n.max(1);
