@@ -7,6 +7,12 @@
 //! up get a row of their own; nodes below are recomputed from their tile
 //! when asked for. Reads fetch every tile and node a request needs in two
 //! queries, whatever the number of ids.
+//!
+//! Appends read nothing of the tree: the log head's row keeps the tree's
+//! frontier (`log_heads.frontier`), written with each new size, and new
+//! leaves are appended to their tile in place. A head without one (written
+//! before it was kept, or by a writer that does not keep it and stores
+//! NULL) has it read from the tiles and nodes once.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -283,7 +283,7 @@ impl Server {
 
     /// Drops every database the bench made; failures are reported, not
     /// fatal, since the report is worth more than the cleanup.
-    async fn drop_databases(&mut self) {
+    pub(crate) async fn drop_databases(&mut self) {
         for name in self.created.drain(..) {
             if let Err(e) = self
                 .admin

@@ -54,9 +54,59 @@ impl CpuQuota {
         Ok(group)
     }
 
+    /// How often and how long the group has been throttled so far (its
+    /// processes stopped until the next period because the quota ran out),
+    /// from `cpu.stat`; `None` where it cannot be read.
+    pub fn throttling(&self) -> Option<Throttling> {
+        Throttling::parse(&std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?)
+    }
+
     fn write(&self, file: &str, value: &str) -> Result<(), String> {
         let path = self.dir.join(file);
         std::fs::write(&path, value).map_err(|e| format!("cannot write {value:?} to {}: {e}", path.display()))
+    }
+}
+
+/// A cgroup's throttling counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Throttling {
+    pub periods: u64,
+    pub throttled_periods: u64,
+    pub throttled: std::time::Duration,
+}
+
+impl Throttling {
+    /// Reads `cpu.stat`: cgroup v2 (`nr_periods`, `nr_throttled`,
+    /// `throttled_usec`) or v1 (`throttled_time`, in nanoseconds).
+    fn parse(stat: &str) -> Option<Self> {
+        let mut out = Self::default();
+        let mut seen = false;
+        for line in stat.lines() {
+            let Some((key, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<u64>() else {
+                continue;
+            };
+            match key {
+                "nr_periods" => out.periods = value,
+                "nr_throttled" => out.throttled_periods = value,
+                "throttled_usec" => out.throttled = std::time::Duration::from_micros(value),
+                "throttled_time" => out.throttled = std::time::Duration::from_nanos(value),
+                _ => continue,
+            }
+            seen = true;
+        }
+        seen.then_some(out)
+    }
+
+    /// What was counted between `before` and `self`.
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            periods: self.periods.saturating_sub(before.periods),
+            throttled_periods: self.throttled_periods.saturating_sub(before.throttled_periods),
+            throttled: self.throttled.saturating_sub(before.throttled),
+        }
     }
 }
 
@@ -71,6 +121,37 @@ impl Drop for CpuQuota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_throttling_from_either_cgroup_version() {
+        let v1 = "nr_periods 200\nnr_throttled 50\nthrottled_time 125000000\nnr_bursts 0\nburst_time 0\n";
+        let v2 = "usage_usec 900\nuser_usec 600\nsystem_usec 300\nnr_periods 200\nnr_throttled 50\n\
+                  throttled_usec 125000\n";
+        for stat in [v1, v2] {
+            assert_eq!(
+                Throttling::parse(stat),
+                Some(Throttling {
+                    periods: 200,
+                    throttled_periods: 50,
+                    throttled: std::time::Duration::from_millis(125),
+                })
+            );
+        }
+        assert_eq!(Throttling::parse("usage_usec 9\n"), None);
+        let later = Throttling {
+            periods: 300,
+            throttled_periods: 80,
+            throttled: std::time::Duration::from_millis(200),
+        };
+        assert_eq!(
+            later.since(&Throttling::parse(v1).unwrap()),
+            Throttling {
+                periods: 100,
+                throttled_periods: 30,
+                throttled: std::time::Duration::from_millis(75),
+            }
+        );
+    }
 
     #[test]
     fn refuses_a_quota_too_small_to_run_on() {
