@@ -115,6 +115,7 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
                 replicas,
                 route,
                 cores,
+                period: Duration::from_millis(args.replica_quota_period_ms),
                 clients: clients * LOAD_FACTOR,
                 round,
             };
@@ -131,6 +132,8 @@ struct Shape {
     replicas: usize,
     route: Route,
     cores: f64,
+    /// The replicas' quota period.
+    period: Duration,
     clients: usize,
     /// Which of the [`ROUNDS`] this run belongs to.
     round: usize,
@@ -166,8 +169,13 @@ impl Shape {
         for i in 0..self.replicas {
             let log = workdir.path().join(format!("bench-replica-{i}.log"));
             let mut child = ChildServer::spawn(&url, &flags, &log)?;
-            let quota = CpuQuota::confine(child.child.id(), self.cores, &format!("auditlog-bench-replica-{i}"))
-                .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
+            let quota = CpuQuota::confine(
+                child.child.id(),
+                self.cores,
+                self.period,
+                &format!("auditlog-bench-replica-{i}"),
+            )
+            .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
             child.wait_ready(&client).await?;
             replicas.push((child, quota));
         }
@@ -297,13 +305,18 @@ fn replica_cores_of(each: &[Option<f64>]) -> String {
 
 fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>, runs: &[Run]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### auditlog bench --postgres URL --replica-cores {cores}\n");
+    let _ = writeln!(
+        out,
+        "### auditlog bench --postgres URL --replica-cores {cores} --replica-quota-period-ms {}\n",
+        args.replica_quota_period_ms
+    );
     let _ = writeln!(out, "- Date: {}", date.to_rfc3339());
     let _ = writeln!(
         out,
         "- Machine: {} cores; each replica a separate `auditlog serve` confined to {cores} cores by a cgroup CPU \
-         quota (10 ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
-        bench::cores()
+         quota ({} ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
+        bench::cores(),
+        args.replica_quota_period_ms
     );
     let _ = writeln!(
         out,
@@ -440,6 +453,7 @@ mod tests {
                 replicas,
                 route,
                 cores: 0.5,
+                period: Duration::from_millis(10),
                 clients: 4,
                 round,
             },

@@ -286,6 +286,13 @@ pub struct BenchArgs {
     /// the limit.
     #[arg(long, requires = "postgres", value_name = "CORES")]
     pub replica_cores: Option<f64>,
+    /// With --replica-cores, the quota's accounting period in milliseconds
+    /// (1 to 1000). A replica runs at full speed until its share of the
+    /// period is spent, then stops until the period ends; the shorter the
+    /// period, the shorter those stops.
+    #[arg(long, requires = "replica_cores", value_name = "MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub replica_quota_period_ms: u64,
     /// Run only the sustained-load test: ingest at --load-rate for
     /// --load-seconds against a separate server, with latency and memory
     /// per minute.
@@ -331,4 +338,30 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse().map_err(|e: auditlog_domain::role::UnknownRole| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        let argv = ["auditlog", "bench", "--postgres", "postgres://localhost/postgres"];
+        match Cli::try_parse_from(argv.iter().chain(args))?.command {
+            Command::Bench(args) => Ok(args),
+            _ => unreachable!("parsed as bench"),
+        }
+    }
+
+    #[test]
+    fn the_quota_period_defaults_to_ten_ms_and_needs_replica_cores() {
+        assert_eq!(bench(&["--replica-cores", "0.5"]).unwrap().replica_quota_period_ms, 10);
+        let two = bench(&["--replica-cores", "0.5", "--replica-quota-period-ms", "2"]).unwrap();
+        assert_eq!(two.replica_quota_period_ms, 2);
+        let alone = bench(&["--replica-quota-period-ms", "2"]).unwrap_err();
+        assert!(alone.to_string().contains("--replica-cores"), "{alone}");
+        for outside in ["0", "1001"] {
+            let refused = bench(&["--replica-cores", "0.5", "--replica-quota-period-ms", outside]).unwrap_err();
+            assert!(refused.to_string().contains("1..=1000"), "{refused}");
+        }
+    }
 }

@@ -9,12 +9,11 @@
 //! hierarchy; the error says which path could not be written.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// The quota's accounting period. Short, so a replica that has spent its
-/// share waits milliseconds rather than the default 100 ms: a transaction
-/// that holds an organization's log head while its process is throttled
-/// would stall the other replica as long.
-const PERIOD_US: u64 = 10_000;
+/// The smallest quota per period the kernel takes (cgroup v1 refuses less;
+/// v2 raises it silently).
+const MIN_QUOTA_US: u64 = 1_000;
 
 /// A cgroup holding one process; removed when dropped (once the process
 /// has exited).
@@ -25,22 +24,42 @@ pub struct CpuQuota {
 
 impl CpuQuota {
     /// Moves `pid` into a new cgroup named `name` that may use `cores`
-    /// cores' worth of CPU time.
-    pub fn confine(pid: u32, cores: f64, name: &str) -> Result<Self, String> {
+    /// cores' worth of CPU time in every `period`.
+    ///
+    /// A quota is not a slower machine: the group runs at full speed until
+    /// its share of the period is spent, then stops until the period ends.
+    /// The shorter the period, the shorter those stops, which a machine of
+    /// `cores` cores would not make at all; a stop while a replica holds an
+    /// organization's log head stalls every other replica as long.
+    pub fn confine(pid: u32, cores: f64, period: Duration, name: &str) -> Result<Self, String> {
         if !(cores.is_finite() && cores >= 0.01) {
             return Err(format!("a CPU quota must be at least 0.01 cores, not {cores}"));
         }
-        let quota_us = (cores * PERIOD_US as f64).round() as u64;
+        let period_us = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
+        if !(1_000..=1_000_000).contains(&period_us) {
+            return Err(format!(
+                "a quota period must be from 1 ms to 1 s, not {} ms",
+                period.as_secs_f64() * 1e3
+            ));
+        }
+        let quota_us = (cores * period_us as f64).round() as u64;
+        if quota_us < MIN_QUOTA_US {
+            return Err(format!(
+                "{cores} cores of a {} ms period is {quota_us} µs, less than the kernel's 1 ms minimum: \
+                 lengthen the period",
+                period.as_secs_f64() * 1e3
+            ));
+        }
         let v2 = Path::new("/sys/fs/cgroup");
         let v2_cpu = std::fs::read_to_string(v2.join("cgroup.subtree_control"))
             .is_ok_and(|controllers| controllers.split_whitespace().any(|c| c == "cpu"));
         let (dir, settings): (PathBuf, Vec<(&str, String)>) = if v2_cpu {
-            (v2.join(name), vec![("cpu.max", format!("{quota_us} {PERIOD_US}"))])
+            (v2.join(name), vec![("cpu.max", format!("{quota_us} {period_us}"))])
         } else {
             (
                 Path::new("/sys/fs/cgroup/cpu").join(name),
                 vec![
-                    ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                    ("cpu.cfs_period_us", period_us.to_string()),
                     ("cpu.cfs_quota_us", quota_us.to_string()),
                 ],
             )
@@ -156,8 +175,28 @@ mod tests {
     #[test]
     fn refuses_a_quota_too_small_to_run_on() {
         for cores in [0.0, -1.0, f64::NAN, 0.001] {
-            let refused = CpuQuota::confine(std::process::id(), cores, "auditlog-test-never").unwrap_err();
+            let refused = CpuQuota::confine(
+                std::process::id(),
+                cores,
+                Duration::from_millis(2),
+                "auditlog-test-never",
+            )
+            .unwrap_err();
             assert!(refused.contains("at least 0.01 cores"), "{refused}");
         }
+    }
+
+    #[test]
+    fn refuses_a_period_or_quota_the_kernel_would_not_take() {
+        let confine = |cores, period| CpuQuota::confine(std::process::id(), cores, period, "auditlog-test-never");
+        for period in [Duration::from_micros(999), Duration::from_millis(1001)] {
+            let refused = confine(0.5, period).unwrap_err();
+            assert!(refused.contains("from 1 ms to 1 s"), "{refused}");
+        }
+        let refused = confine(0.25, Duration::from_millis(2)).unwrap_err();
+        assert!(
+            refused.contains("500 µs, less than the kernel's 1 ms minimum"),
+            "{refused}"
+        );
     }
 }
