@@ -108,31 +108,25 @@ impl Statements {
             "SELECT pg_notify($1, '')",
         ];
         let prepared = futures_util::future::try_join_all(sql.iter().map(|s| tx.prepare_cached(s))).await?;
-        let [
-            lock,
-            endpoints,
-            recorded,
-            entries,
-            ids,
-            keys,
-            deliveries,
-            nodes,
-            tiles,
-            heads,
-            notify,
-        ] = <[Statement; 11]>::try_from(prepared).map_err(|_| StoreError::Internal("statement count".into()))?;
+        // Fields are evaluated in the order written, which is the order of `sql`.
+        let mut prepared = prepared.into_iter();
+        let mut next = || {
+            prepared
+                .next()
+                .ok_or_else(|| Failure::from(StoreError::Internal("an append statement was not prepared".into())))
+        };
         Ok(Self {
-            lock,
-            endpoints,
-            recorded,
-            entries,
-            ids,
-            keys,
-            deliveries,
-            nodes,
-            tiles,
-            heads,
-            notify,
+            lock: next()?,
+            endpoints: next()?,
+            recorded: next()?,
+            entries: next()?,
+            ids: next()?,
+            keys: next()?,
+            deliveries: next()?,
+            nodes: next()?,
+            tiles: next()?,
+            heads: next()?,
+            notify: next()?,
         })
     }
 }
@@ -150,6 +144,15 @@ struct Buffer {
     entries: Vec<Entry>,
     /// (org, id, webhook id, seq, entry ts)
     deliveries: Vec<(i64, String, String, i64, i64)>,
+    /// Whether an earlier flush wrote deliveries.
+    flushed_deliveries: bool,
+}
+
+impl Buffer {
+    /// Whether the transaction writes any deliveries, flushed or not yet.
+    fn has_deliveries(&self) -> bool {
+        self.flushed_deliveries || !self.deliveries.is_empty()
+    }
 }
 
 /// The per-transaction state of an append.
@@ -165,7 +168,6 @@ struct Batch {
     /// Each organization's enabled endpoints; read again after a change.
     endpoints: HashMap<OrgId, Vec<Endpoint>>,
     buffer: Buffer,
-    wrote_deliveries: bool,
 }
 
 /// Locks the log heads of `orgs`, in order (all of them, or those no other
@@ -324,6 +326,7 @@ async fn flush(
     buffer: &mut Buffer,
     received_at: Timestamp,
 ) -> Result<(), Failure> {
+    buffer.flushed_deliveries = buffer.has_deliveries();
     let entries = std::mem::take(&mut buffer.entries);
     let deliveries = std::mem::take(&mut buffer.deliveries);
     futures_util::future::try_join(
@@ -509,7 +512,6 @@ async fn append_in_tx(
         fresh: HashMap::new(),
         endpoints,
         buffer: Buffer::default(),
-        wrote_deliveries: false,
     };
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
@@ -517,7 +519,6 @@ async fn append_in_tx(
             out.push(Ok(append_entries(tx, st, req, received_at, &mut batch).await?));
             continue;
         }
-        batch.wrote_deliveries |= !batch.buffer.deliveries.is_empty();
         flush(tx, st, &mut batch.buffer, received_at).await?;
         tx.batch_execute("SAVEPOINT request").await?;
         let mut applied = Ok(());
@@ -545,15 +546,15 @@ async fn append_in_tx(
             Err(e) => return Err(e),
         }
     }
-    batch.wrote_deliveries |= !batch.buffer.deliveries.is_empty();
     let moved: Vec<(OrgId, &Head)> = heads
         .iter()
         .filter(|(org, head)| batch.heads.get(org) != Some(&head.size))
         .map(|(org, head)| (*org, head))
         .collect();
-    if moved.is_empty() && !batch.wrote_deliveries && out.iter().all(Result::is_err) {
-        // Nothing new (replays, refused changes): the runner commits what
-        // the changes' savepoints kept, if anything.
+    if moved.is_empty() {
+        // No new entry, so no delivery either (replays, changes alone,
+        // refused changes): the runner commits what the changes'
+        // savepoints kept, if anything.
         return Ok((out, Ended::Open));
     }
     // Frontiers not stored with their heads (written before they were, or
@@ -566,9 +567,9 @@ async fn append_in_tx(
     let Batch {
         heads: sizes,
         mut buffer,
-        wrote_deliveries,
         ..
     } = batch;
+    let wrote_deliveries = buffer.has_deliveries();
     // Everything left goes out at once, followed by the commit. The rows
     // are sent first, and the leaves hashed while PostgreSQL inserts them.
     let out_ref = &out;
