@@ -260,7 +260,7 @@ fn throttling_of(each: &[Option<Throttling>], elapsed: Duration) -> String {
         .map(|t| match t {
             Some(t) => format!(
                 "{:.0}% of periods, {:.0} ms/s",
-                t.throttled_periods as f64 * 100.0 / t.periods.max(1) as f64,
+                t.throttled_share() * 100.0,
                 t.throttled.as_secs_f64() * 1000.0 / secs
             ),
             None => "unknown".to_owned(),
@@ -402,7 +402,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
                 .first()
                 .copied()
                 .flatten()
-                .is_some_and(|t| t.throttled_periods as f64 >= THROTTLED_BOUND * t.periods.max(1) as f64);
+                .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
         let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
         let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
             _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),

@@ -91,7 +91,7 @@ impl CpuQuota {
 pub struct Throttling {
     pub periods: u64,
     pub throttled_periods: u64,
-    pub throttled: std::time::Duration,
+    pub throttled: Duration,
 }
 
 impl Throttling {
@@ -110,13 +110,18 @@ impl Throttling {
             match key {
                 "nr_periods" => out.periods = value,
                 "nr_throttled" => out.throttled_periods = value,
-                "throttled_usec" => out.throttled = std::time::Duration::from_micros(value),
-                "throttled_time" => out.throttled = std::time::Duration::from_nanos(value),
+                "throttled_usec" => out.throttled = Duration::from_micros(value),
+                "throttled_time" => out.throttled = Duration::from_nanos(value),
                 _ => continue,
             }
             seen = true;
         }
         seen.then_some(out)
+    }
+
+    /// The share of periods in which the group was stopped, 0 to 1.
+    pub fn throttled_share(&self) -> f64 {
+        self.throttled_periods as f64 / self.periods.max(1) as f64
     }
 
     /// What was counted between `before` and `self`.
@@ -152,7 +157,7 @@ mod tests {
                 Some(Throttling {
                     periods: 200,
                     throttled_periods: 50,
-                    throttled: std::time::Duration::from_millis(125),
+                    throttled: Duration::from_millis(125),
                 })
             );
         }
@@ -160,14 +165,14 @@ mod tests {
         let later = Throttling {
             periods: 300,
             throttled_periods: 80,
-            throttled: std::time::Duration::from_millis(200),
+            throttled: Duration::from_millis(200),
         };
         assert_eq!(
             later.since(&Throttling::parse(v1).unwrap()),
             Throttling {
                 periods: 100,
                 throttled_periods: 30,
-                throttled: std::time::Duration::from_millis(75),
+                throttled: Duration::from_millis(75),
             }
         );
     }
