@@ -3,62 +3,20 @@
 //! within its organization's window stays, and appends into a month being
 //! dropped, from this process or another, keep working with exact figures.
 
+mod common;
+
 use std::collections::HashMap;
 
-use auditlog_domain::entry::Resource;
-use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::{AppendRequest, Purged};
-use auditlog_domain::{Entry, NewEntry, Org, OrgId, Plan, Store, Timestamp};
+use auditlog_domain::store::Purged;
+use auditlog_domain::{Entry, NewEntry, OrgId, Store, Timestamp};
 use auditlog_postgres::tokio_postgres::{self, NoTls};
 use auditlog_postgres::{PostgresStore, testing};
-
-const T0: i64 = 1_790_000_000_000;
+use common::{append, dated, org};
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
 }
 
-async fn org(store: &PostgresStore, slug: &str) -> Org {
-    store
-        .create_org(
-            NewOrg {
-                slug: slug.into(),
-                name: slug.into(),
-                plan: Plan::Team,
-                enterprise_retention_days: None,
-            },
-            Timestamp(T0),
-        )
-        .await
-        .unwrap()
-}
-
-fn dated(when: Timestamp, n: usize) -> NewEntry {
-    NewEntry::by_system(
-        when,
-        "project.created",
-        Resource {
-            kind: "project".into(),
-            id: format!("p_{n}"),
-            name: None,
-        },
-        serde_json::json!({ "n": n }),
-    )
-}
-
-async fn append(store: &PostgresStore, org: &Org, entries: Vec<NewEntry>) -> Vec<Entry> {
-    store
-        .append(vec![AppendRequest::entries(org.id, entries)], Timestamp(T0))
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap()
-        .into_iter()
-        .map(|a| a.entry)
-        .collect()
-}
-
-/// The monthly partitions attached to `entries`, by name, in order.
 async fn partitions(url: &str) -> Vec<String> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(connection);

@@ -3,47 +3,24 @@
 //! appends read instead of the tree), checked against a tree rebuilt here
 //! from the entries alone.
 
+mod common;
+
 use auditlog_domain::canonical::entry_leaf_hash;
-use auditlog_domain::entry::Resource;
 use auditlog_domain::merkle::{Frontier, Hash};
-use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Entry, NewEntry, OrgId, Plan, Store, Timestamp};
+use auditlog_domain::{Entry, Org, OrgId, Timestamp};
 use auditlog_postgres::tree::TILE_LEVEL;
 use auditlog_postgres::{PostgresStore, testing};
+use common::{T0, append, dated, org};
 use tokio_postgres::{Client, NoTls};
 
-const T0: i64 = 1_790_000_000_000;
-
-fn event(n: usize) -> NewEntry {
-    NewEntry::by_system(
-        Timestamp(T0 + n as i64),
-        "project.created",
-        Resource {
-            kind: "project".into(),
-            id: format!("p_{n}"),
-            name: None,
-        },
-        serde_json::json!({ "n": n }),
-    )
+/// The entries `from..from + count`, appended in one request.
+async fn append_range(store: &PostgresStore, org: &Org, from: usize, count: usize) -> Vec<Entry> {
+    let entries = (from..from + count)
+        .map(|n| dated(Timestamp(T0 + n as i64), n))
+        .collect();
+    append(store, org, entries).await
 }
 
-async fn append(store: &PostgresStore, org: OrgId, from: usize, count: usize) -> Vec<Entry> {
-    store
-        .append(
-            vec![AppendRequest::entries(org, (from..from + count).map(event).collect())],
-            Timestamp(T0),
-        )
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap()
-        .into_iter()
-        .map(|a| a.entry)
-        .collect()
-}
-
-/// Checks every stored part of the tree against one built from `leaves`.
 async fn assert_tree_of(client: &Client, org: OrgId, leaves: &[Hash]) {
     let stored_leaves: Vec<u8> = client
         .query(
@@ -105,19 +82,8 @@ async fn appends_keep_the_tree_and_the_heads_frontier() {
     let store = PostgresStore::connect(&url).await.unwrap();
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(connection);
-    let org = store
-        .create_org(
-            NewOrg {
-                slug: "acme".into(),
-                name: "Acme".into(),
-                plan: Plan::Team,
-                enterprise_retention_days: None,
-            },
-            Timestamp(T0),
-        )
-        .await
-        .unwrap()
-        .id;
+    let acme = org(&store, "acme").await;
+    let org = acme.id;
 
     let mut leaves = Vec::new();
     let mut next = 0;
@@ -140,7 +106,7 @@ async fn appends_keep_the_tree_and_the_heads_frontier() {
             }
             _ => {}
         }
-        let entries = append(&store, org, next, count).await;
+        let entries = append_range(&store, &acme, next, count).await;
         next += count;
         assert_eq!(entries.last().map(|e| e.seq), Some(next as i64));
         leaves.extend(entries.iter().map(entry_leaf_hash));
