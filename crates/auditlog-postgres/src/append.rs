@@ -8,10 +8,12 @@
 //! and checks their idempotency keys, and later statements (READ COMMITTED)
 //! see everything the previous holder committed. A call spanning several
 //! organizations first takes only the heads no one holds (`SKIP LOCKED`) and
-//! leaves the others to a second transaction (see `PostgresStore::append`).
+//! leaves the others to a second transaction (see `PostgresStore::append`);
+//! when it finds every head held, it waits for them itself.
 //!
 //! While a head is locked, every round trip to this process is time the
-//! other replicas wait, so an append without changes makes two: the lock,
+//! other replicas wait (which is also why appends run on a runtime of their
+//! own, see [`crate::apart`]), so an append without changes makes two: the lock,
 //! sent together with the reads that follow it (the organizations'
 //! endpoints, the entries already recorded under the batch's idempotency
 //! keys, the head's stored tree frontier), then every write together with
@@ -51,7 +53,8 @@ pub const DELIVERIES_CHANNEL: &str = "auditlog_deliveries";
 /// costs a round trip under the lock and statements sent together go out in
 /// the order they are written.
 struct Statements {
-    lock: Statement,
+    lock_wait: Statement,
+    lock_free: Statement,
     endpoints: Statement,
     recorded: Statement,
     entries: Statement,
@@ -70,7 +73,7 @@ const LOCK_FREE: &str =
     "SELECT org_id, size, frontier FROM log_heads WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE SKIP LOCKED";
 
 impl Statements {
-    async fn prepare(tx: &Transaction<'_>, mode: Heads) -> Result<Self, Failure> {
+    async fn prepare(tx: &Transaction<'_>) -> Result<Self, Failure> {
         let endpoints = format!("SELECT org_id, {WEBHOOK_COLUMNS} FROM webhooks WHERE org_id = ANY($1) AND enabled");
         let recorded = format!(
             "SELECT {} FROM unnest($1::bigint[], $2::text[]) AS u (org_id, idempotency_key) \
@@ -78,11 +81,9 @@ impl Statements {
              JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
             qualified("e", ENTRY_COLUMNS)
         );
-        let sql: [&str; 11] = [
-            match mode {
-                Heads::Wait => LOCK_WAIT,
-                Heads::FreeOnly => LOCK_FREE,
-            },
+        let sql: [&str; 12] = [
+            LOCK_WAIT,
+            LOCK_FREE,
             &endpoints,
             &recorded,
             "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
@@ -116,7 +117,8 @@ impl Statements {
                 .ok_or_else(|| Failure::from(StoreError::Internal("an append statement was not prepared".into())))
         };
         Ok(Self {
-            lock: next()?,
+            lock_wait: next()?,
+            lock_free: next()?,
             endpoints: next()?,
             recorded: next()?,
             entries: next()?,
@@ -170,15 +172,19 @@ struct Batch {
     buffer: Buffer,
 }
 
-/// Locks the log heads of `orgs`, in order (all of them, or those no other
-/// transaction holds, as the statement was prepared for the mode).
+/// Locks the log heads of `orgs`, in order: all of them, or with
+/// [`Heads::FreeOnly`] those no other transaction holds.
 async fn lock_heads(
     tx: &Transaction<'_>,
     st: &Statements,
     orgs: &[i64],
     mode: Heads,
 ) -> Result<HashMap<OrgId, Head>, Failure> {
-    let rows = tx.query(&st.lock, &[&orgs]).await?;
+    let lock = match mode {
+        Heads::Wait => &st.lock_wait,
+        Heads::FreeOnly => &st.lock_free,
+    };
+    let rows = tx.query(lock, &[&orgs]).await?;
     let mut heads = HashMap::with_capacity(rows.len());
     for r in rows {
         heads.insert(
@@ -470,17 +476,27 @@ pub async fn append_taking(
     received_at: Timestamp,
     mode: Heads,
 ) -> Result<((Vec<bool>, Vec<RequestResult>), Ended), Failure> {
-    let st = Statements::prepare(tx, mode).await?;
+    let st = Statements::prepare(tx).await?;
     let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
     orgs.sort_unstable();
     orgs.dedup();
     // The lock first; the reads behind it run once it is granted.
-    let (heads, endpoints, recorded) = futures_util::future::try_join3(
-        lock_heads(tx, &st, &orgs, mode),
-        endpoints_of_all(tx, &st, &orgs),
-        recorded_under(tx, &st, requests),
-    )
-    .await?;
+    let lock_and_read = |mode| {
+        futures_util::future::try_join3(
+            lock_heads(tx, &st, &orgs, mode),
+            endpoints_of_all(tx, &st, &orgs),
+            recorded_under(tx, &st, requests),
+        )
+    };
+    let (mut heads, mut endpoints, mut recorded) = lock_and_read(mode).await?;
+    if heads.is_empty() && mode == Heads::FreeOnly {
+        // Every head was held (under load, by a replica whose batch spans
+        // the same organizations): this transaction waits for them all
+        // rather than ending and leaving them to a second one. It holds no
+        // head, so it cannot deadlock; the reads are made again behind the
+        // lock, since the holders may have changed what they returned.
+        (heads, endpoints, recorded) = lock_and_read(Heads::Wait).await?;
+    }
     let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
     let mine: Vec<&AppendRequest> = requests
         .iter()
@@ -575,6 +591,10 @@ async fn append_in_tx(
     let out_ref = &out;
     let rows = flush(tx, st, &mut buffer, received_at);
     let rest = async move {
+        // The rows' statements are queued on the connection; let its task
+        // (on this thread, appends having a runtime of their own) write
+        // them out before the hashing takes the thread.
+        tokio::task::yield_now().await;
         let leaves = leaves_by_org(out_ref);
         let mut growth = Growth::default();
         for (org, frontier) in frontiers {

@@ -13,6 +13,8 @@
 //!   expired.
 //! - [`append`]: the writer's transaction: per-organization locking,
 //!   sequence numbers, idempotency keys, deliveries, the tree.
+//! - [`apart`]: the runtime of the store's own that appends run on, so that
+//!   answers under an organization's lock are not kept waiting.
 //! - [`changes`]: management changes applied inside that transaction.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`deliveries`]: claiming due deliveries and recording attempts.
@@ -28,7 +30,7 @@
 //! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
 //!
-//! Connections come from a pool; every write is one transaction, and a
+//! Connections come from a pool (appends have one of their own); every write is one transaction, and a
 //! request is acknowledged only after it commits (PostgreSQL's default
 //! `synchronous_commit=on` makes that durable). The dispatcher's own
 //! bookkeeping, claiming deliveries and recording attempts, commits without
@@ -39,6 +41,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apart;
 pub mod append;
 pub mod changes;
 pub mod db;
@@ -83,10 +86,17 @@ use rows::{API_KEY_COLUMNS, DELIVERY_COLUMNS, ENTRY_COLUMNS, ORG_COLUMNS, WEBHOO
 
 pub use tokio_postgres;
 
-/// Connections in the pool: the writer and the dispatcher take one each at
-/// a time, the rest serve reads and exports. Many replicas share the
-/// server's `max_connections` (100 by default), so each keeps few.
-const POOL_SIZE: usize = 16;
+/// Connections in the shared pool: the dispatcher takes one at a time, the
+/// rest serve reads, exports and the writes besides appends. Many replicas
+/// share the server's `max_connections` (100 by default), so each keeps
+/// few: 16 in all with the appends' own.
+const POOL_SIZE: usize = 12;
+
+/// Connections kept for appends apart from the rest: the server's writer
+/// takes one at a time (the first transaction of a batch, then a second
+/// for organizations another replica held), and a few more let callers
+/// without a writer (tools, tests) append concurrently.
+const APPEND_POOL_SIZE: usize = 4;
 
 /// How long a caller waits for a pooled connection, or for a new one to be
 /// made, before the store reports the database unavailable.
@@ -102,6 +112,9 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: Pool,
+    /// Connections for appends only, all made on `apart`, where appends run.
+    appends: Pool,
+    apart: apart::Apart,
     partitions: partitions::Partitions,
     signals: notify::Signals,
     /// For `Debug`: where the store points, without credentials.
@@ -133,9 +146,9 @@ impl PostgresStore {
             .collect();
         self.inner
             .partitions
-            .ensure(&self.inner.pool, timestamps.iter().copied())
+            .ensure(&self.inner.appends, timestamps.iter().copied())
             .await?;
-        let first = db::transaction_ending(&self.inner.pool, requests.clone(), move |tx, requests| {
+        let first = db::transaction_ending(&self.inner.appends, requests.clone(), move |tx, requests| {
             Box::pin(async move {
                 append::append_taking(tx, &requests, received_at, heads)
                     .await
@@ -158,7 +171,7 @@ impl PostgresStore {
         tracing::debug!("a month's partition was dropped under an append; making it again");
         let months = Arc::new(partitions::months_of(timestamps));
         let out = db::transaction_ending(
-            &self.inner.pool,
+            &self.inner.appends,
             (requests, months.clone()),
             move |tx, (requests, months)| {
                 Box::pin(async move {
@@ -170,6 +183,47 @@ impl PostgresStore {
         .await?;
         self.inner.partitions.remember(months.iter().copied())?;
         Ok(out)
+    }
+
+    /// [`Store::append`], on the store's own runtime.
+    async fn append_apart(
+        &self,
+        requests: Vec<AppendRequest>,
+        received_at: Timestamp,
+    ) -> Result<Vec<RequestResult>, StoreError> {
+        let first_org = requests.first().map(|r| r.org_id);
+        if requests.iter().all(|r| Some(r.org_id) == first_org) {
+            let (_, results) = self
+                .append_group(Arc::new(requests), received_at, append::Heads::Wait)
+                .await?;
+            return Ok(results);
+        }
+        // Every organization whose log head is free goes in one transaction,
+        // as one replica alone always finds them. Those another replica is
+        // appending to right now then go in a second one, which waits for
+        // them, so the free ones never queue behind another replica's batch.
+        // (When none is free, the first transaction waits for them all.)
+        let count = requests.len();
+        let requests = Arc::new(requests);
+        let (taken, results) = self
+            .append_group(requests.clone(), received_at, append::Heads::FreeOnly)
+            .await?;
+        let mut out: Vec<Option<RequestResult>> = (0..count).map(|_| None).collect();
+        let mut results = results.into_iter();
+        let mut waiting = Vec::new();
+        for (slot, (request, taken)) in Arc::unwrap_or_clone(requests).into_iter().zip(taken).enumerate() {
+            if taken {
+                out[slot] = results.next();
+            } else {
+                waiting.push((slot, request));
+            }
+        }
+        if !waiting.is_empty() {
+            self.append_waiting(waiting, received_at, &mut out).await?;
+        }
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Internal("an append request got no result".into())))
+            .collect()
     }
 
     /// Appends the requests of organizations another transaction held, in
@@ -229,21 +283,8 @@ impl PostgresStore {
             config.application_name("auditlog");
         }
         let target = format!("{:?}/{}", config.get_hosts(), config.get_dbname().unwrap_or_default());
-        let manager = Manager::from_config(
-            config.clone(),
-            tls.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .wait_timeout(Some(CONNECTION_WAIT))
-            .create_timeout(Some(CONNECTION_WAIT))
-            .recycle_timeout(Some(CONNECTION_WAIT))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
+        let pool = new_pool(&config, &tls, POOL_SIZE)?;
+        let appends = new_pool(&config, &tls, APPEND_POOL_SIZE)?;
         {
             let mut client = pool.get().await.map_err(pool_err)?;
             schema::migrate(&mut client).await?;
@@ -251,6 +292,8 @@ impl PostgresStore {
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
+                appends,
+                apart: apart::Apart::start("auditlog-appends")?,
                 partitions: partitions::Partitions::default(),
                 signals: notify::Signals::new(config, tls),
                 target,
@@ -270,6 +313,26 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.inner.pool.get().await.map_err(pool_err)
     }
+}
+
+/// A pool of up to `size` connections to `config`, each made when first
+/// needed.
+fn new_pool(config: &tokio_postgres::Config, tls: &tls::MakeTls, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config.clone(),
+        tls.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(CONNECTION_WAIT))
+        .create_timeout(Some(CONNECTION_WAIT))
+        .recycle_timeout(Some(CONNECTION_WAIT))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))
 }
 
 #[async_trait]
@@ -539,38 +602,11 @@ impl Store for PostgresStore {
         requests: Vec<AppendRequest>,
         received_at: Timestamp,
     ) -> Result<Vec<RequestResult>, StoreError> {
-        let first_org = requests.first().map(|r| r.org_id);
-        if requests.iter().all(|r| Some(r.org_id) == first_org) {
-            let (_, results) = self
-                .append_group(Arc::new(requests), received_at, append::Heads::Wait)
-                .await?;
-            return Ok(results);
-        }
-        // Every organization whose log head is free goes in one transaction,
-        // as one replica alone always finds them. Those another replica is
-        // appending to right now then go in a second one, which waits for
-        // them, so the free ones never queue behind another replica's batch.
-        let count = requests.len();
-        let requests = Arc::new(requests);
-        let (taken, results) = self
-            .append_group(requests.clone(), received_at, append::Heads::FreeOnly)
-            .await?;
-        let mut out: Vec<Option<RequestResult>> = (0..count).map(|_| None).collect();
-        let mut results = results.into_iter();
-        let mut waiting = Vec::new();
-        for (slot, (request, taken)) in Arc::unwrap_or_clone(requests).into_iter().zip(taken).enumerate() {
-            if taken {
-                out[slot] = results.next();
-            } else {
-                waiting.push((slot, request));
-            }
-        }
-        if !waiting.is_empty() {
-            self.append_waiting(waiting, received_at, &mut out).await?;
-        }
-        out.into_iter()
-            .map(|r| r.ok_or_else(|| StoreError::Internal("an append request got no result".into())))
-            .collect()
+        let store = self.clone();
+        self.inner
+            .apart
+            .run(async move { store.append_apart(requests, received_at).await })
+            .await?
     }
 
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError> {

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::change::Change;
 use auditlog_domain::store::AppendRequest;
+use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{NewEntry, Org, Plan, Store, Timestamp, canonical, merkle};
 use auditlog_postgres::{PostgresStore, schema, testing};
 
@@ -301,4 +303,138 @@ async fn organizations_of_one_call_commit_side_by_side() {
         .collect();
     assert_eq!(seqs, vec![vec![1], vec![1, 2]]);
     assert_eq!(store.log_size(a.id).await.unwrap(), 1);
+}
+
+/// A call whose organizations are all held elsewhere waits for them and
+/// reads what its rows depend on only once it has them: an endpoint the
+/// holder enabled before letting go gets the call's deliveries, and each
+/// organization's entries follow on, gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap());
+    let (a, b) = (org(&store, "acme").await, org(&store, "globex").await);
+    let hook = Endpoint {
+        id: "wh_late".into(),
+        url: "https://hooks.example/late".into(),
+        description: String::new(),
+        events: Vec::new(),
+        enabled: false,
+        secret: Secret::generate(),
+        previous_secret: None,
+        created_at: Timestamp(T0),
+        failing_since: None,
+        disabled_reason: None,
+    };
+    let created = store
+        .append(
+            vec![AppendRequest {
+                org_id: a.id,
+                changes: vec![Change::CreateWebhook(hook)],
+                entries: vec![entry(Timestamp(T0), 0)],
+            }],
+            Timestamp(T0),
+        )
+        .await
+        .unwrap();
+    assert!(created[0].is_ok(), "{created:?}");
+
+    let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let lock = holder.transaction().await.unwrap();
+    lock.execute(
+        "SELECT size FROM log_heads WHERE org_id = ANY($1) FOR UPDATE",
+        &[&vec![a.id.0, b.id.0]],
+    )
+    .await
+    .unwrap();
+    let at = Timestamp(T0 + 1_000);
+    let call = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .append(
+                    vec![
+                        AppendRequest::entries(a.id, vec![entry(at, 1)]),
+                        AppendRequest::entries(b.id, vec![entry(at, 2)]),
+                    ],
+                    at,
+                )
+                .await
+        }
+    });
+    // Until the call waits for the heads, the holder's change could still
+    // be read before them.
+    let (watcher, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%log_heads%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the call never waited for the heads");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!call.is_finished(), "the call went ahead without the heads");
+    lock.execute("UPDATE webhooks SET enabled = true WHERE org_id = $1", &[&a.id.0])
+        .await
+        .unwrap();
+    lock.commit().await.unwrap();
+
+    let out = call.await.unwrap().unwrap();
+    let seqs: Vec<Vec<i64>> = out
+        .into_iter()
+        .map(|r| r.unwrap().iter().map(|a| a.entry.seq).collect())
+        .collect();
+    assert_eq!(seqs, vec![vec![2], vec![1]]);
+    let deliveries = store.deliveries(a.id, "wh_late", 10).await.unwrap();
+    assert_eq!(
+        deliveries.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![2],
+        "the endpoint enabled under the lock was not read behind it"
+    );
+}
+
+/// Appends run on the store's own runtime, on connections made there: with
+/// the runtime that made the store held up, as a busy server's is, an
+/// append from elsewhere still commits. (Driven by that runtime, its
+/// connection would wait for it.)
+#[tokio::test]
+async fn appends_do_not_wait_for_the_runtime_that_made_the_store() {
+    let Some(url) = testing::fresh_database_url().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let acme = org(&store, "acme").await;
+    let at = Timestamp(T0);
+    store
+        .append(vec![AppendRequest::entries(acme.id, vec![entry(at, 0)])], at)
+        .await
+        .unwrap();
+
+    let (done, answered) = std::sync::mpsc::channel();
+    let elsewhere = store.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = runtime.block_on(elsewhere.append(vec![AppendRequest::entries(acme.id, vec![entry(at, 1)])], at));
+        let _ = done.send(out.map(|mut r| r.pop().map(|r| r.map(|a| a[0].entry.seq))));
+    });
+    // This test's runtime has one thread, and it waits here.
+    let seq = answered
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the append waited for the runtime that made the store");
+    assert_eq!(seq.unwrap().unwrap().unwrap(), 2);
 }
