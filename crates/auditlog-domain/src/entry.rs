@@ -156,8 +156,19 @@ pub struct Entry {
 impl Entry {
     /// The details as compact JSON, the form stored and exported.
     pub fn details_json(&self) -> String {
-        serde_json::to_string(&self.details).unwrap_or_else(|_| "{}".into())
+        details_json(&self.details)
     }
+}
+
+impl NewEntry {
+    /// The details as compact JSON, as [`Entry::details_json`] gives them.
+    pub fn details_json(&self) -> String {
+        details_json(&self.details)
+    }
+}
+
+fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(details).unwrap_or_else(|_| "{}".into())
 }
 
 #[cfg(test)]

@@ -47,7 +47,10 @@ impl Apart {
     /// Runs `work` there and waits for its result. The work goes on if the
     /// caller stops waiting: what it commits stands, as it would have had
     /// the caller waited.
-    pub async fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T, StoreError> {
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         self.handle
             .spawn(work)
             .await

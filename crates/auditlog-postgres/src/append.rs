@@ -21,8 +21,10 @@
 //! one after another in the order sent, so each read sees what the previous
 //! holder of the lock committed.
 //!
-//! New rows are buffered and written with one multi-row insert per table, not
-//! one round trip per entry. A request with changes flushes the buffer first
+//! New rows are written with one multi-row insert per table, not one round
+//! trip per entry, from the results the call returns (the entries are not
+//! copied again for it); the details' JSON is made while the lock is being
+//! asked for. A request with changes writes the rows before it first
 //! and runs in a savepoint, so a change sees the batch's earlier entries and
 //! deliveries as it would have one by one (a deleted endpoint takes its
 //! pending deliveries with it).
@@ -34,7 +36,7 @@ use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::Hash;
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
-use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
+use auditlog_domain::{Entry, NewEntry, OrgId, StoreError, Timestamp};
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Statement;
 use uuid::Uuid;
@@ -140,10 +142,12 @@ struct Head {
     frontier: Option<Vec<u8>>,
 }
 
-/// Rows waiting for their multi-row insert.
+/// What waits for its multi-row insert: the new entries of the requests
+/// from `requests_flushed` on (in the call's results), and deliveries.
 #[derive(Default)]
 struct Buffer {
-    entries: Vec<Entry>,
+    /// How many of the call's requests have had their rows written.
+    requests_flushed: usize,
     /// (org, id, webhook id, seq, entry ts)
     deliveries: Vec<(i64, String, String, i64, i64)>,
     /// Whether an earlier flush wrote deliveries.
@@ -156,6 +160,9 @@ impl Buffer {
         self.flushed_deliveries || !self.deliveries.is_empty()
     }
 }
+
+/// A request this transaction took, with its entries' details as JSON.
+type Taken<'r> = (&'r AppendRequest, &'r [String]);
 
 /// The per-transaction state of an append.
 struct Batch {
@@ -261,7 +268,9 @@ async fn recorded_under(
     Ok(found)
 }
 
-/// Turns one request's entries into rows in the buffer (or replays).
+/// Gives one request's entries their sequence numbers and deliveries (or
+/// finds what they replay); the results, one per entry in order, are what
+/// the rows are written from.
 async fn append_entries(
     tx: &Transaction<'_>,
     st: &Statements,
@@ -317,36 +326,51 @@ async fn append_entries(
         if let Some(key) = &new.idempotency_key {
             batch.fresh.insert((org, key.clone()), entry.clone());
         }
-        batch.buffer.entries.push(entry.clone());
         results.push(Appended { entry, replayed: false });
     }
     Ok(results)
 }
 
-/// Writes the buffered rows, one statement per table, sent together: no
-/// table's rows depend on another's. Each statement goes out when the
-/// returned future is first polled.
+/// Writes the rows waiting in `buffer`, one statement per table, sent
+/// together: no table's rows depend on another's. `out` holds the results
+/// of the first requests of `requests`, each request with its entries'
+/// details as JSON. Each statement goes out when the returned future is
+/// first polled.
 async fn flush(
     tx: &Transaction<'_>,
     st: &Statements,
     buffer: &mut Buffer,
+    requests: &[Taken<'_>],
+    out: &[RequestResult],
     received_at: Timestamp,
 ) -> Result<(), Failure> {
     buffer.flushed_deliveries = buffer.has_deliveries();
-    let entries = std::mem::take(&mut buffer.entries);
+    let from = std::mem::replace(&mut buffer.requests_flushed, out.len());
+    let mut rows = Vec::new();
+    for ((_, details), result) in requests[from..].iter().zip(&out[from..]) {
+        let Ok(appended) = result else { continue };
+        rows.extend(
+            appended
+                .iter()
+                .zip(details.iter())
+                .filter(|(a, _)| !a.replayed)
+                .map(|(a, d)| (&a.entry, d.as_str())),
+        );
+    }
     let deliveries = std::mem::take(&mut buffer.deliveries);
     futures_util::future::try_join(
-        flush_entries(tx, st, &entries, received_at),
+        flush_entries(tx, st, &rows, received_at),
         flush_deliveries(tx, st, &deliveries, received_at),
     )
     .await?;
     Ok(())
 }
 
+/// Writes `entries`, each with its details as JSON.
 async fn flush_entries(
     tx: &Transaction<'_>,
     st: &Statements,
-    entries: &[Entry],
+    entries: &[(&Entry, &str)],
     received_at: Timestamp,
 ) -> Result<(), Failure> {
     if entries.is_empty() {
@@ -367,7 +391,7 @@ async fn flush_entries(
     let mut user_agent = Vec::with_capacity(entries.len());
     let mut request_id = Vec::with_capacity(entries.len());
     let mut key = Vec::with_capacity(entries.len());
-    for e in entries {
+    for &(e, details_json) in entries {
         org.push(e.org_id.0);
         seq.push(e.seq);
         ts.push(e.timestamp.millis());
@@ -378,7 +402,7 @@ async fn flush_entries(
         resource_type.push(e.resource.kind.as_str());
         resource_id.push(e.resource.id.as_str());
         resource_name.push(e.resource.name.as_deref());
-        details.push(e.details_json());
+        details.push(details_json);
         ip.push(e.ip_address);
         user_agent.push(e.user_agent.as_deref());
         request_id.push(e.request_id.as_deref());
@@ -488,7 +512,18 @@ pub async fn append_taking(
             recorded_under(tx, &st, requests),
         )
     };
-    let (mut heads, mut endpoints, mut recorded) = lock_and_read(mode).await?;
+    // The details' JSON is made while the lock is asked for, in time this
+    // replica would otherwise spend waiting, not holding the heads. The
+    // yield lets the connection send the lock first.
+    let serialize = async {
+        tokio::task::yield_now().await;
+        requests
+            .iter()
+            .map(|r| r.entries.iter().map(NewEntry::details_json).collect::<Vec<String>>())
+            .collect::<Vec<_>>()
+    };
+    let (locked, details) = futures_util::future::join(lock_and_read(mode), serialize).await;
+    let (mut heads, mut endpoints, mut recorded) = locked?;
     if heads.is_empty() && mode == Heads::FreeOnly {
         // Every head was held (under load, by a replica whose batch spans
         // the same organizations): this transaction waits for them all
@@ -498,11 +533,12 @@ pub async fn append_taking(
         (heads, endpoints, recorded) = lock_and_read(Heads::Wait).await?;
     }
     let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
-    let mine: Vec<&AppendRequest> = requests
+    let mine: Vec<Taken<'_>> = requests
         .iter()
+        .zip(&details)
         .zip(&taken)
         .filter(|(_, t)| **t)
-        .map(|(r, _)| r)
+        .map(|((r, d), _)| (r, d.as_slice()))
         .collect();
     if mine.is_empty() {
         return Ok(((taken, Vec::new()), Ended::Open));
@@ -516,7 +552,7 @@ pub async fn append_taking(
 async fn append_in_tx(
     tx: &Transaction<'_>,
     st: &Statements,
-    requests: &[&AppendRequest],
+    requests: &[Taken<'_>],
     heads: HashMap<OrgId, Head>,
     endpoints: HashMap<OrgId, Vec<Endpoint>>,
     recorded: HashMap<(OrgId, String), Entry>,
@@ -530,12 +566,12 @@ async fn append_in_tx(
         buffer: Buffer::default(),
     };
     let mut out = Vec::with_capacity(requests.len());
-    for req in requests {
+    for &(req, _) in requests {
         if req.changes.is_empty() {
             out.push(Ok(append_entries(tx, st, req, received_at, &mut batch).await?));
             continue;
         }
-        flush(tx, st, &mut batch.buffer, received_at).await?;
+        flush(tx, st, &mut batch.buffer, requests, &out, received_at).await?;
         tx.batch_execute("SAVEPOINT request").await?;
         let mut applied = Ok(());
         for change in &req.changes {
@@ -589,7 +625,7 @@ async fn append_in_tx(
     // Everything left goes out at once, followed by the commit. The rows
     // are sent first, and the leaves hashed while PostgreSQL inserts them.
     let out_ref = &out;
-    let rows = flush(tx, st, &mut buffer, received_at);
+    let rows = flush(tx, st, &mut buffer, requests, out_ref, received_at);
     let rest = async move {
         // The rows' statements are queued on the connection; let its task
         // (on this thread, appends having a runtime of their own) write

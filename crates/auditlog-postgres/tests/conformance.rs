@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
+use auditlog_domain::change::Change;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::change::Change;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{NewEntry, Org, Plan, Store, Timestamp, canonical, merkle};
@@ -382,7 +382,10 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
         if waiting > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the call never waited for the heads");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never waited for the heads"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(!call.is_finished(), "the call went ahead without the heads");
