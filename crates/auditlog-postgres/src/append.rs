@@ -36,7 +36,7 @@ use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::Hash;
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
-use auditlog_domain::{Entry, NewEntry, OrgId, StoreError, Timestamp};
+use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::Statement;
 use uuid::Uuid;
@@ -164,6 +164,41 @@ impl Buffer {
 /// A request this transaction took, with its entries' details as JSON.
 type Taken<'r> = (&'r AppendRequest, &'r [String]);
 
+/// A request's entries made ready before the lock, as they will be stored
+/// but for their sequence numbers, and their details as JSON: the work of
+/// an entry that does not need the head.
+fn ready(request: &AppendRequest, received_at: Timestamp) -> (Vec<Entry>, Vec<String>) {
+    request
+        .entries
+        .iter()
+        .map(|new| {
+            let entry = Entry {
+                id: Uuid::now_v7(),
+                org_id: request.org_id,
+                seq: 0,
+                timestamp: new.timestamp,
+                received_at,
+                actor: new.actor.clone(),
+                event: new.event.clone(),
+                resource: new.resource.clone(),
+                details: new.details.clone(),
+                ip_address: new.ip_address,
+                user_agent: new.user_agent.clone(),
+                request_id: new.request_id.clone(),
+                idempotency_key: new.idempotency_key.clone(),
+            };
+            (entry, new.details_json())
+        })
+        .unzip()
+}
+
+/// What the transaction read once it held the heads.
+struct Locked {
+    heads: HashMap<OrgId, Head>,
+    endpoints: HashMap<OrgId, Vec<Endpoint>>,
+    recorded: HashMap<(OrgId, String), Entry>,
+}
+
 /// The per-transaction state of an append.
 struct Batch {
     /// Each organization's head as this transaction moves it.
@@ -275,12 +310,12 @@ async fn append_entries(
     tx: &Transaction<'_>,
     st: &Statements,
     req: &AppendRequest,
-    received_at: Timestamp,
+    ready: Vec<Entry>,
     batch: &mut Batch,
 ) -> Result<Vec<Appended>, Failure> {
     let org = req.org_id;
     let mut results = Vec::with_capacity(req.entries.len());
-    for new in &req.entries {
+    for (new, mut entry) in req.entries.iter().zip(ready) {
         if let Some(key) = &new.idempotency_key {
             let slot = (org, key.clone());
             if let Some(entry) = batch.fresh.get(&slot).or_else(|| batch.recorded.get(&slot)) {
@@ -296,21 +331,7 @@ async fn append_entries(
             .get_mut(&org)
             .ok_or_else(|| StoreError::Internal(format!("organization {} was not locked", org.0)))?;
         *head += 1;
-        let entry = Entry {
-            id: Uuid::now_v7(),
-            org_id: org,
-            seq: *head,
-            timestamp: new.timestamp,
-            received_at,
-            actor: new.actor.clone(),
-            event: new.event.clone(),
-            resource: new.resource.clone(),
-            details: new.details.clone(),
-            ip_address: new.ip_address,
-            user_agent: new.user_agent.clone(),
-            request_id: new.request_id.clone(),
-            idempotency_key: new.idempotency_key.clone(),
-        };
+        entry.seq = *head;
         // The outbox rows commit with the entry or not at all.
         for endpoint in endpoints_of(tx, st, org, &mut batch.endpoints)
             .await?
@@ -512,17 +533,17 @@ pub async fn append_taking(
             recorded_under(tx, &st, requests),
         )
     };
-    // The details' JSON is made while the lock is asked for, in time this
+    // The entries are made ready while the lock is asked for, in time this
     // replica would otherwise spend waiting, not holding the heads. The
     // yield lets the connection send the lock first.
-    let serialize = async {
+    let make_ready = async {
         tokio::task::yield_now().await;
         requests
             .iter()
-            .map(|r| r.entries.iter().map(NewEntry::details_json).collect::<Vec<String>>())
-            .collect::<Vec<_>>()
+            .map(|r| ready(r, received_at))
+            .unzip::<_, _, Vec<_>, Vec<_>>()
     };
-    let (locked, details) = futures_util::future::join(lock_and_read(mode), serialize).await;
+    let (locked, (entries, details)) = futures_util::future::join(lock_and_read(mode), make_ready).await;
     let (mut heads, mut endpoints, mut recorded) = locked?;
     if heads.is_empty() && mode == Heads::FreeOnly {
         // Every head was held (under load, by a replica whose batch spans
@@ -533,31 +554,42 @@ pub async fn append_taking(
         (heads, endpoints, recorded) = lock_and_read(Heads::Wait).await?;
     }
     let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
-    let mine: Vec<Taken<'_>> = requests
+    let (mine, entries): (Vec<Taken<'_>>, Vec<Vec<Entry>>) = requests
         .iter()
         .zip(&details)
+        .zip(entries)
         .zip(&taken)
         .filter(|(_, t)| **t)
-        .map(|((r, d), _)| (r, d.as_slice()))
-        .collect();
+        .map(|(((r, d), e), _)| ((r, d.as_slice()), e))
+        .unzip();
     if mine.is_empty() {
         return Ok(((taken, Vec::new()), Ended::Open));
     }
-    let (results, ended) = append_in_tx(tx, &st, &mine, heads, endpoints, recorded, received_at).await?;
+    let locked = Locked {
+        heads,
+        endpoints,
+        recorded,
+    };
+    let (results, ended) = append_in_tx(tx, &st, &mine, entries, locked, received_at).await?;
     Ok(((taken, results), ended))
 }
 
-/// Appends `requests`, whose organizations' log heads this transaction has
-/// locked (`heads`), and commits.
+/// Appends `requests` (their entries made `ready`, in the same order),
+/// whose organizations' log heads this transaction has locked, and
+/// commits.
 async fn append_in_tx(
     tx: &Transaction<'_>,
     st: &Statements,
     requests: &[Taken<'_>],
-    heads: HashMap<OrgId, Head>,
-    endpoints: HashMap<OrgId, Vec<Endpoint>>,
-    recorded: HashMap<(OrgId, String), Entry>,
+    ready: Vec<Vec<Entry>>,
+    locked: Locked,
     received_at: Timestamp,
 ) -> Result<(Vec<RequestResult>, Ended), Failure> {
+    let Locked {
+        heads,
+        endpoints,
+        recorded,
+    } = locked;
     let mut batch = Batch {
         heads: heads.iter().map(|(org, h)| (*org, h.size)).collect(),
         recorded,
@@ -566,9 +598,9 @@ async fn append_in_tx(
         buffer: Buffer::default(),
     };
     let mut out = Vec::with_capacity(requests.len());
-    for &(req, _) in requests {
+    for (&(req, _), ready) in requests.iter().zip(ready) {
         if req.changes.is_empty() {
-            out.push(Ok(append_entries(tx, st, req, received_at, &mut batch).await?));
+            out.push(Ok(append_entries(tx, st, req, ready, &mut batch).await?));
             continue;
         }
         flush(tx, st, &mut batch.buffer, requests, &out, received_at).await?;
@@ -584,7 +616,7 @@ async fn append_in_tx(
         batch.endpoints.remove(&req.org_id);
         match applied {
             Ok(()) => {
-                let appended = append_entries(tx, st, req, received_at, &mut batch).await?;
+                let appended = append_entries(tx, st, req, ready, &mut batch).await?;
                 tx.batch_execute("RELEASE SAVEPOINT request").await?;
                 out.push(Ok(appended));
             }
