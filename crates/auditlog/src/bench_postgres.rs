@@ -640,6 +640,20 @@ pub(crate) struct Waits {
 }
 
 impl Waits {
+    /// The backends on average in the states `pick` accepts.
+    pub(crate) fn average(&self, pick: impl Fn(&str) -> bool) -> f64 {
+        self.ranked().iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum()
+    }
+
+    /// Waits of `samples` samples, with how often each state was seen.
+    #[cfg(test)]
+    pub(crate) fn of(samples: usize, counts: &[(&str, usize)]) -> Self {
+        Self {
+            samples,
+            counts: counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+        }
+    }
+
     /// Each state with the backends in it on average, most first.
     fn ranked(&self) -> Vec<(&str, f64)> {
         let mut out: Vec<(&str, f64)> = self
@@ -735,10 +749,9 @@ impl RunFigures {
             .machine
             .map_or_else(String::new, |m| format!("{m:.2} of {n} cores busy; "));
         let ranked = self.waits.ranked();
-        let on = |pick: &dyn Fn(&str) -> bool| ranked.iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum::<f64>();
-        let locked = on(&|k| k.starts_with("Lock:"));
-        let holding = on(&|k| k == "idle in transaction");
-        let flushing = on(&|k| k.contains("WAL"));
+        let locked = self.waits.average(|k| k.starts_with("Lock:"));
+        let holding = self.waits.average(|k| k == "idle in transaction");
+        let flushing = self.waits.average(|k| k.contains("WAL"));
         if locked >= LOCKED {
             return (
                 format!(

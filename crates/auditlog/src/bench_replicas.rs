@@ -63,6 +63,15 @@ const THROTTLED_BOUND: f64 = 0.5;
 /// Share of the machine's cores busy above which the machine, not the
 /// replicas, is the limit.
 const SATURATED: f64 = 0.9;
+/// With one organization every append takes its log head in turn, so one
+/// backend at a time writes its entries. When PostgreSQL was executing them
+/// (backends on CPU) at least this share of the time, while a replica
+/// waited for the head at least [`QUEUED`] of it, the organization's
+/// serialized work in the database, not the replicas, was the limit: a
+/// faster replica would only wait longer.
+const HOLDER_BUSY: f64 = 0.8;
+/// See [`HOLDER_BUSY`]: backends waiting for a lock, on average.
+const QUEUED: f64 = 0.7;
 
 struct Run {
     shape: Shape,
@@ -404,6 +413,9 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
                 .flatten()
                 .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
         let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
+        let executing = two.waits.average(|k| k == "CPU");
+        let queued = two.waits.average(|k| k.starts_with("Lock:"));
+        let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
         let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
             _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
             (true, _, _) => "PASS".to_owned(),
@@ -416,6 +428,11 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
                 "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
                 bench::cores(),
                 cores_of(two.database)
+            ),
+            (false, true, None) if serialized => format!(
+                "not shown: the database was the limit: one organization's appends take its log head in turn, and \
+                 PostgreSQL was executing them {executing:.1} of the time while a replica waited for the head \
+                 {queued:.1} of it"
             ),
             (false, true, None) => format!(
                 "**MISS** ({:.1}% below)",
@@ -518,5 +535,38 @@ mod tests {
             .expect("a ratio row");
         assert!(row.contains("| 1.40× | 2.00×, 1.40×, 1.20× |"), "{row}");
         assert!(row.contains("not shown"), "{row}");
+    }
+
+    /// A miss with one organization is put down to the database only when
+    /// PostgreSQL was executing its appends most of the time while a
+    /// replica queued for the head; with eight organizations, or a holder
+    /// mostly idle (its replica working under the lock), it stays a miss.
+    #[test]
+    fn puts_a_miss_down_to_the_database_only_when_its_serialized_work_was_the_limit() {
+        let verdict = |orgs: usize, waits: &[(&str, usize)]| {
+            let mut one = run("batched", orgs, 1, Route::Spread, 0, 100);
+            one.replica_cores = vec![Some(0.49)];
+            let mut two = run("batched", orgs, 2, Route::Spread, 0, 130);
+            two.waits = Waits::of(10, waits);
+            let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
+                crate::cli::Command::Bench(args) => args,
+                _ => unreachable!("parsed a bench command"),
+            };
+            let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, &[one, two]);
+            report
+                .lines()
+                .find(|l| l.starts_with(&format!("| batched, {orgs} org(s) |")))
+                .expect("a ratio row")
+                .to_owned()
+        };
+        let executing = [("CPU", 9), ("Lock:transactionid", 8), ("idle in transaction", 5)];
+        let waiting_on_replicas = [("CPU", 6), ("Lock:transactionid", 8), ("idle in transaction", 9)];
+        assert!(
+            verdict(1, &executing).contains("not shown: the database was the limit"),
+            "{}",
+            verdict(1, &executing)
+        );
+        assert!(verdict(1, &waiting_on_replicas).contains("**MISS**"));
+        assert!(verdict(8, &executing).contains("**MISS**"));
     }
 }
