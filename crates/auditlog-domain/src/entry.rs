@@ -165,6 +165,26 @@ impl NewEntry {
     pub fn details_json(&self) -> String {
         details_json(&self.details)
     }
+
+    /// The entry as a store records it: these fields, with what the store
+    /// assigns.
+    pub fn to_entry(&self, org_id: OrgId, id: Uuid, seq: i64, received_at: Timestamp) -> Entry {
+        Entry {
+            id,
+            org_id,
+            seq,
+            timestamp: self.timestamp,
+            received_at,
+            actor: self.actor.clone(),
+            event: self.event.clone(),
+            resource: self.resource.clone(),
+            details: self.details.clone(),
+            ip_address: self.ip_address,
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
 }
 
 fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String {

@@ -4,7 +4,7 @@
 //! appending to that organization waits, so each answer PostgreSQL sends
 //! the append must be taken up at once. On the server's runtime it would
 //! wait its turn behind every HTTP request ready to run: under load that
-//! turn, not the database, was most of the time a head stayed locked. Here
+//! wait was a large part of the time a head stayed locked. Here
 //! an append's only neighbours are the other appends and the connections
 //! they read from, which are made on this runtime and so driven by it (a
 //! pooled connection is driven by the runtime that made it).

@@ -23,8 +23,10 @@
 //!
 //! New rows are written with one multi-row insert per table, not one round
 //! trip per entry, from the results the call returns (the entries are not
-//! copied again for it); the details' JSON is made while the lock is being
-//! asked for. A request with changes writes the rows before it first
+//! copied again for it). The entries themselves (ids, the caller's fields,
+//! the details' JSON) are made while the lock is being asked for, so under
+//! it only their sequence numbers are set. A request with changes writes
+//! the rows before it first
 //! and runs in a savepoint, so a change sees the batch's earlier entries and
 //! deliveries as it would have one by one (a deleted endpoint takes its
 //! pending deliveries with it).
@@ -172,21 +174,8 @@ fn ready(request: &AppendRequest, received_at: Timestamp) -> (Vec<Entry>, Vec<St
         .entries
         .iter()
         .map(|new| {
-            let entry = Entry {
-                id: Uuid::now_v7(),
-                org_id: request.org_id,
-                seq: 0,
-                timestamp: new.timestamp,
-                received_at,
-                actor: new.actor.clone(),
-                event: new.event.clone(),
-                resource: new.resource.clone(),
-                details: new.details.clone(),
-                ip_address: new.ip_address,
-                user_agent: new.user_agent.clone(),
-                request_id: new.request_id.clone(),
-                idempotency_key: new.idempotency_key.clone(),
-            };
+            // Its sequence number is set under the lock.
+            let entry = new.to_entry(request.org_id, Uuid::now_v7(), 0, received_at);
             (entry, new.details_json())
         })
         .unzip()
@@ -525,13 +514,20 @@ pub async fn append_taking(
     let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
     orgs.sort_unstable();
     orgs.dedup();
+    let (st, orgs) = (&st, &orgs);
     // The lock first; the reads behind it run once it is granted.
-    let lock_and_read = |mode| {
-        futures_util::future::try_join3(
-            lock_heads(tx, &st, &orgs, mode),
-            endpoints_of_all(tx, &st, &orgs),
-            recorded_under(tx, &st, requests),
+    let lock_and_read = |mode| async move {
+        let (heads, endpoints, recorded) = futures_util::future::try_join3(
+            lock_heads(tx, st, orgs, mode),
+            endpoints_of_all(tx, st, orgs),
+            recorded_under(tx, st, requests),
         )
+        .await?;
+        Ok::<_, Failure>(Locked {
+            heads,
+            endpoints,
+            recorded,
+        })
     };
     // The entries are made ready while the lock is asked for, in time this
     // replica would otherwise spend waiting, not holding the heads. The
@@ -544,16 +540,16 @@ pub async fn append_taking(
             .unzip::<_, _, Vec<_>, Vec<_>>()
     };
     let (locked, (entries, details)) = futures_util::future::join(lock_and_read(mode), make_ready).await;
-    let (mut heads, mut endpoints, mut recorded) = locked?;
-    if heads.is_empty() && mode == Heads::FreeOnly {
+    let mut locked = locked?;
+    if locked.heads.is_empty() && mode == Heads::FreeOnly {
         // Every head was held (under load, by a replica whose batch spans
         // the same organizations): this transaction waits for them all
         // rather than ending and leaving them to a second one. It holds no
         // head, so it cannot deadlock; the reads are made again behind the
         // lock, since the holders may have changed what they returned.
-        (heads, endpoints, recorded) = lock_and_read(Heads::Wait).await?;
+        locked = lock_and_read(Heads::Wait).await?;
     }
-    let taken: Vec<bool> = requests.iter().map(|r| heads.contains_key(&r.org_id)).collect();
+    let taken: Vec<bool> = requests.iter().map(|r| locked.heads.contains_key(&r.org_id)).collect();
     let (mine, entries): (Vec<Taken<'_>>, Vec<Vec<Entry>>) = requests
         .iter()
         .zip(&details)
@@ -565,12 +561,7 @@ pub async fn append_taking(
     if mine.is_empty() {
         return Ok(((taken, Vec::new()), Ended::Open));
     }
-    let locked = Locked {
-        heads,
-        endpoints,
-        recorded,
-    };
-    let (results, ended) = append_in_tx(tx, &st, &mine, entries, locked, received_at).await?;
+    let (results, ended) = append_in_tx(tx, st, &mine, entries, locked, received_at).await?;
     Ok(((taken, results), ended))
 }
 

@@ -30,14 +30,14 @@
 //! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
 //!
-//! Connections come from a pool (appends have one of their own); every write is one transaction, and a
-//! request is acknowledged only after it commits (PostgreSQL's default
-//! `synchronous_commit=on` makes that durable). The dispatcher's own
-//! bookkeeping, claiming deliveries and recording attempts, commits without
-//! waiting for the flush ([`db::Commit::Relaxed`]): losing one of those to a
-//! crash only sends a delivery again, which at-least-once delivery allows,
-//! and a flush each would put two per dispatcher round in the way of the
-//! entries' commits.
+//! Connections come from a pool (appends have one of their own); every write
+//! is one transaction, and a request is acknowledged only after it commits
+//! (PostgreSQL's default `synchronous_commit=on` makes that durable). The
+//! dispatcher's own bookkeeping, claiming deliveries and recording attempts,
+//! commits without waiting for the flush ([`db::Commit::Relaxed`]): losing
+//! one of those to a crash only sends a delivery again, which at-least-once
+//! delivery allows, and a flush each would put two per dispatcher round in
+//! the way of the entries' commits.
 
 #![forbid(unsafe_code)]
 

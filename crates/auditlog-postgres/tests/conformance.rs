@@ -248,6 +248,17 @@ async fn any_timestamp_finds_a_partition() {
         .unwrap();
 }
 
+/// `store.append(requests, at)` as a task of its own, for a test to watch
+/// while it waits for a lock.
+fn spawn_append(
+    store: &std::sync::Arc<PostgresStore>,
+    requests: Vec<AppendRequest>,
+    at: Timestamp,
+) -> tokio::task::JoinHandle<Result<Vec<auditlog_domain::store::RequestResult>, auditlog_domain::StoreError>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.append(requests, at).await })
+}
+
 /// An organization another replica holds does not hold up the rest of a
 /// call: while one organization's log head is locked elsewhere, the call's
 /// entries for a second organization are committed and readable, and the
@@ -267,20 +278,14 @@ async fn organizations_of_one_call_commit_side_by_side() {
         .unwrap();
 
     let at = Timestamp(T0 + 1_000);
-    let call = tokio::spawn({
-        let store = store.clone();
-        async move {
-            store
-                .append(
-                    vec![
-                        AppendRequest::entries(a.id, vec![entry(at, 1)]),
-                        AppendRequest::entries(b.id, vec![entry(at, 2), entry(at, 3)]),
-                    ],
-                    at,
-                )
-                .await
-        }
-    });
+    let call = spawn_append(
+        &store,
+        vec![
+            AppendRequest::entries(a.id, vec![entry(at, 1)]),
+            AppendRequest::entries(b.id, vec![entry(at, 2), entry(at, 3)]),
+        ],
+        at,
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while store.log_size(b.id).await.unwrap() < 2 {
         assert!(
@@ -351,20 +356,14 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
     .await
     .unwrap();
     let at = Timestamp(T0 + 1_000);
-    let call = tokio::spawn({
-        let store = store.clone();
-        async move {
-            store
-                .append(
-                    vec![
-                        AppendRequest::entries(a.id, vec![entry(at, 1)]),
-                        AppendRequest::entries(b.id, vec![entry(at, 2)]),
-                    ],
-                    at,
-                )
-                .await
-        }
-    });
+    let call = spawn_append(
+        &store,
+        vec![
+            AppendRequest::entries(a.id, vec![entry(at, 1)]),
+            AppendRequest::entries(b.id, vec![entry(at, 2)]),
+        ],
+        at,
+    );
     // Until the call waits for the heads, the holder's change could still
     // be read before them.
     let (watcher, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();

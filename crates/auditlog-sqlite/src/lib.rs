@@ -280,21 +280,7 @@ fn append_entries<'a>(
         if let Some(leaves) = leaves {
             leaves.push(org, Fields::of_new(new, id, seq, received_at));
         }
-        let entry = Entry {
-            id,
-            org_id: org,
-            seq,
-            timestamp: new.timestamp,
-            received_at,
-            actor: new.actor.clone(),
-            event: new.event.clone(),
-            resource: new.resource.clone(),
-            details: new.details.clone(),
-            ip_address: new.ip_address,
-            user_agent: new.user_agent.clone(),
-            request_id: new.request_id.clone(),
-            idempotency_key: new.idempotency_key.clone(),
-        };
+        let entry = new.to_entry(org, id, seq, received_at);
         rows::insert_entry(&mut insert, &entry)?;
         // The outbox row commits with the entry or not at all.
         for endpoint in endpoints_of(tx, org, endpoints)?
