@@ -156,16 +156,11 @@ pub struct Entry {
 impl Entry {
     /// The details as compact JSON, the form stored and exported.
     pub fn details_json(&self) -> String {
-        details_json(&self.details)
+        serde_json::to_string(&self.details).unwrap_or_else(|_| "{}".into())
     }
 }
 
 impl NewEntry {
-    /// The details as compact JSON, as [`Entry::details_json`] gives them.
-    pub fn details_json(&self) -> String {
-        details_json(&self.details)
-    }
-
     /// The entry as a store records it: these fields, with what the store
     /// assigns.
     pub fn to_entry(&self, org_id: OrgId, id: Uuid, seq: i64, received_at: Timestamp) -> Entry {
@@ -185,10 +180,6 @@ impl NewEntry {
             idempotency_key: self.idempotency_key.clone(),
         }
     }
-}
-
-fn details_json(details: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::to_string(details).unwrap_or_else(|_| "{}".into())
 }
 
 #[cfg(test)]

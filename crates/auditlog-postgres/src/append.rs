@@ -176,7 +176,8 @@ fn ready(request: &AppendRequest, received_at: Timestamp) -> (Vec<Entry>, Vec<St
         .map(|new| {
             // Its sequence number is set under the lock.
             let entry = new.to_entry(request.org_id, Uuid::now_v7(), 0, received_at);
-            (entry, new.details_json())
+            let details = entry.details_json();
+            (entry, details)
         })
         .unzip()
 }

@@ -84,8 +84,7 @@ async fn reopening_keeps_everything_and_migrates_once() {
     let s = PostgresStore::connect(&url).await.unwrap();
     let acme = s.org_by_slug("acme").await.unwrap().unwrap();
     assert_eq!(acme.plan, Plan::Scale);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = raw(&url).await;
     let applied: Vec<i32> = client
         .query("SELECT version FROM auditlog_migrations ORDER BY version", &[])
         .await
@@ -211,8 +210,7 @@ async fn any_timestamp_finds_a_partition() {
     for a in &stored {
         assert_eq!(store.entry(acme.id, a.entry.id).await.unwrap().as_ref(), Some(&a.entry));
     }
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = raw(&url).await;
     let placed: Vec<(i64, String)> = client
         .query("SELECT seq, tableoid::regclass::text FROM entries ORDER BY seq", &[])
         .await
@@ -248,6 +246,30 @@ async fn any_timestamp_finds_a_partition() {
         .unwrap();
 }
 
+/// A connection of the test's own, beside the store's.
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Locks the log heads of `orgs` in a transaction of `holder`'s, as
+/// another replica appending to them would, until it ends.
+async fn hold_heads<'c>(holder: &'c mut tokio_postgres::Client, orgs: &[i64]) -> tokio_postgres::Transaction<'c> {
+    let lock = holder.transaction().await.unwrap();
+    lock.execute("SELECT size FROM log_heads WHERE org_id = ANY($1) FOR UPDATE", &[&orgs])
+        .await
+        .unwrap();
+    lock
+}
+
+/// The sequence numbers each request of a call was given.
+fn seqs(out: Vec<auditlog_domain::store::RequestResult>) -> Vec<Vec<i64>> {
+    out.into_iter()
+        .map(|r| r.unwrap().iter().map(|a| a.entry.seq).collect())
+        .collect()
+}
+
 /// `store.append(requests, at)` as a task of its own, for a test to watch
 /// while it waits for a lock.
 fn spawn_append(
@@ -270,12 +292,8 @@ async fn organizations_of_one_call_commit_side_by_side() {
     };
     let store = std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap());
     let (a, b) = (org(&store, "acme").await, org(&store, "globex").await);
-    let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let lock = holder.transaction().await.unwrap();
-    lock.execute("SELECT size FROM log_heads WHERE org_id = $1 FOR UPDATE", &[&a.id.0])
-        .await
-        .unwrap();
+    let mut holder = raw(&url).await;
+    let lock = hold_heads(&mut holder, &[a.id.0]).await;
 
     let at = Timestamp(T0 + 1_000);
     let call = spawn_append(
@@ -302,11 +320,7 @@ async fn organizations_of_one_call_commit_side_by_side() {
 
     lock.rollback().await.unwrap();
     let out = call.await.unwrap().unwrap();
-    let seqs: Vec<Vec<i64>> = out
-        .into_iter()
-        .map(|r| r.unwrap().iter().map(|a| a.entry.seq).collect())
-        .collect();
-    assert_eq!(seqs, vec![vec![1], vec![1, 2]]);
+    assert_eq!(seqs(out), vec![vec![1], vec![1, 2]]);
     assert_eq!(store.log_size(a.id).await.unwrap(), 1);
 }
 
@@ -346,15 +360,8 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
         .unwrap();
     assert!(created[0].is_ok(), "{created:?}");
 
-    let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let lock = holder.transaction().await.unwrap();
-    lock.execute(
-        "SELECT size FROM log_heads WHERE org_id = ANY($1) FOR UPDATE",
-        &[&vec![a.id.0, b.id.0]],
-    )
-    .await
-    .unwrap();
+    let mut holder = raw(&url).await;
+    let lock = hold_heads(&mut holder, &[a.id.0, b.id.0]).await;
     let at = Timestamp(T0 + 1_000);
     let call = spawn_append(
         &store,
@@ -366,8 +373,7 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
     );
     // Until the call waits for the heads, the holder's change could still
     // be read before them.
-    let (watcher, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let watcher = raw(&url).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let waiting: i64 = watcher
@@ -394,11 +400,7 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
     lock.commit().await.unwrap();
 
     let out = call.await.unwrap().unwrap();
-    let seqs: Vec<Vec<i64>> = out
-        .into_iter()
-        .map(|r| r.unwrap().iter().map(|a| a.entry.seq).collect())
-        .collect();
-    assert_eq!(seqs, vec![vec![2], vec![1]]);
+    assert_eq!(seqs(out), vec![vec![2], vec![1]]);
     let deliveries = store.deliveries(a.id, "wh_late", 10).await.unwrap();
     assert_eq!(
         deliveries.iter().map(|d| d.seq).collect::<Vec<_>>(),

@@ -642,7 +642,8 @@ pub(crate) struct Waits {
 impl Waits {
     /// The backends on average in the states `pick` accepts.
     pub(crate) fn average(&self, pick: impl Fn(&str) -> bool) -> f64 {
-        self.ranked().iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum()
+        let seen: usize = self.counts.iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum();
+        seen as f64 / self.samples.max(1) as f64
     }
 
     /// Waits of `samples` samples, with how often each state was seen.

@@ -490,6 +490,21 @@ mod tests {
         }
     }
 
+    /// The row of the ratio table that starts with `prefix`, in the report
+    /// of `runs` with the default options.
+    fn ratio_row(runs: &[Run], prefix: &str) -> String {
+        let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
+            crate::cli::Command::Bench(args) => args,
+            _ => unreachable!("parsed a bench command"),
+        };
+        let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, runs);
+        report
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .expect("a ratio row")
+            .to_owned()
+    }
+
     /// Each two-replica run is paired with the one-replica run of its own
     /// round and shape, routed runs apart from spread ones, and the rounds
     /// of a shape kept together in order.
@@ -524,15 +539,7 @@ mod tests {
             run("single-event", 1, 1, Route::Spread, 2, 100),
             run("single-event", 1, 2, Route::Spread, 2, 120),
         ];
-        let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
-            crate::cli::Command::Bench(args) => args,
-            _ => unreachable!("parsed a bench command"),
-        };
-        let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, &runs);
-        let row = report
-            .lines()
-            .find(|l| l.starts_with("| single-event, 1 org(s) |"))
-            .expect("a ratio row");
+        let row = ratio_row(&runs, "| single-event, 1 org(s) |");
         assert!(row.contains("| 1.40× | 2.00×, 1.40×, 1.20× |"), "{row}");
         assert!(row.contains("not shown"), "{row}");
     }
@@ -548,16 +555,7 @@ mod tests {
             one.replica_cores = vec![Some(0.49)];
             let mut two = run("batched", orgs, 2, Route::Spread, 0, 130);
             two.waits = Waits::of(10, waits);
-            let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
-                crate::cli::Command::Bench(args) => args,
-                _ => unreachable!("parsed a bench command"),
-            };
-            let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, &[one, two]);
-            report
-                .lines()
-                .find(|l| l.starts_with(&format!("| batched, {orgs} org(s) |")))
-                .expect("a ratio row")
-                .to_owned()
+            ratio_row(&[one, two], &format!("| batched, {orgs} org(s) |"))
         };
         let executing = [("CPU", 9), ("Lock:transactionid", 8), ("idle in transaction", 5)];
         let waiting_on_replicas = [("CPU", 6), ("Lock:transactionid", 8), ("idle in transaction", 9)];
