@@ -22,12 +22,75 @@ use crate::error::ApiError;
 use crate::query_string::QueryPairs;
 use crate::routes::session::{cleared_cookie, session_cookie, sign_in};
 
-/// Where to go after signing in: only a path on this site.
+/// Where to go after signing in: only a path on this site, else the home
+/// page.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if is_local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+/// Percent-decodings looked through: more layers than this are refused
+/// rather than peeled, as no link of ours is encoded so deeply.
+const MAX_DECODINGS: usize = 3;
+
+/// True for a path that every reader resolves on this site. Browsers drop
+/// tabs and newlines anywhere in a URL and read `\` as `/`, so `/\t/evil`
+/// and `/\\evil` are `//evil`, another host; proxies and frameworks may
+/// decode `%2F` or `%5C` once or twice before anyone reads it. So the text
+/// must be printable ASCII, and its path, as sent and after each decoding,
+/// must hold no control character, backslash, `//` or non-ASCII look-alike
+/// (such as `／`, U+FF0F).
+fn is_local_path(raw: &str) -> bool {
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    let mut layer = raw.to_owned();
+    for _ in 0..=MAX_DECODINGS {
+        if !is_plain_path(&layer) {
+            return false;
+        }
+        match percent_decoded(&layer) {
+            Some(next) if next == layer => return true,
+            Some(next) => layer = next,
+            // Bytes that are not UTF-8 (such as overlong `%C0%AF`).
+            None => return false,
+        }
+    }
+    false
+}
+
+/// One layer's rule: a path from the root, and before any query or
+/// fragment nothing that ends it or starts another host.
+fn is_plain_path(s: &str) -> bool {
+    let path = s.split(['?', '#']).next().unwrap_or("");
+    path.starts_with('/')
+        && !path.contains("//")
+        && path.chars().all(|c| c.is_ascii() && !c.is_ascii_control() && c != '\\')
+        && !s.chars().any(char::is_control)
+}
+
+/// `%XX` sequences decoded (others kept as they are); `None` unless the
+/// result is UTF-8.
+fn percent_decoded(s: &str) -> Option<String> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn form_page(status: StatusCode, email: &str, next: &str, problem: Option<&str>) -> Response {
@@ -161,11 +224,67 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        assert_eq!(safe_next(Some("/orgs/acme/audit?actor=a")), "/orgs/acme/audit?actor=a");
-        assert_eq!(safe_next(Some("//evil.example/")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        for good in [
+            "/",
+            "/orgs/acme/audit?actor=a",
+            "/orgs/acme/audit?q=actor%3Aa%40acme.com%20event%3Aapi_key.*&range=7d",
+            "/orgs/acme/audit/entries/01a2187c-70b3-7753-bb28-de2034834006",
+            // What follows `?` is data, not where the browser goes.
+            "/orgs/acme/audit?q=resource%3Ahttps%3A%2F%2Fx.example",
+            "/a%2Fb",
+            "/@evil.example",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
         assert_eq!(safe_next(None), "/");
+    }
+
+    /// Known ways round a same-origin check, each sent as the form field
+    /// arrives (already form-decoded once).
+    #[test]
+    fn known_open_redirect_bypasses_fall_back_home() {
+        for bad in [
+            "",
+            "orgs/acme",
+            "https://evil.example/",
+            "//evil.example/",
+            "///evil.example/",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{85}/evil.example",
+            "/%09/evil.example/x",
+            "/%0a/evil.example",
+            "/%0D%0A/evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "/%5c%5cevil.example",
+            "/%252F/evil.example",
+            "/%255C/evil.example",
+            "/%2509/evil.example",
+            "/%25252F/evil.example",
+            "/%2525252F/evil.example",
+            "/%C0%AF/evil.example",
+            "/%E2%80%8B/evil.example",
+            "/\u{ff0f}evil.example",
+            "/%EF%BC%8Fevil.example",
+            "/\u{2215}evil.example",
+            "/\u{29f5}evil.example",
+            "/\u{3002}evil.example",
+            "/orgs//evil.example",
+            "/x?%0d%0aSet-Cookie:%20a=b",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
     }
 
     #[test]
