@@ -8,13 +8,14 @@
 //! need the organization's whole state, such as keeping at least one owner,
 //! are checked by the store inside the transaction too.
 
-use crate::Timestamp;
 use crate::api_key::KeyPrefix;
+use crate::invitation::Invitation;
 use crate::member::Project;
 use crate::org::{Plan, Sso};
 use crate::role::Role;
 use crate::store::NewApiKey;
 use crate::webhook::{Endpoint, Secret};
+use crate::{OrgId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -28,12 +29,50 @@ pub enum Change {
         enterprise_retention_days: Option<u32>,
     },
     ConfigureSso(Option<Sso>),
-    /// Adds a member, creating the person's account if needed; a password
-    /// hash is set only on an account that has none.
+    /// Adds a member at once, creating the person's account (without a
+    /// password) if needed. Only the operator's command line and the
+    /// service's own seeding use it: through the API, people join by
+    /// accepting an invitation.
     AddMember {
         email: String,
         role: Role,
-        password_hash: Option<String>,
+    },
+    /// Stores a new invitation (or password reset) token's hash.
+    Invite(Invitation),
+    /// Uses a `Join` invitation: marks it accepted (once, before it
+    /// expires) and makes its person a member. With `new_account`, the
+    /// account is created with that password hash and must not exist yet;
+    /// without, it must (the person is signed in as it).
+    AcceptInvitation {
+        token_hash: [u8; 32],
+        email: String,
+        role: Role,
+        new_account: Option<String>,
+        at: Timestamp,
+    },
+    /// An owner's forced reset: the account's password is cleared, every
+    /// session of it ends and a `PasswordReset` invitation is stored.
+    /// Applied only while the account's organizations are still exactly
+    /// `memberships` (the set the owner was allowed to reset for).
+    ForceReset {
+        memberships: Vec<OrgId>,
+        invitation: Invitation,
+    },
+    /// Uses a `PasswordReset` invitation: marks it accepted and sets the
+    /// account's password; any session of the account ends.
+    CompleteReset {
+        token_hash: [u8; 32],
+        email: String,
+        password_hash: String,
+        at: Timestamp,
+    },
+    /// A person changes their own password: applied only if the stored
+    /// hash is still `old_hash`; every session of theirs but `keep` ends.
+    ChangePassword {
+        email: String,
+        old_hash: String,
+        new_hash: String,
+        keep: [u8; 32],
     },
     SetRole {
         email: String,

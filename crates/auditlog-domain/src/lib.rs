@@ -15,6 +15,7 @@
 //! - [`permissions`]: who may do what, as one pure function.
 //! - [`member`]: people, memberships and projects; email and name checks.
 //! - [`change`]: management changes, applied with their audit entries.
+//! - [`invitation`]: single-use invitations and password resets.
 //! - [`password`]: argon2id hashing of people's passwords.
 //! - [`session`]: web sessions and their tokens.
 //! - [`throttle`]: slowing down repeated failed logins.
@@ -50,6 +51,7 @@ pub mod entry;
 pub mod export_format;
 pub mod filter;
 pub mod ingest;
+pub mod invitation;
 pub mod leaf_hasher;
 pub mod member;
 pub mod merkle;

@@ -38,6 +38,10 @@ pub enum Action {
     RemoveMember {
         role: Role,
     },
+    /// Clear a member's password and issue a reset token. Only an owner
+    /// signed in as a person; the domain's `invitation::may_force_reset`
+    /// decides which accounts.
+    ForceReset,
     ViewKeys,
     CreateKey {
         scopes: Vec<Scope>,
@@ -149,6 +153,7 @@ fn check_management(role: Role, action: &Action) -> Result<(), Denied> {
             }
             Ok(())
         }
+        Action::ForceReset => at_least(role, Role::Owner, "resetting a member's password"),
         Action::ReadAudit | Action::WriteAudit => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::api_key::{KeyHash, KeyPrefix, Scope};
 use crate::change::Change;
 use crate::filter::{Filter, Page};
+use crate::invitation::Invitation;
 use crate::member::{Member, Project, User};
 use crate::merkle::{Hash, NodeId};
 use crate::org::NewOrg;
@@ -242,6 +243,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, email: &str) -> Result<Option<User>, StoreError>;
     /// Every organization the person belongs to, with their role.
     async fn memberships(&self, email: &str) -> Result<Vec<(Org, Role)>, StoreError>;
+    /// The invitation or reset with this token hash, used or not.
+    async fn invitation(&self, token_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError>;
     /// Sets an account's password, creating the account if needed.
     async fn set_password(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<(), StoreError>;
 

@@ -12,6 +12,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::{OrgId, Role, StoreError};
 use deadpool_postgres::Transaction;
 
+use crate::accounts;
 use crate::db;
 use crate::error::{Failure, conflict_or};
 use crate::rows::{get, patterns_to_sql, scopes_to_sql};
@@ -73,54 +74,6 @@ async fn keep_an_owner(
     Ok(())
 }
 
-/// Adds a member, creating the account if needed. The account is global, so
-/// two organizations may add the same new person at once: inserting with
-/// `ON CONFLICT DO NOTHING` waits for the other insert and then reads its
-/// row, where a plain insert would fail the whole request.
-async fn add_member(
-    tx: &Transaction<'_>,
-    org: OrgId,
-    email: &str,
-    role: Role,
-    password_hash: Option<&str>,
-    now: i64,
-) -> Result<(), Failure> {
-    let created = db::execute(
-        tx,
-        "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
-        &[&email, &password_hash, &now],
-    )
-    .await?;
-    if created == 0 && password_hash.is_some() {
-        let existing = db::query_one(
-            tx,
-            "SELECT password_hash FROM users WHERE email = $1 FOR UPDATE",
-            &[&email],
-        )
-        .await?;
-        if get::<Option<String>>(&existing, 0)?.is_some() {
-            return Err(rejected(
-                "account_exists",
-                format!("{email} already has an account with a password; add them without one"),
-            ));
-        }
-        db::execute(
-            tx,
-            "UPDATE users SET password_hash = $2 WHERE email = $1",
-            &[&email, &password_hash],
-        )
-        .await?;
-    }
-    db::execute(
-        tx,
-        "INSERT INTO memberships (org_id, email, role, added_at) VALUES ($1, $2, $3, $4)",
-        &[&org.0, &email, &role.as_str(), &now],
-    )
-    .await
-    .map_err(|e| conflict(e, format!("member {email}")))?;
-    Ok(())
-}
-
 pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) -> Result<(), Failure> {
     match change {
         Change::RenameOrg { old, new } => {
@@ -160,11 +113,40 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             .await?;
             Ok(())
         }
-        Change::AddMember {
+        Change::AddMember { email, role } => accounts::add_member(tx, org, email, *role, now).await,
+        Change::Invite(inv) => accounts::invite(tx, org, inv).await,
+        Change::AcceptInvitation {
+            token_hash,
             email,
             role,
+            new_account,
+            at,
+        } => {
+            let a = accounts::Acceptance {
+                token_hash,
+                email,
+                role: *role,
+                new_account: new_account.as_deref(),
+                at: at.millis(),
+            };
+            accounts::accept(tx, org, a).await
+        }
+        Change::ForceReset {
+            memberships,
+            invitation,
+        } => accounts::force_reset(tx, org, memberships, invitation).await,
+        Change::CompleteReset {
+            token_hash,
+            email,
             password_hash,
-        } => add_member(tx, org, email, *role, password_hash.as_deref(), now).await,
+            at,
+        } => accounts::complete_reset(tx, org, token_hash, email, password_hash, at.millis()).await,
+        Change::ChangePassword {
+            email,
+            old_hash,
+            new_hash,
+            keep,
+        } => accounts::change_password(tx, email, old_hash, new_hash, keep).await,
         Change::SetRole { email, from, to } => {
             if current_role(tx, org, email).await?.as_deref() != Some(from.as_str()) {
                 return Err(stale(&format!("{email}'s role")));

@@ -15,7 +15,8 @@
 //!   sequence numbers, idempotency keys, deliveries, the tree.
 //! - [`apart`]: the runtime of the store's own that appends run on, so that
 //!   answers under an organization's lock are not kept waiting.
-//! - [`changes`]: management changes applied inside that transaction.
+//! - [`changes`]: management changes applied inside that transaction;
+//!   `accounts` the ones to people's accounts, one function each.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`deliveries`]: claiming due deliveries and recording attempts.
 //! - [`tree`]: the Merkle tree of each log, in tiles and nodes.
@@ -41,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 pub mod apart;
 pub mod append;
 pub mod changes;
@@ -66,6 +68,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::invitation::Invitation;
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::org::NewOrg;
@@ -478,6 +481,19 @@ impl Store for PostgresStore {
             })
         })
         .transpose()
+    }
+
+    async fn invitation(&self, token_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {} FROM invitations WHERE token_hash = $1",
+            rows::INVITATION_COLUMNS
+        );
+        db::query_opt(&client, &sql, &[&&token_hash[..]])
+            .await
+            .map_err(db_err)?
+            .map(|r| rows::invitation(&r))
+            .transpose()
     }
 
     async fn memberships(&self, email: &str) -> Result<Vec<(Org, Role)>, StoreError> {

@@ -6,6 +6,7 @@
 
 use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
@@ -133,6 +134,26 @@ pub fn project(r: &Row) -> Result<Project, StoreError> {
 }
 
 /// Reads `token_hash, email, csrf_token, created_at, expires_at`.
+/// The columns [`invitation`] reads, in its order.
+pub const INVITATION_COLUMNS: &str =
+    "org_id, token_hash, kind, email, role, invited_by, created_at, expires_at, accepted_at";
+
+pub fn invitation(r: &Row) -> Result<Invitation, StoreError> {
+    let kind: String = get(r, 2)?;
+    let role: String = get(r, 4)?;
+    Ok(Invitation {
+        org_id: OrgId(get(r, 0)?),
+        token_hash: hash_of(get(r, 1)?)?,
+        kind: InvitationKind::parse(&kind).ok_or_else(|| bad("unknown invitation kind"))?,
+        email: get(r, 3)?,
+        role: role.parse().map_err(|_| bad("unknown role"))?,
+        invited_by: get(r, 5)?,
+        created_at: Timestamp(get(r, 6)?),
+        expires_at: Timestamp(get(r, 7)?),
+        accepted_at: timestamp_opt(r, 8)?,
+    })
+}
+
 pub fn session(r: &Row) -> Result<Session, StoreError> {
     let hash: &[u8] = get(r, 0)?;
     Ok(Session {

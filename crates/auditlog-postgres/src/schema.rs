@@ -18,6 +18,7 @@ const MIGRATION_LOCK: i64 = 0x6175_6469_746c_6f67; // "auditlog"
 const MIGRATIONS: &[(&str, &str)] = &[
     ("init", include_str!("../migrations/0001_init.sql")),
     ("head_frontier", include_str!("../migrations/0002_head_frontier.sql")),
+    ("invitations", include_str!("../migrations/0003_invitations.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// How long an invitation or a password reset token can be used.
+    pub invitation_ttl_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +168,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             metrics: crate::metrics::Metrics::new(),
+            invitation_ttl_ms: auditlog_domain::invitation::DEFAULT_TTL_MS,
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum ApiError {
     /// the last owner, a value changed meanwhile).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A single-use or expiring thing (an invitation) that is spent.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
@@ -114,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), &[]),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), &[]),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone(), &[]),
+            ApiError::Gone { code, message } => (StatusCode::GONE, code, message.clone(), &[]),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

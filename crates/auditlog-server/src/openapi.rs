@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi, ToResponse};
 use crate::auth::SESSION_COOKIE;
 use crate::error::ErrorBody;
 use crate::routes::{
-    api_keys, catalog, entries, export, health, ingest, members, orgs, projects, proofs, session, webhooks,
+    api_keys, catalog, entries, export, health, ingest, invitations, members, orgs, password, projects, proofs,
+    session, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -43,12 +44,15 @@ use crate::routes::{
         session::current,
         session::login,
         session::logout,
+        password::change_password,
+        invitations::accept,
         orgs::get_org,
         orgs::patch_org,
         members::list,
         members::add,
         members::change_role,
         members::remove,
+        members::reset_password,
         api_keys::list,
         api_keys::create,
         api_keys::revoke,
@@ -79,6 +83,7 @@ use crate::routes::{
         Forbidden,
         NotFound,
         Conflict,
+        Gone,
         PayloadTooLarge,
         Unprocessable,
         TooManyRequests,
@@ -220,6 +225,12 @@ pub struct NotFound(ErrorBody);
 #[derive(ToResponse)]
 #[allow(dead_code)]
 pub struct Conflict(ErrorBody);
+
+/// A single-use token (an invitation or reset) that is unknown, already
+/// used or expired.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Gone(ErrorBody);
 
 /// The body is larger than the server accepts.
 #[derive(ToResponse)]

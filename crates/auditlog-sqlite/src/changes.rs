@@ -10,6 +10,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::{OrgId, Role, StoreError};
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 
+use crate::accounts;
 use crate::rows::{conflict_or, db_err, patterns_to_text, scopes_to_text};
 
 fn rejected(code: &'static str, message: impl Into<String>) -> StoreError {
@@ -95,47 +96,41 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
             .map_err(db_err)?;
             Ok(())
         }
-        Change::AddMember {
+        Change::AddMember { email, role } => accounts::add_member(conn, org, email, *role, now),
+        Change::Invite(inv) => accounts::invite(conn, org, inv),
+        Change::AcceptInvitation {
+            token_hash,
             email,
             role,
+            new_account,
+            at,
+        } => accounts::accept(
+            conn,
+            org,
+            accounts::Acceptance {
+                token_hash,
+                email,
+                role: *role,
+                new_account: new_account.as_deref(),
+                at: at.millis(),
+            },
+        ),
+        Change::ForceReset {
+            memberships,
+            invitation,
+        } => accounts::force_reset(conn, org, memberships, invitation),
+        Change::CompleteReset {
+            token_hash,
+            email,
             password_hash,
-        } => {
-            let existing: Option<Option<String>> = conn
-                .query_row("SELECT password_hash FROM users WHERE email = ?1", [email], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(db_err)?;
-            match existing {
-                None => {
-                    conn.execute(
-                        "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3)",
-                        params![email, password_hash, now],
-                    )
-                    .map_err(db_err)?;
-                }
-                Some(Some(_)) if password_hash.is_some() => {
-                    return Err(rejected(
-                        "account_exists",
-                        format!("{email} already has an account with a password; add them without one"),
-                    ));
-                }
-                Some(None) if password_hash.is_some() => {
-                    conn.execute(
-                        "UPDATE users SET password_hash = ?2 WHERE email = ?1",
-                        params![email, password_hash],
-                    )
-                    .map_err(db_err)?;
-                }
-                Some(_) => {}
-            }
-            conn.execute(
-                "INSERT INTO memberships (org_id, email, role, added_at) VALUES (?1, ?2, ?3, ?4)",
-                params![org.0, email, role.as_str(), now],
-            )
-            .map_err(|e| conflict_or(e, format!("member {email}")))?;
-            Ok(())
-        }
+            at,
+        } => accounts::complete_reset(conn, org, token_hash, email, password_hash, at.millis()),
+        Change::ChangePassword {
+            email,
+            old_hash,
+            new_hash,
+            keep,
+        } => accounts::change_password(conn, email, old_hash, new_hash, keep),
         Change::SetRole { email, from, to } => {
             if current_role(conn, org, email)?.as_deref() != Some(from.as_str()) {
                 return Err(stale(&format!("{email}'s role")));

@@ -5,6 +5,8 @@
 //!
 //! - [`schema`]: connection settings and the migrations in `migrations/`.
 //! - [`changes`]: management changes applied inside the writer's transaction.
+//! - `accounts`: the changes to people's accounts (invitations, resets,
+//!   passwords), one function each.
 //! - [`listing`]: the SQL for filtered, keyset-paginated listings.
 //! - [`rows`]: mapping between rows and domain types; error mapping.
 //! - [`tree`]: the Merkle tree of each log, in tiles and nodes, and its
@@ -17,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 pub mod changes;
 pub mod listing;
 pub mod rows;
@@ -31,6 +34,7 @@ use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::canonical::Fields;
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::invitation::Invitation;
 use auditlog_domain::leaf_hasher::{LeafSink, with_leaf_hasher};
 use auditlog_domain::member::{Member, Project, User};
 use auditlog_domain::merkle::{Hash, NodeId};
@@ -48,7 +52,7 @@ use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 pub use r2d2_sqlite::rusqlite;
-use rows::{API_KEY_COLUMNS, ORG_COLUMNS, db_err, entry_from_row, org_from_row};
+use rows::{API_KEY_COLUMNS, INVITATION_COLUMNS, ORG_COLUMNS, db_err, entry_from_row, org_from_row};
 
 /// Readers in the pool: enough for a 2-core machine to overlap queries with
 /// an export, few enough that each keeps a warm page cache.
@@ -518,6 +522,18 @@ impl Store for SqliteStore {
                 })
                 .map_err(db_err)?;
             rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn invitation(&self, token_hash: &[u8; 32]) -> Result<Option<Invitation>, StoreError> {
+        let hash = *token_hash;
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = ?1"
+            ))
+            .and_then(|mut s| s.query_row([&hash[..]], rows::invitation_from_row).optional())
+            .map_err(db_err)
         })
         .await
     }

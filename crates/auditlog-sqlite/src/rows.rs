@@ -3,6 +3,7 @@
 
 use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
@@ -125,6 +126,29 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         csrf_token: r.get(2)?,
         created_at: Timestamp(r.get(3)?),
         expires_at: Timestamp(r.get(4)?),
+    })
+}
+
+/// The columns [`invitation_from_row`] reads, in its order.
+pub const INVITATION_COLUMNS: &str =
+    "org_id, token_hash, kind, email, role, invited_by, created_at, expires_at, accepted_at";
+
+pub fn invitation_from_row(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+    let hash: Vec<u8> = r.get(1)?;
+    let kind: String = r.get(2)?;
+    let role: String = r.get(4)?;
+    Ok(Invitation {
+        org_id: OrgId(r.get(0)?),
+        token_hash: hash
+            .try_into()
+            .map_err(|_| bad_column(1, "invitation hash is not 32 bytes"))?,
+        kind: InvitationKind::parse(&kind).ok_or_else(|| bad_column(2, "unknown invitation kind"))?,
+        email: r.get(3)?,
+        role: role.parse().map_err(|_| bad_column(4, "unknown role"))?,
+        invited_by: r.get(5)?,
+        created_at: Timestamp(r.get(6)?),
+        expires_at: Timestamp(r.get(7)?),
+        accepted_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
     })
 }
 

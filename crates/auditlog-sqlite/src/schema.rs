@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_people.sql"),
     include_str!("../migrations/0003_webhooks.sql"),
     include_str!("../migrations/0004_merkle.sql"),
+    include_str!("../migrations/0005_invitations.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \

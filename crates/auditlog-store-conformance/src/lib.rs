@@ -14,6 +14,7 @@ use auditlog_domain::api_key::{self, Scope};
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::org::Sso;
@@ -61,6 +62,8 @@ macro_rules! conformance_tests {
             keys_are_listed_revoked_and_touched_once,
             projects_are_created_renamed_and_deleted,
             sessions_expire_and_are_deleted,
+            invitations_are_single_use_and_never_touch_an_existing_account,
+            resets_and_password_changes_are_compare_and_set,
             purge_removes_only_old_entries_in_batches,
             bulk_and_row_purges_remove_exactly_each_windows_entries,
             deliveries_are_written_with_their_entries,
@@ -611,7 +614,6 @@ fn add(email: &str, role: Role) -> Change {
     Change::AddMember {
         email: email.into(),
         role,
-        password_hash: None,
     }
 }
 
@@ -921,6 +923,205 @@ pub async fn projects_are_created_renamed_and_deleted(store: &dyn Store) {
             .await
             .is_err()
     );
+}
+
+fn join(inv: &Invitation, new_account: Option<&str>, at: i64) -> Change {
+    Change::AcceptInvitation {
+        token_hash: inv.token_hash,
+        email: inv.email.clone(),
+        role: inv.role,
+        new_account: new_account.map(str::to_owned),
+        at: Timestamp(at),
+    }
+}
+
+fn issue(org: &Org, kind: InvitationKind, email: &str) -> Invitation {
+    Invitation::issue(org.id, kind, email, Role::Viewer, "owner@x.io", Timestamp(T0), 1_000).1
+}
+
+pub async fn invitations_are_single_use_and_never_touch_an_existing_account(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    let inv = issue(&a, InvitationKind::Join, "new@x.io");
+    change(store, &a, Change::Invite(inv.clone()), "organization.member_invited")
+        .await
+        .unwrap();
+    let stored = store.invitation(&inv.token_hash).await.unwrap().unwrap();
+    assert_eq!(stored, inv);
+    // Expired, then used once, then spent.
+    let late = change(
+        store,
+        &a,
+        join(&inv, Some("$argon2id$new"), T0 + 1_000),
+        "organization.member_added",
+    )
+    .await;
+    assert_eq!(rejected_code(late), "invitation_invalid");
+    change(
+        store,
+        &a,
+        join(&inv, Some("$argon2id$new"), T0 + 1),
+        "organization.member_added",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.member(a.id, "new@x.io").await.unwrap().unwrap().role,
+        Role::Viewer
+    );
+    let again = change(
+        store,
+        &a,
+        join(&inv, Some("$argon2id$new"), T0 + 2),
+        "organization.member_added",
+    )
+    .await;
+    assert_eq!(rejected_code(again), "invitation_invalid");
+    assert!(
+        store
+            .invitation(&inv.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted_at
+            .is_some()
+    );
+
+    // A token never sets the password of an account that exists, with a
+    // password or without one.
+    change(store, &b, add("sso@x.io", Role::Owner), "organization.member_added")
+        .await
+        .unwrap();
+    let grab = issue(&a, InvitationKind::Join, "sso@x.io");
+    change(store, &a, Change::Invite(grab.clone()), "organization.member_invited")
+        .await
+        .unwrap();
+    let taken = change(
+        store,
+        &a,
+        join(&grab, Some("$argon2id$attacker"), T0 + 1),
+        "organization.member_added",
+    )
+    .await;
+    assert_eq!(rejected_code(taken), "sign_in_required");
+    assert_eq!(store.user("sso@x.io").await.unwrap().unwrap().password_hash, None);
+    assert!(
+        store.member(a.id, "sso@x.io").await.unwrap().is_none(),
+        "nothing written"
+    );
+    // Signed in as the account, it joins; the invitation was not spent by
+    // the refused try.
+    change(store, &a, join(&grab, None, T0 + 2), "organization.member_added")
+        .await
+        .unwrap();
+    // Joining without an account (and without creating one) is refused.
+    let ghost = issue(&a, InvitationKind::Join, "ghost@x.io");
+    change(store, &a, Change::Invite(ghost.clone()), "organization.member_invited")
+        .await
+        .unwrap();
+    let r = change(store, &a, join(&ghost, None, T0 + 1), "organization.member_added").await;
+    assert_eq!(rejected_code(r), "sign_in_required");
+}
+
+pub async fn resets_and_password_changes_are_compare_and_set(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    store
+        .set_password("ned@x.io", "$argon2id$old", Timestamp(T0))
+        .await
+        .unwrap();
+    change(store, &a, add("ned@x.io", Role::Viewer), "organization.member_added")
+        .await
+        .unwrap();
+    let (t1, s1) = session::start("ned@x.io", Timestamp(T0));
+    let (_, s2) = session::start("ned@x.io", Timestamp(T0));
+    store.create_session(s1.clone()).await.unwrap();
+    store.create_session(s2.clone()).await.unwrap();
+    // A change of password keeps the session it came from and ends the rest.
+    let wrong = Change::ChangePassword {
+        email: "ned@x.io".into(),
+        old_hash: "$argon2id$not-it".into(),
+        new_hash: "$argon2id$new".into(),
+        keep: s1.token_hash,
+    };
+    assert_eq!(
+        rejected_code(change(store, &a, wrong, "organization.member_password_changed").await),
+        "stale"
+    );
+    let right = Change::ChangePassword {
+        email: "ned@x.io".into(),
+        old_hash: "$argon2id$old".into(),
+        new_hash: "$argon2id$new".into(),
+        keep: s1.token_hash,
+    };
+    change(store, &a, right, "organization.member_password_changed")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("ned@x.io").await.unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$new")
+    );
+    assert!(
+        store
+            .session(&session::hash_token(&t1), Timestamp(T0 + 1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session(&s2.token_hash, Timestamp(T0 + 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A reset applies only to the memberships the owner was allowed for.
+    let reset = issue(&a, InvitationKind::PasswordReset, "ned@x.io");
+    change(store, &b, add("ned@x.io", Role::Viewer), "organization.member_added")
+        .await
+        .unwrap();
+    let seen_before = Change::ForceReset {
+        memberships: vec![a.id],
+        invitation: reset.clone(),
+    };
+    let r = change(store, &a, seen_before, "organization.member_password_reset").await;
+    assert_eq!(rejected_code(r), "stale");
+    assert!(
+        store.invitation(&reset.token_hash).await.unwrap().is_none(),
+        "nothing written"
+    );
+    let both = Change::ForceReset {
+        memberships: vec![b.id, a.id],
+        invitation: reset.clone(),
+    };
+    change(store, &a, both, "organization.member_password_reset")
+        .await
+        .unwrap();
+    assert_eq!(store.user("ned@x.io").await.unwrap().unwrap().password_hash, None);
+    assert!(
+        store
+            .session(&s1.token_hash, Timestamp(T0 + 1))
+            .await
+            .unwrap()
+            .is_none(),
+        "every session ended"
+    );
+    let complete = |at| Change::CompleteReset {
+        token_hash: reset.token_hash,
+        email: "ned@x.io".into(),
+        password_hash: "$argon2id$mine".into(),
+        at: Timestamp(at),
+    };
+    change(store, &a, complete(T0 + 1), "organization.member_password_changed")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("ned@x.io").await.unwrap().unwrap().password_hash.as_deref(),
+        Some("$argon2id$mine")
+    );
+    let r = change(store, &a, complete(T0 + 2), "organization.member_password_changed").await;
+    assert_eq!(rejected_code(r), "invitation_invalid", "single use");
 }
 
 pub async fn sessions_expire_and_are_deleted(store: &dyn Store) {

@@ -130,7 +130,6 @@ pub async fn make_member(
         changes: vec![Change::AddMember {
             email: email.to_owned(),
             role,
-            password_hash: None,
         }],
         entries: vec![entry],
     };

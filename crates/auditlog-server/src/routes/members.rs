@@ -1,13 +1,18 @@
 //! Members and roles: `GET/POST /v1/orgs/{org}/members`,
-//! `PATCH/DELETE …/members/{email}`.
+//! `PATCH/DELETE …/members/{email}`, `POST …/members/{email}/password-reset`.
+//!
+//! Adding a member issues an invitation; nothing here sets, changes or
+//! reveals a credential, and the answer is the same whether the person has
+//! an account or not.
 
+use auditlog_domain::OrgId;
+use auditlog_domain::Role;
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
+use auditlog_domain::invitation::{self, Invitation, InvitationKind};
 use auditlog_domain::member::Member;
 use auditlog_domain::member::normalise_email;
-use auditlog_domain::password;
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -17,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Credential, Principal};
 use crate::body;
 use crate::error::ApiError;
 use crate::recorder::{commit, record_change};
+use crate::routes::invitations::Issued;
 
 fn member_resource(email: &str) -> Resource {
     Resource {
@@ -63,22 +69,32 @@ pub struct NewMember {
     #[schema(format = Email)]
     email: String,
     role: Role,
-    /// A first password for a person who has no account yet.
-    #[schema(format = Password)]
-    password: Option<String>,
+    /// Refused: adding a member never sets a credential. The person sets
+    /// their own password with the invitation.
+    #[schema(value_type = Option<String>, deprecated)]
+    password: Option<serde::de::IgnoredAny>,
 }
 
-/// A member as added or changed.
+/// A member as changed.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MemberChanged {
     email: String,
     role: Role,
-    /// When added; absent after a change of role.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    added_at: Option<Timestamp>,
 }
 
-/// Adds a person with a role; only owners add owners.
+/// An invitation as issued: the same answer whether the person has an
+/// account already or not.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Invited {
+    email: String,
+    role: Role,
+    invitation: Issued,
+}
+
+/// Invites a person with a role; only owners invite owners. The person
+/// becomes a member when they accept the invitation (`POST
+/// /v1/invitations/accept`), signed in as themselves or by creating their
+/// account with a password of their own: pass the token or the link on.
 #[utoipa::path(
     post,
     path = "/v1/orgs/{org}/members",
@@ -87,7 +103,7 @@ pub struct MemberChanged {
     params(("org" = String, Path, description = "The organization's slug.")),
     request_body = NewMember,
     responses(
-        (status = 201, description = "Added.", body = MemberChanged),
+        (status = 201, description = "Invited.", body = Invited),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthenticated),
         (status = 403, response = crate::openapi::Forbidden),
@@ -103,43 +119,47 @@ pub async fn add(
     State(state): State<AppState>,
     principal: Principal,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<MemberChanged>), ApiError> {
+) -> Result<(StatusCode, Json<Invited>), ApiError> {
     let req: NewMember = body::parse(raw, state.config.max_body_bytes)?;
     principal.authorize(Action::AddMember { role: req.role })?;
+    if req.password.is_some() {
+        return Err(ApiError::invalid(
+            "password",
+            "password_not_accepted",
+            "adding a member never sets a password: the person sets their own with the invitation this returns",
+        ));
+    }
     let email = normalise_email(&req.email).map_err(|e| ApiError::invalid("email", "invalid_email", e.to_string()))?;
-    let password_hash = match req.password {
-        Some(p) => Some(
-            tokio::task::spawn_blocking(move || password::hash(p.as_str()))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| ApiError::invalid("password", "weak_password", e.to_string()))?,
-        ),
-        None => None,
-    };
+    if state.store.member(principal.org.id, &email).await?.is_some() {
+        return Err(ApiError::Conflict {
+            code: "conflict",
+            message: format!("member {email} already exists"),
+        });
+    }
     let now = state.clock.now();
+    let (token, inv) = Invitation::issue(
+        principal.org.id,
+        InvitationKind::Join,
+        &email,
+        req.role,
+        &principal.actor().id,
+        now,
+        state.config.invitation_ttl_ms,
+    );
     let entry = principal.entry(
         now,
-        "organization.member_added",
+        "organization.member_invited",
         member_resource(&email),
-        json!({"member": email, "role": req.role}),
+        json!({"member": email, "role": req.role, "expires_at": inv.expires_at}),
     );
-    commit(
-        &state,
-        &principal,
-        vec![Change::AddMember {
-            email: email.clone(),
-            role: req.role,
-            password_hash,
-        }],
-        vec![entry],
-    )
-    .await?;
+    let invitation = Issued::new(token, &inv);
+    commit(&state, &principal, vec![Change::Invite(inv)], vec![entry]).await?;
     Ok((
         StatusCode::CREATED,
-        Json(MemberChanged {
+        Json(Invited {
             email,
             role: req.role,
-            added_at: Some(now),
+            invitation,
         }),
     ))
 }
@@ -208,11 +228,7 @@ pub async fn change_role(
         };
         commit(&state, &principal, vec![change], vec![entry]).await?;
     }
-    Ok(Json(MemberChanged {
-        email,
-        role: req.role,
-        added_at: None,
-    }))
+    Ok(Json(MemberChanged { email, role: req.role }))
 }
 
 /// Removes a member; the last owner stays.
@@ -247,4 +263,85 @@ pub async fn remove(
     let change = Change::RemoveMember { email, role };
     record_change(&state, &principal, change, "organization.member_removed", what, details).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A reset as issued to the owner, to pass on to the member.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResetIssued {
+    email: String,
+    reset: Issued,
+}
+
+/// Clears a member's password, ends every session of theirs and issues a
+/// single-use reset token to pass on to them. Owners only, signed in, and
+/// only for a person all of whose organizations they own.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/members/{email}/password-reset",
+    operation_id = "reset_member_password",
+    tag = "members",
+    params(
+        ("org" = String, Path, description = "The organization's slug."),
+        ("email" = String, Path, description = "The member's email."),
+    ),
+    responses(
+        (status = 201, description = "Reset; the token is shown only now.", body = ResetIssued),
+        (status = 401, response = crate::openapi::Unauthenticated),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    // A key authenticates, and is then refused: only a person may reset.
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, email)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ResetIssued>), ApiError> {
+    principal.authorize(Action::ForceReset)?;
+    let Credential::Session(session) = &principal.credential else {
+        return Err(ApiError::forbidden(
+            "person_required",
+            "only an owner signed in as a person can reset a password, never an API key",
+        ));
+    };
+    let (email, role) = existing(&state, &principal, &email).await?;
+    let theirs: Vec<OrgId> = state
+        .store
+        .memberships(&email)
+        .await?
+        .iter()
+        .map(|(o, _)| o.id)
+        .collect();
+    let mine = state.store.memberships(&session.email).await?;
+    invitation::may_force_reset(&email, &theirs, |org| {
+        mine.iter().any(|(o, r)| o.id == org && *r == Role::Owner)
+    })
+    .map_err(|e| ApiError::forbidden("not_your_account", e.to_string()))?;
+    let now = state.clock.now();
+    let (token, inv) = Invitation::issue(
+        principal.org.id,
+        InvitationKind::PasswordReset,
+        &email,
+        role,
+        &session.email,
+        now,
+        state.config.invitation_ttl_ms,
+    );
+    let entry = principal.entry(
+        now,
+        "organization.member_password_reset",
+        member_resource(&email),
+        json!({"member": email}),
+    );
+    let reset = Issued::new(token, &inv);
+    let change = Change::ForceReset {
+        memberships: theirs,
+        invitation: inv,
+    };
+    commit(&state, &principal, vec![change], vec![entry]).await?;
+    Ok((StatusCode::CREATED, Json(ResetIssued { email, reset })))
 }

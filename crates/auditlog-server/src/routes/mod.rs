@@ -6,8 +6,10 @@ pub(crate) mod entries;
 pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod ingest;
+pub(crate) mod invitations;
 pub(crate) mod members;
 pub(crate) mod orgs;
+pub(crate) mod password;
 pub(crate) mod projects;
 pub(crate) mod proofs;
 pub(crate) mod session;
@@ -98,11 +100,17 @@ pub fn router(state: AppState) -> Router {
             "/v1/session",
             get(session::current).post(session::login).delete(session::logout),
         )
+        .route("/v1/session/password", post(password::change_password))
+        .route("/v1/invitations/accept", post(invitations::accept))
         .route("/v1/orgs/{org}", get(orgs::get_org).patch(orgs::patch_org))
         .route("/v1/orgs/{org}/members", get(members::list).post(members::add))
         .route(
             "/v1/orgs/{org}/members/{email}",
             patch(members::change_role).delete(members::remove),
+        )
+        .route(
+            "/v1/orgs/{org}/members/{email}/password-reset",
+            post(members::reset_password),
         )
         .route("/v1/orgs/{org}/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/orgs/{org}/api-keys/{prefix}", delete(api_keys::revoke))

@@ -1,6 +1,7 @@
 //! The web UI: server-rendered pages for people, beside the JSON API.
 //!
 //! - [`login`]: sign-in and sign-out forms.
+//! - `invitation`: accepting an invitation or a password reset.
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
 //! - [`filters`]: the page's filter form and URL, turned into the API's
@@ -15,6 +16,7 @@
 mod assets;
 mod audit;
 pub mod filters;
+mod invitation;
 mod layout;
 mod login;
 
@@ -39,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
+        .route("/invitation", get(invitation::form).post(invitation::submit))
         .route("/orgs/{org}/audit", get(audit::page))
         .route("/orgs/{org}/audit/entries/{id}", get(audit::entry))
         .route("/assets/{name}", get(assets::serve))

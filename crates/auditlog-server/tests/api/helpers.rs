@@ -152,14 +152,15 @@ pub async fn key(store: &dyn Store, org: &Org, scopes: Vec<Scope>) -> String {
 
 /// Adds a person with a password to an organization, straight in the store.
 pub async fn person(store: &dyn Store, org: &Org, email: &str, role: Role) {
-    let hash = auditlog_domain::password::hash(PASSWORD).unwrap();
-    let existing = store.user(email).await.unwrap().is_some();
+    if store.user(email).await.unwrap().is_none() {
+        let hash = auditlog_domain::password::hash(PASSWORD).unwrap();
+        store.set_password(email, &hash, Timestamp(0)).await.unwrap();
+    }
     let add = AppendRequest {
         org_id: org.id,
         changes: vec![Change::AddMember {
             email: email.into(),
             role,
-            password_hash: (!existing).then_some(hash),
         }],
         entries: vec![],
     };
@@ -293,10 +294,15 @@ impl TestApp {
 
     /// Signs in; panics unless it works.
     pub async fn login(&self, email: &str) -> Browser {
+        self.login_with(email, PASSWORD).await
+    }
+
+    /// Signs in with a given password; panics unless it works.
+    pub async fn login_with(&self, email: &str, password: &str) -> Browser {
         let resp = self
             .client
             .post(self.url("/v1/session"))
-            .json(&json!({"email": email, "password": PASSWORD}))
+            .json(&json!({"email": email, "password": password}))
             .send()
             .await
             .unwrap();

@@ -174,7 +174,7 @@ async fn only_owners_change_the_plan_and_the_window_follows() {
 #[tokio::test]
 async fn members_are_added_changed_and_removed_with_their_entries() {
     let (app, [owner, admin, member, _]) = staffed().await;
-    let (status, _) = send(
+    let (status, invited) = send(
         &app,
         &admin,
         Method::POST,
@@ -183,6 +183,15 @@ async fn members_are_added_changed_and_removed_with_their_entries() {
     )
     .await;
     assert_eq!(status, 201);
+    // A member once they accept, with a password of their own.
+    let resp = app
+        .client
+        .post(app.url("/v1/invitations/accept"))
+        .json(&json!({"token": invited["invitation"]["token"], "password": "my very own passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     let (status, body) = send(
         &app,
         &admin,

@@ -297,6 +297,19 @@ async fn every_endpoint_by_every_caller() {
             f.call(caller, Method::DELETE, &format!("/v1/orgs/acme/members/{doomed}"), None)
                 .await,
         );
+        let reset = fresh_member(&f).await;
+        check(
+            "force a password reset",
+            i,
+            [201, 403, 403, 403, 403, 403, 403, 403, 403, 401][i],
+            f.call(
+                caller,
+                Method::POST,
+                &format!("/v1/orgs/acme/members/{reset}/password-reset"),
+                None,
+            )
+            .await,
+        );
         check(
             "list keys",
             i,
