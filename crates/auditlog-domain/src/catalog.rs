@@ -19,6 +19,22 @@ pub struct EventSpec {
     pub category: String,
     pub description: String,
     pub required_details: Vec<String>,
+    /// Who may record it.
+    pub recorded_by: RecordedBy,
+}
+
+/// Who may record an event. What auditlog does itself is recorded by the
+/// service alone, so no client can forge (or frame someone with) a role
+/// change, a purge or an export; the platform's other services record
+/// theirs through the ingest API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RecordedBy {
+    /// Only auditlog itself; refused on ingest (`reserved_event`).
+    Service,
+    /// Producers, through `POST …/audit/events` with an `audit:write` key.
+    Ingest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,6 +59,12 @@ pub enum CatalogError {
         "catalog {source_name}: event name {name:?} must be `category.action` in lower case letters, digits and underscores"
     )]
     BadName { source_name: String, name: String },
+    #[error(
+        "catalog {source_name}: event {name:?} is marked recorded_by = \"service\"; only auditlog's built-in events are, as only auditlog records them"
+    )]
+    ServiceEvent { source_name: String, name: String },
+    #[error("catalog {source_name}: built-in event {name:?} must say who records it (recorded_by)")]
+    Unmarked { source_name: String, name: String },
     #[error(
         "catalog {source_name}: event {name:?} belongs to category {category:?}, which no [categories] table names"
     )]
@@ -69,6 +91,29 @@ struct EventFile {
     description: String,
     #[serde(default)]
     required_details: Vec<String>,
+    /// Built-in events say; an operator's events are recorded by ingest.
+    recorded_by: Option<RecordedBy>,
+}
+
+/// Where a catalog file comes from, which decides what it may declare.
+#[derive(Clone, Copy)]
+enum Source {
+    BuiltIn,
+    Operator,
+}
+
+impl Source {
+    fn recorded_by(self, source_name: &str, ev: &EventFile) -> Result<RecordedBy, CatalogError> {
+        let err = |make: fn(String, String) -> CatalogError| Err(make(source_name.to_owned(), ev.name.clone()));
+        match (self, ev.recorded_by) {
+            (Source::BuiltIn, Some(r)) => Ok(r),
+            (Source::BuiltIn, None) => err(|source_name, name| CatalogError::Unmarked { source_name, name }),
+            (Source::Operator, Some(RecordedBy::Service)) => {
+                err(|source_name, name| CatalogError::ServiceEvent { source_name, name })
+            }
+            (Source::Operator, _) => Ok(RecordedBy::Ingest),
+        }
+    }
 }
 
 fn is_valid_name(name: &str) -> bool {
@@ -85,14 +130,19 @@ impl Catalog {
     /// The built-in catalog alone.
     pub fn builtin() -> Self {
         let mut c = Catalog::default();
-        c.extend_from_toml("built-in", BUILTIN)
+        c.extend(Source::BuiltIn, "built-in", BUILTIN)
             .expect("the built-in catalog is valid (checked by tests)");
         c
     }
 
-    /// Adds the categories and events of one catalog file. Nothing is added
-    /// when the file has any problem.
+    /// Adds the categories and events of an operator's catalog file, all
+    /// recorded through ingest. Nothing is added when the file has any
+    /// problem.
     pub fn extend_from_toml(&mut self, source_name: &str, text: &str) -> Result<(), CatalogError> {
+        self.extend(Source::Operator, source_name, text)
+    }
+
+    fn extend(&mut self, source: Source, source_name: &str, text: &str) -> Result<(), CatalogError> {
         let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
             source_name: source_name.to_owned(),
             message: e.to_string(),
@@ -122,6 +172,7 @@ impl Catalog {
                     name: ev.name,
                 });
             }
+            let recorded_by = source.recorded_by(source_name, &ev)?;
             next.events.insert(
                 ev.name.clone(),
                 EventSpec {
@@ -129,6 +180,7 @@ impl Catalog {
                     category,
                     description: ev.description,
                     required_details: ev.required_details,
+                    recorded_by,
                 },
             );
         }
@@ -221,11 +273,22 @@ mod tests {
         "audit_log.retention_purged",
     ];
 
+    /// Events auditlog adds beyond DESIGN.md's table, all its own.
+    const ADDED_EVENTS: &[&str] = &[
+        "organization.member_invited",
+        "organization.member_password_reset",
+        "organization.member_password_changed",
+    ];
+
+    /// The events producers record through ingest (issue: guardrails,
+    /// alerts, evaluations, prompts and the payment method).
+    const INGESTED: &[&str] = &["guardrail", "alert", "evaluation", "prompt"];
+
     #[test]
     fn builtin_catalog_holds_exactly_the_designed_events() {
         let c = Catalog::builtin();
         let mut names: Vec<_> = c.events().map(|e| e.name.as_str()).collect();
-        let mut want = DESIGN_EVENTS.to_vec();
+        let mut want = [DESIGN_EVENTS, ADDED_EVENTS].concat();
         names.sort_unstable();
         want.sort_unstable();
         assert_eq!(names, want);
@@ -267,7 +330,39 @@ mod tests {
         .unwrap();
         assert!(c.contains("dataset.created"));
         assert!(c.get("project.archived").unwrap().required_details.is_empty());
-        assert_eq!(c.len(), DESIGN_EVENTS.len() + 2);
+        assert_eq!(c.len(), DESIGN_EVENTS.len() + ADDED_EVENTS.len() + 2);
+        assert_eq!(c.get("dataset.created").unwrap().recorded_by, RecordedBy::Ingest);
+    }
+
+    #[test]
+    fn only_producers_events_are_ingested() {
+        for e in Catalog::builtin().events() {
+            let ingested = INGESTED.contains(&e.category.as_str()) || e.name == "billing.payment_method_changed";
+            let want = if ingested {
+                RecordedBy::Ingest
+            } else {
+                RecordedBy::Service
+            };
+            assert_eq!(e.recorded_by, want, "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn an_extension_cannot_declare_a_service_event() {
+        let mut c = Catalog::builtin();
+        let err = c
+            .extend_from_toml(
+                "ext.toml",
+                r#"
+                [[event]]
+                name = "project.archived"
+                description = "A project was archived."
+                recorded_by = "service"
+                "#,
+            )
+            .unwrap_err();
+        assert!(matches!(err, CatalogError::ServiceEvent { .. }), "{err}");
+        assert!(!c.contains("project.archived"));
     }
 
     #[test]
