@@ -58,6 +58,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// A body of a type this endpoint does not read (the type, quoted).
+    #[error("this endpoint takes application/json; the request's Content-Type is {0}")]
+    UnsupportedMediaType(String),
     #[error("the request headers are larger than {0} bytes")]
     HeadersTooLarge(usize),
     /// Too many attempts; retry after this many seconds.
@@ -127,6 +130,12 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                self.to_string(),
+                &[],
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
                 self.to_string(),
                 &[],
             ),

@@ -11,6 +11,8 @@
 //!   and what they may do.
 //! - [`context`]: the client's address (trusted proxies), user agent and
 //!   request id.
+//! - [`request_guard`]: state changes refused from other sites' pages, and
+//!   JSON API bodies that are not JSON.
 //! - [`body`]: JSON request bodies with the API's error format.
 //! - [`checkpointer`]: signed checkpoints of each organization's Merkle tree.
 //! - [`recorder`]: the service's own actions, recorded with their changes.
@@ -45,6 +47,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod query_string;
 pub mod recorder;
+pub mod request_guard;
 pub mod retention;
 pub mod routes;
 pub mod ui;

@@ -90,6 +90,7 @@ use crate::routes::{
         Internal,
         Unavailable,
         HeadersTooLarge,
+        UnsupportedMediaType,
     )),
     modifiers(&Credentials, &EveryOperation),
     tags(
@@ -145,7 +146,8 @@ impl Modify for Credentials {
 
 /// What every route can answer, whatever its handler: the header limit is
 /// checked before any handler runs, and the time limit (or the store) can
-/// end any request with a 503.
+/// end any request with a 503. `request_guard` refuses a change sent from
+/// another site's page (403) and a body that is not JSON (415).
 struct EveryOperation;
 
 impl Modify for EveryOperation {
@@ -153,18 +155,27 @@ impl Modify for EveryOperation {
         use utoipa::openapi::{Ref, RefOr};
         for item in doc.paths.paths.values_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+                (&mut item.patch, true),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (operation, changes_state) in operations {
+                let Some(operation) = operation else { continue };
+                let takes_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
                 for (status, response) in [("431", "HeadersTooLarge"), ("503", "Unavailable")] {
-                    operation
-                        .responses
-                        .responses
-                        .insert(status.into(), RefOr::Ref(Ref::from_response_name(response)));
+                    responses.insert(status.into(), RefOr::Ref(Ref::from_response_name(response)));
+                }
+                if changes_state && !responses.contains_key("403") {
+                    responses.insert("403".into(), RefOr::Ref(Ref::from_response_name("Forbidden")));
+                }
+                if takes_body {
+                    responses.insert(
+                        "415".into(),
+                        RefOr::Ref(Ref::from_response_name("UnsupportedMediaType")),
+                    );
                 }
             }
         }
@@ -265,3 +276,9 @@ pub struct Unavailable(ErrorBody);
 #[derive(ToResponse)]
 #[allow(dead_code)]
 pub struct HeadersTooLarge(ErrorBody);
+
+/// The body is not `application/json` (with `Content-Type` saying so),
+/// the only type the API reads.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct UnsupportedMediaType(ErrorBody);

@@ -139,6 +139,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            crate::request_guard::RequestGuard::new(&state.config),
+            crate::request_guard::check,
+        ))
         .with_state(state)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(DefaultBodyLimit::max(max_body))

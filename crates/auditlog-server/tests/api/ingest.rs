@@ -166,6 +166,7 @@ async fn malformed_bodies_get_a_clear_400() {
         .client
         .post(app.url("/v1/orgs/acme/audit/events"))
         .bearer_auth(&app.keys.write)
+        .header("content-type", "application/json")
         .body("{\"event\": ")
         .send()
         .await
