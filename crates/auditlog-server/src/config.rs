@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Where the server counts what it does (served at `/metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// How request bodies are read: sizes, memory budget and pace.
+    pub bodies: BodyLimits,
     /// How long an invitation or a password reset token can be used.
     pub invitation_ttl_ms: i64,
 }
@@ -109,6 +111,45 @@ impl Default for RateLimits {
     }
 }
 
+/// How request bodies are read, so that neither their size nor their
+/// slowness lets clients exhaust the server's memory or connections.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body on routes anyone may call without signing in (sign-in,
+    /// invitations): theirs are a few fields, and a stranger must not be able
+    /// to make the server hold more.
+    pub small_bytes: usize,
+    /// Bytes of request bodies held in memory at once, across all requests:
+    /// each reserves its declared length (a chunked one its route's limit)
+    /// before its body is read, and gives it back when its handler is done.
+    pub budget_bytes: usize,
+    /// How long a request waits for room under the budget before it is
+    /// refused with 503 and `Retry-After`.
+    pub budget_wait: Duration,
+    /// The whole body within this long of the server starting to read it;
+    /// past it, 408 and the connection is closed. Below `request_timeout`,
+    /// so a stalled body is told why.
+    pub timeout: Duration,
+    /// After `rate_grace`, a body must arrive at this many bytes per second
+    /// on average or be dropped, so slow clients free their connection
+    /// early; 0 for no minimum.
+    pub min_rate: u64,
+    pub rate_grace: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            small_bytes: 8 * 1024,
+            budget_bytes: 256 * 1024 * 1024,
+            budget_wait: Duration::from_secs(2),
+            timeout: Duration::from_secs(20),
+            min_rate: 1024,
+            rate_grace: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginLimits {
     /// Failures counted within this window.
@@ -143,6 +184,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhook_timeout", &self.webhook_timeout)
             .field("dispatcher", &self.dispatcher)
             .field("checkpoints", &self.checkpoints)
+            .field("bodies", &self.bodies)
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +210,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             metrics: crate::metrics::Metrics::new(),
+            bodies: BodyLimits::default(),
             invitation_ttl_ms: auditlog_domain::invitation::DEFAULT_TTL_MS,
         }
     }

@@ -63,6 +63,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the request headers are larger than {0} bytes")]
     HeadersTooLarge(usize),
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// Request bodies in flight fill the server's memory budget.
+    #[error("the server is reading as many request bodies as it can hold; retry shortly")]
+    Overloaded,
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts; retry in {0} seconds")]
     TooManyRequests(u64),
@@ -145,6 +150,8 @@ impl ApiError {
                 self.to_string(),
                 &[],
             ),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout", self.to_string(), &[]),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", self.to_string(), &[]),
             ApiError::TooManyRequests(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",

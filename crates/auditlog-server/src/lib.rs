@@ -14,6 +14,8 @@
 //! - [`request_guard`]: state changes refused from other sites' pages, and
 //!   JSON API bodies that are not JSON.
 //! - [`body`]: JSON request bodies with the API's error format.
+//! - [`body_gate`]: body size limits per route and the memory budget of bodies.
+//! - [`guarded_body`]: a body read under the budget and a minimum pace.
 //! - [`checkpointer`]: signed checkpoints of each organization's Merkle tree.
 //! - [`recorder`]: the service's own actions, recorded with their changes.
 //! - [`retention`]: the background purger of entries past the plan's window.
@@ -34,6 +36,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod body_gate;
 pub mod checkpointer;
 pub mod config;
 pub mod connections;
@@ -41,6 +44,7 @@ pub mod context;
 pub mod dispatcher;
 pub mod error;
 pub mod fault;
+pub mod guarded_body;
 pub mod http_server;
 pub mod known_parameters;
 pub mod metrics;

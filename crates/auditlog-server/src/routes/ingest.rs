@@ -11,8 +11,7 @@ use auditlog_domain::permissions::Action;
 use auditlog_domain::store::AppendRequest;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
@@ -139,10 +138,10 @@ pub struct IngestedEntry {
 pub async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     let started = Instant::now();
-    let result = record(&state, &principal, body).await;
+    let result = record(&state, &principal, request).await;
     let metrics = &state.config.metrics;
     let outcome = match &result {
         Ok((_, Json(body))) => {
@@ -161,18 +160,18 @@ pub async fn ingest(
 async fn record(
     state: &AppState,
     principal: &Principal,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     principal.authorize(Action::WriteAudit)?;
     let ctx = principal.ctx.clone();
-    // Before the body is parsed and validated: a client over its rate
-    // costs little more than reading its request.
+    // Before the body is read: a client over its rate costs no more than
+    // its request's headers, and holds no memory.
     let now = state.clock.now();
     Limiters::take(&state.limits.ingest_per_key, &principal.actor().id, now)?;
     if let Some(ip) = ctx.ip {
         Limiters::take(&state.limits.ingest_per_ip, &ip.to_string(), now)?;
     }
-    let body = body.map_err(|e| {
+    let body = Bytes::from_request(request, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(state.config.max_body_bytes)
         } else {

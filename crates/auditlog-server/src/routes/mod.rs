@@ -80,6 +80,7 @@ async fn header_limit(State(limit): State<usize>, req: axum::extract::Request, n
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let body_gate = std::sync::Arc::new(crate::body_gate::BodyGate::new(&state.config));
     let request_timeout = state.config.request_timeout;
     let max_header_bytes = state.config.max_header_bytes;
     let request_id = HeaderName::from_static(REQUEST_ID);
@@ -146,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(body_gate, crate::body_gate::gate))
         .layer(middleware::from_fn_with_state(max_header_bytes, header_limit))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
