@@ -154,9 +154,13 @@ impl Default for BodyLimits {
 pub struct LoginLimits {
     /// Failures counted within this window.
     pub window_ms: i64,
-    /// Failed sign-ins per account within the window before it is refused.
+    /// Failed sign-ins at one account from one client address within the
+    /// window before that address is refused for it. Past as many failures
+    /// at the account from all addresses, every attempt at it is slowed
+    /// (up to 2 s), never refused, so no one can lock its owner out.
     pub per_account: usize,
-    /// Failed sign-ins per client address within the window.
+    /// Failed sign-ins from one client address, at any accounts, within the
+    /// window before the address is refused.
     pub per_ip: usize,
 }
 

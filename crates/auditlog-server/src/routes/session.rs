@@ -100,6 +100,10 @@ pub async fn sign_in(
         .login_throttle()?
         .check(&email, &ip_key, now)
         .map_err(ApiError::TooManyRequests)?;
+    // An account guessed at from many addresses is slowed for everyone,
+    // its owner too, as refusing it would lock the owner out.
+    let held = state.login_throttle()?.delay(&email, now);
+    tokio::time::sleep(held).await;
     let user = state.store.user(&email).await?;
     let stored = user.and_then(|u| u.password_hash);
     let verified = tokio::task::spawn_blocking(move || match stored {
@@ -118,7 +122,7 @@ pub async fn sign_in(
         tokio::time::sleep(delay).await;
         return Err(ApiError::Unauthenticated(WRONG.into()));
     }
-    state.login_throttle()?.succeed(&email);
+    state.login_throttle()?.succeed(&email, &ip_key);
     let (token, s) = session::start(&email, now);
     state.store.create_session(s.clone()).await?;
     Ok((token, s))
