@@ -110,8 +110,36 @@ pub fn check(authority: &Authority, action: &Action) -> Result<(), Denied> {
                     "managing the organization needs an API key with the admin scope",
                 );
             };
-            check_management(role, action)
+            check_management(role, action)?;
+            match action {
+                Action::CreateKey { scopes } => may_grant(authority, scopes),
+                _ => Ok(()),
+            }
         }
+    }
+}
+
+/// Whether `authority` holds `scope` itself. Owners and admins hold every
+/// scope; members only `audit:write`, the one scope their keys may have;
+/// viewers none; a key exactly its own, so an `admin` key, which manages
+/// but does not read the log, cannot read it through a key it makes.
+pub fn holds(authority: &Authority, scope: Scope) -> bool {
+    match authority {
+        Authority::User(Role::Owner | Role::Admin) => true,
+        Authority::User(Role::Member) => scope == Scope::AuditWrite,
+        Authority::User(Role::Viewer) => false,
+        Authority::Key(scopes) => scopes.contains(&scope),
+    }
+}
+
+/// A key can only be given scopes its creator holds.
+fn may_grant(authority: &Authority, scopes: &[Scope]) -> Result<(), Denied> {
+    match scopes.iter().find(|s| !holds(authority, **s)) {
+        None => Ok(()),
+        Some(scope) => deny(
+            "scope_not_held",
+            format!("a new key can only have scopes its creator holds, and you do not hold {scope}"),
+        ),
     }
 }
 
@@ -244,6 +272,48 @@ mod tests {
         assert!(!ok(&user(Member), admin_key));
         assert!(ok(&user(Member), write.clone()));
         assert!(!ok(&user(Viewer), write));
+    }
+
+    #[test]
+    fn nobody_grants_a_scope_they_do_not_hold() {
+        let create = |scopes: Vec<Scope>| Action::CreateKey { scopes };
+        let admin_key = Authority::Key(vec![Scope::Admin]);
+        let denied = check(&admin_key, &create(vec![Scope::AuditRead])).unwrap_err();
+        assert_eq!(denied.code, "scope_not_held");
+        assert!(denied.message.contains("audit:read"), "{}", denied.message);
+        assert!(!ok(&admin_key, create(vec![Scope::AuditWrite])));
+        assert!(!ok(&admin_key, create(vec![Scope::Admin, Scope::AuditRead])));
+        assert!(ok(&admin_key, create(vec![Scope::Admin])));
+        let full_key = Authority::Key(vec![Scope::Admin, Scope::AuditRead, Scope::AuditWrite]);
+        assert!(ok(
+            &full_key,
+            create(vec![Scope::Admin, Scope::AuditRead, Scope::AuditWrite])
+        ));
+        let read_admin = Authority::Key(vec![Scope::Admin, Scope::AuditRead]);
+        assert!(ok(&read_admin, create(vec![Scope::AuditRead])));
+        assert!(!ok(&read_admin, create(vec![Scope::AuditWrite])));
+        for role in [Owner, Admin] {
+            assert!(ok(
+                &user(role),
+                create(vec![Scope::Admin, Scope::AuditRead, Scope::AuditWrite])
+            ));
+        }
+        assert!(ok(&user(Member), create(vec![Scope::AuditWrite])));
+        assert!(!ok(&user(Member), create(vec![Scope::AuditWrite, Scope::AuditRead])));
+        assert!(!ok(&user(Viewer), create(vec![Scope::AuditWrite])));
+    }
+
+    #[test]
+    fn what_each_authority_holds() {
+        let all = [Scope::AuditWrite, Scope::AuditRead, Scope::Admin];
+        let held = |a: &Authority| all.iter().filter(|s| holds(a, **s)).count();
+        assert_eq!(held(&user(Owner)), 3);
+        assert_eq!(held(&user(Admin)), 3);
+        assert_eq!(held(&user(Member)), 1);
+        assert!(holds(&user(Member), Scope::AuditWrite));
+        assert_eq!(held(&user(Viewer)), 0);
+        assert_eq!(held(&Authority::Key(vec![Scope::AuditRead])), 1);
+        assert!(!holds(&Authority::Key(vec![Scope::Admin]), Scope::AuditRead));
     }
 
     #[test]

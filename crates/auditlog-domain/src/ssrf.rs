@@ -3,6 +3,12 @@
 //! private, carrier-grade NAT, link-local (cloud metadata among it),
 //! multicast, documentation, benchmarking, reserved and unspecified ranges,
 //! in IPv4, IPv6, and IPv4-mapped or -translated IPv6 form.
+//!
+//! An IPv6 address that stands for an IPv4 one in a standard way (mapped,
+//! compatible, well-known NAT64 prefix) is judged by that IPv4 address.
+//! Translation ranges whose layout depends on the network they are used in
+//! (SIIT's `::ffff:0:0:0/96`, local-use NAT64 `64:ff9b:1::/48`) reach no
+//! public destination and are refused whole.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -29,7 +35,9 @@ const FORBIDDEN_V4: &[&str] = &[
 const FORBIDDEN_V6: &[&str] = &[
     "::/128",            // unspecified
     "::1/128",           // loopback
+    "::ffff:0:0:0/96",   // SIIT IPv4-translated (RFC 2765), any IPv4 inside
     "64:ff9b::/96",      // IPv4/IPv6 translation (checked as IPv4 too)
+    "64:ff9b:1::/48",    // local-use IPv4/IPv6 translation (RFC 8215), any prefix length
     "100::/64",          // discard
     "2001::/23",         // IETF protocol assignments
     "2001:db8::/32",     // documentation
@@ -39,6 +47,8 @@ const FORBIDDEN_V6: &[&str] = &[
     "fec0::/10",         // site-local (deprecated)
     "ff00::/8",          // multicast
     "fd00:ec2::254/128", // AWS metadata over IPv6 (inside fc00::/7 too)
+    "3fff::/20",         // documentation (RFC 9637)
+    "5f00::/16",         // segment routing identifiers (RFC 9602)
 ];
 
 fn nets(list: &[&str]) -> Vec<IpNet> {
@@ -117,6 +127,31 @@ mod tests {
     }
 
     #[test]
+    fn refuses_translation_ranges_that_hide_any_address() {
+        for ip in [
+            // SIIT: 127.0.0.1, 10.0.0.1, 169.254.169.254 and a public one.
+            "::ffff:0:7f00:1",
+            "::ffff:0:a00:1",
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:808:808",
+            // Local-use NAT64, with the IPv4 address where a /96, a /64 or
+            // a /48 prefix puts it.
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:0:7f:0:100:0",
+            "64:ff9b:1:7f00:0:100::",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+            "3fff::1",
+            "5f00::1",
+        ] {
+            assert!(no(ip), "{ip} must be refused");
+        }
+        assert!(
+            forbidden("::ffff:0:7f00:1".parse().unwrap(), &["127.0.0.0/8".parse().unwrap()]),
+            "allowing loopback does not allow it in a translation range"
+        );
+    }
+
+    #[test]
     fn allows_the_public_internet() {
         for ip in [
             "1.1.1.1",
@@ -124,6 +159,7 @@ mod tests {
             "93.184.216.34",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
             "172.32.0.1",
         ] {
             assert!(!no(ip), "{ip} must be allowed");

@@ -104,12 +104,14 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
 pub struct NewKey {
     #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// Only owners and admins may grant `audit:read` or `admin`.
+    /// Only scopes the creator holds: owners and admins hold every scope,
+    /// members `audit:write`, a key its own.
     #[schema(min_items = 1)]
     scopes: Vec<Scope>,
 }
 
-/// Creates a key; the answer holds its secret, shown this once.
+/// Creates a key with scopes the caller holds (a 403 `scope_not_held`
+/// names one it does not); the answer holds its secret, shown this once.
 #[utoipa::path(
     post,
     path = "/v1/orgs/{org}/api-keys",
