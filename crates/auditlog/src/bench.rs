@@ -1428,9 +1428,19 @@ pub(crate) struct ChildServer {
 
 impl ChildServer {
     pub(crate) fn spawn(database: &str, extra_args: &[String], log: &Path) -> Result<Self, AnyError> {
+        Self::spawn_binary(&std::env::current_exe()?, database, extra_args, log)
+    }
+
+    /// As [`ChildServer::spawn`], with another build of `auditlog`.
+    pub(crate) fn spawn_binary(
+        binary: &Path,
+        database: &str,
+        extra_args: &[String],
+        log: &Path,
+    ) -> Result<Self, AnyError> {
         let port = free_port()?;
         let stderr = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let child = std::process::Command::new(std::env::current_exe()?)
+        let child = std::process::Command::new(binary)
             .arg("serve")
             .arg("--database")
             .arg(database)

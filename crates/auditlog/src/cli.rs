@@ -118,6 +118,22 @@ pub struct ServeArgs {
     /// its next request on an open connection, before it is disconnected.
     #[arg(long, env = "AUDITLOG_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
+    /// Megabytes (MiB) of request bodies held in memory at once across all
+    /// requests; past it, requests wait briefly, then get 503.
+    #[arg(long, env = "AUDITLOG_BODY_BUDGET_MIB", default_value_t = 256)]
+    pub body_budget_mib: usize,
+    /// Seconds a request body may take to arrive once the server reads it;
+    /// past it, 408 and the connection is closed.
+    #[arg(long, env = "AUDITLOG_BODY_TIMEOUT", default_value_t = 20)]
+    pub body_timeout: u64,
+    /// Bytes per second a request body must arrive at, on average, after
+    /// --body-rate-grace; slower ones are dropped with 408. 0 for no minimum.
+    #[arg(long, env = "AUDITLOG_BODY_MIN_RATE", default_value_t = 1024)]
+    pub body_min_rate: u64,
+    /// Seconds a request body may arrive at any pace before
+    /// --body-min-rate applies.
+    #[arg(long, env = "AUDITLOG_BODY_RATE_GRACE", default_value_t = 5)]
+    pub body_rate_grace: u64,
     /// Seconds a webhook receiver has to answer. A delivery being sent is
     /// reserved for twice as long, so one whose sender crashed is sent
     /// again after that.
@@ -311,6 +327,28 @@ pub struct BenchArgs {
     /// month (a backfill), instead of letting the server stamp them.
     #[arg(long)]
     pub load_backfill: bool,
+    /// Run only the abuse measurement: slow 19 MiB sign-ins and trickled
+    /// ingest bodies against a separate server, with its memory, `/healthz`
+    /// latency and ingest during and after the attack.
+    #[arg(long, conflicts_with_all = ["webhooks", "integrity", "postgres", "load"])]
+    pub abuse: bool,
+    /// Attacking connections of each kind in the abuse measurement.
+    #[arg(long, default_value_t = 300)]
+    pub abuse_connections: usize,
+    /// Seconds the abuse measurement attacks for.
+    #[arg(long, default_value_t = 30)]
+    pub abuse_seconds: u64,
+    /// Seconds after the attack at which memory is measured again.
+    #[arg(long, default_value_t = 60)]
+    pub abuse_settle_seconds: u64,
+    /// The `auditlog` binary to attack (another build, e.g. one without a
+    /// fix); default: this one.
+    #[arg(long, requires = "abuse")]
+    pub abuse_server: Option<PathBuf>,
+    /// Server memory (MiB) at which the abuse measurement stops its attack
+    /// early, so that a server without defences cannot exhaust the machine.
+    #[arg(long, default_value_t = 4096)]
+    pub abuse_rss_cap_mib: u64,
     /// Entries per second for the webhook measurement.
     #[arg(long, default_value_t = 1000)]
     pub webhook_rate: u32,

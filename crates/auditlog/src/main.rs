@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod backend;
 mod bench;
+mod bench_abuse;
 mod bench_integrity;
 mod bench_load;
 mod bench_postgres;
@@ -77,6 +78,7 @@ async fn main() -> ExitCode {
         Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
         Command::Bench(args) if args.integrity => bench_integrity::run_cli(&args).await,
         Command::Bench(args) if args.load => bench_load::run_cli(&args).await,
+        Command::Bench(args) if args.abuse => bench_abuse::run_cli(&args).await,
         Command::Bench(args) if args.postgres.is_some() => bench_postgres::run_cli(&args).await,
         Command::Bench(args) => bench::run(args).await,
     };

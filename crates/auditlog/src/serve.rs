@@ -2,12 +2,13 @@
 //! SIGTERM, then shut down gracefully.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auditlog_domain::Catalog;
 use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
 use auditlog_server::checkpointer::CheckpointConfig;
-use auditlog_server::config::{RateLimits, RetentionConfig};
+use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig};
 use auditlog_server::dispatcher::DispatcherConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
@@ -55,12 +56,24 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// The request-body flags as the server takes them.
+fn body_limits(args: &ServeArgs) -> BodyLimits {
+    BodyLimits {
+        budget_bytes: args.body_budget_mib.max(1).saturating_mul(1024 * 1024),
+        timeout: Duration::from_secs(args.body_timeout.max(1)),
+        min_rate: args.body_min_rate,
+        rate_grace: Duration::from_secs(args.body_rate_grace),
+        ..BodyLimits::default()
+    }
+}
+
 pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
     auditlog_server::fault::configure_from_env();
     let catalog = load_catalog(args.catalog.as_deref())?;
     let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
     let store = open(&args.db.database).await?;
     let key = crate::signing_key::load_or_create(&key_path)?;
+    let bodies = body_limits(&args);
     let config = ServerConfig {
         checkpoints: CheckpointConfig {
             key: Arc::new(key),
@@ -90,6 +103,7 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
         max_connections: args.max_connections,
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+        bodies,
         retention: RetentionConfig {
             interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
             ..RetentionConfig::default()
@@ -101,4 +115,50 @@ pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     auditlog_server::serve(config, store, listener, shutdown_on_signal()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        match Cli::try_parse_from(["auditlog", "serve"].iter().chain(args))
+            .unwrap()
+            .command
+        {
+            Command::Serve(args) => args,
+            _ => unreachable!("parsed as serve"),
+        }
+    }
+
+    #[test]
+    fn the_body_flags_reach_the_server_config() {
+        let limits = body_limits(&serve_args(&[
+            "--body-budget-mib",
+            "3",
+            "--body-timeout",
+            "7",
+            "--body-min-rate",
+            "500",
+            "--body-rate-grace",
+            "2",
+        ]));
+        assert_eq!(limits.budget_bytes, 3 * 1024 * 1024);
+        assert_eq!(limits.timeout, Duration::from_secs(7));
+        assert_eq!(limits.min_rate, 500);
+        assert_eq!(limits.rate_grace, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_body_flags_default_to_the_server_defaults() {
+        let limits = body_limits(&serve_args(&[]));
+        let defaults = BodyLimits::default();
+        assert_eq!(limits.budget_bytes, defaults.budget_bytes);
+        assert_eq!(limits.timeout, defaults.timeout);
+        assert_eq!(limits.min_rate, defaults.min_rate);
+        assert_eq!(limits.rate_grace, defaults.rate_grace);
+    }
 }
