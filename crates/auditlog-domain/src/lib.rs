@@ -34,6 +34,7 @@
 //! - [`merkle`]: the RFC 9162 Merkle tree per organization: stored nodes,
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
+//! - [`gaps`]: which entries missing from a complete export retention purged.
 //! - [`store`]: the `Store` trait every backend implements, and its errors.
 
 #![forbid(unsafe_code)]
@@ -50,6 +51,7 @@ pub mod delivery;
 pub mod entry;
 pub mod export_format;
 pub mod filter;
+pub mod gaps;
 pub mod ingest;
 pub mod invitation;
 pub mod leaf_hasher;
