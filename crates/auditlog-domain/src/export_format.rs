@@ -2,6 +2,12 @@
 //! Lines, written a page of entries at a time, so an export of any size
 //! holds one page in memory wherever it is produced (the API, the command
 //! line).
+//!
+//! A JSON Lines export made with proofs ends with one more line, the signed
+//! checkpoint its proofs are for: `{"kind":"checkpoint","note":"…"}`, the
+//! note exactly as signed. The file then verifies with nothing but the
+//! service's public key. Entries have no top-level `kind`, so the field
+//! tells the two kinds of line apart.
 
 use std::fmt;
 use std::str::FromStr;
@@ -54,6 +60,29 @@ impl fmt::Display for ExportFormat {
     }
 }
 
+/// The `kind` of a JSON Lines export's checkpoint line.
+pub const CHECKPOINT_KIND: &str = "checkpoint";
+
+/// The final line of an export with proofs: the signed note its proofs
+/// are checked against.
+pub fn checkpoint_line(note: &str) -> Vec<u8> {
+    let mut line = serde_json::json!({"kind": CHECKPOINT_KIND, "note": note})
+        .to_string()
+        .into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// The signed note of a checkpoint line, or `None` for any other line;
+/// `Some(Err)` for a checkpoint line without its note.
+pub fn checkpoint_note(line: &serde_json::Value) -> Option<Result<&str, &'static str>> {
+    (line.get("kind")?.as_str()? == CHECKPOINT_KIND).then(|| {
+        line.get("note")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("a checkpoint line without its note")
+    })
+}
+
 /// Turns pages of entries into the bytes of one export file.
 #[derive(Debug)]
 pub struct PageWriter {
@@ -95,5 +124,30 @@ impl PageWriter {
                 out
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_line_carries_its_note_byte_for_byte() {
+        let note = "auditlog.example/acme\n3\nq80=\n\n\u{2014} auditlog.example abc=\n";
+        let line = checkpoint_line(note);
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(checkpoint_note(&value), Some(Ok(note)));
+    }
+
+    #[test]
+    fn entries_and_broken_checkpoint_lines_are_told_apart() {
+        let entry = serde_json::json!({"seq": 1, "event": "project.created", "submitted_by": {"kind": "cli"}});
+        assert_eq!(checkpoint_note(&entry), None);
+        assert!(
+            checkpoint_note(&serde_json::json!({"kind": "checkpoint"}))
+                .unwrap()
+                .is_err()
+        );
     }
 }

@@ -1,18 +1,23 @@
 //! Tampering, caught offline: the real service signs its log; someone with
 //! the database changes a byte, deletes, reorders or inserts entries, or a
 //! different key is offered; `auditlog verify` on a fresh export names the
-//! entry each time and exits non-zero.
+//! entry each time and exits non-zero. What retention removed is told from
+//! what was deleted, and an export with proofs verifies on its own.
 
 mod common;
 
 use common::*;
 
 use std::process::Stdio;
+use std::sync::Arc;
 
+use auditlog_domain::{Clock, ManualClock, Store, SystemClock, Timestamp};
 use serde_json::{Value, json};
 
+const DAY_MS: i64 = 86_400_000;
+
 struct Service {
-    _process: Killed,
+    process: Option<Killed>,
     base: String,
     key: String,
     db_path: std::path::PathBuf,
@@ -68,58 +73,127 @@ impl Service {
     fn db(&self) -> auditlog_sqlite::rusqlite::Connection {
         auditlog_sqlite::rusqlite::Connection::open(&self.db_path).unwrap()
     }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.db_path.display())
+    }
+
+    /// The service's verifier key, as `auditlog key show-signing` prints it.
+    fn verifier(&self) -> String {
+        let (ok, verifier) = self.run(&["key", "show-signing", "--database", &self.db_url()]);
+        assert!(ok, "{verifier}");
+        verifier.trim().to_owned()
+    }
+
+    /// Starts the server on a fresh port and waits until it is ready.
+    async fn serve(&mut self) {
+        let port = free_port();
+        self.process = Some(Killed(
+            auditlog()
+                .args(["serve", "--database", &self.db_url()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        self.base = format!("http://127.0.0.1:{port}");
+        wait_ready(&self.client, &self.base).await;
+    }
+
+    /// One retention pass as the service would make it at `now`: the
+    /// server is stopped meanwhile, as the pass's clock is the test's.
+    async fn purge_at(&mut self, now: Timestamp) {
+        self.process = None;
+        let store: Arc<dyn Store> = Arc::new(auditlog_sqlite::SqliteStore::open(&self.db_path).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
+        let (writer, task) = auditlog_server::Writer::spawn(store.clone(), clock.clone(), Default::default());
+        auditlog_server::retention::purge_once(store.as_ref(), &writer, clock.as_ref(), 100)
+            .await
+            .unwrap();
+        drop(writer);
+        task.await.unwrap();
+        drop(store);
+        self.serve().await;
+    }
+
+    /// `auditlog verify --key … --complete` with these further arguments.
+    fn verify_complete(&self, verifier: &str, args: &[&str]) -> (bool, String) {
+        let mut all = vec!["verify", "--key", verifier, "--complete"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+}
+
+/// `acme`'s twenty `project.created` events; the first `backdated` of them
+/// happened 80 days ago (within the plan's 90), the rest now.
+fn projects(backdated: usize) -> Vec<Value> {
+    let long_ago = SystemClock.now().minus_days(80).to_rfc3339();
+    (0..20)
+        .map(|i| {
+            let mut e = json!({"event": "project.created", "actor": "ada@acme.com",
+                   "resource": {"type": "project", "id": format!("p_{i}")}, "details": {"name": "Prod"}});
+            if i < backdated {
+                e["timestamp"] = json!(long_ago);
+            }
+            e
+        })
+        .collect()
 }
 
 async fn start() -> Service {
+    start_with(projects(0)).await
+}
+
+async fn start_with(events: Vec<Value>) -> Service {
     auditlog_server::init_tls();
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("log.db");
     let db = format!("sqlite://{}", db_path.display());
     admin(&db, &["org", "create", "acme", "--name", "Acme"]);
     let key = read_write_key(&db);
-    let port = free_port();
-    let process = Killed(
-        auditlog()
-            .args(["serve", "--database", &db, "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
-    let events: Vec<Value> = (0..20)
-        .map(|i| {
-            json!({"event": "project.created", "actor": "ada@acme.com",
-                   "resource": {"type": "project", "id": format!("p_{i}")}, "details": {"name": "Prod"}})
-        })
-        .collect();
-    let resp = client
-        .post(format!("{base}/v1/orgs/acme/audit/events"))
-        .bearer_auth(&key)
+    let mut service = Service {
+        process: None,
+        base: String::new(),
+        key,
+        db_path,
+        dir,
+        client: reqwest::Client::new(),
+    };
+    service.serve().await;
+    let resp = service
+        .client
+        .post(format!("{}/v1/orgs/acme/audit/events", service.base))
+        .bearer_auth(&service.key)
         .json(&json!({ "events": events }))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    Service {
-        _process: process,
-        base,
-        key,
-        db_path,
-        dir,
-        client,
-    }
+    service
+}
+
+fn lines(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes `lines` as a JSON Lines file in the test's directory.
+fn write_lines(s: &Service, name: &str, lines: &[Value]) -> String {
+    let path = s.dir.path().join(name);
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_every_tampered_entry() {
     let s = start().await;
     let db_url = format!("sqlite://{}", s.db_path.display());
-    let (ok, verifier) = s.run(&["key", "show-signing", "--database", &db_url]);
-    assert!(ok, "{verifier}");
-    let verifier = verifier.trim().to_owned();
+    let verifier = s.verifier();
     assert!(verifier.starts_with("auditlog+"), "{verifier}");
 
     let (export, cp) = s.export("honest").await;
@@ -185,12 +259,17 @@ async fn verify_names_every_tampered_entry() {
     assert!(out.contains("entry seq 5 "), "names the changed entry:\n{out}");
     assert!(!out.contains("entry seq 6 "), "and only it:\n{out}");
 
-    // An entry deleted.
-    db.execute("DELETE FROM entries WHERE seq = 7", []).unwrap();
+    // An entry deleted, and the oldest one: no gap is before the export.
+    db.execute("DELETE FROM entries WHERE seq IN (1, 7)", []).unwrap();
     let (export, cp) = s.export("deleted").await;
     let (ok, out) = verify(&export, &cp);
     assert!(!ok);
-    assert!(out.contains("entry seq 7: missing"), "names the deleted entry:\n{out}");
+    for seq in [1, 7] {
+        assert!(
+            out.contains(&format!("seq {seq} missing: not covered by any retention purge entry")),
+            "names the deleted entry {seq}:\n{out}"
+        );
+    }
 
     // Two entries swapped.
     db.execute_batch(
@@ -210,9 +289,10 @@ async fn verify_names_every_tampered_entry() {
     // cannot prove it and refuses to export it as if it could.
     let size: i64 = db.query_row("SELECT size FROM log_heads", [], |r| r.get(0)).unwrap();
     db.execute_batch(&format!(
-        "INSERT INTO entries SELECT org_id, {next}, randomblob(16), ts, received_at, actor_type, actor, event, \
-         resource_type, resource_id, resource_name, details, ip_address, user_agent, request_id, NULL \
-         FROM entries WHERE seq = 10; UPDATE log_heads SET size = {next};",
+        // A copy of entry 10 whatever the table's columns are.
+        "CREATE TEMP TABLE copied AS SELECT * FROM entries WHERE seq = 10; \
+         UPDATE copied SET seq = {next}, id = randomblob(16), idempotency_key = NULL; \
+         INSERT INTO entries SELECT * FROM copied; UPDATE log_heads SET size = {next};",
         next = size + 1
     ))
     .unwrap();
@@ -228,4 +308,114 @@ async fn verify_names_every_tampered_entry() {
         status => status >= 500,
     };
     assert!(refused, "an entry outside the tree is not exported with a proof");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_tells_retention_from_deletion() {
+    let mut s = start_with(projects(8)).await;
+    let verifier = s.verifier();
+    // Twenty days on, the eight events of 80 days ago are past retention.
+    s.purge_at(SystemClock.now().plus_millis(20 * DAY_MS)).await;
+
+    let (export, cp) = s.export("purged").await;
+    let exported = lines(&export);
+    let purge = exported
+        .iter()
+        .find(|l| l["event"] == "audit_log.retention_purged")
+        .expect("the purge is recorded")
+        .clone();
+    assert_eq!(purge["details"]["count"], 8, "{purge}");
+    let (purge_seq, last_purged) = (
+        purge["seq"].as_u64().unwrap(),
+        purge["details"]["last_seq"].as_u64().unwrap(),
+    );
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &export]);
+    assert!(ok, "a purged log verifies complete:\n{out}");
+    assert!(
+        out.contains(&format!(
+            "(8 entries): expired by retention (purge entry seq {purge_seq})"
+        )),
+        "{out}"
+    );
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &export, "--checkpoint", &cp]);
+    assert!(ok, "and with its checkpoint apart:\n{out}");
+
+    // A surviving entry deleted behind the service's back.
+    let mut survivors: Vec<u64> = exported
+        .iter()
+        .filter(|l| l["event"] == "project.created")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    survivors.sort_unstable();
+    assert_eq!(survivors.len(), 12);
+    assert!(survivors[0] > last_purged);
+    let victim = survivors[6];
+    s.db()
+        .execute("DELETE FROM entries WHERE seq = ?1", [victim as i64])
+        .unwrap();
+    let (export, _) = s.export("deleted").await;
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &export]);
+    assert!(!ok, "{out}");
+    let named = format!("seq {victim} missing: not covered by any retention purge entry");
+    assert!(out.contains(&named), "{out}");
+    assert!(
+        out.contains("expired by retention"),
+        "the purge still accounts for its own:\n{out}"
+    );
+
+    // A purge entry forged into the file to cover the deletion.
+    let mut exported = lines(&export);
+    let checkpoint_line = exported.pop().unwrap();
+    assert_eq!(checkpoint_line["kind"], "checkpoint");
+    let size = exported[0]["inclusion_proof"]["tree_size"].as_u64().unwrap();
+    let mut forged = exported.iter().find(|l| l["seq"] == purge_seq).unwrap().clone();
+    forged["seq"] = json!(size + 1);
+    // A forger recomputes nothing the proof does not need.
+    forged.as_object_mut().unwrap().remove("leaf_hash");
+    forged["details"] =
+        json!({"cutoff": purge["details"]["cutoff"], "first_seq": victim, "last_seq": victim, "count": 1});
+    exported.extend([forged, checkpoint_line]);
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &write_lines(&s, "forged.jsonl", &exported)]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("entry seq {} ", size + 1)) && out.contains("is not in the signed log"),
+        "the forged entry's proof fails:\n{out}"
+    );
+    assert!(out.contains(&named), "and explains nothing:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_with_proofs_verifies_with_the_key_alone() {
+    let s = start().await;
+    let verifier = s.verifier();
+    let (export, cp) = s.export("one-file").await;
+    let mut exported = lines(&export);
+    let last = exported.last().unwrap().clone();
+    assert_eq!(last["kind"], "checkpoint", "the last line is the checkpoint: {last}");
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &export]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("line {}: signed by", exported.len())), "{out}");
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &export, "--checkpoint", &cp]);
+    assert!(ok, "the checkpoint apart still works:\n{out}");
+
+    // The checkpoint line's root hash replaced: its signature fails.
+    let note = last["note"].as_str().unwrap();
+    let root = note.lines().nth(2).unwrap();
+    let other_root = if root.starts_with('A') {
+        root.replacen('A', "B", 1)
+    } else {
+        format!("A{}", &root[1..])
+    };
+    *exported.last_mut().unwrap() = json!({"kind": "checkpoint", "note": note.replacen(root, &other_root, 1)});
+    let tampered = write_lines(&s, "tampered.jsonl", &exported);
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &tampered]);
+    assert!(!ok && out.contains("does not verify with key"), "{out}");
+
+    // No checkpoint at all: nothing to prove against.
+    exported.pop();
+    let bare = write_lines(&s, "bare.jsonl", &exported);
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &bare]);
+    assert!(!ok && out.contains("no checkpoint"), "{out}");
+    let (ok, out) = s.verify_complete(&verifier, &["--export", &bare, "--checkpoint", &cp]);
+    assert!(ok, "{out}");
 }

@@ -10,15 +10,19 @@
 //! the first byte is sent, and `data_export.downloaded` is committed before
 //! the last chunk is — if it cannot be recorded the download fails instead
 //! of completing unrecorded.
+//!
+//! With `proofs=true` the last line is the signed checkpoint the proofs are
+//! for ([`checkpoint_line`]), so the file verifies on its own.
 
 use auditlog_domain::StoreError;
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
-use auditlog_domain::export_format::{ExportFormat, PageWriter, UnknownFormat};
+use auditlog_domain::export_format::{ExportFormat, PageWriter, UnknownFormat, checkpoint_line};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::merkle;
 use auditlog_domain::permissions::Action;
+use auditlog_domain::store::StoredCheckpoint;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -48,8 +52,9 @@ struct Export {
     writer: PageWriter,
     /// The next page, being read while the current one is sent.
     prefetched: Option<tokio::task::JoinHandle<Result<Vec<auditlog_domain::Entry>, StoreError>>>,
-    /// With `proofs=true`: the tree size every line's inclusion proof is for.
-    proofs_at: Option<u64>,
+    /// With `proofs=true`: the signed checkpoint every line's inclusion
+    /// proof is for.
+    proofs_at: Option<StoredCheckpoint>,
     finished: bool,
     rows: u64,
     bytes: u64,
@@ -132,8 +137,13 @@ impl Export {
                     .await
             }));
         }
-        let chunk = match self.proofs_at {
-            Some(size) => match self.lines_with_proofs(&entries, size).await {
+        let last_page = entries.len() < PAGE_ROWS as usize;
+        let chunk = match &self.proofs_at {
+            Some(cp) => match self.lines_with_proofs(&entries, cp.size).await {
+                Ok(mut lines) if last_page => {
+                    lines.extend(checkpoint_line(&cp.note));
+                    lines
+                }
                 Ok(lines) => lines,
                 Err(err) => {
                     self.finished = true;
@@ -148,7 +158,7 @@ impl Export {
             timestamp: e.timestamp,
             seq: e.seq,
         });
-        if entries.len() < PAGE_ROWS as usize {
+        if last_page {
             self.finished = true;
             let entry = self.principal.entry(
                 self.state.clock.now(),
@@ -184,13 +194,15 @@ impl Export {
             example = "csv", pattern = "^(csv|jsonl)$"),
         ("proofs" = Option<bool>, Query,
             description = "With `format=jsonl`: each line with its leaf hash and inclusion proof in the tree \
-                           whose size is in `X-Auditlog-Tree-Size`."),
+                           whose size is in `X-Auditlog-Tree-Size`, and after the entries one line \
+                           `{\"kind\": \"checkpoint\", \"note\": \"…\"}` holding that tree's signed checkpoint \
+                           (the signed note), so `auditlog verify --key K --export FILE` needs nothing else."),
         crate::routes::entries::FilterParams,
     ),
     responses(
         (status = 200, description = "The entries, newest first: CSV (RFC 4180, one row per entry, the columns \
             id, seq, timestamp, actor_type, actor, event, resource_type, resource_id, resource_name, details, \
-            ip_address, user_agent) or JSON Lines (one entry per line).",
+            ip_address, user_agent) or JSON Lines (one entry per line; with proofs, then the checkpoint line).",
             content((String = "text/csv"), (String = "application/jsonl")),
             headers(
                 ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{format}\""),
@@ -245,8 +257,7 @@ pub async fn export(
             ));
         }
         // The checkpoint the proofs are checked against, signed if new.
-        state.checkpoints.at_size(&principal.org, size as u64).await?;
-        Some(size as u64)
+        Some(state.checkpoints.at_size(&principal.org, size as u64).await?)
     } else {
         None
     };
@@ -270,6 +281,7 @@ pub async fn export(
         state.clock.now().to_compact(),
         format.name()
     );
+    let proof_size = proofs_at.as_ref().map(|cp| cp.size);
     let export = Export {
         state,
         principal,
@@ -293,7 +305,7 @@ pub async fn export(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(size) = proofs_at {
+    if let Some(size) = proof_size {
         // Which checkpoint to fetch: GET …/audit/checkpoint?tree_size=N.
         h.insert("x-auditlog-tree-size", HeaderValue::from(size));
     }
