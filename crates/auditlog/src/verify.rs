@@ -108,6 +108,11 @@ fn seqs(run: &RangeInclusive<u64>) -> String {
     }
 }
 
+/// How many numbers a run holds, without walking it.
+fn run_len(run: &RangeInclusive<u64>) -> u64 {
+    run.end() - run.start() + 1
+}
+
 /// Checks the signed note `note`, found in `source`, with `key`.
 fn check_checkpoint(source: &str, note: &str, key: &VerifierKey, report: &mut Report) -> Option<Checkpoint> {
     match checkpoint::verify(note, key) {
@@ -316,11 +321,9 @@ fn report_gaps(gaps: &Gaps, size: u64, report: &mut Report) {
     let mut by_purge: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
     for e in &gaps.expired {
         let (first, last, n) = by_purge.entry(e.by).or_insert((u64::MAX, 0, 0));
-        (*first, *last, *n) = (
-            (*first).min(*e.seqs.start()),
-            (*last).max(*e.seqs.end()),
-            *n + e.seqs.clone().count() as u64,
-        );
+        *first = (*first).min(*e.seqs.start());
+        *last = (*last).max(*e.seqs.end());
+        *n += run_len(&e.seqs);
     }
     for (by, (first, last, n)) in by_purge {
         report.ok.push(format!(
@@ -329,7 +332,7 @@ fn report_gaps(gaps: &Gaps, size: u64, report: &mut Report) {
         ));
     }
     if let (Some(first), Some(last)) = (gaps.expired_unrecorded.first(), gaps.expired_unrecorded.last()) {
-        let n: usize = gaps.expired_unrecorded.iter().map(|r| r.clone().count()).sum();
+        let n: u64 = gaps.expired_unrecorded.iter().map(run_len).sum();
         report.notes.push(format!(
             "{} ({n} entries): missing before the oldest retention purge entry in the export, where purge \
              entries have expired too; expired by retention, or deleted, cannot be told apart",
