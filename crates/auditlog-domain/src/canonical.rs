@@ -17,6 +17,21 @@
 //!   idempotency key (the caller's retry token, which says nothing about what
 //!   happened and is not part of every export).
 //!
+//! # Versions
+//!
+//! The form is versioned, so a leaf written by any earlier release keeps
+//! verifying byte for byte while new fields are committed to. Each entry
+//! carries the version its leaf was made with (`canonical_version`, 1 when
+//! absent):
+//!
+//! - **1**: the fields above.
+//! - **2**: also `submitted_by` (`id`, `kind`), the credential that
+//!   submitted the entry, and `canonical_version: 2` itself, so neither can
+//!   be stripped from an export without the leaf failing.
+//!
+//! A later version adds its fields the same way: a new number, its keys in
+//! the same sorted object.
+//!
 //! The JSON follows RFC 8785 (JCS): no insignificant whitespace; object keys
 //! sorted by their UTF-16 code units, at every depth, `details` included;
 //! strings escaped as JCS (and serde_json) do: `\"`, `\\`, `\b`, `\f`, `\n`,
@@ -38,8 +53,21 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
+use crate::entry::SubmittedBy;
 use crate::merkle::{Hash, leaf_hash};
 use crate::{Actor, Entry, NewEntry, Resource, Timestamp};
+
+/// The version new entries are written with.
+pub const CURRENT_VERSION: u8 = 2;
+
+/// Why an entry's canonical bytes cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("canonical version {0} is not one this build knows (1 to {CURRENT_VERSION})")]
+    Unknown(u8),
+    #[error("canonical version 2 needs submitted_by, which the entry lacks")]
+    MissingSubmitter,
+}
 
 /// Every field the canonical bytes commit to, borrowed: from a stored
 /// [`Entry`], or from a [`NewEntry`] and what the writer assigns it, so the
@@ -57,6 +85,8 @@ pub struct Fields<'a> {
     pub ip_address: Option<IpAddr>,
     pub user_agent: Option<&'a str>,
     pub request_id: Option<&'a str>,
+    /// What version 2 and later commit to as well; `None` for version 1.
+    pub submitted_by: Option<&'a SubmittedBy>,
 }
 
 impl<'a> Fields<'a> {
@@ -73,6 +103,21 @@ impl<'a> Fields<'a> {
             ip_address: entry.ip_address,
             user_agent: entry.user_agent.as_deref(),
             request_id: entry.request_id.as_deref(),
+            submitted_by: match entry.canonical_version {
+                1 => None,
+                _ => entry.submitted_by.as_ref(),
+            },
+        }
+    }
+
+    /// The fields of a stored or exported entry, checked against the
+    /// version it claims.
+    pub fn checked(entry: &'a Entry) -> Result<Self, VersionError> {
+        match (entry.canonical_version, &entry.submitted_by) {
+            (1, _) => Ok(Self::of(entry)),
+            (2, Some(_)) => Ok(Self::of(entry)),
+            (2, None) => Err(VersionError::MissingSubmitter),
+            (v, _) => Err(VersionError::Unknown(v)),
         }
     }
 
@@ -90,10 +135,12 @@ impl<'a> Fields<'a> {
             ip_address: new.ip_address,
             user_agent: new.user_agent.as_deref(),
             request_id: new.request_id.as_deref(),
+            submitted_by: Some(&new.submitted_by),
         }
     }
 
-    /// The canonical bytes (see the module documentation).
+    /// The canonical bytes (see the module documentation): version 1
+    /// without a submitter, version 2 with one.
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = String::with_capacity(512);
         // Keys in UTF-16 order, which for these ASCII names is byte order; a
@@ -102,7 +149,11 @@ impl<'a> Fields<'a> {
         write_string(&mut out, &self.actor.id);
         out.push_str(",\"type\":");
         write_string(&mut out, self.actor.kind.as_str());
-        out.push_str("},\"details\":");
+        out.push('}');
+        if self.submitted_by.is_some() {
+            out.push_str(",\"canonical_version\":2");
+        }
+        out.push_str(",\"details\":");
         write_object(&mut out, self.details);
         out.push_str(",\"event\":");
         write_string(&mut out, self.event);
@@ -123,6 +174,13 @@ impl<'a> Fields<'a> {
         write_string(&mut out, &self.resource.kind);
         out.push_str("},\"seq\":");
         let _ = write!(out, "{}", self.seq);
+        if let Some(by) = self.submitted_by {
+            out.push_str(",\"submitted_by\":{\"id\":");
+            write_string(&mut out, &by.id);
+            out.push_str(",\"kind\":");
+            write_string(&mut out, by.kind.as_str());
+            out.push('}');
+        }
         out.push_str(",\"timestamp\":");
         write_string(&mut out, &self.timestamp.to_rfc3339());
         out.push_str(",\"user_agent\":");
@@ -329,6 +387,8 @@ mod tests {
             user_agent: Some("Mozilla/5.0".into()),
             request_id: Some("req-1".into()),
             idempotency_key: Some("k-1".into()),
+            submitted_by: None,
+            canonical_version: 1,
         }
     }
 
@@ -353,6 +413,61 @@ mod tests {
             hash_to_hex(&entry_leaf_hash(&e)),
             "4b70fdd60bb079203a684ed04a70b54f582b8e659b74d3d97325ac56ce322ab8"
         );
+    }
+
+    const SAMPLE_V2_CANONICAL: &str = concat!(
+        r#"{"actor":{"id":"alice@acme.com","type":"user"},"canonical_version":2,"#,
+        r#""details":{"by":{"a":[true,null],"z":1},"new_role":"admin","old_role":"member"},"#,
+        r#""event":"organization.member_role_changed","id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","#,
+        r#""ip_address":"203.0.113.7","received_at":"2026-01-31T12:00:00.456Z","request_id":"req-1","#,
+        r#""resource":{"id":"bob@acme.com","name":"Bob","type":"member"},"seq":42,"#,
+        r#""submitted_by":{"id":"alice@acme.com","kind":"session"},"#,
+        r#""timestamp":"2026-01-31T12:00:00.123Z","user_agent":"Mozilla/5.0"}"#
+    );
+
+    fn sample_v2() -> Entry {
+        Entry {
+            submitted_by: Some(SubmittedBy::new(crate::SubmitterKind::Session, "alice@acme.com")),
+            canonical_version: 2,
+            ..sample()
+        }
+    }
+
+    /// Version 2 adds the submitter and its own number; version 1 leaves
+    /// keep their bytes (the pinned test above), so both verify in one log.
+    #[test]
+    fn version_2_is_pinned_and_commits_to_the_submitter() {
+        let e = sample_v2();
+        let text = String::from_utf8(canonical_bytes(&e)).unwrap();
+        assert_eq!(text, SAMPLE_V2_CANONICAL);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(canonical_json(&value), text, "keys in canonical order");
+        let mut other = e.clone();
+        other.submitted_by = Some(SubmittedBy::new(crate::SubmitterKind::ApiKey, "lqt_ab12cd34"));
+        assert_ne!(entry_leaf_hash(&e), entry_leaf_hash(&other));
+        // Claiming version 1 (stripping the submitter) changes the leaf.
+        let mut stripped = e.clone();
+        stripped.canonical_version = 1;
+        assert_ne!(entry_leaf_hash(&e), entry_leaf_hash(&stripped));
+        // An export line round-trips to the same bytes.
+        let back: Entry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(canonical_bytes(&back), canonical_bytes(&e));
+        // A version-1 line (no field at all) reads as version 1.
+        let mut line = serde_json::to_value(sample()).unwrap();
+        line.as_object_mut().unwrap().remove("canonical_version");
+        line.as_object_mut().unwrap().remove("submitted_by");
+        let old: Entry = serde_json::from_value(line).unwrap();
+        assert_eq!(String::from_utf8(canonical_bytes(&old)).unwrap(), SAMPLE_CANONICAL);
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        let mut e = sample_v2();
+        assert!(Fields::checked(&e).is_ok());
+        e.submitted_by = None;
+        assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::MissingSubmitter);
+        e.canonical_version = 3;
+        assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::Unknown(3));
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub enum Change {
         email: String,
         role: Role,
     },
+    /// The operator sets a person's password on the host, creating the
+    /// account if needed (`auditlog member add`).
+    SetPassword {
+        email: String,
+        password_hash: String,
+    },
     /// Stores a new invitation (or password reset) token's hash.
     Invite(Invitation),
     /// Uses a `Join` invitation: marks it accepted (once, before it

@@ -11,7 +11,10 @@ use csv::{QuoteStyle, Terminator, WriterBuilder};
 
 use crate::Entry;
 
-pub const COLUMNS: [&str; 12] = [
+/// The contract's columns, then `submitted_by` (`kind:id`, empty for
+/// entries recorded before it was kept), appended so that readers of the
+/// first twelve are unaffected.
+pub const COLUMNS: [&str; 13] = [
     "id",
     "seq",
     "timestamp",
@@ -24,6 +27,7 @@ pub const COLUMNS: [&str; 12] = [
     "details",
     "ip_address",
     "user_agent",
+    "submitted_by",
 ];
 
 /// Returns the cell as written to the file.
@@ -75,6 +79,7 @@ impl CsvEncoder {
         let ts = e.timestamp.to_rfc3339();
         let details = e.details_json();
         let ip = e.ip_address.map(|ip| ip.to_string()).unwrap_or_default();
+        let by = e.submitted_by.as_ref().map(|b| b.to_text()).unwrap_or_default();
         let cells: [&str; COLUMNS.len()] = [
             &id,
             &seq,
@@ -88,6 +93,7 @@ impl CsvEncoder {
             &details,
             &ip,
             e.user_agent.as_deref().unwrap_or(""),
+            &by,
         ];
         // Borrowed unless a cell needs neutralising: no copy per cell.
         let cells = cells.map(neutralise);
@@ -129,6 +135,8 @@ mod tests {
             user_agent: Some("curl/8.5".into()),
             request_id: None,
             idempotency_key: None,
+            submitted_by: None,
+            canonical_version: 1,
         }
     }
 
@@ -156,13 +164,16 @@ mod tests {
         let mut lines = out.split("\r\n");
         assert_eq!(
             lines.next().unwrap(),
-            "id,seq,timestamp,actor_type,actor,event,resource_type,resource_id,resource_name,details,ip_address,user_agent"
+            "id,seq,timestamp,actor_type,actor,event,resource_type,resource_id,resource_name,details,ip_address,user_agent,submitted_by"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "00000000-0000-0000-0000-000000000000,3,2026-03-01T08:09:10.011Z,user,alice@acme.com,project.renamed,project,p_1,Prod,\"{\"\"a\"\":1}\",203.0.113.7,curl/8.5"
+            "00000000-0000-0000-0000-000000000000,3,2026-03-01T08:09:10.011Z,user,alice@acme.com,project.renamed,project,p_1,Prod,\"{\"\"a\"\":1}\",203.0.113.7,curl/8.5,"
         );
         assert_eq!(lines.next(), Some(""), "every record ends with CRLF");
+        let mut by = entry("alice@acme.com", None, serde_json::json!({}));
+        by.submitted_by = Some(crate::SubmittedBy::new(crate::SubmitterKind::ApiKey, "lqt_ab12cd34"));
+        assert_eq!(parse(&encode(&[by]))[1][12], "api_key:lqt_ab12cd34", "the last column");
     }
 
     #[test]

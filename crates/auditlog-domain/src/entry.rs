@@ -85,6 +85,78 @@ impl Actor {
     }
 }
 
+/// Which kind of credential submitted an entry to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SubmitterKind {
+    /// auditlog itself, with no request behind it (retention, the
+    /// dispatcher disabling an endpoint).
+    Service,
+    /// An API key, by its public prefix.
+    ApiKey,
+    /// A person signed in to the web UI or the API, by email.
+    Session,
+    /// The operator's command line on the host, as `user@host`.
+    Cli,
+}
+
+impl SubmitterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmitterKind::Service => "service",
+            SubmitterKind::ApiKey => "api_key",
+            SubmitterKind::Session => "session",
+            SubmitterKind::Cli => "cli",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "service" => SubmitterKind::Service,
+            "api_key" => SubmitterKind::ApiKey,
+            "session" => SubmitterKind::Session,
+            "cli" => SubmitterKind::Cli,
+            _ => return None,
+        })
+    }
+}
+
+/// Who vouched for an entry: the credential that submitted it, set by the
+/// service and never by the client. `actor` is what the entry says was
+/// done by whom; `submitted_by` is who told the log so.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubmittedBy {
+    pub kind: SubmitterKind,
+    pub id: String,
+}
+
+impl SubmittedBy {
+    pub fn service() -> Self {
+        Self {
+            kind: SubmitterKind::Service,
+            id: "auditlog".into(),
+        }
+    }
+
+    pub fn new(kind: SubmitterKind, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into() }
+    }
+
+    /// `kind:id`, the text form of CSV cells and filters.
+    pub fn to_text(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.id)
+    }
+
+    /// Reads `kind:id`.
+    pub fn parse_text(s: &str) -> Option<Self> {
+        let (kind, id) = s.split_once(':')?;
+        let kind = SubmitterKind::parse(kind)?;
+        (!id.is_empty()).then(|| Self::new(kind, id))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resource {
@@ -107,6 +179,9 @@ pub struct NewEntry {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Set by the service from the request's credential, never from its
+    /// body.
+    pub submitted_by: SubmittedBy,
 }
 
 impl NewEntry {
@@ -126,6 +201,7 @@ impl NewEntry {
             user_agent: None,
             request_id: None,
             idempotency_key: None,
+            submitted_by: SubmittedBy::service(),
         }
     }
 }
@@ -151,6 +227,18 @@ pub struct Entry {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Who submitted it; absent on entries recorded before auditlog kept it
+    /// (canonical version 1).
+    #[serde(default)]
+    pub submitted_by: Option<SubmittedBy>,
+    /// The version of the canonical form its Merkle leaf commits to (see
+    /// `canonical`); 1 when an export leaves it out.
+    #[serde(default = "first_version")]
+    pub canonical_version: u8,
+}
+
+fn first_version() -> u8 {
+    1
 }
 
 impl Entry {
@@ -178,6 +266,8 @@ impl NewEntry {
             user_agent: self.user_agent.clone(),
             request_id: self.request_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
+            submitted_by: Some(self.submitted_by.clone()),
+            canonical_version: crate::canonical::CURRENT_VERSION,
         }
     }
 }
@@ -227,6 +317,8 @@ mod tests {
             user_agent: None,
             request_id: Some("r-1".into()),
             idempotency_key: None,
+            submitted_by: None,
+            canonical_version: 1,
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["seq"], 7);

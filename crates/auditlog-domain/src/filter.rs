@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::Catalog;
 use crate::cursor::Cursor;
+use crate::entry::SubmittedBy;
 use crate::ingest::Problem;
 use crate::pattern::EventPattern;
 use crate::query_language::{self, Query, Span, Spans};
@@ -26,8 +27,9 @@ const MAX_VALUE_LEN: usize = 512;
 /// `q` holds several terms, each up to `MAX_VALUE_LEN`.
 const MAX_Q_LEN: usize = 2048;
 /// Every listing parameter; all but `event` may be given once.
-const PARAMETERS: [&str; 10] = [
+const PARAMETERS: [&str; 11] = [
     "actor",
+    "submitted_by",
     "event",
     "resource_type",
     "resource_id",
@@ -55,6 +57,9 @@ pub struct Filter {
     pub resource_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
+    /// The credential that submitted the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<SubmittedBy>,
     /// Inclusive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Timestamp>,
@@ -167,6 +172,14 @@ pub fn parse_listing(
             "actor" => req.filter.actor = nonempty(&mut problems),
             "resource_type" => req.filter.resource_type = nonempty(&mut problems),
             "resource_id" => req.filter.resource_id = nonempty(&mut problems),
+            "submitted_by" => match SubmittedBy::parse_text(value) {
+                Some(by) => req.filter.submitted_by = Some(by),
+                None => problems.push(problem(
+                    key,
+                    "invalid_submitter",
+                    "submitted_by wants KIND:ID, KIND one of service, api_key, session, cli (e.g. api_key:lqt_ab12cd34)",
+                )),
+            },
             "event" => {
                 if patterns.len() >= MAX_EVENT_PARAMS {
                     problems.push(problem(
@@ -325,6 +338,11 @@ fn merge_query(
             filter.resource_id = Some(id);
         }
     }
+    if let Some(by) = q.submitted_by
+        && free("submitted_by", "submitted_by:", "the submitter", spans.submitted_by)
+    {
+        filter.submitted_by = Some(by);
+    }
     if let Some(t) = q.after
         && free("from", "after:", "the start of the range", spans.after)
     {
@@ -345,6 +363,10 @@ impl Filter {
             && self.events.as_ref().is_none_or(|names| names.contains(&e.event))
             && self.resource_type.as_ref().is_none_or(|t| *t == e.resource.kind)
             && self.resource_id.as_ref().is_none_or(|i| *i == e.resource.id)
+            && self
+                .submitted_by
+                .as_ref()
+                .is_none_or(|b| e.submitted_by.as_ref() == Some(b))
             && self.from.is_none_or(|f| e.timestamp >= f)
             && self.to.is_none_or(|t| e.timestamp < t)
             && self.max_seq.is_none_or(|m| e.seq <= m)
@@ -555,7 +577,7 @@ mod tests {
         let p = parse(&[("q", "actor:alice acter:bob")]).unwrap_err();
         assert_eq!(
             p[0].message,
-            "at character 12: unknown key \"acter\"; expected actor, event, resource, after, before"
+            "at character 12: unknown key \"acter\"; expected actor, event, resource, submitted_by, after, before"
         );
         assert_eq!(
             located(&[("q", "event:api_key.*,nothing.* event:api_key.exploded")]),

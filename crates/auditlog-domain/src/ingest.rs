@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::entry::{Actor, ActorType, NewEntry, Resource};
+use crate::entry::{Actor, ActorType, NewEntry, Resource, SubmittedBy};
 use crate::{Catalog, Timestamp};
 
 pub const MAX_BATCH: usize = 1000;
@@ -94,6 +94,8 @@ pub struct IngestContext<'a> {
     pub default_actor: Actor,
     pub default_ip: Option<IpAddr>,
     pub default_request_id: Option<String>,
+    /// The credential submitting the request, recorded on every entry.
+    pub submitted_by: SubmittedBy,
 }
 
 /// Validates a request body: one event object, or `{"events": [...]}`.
@@ -499,6 +501,7 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
             user_agent,
             request_id,
             idempotency_key,
+            submitted_by: ctx.submitted_by.clone(),
         }),
         // Every `None` above pushed a problem, so this arm is unreachable in
         // practice; it still answers with an error rather than a panic.
@@ -521,6 +524,7 @@ mod tests {
             default_actor: Actor::api_key("lqt_ab12cd34"),
             default_ip: Some("198.51.100.1".parse().unwrap()),
             default_request_id: Some("req-1".into()),
+            submitted_by: SubmittedBy::new(crate::SubmitterKind::ApiKey, "lqt_ab12cd34"),
         }
     }
 

@@ -146,6 +146,8 @@ mod tests {
                             user_agent: e.user_agent.clone(),
                             request_id: e.request_id.clone(),
                             idempotency_key: None,
+                            submitted_by: Some(e.submitted_by.clone()),
+                            canonical_version: crate::canonical::CURRENT_VERSION,
                         })
                     })
                     .collect();

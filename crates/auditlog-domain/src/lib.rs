@@ -75,7 +75,7 @@ pub mod webhook;
 
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use entry::{Actor, ActorType, Entry, NewEntry, Resource};
+pub use entry::{Actor, ActorType, Entry, NewEntry, Resource, SubmittedBy, SubmitterKind};
 pub use filter::Filter;
 pub use org::{Org, OrgId, Plan};
 pub use role::Role;

@@ -22,6 +22,8 @@
 //! actor:ID                 the actor, exactly
 //! event:PATTERN[,PATTERN]  exact name, category.* or any * glob; repeatable
 //! resource:TYPE[:ID]       split at the first colon: the ID may hold colons
+//! submitted_by:KIND:ID     the credential that submitted the entry, e.g.
+//!                          submitted_by:api_key:lqt_ab12cd34
 //! after:TIME               inclusive lower bound (the `from` parameter)
 //! before:TIME              exclusive upper bound (the `to` parameter)
 //! TIME                     RFC 3339, or a date YYYY-MM-DD meaning midnight UTC
@@ -33,6 +35,7 @@
 use std::fmt;
 
 use crate::Filter;
+use crate::entry::SubmittedBy;
 use crate::pattern::{EventPattern, PatternError};
 use crate::timestamp::Timestamp;
 
@@ -46,18 +49,27 @@ pub enum Key {
     Actor,
     Event,
     Resource,
+    SubmittedBy,
     After,
     Before,
 }
 
 impl Key {
-    pub const ALL: [Key; 5] = [Key::Actor, Key::Event, Key::Resource, Key::After, Key::Before];
+    pub const ALL: [Key; 6] = [
+        Key::Actor,
+        Key::Event,
+        Key::Resource,
+        Key::SubmittedBy,
+        Key::After,
+        Key::Before,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Key::Actor => "actor",
             Key::Event => "event",
             Key::Resource => "resource",
+            Key::SubmittedBy => "submitted_by",
             Key::After => "after",
             Key::Before => "before",
         }
@@ -103,6 +115,7 @@ pub struct Query {
     /// In the order written; an entry matching any of them is selected.
     pub events: Vec<EventPattern>,
     pub resource: Option<ResourceTerm>,
+    pub submitted_by: Option<SubmittedBy>,
     /// Inclusive.
     pub after: Option<Timestamp>,
     /// Exclusive.
@@ -126,6 +139,7 @@ pub struct Spans {
     /// One per pattern of [`Query::events`], in the same order.
     pub events: Vec<Span>,
     pub resource: Option<Span>,
+    pub submitted_by: Option<Span>,
     pub after: Option<Span>,
     pub before: Option<Span>,
 }
@@ -140,9 +154,11 @@ pub struct QueryError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryErrorKind {
-    #[error("unknown key {0:?}; expected actor, event, resource, after, before")]
+    #[error("unknown key {0:?}; expected actor, event, resource, submitted_by, after, before")]
     UnknownKey(String),
-    #[error("{0:?} has no key: terms must be key:value, with key one of actor, event, resource, after, before")]
+    #[error(
+        "{0:?} has no key: terms must be key:value, with key one of actor, event, resource, submitted_by, after, before"
+    )]
     BareWord(String),
     #[error("{0}: has no value")]
     EmptyValue(Key),
@@ -154,6 +170,8 @@ pub enum QueryErrorKind {
     TooLong(Key),
     #[error("resource: wants TYPE or TYPE:ID, neither of them empty")]
     BadResource,
+    #[error("submitted_by: wants KIND:ID, KIND one of service, api_key, session, cli")]
+    BadSubmitter,
     #[error("{key}: wants an RFC 3339 timestamp or a date (2026-01-31T12:00:00Z or 2026-01-31), not {value:?}")]
     BadTime { key: Key, value: String },
     #[error("{0}")]
@@ -309,6 +327,7 @@ fn apply(query: &mut Query, spans: &mut Spans, key: Key, value: &Decoded, at: Lo
         Key::Actor => spans.actor,
         Key::Event => None,
         Key::Resource => spans.resource,
+        Key::SubmittedBy => spans.submitted_by,
         Key::After => spans.after,
         Key::Before => spans.before,
     };
@@ -358,6 +377,13 @@ fn apply(query: &mut Query, spans: &mut Spans, key: Key, value: &Decoded, at: Lo
             });
             spans.resource = Some(at.term);
         }
+        Key::SubmittedBy => {
+            let Some(by) = SubmittedBy::parse_text(&text) else {
+                return fail(at.value, QueryErrorKind::BadSubmitter);
+            };
+            query.submitted_by = Some(by);
+            spans.submitted_by = Some(at.term);
+        }
         Key::After | Key::Before => {
             let Ok(t) = Timestamp::parse(&text).or_else(|_| Timestamp::parse_date(&text)) else {
                 return fail(at.value, QueryErrorKind::BadTime { key, value: text });
@@ -396,6 +422,7 @@ impl Query {
             actor: filter.actor.clone(),
             events,
             resource,
+            submitted_by: filter.submitted_by.clone(),
             after: filter.from,
             before: filter.to,
         })
@@ -403,7 +430,7 @@ impl Query {
 }
 
 /// Canonical text: lower-case keys in the order actor, event (one term per
-/// pattern), resource, after, before; values quoted only when they must
+/// pattern), resource, submitted_by, after, before; values quoted only when they must
 /// be; midnight UTC written as a plain date. Every query [`parse`] returns
 /// is written as text that parses back to it.
 impl fmt::Display for Query {
@@ -421,6 +448,9 @@ impl fmt::Display for Query {
                 None => r.kind.clone(),
             };
             terms.push(format!("resource:{}", quoted(&value)));
+        }
+        if let Some(by) = &self.submitted_by {
+            terms.push(format!("submitted_by:{}", quoted(&by.to_text())));
         }
         if let Some(t) = self.after {
             terms.push(format!("after:{}", time_text(t)));
@@ -498,10 +528,26 @@ mod tests {
                     kind: "project".into(),
                     id: Some("p_1".into())
                 }),
+                submitted_by: None,
                 after: Some(ts("2026-01-01T00:00:00Z")),
                 before: None,
             }
         );
+    }
+
+    #[test]
+    fn submitted_by_names_a_kind_and_an_id() {
+        let q = parse("submitted_by:api_key:lqt_ab12cd34").unwrap();
+        assert_eq!(
+            q.submitted_by,
+            Some(SubmittedBy::new(crate::SubmitterKind::ApiKey, "lqt_ab12cd34"))
+        );
+        assert_eq!(q.to_string(), "submitted_by:api_key:lqt_ab12cd34");
+        let cli = parse(r#"submitted_by:"cli:root@db 1""#).unwrap();
+        assert_eq!(cli.submitted_by.unwrap().id, "root@db 1");
+        for bad in ["submitted_by:robot:x", "submitted_by:api_key:", "submitted_by:api_key"] {
+            assert_eq!(parse(bad).unwrap_err().kind, QueryErrorKind::BadSubmitter, "{bad}");
+        }
     }
 
     #[test]
@@ -684,12 +730,12 @@ mod tests {
     fn messages_lead_with_the_position() {
         assert_eq!(
             parse("actor:alice acter:bob").unwrap_err().to_string(),
-            "at character 12: unknown key \"acter\"; expected actor, event, resource, after, before"
+            "at character 12: unknown key \"acter\"; expected actor, event, resource, submitted_by, after, before"
         );
         assert_eq!(
             parse("alice").unwrap_err().to_string(),
             "at character 0: \"alice\" has no key: terms must be key:value, \
-             with key one of actor, event, resource, after, before"
+             with key one of actor, event, resource, submitted_by, after, before"
         );
     }
 
@@ -734,6 +780,7 @@ mod tests {
                         kind: kind.clone(),
                         id: id.clone(),
                     }),
+                    submitted_by: Some(SubmittedBy::new(crate::SubmitterKind::Cli, value.to_string())),
                     after: times[i % times.len()],
                     before: Some(ts("2027-01-01T00:00:00.001Z")),
                 };

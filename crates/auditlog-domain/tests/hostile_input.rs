@@ -91,6 +91,7 @@ proptest! {
             default_actor: Actor::api_key("lqt_abcd1234"),
             default_ip: None,
             default_request_id: None,
+            submitted_by: auditlog_domain::SubmittedBy::new(auditlog_domain::SubmitterKind::ApiKey, "lqt_abcd1234"),
         };
         if let Err(problems) = validate_body(&body, &ctx) {
             prop_assert!(!problems.is_empty());
@@ -163,6 +164,8 @@ proptest! {
             user_agent: Some(agent.clone()),
             request_id: None,
             idempotency_key: None,
+            submitted_by: None,
+            canonical_version: 1,
         };
         let mut csv = CsvEncoder::new();
         csv.row(&entry);

@@ -45,6 +45,18 @@ async fn insert_membership(tx: &Transaction<'_>, org: OrgId, email: &str, role: 
     Ok(())
 }
 
+/// Sets the password, creating the account if needed.
+pub async fn set_password(tx: &Transaction<'_>, email: &str, hash: &str, now: i64) -> Result<(), Failure> {
+    db::execute(
+        tx,
+        "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+        &[&email, &hash, &now],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn invite(tx: &Transaction<'_>, org: OrgId, inv: &Invitation) -> Result<(), Failure> {
     db::execute(
         tx,

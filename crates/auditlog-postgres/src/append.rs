@@ -91,12 +91,13 @@ impl Statements {
             &endpoints,
             &recorded,
             "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
-             resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
-             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k \
+             resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
+             submitted_by_kind, submitted_by_id, canonical_version) \
+             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k, bk, bi, cv \
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
-                         $16::text[]) \
-                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
+                         $16::text[], $17::text[], $18::text[], $19::smallint[]) \
+                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv)",
             "INSERT INTO entry_ids (org_id, id, seq, ts) \
              SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
             "INSERT INTO entry_keys (org_id, idempotency_key, seq, ts) \
@@ -402,6 +403,9 @@ async fn flush_entries(
     let mut user_agent = Vec::with_capacity(entries.len());
     let mut request_id = Vec::with_capacity(entries.len());
     let mut key = Vec::with_capacity(entries.len());
+    let mut by_kind = Vec::with_capacity(entries.len());
+    let mut by_id = Vec::with_capacity(entries.len());
+    let mut version = Vec::with_capacity(entries.len());
     for &(e, details_json) in entries {
         org.push(e.org_id.0);
         seq.push(e.seq);
@@ -418,6 +422,9 @@ async fn flush_entries(
         user_agent.push(e.user_agent.as_deref());
         request_id.push(e.request_id.as_deref());
         key.push(e.idempotency_key.as_deref());
+        by_kind.push(e.submitted_by.as_ref().map(|b| b.kind.as_str()));
+        by_id.push(e.submitted_by.as_ref().map(|b| b.id.as_str()));
+        version.push(i16::from(e.canonical_version));
     }
     let keyed: Vec<usize> = (0..entries.len()).filter(|&i| key[i].is_some()).collect();
     let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
@@ -449,6 +456,9 @@ async fn flush_entries(
                 &user_agent,
                 &request_id,
                 &key,
+                &by_kind,
+                &by_id,
+                &version,
             ],
         ),
         tx.execute(&st.ids, &[&org, &id, &seq, &ts]),

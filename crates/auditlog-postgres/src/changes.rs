@@ -114,6 +114,7 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             Ok(())
         }
         Change::AddMember { email, role } => accounts::add_member(tx, org, email, *role, now).await,
+        Change::SetPassword { email, password_hash } => accounts::set_password(tx, email, password_hash, now).await,
         Change::Invite(inv) => accounts::invite(tx, org, inv).await,
         Change::AcceptInvitation {
             token_hash,

@@ -157,6 +157,9 @@ pub struct EntryRow {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
+    pub submitted_by_kind: Option<String>,
+    pub submitted_by_id: Option<String>,
+    pub canonical_version: i16,
 }
 
 #[derive(Debug, Clone)]
@@ -458,12 +461,14 @@ impl Import {
         self.client
             .execute(
                 "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
-                 resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
-                 SELECT o, s, t, r, i, at, a, ev, rt, ri, rn, d::json, ip::inet, ua, rq, k \
+                 resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
+                 submitted_by_kind, submitted_by_id, canonical_version) \
+                 SELECT o, s, t, r, i, at, a, ev, rt, ri, rn, d::json, ip::inet, ua, rq, k, bk, bi, cv \
                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], \
                              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-                             $13::text[], $14::text[], $15::text[], $16::text[]) \
-                      AS u (o, s, t, r, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k)",
+                             $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
+                             $19::smallint[]) \
+                      AS u (o, s, t, r, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv)",
                 &[
                     &org,
                     &seq,
@@ -481,6 +486,9 @@ impl Import {
                     &opt(|r| r.user_agent.as_deref()),
                     &opt(|r| r.request_id.as_deref()),
                     &opt(|r| r.idempotency_key.as_deref()),
+                    &opt(|r| r.submitted_by_kind.as_deref()),
+                    &opt(|r| r.submitted_by_id.as_deref()),
+                    &rows.iter().map(|r| r.canonical_version).collect::<Vec<i16>>(),
                 ],
             )
             .await?;

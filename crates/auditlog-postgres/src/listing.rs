@@ -62,6 +62,11 @@ fn conditions(org: OrgId, filter: &Filter, page: Page, params: &mut Vec<Param>) 
     if let Some(i) = &filter.resource_id {
         sql += &format!(" AND resource_id = {}", push(params, Box::new(i.clone())));
     }
+    if let Some(by) = &filter.submitted_by {
+        let kind = push(params, Box::new(by.kind.as_str().to_owned()));
+        let id = push(params, Box::new(by.id.clone()));
+        sql += &format!(" AND submitted_by_kind = {kind} AND submitted_by_id = {id}");
+    }
     if let Some(f) = filter.from {
         sql += &format!(" AND ts >= {}", push(params, Box::new(f.millis())));
     }

@@ -13,12 +13,13 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
+use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
 
 pub const ENTRY_COLUMNS: &str = "org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
-     resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key";
+     resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
+     submitted_by_kind, submitted_by_id, canonical_version";
 
 pub const ORG_COLUMNS: &str =
     "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, sso_client_id, sso_enforced";
@@ -82,6 +83,14 @@ pub fn entry_at(r: &Row, at: usize) -> Result<Entry, StoreError> {
         user_agent: get(r, at + 13)?,
         request_id: get(r, at + 14)?,
         idempotency_key: get(r, at + 15)?,
+        submitted_by: match (get::<Option<&str>>(r, at + 16)?, get::<Option<String>>(r, at + 17)?) {
+            (Some(kind), Some(id)) => Some(SubmittedBy {
+                kind: SubmitterKind::parse(kind).ok_or_else(|| bad("unknown submitter kind"))?,
+                id,
+            }),
+            _ => None,
+        },
+        canonical_version: u8::try_from(get::<i16>(r, at + 18)?).map_err(|_| bad("canonical version out of range"))?,
     })
 }
 

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("init", include_str!("../migrations/0001_init.sql")),
     ("head_frontier", include_str!("../migrations/0002_head_frontier.sql")),
     ("invitations", include_str!("../migrations/0003_invitations.sql")),
+    ("submitted_by", include_str!("../migrations/0004_submitted_by.sql")),
 ];
 
 /// How many migrations this build knows.

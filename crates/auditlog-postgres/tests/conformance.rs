@@ -58,6 +58,7 @@ fn entry(at: Timestamp, n: usize) -> NewEntry {
         user_agent: None,
         request_id: None,
         idempotency_key: None,
+        submitted_by: auditlog_domain::SubmittedBy::new(auditlog_domain::SubmitterKind::ApiKey, "lqt_test0000"),
     }
 }
 

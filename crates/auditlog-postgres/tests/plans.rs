@@ -35,6 +35,7 @@ fn entry(at: i64, n: usize) -> NewEntry {
         user_agent: None,
         request_id: None,
         idempotency_key: None,
+        submitted_by: auditlog_domain::SubmittedBy::new(auditlog_domain::SubmitterKind::ApiKey, "lqt_test0000"),
     }
 }
 

@@ -21,7 +21,7 @@ use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::permissions::{self, Action, Authority};
 use auditlog_domain::session::{self, Session};
 use auditlog_domain::store::{ApiKeyRecord, AppendRequest};
-use auditlog_domain::{NewEntry, Org, Timestamp};
+use auditlog_domain::{NewEntry, Org, SubmittedBy, SubmitterKind, Timestamp};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -71,6 +71,14 @@ impl Principal {
         })
     }
 
+    /// The credential, as an entry's `submitted_by` names it.
+    pub fn submitted_by(&self) -> SubmittedBy {
+        match &self.credential {
+            Credential::Key(k) => SubmittedBy::new(SubmitterKind::ApiKey, k.prefix.as_str()),
+            Credential::Session(s) => SubmittedBy::new(SubmitterKind::Session, s.email.as_str()),
+        }
+    }
+
     /// A new entry done by this caller in this request.
     pub fn entry(&self, now: Timestamp, event: &str, resource: Resource, details: serde_json::Value) -> NewEntry {
         NewEntry {
@@ -83,6 +91,7 @@ impl Principal {
             user_agent: self.ctx.user_agent.clone(),
             request_id: self.ctx.request_id.clone(),
             idempotency_key: None,
+            submitted_by: self.submitted_by(),
         }
     }
 }

@@ -37,6 +37,17 @@ fn insert_membership(conn: &Connection, org: OrgId, email: &str, role: Role, now
     Ok(())
 }
 
+/// Sets the password, creating the account if needed.
+pub fn set_password(conn: &Connection, email: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+        params![email, hash, now],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
 pub fn invite(conn: &Connection, org: OrgId, inv: &Invitation) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO invitations (org_id, token_hash, kind, email, role, invited_by, created_at, expires_at) \

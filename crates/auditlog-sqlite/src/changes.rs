@@ -97,6 +97,7 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
             Ok(())
         }
         Change::AddMember { email, role } => accounts::add_member(conn, org, email, *role, now),
+        Change::SetPassword { email, password_hash } => accounts::set_password(conn, email, password_hash, now),
         Change::Invite(inv) => accounts::invite(conn, org, inv),
         Change::AcceptInvitation {
             token_hash,

@@ -41,6 +41,11 @@ fn conditions(org: OrgId, filter: &Filter, page: Page, params: &mut Vec<Value>) 
     if let Some(i) = &filter.resource_id {
         sql += &format!(" AND resource_id = {}", push(Value::Text(i.clone()), params));
     }
+    if let Some(by) = &filter.submitted_by {
+        let kind = push(Value::Text(by.kind.as_str().to_owned()), params);
+        let id = push(Value::Text(by.id.clone()), params);
+        sql += &format!(" AND submitted_by_kind = {kind} AND submitted_by_id = {id}");
+    }
     if let Some(f) = filter.from {
         sql += &format!(" AND ts >= {}", push(Value::Integer(f.millis()), params));
     }

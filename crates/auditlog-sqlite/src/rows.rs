@@ -10,11 +10,18 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
+use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
 use r2d2_sqlite::rusqlite::{self, ErrorCode, Row, Statement, params};
 use uuid::Uuid;
 
 pub const ENTRY_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
+     resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
+     submitted_by_kind, submitted_by_id, canonical_version";
+
+/// The columns every schema since the first has, which
+/// [`entry_from_row`] reads as canonical version 1: for migrations that run
+/// before the later columns exist (the tree's backfill).
+pub const ENTRY_V1_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key";
 
 pub const ORG_COLUMNS: &str =
@@ -27,6 +34,7 @@ fn bad_column(i: usize, what: &str) -> rusqlite::Error {
 }
 
 pub fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
+    let v1 = r.as_ref().column_count() == 16;
     let id: Vec<u8> = r.get(2)?;
     let actor_type: String = r.get(5)?;
     let details: String = r.get(11)?;
@@ -54,7 +62,21 @@ pub fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         user_agent: r.get(13)?,
         request_id: r.get(14)?,
         idempotency_key: r.get(15)?,
+        submitted_by: if v1 { None } else { submitter_from_row(r, 16)? },
+        canonical_version: if v1 { 1 } else { r.get(18)? },
     })
+}
+
+/// The submitter in columns `at` (kind) and `at + 1` (id); absent on
+/// entries written before it was kept.
+fn submitter_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<SubmittedBy>> {
+    match (r.get::<_, Option<String>>(at)?, r.get::<_, Option<String>>(at + 1)?) {
+        (Some(kind), Some(id)) => Ok(Some(SubmittedBy {
+            kind: SubmitterKind::parse(&kind).ok_or_else(|| bad_column(at, "unknown submitter kind"))?,
+            id,
+        })),
+        _ => Ok(None),
+    }
 }
 
 pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()> {
@@ -75,6 +97,9 @@ pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()>
         e.user_agent,
         e.request_id,
         e.idempotency_key,
+        e.submitted_by.as_ref().map(|b| b.kind.as_str()),
+        e.submitted_by.as_ref().map(|b| b.id.as_str()),
+        e.canonical_version,
     ])?;
     Ok(())
 }

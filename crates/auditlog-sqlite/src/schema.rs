@@ -17,11 +17,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_webhooks.sql"),
     include_str!("../migrations/0004_merkle.sql"),
     include_str!("../migrations/0005_invitations.sql"),
+    include_str!("../migrations/0006_submitted_by.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \
-     resource_type, resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+     resource_type, resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
+     submitted_by_kind, submitted_by_id, canonical_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 /// The writer's page cache, in KiB (negative: SQLite reads it as KiB).
 const WRITER_CACHE_KIB: i64 = -64 * 1024;

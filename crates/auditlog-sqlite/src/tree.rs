@@ -141,7 +141,7 @@ pub(crate) fn backfill(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     for (org, size) in orgs {
         let mut stmt = tx.prepare(&format!(
             "SELECT {} FROM entries WHERE org_id = ?1 ORDER BY seq",
-            crate::rows::ENTRY_COLUMNS
+            crate::rows::ENTRY_V1_COLUMNS
         ))?;
         let mut by_seq: HashMap<i64, Hash> = HashMap::new();
         for e in stmt.query_map([org], crate::rows::entry_from_row)? {

@@ -23,7 +23,9 @@ use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, Timestamp};
+use auditlog_domain::{
+    Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, SubmittedBy, SubmitterKind, Timestamp,
+};
 use auditlog_domain::{Role, session};
 use auditlog_domain::{canonical, merkle};
 
@@ -53,6 +55,7 @@ macro_rules! conformance_tests {
             listing_is_newest_first_and_pages_neither_skip_nor_repeat,
             pages_stay_stable_while_entries_arrive,
             every_filter_matches_the_reference,
+            submitters_round_trip_and_both_canonical_versions_share_a_log,
             organizations_never_see_each_other,
             max_seq_pins_a_snapshot,
             members_roles_and_the_last_owner,
@@ -131,6 +134,17 @@ fn new_entry(i: i64, actor: &str, event: &str, resource: (&str, &str)) -> NewEnt
         user_agent: None,
         request_id: None,
         idempotency_key: None,
+        submitted_by: submitter(i),
+    }
+}
+
+/// Entries alternate between two submitters, so the filter has something
+/// to tell apart.
+fn submitter(i: i64) -> SubmittedBy {
+    if i % 2 == 0 {
+        SubmittedBy::new(SubmitterKind::ApiKey, "lqt_conform01")
+    } else {
+        SubmittedBy::new(SubmitterKind::Session, "owner@x.io")
     }
 }
 
@@ -522,6 +536,10 @@ pub async fn every_filter_matches_the_reference(store: &dyn Store) {
             ("from", "2026-09-21T13:35:00Z"),
         ],
         &[("actor", "nobody@acme.com")],
+        &[("submitted_by", "session:owner@x.io")],
+        &[("submitted_by", "api_key:lqt_conform01"), ("event", "project.*")],
+        &[("q", "submitted_by:api_key:lqt_conform01 actor:bob@acme.com")],
+        &[("submitted_by", "cli:nobody@host")],
     ];
     for q in queries {
         let pairs: Vec<_> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -535,6 +553,37 @@ pub async fn every_filter_matches_the_reference(store: &dyn Store) {
             assert_eq!(got_seqs, want_seqs, "query {q:?} with limit {limit}");
         }
     }
+}
+
+/// The submitter is stored and read back as written, and entries of
+/// canonical version 1 (from before it was kept) and 2 grow one tree whose
+/// leaves are each entry's own.
+pub async fn submitters_round_trip_and_both_canonical_versions_share_a_log(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let written = append(
+        store,
+        &a,
+        (0..4)
+            .map(|i| new_entry(i, "a@x.io", "project.created", ("project", "p")))
+            .collect(),
+    )
+    .await;
+    for (i, e) in written.iter().enumerate() {
+        let read = store.entry(a.id, e.id).await.unwrap().unwrap();
+        assert_eq!(read.submitted_by, Some(submitter(i as i64)));
+        assert_eq!(read.canonical_version, canonical::CURRENT_VERSION);
+        assert_eq!(canonical::entry_leaf_hash(&read), canonical::entry_leaf_hash(e));
+    }
+    let v1 = Entry {
+        submitted_by: None,
+        canonical_version: 1,
+        ..written[0].clone()
+    };
+    assert_ne!(
+        canonical::entry_leaf_hash(&v1),
+        canonical::entry_leaf_hash(&written[0]),
+        "the submitter is committed to"
+    );
 }
 
 pub async fn organizations_never_see_each_other(store: &dyn Store) {

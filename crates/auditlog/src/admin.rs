@@ -1,5 +1,10 @@
 //! `auditlog org create`, `key create` and `member add`: the first
 //! organization, keys and people, before anyone can sign in.
+//!
+//! Each records what it does in the organization's log, as the API would,
+//! with `submitted_by` naming the command line and the operator (`cli`,
+//! `user@host`): a door into the log that records nothing would let the
+//! host's operator act unseen.
 
 use auditlog_domain::NewEntry;
 use auditlog_domain::api_key;
@@ -11,7 +16,7 @@ use auditlog_domain::org::{NewOrg, validate_slug};
 use auditlog_domain::password;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
-use auditlog_domain::{Clock, Org, Role, Store, SystemClock};
+use auditlog_domain::{Clock, Org, Role, Store, SubmittedBy, SubmitterKind, SystemClock, Timestamp};
 use serde_json::json;
 
 use crate::backend::{AnyError, open};
@@ -26,6 +31,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
         return Err("--retention-days applies only to --plan enterprise".into());
     }
     let store = open(&args.db.database).await?;
+    let now = SystemClock.now();
     let org = store
         .create_org(
             NewOrg {
@@ -34,9 +40,20 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
                 plan: args.plan,
                 enterprise_retention_days: args.retention_days,
             },
-            SystemClock.now(),
+            now,
         )
         .await?;
+    let entry = by_operator(
+        now,
+        "organization.created",
+        Resource {
+            kind: "organization".into(),
+            id: org.slug.clone(),
+            name: Some(org.name.clone()),
+        },
+        json!({"name": org.name, "plan": org.plan, "retention_days": org.retention_days()}),
+    );
+    append(store.as_ref(), &org, Vec::new(), entry).await?;
     println!(
         "created organization {} ({}) on the {} plan; entries are kept for {} days",
         org.slug,
@@ -56,7 +73,7 @@ pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
     let mut scopes = args.scopes;
     scopes.sort();
     scopes.dedup();
-    let secret = make_key(store.as_ref(), &org, &args.name, scopes.clone()).await?;
+    let secret = record_key(store.as_ref(), &org, &args.name, scopes.clone()).await?;
     let prefix = &secret[..12];
     let scopes: Vec<_> = scopes.iter().map(|s| s.as_str()).collect();
     println!(
@@ -89,7 +106,7 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
         .org_by_slug(&args.org)
         .await?
         .ok_or_else(|| format!("no organization {:?}; create it with `auditlog org create`", args.org))?;
-    match make_member(store.as_ref(), &org, &email, args.role, &hash).await? {
+    match make_member(store.as_ref(), &org, &email, args.role, &hash, operator()).await? {
         Some(role) => println!(
             "{email} is already a member of {} ({role}); their password is set",
             org.slug
@@ -100,42 +117,120 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
 }
 
 /// Sets a person's password and makes them a member of `org` with `role`,
-/// recording `organization.member_added`. Returns the role they already
-/// had if they were a member (only the password changes then).
+/// recording `organization.member_added` (or, for a member already,
+/// `organization.member_password_changed`) in the same transaction, as
+/// submitted by `submitter`. Returns the role they already had if they were
+/// a member (only the password changes then).
 pub async fn make_member(
     store: &dyn Store,
     org: &Org,
     email: &str,
     role: Role,
     password_hash: &str,
+    submitter: SubmittedBy,
 ) -> Result<Option<Role>, AnyError> {
     let now = SystemClock.now();
-    store.set_password(email, password_hash, now).await?;
-    if let Some(m) = store.member(org.id, email).await? {
-        return Ok(Some(m.role));
-    }
+    let existing = store.member(org.id, email).await?.map(|m| m.role);
+    let resource = Resource {
+        kind: "member".into(),
+        id: email.to_owned(),
+        name: None,
+    };
+    let set = Change::SetPassword {
+        email: email.to_owned(),
+        password_hash: password_hash.to_owned(),
+    };
     // The operator acts as the service itself: there is no signed-in person.
-    let entry = NewEntry::by_system(
-        now,
-        "organization.member_added",
-        Resource {
-            kind: "member".into(),
-            id: email.to_owned(),
-            name: None,
-        },
-        json!({"member": email, "role": role, "via": "command line"}),
-    );
+    let (changes, mut entry) = match existing {
+        Some(_) => (
+            vec![set],
+            NewEntry::by_system(
+                now,
+                "organization.member_password_changed",
+                resource,
+                json!({"member": email, "method": "operator"}),
+            ),
+        ),
+        None => (
+            vec![
+                set,
+                Change::AddMember {
+                    email: email.to_owned(),
+                    role,
+                },
+            ],
+            NewEntry::by_system(
+                now,
+                "organization.member_added",
+                resource,
+                json!({"member": email, "role": role, "via": "command line"}),
+            ),
+        ),
+    };
+    entry.submitted_by = submitter;
+    append(store, org, changes, entry).await?;
+    Ok(existing)
+}
+
+/// The operator on this host, as `submitted_by` names the command line.
+pub fn operator() -> SubmittedBy {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    SubmittedBy::new(SubmitterKind::Cli, format!("{user}@{host}"))
+}
+
+/// An entry the operator's command records.
+fn by_operator(now: Timestamp, event: &str, resource: Resource, details: serde_json::Value) -> NewEntry {
+    NewEntry {
+        submitted_by: operator(),
+        ..NewEntry::by_system(now, event, resource, details)
+    }
+}
+
+/// Applies `changes` and records `entry` in one transaction.
+async fn append(store: &dyn Store, org: &Org, changes: Vec<Change>, entry: NewEntry) -> Result<(), AnyError> {
     let request = AppendRequest {
         org_id: org.id,
-        changes: vec![Change::AddMember {
-            email: email.to_owned(),
-            role,
-        }],
+        changes,
         entries: vec![entry],
     };
-    let mut out = store.append(vec![request], now).await?;
+    let mut out = store.append(vec![request], SystemClock.now()).await?;
     out.pop().ok_or("no result")??;
-    Ok(None)
+    Ok(())
+}
+
+/// Creates a key, recording `api_key.created` as the API does, and returns
+/// its secret, the only time it exists in clear.
+async fn record_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>) -> Result<String, AnyError> {
+    let key = api_key::generate();
+    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    let entry = by_operator(
+        SystemClock.now(),
+        "api_key.created",
+        Resource {
+            kind: "api_key".into(),
+            id: key.prefix.to_string(),
+            name: Some(name.to_owned()),
+        },
+        json!({"prefix": key.prefix.as_str(), "name": name, "scopes": scope_names}),
+    );
+    let new = NewApiKey {
+        org_id: org.id,
+        prefix: key.prefix.clone(),
+        name: name.into(),
+        scopes,
+        hash: key.hash.clone(),
+    };
+    append(store, org, vec![Change::CreateKey(new)], entry).await?;
+    Ok(key.secret)
 }
 
 /// Creates a key and returns its secret, the only time it exists in clear.

@@ -92,6 +92,8 @@ fn hashing_alone(rows: &[NewEntry]) -> Duration {
             user_agent: n.user_agent.clone(),
             request_id: n.request_id.clone(),
             idempotency_key: None,
+            submitted_by: Some(n.submitted_by.clone()),
+            canonical_version: auditlog_domain::canonical::CURRENT_VERSION,
         })
         .collect();
     let started = Instant::now();

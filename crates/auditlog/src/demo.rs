@@ -84,7 +84,15 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     for (email, role) in DEMO_PEOPLE {
         let password = demo_password();
         let hash = password::hash(&password)?;
-        make_member(store.as_ref(), &org, email, role, &hash).await?;
+        make_member(
+            store.as_ref(),
+            &org,
+            email,
+            role,
+            &hash,
+            auditlog_domain::SubmittedBy::service(),
+        )
+        .await?;
         logins.push((email, role, password));
     }
     let write = make_key(store.as_ref(), &org, "demo ingest", vec![Scope::AuditWrite]).await?;

@@ -127,16 +127,20 @@ async fn record(
     export_id: &str,
     details: serde_json::Value,
 ) -> Result<(), AnyError> {
-    let entry = NewEntry::by_system(
-        SystemClock.now(),
-        event,
-        Resource {
-            kind: "data_export".into(),
-            id: export_id.to_owned(),
-            name: None,
-        },
-        details,
-    );
+    let entry = NewEntry {
+        // The operator's command line vouches for it.
+        submitted_by: crate::admin::operator(),
+        ..NewEntry::by_system(
+            SystemClock.now(),
+            event,
+            Resource {
+                kind: "data_export".into(),
+                id: export_id.to_owned(),
+                name: None,
+            },
+            details,
+        )
+    };
     for result in store
         .append(vec![AppendRequest::entries(org.id, vec![entry])], SystemClock.now())
         .await?

@@ -427,6 +427,7 @@ pub fn entries(n: usize, start: Timestamp, end: Timestamp, seed: u64) -> Vec<New
             let (who, resource, details) = shape(event, &mut rng, ts);
             NewEntry {
                 timestamp: ts,
+                submitted_by: submitter_of(&who.actor),
                 actor: who.actor,
                 event: event.into(),
                 resource,
@@ -438,6 +439,17 @@ pub fn entries(n: usize, start: Timestamp, end: Timestamp, seed: u64) -> Vec<New
             }
         })
         .collect()
+}
+
+/// Who would have submitted a seeded entry: a person through the web UI,
+/// a key through ingest, the service for its own work.
+fn submitter_of(actor: &auditlog_domain::Actor) -> auditlog_domain::SubmittedBy {
+    use auditlog_domain::{ActorType, SubmittedBy, SubmitterKind};
+    match actor.kind {
+        ActorType::User => SubmittedBy::new(SubmitterKind::Session, actor.id.as_str()),
+        ActorType::ApiKey => SubmittedBy::new(SubmitterKind::ApiKey, actor.id.as_str()),
+        ActorType::System | ActorType::Service => SubmittedBy::service(),
+    }
 }
 
 #[cfg(test)]

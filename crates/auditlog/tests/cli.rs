@@ -97,6 +97,25 @@ fn org_and_key_creation_print_a_key_that_works() {
         .output()
         .unwrap();
     assert!(!bad_slug.status.success());
+
+    // Both commands recorded what they did, as the API would, submitted by
+    // the command line; the refused ones recorded nothing.
+    let path = dir.path().join("a.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use auditlog_domain::Store;
+        let store = auditlog_sqlite::SqliteStore::open(&path).unwrap();
+        let org = store.org_by_slug("acme").await.unwrap().unwrap();
+        let page = auditlog_domain::filter::Page { limit: 10, after: None };
+        let entries = store.list(org.id, &Default::default(), page).await.unwrap();
+        let events: Vec<&str> = entries.iter().rev().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["organization.created", "api_key.created"]);
+        assert_eq!(entries[0].details["prefix"], key[..12]);
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.submitted_by.as_ref().unwrap().kind == auditlog_domain::SubmitterKind::Cli)
+        );
+    });
 }
 
 #[test]
@@ -244,11 +263,25 @@ fn member_add_sets_a_first_password_from_the_environment_or_stdin() {
             .unwrap();
         assert!(auditlog_domain::password::verify("another long passphrase", &hash));
         assert!(store.member(org.id, "b@acme.com").await.unwrap().is_none());
+        // Every door records itself: the organization's creation, the
+        // member added, the password the operator replaced; each submitted
+        // by the command line, never by a request.
+        let page = auditlog_domain::filter::Page { limit: 10, after: None };
+        let entries = store.list(org.id, &Default::default(), page).await.unwrap();
+        let events: Vec<&str> = entries.iter().rev().map(|e| e.event.as_str()).collect();
         assert_eq!(
-            store.log_size(org.id).await.unwrap(),
-            1,
-            "organization.member_added recorded once"
+            events,
+            [
+                "organization.created",
+                "organization.member_added",
+                "organization.member_password_changed"
+            ]
         );
+        for e in &entries {
+            let by = e.submitted_by.as_ref().unwrap();
+            assert_eq!(by.kind, auditlog_domain::SubmitterKind::Cli, "{e:?}");
+            assert!(by.id.contains('@'), "user@host: {}", by.id);
+        }
     });
 }
 
@@ -341,7 +374,7 @@ fn export_writes_the_filtered_log_and_records_itself() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
-        "id,seq,timestamp,actor_type,actor,event,resource_type,resource_id,resource_name,details,ip_address,user_agent"
+        "id,seq,timestamp,actor_type,actor,event,resource_type,resource_id,resource_name,details,ip_address,user_agent,submitted_by"
     );
     let events: Vec<&str> = rows.map(|r| r.split(',').nth(5).unwrap()).collect();
     // The first export recorded itself before this one started.

@@ -36,6 +36,12 @@ pub struct FilterParams {
     resource_type: Option<String>,
     #[param(min_length = 1, max_length = 512)]
     resource_id: Option<String>,
+    /// The credential that submitted the entry, as `KIND:ID` with KIND one
+    /// of `service`, `api_key`, `session`, `cli` (e.g.
+    /// `api_key:lqt_ab12cd34`). Walks the log by time: combine it with
+    /// another filter on a large log.
+    #[param(min_length = 3, max_length = 512, pattern = "^(service|api_key|session|cli):.+$")]
+    submitted_by: Option<String>,
     /// Inclusive, RFC 3339.
     #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,

@@ -187,6 +187,7 @@ async fn record(
         default_actor: principal.actor(),
         default_ip: ctx.ip,
         default_request_id: ctx.request_id.clone(),
+        submitted_by: principal.submitted_by(),
     };
     let entries = validate_body(&value, &ingest_ctx).map_err(ApiError::Invalid)?;
     let appended = state

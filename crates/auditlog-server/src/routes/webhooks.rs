@@ -559,6 +559,8 @@ pub async fn test(
         user_agent: None,
         request_id: principal.ctx.request_id.clone(),
         idempotency_key: None,
+        submitted_by: Some(principal.submitted_by()),
+        canonical_version: auditlog_domain::canonical::CURRENT_VERSION,
     };
     let sent = state
         .webhooks

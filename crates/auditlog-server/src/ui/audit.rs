@@ -398,6 +398,13 @@ fn entry_view(catalog: &Catalog, slug: &str, e: &Entry) -> Markup {
                 dt { "Timestamp" } dd { (time(e.timestamp)) }
                 dt { "Received" } dd { (time(e.received_at)) }
                 dt { "Actor" } dd { (e.actor.id) " " span.muted { "(" (e.actor.kind.as_str()) ")" } }
+                dt { "Submitted by" } dd {
+                    @if let Some(by) = &e.submitted_by {
+                        (by.id) " " span.muted { "(" (by.kind.as_str()) ")" }
+                    } @else {
+                        span.muted { "not recorded (entry from before submitters were kept)" }
+                    }
+                }
                 dt { "Resource" } dd { (resource(e)) }
                 dt { "IP address" } dd { @if let Some(ip) = e.ip_address { (ip.to_string()) } @else { "—" } }
                 dt { "User agent" } dd { (e.user_agent.as_deref().unwrap_or("—")) }

@@ -52,7 +52,8 @@ async fn csv_has_the_contract_columns_and_exactly_the_filtered_rows() {
             "resource_name",
             "details",
             "ip_address",
-            "user_agent"
+            "user_agent",
+            "submitted_by"
         ]
     );
     assert_eq!(rows.len(), 3, "header and the two project entries");
@@ -66,6 +67,8 @@ async fn csv_has_the_contract_columns_and_exactly_the_filtered_rows() {
     assert_eq!(rows[2][9], r#"{"old_name":"Prod","new_name":"Production"}"#);
     assert_eq!(rows[2][10], "127.0.0.1");
     assert_eq!(rows[2][11], "Mozilla/5.0 (X11; Linux)");
+    let write_key = app.keys.write.split('_').take(2).collect::<Vec<_>>().join("_");
+    assert_eq!(rows[2][12], format!("api_key:{write_key}"), "who submitted it, last");
 
     let (_, all) = export(&app, &[("actor", "zoë@例え.jp")]).await;
     let rows = records(&all);

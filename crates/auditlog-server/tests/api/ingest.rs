@@ -306,6 +306,7 @@ async fn a_request_that_cannot_commit_fails_alone_in_its_batch() {
         user_agent: None,
         request_id: None,
         idempotency_key: None,
+        submitted_by: auditlog_domain::SubmittedBy::new(auditlog_domain::SubmitterKind::ApiKey, "lqt_test0000"),
     };
     let clock: Arc<dyn Clock> = Arc::new(app.clock.clone());
     let (writer, task) = Writer::spawn(app.store.clone(), clock, Default::default());

@@ -262,6 +262,7 @@ async fn the_query_parameters_are_those_the_server_reads() {
         "event",
         "resource_type",
         "resource_id",
+        "submitted_by",
         "from",
         "to",
         "q",

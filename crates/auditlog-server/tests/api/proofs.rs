@@ -143,7 +143,25 @@ async fn exports_carry_proofs_that_verify_line_by_line() {
     let text = resp.text().await.unwrap();
     let (_, cp) = get(&app, &format!("/v1/orgs/acme/audit/checkpoint?tree_size={size}")).await;
     let root = hash(&cp["root_hash"]);
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The last line is the signed checkpoint the proofs are for.
+    let last = lines.pop().unwrap();
+    assert_eq!(last["kind"], "checkpoint", "{last}");
+    let note = app
+        .get(
+            &app.keys.read,
+            "/v1/orgs/acme/audit/checkpoint",
+            &[("tree_size", &size.to_string()), ("format", "note")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        last["note"].as_str(),
+        Some(note.as_str()),
+        "the checkpoint of that size"
+    );
     assert_eq!(lines.len(), 9, "the filter holds");
     for line in &lines {
         let entry: Entry = serde_json::from_value(line.clone()).unwrap();

@@ -329,7 +329,8 @@ async fn a_bad_q_is_refused_naming_q_and_where() {
     let (status, body) = app.list(&[("q", "actor:alice acter:bob")]).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(error_code(&body), "invalid_query");
-    let message = "at character 12: unknown key \"acter\"; expected actor, event, resource, after, before";
+    let message =
+        "at character 12: unknown key \"acter\"; expected actor, event, resource, submitted_by, after, before";
     assert_eq!(body["error"]["message"], message);
     assert_eq!(
         body["error"]["details"],

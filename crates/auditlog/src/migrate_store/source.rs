@@ -53,6 +53,9 @@ fn entry(r: &Row<'_>) -> Result<EntryRow> {
         user_agent: r.get(13)?,
         request_id: r.get(14)?,
         idempotency_key: r.get(15)?,
+        submitted_by_kind: r.get(16)?,
+        submitted_by_id: r.get(17)?,
+        canonical_version: r.get(18)?,
     })
 }
 
@@ -224,7 +227,8 @@ impl Source {
     pub fn entries_after(&self, after: (i64, i64), limit: usize) -> Result<Vec<EntryRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, resource_id, \
-             resource_name, details, ip_address, user_agent, request_id, idempotency_key FROM entries \
+             resource_name, details, ip_address, user_agent, request_id, idempotency_key, submitted_by_kind, \
+             submitted_by_id, canonical_version FROM entries \
              WHERE (org_id, seq) > (?1, ?2) ORDER BY org_id, seq LIMIT ?3",
         )?;
         stmt.query_map(params![after.0, after.1, limit as i64], entry)?
