@@ -90,6 +90,9 @@ struct Observed {
 }
 
 struct Figures {
+    /// `RssAnon` (heap and stacks) before and after: the rest of RSS is
+    /// the binary's own pages, which the attack's code paths fault in.
+    anon_kib: (Option<u64>, Option<u64>),
     before_kib: Option<u64>,
     peak_kib: Option<u64>,
     end_kib: Option<u64>,
@@ -124,6 +127,7 @@ async fn run(workdir: &Workdir, bench: &AbuseBench) -> Result<String, AnyError> 
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before_kib = proc_status_kib(pid, "VmRSS");
+    let anon_before = proc_status_kib(pid, "RssAnon");
     progress(format!(
         "abuse: {} connections pushing 19 MiB to /v1/session and {} trickling to ingest, for {} s; RSS before {}",
         bench.connections,
@@ -131,7 +135,8 @@ async fn run(workdir: &Workdir, bench: &AbuseBench) -> Result<String, AnyError> 
         bench.attack.as_secs(),
         mib(before_kib)
     ));
-    let figures = attack(bench, &target, pid, before_kib).await?;
+    let mut figures = attack(bench, &target, pid, before_kib).await?;
+    figures.anon_kib.0 = anon_before;
     server.stop()?;
     Ok(render(bench, &binary, &figures))
 }
@@ -212,8 +217,10 @@ async fn attack(bench: &AbuseBench, target: &Target, pid: u32, before_kib: Optio
     ));
     tokio::time::sleep(bench.settle).await;
     let after_kib = proc_status_kib(pid, "VmRSS");
+    let anon_after = proc_status_kib(pid, "RssAnon");
     let samples = std::mem::take(&mut *observed.healthz.lock().map_err(|_| "samples poisoned")?);
     Ok(Figures {
+        anon_kib: (None, anon_after),
         before_kib,
         peak_kib,
         end_kib,
@@ -389,6 +396,12 @@ fn render(bench: &AbuseBench, binary: &Path, f: &Figures) -> String {
         mib(f.after_kib),
         recovered.map_or("—".into(), |r| format!("{r:.2}x")),
         verdict(recovered.is_some_and(|r| r <= TARGET_RSS_RECOVERY))
+    );
+    let _ = writeln!(
+        out,
+        "| Of which anonymous (heap, stacks), before / after | {} / {} | |",
+        mib(f.anon_kib.0),
+        mib(f.anon_kib.1)
     );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let _ = writeln!(
