@@ -27,6 +27,8 @@ mod metrics;
 mod pages;
 #[path = "api/proofs.rs"]
 mod proofs;
+#[path = "api/provenance.rs"]
+mod provenance;
 #[path = "api/query.rs"]
 mod query;
 #[path = "api/receiver.rs"]

@@ -409,4 +409,18 @@ fn migrate_applies_the_postgres_schema() {
     }
     let out = run_ok(auditlog().args(["org", "create", "acme", "--name", "Acme", "--database", &url]));
     assert!(out.contains("acme"), "{out}");
+    // The command line's door records itself on PostgreSQL too.
+    rt.block_on(async {
+        use auditlog_domain::Store;
+        let store = auditlog_postgres::PostgresStore::connect(&url).await.unwrap();
+        let org = store.org_by_slug("acme").await.unwrap().unwrap();
+        let entries = store
+            .list(org.id, &Default::default(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].event, "organization.created");
+        let by = entries[0].submitted_by.as_ref().unwrap();
+        assert_eq!(by.kind, auditlog_domain::SubmitterKind::Cli);
+    });
 }

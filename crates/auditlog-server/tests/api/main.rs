@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod proofs;
+mod provenance;
 mod query;
 mod receiver;
 mod retention;
