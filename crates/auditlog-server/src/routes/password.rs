@@ -100,6 +100,10 @@ async fn check_current(
     let now = state.clock.now();
     let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
     crate::Limiters::take(&state.limits.login_per_ip, &ip_key, now)?;
+    state
+        .login_throttle()?
+        .check(email, &ip_key, now)
+        .map_err(ApiError::TooManyRequests)?;
     let stored = state
         .store
         .user(email)

@@ -424,3 +424,46 @@ async fn the_invitation_page_accepts_with_a_new_password_and_refuses_a_spent_lin
         .unwrap();
     assert_eq!(again.status(), 410);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_through_a_stolen_session_is_throttled() {
+    let app = crate::helpers::spawn_app_with(|c| c.login.per_account = 2).await;
+    person(app.store.as_ref(), &app.acme, "ana@acme.com", Role::Viewer).await;
+    let stolen = app.login("ana@acme.com").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "the thief's passphrase"});
+    let mut refused_after = None;
+    for n in 1..=3 {
+        let (status, _) = send(
+            &app,
+            &stolen,
+            Method::POST,
+            "/v1/session/password",
+            Some(change("a guess at it")),
+        )
+        .await;
+        if status == 429 {
+            refused_after = Some(n);
+            break;
+        }
+        assert_eq!(status, 403);
+    }
+    assert!(refused_after.is_some(), "guessing goes on unthrottled");
+    let (status, body) = send(
+        &app,
+        &stolen,
+        Method::POST,
+        "/v1/session/password",
+        Some(change(PASSWORD)),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    let hash = app
+        .store
+        .user("ana@acme.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(auditlog_domain::password::verify(PASSWORD, &hash), "unchanged");
+}
