@@ -28,8 +28,8 @@ async fn as_admin(url: &str, sql: &str) {
 }
 
 fn event(i: usize) -> Value {
-    json!({"event": "project.created", "actor": "ada@acme.com",
-           "resource": {"type": "project", "id": format!("p{i}")}, "details": {"name": "Prod"}})
+    json!({"event": "guardrail.created", "actor": "ada@acme.com",
+           "resource": {"type": "guardrail", "id": format!("g{i}")}, "details": {"name": "PII", "type": "pii"}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +142,7 @@ async fn ingest_answers_503_while_the_database_is_away_and_recovers_by_itself() 
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"] == "project.created")
+        .filter(|e| e["event"] == "guardrail.created")
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     ids.sort();

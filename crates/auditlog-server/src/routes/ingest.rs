@@ -53,7 +53,7 @@ pub struct IngestBatch {
 })))]
 pub struct IngestEvent {
     /// A catalogued event (`GET /v1/audit/catalog`).
-    #[schema(examples("api_key.created"))]
+    #[schema(examples("guardrail.enabled"))]
     event: String,
     /// When the action occurred, RFC 3339; within the plan's retention
     /// window and at most 5 minutes ahead. Default: now. Alias `occurred_at`.

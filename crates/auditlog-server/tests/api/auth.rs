@@ -61,7 +61,7 @@ async fn scopes_are_enforced() {
     let resp = app
         .post_events(
             &app.keys.read,
-            &event("a@acme.com", "project.created", ("project", "p")),
+            &event("a@acme.com", "guardrail.created", ("guardrail", "g")),
         )
         .await;
     assert_eq!(resp.status(), 403);
@@ -72,7 +72,7 @@ async fn scopes_are_enforced() {
 #[tokio::test]
 async fn a_key_of_another_organization_gets_403_and_no_data() {
     let app = spawn_app().await;
-    app.ingest(event("secret@acme.com", "project.created", ("project", "p_secret")))
+    app.ingest(event("secret@acme.com", "guardrail.created", ("guardrail", "g_secret")))
         .await;
     let resp = app.get(&app.keys.other_org, "/v1/orgs/acme/audit/events", &[]).await;
     assert_eq!(resp.status(), 403);
@@ -82,7 +82,7 @@ async fn a_key_of_another_organization_gets_403_and_no_data() {
     let resp = app
         .post_events(
             &app.keys.other_org,
-            &event("x@globex.com", "project.created", ("project", "p")),
+            &event("x@globex.com", "guardrail.created", ("guardrail", "g")),
         )
         .await;
     assert_eq!(resp.status(), 403);
@@ -95,13 +95,13 @@ async fn a_key_of_another_organization_gets_403_and_no_data() {
 async fn organizations_never_see_each_others_entries() {
     let app = spawn_app().await;
     let acme = app
-        .ingest(event("a@acme.com", "project.created", ("project", "shared")))
+        .ingest(event("a@acme.com", "guardrail.created", ("guardrail", "shared")))
         .await;
     let resp = app
         .client
         .post(app.url("/v1/orgs/globex/audit/events"))
         .bearer_auth(&app.keys.other_org)
-        .json(&event("a@acme.com", "project.created", ("project", "shared")))
+        .json(&event("a@acme.com", "guardrail.created", ("guardrail", "shared")))
         .send()
         .await
         .unwrap();

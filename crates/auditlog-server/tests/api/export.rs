@@ -24,15 +24,15 @@ fn records(csv_text: &str) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn csv_has_the_contract_columns_and_exactly_the_filtered_rows() {
     let app = spawn_app().await;
-    let mut e1 = event("alice@acme.com", "project.renamed", ("project", "p_1"));
-    e1["resource"]["name"] = json!("Prod, \"EU\"; 'main'");
+    let mut e1 = event("alice@acme.com", "guardrail.updated", ("guardrail", "g_1"));
+    e1["resource"]["name"] = json!("PII, \"EU\"; 'main'");
     e1["user_agent"] = json!("Mozilla/5.0 (X11; Linux)");
-    let e2 = event("=HYPERLINK(\"http://evil\")", "project.created", ("project", "p_2"));
-    let mut e3 = event("zoë@例え.jp", "api_key.created", ("api_key", "lqt_aaaa1111"));
+    let e2 = event("=HYPERLINK(\"http://evil\")", "guardrail.created", ("guardrail", "g_2"));
+    let mut e3 = event("zoë@例え.jp", "alert.created", ("alert", "al_1"));
     e3["details"]["note"] = json!("naïve ✓");
     app.ingest(json!({"events": [e1, e2, e3]})).await;
 
-    let (headers, body) = export(&app, &[("event", "project.*")]).await;
+    let (headers, body) = export(&app, &[("event", "guardrail.*")]).await;
     assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
     let disposition = headers["content-disposition"].to_str().unwrap();
     assert_eq!(disposition, "attachment; filename=\"audit-acme-20260601T120000Z.csv\"");
@@ -56,15 +56,18 @@ async fn csv_has_the_contract_columns_and_exactly_the_filtered_rows() {
             "submitted_by"
         ]
     );
-    assert_eq!(rows.len(), 3, "header and the two project entries");
+    assert_eq!(rows.len(), 3, "header and the two guardrail entries");
     // Newest first: seq 2 then 1.
     assert_eq!(rows[1][1], "2");
     assert_eq!(rows[1][4], "'=HYPERLINK(\"http://evil\")", "formula neutralised");
     assert_eq!(rows[2][1], "1");
     assert_eq!(rows[2][2], "2026-06-01T12:00:00.000Z");
     assert_eq!(rows[2][3], "user");
-    assert_eq!(rows[2][8], "Prod, \"EU\"; 'main'", "quotes and commas survive");
-    assert_eq!(rows[2][9], r#"{"old_name":"Prod","new_name":"Production"}"#);
+    assert_eq!(rows[2][8], "PII, \"EU\"; 'main'", "quotes and commas survive");
+    assert_eq!(
+        rows[2][9],
+        r#"{"name":"PII","changes":{"threshold":{"old":0.5,"new":0.8}}}"#
+    );
     assert_eq!(rows[2][10], "127.0.0.1");
     assert_eq!(rows[2][11], "Mozilla/5.0 (X11; Linux)");
     let write_key = app.keys.write.split('_').take(2).collect::<Vec<_>>().join("_");
@@ -81,14 +84,20 @@ async fn jsonl_matches_the_query_api_across_many_pages() {
     let app = spawn_app().await;
     for chunk in 0..3 {
         let events: Vec<Value> = (0..900)
-            .map(|i| event("a@acme.com", "project.created", ("project", &format!("p_{chunk}_{i}"))))
+            .map(|i| {
+                event(
+                    "a@acme.com",
+                    "guardrail.created",
+                    ("guardrail", &format!("g_{chunk}_{i}")),
+                )
+            })
             .collect();
         app.ingest(json!({ "events": events })).await;
     }
-    let (headers, body) = export(&app, &[("format", "jsonl"), ("resource_type", "project")]).await;
+    let (headers, body) = export(&app, &[("format", "jsonl"), ("resource_type", "guardrail")]).await;
     assert!(headers["content-disposition"].to_str().unwrap().ends_with(".jsonl\""));
     let exported: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let listed = app.list_all(&[("resource_type", "project"), ("limit", "1000")]).await;
+    let listed = app.list_all(&[("resource_type", "guardrail"), ("limit", "1000")]).await;
     assert_eq!(exported.len(), 2700);
     assert_eq!(
         exported, listed,
@@ -104,11 +113,11 @@ async fn jsonl_matches_the_query_api_across_many_pages() {
 async fn exports_are_audited_with_their_filters_rows_and_bytes() {
     let app = spawn_app().await;
     app.ingest(json!({"events": [
-        event("a@acme.com", "project.created", ("project", "p_1")),
-        event("b@acme.com", "api_key.created", ("api_key", "lqt_aaaa1111")),
+        event("a@acme.com", "guardrail.created", ("guardrail", "g_1")),
+        event("b@acme.com", "alert.created", ("alert", "al_1")),
     ]}))
     .await;
-    let (_, body) = export(&app, &[("event", "project.*"), ("actor", "a@acme.com")]).await;
+    let (_, body) = export(&app, &[("event", "guardrail.*"), ("actor", "a@acme.com")]).await;
     let data_exports = app.list_all(&[("event", "data_export.*")]).await;
     assert_eq!(data_exports.len(), 2);
     let (downloaded, requested) = (&data_exports[0], &data_exports[1]);
@@ -116,7 +125,7 @@ async fn exports_are_audited_with_their_filters_rows_and_bytes() {
     assert_eq!(requested["details"]["format"], "csv");
     assert_eq!(
         requested["details"]["filters"],
-        json!({"actor": "a@acme.com", "event": ["project.*"]})
+        json!({"actor": "a@acme.com", "event": ["guardrail.*"]})
     );
     assert_eq!(requested["actor"]["id"], &app.keys.read[..12]);
     assert_eq!(downloaded["event"], "data_export.downloaded");

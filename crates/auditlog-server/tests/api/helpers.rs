@@ -265,18 +265,30 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
     }
 }
 
-/// A valid event of the catalog, for tests to vary.
+/// A valid event of the catalog, for tests to vary. The producer events
+/// (`recorded_by = "ingest"`) are what a client may send; the service's own
+/// are here so tests can show that ingest refuses them.
 pub fn event(actor: &str, event: &str, resource: (&str, &str)) -> Value {
     let details = match event {
+        "guardrail.created" => json!({"name": "PII", "type": "pii"}),
+        "guardrail.updated" => json!({"name": "PII", "changes": {"threshold": {"old": 0.5, "new": 0.8}}}),
+        "guardrail.enabled" | "guardrail.disabled" | "guardrail.deleted" => json!({"name": "PII"}),
+        "alert.created" => json!({"name": "Latency", "condition": "p95_ms > 500"}),
+        "alert.updated" => json!({"name": "Latency", "changes": {"threshold": {"old": 500, "new": 800}}}),
+        "alert.triggered" => json!({"name": "Latency", "value": 812, "threshold": 500}),
+        "alert.deleted" => json!({"name": "Latency"}),
+        "evaluation.template_created" | "evaluation.template_deleted" => json!({"name": "Toxicity"}),
+        "prompt.version_published" => json!({"prompt": "support-bot", "version": 3}),
+        "prompt.version_rolled_back" => json!({"prompt": "support-bot", "from_version": 3, "to_version": 2}),
+        "billing.payment_method_changed" => json!({"method": "card"}),
+        // The service's own, refused on ingest.
         "project.created" | "project.deleted" => json!({"name": "Prod"}),
-        "project.renamed" => json!({"old_name": "Prod", "new_name": "Production"}),
         "api_key.created" | "api_key.revoked" => {
             json!({"prefix": "lqt_ab12cd34", "name": "ci", "scopes": ["audit:write"]})
         }
         "organization.member_role_changed" => {
             json!({"member": "bob@acme.com", "old_role": "viewer", "new_role": "admin"})
         }
-        "guardrail.enabled" | "guardrail.disabled" => json!({"name": "PII"}),
         other => panic!("the test helper has no details for {other}"),
     };
     json!({

@@ -15,9 +15,9 @@ async fn a_single_event_is_recorded_with_defaults_from_the_request() {
         .header("x-request-id", "req-abc-123")
         .header("user-agent", "billing-service/1.0")
         .json(&json!({
-            "event": "project.created",
-            "resource": {"type": "project", "id": "p_1", "name": "Prod"},
-            "details": {"name": "Prod"}
+            "event": "guardrail.created",
+            "resource": {"type": "guardrail", "id": "g_1", "name": "PII"},
+            "details": {"name": "PII", "type": "pii"}
         }))
         .send()
         .await
@@ -42,18 +42,14 @@ async fn a_single_event_is_recorded_with_defaults_from_the_request() {
     );
     assert_eq!(e["ip_address"], "127.0.0.1", "defaults to the request's source");
     assert_eq!(e["request_id"], "req-abc-123");
-    assert_eq!(e["resource"], json!({"type": "project", "id": "p_1", "name": "Prod"}));
-    assert_eq!(e["details"], json!({"name": "Prod"}));
+    assert_eq!(e["resource"], json!({"type": "guardrail", "id": "g_1", "name": "PII"}));
+    assert_eq!(e["details"], json!({"name": "PII", "type": "pii"}));
 }
 
 #[tokio::test]
 async fn given_fields_are_kept_as_given() {
     let app = spawn_app().await;
-    let mut ev = event(
-        "alice@acme.com",
-        "organization.member_role_changed",
-        ("member", "bob@acme.com"),
-    );
+    let mut ev = event("alice@acme.com", "alert.triggered", ("alert", "al_latency"));
     ev["timestamp"] = json!("2026-06-01T13:59:00.250+02:00");
     ev["ip_address"] = json!("2001:db8::42");
     ev["user_agent"] = json!("Mozilla/5.0");
@@ -66,14 +62,14 @@ async fn given_fields_are_kept_as_given() {
     assert_eq!(e["ip_address"], "2001:db8::42");
     assert_eq!(e["user_agent"], "Mozilla/5.0");
     assert_eq!(e["request_id"], "upstream-7");
-    assert_eq!(e["details"]["new_role"], "admin");
+    assert_eq!(e["details"]["value"], 812);
 }
 
 #[tokio::test]
 async fn a_batch_gets_consecutive_sequence_numbers() {
     let app = spawn_app().await;
     let events: Vec<Value> = (0..250)
-        .map(|i| event("a@acme.com", "project.created", ("project", &format!("p_{i}"))))
+        .map(|i| event("a@acme.com", "guardrail.created", ("guardrail", &format!("g_{i}"))))
         .collect();
     let acks = app.ingest(json!({ "events": events })).await;
     let seqs: Vec<i64> = acks.iter().map(|a| a["seq"].as_i64().unwrap()).collect();
@@ -84,12 +80,12 @@ async fn a_batch_gets_consecutive_sequence_numbers() {
 #[tokio::test]
 async fn a_refused_batch_lists_every_problem_and_writes_nothing() {
     let app = spawn_app().await;
-    let good = event("a@acme.com", "project.created", ("project", "p_1"));
+    let good = event("a@acme.com", "guardrail.created", ("guardrail", "g_1"));
     let mut bad_ip = good.clone();
     bad_ip["ip_address"] = json!("300.1.2.3");
-    let unknown = json!({"event": "project.exploded", "resource": {"type": "project", "id": "p"}});
-    let mut missing = event("a@acme.com", "organization.member_role_changed", ("member", "b"));
-    missing["details"] = json!({"member": "b"});
+    let unknown = json!({"event": "guardrail.exploded", "resource": {"type": "guardrail", "id": "g"}});
+    let mut missing = event("a@acme.com", "alert.triggered", ("alert", "al_1"));
+    missing["details"] = json!({"name": "Latency"});
     let mut extra = good.clone();
     extra["severity"] = json!("high");
     let mut future = good.clone();
@@ -123,8 +119,8 @@ async fn a_refused_batch_lists_every_problem_and_writes_nothing() {
     let want: Vec<(i64, String, String)> = [
         (1, "ip_address", "invalid_ip"),
         (2, "event", "unknown_event"),
-        (3, "details.old_role", "missing_detail"),
-        (3, "details.new_role", "missing_detail"),
+        (3, "details.value", "missing_detail"),
+        (3, "details.threshold", "missing_detail"),
         (4, "severity", "unknown_field"),
         (5, "timestamp", "in_future"),
         (6, "timestamp", "outside_retention"),
@@ -135,9 +131,40 @@ async fn a_refused_batch_lists_every_problem_and_writes_nothing() {
     .collect();
     assert_eq!(got, want);
     assert!(
-        body.to_string().contains("project.exploded"),
+        body.to_string().contains("guardrail.exploded"),
         "the unknown event is named"
     );
+    assert_eq!(app.log_size().await, 0, "nothing of a refused batch is written");
+}
+
+/// What auditlog records about itself (its `recorded_by = "service"`
+/// events, and the `system` actor) cannot come in through ingest, alone or
+/// inside a valid batch. `tests/hostile/forgery.rs` tries every such event.
+#[tokio::test]
+async fn the_services_own_events_are_refused() {
+    let app = spawn_app().await;
+    let good = event("a@acme.com", "guardrail.created", ("guardrail", "g_1"));
+    let mut system = good.clone();
+    system["actor"] = json!("system");
+    for forged in [
+        event("a@acme.com", "project.created", ("project", "p_1")),
+        event("a@acme.com", "api_key.created", ("api_key", "lqt_ab12cd34")),
+        event(
+            "a@acme.com",
+            "organization.member_role_changed",
+            ("member", "bob@acme.com"),
+        ),
+        system,
+    ] {
+        let resp = app
+            .post_events(&app.keys.write, &json!({"events": [good.clone(), forged.clone()]}))
+            .await;
+        assert_eq!(resp.status(), 422, "{forged}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), "reserved_event", "{body}");
+        assert_eq!(body["error"]["details"][0]["index"], 1, "{body}");
+        assert_eq!(body["error"]["details"][0]["code"], "reserved_event", "{body}");
+    }
     assert_eq!(app.log_size().await, 0, "nothing of a refused batch is written");
 }
 
@@ -145,7 +172,7 @@ async fn a_refused_batch_lists_every_problem_and_writes_nothing() {
 async fn retention_window_follows_the_plan() {
     let app = spawn_app().await;
     // acme is on the team plan: 90 days.
-    let mut ev = event("a@acme.com", "project.created", ("project", "p"));
+    let mut ev = event("a@acme.com", "guardrail.created", ("guardrail", "g"));
     ev["timestamp"] = json!("2026-03-05T12:00:00Z"); // 88 days before NOW
     app.ingest(ev.clone()).await;
     ev["timestamp"] = json!("2026-03-01T12:00:00Z"); // 92 days before
@@ -189,7 +216,7 @@ async fn malformed_bodies_get_a_clear_400() {
 async fn batches_over_1000_events_are_refused() {
     let app = spawn_app().await;
     let events: Vec<Value> = (0..1001)
-        .map(|_| event("a@acme.com", "project.created", ("project", "p")))
+        .map(|_| event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .collect();
     let resp = app.post_events(&app.keys.write, &json!({ "events": events })).await;
     assert_eq!(resp.status(), 422);
@@ -202,7 +229,7 @@ async fn batches_over_1000_events_are_refused() {
 async fn bodies_over_the_limit_get_413_as_json() {
     let app = spawn_app_with(|c| c.max_body_bytes = 64 * 1024).await;
     let events: Vec<Value> = (0..1000)
-        .map(|_| event("a@acme.com", "project.created", ("project", "p")))
+        .map(|_| event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .collect();
     let resp = app.post_events(&app.keys.write, &json!({ "events": events })).await;
     assert_eq!(resp.status(), 413);
@@ -213,8 +240,8 @@ async fn bodies_over_the_limit_get_413_as_json() {
 #[tokio::test]
 async fn an_idempotency_key_returns_the_original_entry() {
     let app = spawn_app().await;
-    let mut ev = event("a@acme.com", "project.created", ("project", "p_1"));
-    ev["idempotency_key"] = json!("create-p_1");
+    let mut ev = event("a@acme.com", "guardrail.created", ("guardrail", "g_1"));
+    ev["idempotency_key"] = json!("create-g_1");
     let first = app.ingest(ev.clone()).await;
     app.clock.advance_millis(60_000);
     let again = app.ingest(ev.clone()).await;
@@ -224,7 +251,7 @@ async fn an_idempotency_key_returns_the_original_entry() {
     assert_eq!(again[0]["replayed"], true);
     // Within one batch, too.
     let mut other = ev.clone();
-    other["idempotency_key"] = json!("create-p_2");
+    other["idempotency_key"] = json!("create-g_2");
     let acks = app.ingest(json!({"events": [other.clone(), other, ev]})).await;
     assert_eq!(acks[0]["replayed"], false);
     assert_eq!(acks[1]["id"], acks[0]["id"]);
@@ -242,7 +269,7 @@ async fn concurrent_requests_are_all_committed_with_gapless_sequences() {
         let key = app.keys.write.clone();
         handles.push(tokio::spawn(async move {
             let events: Vec<Value> = (0..5)
-                .map(|i| event("a@acme.com", "project.created", ("project", &format!("c{c}-{i}"))))
+                .map(|i| event("a@acme.com", "guardrail.created", ("guardrail", &format!("c{c}-{i}"))))
                 .collect();
             let resp = client
                 .post(url)
@@ -295,13 +322,13 @@ async fn a_request_that_cannot_commit_fails_alone_in_its_batch() {
             kind: ActorType::User,
             id: "a@acme.com".into(),
         },
-        event: "project.created".into(),
+        event: "guardrail.created".into(),
         resource: Resource {
-            kind: "project".into(),
-            id: format!("p{n}"),
+            kind: "guardrail".into(),
+            id: format!("g{n}"),
             name: None,
         },
-        details: json!({"name": "Prod"}).as_object().cloned().unwrap(),
+        details: json!({"name": "PII", "type": "pii"}).as_object().cloned().unwrap(),
         ip_address: None,
         user_agent: None,
         request_id: None,

@@ -22,7 +22,7 @@ async fn assert_limited(resp: reqwest::Response) {
 #[tokio::test]
 async fn ingest_is_limited_per_key_and_refused_requests_record_nothing() {
     let app = spawn_app_with(|c| c.rate_limits.ingest_per_key = slow(2.0)).await;
-    let ev = |id: &str| json!(event("a@acme.com", "project.created", ("project", id)));
+    let ev = |id: &str| json!(event("a@acme.com", "guardrail.created", ("guardrail", id)));
     for id in ["p1", "p2"] {
         assert_eq!(app.post_events(&app.keys.write, &ev(id)).await.status(), 201);
     }
@@ -56,7 +56,7 @@ async fn ingest_is_limited_per_key_and_refused_requests_record_nothing() {
 #[tokio::test]
 async fn ingest_is_limited_per_client_address_across_keys() {
     let app = spawn_app_with(|c| c.rate_limits.ingest_per_ip = slow(1.0)).await;
-    let ev = json!(event("a@acme.com", "project.created", ("project", "p1")));
+    let ev = json!(event("a@acme.com", "guardrail.created", ("guardrail", "g1")));
     assert_eq!(app.post_events(&app.keys.write, &ev).await.status(), 201);
     let other = app
         .client

@@ -430,8 +430,12 @@ async fn key_use_is_recorded_at_most_once_an_hour() {
     app.clock.advance_millis(61 * 60 * 1000);
     // The read key is used by `uses()` itself; the write key twice here.
     for _ in 0..3 {
-        app.ingest(crate::helpers::event("a@acme.com", "project.created", ("project", "p")))
-            .await;
+        app.ingest(crate::helpers::event(
+            "a@acme.com",
+            "guardrail.created",
+            ("guardrail", "g"),
+        ))
+        .await;
     }
     let got = uses().await;
     let mut prefixes: Vec<&str> = got.iter().map(|e| e["details"]["prefix"].as_str().unwrap()).collect();
@@ -501,8 +505,8 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
             .header("x-forwarded-for", "198.51.100.7")
             .json(&crate::helpers::event(
                 "a@acme.com",
-                "project.created",
-                ("project", "p"),
+                "guardrail.created",
+                ("guardrail", "g"),
             ))
             .send()
             .await

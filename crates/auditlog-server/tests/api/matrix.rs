@@ -83,7 +83,7 @@ async fn fixture() -> Fixture {
 
     // Data in both organizations; globex's is marked so a leak shows.
     let acks = app
-        .ingest(event("olivia@acme.com", "project.created", ("project", "p_acme")))
+        .ingest(event("olivia@acme.com", "guardrail.created", ("guardrail", "g_acme")))
         .await;
     let globex = app
         .client
@@ -91,8 +91,8 @@ async fn fixture() -> Fixture {
         .bearer_auth(&app.keys.other_org)
         .json(&event(
             "spy@globex.com",
-            "project.created",
-            ("project", "globex-secret"),
+            "guardrail.created",
+            ("guardrail", "globex-secret"),
         ))
         .send()
         .await
@@ -189,7 +189,7 @@ async fn every_endpoint_by_every_caller() {
     };
 
     for (i, caller) in f.callers.iter().enumerate() {
-        let ev = event("x@acme.com", "project.created", ("project", "p"));
+        let ev = event("x@acme.com", "guardrail.created", ("guardrail", "g"));
         check(
             "ingest",
             i,

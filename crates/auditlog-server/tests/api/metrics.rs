@@ -8,8 +8,8 @@ use crate::helpers::{event, spawn_app};
 async fn metrics_count_ingest_and_commits_without_naming_tenants() {
     let app = spawn_app().await;
     app.ingest(json!({"events": [
-        event("a@acme.com", "project.created", ("project", "p1")),
-        event("a@acme.com", "project.created", ("project", "p2")),
+        event("a@acme.com", "guardrail.created", ("guardrail", "g1")),
+        event("a@acme.com", "guardrail.created", ("guardrail", "g2")),
     ]}))
     .await;
     let refused = app

@@ -67,10 +67,10 @@ async fn every_page_carries_a_strict_policy_and_escapes_the_log() {
     person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Owner).await;
     let evil = "<script>alert(1)</script>";
     app.ingest(json!({
-        "event": "project.created",
+        "event": "guardrail.created",
         "actor": evil,
-        "resource": {"type": "project", "id": "p_\"><img src=x>", "name": "<b>bold</b>"},
-        "details": {"name": "</td><script>x()</script>"}
+        "resource": {"type": "guardrail", "id": "g_\"><img src=x>", "name": "<b>bold</b>"},
+        "details": {"name": "</td><script>x()</script>", "type": "pii"}
     }))
     .await;
     let cookie = form_sign_in(&app, "ada@acme.com").await;
@@ -126,18 +126,18 @@ async fn members_and_viewers_are_told_which_role_they_need() {
     let app = spawn_app().await;
     person(app.store.as_ref(), &app.acme, "mo@acme.com", Role::Member).await;
     person(app.store.as_ref(), &app.acme, "vi@acme.com", Role::Viewer).await;
-    app.ingest(event("ada@acme.com", "project.created", ("project", "p_secret")))
+    app.ingest(event("ada@acme.com", "guardrail.created", ("guardrail", "g_secret")))
         .await;
     for email in ["mo@acme.com", "vi@acme.com"] {
         let cookie = form_sign_in(&app, email).await;
         let (status, _, html) = page(&app, Some(&cookie), "/orgs/acme/audit").await;
         assert_eq!(status, 403, "{email}");
         assert!(html.contains("You need the owner or admin role"), "{html}");
-        assert!(!html.contains("p_secret"));
+        assert!(!html.contains("g_secret"));
         let entry = app.list(&[]).await.1["entries"][0]["id"].as_str().unwrap().to_owned();
         let (status, _, html) = page(&app, Some(&cookie), &format!("/orgs/acme/audit/entries/{entry}")).await;
         assert_eq!(status, 403);
-        assert!(!html.contains("p_secret"));
+        assert!(!html.contains("g_secret"));
     }
 }
 
@@ -151,8 +151,8 @@ async fn another_organizations_log_is_not_found() {
         .bearer_auth(&app.keys.other_org)
         .json(&event(
             "gus@globex.com",
-            "project.created",
-            ("project", "p_globex_only"),
+            "guardrail.created",
+            ("guardrail", "g_globex_only"),
         ))
         .send()
         .await
@@ -163,32 +163,36 @@ async fn another_organizations_log_is_not_found() {
     let cookie = form_sign_in(&app, "ada@acme.com").await;
     let (status, _, html) = page(&app, Some(&cookie), "/orgs/globex/audit").await;
     assert_eq!(status, 404);
-    assert!(!html.contains("p_globex_only"));
+    assert!(!html.contains("g_globex_only"));
     // An entry id of another organization under this one's path: not found.
     let (status, _, html) = page(&app, Some(&cookie), &format!("/orgs/acme/audit/entries/{id}")).await;
     assert_eq!(status, 404);
-    assert!(!html.contains("p_globex_only"));
+    assert!(!html.contains("g_globex_only"));
 }
 
 #[tokio::test]
 async fn the_page_shows_the_filtered_view_and_explains_bad_filters() {
     let app = spawn_app().await;
     person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Admin).await;
-    app.ingest(event("ada@acme.com", "project.created", ("project", "p_only_project")))
-        .await;
-    app.ingest(event("bob@acme.com", "api_key.created", ("api_key", "lqt_ab12cd34")))
+    app.ingest(event(
+        "ada@acme.com",
+        "guardrail.created",
+        ("guardrail", "g_only_guardrail"),
+    ))
+    .await;
+    app.ingest(event("bob@acme.com", "alert.created", ("alert", "al_latency")))
         .await;
     let cookie = form_sign_in(&app, "ada@acme.com").await;
 
-    let (status, _, html) = page(&app, Some(&cookie), "/orgs/acme/audit?q=event:api_key.*").await;
+    let (status, _, html) = page(&app, Some(&cookie), "/orgs/acme/audit?q=event:alert.*").await;
     assert_eq!(status, 200);
     assert!(
-        html.contains("lqt_ab12cd34") && !html.contains("p_only_project"),
+        html.contains("al_latency") && !html.contains("g_only_guardrail"),
         "{html}"
     );
     // The export link asks for the same view.
     assert!(
-        html.contains("/v1/orgs/acme/audit/export?format=csv&amp;q=event%3Aapi_key.*"),
+        html.contains("/v1/orgs/acme/audit/export?format=csv&amp;q=event%3Aalert.*"),
         "{html}"
     );
 

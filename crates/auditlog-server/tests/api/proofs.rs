@@ -35,7 +35,7 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 
 async fn ingest_n(app: &TestApp, n: usize) {
     let events: Vec<Value> = (0..n)
-        .map(|i| event("ada@acme.com", "project.created", ("project", &format!("p_{i}"))))
+        .map(|i| event("ada@acme.com", "guardrail.created", ("guardrail", &format!("g_{i}"))))
         .collect();
     app.ingest(serde_json::json!({"events": events})).await;
 }
@@ -123,11 +123,11 @@ async fn checkpoints_and_proofs_verify_independently() {
 async fn exports_carry_proofs_that_verify_line_by_line() {
     let app = spawn_app().await;
     ingest_n(&app, 9).await;
-    app.ingest(event("bob@acme.com", "api_key.created", ("api_key", "lqt_ab12cd34")))
+    app.ingest(event("bob@acme.com", "alert.created", ("alert", "al_1")))
         .await;
     let resp = app
         .client
-        .get(app.url("/v1/orgs/acme/audit/export?format=jsonl&proofs=true&event=project.*"))
+        .get(app.url("/v1/orgs/acme/audit/export?format=jsonl&proofs=true&event=guardrail.*"))
         .bearer_auth(&app.keys.read)
         .send()
         .await

@@ -10,20 +10,24 @@ use crate::helpers::{TestApp, error_code, event, spawn_app};
 async fn seeded() -> (TestApp, Vec<Value>) {
     let app = spawn_app().await;
     let rows = [
-        ("alice@acme.com", "project.created", ("project", "p_1")),
-        ("bob@acme.com", "project.renamed", ("project", "p_1")),
-        ("alice@acme.com", "api_key.created", ("api_key", "lqt_aaaa1111")),
-        ("lqt_ci7x2k9m", "api_key.revoked", ("api_key", "lqt_aaaa1111")),
-        ("bob@acme.com", "guardrail.enabled", ("guardrail", "g_1")),
-        ("alice@acme.com", "guardrail.disabled", ("guardrail", "g_1")),
-        ("alice@acme.com", "project.deleted", ("project", "p_2")),
+        ("alice@acme.com", "guardrail.created", ("guardrail", "g_1")),
+        ("bob@acme.com", "guardrail.updated", ("guardrail", "g_1")),
+        ("alice@acme.com", "alert.created", ("alert", "al_1")),
+        ("lqt_ci7x2k9m", "alert.deleted", ("alert", "al_1")),
+        ("bob@acme.com", "prompt.version_published", ("prompt", "support-bot")),
+        (
+            "alice@acme.com",
+            "prompt.version_rolled_back",
+            ("prompt", "support-bot"),
+        ),
+        ("alice@acme.com", "guardrail.deleted", ("guardrail", "g_2")),
         (
             "bob@acme.com",
-            "organization.member_role_changed",
-            ("member", "bob@acme.com"),
+            "billing.payment_method_changed",
+            ("payment_method", "pm_1"),
         ),
-        ("alice@acme.com", "api_key.created", ("api_key", "lqt_bbbb2222")),
-        ("bob@acme.com", "project.created", ("project", "p_3")),
+        ("alice@acme.com", "alert.created", ("alert", "al_2")),
+        ("bob@acme.com", "guardrail.created", ("guardrail", "g_3")),
     ];
     let events: Vec<Value> = rows
         .iter()
@@ -52,18 +56,18 @@ async fn newest_first_with_every_filter_and_combination() {
         (&[], &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
         (&[("actor", "bob@acme.com")], &[10, 8, 5, 2]),
         (&[("actor", "lqt_ci7x2k9m")], &[4]),
-        (&[("event", "api_key.created")], &[9, 3]),
-        (&[("event", "api_key.*")], &[9, 4, 3]),
-        (&[("event", "api_key.*"), ("event", "guardrail.enabled")], &[9, 5, 4, 3]),
-        (&[("event", "project.created,project.deleted")], &[10, 7, 1]),
+        (&[("event", "alert.created")], &[9, 3]),
+        (&[("event", "alert.*")], &[9, 4, 3]),
+        (
+            &[("event", "alert.*"), ("event", "prompt.version_published")],
+            &[9, 5, 4, 3],
+        ),
+        (&[("event", "guardrail.created,guardrail.deleted")], &[10, 7, 1]),
         (&[("event", "*.created")], &[10, 9, 3, 1]),
         (&[("event", "*")], &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
-        (&[("resource_type", "project")], &[10, 7, 2, 1]),
-        (&[("resource_id", "p_1")], &[2, 1]),
-        (
-            &[("resource_type", "api_key"), ("resource_id", "lqt_aaaa1111")],
-            &[4, 3],
-        ),
+        (&[("resource_type", "guardrail")], &[10, 7, 2, 1]),
+        (&[("resource_id", "g_1")], &[2, 1]),
+        (&[("resource_type", "alert"), ("resource_id", "al_1")], &[4, 3]),
         (&[("from", "2026-05-31T03:00:00Z")], &[10, 9, 8, 7, 6, 5, 4, 3]),
         (&[("to", "2026-05-31T03:00:00Z")], &[2, 1]),
         (
@@ -73,12 +77,12 @@ async fn newest_first_with_every_filter_and_combination() {
         (
             &[
                 ("actor", "alice@acme.com"),
-                ("event", "api_key.*"),
+                ("event", "alert.*"),
                 ("from", "2026-05-31T04:00:00Z"),
             ],
             &[9],
         ),
-        (&[("actor", "alice@acme.com"), ("resource_type", "project")], &[7, 1]),
+        (&[("actor", "alice@acme.com"), ("resource_type", "guardrail")], &[7, 1]),
         (&[("actor", "nobody@acme.com")], &[]),
     ];
     for (query, want) in cases {
@@ -108,9 +112,9 @@ async fn pages_neither_skip_nor_repeat_while_entries_arrive() {
     let (_, first) = app.list(&[("limit", "4")]).await;
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
     // Arrivals: one newer than everything, one older than the page boundary.
-    let mut newer = event("c@acme.com", "project.created", ("project", "new"));
+    let mut newer = event("c@acme.com", "guardrail.created", ("guardrail", "new"));
     newer["timestamp"] = json!("2026-05-31T23:00:00Z");
-    let mut older = event("c@acme.com", "project.created", ("project", "old"));
+    let mut older = event("c@acme.com", "guardrail.created", ("guardrail", "old"));
     older["timestamp"] = json!("2026-05-31T00:30:00Z");
     app.ingest(json!({"events": [newer, older]})).await;
     let rest = app.list_all(&[("limit", "4"), ("cursor", &cursor)]).await;
@@ -134,7 +138,7 @@ async fn one_entry_by_id() {
     assert_eq!(resp.status(), 200);
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["id"], id);
-    assert_eq!(e["event"], "api_key.created");
+    assert_eq!(e["event"], "alert.created");
     for missing in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".into()] {
         let resp = app
             .get(&app.keys.read, &format!("/v1/orgs/acme/audit/events/{missing}"), &[])
@@ -173,7 +177,7 @@ async fn bad_queries_are_refused_by_name() {
 async fn default_page_is_fifty() {
     let app = spawn_app().await;
     let events: Vec<Value> = (0..60)
-        .map(|_| event("a@acme.com", "project.created", ("project", "p")))
+        .map(|_| event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .collect();
     app.ingest(json!({ "events": events })).await;
     let (_, body) = app.list(&[]).await;
@@ -202,24 +206,24 @@ async fn q_selects_what_the_separate_parameters_select() {
     let cases: &[SameInQ] = &[
         (&[("actor", "bob@acme.com")], "actor:bob@acme.com", &[10, 8, 5, 2]),
         (
-            &[("event", "api_key.*"), ("event", "guardrail.enabled")],
-            "event:api_key.* event:guardrail.enabled",
+            &[("event", "alert.*"), ("event", "prompt.version_published")],
+            "event:alert.* event:prompt.version_published",
             &[9, 5, 4, 3],
         ),
         (
-            &[("event", "project.created,project.deleted")],
-            "event:project.created,project.deleted",
+            &[("event", "guardrail.created,guardrail.deleted")],
+            "event:guardrail.created,guardrail.deleted",
             &[10, 7, 1],
         ),
-        (&[("resource_type", "project")], "resource:project", &[10, 7, 2, 1]),
+        (&[("resource_type", "guardrail")], "resource:guardrail", &[10, 7, 2, 1]),
         (
-            &[("resource_type", "api_key"), ("resource_id", "lqt_aaaa1111")],
-            "resource:api_key:lqt_aaaa1111",
+            &[("resource_type", "alert"), ("resource_id", "al_1")],
+            "resource:alert:al_1",
             &[4, 3],
         ),
         (
-            &[("resource_type", "member"), ("resource_id", "bob@acme.com")],
-            "resource:member:bob@acme.com",
+            &[("resource_type", "payment_method"), ("resource_id", "pm_1")],
+            "resource:payment_method:pm_1",
             &[8],
         ),
         (
@@ -235,10 +239,10 @@ async fn q_selects_what_the_separate_parameters_select() {
         (
             &[
                 ("actor", "alice@acme.com"),
-                ("event", "api_key.*"),
+                ("event", "alert.*"),
                 ("from", "2026-05-31T04:00:00Z"),
             ],
-            r#"  Event:api_key.*   ACTOR:"alice@acme.com" after:2026-05-31T04:00:00Z "#,
+            r#"  Event:alert.*   ACTOR:"alice@acme.com" after:2026-05-31T04:00:00Z "#,
             &[9],
         ),
         (&[], "", &[10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
@@ -256,7 +260,7 @@ async fn q_selects_what_the_separate_parameters_select() {
     // filter holds across pages.
     let mixed = app
         .list_all(&[
-            ("q", "event:api_key.*,project.*"),
+            ("q", "event:alert.*,guardrail.*"),
             ("actor", "alice@acme.com"),
             ("limit", "1"),
         ])
@@ -267,7 +271,7 @@ async fn q_selects_what_the_separate_parameters_select() {
 #[tokio::test]
 async fn export_honours_q() {
     let (app, _) = seeded().await;
-    let mut spaced = event("ops@acme.com", "project.created", ("project", "Prod EU:1"));
+    let mut spaced = event("ops@acme.com", "guardrail.created", ("guardrail", "Prod EU:1"));
     spaced["timestamp"] = json!("2026-05-31T11:00:00Z");
     app.ingest(json!({ "events": [spaced] })).await;
 
@@ -277,7 +281,7 @@ async fn export_honours_q() {
             "/v1/orgs/acme/audit/export",
             &[
                 ("format", "csv"),
-                ("q", "actor:alice@acme.com event:api_key.*,project.*"),
+                ("q", "actor:alice@acme.com event:alert.*,guardrail.*"),
             ],
         )
         .await;
@@ -294,14 +298,14 @@ async fn export_honours_q() {
     let requested = &audited["entries"][0];
     assert_eq!(
         requested["details"]["filters"],
-        json!({"actor": "alice@acme.com", "event": ["api_key.*", "project.*"]})
+        json!({"actor": "alice@acme.com", "event": ["alert.*", "guardrail.*"]})
     );
 
     let resp = app
         .get(
             &app.keys.read,
             "/v1/orgs/acme/audit/export",
-            &[("format", "jsonl"), ("q", r#"resource:project:"Prod EU:1""#)],
+            &[("format", "jsonl"), ("q", r#"resource:guardrail:"Prod EU:1""#)],
         )
         .await;
     assert_eq!(resp.status(), 200);

@@ -24,7 +24,7 @@ async fn purge(app: &TestApp) -> Vec<auditlog_server::retention::OrgPurge> {
 }
 
 fn at(day: u32) -> Value {
-    let mut e = event("a@acme.com", "project.created", ("project", &format!("day-{day}")));
+    let mut e = event("a@acme.com", "guardrail.created", ("guardrail", &format!("day-{day}")));
     e["timestamp"] = json!(format!("2026-05-{day:02}T00:00:00Z"));
     e
 }
@@ -46,7 +46,7 @@ async fn expired_entries_are_purged_in_batches_and_the_purge_is_recorded() {
     );
 
     let left: Vec<String> = app
-        .list_all(&[("event", "project.created")])
+        .list_all(&[("event", "guardrail.created")])
         .await
         .iter()
         .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
@@ -71,7 +71,7 @@ async fn expired_entries_are_hidden_even_before_the_purge() {
     app.clock
         .set(auditlog_domain::Timestamp::parse("2026-08-06T12:00:00Z").unwrap());
     // (Moving the clock a season on also records the keys' first use.)
-    let all = app.list_all(&[("event", "project.created")]).await;
+    let all = app.list_all(&[("event", "guardrail.created")]).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["resource"]["id"], "day-20");
     let old_id = acks[0]["id"].as_str().unwrap();
@@ -111,5 +111,5 @@ async fn a_larger_plan_keeps_entries_from_then_on() {
     app.clock
         .set(auditlog_domain::Timestamp::parse("2026-08-06T12:00:00Z").unwrap());
     assert!(purge(&app).await.is_empty());
-    assert_eq!(app.list_all(&[("event", "project.created")]).await.len(), 1);
+    assert_eq!(app.list_all(&[("event", "guardrail.created")]).await.len(), 1);
 }

@@ -19,7 +19,7 @@ async fn acknowledged_entries_survive_shutdown_mid_load() {
         handles.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0..50 {
-                let ev = event("a@acme.com", "project.created", ("project", &format!("c{c}-{i}")));
+                let ev = event("a@acme.com", "guardrail.created", ("guardrail", &format!("c{c}-{i}")));
                 match client.post(&url).bearer_auth(&key).json(&json!(ev)).send().await {
                     Ok(resp) if resp.status() == 201 => {
                         let body: Value = resp.json().await.unwrap();

@@ -99,7 +99,7 @@ fn signatures_ok(secret: &str, r: &crate::receiver::Received) -> bool {
 async fn matching_entries_arrive_signed_as_the_specification_says() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::Ok).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["api_key.created", "project.created"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["alert.created", "guardrail.created"]).await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"));
     let listed = app
@@ -114,15 +114,15 @@ async fn matching_entries_arrive_signed_as_the_specification_says() {
 
     let acks = app
         .ingest(json!({"events": [
-            event("a@acme.com", "project.created", ("project", "p_1")),
-            event("a@acme.com", "project.deleted", ("project", "p_1")),
-            event("a@acme.com", "api_key.created", ("api_key", "lqt_aaaa1111")),
+            event("a@acme.com", "guardrail.created", ("guardrail", "g_1")),
+            event("a@acme.com", "guardrail.deleted", ("guardrail", "g_1")),
+            event("a@acme.com", "alert.created", ("alert", "al_1")),
         ]}))
         .await;
     let (d, _w) = dispatcher(&app);
     assert_eq!(d.step().await.unwrap(), 2);
     let got = rx.drain();
-    assert_eq!(got.len(), 2, "the project.deleted entry does not match");
+    assert_eq!(got.len(), 2, "the guardrail.deleted entry does not match");
     let wh = standardwebhooks::Webhook::new(&secret).unwrap();
     for r in &got {
         // The independent implementation, timestamp tolerance included.
@@ -159,13 +159,13 @@ async fn matching_entries_arrive_signed_as_the_specification_says() {
 async fn every_entry_arrives_through_failures_restarts_and_timeouts() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::FailFraction(0.5)).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["guardrail.*"]).await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let events: Vec<Value> = (0..30)
-        .map(|i| event("a@acme.com", "project.created", ("project", &format!("p_{i}"))))
+        .map(|i| event("a@acme.com", "guardrail.created", ("guardrail", &format!("g_{i}"))))
         .collect();
     let acks = app.ingest(json!({ "events": events })).await;
-    app.ingest(event("a@acme.com", "api_key.created", ("api_key", "lqt_bbbb2222")))
+    app.ingest(event("a@acme.com", "alert.created", ("alert", "al_2")))
         .await;
     let (d, _w) = dispatcher(&app);
 
@@ -194,7 +194,7 @@ async fn every_entry_arrives_through_failures_restarts_and_timeouts() {
     for r in &received {
         assert!(signatures_ok(&secret, r), "every signature verifies");
         let p: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(p["type"], "project.created", "non-matching entries never arrive");
+        assert_eq!(p["type"], "guardrail.created", "non-matching entries never arrive");
         if r.status == 200 {
             arrived.insert(p["data"]["seq"].as_i64().unwrap());
         }
@@ -233,7 +233,7 @@ async fn gone_disables_at_once_and_is_recorded() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::Status(410)).await;
     let hook = create_hook(&app, &admin, &rx.url(), &[]).await;
-    app.ingest(event("a@acme.com", "project.created", ("project", "p")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .await;
     let (d, _w) = dispatcher(&app);
     d.step().await.unwrap();
@@ -252,7 +252,7 @@ async fn gone_disables_at_once_and_is_recorded() {
     let disabled = app.list_all(&[("event", "webhook.disabled")]).await;
     assert_eq!(disabled.len(), 1, "recorded once");
     assert!(disabled[0]["details"]["reason"].as_str().unwrap().contains("410"));
-    app.ingest(event("a@acme.com", "project.created", ("project", "p2")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g2")))
         .await;
     d.step().await.unwrap();
     assert!(rx.drain().is_empty(), "a disabled endpoint gets nothing");
@@ -262,9 +262,9 @@ async fn gone_disables_at_once_and_is_recorded() {
 async fn retry_after_is_honoured_and_five_days_of_failure_disable() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::TooManyRequests { retry_after_secs: 3600 }).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["guardrail.*"]).await;
     let id = hook["id"].as_str().unwrap().to_owned();
-    app.ingest(event("a@acme.com", "project.created", ("project", "p")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .await;
     let (d, _w) = dispatcher(&app);
     d.step().await.unwrap();
@@ -287,7 +287,7 @@ async fn retry_after_is_honoured_and_five_days_of_failure_disable() {
     rx.set(Behaviour::Status(500));
     for _ in 0..6 {
         app.clock.advance_millis(24 * 60 * 60 * 1000);
-        app.ingest(event("a@acme.com", "project.created", ("project", "p")))
+        app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g")))
             .await;
         d.step().await.unwrap();
     }
@@ -302,7 +302,7 @@ async fn retry_after_is_honoured_and_five_days_of_failure_disable() {
 async fn rotation_signs_with_both_secrets_during_the_overlap() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::Ok).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["guardrail.*"]).await;
     let id = hook["id"].as_str().unwrap();
     let old = hook["secret"].as_str().unwrap().to_owned();
     let rotated: Value = app
@@ -319,7 +319,7 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
         .unwrap();
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(old, new);
-    app.ingest(event("a@acme.com", "project.created", ("project", "p")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .await;
     let (d, _w) = dispatcher(&app);
     d.step().await.unwrap();
@@ -329,7 +329,7 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
         "both sign during the overlap"
     );
     app.clock.advance_millis(25 * 60 * 60 * 1000);
-    app.ingest(event("a@acme.com", "project.created", ("project", "p2")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g2")))
         .await;
     d.step().await.unwrap();
     let r = rx.drain().pop().unwrap();
@@ -344,7 +344,7 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
 async fn signing_secrets_are_sealed_at_rest() {
     let (app, admin) = app_at_real_time().await;
     let rx = Receiver::start(Behaviour::Ok).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["guardrail.*"]).await;
     let id = hook["id"].as_str().unwrap();
     let shown = Secret::from_whsec(hook["secret"].as_str().unwrap()).unwrap();
     let stored = app.store.webhook(app.acme.id, id).await.unwrap().unwrap();
@@ -480,9 +480,9 @@ async fn endpoints_are_managed_validated_and_tested() {
 async fn a_failed_delivery_can_be_retried_by_hand() {
     let (app, admin) = app_at_real_time().await;
     let mut rx = Receiver::start(Behaviour::Status(500)).await;
-    let hook = create_hook(&app, &admin, &rx.url(), &["project.*"]).await;
+    let hook = create_hook(&app, &admin, &rx.url(), &["guardrail.*"]).await;
     let id = hook["id"].as_str().unwrap();
-    app.ingest(event("a@acme.com", "project.created", ("project", "p")))
+    app.ingest(event("a@acme.com", "guardrail.created", ("guardrail", "g")))
         .await;
     let (d, _w) = dispatcher(&app);
     for _ in 0..9 {
@@ -539,9 +539,9 @@ async fn deliveries_committed_before_a_crash_are_made_after_restart() {
     first.clock.set(SystemClock.now());
     person(first.store.as_ref(), &first.acme, "adam@acme.com", Role::Admin).await;
     let admin = first.login("adam@acme.com").await;
-    create_hook(&first, &admin, &rx.url(), &["project.*"]).await;
+    create_hook(&first, &admin, &rx.url(), &["guardrail.*"]).await;
     let events: Vec<Value> = (0..20)
-        .map(|i| event("a@acme.com", "project.created", ("project", &format!("p{i}"))))
+        .map(|i| event("a@acme.com", "guardrail.created", ("guardrail", &format!("g{i}"))))
         .collect();
     let acks = first.ingest(json!({ "events": events })).await;
     first.stop().await;
@@ -649,7 +649,7 @@ async fn secrets_stored_in_clear_are_sealed_when_a_server_starts() {
         .unwrap();
     assert!(written[0].is_ok());
     first
-        .ingest(json!({"events": [event("a@acme.com", "project.created", ("project", "p1"))]}))
+        .ingest(json!({"events": [event("a@acme.com", "guardrail.created", ("guardrail", "g1"))]}))
         .await;
     first.stop().await;
 
