@@ -623,10 +623,10 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
         .post(format!("{base}/v1/orgs/acme/audit/events"))
         .bearer_auth(&demo.write_key)
         .json(&json!({
-            "event": "project.created",
+            "event": "guardrail.created",
             "actor": evil,
-            "resource": {"type": "project", "id": "p_<b>x</b>", "name": "<img src=x onerror=\"window.__pwned = 2\">"},
-            "details": {"name": "\"><svg onload=window.__pwned=3>"}
+            "resource": {"type": "guardrail", "id": "g_<b>x</b>", "name": "<img src=x onerror=\"window.__pwned = 2\">"},
+            "details": {"name": "\"><svg onload=window.__pwned=3>", "type": "pii"}
         }))
         .send()
         .await

@@ -42,10 +42,10 @@ async fn deliveries_resume_after_sigkill() {
 
     // Nothing listens on the hook's port yet: every delivery fails for now.
     let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
-    let secret = create_webhook(&client, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
+    let secret = create_webhook(&client, &base, "adam@acme.com", &hook_url, &["guardrail.*"]).await;
 
     let events: Vec<Value> = (0..50)
-        .map(|i| json!({"event": "project.created", "resource": {"type": "project", "id": format!("p{i}")}, "details": {"name": "x"}}))
+        .map(|i| json!({"event": "guardrail.created", "resource": {"type": "guardrail", "id": format!("g{i}")}, "details": {"name": "x", "type": "pii"}}))
         .collect();
     let acked: Value = client
         .post(format!("{base}/v1/orgs/acme/audit/events"))

@@ -81,8 +81,8 @@ async fn send(http: &reqwest::Client, base: &str, key: &str, tag: &str, n: usize
     let events: Vec<Value> = (0..n)
         .map(|k| {
             let id = format!("{tag}-{k}");
-            json!({"event": "project.created", "resource": {"type": "project", "id": id},
-                   "details": {"name": id, "padding": "x".repeat(2000)}})
+            json!({"event": "guardrail.created", "resource": {"type": "guardrail", "id": id},
+                   "details": {"name": id, "type": "pii", "padding": "x".repeat(2000)}})
         })
         .collect();
     let resp = http
@@ -192,7 +192,7 @@ async fn a_full_disk_gets_503_loses_nothing_and_recovers_by_itself() {
     let lines = export_verified(&http, &base, &key, &verifier, dir.path()).await;
     let stored: HashSet<String> = lines
         .iter()
-        .filter(|e| e["event"] == "project.created")
+        .filter(|e| e["event"] == "guardrail.created")
         .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(stored, acked, "exactly the acknowledged entries are stored");

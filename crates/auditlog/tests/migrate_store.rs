@@ -56,9 +56,9 @@ async fn ingest(client: &reqwest::Client, base: &str, key: &str, from: usize, n:
         let events: Vec<Value> = chunk
             .iter()
             .map(|i| {
-                json!({"event": "project.created", "actor": "ada@acme.com", "ip_address": "2001:db8::1",
-                       "resource": {"type": "project", "id": format!("p_{i}"), "name": "Prod"},
-                       "details": {"name": "Prod", "n": i, "nested": {"z": 1, "a": [true, null]}},
+                json!({"event": "guardrail.created", "actor": "ada@acme.com", "ip_address": "2001:db8::1",
+                       "resource": {"type": "guardrail", "id": format!("g_{i}"), "name": "PII"},
+                       "details": {"name": "PII", "type": "pii", "n": i, "nested": {"z": 1, "a": [true, null]}},
                        "idempotency_key": format!("k-{i}")})
             })
             .collect();
@@ -128,7 +128,7 @@ async fn a_sqlite_installation_moves_to_postgres_and_its_proofs_carry_on() {
     let resp = client
         .post(format!("{base}/v1/orgs/acme/webhooks"))
         .bearer_auth(&key)
-        .json(&json!({"url": format!("http://127.0.0.1:{}/hook", free_port()), "events": ["project.*"]}))
+        .json(&json!({"url": format!("http://127.0.0.1:{}/hook", free_port()), "events": ["guardrail.*"]}))
         .send()
         .await
         .unwrap();

@@ -63,8 +63,8 @@ async fn client(
         let events: Vec<Value> = ids
             .iter()
             .map(|id| {
-                json!({"event": "project.created", "actor": format!("client{n}@acme.com"),
-                       "resource": {"type": "project", "id": id}, "details": {"name": id}})
+                json!({"event": "guardrail.created", "actor": format!("client{n}@acme.com"),
+                       "resource": {"type": "guardrail", "id": id}, "details": {"name": id, "type": "pii"}})
             })
             .collect();
         i += 1;
@@ -114,11 +114,11 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
         wait_ready(&http, base).await;
     }
 
-    // A webhook for every project event, created through the first replica.
+    // A webhook for every guardrail event, created through the first replica.
     let hook_port = free_port();
     let mut deliveries = webhook_receiver(hook_port).await;
     let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
-    let secret = create_webhook(&http, &bases[0], "adam@acme.com", &hook_url, &["project.*"]).await;
+    let secret = create_webhook(&http, &bases[0], "adam@acme.com", &hook_url, &["guardrail.*"]).await;
 
     let (killed, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let clients: Vec<_> = (0..CLIENTS)
@@ -151,7 +151,7 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
     // accepted by `auditlog verify` against a checkpoint signed for it.
     let lines = export_verified(&http, &bases[1], &key, &verifier, dir.path()).await;
     let mut stored: HashMap<String, Vec<String>> = HashMap::new();
-    for e in lines.iter().filter(|e| e["event"] == "project.created") {
+    for e in lines.iter().filter(|e| e["event"] == "guardrail.created") {
         stored
             .entry(e["resource"]["id"].as_str().unwrap().to_owned())
             .or_default()
@@ -171,12 +171,12 @@ async fn two_replicas_lose_nothing_when_one_is_killed_mid_load() {
         );
     }
 
-    // Every project entry reaches the receiver, signed; duplicates (from the
+    // Every guardrail entry reaches the receiver, signed; duplicates (from the
     // killed replica's in-flight sends) carry the same webhook-id. A delivery
     // the killed replica had claimed waits out its lease (30 s) first.
     let want: HashSet<u64> = lines
         .iter()
-        .filter(|e| e["event"] == "project.created")
+        .filter(|e| e["event"] == "guardrail.created")
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     let wh = standardwebhooks::Webhook::new(&secret).unwrap();

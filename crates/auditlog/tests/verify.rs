@@ -125,14 +125,14 @@ impl Service {
     }
 }
 
-/// `acme`'s twenty `project.created` events; the first `backdated` of them
+/// `acme`'s twenty `guardrail.created` events; the first `backdated` of them
 /// happened 80 days ago (within the plan's 90), the rest now.
-fn projects(backdated: usize) -> Vec<Value> {
+fn guardrails(backdated: usize) -> Vec<Value> {
     let long_ago = SystemClock.now().minus_days(80).to_rfc3339();
     (0..20)
         .map(|i| {
-            let mut e = json!({"event": "project.created", "actor": "ada@acme.com",
-                   "resource": {"type": "project", "id": format!("p_{i}")}, "details": {"name": "Prod"}});
+            let mut e = json!({"event": "guardrail.created", "actor": "ada@acme.com",
+                   "resource": {"type": "guardrail", "id": format!("g_{i}")}, "details": {"name": "Prod", "type": "pii"}});
             if i < backdated {
                 e["timestamp"] = json!(long_ago);
             }
@@ -142,7 +142,7 @@ fn projects(backdated: usize) -> Vec<Value> {
 }
 
 async fn start() -> Service {
-    start_with(projects(0)).await
+    start_with(guardrails(0)).await
 }
 
 async fn start_with(events: Vec<Value>) -> Service {
@@ -312,7 +312,7 @@ async fn verify_names_every_tampered_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_tells_retention_from_deletion() {
-    let mut s = start_with(projects(8)).await;
+    let mut s = start_with(guardrails(8)).await;
     let verifier = s.verifier();
     // Twenty days on, the eight events of 80 days ago are past retention.
     s.purge_at(SystemClock.now().plus_millis(20 * DAY_MS)).await;
@@ -343,7 +343,7 @@ async fn verify_tells_retention_from_deletion() {
     // A surviving entry deleted behind the service's back.
     let mut survivors: Vec<u64> = exported
         .iter()
-        .filter(|l| l["event"] == "project.created")
+        .filter(|l| l["event"] == "guardrail.created")
         .map(|l| l["seq"].as_u64().unwrap())
         .collect();
     survivors.sort_unstable();

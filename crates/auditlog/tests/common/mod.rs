@@ -223,7 +223,7 @@ pub async fn export_verified(
 }
 
 /// One client of a Jepsen-style set test: batches of 1–5 distinct
-/// `project.created` events (resource ids `{tag}-{i}-{k}`) until told to
+/// `guardrail.created` events (resource ids `{tag}-{i}-{k}`) until told to
 /// stop. Returns the ids acknowledged and those left indeterminate (the
 /// request failed or was cut off, so it may or may not have committed).
 pub async fn ingest_distinct(
@@ -245,7 +245,7 @@ pub async fn ingest_distinct(
         i += 1;
         let events: Vec<Value> = ids
             .iter()
-            .map(|id| json!({"event": "project.created", "resource": {"type": "project", "id": id}, "details": {"name": id}}))
+            .map(|id| json!({"event": "guardrail.created", "resource": {"type": "guardrail", "id": id}, "details": {"name": id, "type": "pii"}}))
             .collect();
         match http
             .post(format!("{base}/v1/orgs/acme/audit/events"))
@@ -269,14 +269,14 @@ pub async fn ingest_distinct(
 
 /// The set test's verdict on an exported log: every acknowledged id is
 /// stored, nothing is stored twice, and nothing stored was never sent.
-/// Returns how many times each `project.created` resource id is stored.
+/// Returns how many times each `guardrail.created` resource id is stored.
 pub fn check_set(
     lines: &[serde_json::Value],
     acked: &std::collections::HashSet<String>,
     unknown: &std::collections::HashSet<String>,
 ) -> std::collections::HashMap<String, usize> {
     let mut stored: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for e in lines.iter().filter(|e| e["event"] == "project.created") {
+    for e in lines.iter().filter(|e| e["event"] == "guardrail.created") {
         *stored
             .entry(e["resource"]["id"].as_str().unwrap().to_owned())
             .or_default() += 1;
@@ -313,12 +313,12 @@ pub async fn collect(mut deliveries: Deliveries, secret: String, received: Recei
     }
 }
 
-/// Waits (up to a minute) until every `project.created` entry of `lines`
+/// Waits (up to a minute) until every `guardrail.created` entry of `lines`
 /// has reached the receiver; returns their sequence numbers.
 pub async fn await_deliveries(lines: &[serde_json::Value], received: &Received) -> std::collections::HashSet<u64> {
     let want: std::collections::HashSet<u64> = lines
         .iter()
-        .filter(|e| e["event"] == "project.created")
+        .filter(|e| e["event"] == "guardrail.created")
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
     for waited in 0.. {
@@ -338,7 +338,7 @@ pub async fn await_deliveries(lines: &[serde_json::Value], received: &Received) 
 /// What a set test with a webhook endpoint starts from: `acme` with an
 /// admin, a read-write key, the verifier of the signing key in
 /// `signing-key` under the test's directory, a port for the server, and a
-/// receiver subscribed to every `project.*` entry.
+/// receiver subscribed to every `guardrail.*` entry.
 pub struct SetTest {
     pub key: String,
     pub verifier: String,
@@ -369,7 +369,7 @@ impl SetTest {
             let _server = Killed(serve(db, &key_file, port));
             wait_ready(&http, &base).await;
             let hook_url = format!("http://127.0.0.1:{hook_port}/hook");
-            let secret = create_webhook(&http, &base, "adam@acme.com", &hook_url, &["project.*"]).await;
+            let secret = create_webhook(&http, &base, "adam@acme.com", &hook_url, &["guardrail.*"]).await;
             tokio::spawn(collect(deliveries, secret, received.clone()));
         }
         Self {
