@@ -85,8 +85,9 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
         args.ingest_entries
     ));
     // A day inside the scale plan's 365-day window, and in the past, so
-    // ingest accepts every entry however long the run takes.
-    let ingest_rows = seed::entries(
+    // ingest accepts every entry however long the run takes; only events a
+    // producer may send, so none is refused as the service's own.
+    let ingest_rows = seed::ingestible_entries(
         args.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
@@ -635,7 +636,7 @@ pub(crate) fn batch_bodies(entries: &[NewEntry]) -> Result<Vec<Vec<u8>>, AnyErro
 /// last month.
 pub(crate) fn single_bodies(count: usize) -> Result<Vec<Vec<u8>>, AnyError> {
     let now = SystemClock.now();
-    let entries = seed::entries(count, now.minus_days(30), now.plus_millis(-60_000), RNG_SEED + 1);
+    let entries = seed::ingestible_entries(count, now.minus_days(30), now.plus_millis(-60_000), RNG_SEED + 1);
     let bodies = entries
         .iter()
         .map(|e| serde_json::to_vec(&event_json(e)))

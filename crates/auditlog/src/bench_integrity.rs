@@ -173,7 +173,8 @@ pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
     let dir = args.dir.clone().unwrap_or_else(|| dir.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let now = SystemClock.now();
-    let rows = crate::seed::entries(args.ingest_entries, now.minus_days(364), now.plus_millis(-60_000), 2026);
+    let rows =
+        crate::seed::ingestible_entries(args.ingest_entries, now.minus_days(364), now.plus_millis(-60_000), 2026);
     let figures = measure(&dir, &rows).await?;
     println!("{}", render(&figures));
     Ok(())

@@ -209,7 +209,7 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
 /// time-ordered index.
 fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
     let now = SystemClock.now();
-    let entries = seed::entries(
+    let entries = seed::ingestible_entries(
         BODIES * batch,
         now.minus_days(30),
         now.plus_millis(-60_000),

@@ -147,7 +147,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
         args.ingest_entries
     ));
     // The same rows as the SQLite bench's ingest sections.
-    let rows = seed::entries(
+    let rows = seed::ingestible_entries(
         args.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),

@@ -104,7 +104,7 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
     // one installation must; made before any starts, so none races to.
     let signing_key = workdir.path().join("bench-replicas-signing-key");
     crate::signing_key::load_or_create(&signing_key)?;
-    let rows = seed::entries(
+    let rows = seed::ingestible_entries(
         args.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),

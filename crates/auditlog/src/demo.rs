@@ -48,8 +48,9 @@ pub async fn seed_org(store: &dyn Store, slug: &str, n: usize, now: Timestamp) -
             now.minus_days(400),
         )
         .await?;
-    // A day short of the retention window, so every entry is one ingest
-    // would still accept.
+    // A day short of the retention window, so every entry is inside it,
+    // as ingest would require. Written straight into the store: the mix
+    // holds the service's own events, which ingest refuses.
     let entries = seed::entries(n, now.minus_days(364), now.plus_millis(-60_000), 2026);
     for chunk in entries.chunks(1000) {
         let received = chunk.last().map(|e| e.timestamp.plus_millis(1500)).unwrap_or(now);
@@ -127,7 +128,7 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
         "  curl -s -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/events?event=api_key.*&limit=5'"
     );
     println!(
-        "  curl -s -X POST -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' \\\n    -d '{{\"event\":\"project.created\",\"actor\":\"you@acme.com\",\"resource\":{{\"type\":\"project\",\"id\":\"p_demo\"}},\"details\":{{\"name\":\"Demo\"}}}}' \\\n    '{base}/v1/orgs/{DEMO_ORG}/audit/events'"
+        "  curl -s -X POST -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' \\\n    -d '{{\"event\":\"guardrail.created\",\"actor\":\"you@acme.com\",\"resource\":{{\"type\":\"guardrail\",\"id\":\"g_demo\"}},\"details\":{{\"name\":\"Demo\",\"type\":\"pii\"}}}}' \\\n    '{base}/v1/orgs/{DEMO_ORG}/audit/events'"
     );
     println!(
         "  curl -s -OJ -H 'Authorization: Bearer {read}' '{base}/v1/orgs/{DEMO_ORG}/audit/export?format=csv&from=2026-01-01T00:00:00Z'"
