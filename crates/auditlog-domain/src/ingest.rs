@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::catalog::RecordedBy;
 use crate::entry::{Actor, ActorType, NewEntry, Resource, SubmittedBy};
 use crate::{Catalog, Timestamp};
 
@@ -234,6 +235,89 @@ fn one_of<'v>(
     }
 }
 
+/// Actor types only the service itself records under.
+const RESERVED_ACTOR_TYPES: &[ActorType] = &[ActorType::System];
+
+fn reserved_event(i: usize, name: &str) -> Problem {
+    Problem::at(
+        i,
+        "event",
+        "reserved_event",
+        format!(
+            "event {name:?} is recorded by auditlog itself and cannot be ingested (see recorded_by in GET /v1/audit/catalog)"
+        ),
+    )
+}
+
+/// The actor in the object form reads return, `{"type": ..., "id": ...}`,
+/// so what a client reads it can write back.
+fn actor_object(i: usize, a: &Map<String, Value>, with_actor_type: bool, problems: &mut Vec<Problem>) -> Option<Actor> {
+    let before = problems.len();
+    if with_actor_type {
+        problems.push(Problem::at(
+            i,
+            "actor_type",
+            "conflicting_fields",
+            "give the actor's type inside the actor object or as actor_type, not both",
+        ));
+    }
+    for key in a.keys().filter(|k| !["type", "id"].contains(&k.as_str())) {
+        problems.push(Problem::at(
+            i,
+            &format!("actor.{key}"),
+            "unknown_field",
+            format!("unknown field {key:?} in actor; expected type, id"),
+        ));
+    }
+    let id = opt_string(i, a, "id", MAX_ACTOR, problems);
+    let kind = match a.get("type") {
+        Some(Value::String(t)) => ActorType::parse(t),
+        _ => None,
+    };
+    if kind.is_none() {
+        problems.push(Problem::at(
+            i,
+            "actor.type",
+            "invalid_value",
+            "actor.type must be one of user, api_key, system, service",
+        ));
+    }
+    if id.is_none() && !a.contains_key("id") {
+        problems.push(Problem::at(i, "actor.id", "required", "actor.id is required"));
+    }
+    for p in &mut problems[before..] {
+        if !p.field.starts_with("actor") {
+            p.field = format!("actor.{}", p.field);
+        }
+    }
+    Some(Actor { kind: kind?, id: id? })
+}
+
+/// The actor as a string (its type given or inferred), or the caller when
+/// absent.
+fn string_actor(
+    i: usize,
+    obj: &Map<String, Value>,
+    actor_type: Option<ActorType>,
+    ctx: &IngestContext<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Actor> {
+    match opt_string(i, obj, "actor", MAX_ACTOR, problems) {
+        Some(id) => Some(Actor {
+            kind: actor_type.unwrap_or_else(|| ActorType::infer(&id)),
+            id,
+        }),
+        None if obj.get("actor").is_some_and(|v| !v.is_null()) => None,
+        None => {
+            let mut a = ctx.default_actor.clone();
+            if let Some(t) = actor_type {
+                a.kind = t;
+            }
+            Some(a)
+        }
+    }
+}
+
 fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEntry, Vec<Problem>> {
     let Some(obj) = v.as_object() else {
         return Err(vec![Problem::at(
@@ -267,6 +351,10 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
             None
         }
         Some(Value::String(name)) => match ctx.catalog.get(name) {
+            Some(spec) if spec.recorded_by == RecordedBy::Service => {
+                problems.push(reserved_event(i, name));
+                None
+            }
             Some(spec) => Some(spec),
             None => {
                 problems.push(Problem::at(
@@ -330,6 +418,10 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
     };
 
     // actor
+    let object_actor = match obj.get("actor") {
+        Some(Value::Object(a)) => Some(actor_object(i, a, obj.contains_key("actor_type"), &mut problems)),
+        _ => None,
+    };
     let actor_type = match obj.get("actor_type") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match ActorType::parse(s) {
@@ -354,20 +446,23 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
             None
         }
     };
-    let actor = match opt_string(i, obj, "actor", MAX_ACTOR, &mut problems) {
-        Some(id) => Some(Actor {
-            kind: actor_type.unwrap_or_else(|| ActorType::infer(&id)),
-            id,
-        }),
-        None if obj.get("actor").is_some_and(|v| !v.is_null()) => None,
-        None => {
-            let mut a = ctx.default_actor.clone();
-            if let Some(t) = actor_type {
-                a.kind = t;
-            }
-            Some(a)
-        }
+    let actor = match object_actor {
+        Some(a) => a,
+        None => string_actor(i, obj, actor_type, ctx, &mut problems),
     };
+    if let Some(a) = &actor
+        && RESERVED_ACTOR_TYPES.contains(&a.kind)
+    {
+        problems.push(Problem::at(
+            i,
+            "actor_type",
+            "reserved_event",
+            format!(
+                "actor type {:?} is reserved: only auditlog records what it does itself",
+                a.kind.as_str()
+            ),
+        ));
+    }
 
     // resource
     let resource = match obj.get("resource") {
@@ -530,10 +625,10 @@ mod tests {
 
     fn good() -> Value {
         json!({
-            "event": "organization.member_role_changed",
+            "event": "alert.triggered",
             "actor": "alice@acme.com",
-            "resource": {"type": "member", "id": "bob@acme.com"},
-            "details": {"member": "bob@acme.com", "old_role": "viewer", "new_role": "admin"}
+            "resource": {"type": "alert", "id": "al_1"},
+            "details": {"name": "Latency", "value": 812, "threshold": 500}
         })
     }
 
@@ -584,7 +679,7 @@ mod tests {
         bad_ip["ip_address"] = json!("999.1.1.1");
         let unknown = json!({"event": "api_key.exploded", "resource": {"type": "k", "id": "1"}});
         let mut missing = good();
-        missing["details"] = json!({"member": "bob@acme.com"});
+        missing["details"] = json!({"name": "Latency"});
         let mut extra = good();
         extra["colour"] = json!("red");
         let p = problems(json!({"events": [good(), bad_ip, unknown, missing, extra]}));
@@ -594,8 +689,8 @@ mod tests {
             [
                 (1, "ip_address", "invalid_ip"),
                 (2, "event", "unknown_event"),
-                (3, "details.old_role", "missing_detail"),
-                (3, "details.new_role", "missing_detail"),
+                (3, "details.value", "missing_detail"),
+                (3, "details.threshold", "missing_detail"),
                 (4, "colour", "unknown_field"),
             ]
         );
@@ -661,5 +756,64 @@ mod tests {
         let mut ctl = good();
         ctl["actor"] = json!("alice\n@acme.com");
         assert_eq!(problems(ctl)[0].code, "control_character");
+    }
+
+    #[test]
+    fn the_services_own_events_and_actor_types_are_reserved() {
+        let c = Catalog::builtin();
+        for spec in c.events().filter(|e| e.recorded_by == RecordedBy::Service) {
+            let mut forged = good();
+            forged["event"] = json!(spec.name);
+            let p = problems(json!({"events": [good(), forged]}));
+            assert_eq!(
+                p.iter()
+                    .map(|p| (p.index, p.field.as_str(), p.code))
+                    .collect::<Vec<_>>(),
+                [(Some(1), "event", "reserved_event")],
+                "{}",
+                spec.name
+            );
+            assert!(p[0].message.contains(&spec.name));
+        }
+        let mut system = good();
+        system["actor_type"] = json!("system");
+        assert_eq!(problems(system)[0].code, "reserved_event");
+        let mut inferred = good();
+        inferred["actor"] = json!("system");
+        assert_eq!(problems(inferred)[0].code, "reserved_event");
+        let mut object = good();
+        object["actor"] = json!({"type": "system", "id": "retention"});
+        assert_eq!(problems(object)[0].code, "reserved_event");
+    }
+
+    #[test]
+    fn the_actor_may_be_written_back_as_read() {
+        let c = Catalog::builtin();
+        let mut e = good();
+        e["actor"] = json!({"type": "service", "id": "billing-service"});
+        let got = validate_body(&e, &ctx(&c)).unwrap();
+        assert_eq!(
+            got[0].actor,
+            Actor {
+                kind: ActorType::Service,
+                id: "billing-service".into()
+            }
+        );
+        let mut both = good();
+        both["actor"] = json!({"type": "user", "id": "a@b.co"});
+        both["actor_type"] = json!("user");
+        assert_eq!(problems(both)[0].code, "conflicting_fields");
+        let mut bad = good();
+        bad["actor"] = json!({"type": "robot", "name": "x"});
+        let p = problems(bad);
+        let fields: Vec<_> = p.iter().map(|p| (p.field.as_str(), p.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("actor.name", "unknown_field"),
+                ("actor.type", "invalid_value"),
+                ("actor.id", "required")
+            ]
+        );
     }
 }

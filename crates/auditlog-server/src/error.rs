@@ -119,7 +119,14 @@ impl ApiError {
                     [one] => one.message.clone(),
                     many => format!("{} problems; see details", many.len()),
                 };
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message, problems)
+                // A forged service event is named as such, not as one more
+                // validation failure, so a producer sees at once why.
+                let code = if problems.iter().any(|p| p.code == "reserved_event") {
+                    "reserved_event"
+                } else {
+                    "validation_failed"
+                };
+                (StatusCode::UNPROCESSABLE_ENTITY, code, message, problems)
             }
             ApiError::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, "unauthenticated", m.clone(), &[]),
             ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone(), &[]),

@@ -533,6 +533,11 @@ fn insert_raw(path: &Path, org: OrgId, rows: &[RawRow], tx_rows: usize) -> Resul
                     r.user_agent,
                     r.request_id,
                     Option::<String>::None,
+                    // What the store writes for every entry now: the
+                    // submitter and canonical version 2.
+                    "api_key",
+                    "lqt_bench0000",
+                    auditlog_domain::canonical::CURRENT_VERSION,
                 ])?;
             }
         }

@@ -65,7 +65,9 @@ pub struct IngestEvent {
     #[schema(min_length = 1, max_length = 320)]
     actor: Option<String>,
     /// Default: inferred from `actor` (an email is a user, `lqt_…` a key,
-    /// `system` the service, anything else a service).
+    /// anything else a service). `system`, the service itself, is refused
+    /// with `reserved_event`. `actor` may also be the object reads return,
+    /// `{"type": …, "id": …}`.
     actor_type: Option<ActorType>,
     resource: IngestResource,
     /// At most 16 KiB as compact JSON; must hold the event's required

@@ -10,6 +10,7 @@ const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 mod accounts;
 mod bodies;
 mod escalation;
+mod forgery;
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
