@@ -26,6 +26,7 @@
 //! - [`filter`]: what a reader asks for, parsed from query parameters.
 //! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
+//! - [`read_audit`]: reads of the log as `audit_log.viewed`, one per look.
 //! - [`csv_row`]: the export's CSV columns and formula-injection defence.
 //! - [`export_format`]: CSV or JSON Lines, a page of entries at a time.
 //! - [`canonical`]: the canonical bytes of an entry, which its Merkle leaf
@@ -63,6 +64,7 @@ pub mod pattern;
 pub mod permissions;
 pub mod query_language;
 pub mod rate_limit;
+pub mod read_audit;
 pub mod role;
 pub mod sealed;
 pub mod session;

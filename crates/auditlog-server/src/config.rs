@@ -57,6 +57,10 @@ pub struct ServerConfig {
     pub bodies: BodyLimits,
     /// How long an invitation or a password reset token can be used.
     pub invitation_ttl_ms: i64,
+    /// Record reads of the log (`audit_log.viewed`). Always on in a
+    /// served binary; tests of what a listing selects turn it off, so the
+    /// listing's own records do not join what they count.
+    pub record_reads: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +220,7 @@ impl Default for ServerConfig {
             metrics: crate::metrics::Metrics::new(),
             bodies: BodyLimits::default(),
             invitation_ttl_ms: auditlog_domain::invitation::DEFAULT_TTL_MS,
+            record_reads: true,
         }
     }
 }

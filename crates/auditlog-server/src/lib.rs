@@ -24,6 +24,7 @@
 //! - [`writer`]: the single writer that batches concurrent requests into one
 //!   durable transaction and acknowledges each only after commit.
 //! - [`query_string`]: reading repeatable query parameters.
+//! - [`read_audit`]: recording reads of the log, one entry per look.
 //! - [`routes`]: one module per group of endpoints.
 //! - [`openapi`]: the OpenAPI document of the JSON API, derived from the
 //!   handlers.
@@ -50,6 +51,7 @@ pub mod known_parameters;
 pub mod metrics;
 pub mod openapi;
 pub mod query_string;
+pub mod read_audit;
 pub mod recorder;
 pub mod request_guard;
 pub mod retention;
@@ -92,6 +94,8 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     pub checkpoints: checkpointer::Checkpointer,
     pub limits: Arc<Limiters>,
+    /// Which reads of the log were recorded lately (`audit_log.viewed`).
+    pub reads: Arc<read_audit::ReadAudit>,
 }
 
 /// The request-rate limits of [`config::RateLimits`], in memory per process.
@@ -211,6 +215,7 @@ pub async fn serve(
         keys: Arc::default(),
         checkpoints,
         limits,
+        reads: Arc::default(),
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub webhook_lag_seconds: Histogram,
     pub purged_entries: Counter,
     pub checkpoints_signed: Counter,
+    /// Reads of the log whose `audit_log.viewed` entry could not be
+    /// committed (the read was answered all the same).
+    pub read_audit_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +83,7 @@ impl Metrics {
             webhook_lag_seconds: latency_buckets(),
             purged_entries: Counter::default(),
             checkpoints_signed: Counter::default(),
+            read_audit_failures: Counter::default(),
         };
         let r = &mut registry;
         r.register(
@@ -129,6 +133,11 @@ impl Metrics {
             m.purged_entries.clone(),
         );
         r.register("checkpoints_signed", "Checkpoints signed", m.checkpoints_signed.clone());
+        r.register(
+            "read_audit_failures",
+            "Reads of the log answered without their audit_log.viewed entry",
+            m.read_audit_failures.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ..m

@@ -31,6 +31,8 @@ mod proofs;
 mod provenance;
 #[path = "api/query.rs"]
 mod query;
+#[path = "api/reads.rs"]
+mod reads;
 #[path = "api/receiver.rs"]
 mod receiver;
 #[path = "api/retention.rs"]

@@ -166,6 +166,7 @@ const NOT_GENERATED: &[&str] = &[
     "organization.member_invited",
     "organization.member_password_reset",
     "organization.member_password_changed",
+    "audit_log.viewed",
 ];
 
 struct Who {

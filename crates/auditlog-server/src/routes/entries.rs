@@ -5,6 +5,7 @@ use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::filter::{ListingRequest, Page, parse_listing};
 use auditlog_domain::permissions::Action;
+use auditlog_domain::read_audit::{Read, ReadKind};
 use auditlog_domain::{Entry, Org};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -15,6 +16,7 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
+use crate::read_audit;
 
 /// The filters of a listing or an export, as `parse_listing` reads them.
 /// Described here for the OpenAPI document; the handlers read them with
@@ -185,6 +187,8 @@ pub async fn list(
     let req = listing(&pairs, &state, &principal.org, &["proofs"])?;
     let with_leaves = flag(&req, "proofs")?;
     let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
+    let read = Read::from_query(ReadKind::List, &pairs, entries.len() as u64);
+    read_audit::record(&state, &principal, read);
     let entries = entries
         .into_iter()
         .map(|entry| ListedEntry {
@@ -234,5 +238,7 @@ pub async fn get_one(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Entry>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
-    Ok(Json(visible_entry(&state, &principal.org, &id).await?))
+    let entry = visible_entry(&state, &principal.org, &id).await?;
+    read_audit::record(&state, &principal, Read::of_one(ReadKind::Entry, &id, 1));
+    Ok(Json(entry))
 }

@@ -9,6 +9,7 @@
 use auditlog_domain::Timestamp;
 use auditlog_domain::merkle::{self, Hash};
 use auditlog_domain::permissions::Action;
+use auditlog_domain::read_audit::{Read, ReadKind};
 use auditlog_domain::store::StoredCheckpoint;
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +24,7 @@ use crate::auth::Principal;
 use crate::checkpointer::TreeView;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
+use crate::read_audit;
 
 pub fn b64(hash: &Hash) -> String {
     STANDARD.encode(hash)
@@ -176,6 +178,7 @@ pub async fn checkpoint(
         }
         None => state.checkpoints.current(&principal.org).await?,
     };
+    read_audit::record(&state, &principal, Read::from_query(ReadKind::Checkpoint, &rest, 0));
     if as_note {
         let mut resp = cp.note.into_response();
         resp.headers_mut().insert(
@@ -234,6 +237,11 @@ pub async fn inclusion(
         .chain([leaf_id]);
     let tree = TreeView::load(state.store.as_ref(), principal.org.id, ids).await?;
     let (proof, leaf, root) = (tree.proof(&refs)?, tree.node(leaf_id)?, tree.root(size)?);
+    read_audit::record(
+        &state,
+        &principal,
+        Read::from_query(ReadKind::InclusionProof, &pairs, 0),
+    );
     Ok(Json(InclusionProof {
         seq,
         leaf_index: seq - 1,
@@ -293,6 +301,11 @@ pub async fn consistency(
         .chain(merkle::frontier_ids(to));
     let tree = TreeView::load(state.store.as_ref(), principal.org.id, ids).await?;
     let proof = tree.proof(&refs)?;
+    read_audit::record(
+        &state,
+        &principal,
+        Read::from_query(ReadKind::ConsistencyProof, &pairs, 0),
+    );
     Ok(Json(ConsistencyProof {
         from,
         to,

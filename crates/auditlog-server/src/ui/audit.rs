@@ -7,6 +7,7 @@
 //! entry past the retention window.
 
 use auditlog_domain::permissions::{self, Action, Authority};
+use auditlog_domain::read_audit::{Read, ReadKind};
 use auditlog_domain::summary;
 use auditlog_domain::{Catalog, Entry, Org, Timestamp};
 use axum::extract::{Path, State};
@@ -18,8 +19,11 @@ use super::filters::{RANGES, UiFilters};
 use super::layout::{self, message_page};
 use super::{Failure, Viewer, request_id};
 use crate::AppState;
+use crate::auth::{Credential, Principal};
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::query_string::QueryPairs;
+use crate::read_audit;
 use crate::routes::entries::{listing, page_of, visible_entry};
 
 /// A problem with the filters, shown above the table.
@@ -32,6 +36,21 @@ struct Shown {
 
 /// The viewer and the organization, once they may read its log; otherwise
 /// the page that says why not.
+/// The signed-in reader as the log names them, for recording their read.
+fn as_principal(viewer: &Viewer, org: &Org, ctx: RequestContext) -> Principal {
+    let role = viewer
+        .orgs
+        .iter()
+        .find(|(o, _)| o.id == org.id)
+        .map_or(auditlog_domain::Role::Viewer, |(_, r)| *r);
+    Principal {
+        org: org.clone(),
+        authority: Authority::User(role),
+        credential: Credential::Session(viewer.session.clone()),
+        ctx,
+    }
+}
+
 async fn reader(state: &AppState, headers: &HeaderMap, uri: &Uri, slug: &str) -> Result<(Viewer, Org), Failure> {
     let viewer = Viewer::of(state, headers, uri).await?;
     let Some((org, role)) = viewer.orgs.iter().find(|(o, _)| o.slug == slug).cloned() else {
@@ -250,6 +269,7 @@ pub async fn page(
     Path(slug): Path<String>,
     headers: HeaderMap,
     uri: Uri,
+    ctx: RequestContext,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, Failure> {
     let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
@@ -266,7 +286,15 @@ pub async fn page(
             span: None,
         })),
         Ok(api) => match listing(&api, &state, &org, &[]) {
-            Ok(req) => found = Some((api, page_of(&state, &org, &req).await.map_err(internal(&headers))?)),
+            Ok(req) => {
+                let page = page_of(&state, &org, &req).await.map_err(internal(&headers))?;
+                // The page's own parameters, which stay the same from one
+                // page-turn (or time-range preset) to the next.
+                let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
+                let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
+                read_audit::record(&state, &as_principal(&viewer, &org, ctx), read);
+                found = Some((api, page));
+            }
             Err(ApiError::BadRequest { details, message, .. }) => {
                 if details.is_empty() {
                     problems.push(Shown {
@@ -430,6 +458,7 @@ pub async fn entry(
     Path((slug, id)): Path<(String, String)>,
     headers: HeaderMap,
     uri: Uri,
+    ctx: RequestContext,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, Failure> {
     let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
@@ -449,6 +478,11 @@ pub async fn entry(
         }
         Err(e) => return Err(internal(&headers)(e)),
     };
+    read_audit::record(
+        &state,
+        &as_principal(&viewer, &org, ctx),
+        Read::of_one(ReadKind::Entry, &id, 1),
+    );
     let view = entry_view(&state.catalog, &slug, &entry);
     if only_body {
         return Ok(no_store((StatusCode::OK, view).into_response()));

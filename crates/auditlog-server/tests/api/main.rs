@@ -19,6 +19,7 @@ mod pages;
 mod proofs;
 mod provenance;
 mod query;
+mod reads;
 mod receiver;
 mod retention;
 mod sessions;
