@@ -1,16 +1,12 @@
 //! Recording reads of the log (`audit_log.viewed`), one entry per look
 //! (see [`auditlog_domain::read_audit`]).
 //!
-//! A read never fails because recording it did, and waits for its record
-//! at most [`RECORD_WAIT`]: the first read of a look waits for its entry's
-//! commit (so whoever reads the log next sees it), page-turns and repeats
-//! wait for nothing. A commit slower than that goes on in the background
-//! while the read is answered. If it cannot be committed (the database
-//! refuses writes), the failure is logged with the request id, counted in
+//! A read never fails, nor waits, because recording it did: the entry is
+//! committed by the writer in the background, after the answer is on its
+//! way. If it cannot be committed (the database refuses writes), the
+//! failure is logged with the request id, counted in
 //! `auditlog_read_audit_failures_total`, and the look is forgotten so the
 //! next read of it is recorded.
-
-use std::time::Duration;
 
 use std::sync::Mutex;
 
@@ -23,9 +19,6 @@ use crate::auth::Principal;
 /// Looks remembered per process: far more than the principals reading in
 /// ten minutes, a few MiB at most.
 const REMEMBERED: usize = 50_000;
-
-/// The longest a read waits for its record's commit.
-pub const RECORD_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct ReadAudit {
@@ -41,8 +34,8 @@ impl Default for ReadAudit {
 }
 
 /// Records `read` by `principal` unless it belongs to a look already
-/// recorded; returns once committed, or after [`RECORD_WAIT`].
-pub async fn record(state: &AppState, principal: &Principal, read: Read) {
+/// recorded; returns at once.
+pub fn record(state: &AppState, principal: &Principal, read: Read) {
     if !state.config.record_reads {
         return;
     }
@@ -61,7 +54,7 @@ pub async fn record(state: &AppState, principal: &Principal, read: Read) {
     let (resource, details) = read.recorded();
     let entry = principal.entry(now, "audit_log.viewed", resource, details);
     let state = state.clone();
-    let commit = tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Err(e) = state.writer.append(AppendRequest::entries(org, vec![entry])).await {
             state.config.metrics.read_audit_failures.inc();
             tracing::warn!(error = %e, "a read of the log was answered but not recorded");
@@ -70,6 +63,4 @@ pub async fn record(state: &AppState, principal: &Principal, read: Read) {
             }
         }
     });
-    // Dropping the handle on a timeout leaves the commit running.
-    let _ = tokio::time::timeout(RECORD_WAIT, commit).await;
 }

@@ -188,7 +188,7 @@ pub async fn list(
     let with_leaves = flag(&req, "proofs")?;
     let (entries, next_cursor) = page_of(&state, &principal.org, &req).await?;
     let read = Read::from_query(ReadKind::List, &pairs, entries.len() as u64);
-    read_audit::record(&state, &principal, read).await;
+    read_audit::record(&state, &principal, read);
     let entries = entries
         .into_iter()
         .map(|entry| ListedEntry {
@@ -239,6 +239,6 @@ pub async fn get_one(
 ) -> Result<Json<Entry>, ApiError> {
     principal.authorize(Action::ReadAudit)?;
     let entry = visible_entry(&state, &principal.org, &id).await?;
-    read_audit::record(&state, &principal, Read::of_one(ReadKind::Entry, &id, 1)).await;
+    read_audit::record(&state, &principal, Read::of_one(ReadKind::Entry, &id, 1));
     Ok(Json(entry))
 }

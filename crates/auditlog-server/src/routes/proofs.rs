@@ -178,7 +178,7 @@ pub async fn checkpoint(
         }
         None => state.checkpoints.current(&principal.org).await?,
     };
-    read_audit::record(&state, &principal, Read::from_query(ReadKind::Checkpoint, &rest, 0)).await;
+    read_audit::record(&state, &principal, Read::from_query(ReadKind::Checkpoint, &rest, 0));
     if as_note {
         let mut resp = cp.note.into_response();
         resp.headers_mut().insert(
@@ -241,8 +241,7 @@ pub async fn inclusion(
         &state,
         &principal,
         Read::from_query(ReadKind::InclusionProof, &pairs, 0),
-    )
-    .await;
+    );
     Ok(Json(InclusionProof {
         seq,
         leaf_index: seq - 1,
@@ -306,8 +305,7 @@ pub async fn consistency(
         &state,
         &principal,
         Read::from_query(ReadKind::ConsistencyProof, &pairs, 0),
-    )
-    .await;
+    );
     Ok(Json(ConsistencyProof {
         from,
         to,

@@ -292,7 +292,7 @@ pub async fn page(
                 // page-turn (or time-range preset) to the next.
                 let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
                 let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
-                read_audit::record(&state, &as_principal(&viewer, &org, ctx), read).await;
+                read_audit::record(&state, &as_principal(&viewer, &org, ctx), read);
                 found = Some((api, page));
             }
             Err(ApiError::BadRequest { details, message, .. }) => {
@@ -482,8 +482,7 @@ pub async fn entry(
         &state,
         &as_principal(&viewer, &org, ctx),
         Read::of_one(ReadKind::Entry, &id, 1),
-    )
-    .await;
+    );
     let view = entry_view(&state.catalog, &slug, &entry);
     if only_body {
         return Ok(no_store((StatusCode::OK, view).into_response()));
