@@ -202,6 +202,7 @@ pub async fn serve(
         config.login.per_ip,
     )));
     let limits = Arc::new(Limiters::new(&config.rate_limits));
+    let (reads, reads_task) = read_audit::ReadAudit::spawn(writer.clone(), config.metrics.clone());
     let max_connections = config.max_connections;
     let header_read_timeout = config.header_read_timeout;
     let state = AppState {
@@ -215,7 +216,7 @@ pub async fn serve(
         keys: Arc::default(),
         checkpoints,
         limits,
-        reads: Arc::default(),
+        reads,
     };
     let app = routes::router(state);
     let addr = listener.local_addr()?;
@@ -230,6 +231,11 @@ pub async fn serve(
     }
     if let Err(e) = purger.await {
         tracing::error!(error = %e, "retention purger failed");
+    }
+    // Every handler, and with them the recorder's queue, is gone: it
+    // commits what it holds before the writer drains.
+    if let Err(e) = reads_task.await {
+        tracing::error!(error = %e, "read recorder failed");
     }
     // The router, the purger and with them every writer handle are gone;
     // the writer commits what is queued and ends.
