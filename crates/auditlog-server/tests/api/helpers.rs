@@ -404,6 +404,25 @@ impl TestApp {
     }
 }
 
+/// A request as the signed-in browser `b`, with a JSON body if given;
+/// returns the status and the JSON answer (`null` when there is none).
+pub async fn send(
+    app: &TestApp,
+    b: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.as_browser(b, method, path);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 /// The error body's code, asserting the documented shape.
 pub fn error_code(body: &Value) -> String {
     let e = &body["error"];

@@ -4,7 +4,7 @@ use auditlog_domain::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Browser, TestApp, error_code, person, spawn_app, spawn_app_with};
+use crate::helpers::{Browser, TestApp, error_code, person, send, spawn_app, spawn_app_with};
 
 /// acme with an owner, an admin, a member and a viewer, all signed in.
 async fn staffed() -> (TestApp, [Browser; 4]) {
@@ -22,17 +22,6 @@ async fn staffed() -> (TestApp, [Browser; 4]) {
     let member = app.login("mia@acme.com").await;
     let viewer = app.login("vic@acme.com").await;
     (app, [owner, admin, member, viewer])
-}
-
-async fn send(app: &TestApp, b: &Browser, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.as_browser(b, method, path);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The newest entries of acme, read with the read key.

@@ -8,19 +8,9 @@ use auditlog_domain::{Org, Role, Store, Timestamp};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Browser, PASSWORD, TestApp, error_code, person, spawn_app};
+use crate::helpers::{Browser, PASSWORD, TestApp, error_code, person, send, spawn_app};
 
 const ATTACKER_PW: &str = "attacker chosen pw2";
-
-async fn send(app: &TestApp, b: &Browser, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app.as_browser(b, method, path);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 /// Accepts without a session; returns (status, body, session cookie).
 async fn accept(app: &TestApp, token: &str, password: Option<&str>) -> (u16, Value, Option<String>) {
