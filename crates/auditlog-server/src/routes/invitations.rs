@@ -17,7 +17,7 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::invitation::{self, Invitation, InvitationKind};
 use auditlog_domain::permissions::Authority;
 use auditlog_domain::session::{self, Session};
-use auditlog_domain::{Org, Role, Timestamp, password};
+use auditlog_domain::{Org, Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,6 +33,7 @@ use crate::body;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::recorder::commit;
+use crate::routes::password::hash_new;
 use crate::routes::session::{session_cookie, sign_in};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -189,13 +190,6 @@ fn member_resource(email: &str) -> Resource {
     }
 }
 
-async fn hash_new(password_text: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || password::hash(&password_text))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::invalid("password", "weak_password", e.to_string()))
-}
-
 async fn join(
     state: &AppState,
     ctx: &RequestContext,
@@ -234,7 +228,7 @@ async fn join(
                 (s.clone(), None, Some((token, s)), true)
             }
             None => {
-                let hash = hash_new(p).await?;
+                let hash = hash_new("password", p).await?;
                 let (token, s) = session::start(&inv.email, state.clock.now());
                 (s.clone(), Some(hash), Some((token, s)), false)
             }
@@ -287,7 +281,7 @@ async fn reset(
     password_text: Option<String>,
 ) -> Result<Outcome, ApiError> {
     let p = password_text.ok_or_else(|| ApiError::invalid("password", "password_required", "give the new password"))?;
-    let hash = hash_new(p).await?;
+    let hash = hash_new("password", p).await?;
     let now = state.clock.now();
     let (token, s) = session::start(&inv.email, now);
     let role = state

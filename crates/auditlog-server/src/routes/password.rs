@@ -66,10 +66,7 @@ pub async fn change_password(
     check_csrf(&s, &method, &headers)?;
     let req: PasswordChange = body::parse(raw, state.config.max_body_bytes)?;
     let old_hash = check_current(&state, &ctx, &s.email, req.current_password).await?;
-    let new_hash = tokio::task::spawn_blocking(move || password::hash(&req.new_password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::invalid("new_password", "weak_password", e.to_string()))?;
+    let new_hash = hash_new("new_password", req.new_password).await?;
     let change = Change::ChangePassword {
         email: s.email.clone(),
         old_hash,
@@ -86,6 +83,15 @@ pub async fn change_password(
         state.writer.append(other).await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new password's argon2id hash, made off the async threads; a weak one
+/// is refused naming `field`. Every route that sets a password uses it.
+pub(crate) async fn hash_new(field: &str, password_text: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&password_text))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::invalid(field, "weak_password", e.to_string()))
 }
 
 /// The stored hash, once the current password matches it. A mismatch is a
