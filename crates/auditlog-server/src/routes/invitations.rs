@@ -228,7 +228,7 @@ async fn join(
                 (s.clone(), None, Some((token, s)), true)
             }
             None => {
-                let hash = hash_new("password", p).await?;
+                let hash = costly_hash(state, ctx, p).await?;
                 let (token, s) = session::start(&inv.email, state.clock.now());
                 (s.clone(), Some(hash), Some((token, s)), false)
             }
@@ -261,6 +261,16 @@ async fn join(
     })
 }
 
+/// Hashes a password given on this route, which anyone holding a token
+/// may call: each argon2 hash costs tens of MiB and milliseconds of CPU, so
+/// it counts against the same per-address limit as a sign-in (which the
+/// existing-account path takes through `sign_in`).
+async fn costly_hash(state: &AppState, ctx: &RequestContext, password_text: String) -> Result<String, ApiError> {
+    let ip_key = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    crate::Limiters::take(&state.limits.login_per_ip, &ip_key, state.clock.now())?;
+    hash_new("password", password_text).await
+}
+
 /// A token used or expired between the look-up and the commit reads as
 /// any other spent token.
 fn gone_if_used(e: ApiError) -> ApiError {
@@ -281,7 +291,7 @@ async fn reset(
     password_text: Option<String>,
 ) -> Result<Outcome, ApiError> {
     let p = password_text.ok_or_else(|| ApiError::invalid("password", "password_required", "give the new password"))?;
-    let hash = hash_new("password", p).await?;
+    let hash = costly_hash(state, ctx, p).await?;
     let now = state.clock.now();
     let (token, s) = session::start(&inv.email, now);
     let role = state

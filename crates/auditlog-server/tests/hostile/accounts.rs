@@ -457,3 +457,21 @@ async fn guessing_the_current_password_through_a_stolen_session_is_throttled() {
         .unwrap();
     assert!(auditlog_domain::password::verify(PASSWORD, &hash), "unchanged");
 }
+
+#[tokio::test]
+async fn setting_a_password_with_a_token_counts_against_the_sign_in_limit() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.rate_limits.login_per_ip = auditlog_domain::rate_limit::Rate {
+            per_second: 0.001,
+            burst: 2.0,
+        }
+    })
+    .await;
+    let mallory = acme_admin(&app).await; // one sign-in: one of the two
+    let token = invite(&app, &mallory, "newbie@acme.com", "viewer").await;
+    let (status, _, _) = accept(&app, &token, Some("too short")).await;
+    assert_eq!(status, 422, "the second attempt: refused, and counted");
+    let (status, body, _) = accept(&app, &token, Some("a long enough passphrase")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(app.store.user("newbie@acme.com").await.unwrap().is_none());
+}
