@@ -17,6 +17,7 @@ use maud::{Markup, html};
 use subtle::ConstantTimeEq;
 
 use super::layout::{message_page, page};
+use super::login::{field, fields};
 use super::{Failure, request_id};
 use crate::AppState;
 use crate::auth::{current_session, session_token};
@@ -140,10 +141,6 @@ fn with_password(token: &str, label: &str, help: &str, action: &str) -> Markup {
     }
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 /// Where a new member lands: the Audit page if their role reads it.
 fn landing(org: &Org, role: Role) -> String {
     if matches!(role, Role::Owner | Role::Admin) {
@@ -154,7 +151,7 @@ fn landing(org: &Org, role: Role) -> String {
 }
 
 pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
-    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let fields = fields(&body);
     let token = field(&fields, "token").unwrap_or("").to_owned();
     let me = match signed_in(&state, &headers).await {
         Ok(me) => me,

@@ -130,11 +130,13 @@ fn cross_site() -> Response {
     )
 }
 
-fn fields(body: &[u8]) -> Vec<(String, String)> {
+/// A form post's fields, decoded.
+pub(super) fn fields(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// The first value of field `name`.
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
