@@ -71,7 +71,10 @@ impl Service {
     }
 
     fn db(&self) -> auditlog_sqlite::rusqlite::Connection {
-        auditlog_sqlite::rusqlite::Connection::open(&self.db_path).unwrap()
+        let db = auditlog_sqlite::rusqlite::Connection::open(&self.db_path).unwrap();
+        // The running service writes its own read records; wait for its lock.
+        db.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+        db
     }
 
     fn db_url(&self) -> String {
@@ -286,15 +289,20 @@ async fn verify_names_every_tampered_entry() {
     );
 
     // An entry inserted into the database beyond the tree: the service
-    // cannot prove it and refuses to export it as if it could.
-    let size: i64 = db.query_row("SELECT size FROM log_heads", [], |r| r.get(0)).unwrap();
-    db.execute_batch(&format!(
+    // cannot prove it and refuses to export it as if it could. One
+    // transaction that reads the head itself, because the running service
+    // may be appending its own read records at the same moment.
+    db.execute_batch(
         // A copy of entry 10 whatever the table's columns are.
-        "CREATE TEMP TABLE copied AS SELECT * FROM entries WHERE seq = 10; \
-         UPDATE copied SET seq = {next}, id = randomblob(16), idempotency_key = NULL; \
-         INSERT INTO entries SELECT * FROM copied; UPDATE log_heads SET size = {next};",
-        next = size + 1
-    ))
+        "BEGIN IMMEDIATE; \
+         CREATE TEMP TABLE copied AS SELECT * FROM entries WHERE seq = 10 \
+           AND org_id = (SELECT org_id FROM orgs WHERE slug = 'acme'); \
+         UPDATE copied SET id = randomblob(16), idempotency_key = NULL, \
+           seq = (SELECT size + 1 FROM log_heads WHERE log_heads.org_id = copied.org_id); \
+         INSERT INTO entries SELECT * FROM copied; \
+         UPDATE log_heads SET size = size + 1 WHERE org_id = (SELECT org_id FROM copied); \
+         COMMIT;",
+    )
     .unwrap();
     let resp = s
         .client

@@ -65,6 +65,8 @@ impl Database {
         match self {
             Database::Sqlite(path) => {
                 let db = auditlog_sqlite::rusqlite::Connection::open(path).unwrap();
+                // The service may be writing (its own read records); wait for it.
+                db.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
                 db.execute_batch(sql).unwrap();
             }
             Database::Postgres(url) => {
