@@ -44,6 +44,7 @@ pub mod api_key;
 pub mod canonical;
 pub mod catalog;
 pub mod change;
+pub mod change_rules;
 pub mod checkpoint;
 pub mod clock;
 pub mod csv_row;

@@ -115,6 +115,62 @@ impl Org {
     pub fn retention_cutoff(&self, now: Timestamp) -> Timestamp {
         now.minus_days(self.retention_days())
     }
+
+    /// What asking for `plan` and `retention_days` (either left out to keep
+    /// the current one) changes: `None` when nothing would. Retention days
+    /// are an enterprise setting only, and at least one.
+    pub fn plan_change(&self, plan: Option<Plan>, retention_days: Option<u32>) -> Result<Option<PlanChange>, BadPlan> {
+        let new = plan.unwrap_or(self.plan);
+        let days = match (new, retention_days) {
+            (Plan::Enterprise, Some(0)) => return Err(BadPlan::ZeroRetention),
+            (Plan::Enterprise, days) => days.or(self.enterprise_retention_days),
+            (_, Some(_)) => return Err(BadPlan::RetentionNotEnterprise),
+            (_, None) => None,
+        };
+        let old_days = self.retention_days();
+        let new_days = new.retention_days(days);
+        if new == self.plan && new_days == old_days {
+            return Ok(None);
+        }
+        Ok(Some(PlanChange {
+            upgrade: new.rank() > self.plan.rank() || (new == self.plan && new_days > old_days),
+            new,
+            enterprise_retention_days: days,
+            old_days,
+            new_days,
+        }))
+    }
+}
+
+/// A change of plan or of retention, as [`Org::plan_change`] decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanChange {
+    /// A higher plan, or the same plan keeping entries longer.
+    pub upgrade: bool,
+    pub new: Plan,
+    pub enterprise_retention_days: Option<u32>,
+    pub old_days: u32,
+    pub new_days: u32,
+}
+
+impl PlanChange {
+    /// The event that records it.
+    pub fn event(&self) -> &'static str {
+        if self.upgrade {
+            "billing.plan_upgraded"
+        } else {
+            "billing.plan_downgraded"
+        }
+    }
+}
+
+/// A plan change refused before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadPlan {
+    #[error("retention_days must be at least 1")]
+    ZeroRetention,
+    #[error("retention_days can be set only on the enterprise plan")]
+    RetentionNotEnterprise,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +217,52 @@ pub fn validate_slug(slug: &str) -> Result<(), BadSlug> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn org(plan: Plan, days: Option<u32>) -> Org {
+        Org {
+            id: OrgId(1),
+            slug: "acme".into(),
+            name: "Acme".into(),
+            plan,
+            enterprise_retention_days: days,
+            sso: None,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn plan_changes_are_upgrades_or_downgrades_by_plan_then_retention() {
+        let team = org(Plan::Team, None);
+        let up = team.plan_change(Some(Plan::Scale), None).unwrap().unwrap();
+        assert_eq!(up.event(), "billing.plan_upgraded");
+        assert_eq!(team.plan_change(Some(Plan::Team), None).unwrap(), None);
+        let ent = org(Plan::Enterprise, Some(400));
+        let longer = ent.plan_change(None, Some(800)).unwrap().unwrap();
+        assert_eq!(
+            (longer.event(), longer.old_days, longer.new_days),
+            ("billing.plan_upgraded", 400, 800)
+        );
+        let shorter = ent.plan_change(None, Some(30)).unwrap().unwrap();
+        assert_eq!(shorter.event(), "billing.plan_downgraded");
+        assert_eq!(shorter.enterprise_retention_days, Some(30));
+        let down = ent.plan_change(Some(Plan::Team), None).unwrap().unwrap();
+        assert_eq!(
+            (down.event(), down.enterprise_retention_days),
+            ("billing.plan_downgraded", None)
+        );
+    }
+
+    #[test]
+    fn retention_days_belong_to_enterprise_and_are_positive() {
+        assert_eq!(
+            org(Plan::Team, None).plan_change(None, Some(30)),
+            Err(BadPlan::RetentionNotEnterprise)
+        );
+        assert_eq!(
+            org(Plan::Enterprise, Some(30)).plan_change(None, Some(0)),
+            Err(BadPlan::ZeroRetention)
+        );
+    }
 
     #[test]
     fn retention_follows_the_plan() {

@@ -62,6 +62,13 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
         }
     }
+
+    /// The status stored as [`as_str`](Self::as_str) wrote it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
 }
 
 /// One entry's delivery to one endpoint, and how it went.
@@ -97,6 +104,17 @@ pub enum AttemptResult {
     RetryAt(Timestamp),
     /// The schedule is spent.
     Failed,
+}
+
+impl AttemptResult {
+    /// The delivery's status after the attempt, and when to try next.
+    pub fn stored(self) -> (DeliveryStatus, Option<Timestamp>) {
+        match self {
+            AttemptResult::Delivered => (DeliveryStatus::Delivered, None),
+            AttemptResult::RetryAt(t) => (DeliveryStatus::Pending, Some(t)),
+            AttemptResult::Failed => (DeliveryStatus::Failed, None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //! nobody saw. Accounts are global, so their rows are locked (`FOR UPDATE`)
 //! where two organizations' transactions could meet on them.
 
+use auditlog_domain::change::Change;
+use auditlog_domain::change_rules as rules;
 use auditlog_domain::invitation::Invitation;
 use auditlog_domain::{OrgId, Role, StoreError};
 use deadpool_postgres::Transaction;
@@ -14,17 +16,53 @@ use crate::db;
 use crate::error::{Failure, conflict_or};
 use crate::rows::get;
 
-fn rejected(code: &'static str, message: impl Into<String>) -> Failure {
-    Failure::Store(StoreError::Rejected {
-        code,
-        message: message.into(),
-    })
+/// Applies a change to people's accounts; [`crate::changes::apply`] hands
+/// over every change it does not apply itself.
+pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) -> Result<(), Failure> {
+    match change {
+        Change::AddMember { email, role } => add_member(tx, org, email, *role, now).await,
+        Change::SetPassword { email, password_hash } => set_password(tx, email, password_hash, now).await,
+        Change::Invite(inv) => invite(tx, org, inv).await,
+        Change::AcceptInvitation {
+            token_hash,
+            email,
+            role,
+            new_account,
+            at,
+        } => {
+            let a = Acceptance {
+                token_hash,
+                email,
+                role: *role,
+                new_account: new_account.as_deref(),
+                at: at.millis(),
+            };
+            accept(tx, org, a).await
+        }
+        Change::ForceReset {
+            memberships,
+            invitation,
+        } => force_reset(tx, org, memberships, invitation).await,
+        Change::CompleteReset {
+            token_hash,
+            email,
+            password_hash,
+            at,
+        } => complete_reset(tx, org, token_hash, email, password_hash, at.millis()).await,
+        Change::ChangePassword {
+            email,
+            old_hash,
+            new_hash,
+            keep,
+        } => change_password(tx, email, old_hash, new_hash, keep).await,
+        other => Err(StoreError::Internal(format!("not a change to accounts: {other:?}")).into()),
+    }
 }
 
 /// Makes `email` a member, creating their account without a password if
 /// they have none. `ON CONFLICT DO NOTHING` waits for another
 /// organization's concurrent insert of the same person instead of failing.
-pub async fn add_member(tx: &Transaction<'_>, org: OrgId, email: &str, role: Role, now: i64) -> Result<(), Failure> {
+async fn add_member(tx: &Transaction<'_>, org: OrgId, email: &str, role: Role, now: i64) -> Result<(), Failure> {
     db::execute(
         tx,
         "INSERT INTO users (email, password_hash, created_at) VALUES ($1, NULL, $2) ON CONFLICT (email) DO NOTHING",
@@ -46,7 +84,7 @@ async fn insert_membership(tx: &Transaction<'_>, org: OrgId, email: &str, role: 
 }
 
 /// Sets the password, creating the account if needed.
-pub async fn set_password(tx: &Transaction<'_>, email: &str, hash: &str, now: i64) -> Result<(), Failure> {
+async fn set_password(tx: &Transaction<'_>, email: &str, hash: &str, now: i64) -> Result<(), Failure> {
     db::execute(
         tx,
         "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) \
@@ -57,7 +95,7 @@ pub async fn set_password(tx: &Transaction<'_>, email: &str, hash: &str, now: i6
     Ok(())
 }
 
-pub async fn invite(tx: &Transaction<'_>, org: OrgId, inv: &Invitation) -> Result<(), Failure> {
+async fn invite(tx: &Transaction<'_>, org: OrgId, inv: &Invitation) -> Result<(), Failure> {
     db::execute(
         tx,
         "INSERT INTO invitations (org_id, token_hash, kind, email, role, invited_by, created_at, expires_at) \
@@ -93,30 +131,23 @@ async fn use_invitation(
         &[&org.0, &&token_hash[..], &kind, &email, &at],
     )
     .await?;
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(rejected(
-            "invitation_invalid",
-            "this invitation is unknown, already used or expired; ask for a new one",
-        ))
-    }
+    Ok(rules::invitation_usable(n)?)
 }
 
-pub struct Acceptance<'a> {
-    pub token_hash: &'a [u8; 32],
-    pub email: &'a str,
-    pub role: Role,
-    pub new_account: Option<&'a str>,
-    pub at: i64,
+struct Acceptance<'a> {
+    token_hash: &'a [u8; 32],
+    email: &'a str,
+    role: Role,
+    new_account: Option<&'a str>,
+    at: i64,
 }
 
 /// Uses a join invitation. A new account is created only where none
 /// exists: an existing account (with or without a password) is joined only
 /// by its signed-in owner, never by whoever holds the token.
-pub async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Result<(), Failure> {
+async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Result<(), Failure> {
     use_invitation(tx, org, a.token_hash, "join", a.email, a.at).await?;
-    let ok = match a.new_account {
+    let created = match a.new_account {
         Some(hash) => {
             db::execute(
                 tx,
@@ -127,38 +158,23 @@ pub async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Resu
             .await?
                 == 1
         }
-        None => db::query_opt(tx, "SELECT 1 FROM users WHERE email = $1 FOR SHARE", &[&a.email])
-            .await?
-            .is_some(),
+        None => false,
     };
-    if !ok {
-        return Err(rejected(
-            "sign_in_required",
-            format!("sign in as {} to accept this invitation", a.email),
-        ));
-    }
+    let exists = created
+        || db::query_opt(tx, "SELECT 1 FROM users WHERE email = $1 FOR SHARE", &[&a.email])
+            .await?
+            .is_some();
+    rules::account_for_acceptance(a.email, a.new_account.is_some(), created, exists)?;
     insert_membership(tx, org, a.email, a.role, a.at).await
 }
 
-pub async fn force_reset(tx: &Transaction<'_>, org: OrgId, seen: &[OrgId], inv: &Invitation) -> Result<(), Failure> {
+async fn force_reset(tx: &Transaction<'_>, org: OrgId, seen: &[OrgId], inv: &Invitation) -> Result<(), Failure> {
     // Locks the account, so a membership accepted meanwhile waits for this
     // transaction or is seen by it.
     db::query_opt(tx, "SELECT 1 FROM users WHERE email = $1 FOR UPDATE", &[&inv.email]).await?;
-    let rows = db::query(
-        tx,
-        "SELECT org_id FROM memberships WHERE email = $1 ORDER BY org_id",
-        &[&inv.email],
-    )
-    .await?;
-    let now: Vec<i64> = rows.iter().map(|r| get(r, 0)).collect::<Result<_, _>>()?;
-    let mut seen: Vec<i64> = seen.iter().map(|o| o.0).collect();
-    seen.sort_unstable();
-    if now != seen {
-        return Err(rejected(
-            "stale",
-            format!("{}'s memberships changed meanwhile; reload and try again", inv.email),
-        ));
-    }
+    let rows = db::query(tx, "SELECT org_id FROM memberships WHERE email = $1", &[&inv.email]).await?;
+    let stored: Vec<OrgId> = rows.iter().map(|r| get(r, 0).map(OrgId)).collect::<Result<_, _>>()?;
+    rules::memberships_as_seen(&inv.email, &stored, seen)?;
     db::execute(
         tx,
         "UPDATE users SET password_hash = NULL WHERE email = $1",
@@ -169,7 +185,7 @@ pub async fn force_reset(tx: &Transaction<'_>, org: OrgId, seen: &[OrgId], inv: 
     invite(tx, org, inv).await
 }
 
-pub async fn complete_reset(
+async fn complete_reset(
     tx: &Transaction<'_>,
     org: OrgId,
     token_hash: &[u8; 32],
@@ -187,7 +203,7 @@ pub async fn complete_reset(
     end_sessions(tx, email, &[]).await
 }
 
-pub async fn change_password(
+async fn change_password(
     tx: &Transaction<'_>,
     email: &str,
     old_hash: &str,
@@ -200,12 +216,7 @@ pub async fn change_password(
         &[&email, &old_hash, &new_hash],
     )
     .await?;
-    if n != 1 {
-        return Err(rejected(
-            "stale",
-            "your password changed meanwhile; sign in again and retry",
-        ));
-    }
+    rules::password_as_seen(n)?;
     end_sessions(tx, email, &keep[..]).await
 }
 

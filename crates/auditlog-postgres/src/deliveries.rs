@@ -128,11 +128,8 @@ pub async fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Resul
         attempt,
     } in attempts
     {
-        let (status, next) = match attempt.result {
-            AttemptResult::Delivered => ("delivered", None),
-            AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
-            AttemptResult::Failed => ("failed", None),
-        };
+        let (status, next) = attempt.result.stored();
+        let (status, next) = (status.as_str(), next.map(Timestamp::millis));
         let updated = db::query_opt(
             tx,
             "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = $3, last_status = $4, \

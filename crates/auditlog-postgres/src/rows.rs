@@ -231,12 +231,7 @@ pub fn delivery_at(r: &Row, at: usize) -> Result<Delivery, StoreError> {
         id: get(r, at)?,
         webhook_id: get(r, at + 1)?,
         seq: get(r, at + 2)?,
-        status: match status {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => return Err(bad("unknown delivery status")),
-        },
+        status: DeliveryStatus::parse(status).ok_or_else(|| bad("unknown delivery status"))?,
         attempts: u32::try_from(get::<i32>(r, at + 4)?).map_err(|_| bad("negative attempts"))?,
         next_attempt_at: timestamp_opt(r, at + 5)?,
         last_attempt_at: timestamp_opt(r, at + 6)?,

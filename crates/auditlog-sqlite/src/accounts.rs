@@ -4,22 +4,61 @@
 //! a compare-and-set on what the caller saw, so a race refuses the change
 //! (`stale`, `invitation_used`) instead of applying it to a state nobody saw.
 
+use auditlog_domain::change::Change;
+use auditlog_domain::change_rules as rules;
 use auditlog_domain::invitation::Invitation;
 use auditlog_domain::{OrgId, Role, StoreError};
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 
 use crate::rows::{conflict_or, db_err};
 
-fn rejected(code: &'static str, message: impl Into<String>) -> StoreError {
-    StoreError::Rejected {
-        code,
-        message: message.into(),
+/// Applies a change to people's accounts; [`crate::changes::apply`] hands
+/// over every change it does not apply itself.
+pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result<(), StoreError> {
+    match change {
+        Change::AddMember { email, role } => add_member(conn, org, email, *role, now),
+        Change::SetPassword { email, password_hash } => set_password(conn, email, password_hash, now),
+        Change::Invite(inv) => invite(conn, org, inv),
+        Change::AcceptInvitation {
+            token_hash,
+            email,
+            role,
+            new_account,
+            at,
+        } => accept(
+            conn,
+            org,
+            Acceptance {
+                token_hash,
+                email,
+                role: *role,
+                new_account: new_account.as_deref(),
+                at: at.millis(),
+            },
+        ),
+        Change::ForceReset {
+            memberships,
+            invitation,
+        } => force_reset(conn, org, memberships, invitation),
+        Change::CompleteReset {
+            token_hash,
+            email,
+            password_hash,
+            at,
+        } => complete_reset(conn, org, token_hash, email, password_hash, at.millis()),
+        Change::ChangePassword {
+            email,
+            old_hash,
+            new_hash,
+            keep,
+        } => change_password(conn, email, old_hash, new_hash, keep),
+        other => Err(StoreError::Internal(format!("not a change to accounts: {other:?}"))),
     }
 }
 
 /// Makes `email` a member, creating their account without a password if
 /// they have none.
-pub fn add_member(conn: &Connection, org: OrgId, email: &str, role: Role, now: i64) -> Result<(), StoreError> {
+fn add_member(conn: &Connection, org: OrgId, email: &str, role: Role, now: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO users (email, password_hash, created_at) VALUES (?1, NULL, ?2) ON CONFLICT (email) DO NOTHING",
         params![email, now],
@@ -38,7 +77,7 @@ fn insert_membership(conn: &Connection, org: OrgId, email: &str, role: Role, now
 }
 
 /// Sets the password, creating the account if needed.
-pub fn set_password(conn: &Connection, email: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+fn set_password(conn: &Connection, email: &str, hash: &str, now: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
@@ -48,7 +87,7 @@ pub fn set_password(conn: &Connection, email: &str, hash: &str, now: i64) -> Res
     Ok(())
 }
 
-pub fn invite(conn: &Connection, org: OrgId, inv: &Invitation) -> Result<(), StoreError> {
+fn invite(conn: &Connection, org: OrgId, inv: &Invitation) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO invitations (org_id, token_hash, kind, email, role, invited_by, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -83,87 +122,64 @@ fn use_invitation(
             params![org.0, &token_hash[..], kind, email, at],
         )
         .map_err(db_err)?;
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(rejected(
-            "invitation_invalid",
-            "this invitation is unknown, already used or expired; ask for a new one",
-        ))
-    }
+    rules::invitation_usable(n as u64)
 }
 
-pub struct Acceptance<'a> {
-    pub token_hash: &'a [u8; 32],
-    pub email: &'a str,
-    pub role: Role,
-    pub new_account: Option<&'a str>,
-    pub at: i64,
+struct Acceptance<'a> {
+    token_hash: &'a [u8; 32],
+    email: &'a str,
+    role: Role,
+    new_account: Option<&'a str>,
+    at: i64,
 }
 
 /// Uses a join invitation. A new account is created only where none
 /// exists: an existing account (with or without a password) is joined only
 /// by its signed-in owner, never by whoever holds the token.
-pub fn accept(conn: &Connection, org: OrgId, a: Acceptance<'_>) -> Result<(), StoreError> {
+fn accept(conn: &Connection, org: OrgId, a: Acceptance<'_>) -> Result<(), StoreError> {
     use_invitation(conn, org, a.token_hash, "join", a.email, a.at)?;
-    match a.new_account {
+    let created = match a.new_account {
         Some(hash) => {
-            let n = conn
-                .execute(
-                    "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (email) DO NOTHING",
-                    params![a.email, hash, a.at],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(sign_in_required(a.email));
-            }
+            conn.execute(
+                "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (email) DO NOTHING",
+                params![a.email, hash, a.at],
+            )
+            .map_err(db_err)?
+                == 1
         }
-        None => {
-            let exists: Option<i64> = conn
-                .query_row("SELECT 1 FROM users WHERE email = ?1", [a.email], |r| r.get(0))
-                .optional()
-                .map_err(db_err)?;
-            if exists.is_none() {
-                return Err(sign_in_required(a.email));
-            }
-        }
-    }
+        None => false,
+    };
+    let exists = created
+        || conn
+            .query_row("SELECT 1 FROM users WHERE email = ?1", [a.email], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map_err(db_err)?
+            .is_some();
+    rules::account_for_acceptance(a.email, a.new_account.is_some(), created, exists)?;
     insert_membership(conn, org, a.email, a.role, a.at)
 }
 
-fn sign_in_required(email: &str) -> StoreError {
-    rejected(
-        "sign_in_required",
-        format!("sign in as {email} to accept this invitation"),
-    )
-}
-
-/// The account's organizations, sorted.
-fn account_orgs(conn: &Connection, email: &str) -> Result<Vec<i64>, StoreError> {
+/// The account's organizations.
+fn account_orgs(conn: &Connection, email: &str) -> Result<Vec<OrgId>, StoreError> {
     let mut s = conn
-        .prepare_cached("SELECT org_id FROM memberships WHERE email = ?1 ORDER BY org_id")
+        .prepare_cached("SELECT org_id FROM memberships WHERE email = ?1")
         .map_err(db_err)?;
-    let rows = s.query_map([email], |r| r.get(0)).map_err(db_err)?;
+    let rows = s.query_map([email], |r| r.get(0).map(OrgId)).map_err(db_err)?;
     rows.collect::<Result<_, _>>().map_err(db_err)
 }
 
-pub fn force_reset(conn: &Connection, org: OrgId, seen: &[OrgId], inv: &Invitation) -> Result<(), StoreError> {
-    let mut seen: Vec<i64> = seen.iter().map(|o| o.0).collect();
-    seen.sort_unstable();
-    if account_orgs(conn, &inv.email)? != seen {
-        return Err(rejected(
-            "stale",
-            format!("{}'s memberships changed meanwhile; reload and try again", inv.email),
-        ));
-    }
+fn force_reset(conn: &Connection, org: OrgId, seen: &[OrgId], inv: &Invitation) -> Result<(), StoreError> {
+    rules::memberships_as_seen(&inv.email, &account_orgs(conn, &inv.email)?, seen)?;
     conn.execute("UPDATE users SET password_hash = NULL WHERE email = ?1", [&inv.email])
         .map_err(db_err)?;
     end_sessions(conn, &inv.email, None)?;
     invite(conn, org, inv)
 }
 
-pub fn complete_reset(
+fn complete_reset(
     conn: &Connection,
     org: OrgId,
     token_hash: &[u8; 32],
@@ -180,7 +196,7 @@ pub fn complete_reset(
     end_sessions(conn, email, None)
 }
 
-pub fn change_password(
+fn change_password(
     conn: &Connection,
     email: &str,
     old_hash: &str,
@@ -193,12 +209,7 @@ pub fn change_password(
             params![email, old_hash, new_hash],
         )
         .map_err(db_err)?;
-    if n != 1 {
-        return Err(rejected(
-            "stale",
-            "your password changed meanwhile; sign in again and retry",
-        ));
-    }
+    rules::password_as_seen(n as u64)?;
     end_sessions(conn, email, Some(keep))
 }
 

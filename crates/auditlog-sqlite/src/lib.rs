@@ -986,11 +986,8 @@ impl Store for SqliteStore {
                     attempt,
                 } in attempts
                 {
-                    let (status, next) = match attempt.result {
-                        AttemptResult::Delivered => ("delivered", None),
-                        AttemptResult::RetryAt(t) => ("pending", Some(t.millis())),
-                        AttemptResult::Failed => ("failed", None),
-                    };
+                    let (status, next) = attempt.result.stored();
+                    let (status, next) = (status.as_str(), next.map(Timestamp::millis));
                     let webhook_id: Option<String> = update
                         .query_row(
                             params![

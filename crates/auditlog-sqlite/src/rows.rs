@@ -263,12 +263,7 @@ pub fn delivery_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Delivery> {
         id: r.get(at)?,
         webhook_id: r.get(at + 1)?,
         seq: r.get(at + 2)?,
-        status: match status.as_str() {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => return Err(bad_column(at + 3, "unknown delivery status")),
-        },
+        status: DeliveryStatus::parse(&status).ok_or_else(|| bad_column(at + 3, "unknown delivery status"))?,
         attempts: r.get(at + 4)?,
         next_attempt_at: r.get::<_, Option<i64>>(at + 5)?.map(Timestamp),
         last_attempt_at: r.get::<_, Option<i64>>(at + 6)?.map(Timestamp),

@@ -158,43 +158,20 @@ pub async fn patch_org(
     }
     if patch.plan.is_some() || patch.retention_days.is_some() {
         principal.authorize(Action::ChangePlan)?;
-        let new = patch.plan.unwrap_or(org.plan);
-        let days = match (new, patch.retention_days) {
-            (Plan::Enterprise, Some(0)) => {
-                return Err(ApiError::invalid(
-                    "retention_days",
-                    "invalid_value",
-                    "retention_days must be at least 1",
-                ));
-            }
-            (Plan::Enterprise, days) => days.or(org.enterprise_retention_days),
-            (_, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "retention_days",
-                    "invalid_value",
-                    "retention_days can be set only on the enterprise plan",
-                ));
-            }
-            (_, None) => None,
-        };
-        let old_days = org.retention_days();
-        let new_days = new.retention_days(days);
-        if new != org.plan || new_days != old_days {
-            let event = if new.rank() > org.plan.rank() || (new == org.plan && new_days > old_days) {
-                "billing.plan_upgraded"
-            } else {
-                "billing.plan_downgraded"
-            };
+        let change = org
+            .plan_change(patch.plan, patch.retention_days)
+            .map_err(|e| ApiError::invalid("retention_days", "invalid_value", e.to_string()))?;
+        if let Some(c) = change {
             entries.push(principal.entry(
                 now,
-                event,
+                c.event(),
                 org_resource(org),
-                json!({"old_plan": org.plan, "new_plan": new, "old_retention_days": old_days, "new_retention_days": new_days}),
+                json!({"old_plan": org.plan, "new_plan": c.new, "old_retention_days": c.old_days, "new_retention_days": c.new_days}),
             ));
             changes.push(Change::SetPlan {
                 old: org.plan,
-                new,
-                enterprise_retention_days: days,
+                new: c.new,
+                enterprise_retention_days: c.enterprise_retention_days,
             });
         }
     }
