@@ -111,6 +111,8 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     settle_disk();
     let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
     settle_disk();
+    let reads = crate::bench_reads::measure(workdir.path(), args.entries, args.query_samples).await?;
+    settle_disk();
     let export = csv_export(&seeded, workdir.path()).await?;
     settle_disk();
     progress("6/7 webhook delivery at a sustained rate");
@@ -133,6 +135,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
         batched,
         single,
         queries,
+        reads,
         export,
         webhooks,
         integrity,
@@ -416,15 +419,14 @@ pub(crate) struct InProcessServer {
 
 impl InProcessServer {
     pub(crate) async fn start(store: Arc<dyn Store>) -> Result<Self, AnyError> {
+        Self::start_with(ServerConfig::default(), store).await
+    }
+
+    pub(crate) async fn start_with(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self, AnyError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(auditlog_server::serve(
-            ServerConfig::default(),
-            store,
-            listener,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(auditlog_server::serve(config, store, listener, shutdown.clone()));
         Ok(Self { base, shutdown, task })
     }
 
@@ -853,7 +855,7 @@ async fn send_worker(
 // 4. First-page query latency
 // ---------------------------------------------------------------------------
 
-struct SeedFigures {
+pub(crate) struct SeedFigures {
     entries: usize,
     /// Time inside `Store::append` only.
     append: Duration,
@@ -933,7 +935,7 @@ impl Vocabulary {
     }
 
     /// The lists queries cycle through, in a fixed order.
-    fn lists(&self) -> QueryValues {
+    pub(crate) fn lists(&self) -> QueryValues {
         QueryValues {
             start: self.start,
             end: self.end,
@@ -951,7 +953,7 @@ impl Vocabulary {
     }
 }
 
-struct QueryValues {
+pub(crate) struct QueryValues {
     start: Timestamp,
     end: Timestamp,
     actors: Vec<String>,
@@ -977,7 +979,7 @@ fn cycle<T>(list: &[T], i: usize) -> Result<&T, AnyError> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum QueryKind {
+pub(crate) enum QueryKind {
     Unfiltered,
     Actor,
     EventExact,
@@ -989,7 +991,7 @@ enum QueryKind {
 }
 
 impl QueryKind {
-    const ALL: [QueryKind; 8] = [
+    pub(crate) const ALL: [QueryKind; 8] = [
         QueryKind::Unfiltered,
         QueryKind::Actor,
         QueryKind::EventExact,
@@ -1000,7 +1002,7 @@ impl QueryKind {
         QueryKind::Combination,
     ];
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             QueryKind::Unfiltered => "no filter",
             QueryKind::Actor => "`actor=`",
@@ -1014,7 +1016,7 @@ impl QueryKind {
     }
 
     /// The query parameters of the i-th request of this kind.
-    fn params(self, i: usize, v: &QueryValues) -> Result<Vec<(&'static str, String)>, AnyError> {
+    pub(crate) fn params(self, i: usize, v: &QueryValues) -> Result<Vec<(&'static str, String)>, AnyError> {
         let middle = Timestamp((v.start.millis() + v.end.millis()) / 2);
         let mut p = match self {
             QueryKind::Unfiltered => vec![],
@@ -1173,7 +1175,7 @@ impl SeedPlan {
 /// Fills the last year with `n` entries, `SEED_BATCH` per transaction.
 /// Entries are generated a batch at a time, each batch covering its own
 /// slice of the year, so memory stays flat however large `n` is.
-async fn seed_log(store: &dyn Store, org: OrgId, n: usize) -> Result<(SeedFigures, Vocabulary), AnyError> {
+pub(crate) async fn seed_log(store: &dyn Store, org: OrgId, n: usize) -> Result<(SeedFigures, Vocabulary), AnyError> {
     let catalog = Catalog::builtin();
     let plan = SeedPlan::new(n, SEED_BATCH);
     let mut vocabulary = plan.vocabulary();
@@ -1207,7 +1209,7 @@ pub(crate) fn ms(d: Duration) -> f64 {
 }
 
 /// Sends one GET and reads the whole body; returns its latency and body.
-async fn timed_get(request: reqwest::RequestBuilder, what: &str) -> Result<(Duration, Vec<u8>), AnyError> {
+pub(crate) async fn timed_get(request: reqwest::RequestBuilder, what: &str) -> Result<(Duration, Vec<u8>), AnyError> {
     let started = Instant::now();
     let response = request.send().await?;
     let status = response.status();
@@ -1248,7 +1250,7 @@ async fn measure_kind(
 }
 
 /// How many entries a listing page holds.
-fn page_rows(body: &[u8]) -> Result<usize, AnyError> {
+pub(crate) fn page_rows(body: &[u8]) -> Result<usize, AnyError> {
     let page: Value = serde_json::from_slice(body)?;
     page.get("entries")
         .and_then(Value::as_array)
@@ -1539,6 +1541,8 @@ struct Results {
     batched: IngestFigures,
     single: SingleEventFigures,
     queries: QueryFigures,
+    /// Each query kind with reads recorded and without.
+    reads: Vec<crate::bench_reads::ReadsFigures>,
     export: ExportFigures,
     /// The webhook section, rendered by `bench_webhooks`.
     webhooks: String,
@@ -1731,6 +1735,7 @@ impl Results {
         self.batched_section(&mut out, &mut verdicts)?;
         self.single_section(&mut out, &mut verdicts)?;
         self.query_section(&mut out, &mut verdicts)?;
+        self.reads_section(&mut out, &mut verdicts)?;
         self.export_section(&mut out, &mut verdicts)?;
         writeln!(
             out,
@@ -1902,6 +1907,18 @@ impl Results {
             q.samples
         )?;
         query_table(&q.kinds, q.healthz, TARGET_QUERY_P99, v).render(out)
+    }
+
+    fn reads_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
+        writeln!(out, "## 4b. What recording reads costs a reader\n")?;
+        writeln!(
+            out,
+            "The same first-page queries against two in-process servers, each on its own log seeded \
+             alike: one records reads (`audit_log.viewed`, the default), one does not. The arms take \
+             turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
+             of their p99 is the cost.\n"
+        )?;
+        crate::bench_reads::table(&self.reads, v).render(out)
     }
 
     fn export_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {

@@ -14,6 +14,7 @@ mod bench_abuse;
 mod bench_integrity;
 mod bench_load;
 mod bench_postgres;
+mod bench_reads;
 mod bench_replicas;
 mod bench_webhooks;
 mod cli;
