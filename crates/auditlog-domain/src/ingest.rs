@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::catalog::RecordedBy;
+use crate::catalog::{EventSpec, RecordedBy};
 use crate::entry::{Actor, ActorType, NewEntry, Resource, SubmittedBy};
 use crate::{Catalog, Timestamp};
 
@@ -327,263 +327,30 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
             "each event must be a JSON object",
         )]);
     };
-    let mut problems = Vec::new();
-    for key in obj.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            problems.push(Problem::at(
-                i,
-                key,
-                "unknown_field",
-                format!("unknown field {key:?}; expected one of: {}", FIELDS.join(", ")),
-            ));
-        }
-    }
-
-    // event
-    let spec = match obj.get("event") {
-        None | Some(Value::Null) => {
-            problems.push(Problem::at(
-                i,
-                "event",
-                "required",
-                "event is required, e.g. \"api_key.created\"",
-            ));
-            None
-        }
-        Some(Value::String(name)) => match ctx.catalog.get(name) {
-            Some(spec) if spec.recorded_by == RecordedBy::Service => {
-                problems.push(reserved_event(i, name));
-                None
-            }
-            Some(spec) => Some(spec),
-            None => {
-                problems.push(Problem::at(
-                    i,
-                    "event",
-                    "unknown_event",
-                    format!("unknown event {name:?}: it is not in the catalog (GET /v1/audit/catalog)"),
-                ));
-                None
-            }
-        },
-        Some(_) => {
-            problems.push(Problem::at(i, "event", "invalid_type", "event must be a string"));
-            None
-        }
+    let mut c = Check {
+        i,
+        obj,
+        ctx,
+        problems: Vec::new(),
     };
-
-    // timestamp
-    let timestamp = match one_of(i, obj, "timestamp", "occurred_at", &mut problems) {
-        None | Some((Value::Null, _)) => Some(ctx.now),
-        Some((Value::String(s), field)) => match Timestamp::parse(s) {
-            Ok(t) if t > ctx.now.plus_millis(MAX_FUTURE_SKEW_MS) => {
-                problems.push(Problem::at(
-                    i,
-                    &field,
-                    "in_future",
-                    format!(
-                        "{field} {s} is more than 5 minutes in the future (server time {})",
-                        ctx.now
-                    ),
-                ));
-                None
-            }
-            Ok(t) if t < ctx.now.minus_days(ctx.retention_days) => {
-                problems.push(Problem::at(
-                    i,
-                    &field,
-                    "outside_retention",
-                    format!(
-                        "{field} {s} is older than the plan's retention window of {} days",
-                        ctx.retention_days
-                    ),
-                ));
-                None
-            }
-            Ok(t) => Some(t),
-            Err(e) => {
-                problems.push(Problem::at(i, &field, "invalid_timestamp", e.to_string()));
-                None
-            }
-        },
-        Some((_, field)) => {
-            problems.push(Problem::at(
-                i,
-                &field,
-                "invalid_type",
-                format!("{field} must be an RFC 3339 string"),
-            ));
-            None
-        }
-    };
-
-    // actor
-    let object_actor = match obj.get("actor") {
-        Some(Value::Object(a)) => Some(actor_object(i, a, obj.contains_key("actor_type"), &mut problems)),
-        _ => None,
-    };
-    let actor_type = match obj.get("actor_type") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match ActorType::parse(s) {
-            Some(t) => Some(t),
-            None => {
-                problems.push(Problem::at(
-                    i,
-                    "actor_type",
-                    "invalid_value",
-                    "actor_type must be one of user, api_key, system, service",
-                ));
-                None
-            }
-        },
-        Some(_) => {
-            problems.push(Problem::at(
-                i,
-                "actor_type",
-                "invalid_type",
-                "actor_type must be a string",
-            ));
-            None
-        }
-    };
-    let actor = match object_actor {
-        Some(a) => a,
-        None => string_actor(i, obj, actor_type, ctx, &mut problems),
-    };
-    if let Some(a) = &actor
-        && RESERVED_ACTOR_TYPES.contains(&a.kind)
-    {
-        problems.push(Problem::at(
-            i,
-            "actor_type",
-            "reserved_event",
-            format!(
-                "actor type {:?} is reserved: only auditlog records what it does itself",
-                a.kind.as_str()
-            ),
-        ));
-    }
-
-    // resource
-    let resource = match obj.get("resource") {
-        None | Some(Value::Null) => {
-            problems.push(Problem::at(
-                i,
-                "resource",
-                "required",
-                "resource is required: {\"type\": ..., \"id\": ..., \"name\": optional}",
-            ));
-            None
-        }
-        Some(Value::Object(r)) => {
-            let before = problems.len();
-            for key in r.keys().filter(|k| !["type", "id", "name"].contains(&k.as_str())) {
-                problems.push(Problem::at(
-                    i,
-                    &format!("resource.{key}"),
-                    "unknown_field",
-                    format!("unknown field {key:?} in resource; expected type, id, name"),
-                ));
-            }
-            let kind = opt_string(i, r, "type", MAX_RESOURCE_TYPE, &mut problems);
-            let id = opt_string(i, r, "id", MAX_RESOURCE_ID, &mut problems);
-            let name = opt_string(i, r, "name", MAX_RESOURCE_NAME, &mut problems);
-            // Re-label nested problems with their full path.
-            for p in &mut problems[before..] {
-                if !p.field.starts_with("resource.") {
-                    p.field = format!("resource.{}", p.field);
-                }
-            }
-            if kind.is_none() && !r.contains_key("type") {
-                problems.push(Problem::at(i, "resource.type", "required", "resource.type is required"));
-            }
-            if id.is_none() && !r.contains_key("id") {
-                problems.push(Problem::at(i, "resource.id", "required", "resource.id is required"));
-            }
-            match (kind, id) {
-                (Some(kind), Some(id)) => Some(Resource { kind, id, name }),
-                _ => None,
-            }
-        }
-        Some(_) => {
-            problems.push(Problem::at(i, "resource", "invalid_type", "resource must be an object"));
-            None
-        }
-    };
-
-    // details
-    let details = match obj.get("details") {
-        None | Some(Value::Null) => Some(Map::new()),
-        Some(Value::Object(d)) => {
-            let size = serde_json::to_string(d).map(|s| s.len()).unwrap_or(usize::MAX);
-            if size > MAX_DETAILS_BYTES {
-                problems.push(Problem::at(
-                    i,
-                    "details",
-                    "too_large",
-                    format!("details are {size} bytes as compact JSON; the limit is {MAX_DETAILS_BYTES}"),
-                ));
-                None
-            } else {
-                Some(d.clone())
-            }
-        }
-        Some(_) => {
-            problems.push(Problem::at(
-                i,
-                "details",
-                "invalid_type",
-                "details must be a JSON object",
-            ));
-            None
-        }
-    };
+    c.unknown_fields();
+    let spec = c.event();
+    let timestamp = c.timestamp();
+    let actor = c.actor();
+    let resource = c.resource();
+    let details = c.details();
     if let (Some(spec), Some(d)) = (spec, &details) {
-        for key in &spec.required_details {
-            if d.get(key).is_none_or(Value::is_null) {
-                problems.push(Problem::at(
-                    i,
-                    &format!("details.{key}"),
-                    "missing_detail",
-                    format!("event {} requires the detail key {key:?}", spec.name),
-                ));
-            }
-        }
+        c.required_details(spec, d);
     }
+    let ip_address = c.ip_address();
+    let user_agent = c.string("user_agent", MAX_USER_AGENT);
+    let request_id = c
+        .string("request_id", MAX_REQUEST_ID)
+        .or_else(|| ctx.default_request_id.clone());
+    let idempotency_key = c.string("idempotency_key", MAX_IDEMPOTENCY_KEY);
 
-    // ip address
-    let ip_address = match one_of(i, obj, "ip_address", "ip", &mut problems) {
-        None | Some((Value::Null, _)) => ctx.default_ip,
-        Some((Value::String(s), field)) => match s.parse::<IpAddr>() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                problems.push(Problem::at(
-                    i,
-                    &field,
-                    "invalid_ip",
-                    format!("{field} {s:?} is not an IPv4 or IPv6 address"),
-                ));
-                None
-            }
-        },
-        Some((_, field)) => {
-            problems.push(Problem::at(
-                i,
-                &field,
-                "invalid_type",
-                format!("{field} must be a string"),
-            ));
-            None
-        }
-    };
-
-    let user_agent = opt_string(i, obj, "user_agent", MAX_USER_AGENT, &mut problems);
-    let request_id =
-        opt_string(i, obj, "request_id", MAX_REQUEST_ID, &mut problems).or_else(|| ctx.default_request_id.clone());
-    let idempotency_key = opt_string(i, obj, "idempotency_key", MAX_IDEMPOTENCY_KEY, &mut problems);
-
-    if !problems.is_empty() {
-        return Err(problems);
+    if !c.problems.is_empty() {
+        return Err(c.problems);
     }
     match (spec, timestamp, actor, resource, details) {
         (Some(spec), Some(timestamp), Some(actor), Some(resource), Some(details)) => Ok(NewEntry {
@@ -601,6 +368,235 @@ fn validate_event(i: usize, v: &Value, ctx: &IngestContext<'_>) -> Result<NewEnt
         // Every `None` above pushed a problem, so this arm is unreachable in
         // practice; it still answers with an error rather than a panic.
         _ => Err(vec![Problem::at(i, "", "invalid", "the event is invalid")]),
+    }
+}
+
+/// One event under validation: each field's check reads it and adds what
+/// is wrong to `problems`, so a client learns every problem at once.
+struct Check<'a> {
+    i: usize,
+    obj: &'a Map<String, Value>,
+    ctx: &'a IngestContext<'a>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Check<'a> {
+    fn problem(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem::at(self.i, field, code, message));
+    }
+
+    fn string(&mut self, key: &str, max: usize) -> Option<String> {
+        opt_string(self.i, self.obj, key, max, &mut self.problems)
+    }
+
+    fn unknown_fields(&mut self) {
+        for key in self.obj.keys() {
+            if !FIELDS.contains(&key.as_str()) {
+                let message = format!("unknown field {key:?}; expected one of: {}", FIELDS.join(", "));
+                self.problem(key, "unknown_field", message);
+            }
+        }
+    }
+
+    /// The event's catalog entry; events only the service records are
+    /// refused.
+    fn event(&mut self) -> Option<&'a EventSpec> {
+        match self.obj.get("event") {
+            None | Some(Value::Null) => {
+                self.problem("event", "required", "event is required, e.g. \"api_key.created\"");
+                None
+            }
+            Some(Value::String(name)) => match self.ctx.catalog.get(name) {
+                Some(spec) if spec.recorded_by == RecordedBy::Service => {
+                    self.problems.push(reserved_event(self.i, name));
+                    None
+                }
+                Some(spec) => Some(spec),
+                None => {
+                    let message = format!("unknown event {name:?}: it is not in the catalog (GET /v1/audit/catalog)");
+                    self.problem("event", "unknown_event", message);
+                    None
+                }
+            },
+            Some(_) => {
+                self.problem("event", "invalid_type", "event must be a string");
+                None
+            }
+        }
+    }
+
+    /// When it happened: given, or now; neither far in the future nor
+    /// past the plan's retention.
+    fn timestamp(&mut self) -> Option<Timestamp> {
+        let (now, days) = (self.ctx.now, self.ctx.retention_days);
+        match one_of(self.i, self.obj, "timestamp", "occurred_at", &mut self.problems) {
+            None | Some((Value::Null, _)) => Some(now),
+            Some((Value::String(s), field)) => match Timestamp::parse(s) {
+                Ok(t) if t > now.plus_millis(MAX_FUTURE_SKEW_MS) => {
+                    let message = format!("{field} {s} is more than 5 minutes in the future (server time {now})");
+                    self.problem(&field, "in_future", message);
+                    None
+                }
+                Ok(t) if t < now.minus_days(days) => {
+                    let message = format!("{field} {s} is older than the plan's retention window of {days} days");
+                    self.problem(&field, "outside_retention", message);
+                    None
+                }
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.problem(&field, "invalid_timestamp", e.to_string());
+                    None
+                }
+            },
+            Some((_, field)) => {
+                self.problem(&field, "invalid_type", format!("{field} must be an RFC 3339 string"));
+                None
+            }
+        }
+    }
+
+    /// Who did it, as an object or a string with an optional type; the
+    /// service's own actor types are refused.
+    fn actor(&mut self) -> Option<Actor> {
+        let object_actor = match self.obj.get("actor") {
+            Some(Value::Object(a)) => Some(actor_object(
+                self.i,
+                a,
+                self.obj.contains_key("actor_type"),
+                &mut self.problems,
+            )),
+            _ => None,
+        };
+        let actor_type = self.actor_type();
+        let actor = match object_actor {
+            Some(a) => a,
+            None => string_actor(self.i, self.obj, actor_type, self.ctx, &mut self.problems),
+        };
+        if let Some(a) = &actor
+            && RESERVED_ACTOR_TYPES.contains(&a.kind)
+        {
+            let message = format!(
+                "actor type {:?} is reserved: only auditlog records what it does itself",
+                a.kind.as_str()
+            );
+            self.problem("actor_type", "reserved_event", message);
+        }
+        actor
+    }
+
+    fn actor_type(&mut self) -> Option<ActorType> {
+        match self.obj.get("actor_type") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                let t = ActorType::parse(s);
+                if t.is_none() {
+                    self.problem(
+                        "actor_type",
+                        "invalid_value",
+                        "actor_type must be one of user, api_key, system, service",
+                    );
+                }
+                t
+            }
+            Some(_) => {
+                self.problem("actor_type", "invalid_type", "actor_type must be a string");
+                None
+            }
+        }
+    }
+
+    fn resource(&mut self) -> Option<Resource> {
+        match self.obj.get("resource") {
+            None | Some(Value::Null) => {
+                self.problem(
+                    "resource",
+                    "required",
+                    "resource is required: {\"type\": ..., \"id\": ..., \"name\": optional}",
+                );
+                None
+            }
+            Some(Value::Object(r)) => self.resource_object(r),
+            Some(_) => {
+                self.problem("resource", "invalid_type", "resource must be an object");
+                None
+            }
+        }
+    }
+
+    fn resource_object(&mut self, r: &Map<String, Value>) -> Option<Resource> {
+        let before = self.problems.len();
+        for key in r.keys().filter(|k| !["type", "id", "name"].contains(&k.as_str())) {
+            let message = format!("unknown field {key:?} in resource; expected type, id, name");
+            self.problem(&format!("resource.{key}"), "unknown_field", message);
+        }
+        let kind = opt_string(self.i, r, "type", MAX_RESOURCE_TYPE, &mut self.problems);
+        let id = opt_string(self.i, r, "id", MAX_RESOURCE_ID, &mut self.problems);
+        let name = opt_string(self.i, r, "name", MAX_RESOURCE_NAME, &mut self.problems);
+        // Re-label nested problems with their full path.
+        for p in &mut self.problems[before..] {
+            if !p.field.starts_with("resource.") {
+                p.field = format!("resource.{}", p.field);
+            }
+        }
+        if kind.is_none() && !r.contains_key("type") {
+            self.problem("resource.type", "required", "resource.type is required");
+        }
+        if id.is_none() && !r.contains_key("id") {
+            self.problem("resource.id", "required", "resource.id is required");
+        }
+        Some(Resource {
+            kind: kind?,
+            id: id?,
+            name,
+        })
+    }
+
+    fn details(&mut self) -> Option<Map<String, Value>> {
+        match self.obj.get("details") {
+            None | Some(Value::Null) => Some(Map::new()),
+            Some(Value::Object(d)) => {
+                let size = serde_json::to_string(d).map(|s| s.len()).unwrap_or(usize::MAX);
+                if size > MAX_DETAILS_BYTES {
+                    let message = format!("details are {size} bytes as compact JSON; the limit is {MAX_DETAILS_BYTES}");
+                    self.problem("details", "too_large", message);
+                    None
+                } else {
+                    Some(d.clone())
+                }
+            }
+            Some(_) => {
+                self.problem("details", "invalid_type", "details must be a JSON object");
+                None
+            }
+        }
+    }
+
+    fn required_details(&mut self, spec: &EventSpec, details: &Map<String, Value>) {
+        for key in &spec.required_details {
+            if details.get(key).is_none_or(Value::is_null) {
+                let message = format!("event {} requires the detail key {key:?}", spec.name);
+                self.problem(&format!("details.{key}"), "missing_detail", message);
+            }
+        }
+    }
+
+    /// Where from: given, or the request's own address.
+    fn ip_address(&mut self) -> Option<IpAddr> {
+        match one_of(self.i, self.obj, "ip_address", "ip", &mut self.problems) {
+            None | Some((Value::Null, _)) => self.ctx.default_ip,
+            Some((Value::String(s), field)) => {
+                let ip = s.parse::<IpAddr>().ok();
+                if ip.is_none() {
+                    let message = format!("{field} {s:?} is not an IPv4 or IPv6 address");
+                    self.problem(&field, "invalid_ip", message);
+                }
+                ip
+            }
+            Some((_, field)) => {
+                self.problem(&field, "invalid_type", format!("{field} must be a string"));
+                None
+            }
+        }
     }
 }
 
