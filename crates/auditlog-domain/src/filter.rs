@@ -138,105 +138,143 @@ pub fn parse_listing(
     catalog: &Catalog,
     extra: &[&str],
 ) -> Result<ListingRequest, Vec<Problem>> {
-    let mut req = ListingRequest::default();
-    let mut problems = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    // Each with where it was written in `q`, if it came from there.
-    let mut patterns: Vec<(EventPattern, Option<Span>)> = Vec::new();
-    let mut query = None;
-
+    let mut l = Listing::default();
     for (key, value) in pairs {
+        l.parameter(key, value, extra);
+    }
+    if let Some((q, spans)) = l.query.take() {
+        merge_query(q, &spans, &l.seen, &mut l.req.filter, &mut l.problems);
+    }
+    l.check_combinations();
+    l.resolve_events(catalog);
+    if l.problems.is_empty() {
+        Ok(l.req)
+    } else {
+        Err(l.problems)
+    }
+}
+
+/// A listing request being read, parameter by parameter, with every
+/// problem found so far.
+#[derive(Default)]
+struct Listing<'a> {
+    req: ListingRequest,
+    problems: Vec<Problem>,
+    seen: std::collections::HashSet<&'a str>,
+    /// Each with where it was written in `q`, if it came from there.
+    patterns: Vec<(EventPattern, Option<Span>)>,
+    query: Option<(query_language::Query, query_language::Spans)>,
+}
+
+impl<'a> Listing<'a> {
+    fn parameter(&mut self, key: &'a str, value: &str, extra: &[&str]) {
         let repeatable = key == "event";
-        if PARAMETERS.contains(&key.as_str()) && !repeatable && !seen.insert(key.as_str()) {
-            problems.push(problem(
+        if PARAMETERS.contains(&key) && !repeatable && !self.seen.insert(key) {
+            self.problems.push(problem(
                 key,
                 "repeated_parameter",
                 format!("{key} may be given only once"),
             ));
-            continue;
+            return;
         }
         let max = if key == "q" { MAX_Q_LEN } else { MAX_VALUE_LEN };
         if value.len() > max {
-            problems.push(problem(key, "too_long", format!("{key} is longer than {max} bytes")));
-            continue;
+            self.problems
+                .push(problem(key, "too_long", format!("{key} is longer than {max} bytes")));
+            return;
         }
-        let nonempty = |problems: &mut Vec<Problem>| {
-            if value.is_empty() {
-                problems.push(problem(key, "empty", format!("{key} must not be empty")));
-                None
-            } else {
-                Some(value.clone())
-            }
-        };
-        match key.as_str() {
-            "actor" => req.filter.actor = nonempty(&mut problems),
-            "resource_type" => req.filter.resource_type = nonempty(&mut problems),
-            "resource_id" => req.filter.resource_id = nonempty(&mut problems),
+        match key {
+            "actor" => self.req.filter.actor = self.nonempty(key, value),
+            "resource_type" => self.req.filter.resource_type = self.nonempty(key, value),
+            "resource_id" => self.req.filter.resource_id = self.nonempty(key, value),
             "submitted_by" => match SubmittedBy::parse_text(value) {
-                Some(by) => req.filter.submitted_by = Some(by),
-                None => problems.push(problem(
+                Some(by) => self.req.filter.submitted_by = Some(by),
+                None => self.problems.push(problem(
                     key,
                     "invalid_submitter",
                     "submitted_by wants KIND:ID, KIND one of service, api_key, session, cli (e.g. api_key:lqt_ab12cd34)",
                 )),
             },
-            "event" => {
-                if patterns.len() >= MAX_EVENT_PARAMS {
-                    problems.push(problem(
-                        "event",
-                        "too_many",
-                        format!("at most {MAX_EVENT_PARAMS} event parameters"),
-                    ));
-                    continue;
-                }
-                // `event=a,b` is accepted as well as `event=a&event=b`.
-                for part in value.split(',') {
-                    match EventPattern::parse(part.trim()) {
-                        Ok(p) => patterns.push((p, None)),
-                        Err(e) => problems.push(problem("event", "invalid_pattern", e.to_string())),
-                    }
-                }
-            }
-            // Empty is allowed: an empty search box selects everything.
-            "q" => match query_language::parse_with_spans(value) {
-                Ok((q, spans)) => {
-                    // In place, so patterns keep the order they were given in.
-                    let located = spans.events.iter().map(|s| Some(*s));
-                    patterns.extend(q.events.iter().cloned().zip(located));
-                    query = Some((q, spans));
-                }
-                Err(e) => problems.push(in_q("invalid_query", e.span, e.to_string())),
-            },
+            "event" => self.event(value),
+            "q" => self.q(value),
             "from" | "to" => match Timestamp::parse(value) {
-                Ok(t) if key == "from" => req.filter.from = Some(t),
-                Ok(t) => req.filter.to = Some(t),
-                Err(e) => problems.push(problem(key, "invalid_timestamp", e.to_string())),
+                Ok(t) if key == "from" => self.req.filter.from = Some(t),
+                Ok(t) => self.req.filter.to = Some(t),
+                Err(e) => self.problems.push(problem(key, "invalid_timestamp", e.to_string())),
             },
+            k if extra.contains(&k) => self.req.extra.push((key.to_owned(), value.to_owned())),
+            _ => self.paging(key, value, extra),
+        }
+    }
+
+    fn nonempty(&mut self, key: &str, value: &str) -> Option<String> {
+        if value.is_empty() {
+            self.problems
+                .push(problem(key, "empty", format!("{key} must not be empty")));
+            None
+        } else {
+            Some(value.to_owned())
+        }
+    }
+
+    /// `event=a,b` is accepted as well as `event=a&event=b`.
+    fn event(&mut self, value: &str) {
+        if self.patterns.len() >= MAX_EVENT_PARAMS {
+            self.problems.push(problem(
+                "event",
+                "too_many",
+                format!("at most {MAX_EVENT_PARAMS} event parameters"),
+            ));
+            return;
+        }
+        for part in value.split(',') {
+            match EventPattern::parse(part.trim()) {
+                Ok(p) => self.patterns.push((p, None)),
+                Err(e) => self.problems.push(problem("event", "invalid_pattern", e.to_string())),
+            }
+        }
+    }
+
+    /// Empty is allowed: an empty search box selects everything.
+    fn q(&mut self, value: &str) {
+        match query_language::parse_with_spans(value) {
+            Ok((q, spans)) => {
+                // In place, so patterns keep the order they were given in.
+                let located = spans.events.iter().map(|s| Some(*s));
+                self.patterns.extend(q.events.iter().cloned().zip(located));
+                self.query = Some((q, spans));
+            }
+            Err(e) => self.problems.push(in_q("invalid_query", e.span, e.to_string())),
+        }
+    }
+
+    /// The page parameters, and the refusal of any parameter unknown.
+    fn paging(&mut self, key: &str, value: &str, extra: &[&str]) {
+        match key {
             "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => req.page.limit = n,
-                _ => problems.push(problem(
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => self.req.page.limit = n,
+                _ => self.problems.push(problem(
                     "limit",
                     "invalid_limit",
                     format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
                 )),
             },
             "after_seq" => match value.parse::<i64>() {
-                Ok(n) if n >= 0 => req.filter.after_seq = Some(n),
-                _ => problems.push(problem(
+                Ok(n) if n >= 0 => self.req.filter.after_seq = Some(n),
+                _ => self.problems.push(problem(
                     "after_seq",
                     "invalid_after_seq",
                     "after_seq must be a whole number, 0 or more",
                 )),
             },
             "cursor" => match Cursor::decode(value) {
-                Ok(c) => req.page.after = Some(c),
-                Err(e) => problems.push(problem("cursor", "invalid_cursor", e.to_string())),
+                Ok(c) => self.req.page.after = Some(c),
+                Err(e) => self.problems.push(problem("cursor", "invalid_cursor", e.to_string())),
             },
-            k if extra.contains(&k) => req.extra.push((key.clone(), value.clone())),
             _ => {
                 let mut known = PARAMETERS.to_vec();
                 known.extend_from_slice(extra);
-                problems.push(problem(
+                self.problems.push(problem(
                     key,
                     "unknown_parameter",
                     format!("unknown parameter {key:?}; expected one of: {}", known.join(", ")),
@@ -245,31 +283,35 @@ pub fn parse_listing(
         }
     }
 
-    if let Some((q, spans)) = query {
-        merge_query(q, &spans, &seen, &mut req.filter, &mut problems);
+    /// Parameters valid alone that cannot go together.
+    fn check_combinations(&mut self) {
+        let f = &self.req.filter;
+        if let (Some(from), Some(to)) = (f.from, f.to)
+            && from >= to
+        {
+            self.problems.push(problem(
+                "to",
+                "empty_range",
+                "from must be earlier than to (from is inclusive, to exclusive)",
+            ));
+        }
+        if f.after_seq.is_some() && self.req.page.after.is_some() {
+            self.problems.push(problem(
+                "cursor",
+                "conflicting_parameters",
+                "after_seq lists oldest first and pages by seq; give after_seq or cursor, not both",
+            ));
+        }
     }
 
-    if let (Some(from), Some(to)) = (req.filter.from, req.filter.to)
-        && from >= to
-    {
-        problems.push(problem(
-            "to",
-            "empty_range",
-            "from must be earlier than to (from is inclusive, to exclusive)",
-        ));
-    }
-
-    if req.filter.after_seq.is_some() && req.page.after.is_some() {
-        problems.push(problem(
-            "cursor",
-            "conflicting_parameters",
-            "after_seq lists oldest first and pages by seq; give after_seq or cursor, not both",
-        ));
-    }
-
-    if !patterns.is_empty() {
+    /// The event patterns, from parameters and `q`, as catalog names; a
+    /// pattern matching nothing is refused where it was written.
+    fn resolve_events(&mut self, catalog: &Catalog) {
+        if self.patterns.is_empty() {
+            return;
+        }
         let mut names: Vec<String> = Vec::new();
-        for (p, span) in &patterns {
+        for (p, span) in &self.patterns {
             let expanded = p.expand(catalog);
             if expanded.is_empty() {
                 let what = if p.is_wildcard() {
@@ -280,7 +322,7 @@ pub fn parse_listing(
                         p.as_str()
                     )
                 };
-                problems.push(match span {
+                self.problems.push(match span {
                     Some(span) => in_q("unknown_event", *span, format!("at character {}: {what}", span.start)),
                     None => problem("event", "unknown_event", what),
                 });
@@ -289,11 +331,9 @@ pub fn parse_listing(
         }
         names.sort_unstable();
         names.dedup();
-        req.filter.event_patterns = patterns.iter().map(|(p, _)| p.as_str().to_owned()).collect();
-        req.filter.events = (names.len() < catalog.len()).then_some(names);
+        self.req.filter.event_patterns = self.patterns.iter().map(|(p, _)| p.as_str().to_owned()).collect();
+        self.req.filter.events = (names.len() < catalog.len()).then_some(names);
     }
-
-    if problems.is_empty() { Ok(req) } else { Err(problems) }
 }
 
 /// Fills the filter's fields from `q`'s terms (its event patterns are
