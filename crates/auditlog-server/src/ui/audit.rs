@@ -264,6 +264,9 @@ fn label_of(field: &str) -> &str {
     }
 }
 
+/// A page of entries, and the API parameters that selected it.
+type Found = (Vec<(String, String)>, (Vec<Entry>, Option<String>));
+
 pub async fn page(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -275,43 +278,7 @@ pub async fn page(
     let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
     let ui = UiFilters::from_pairs(&pairs);
     let only_rows = pairs.iter().any(|(k, v)| k == "fragment" && v == "rows");
-    let now = state.clock.now();
-
-    let mut problems = Vec::new();
-    let mut found = None;
-    match ui.api_pairs(now) {
-        Err(ps) => problems.extend(ps.into_iter().map(|p| Shown {
-            field: p.field.to_owned(),
-            message: p.message,
-            span: None,
-        })),
-        Ok(api) => match listing(&api, &state, &org, &[]) {
-            Ok(req) => {
-                let page = page_of(&state, &org, &req).await.map_err(internal(&headers))?;
-                // The page's own parameters, which stay the same from one
-                // page-turn (or time-range preset) to the next.
-                let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
-                let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
-                read_audit::record(&state, &as_principal(&viewer, &org, ctx), read);
-                found = Some((api, page));
-            }
-            Err(ApiError::BadRequest { details, message, .. }) => {
-                if details.is_empty() {
-                    problems.push(Shown {
-                        field: String::new(),
-                        message,
-                        span: None,
-                    });
-                }
-                problems.extend(details.into_iter().map(|p| Shown {
-                    span: p.position.map(|at| (at, p.length.unwrap_or(1))),
-                    field: p.field,
-                    message: p.message,
-                }));
-            }
-            Err(e) => return Err(internal(&headers)(e)),
-        },
-    }
+    let (problems, found) = look(&state, &headers, &pairs, &ui, (&viewer, &org, ctx)).await?;
 
     if only_rows {
         let (entries, next) = found.map(|(_, page)| page).unwrap_or_default();
@@ -327,64 +294,15 @@ pub async fn page(
     } else {
         StatusCode::BAD_REQUEST
     };
-    let export_href = found.as_ref().map(|(api, _)| {
-        let mut q = form_urlencoded::Serializer::new(String::from("format=csv"));
-        for (k, v) in api.iter().filter(|(k, _)| k != "cursor") {
-            q.append_pair(k, v);
-        }
-        format!("/v1/orgs/{slug}/audit/export?{}", q.finish())
-    });
+    let export_href = found.as_ref().map(|(api, _)| export_href(&slug, api));
     let main = html! {
-        div.heading {
-            div {
-                h1 { "Audit log" }
-                p.muted #retention {
-                    "Entries are kept for " (org.retention_days()) " days on the " (org.plan.label()) " plan."
-                }
-            }
-            div.export {
-                @if let Some(href) = &export_href {
-                    a.button.primary #export href=(href) download { "Export CSV" }
-                } @else {
-                    button.primary #export type="button" disabled { "Export CSV" }
-                }
-                span #export-status role="status" aria-live="polite" {}
-            }
-        }
+        (heading(&org, export_href.as_deref()))
         (filter_form(&slug, &state.catalog, &ui))
         @if !problems.is_empty() {
             (problems_box(&problems, &ui.q))
         }
         @if let Some((_, (entries, next))) = &found {
-            @if entries.is_empty() {
-                div.empty #empty {
-                    @if ui.is_filtered() {
-                        p { strong { "No entries match these filters." } }
-                        p { "Try a wider date range or fewer filters, or " a href=(format!("/orgs/{slug}/audit")) { "clear them" } "." }
-                    } @else {
-                        p { strong { "No entries yet." } }
-                        p { "Entries appear here as your services send them to " code { "POST /v1/orgs/" (slug) "/audit/events" } " and as people manage this organization." }
-                    }
-                }
-            } @else {
-                div.table-scroll {
-                    table #entries {
-                        caption.visually-hidden { "Audit log entries, newest first. Select a timestamp to see the whole entry." }
-                        thead {
-                            tr {
-                                th scope="col" { "Timestamp (UTC)" }
-                                th scope="col" { "Actor" }
-                                th scope="col" { "Event" }
-                                th scope="col" { "Resource" }
-                                th scope="col" { "Details" }
-                                th scope="col" { "IP address" }
-                            }
-                        }
-                        tbody #rows { (rows(&slug, entries)) }
-                    }
-                }
-                (pager(&slug, &ui, next.as_deref()))
-            }
+            (results(&slug, &ui, entries, next.as_deref()))
         }
         dialog #entry-dialog aria-labelledby="entry-title" {
             form method="dialog" { button.close type="submit" aria-label="Close" { "×" } }
@@ -394,6 +312,121 @@ pub async fn page(
     let title = format!("Audit log · {}", org.name);
     let html = layout::page(&title, Some(&viewer.nav(Some(&slug))), main);
     Ok(no_store((status, html).into_response()))
+}
+
+/// Reads the page the filters select, recording the look; or what is
+/// wrong with the filters.
+async fn look(
+    state: &AppState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    ui: &UiFilters,
+    (viewer, org, ctx): (&Viewer, &Org, RequestContext),
+) -> Result<(Vec<Shown>, Option<Found>), Failure> {
+    let api = match ui.api_pairs(state.clock.now()) {
+        Ok(api) => api,
+        Err(ps) => {
+            let shown = ps.into_iter().map(|p| Shown {
+                field: p.field.to_owned(),
+                message: p.message,
+                span: None,
+            });
+            return Ok((shown.collect(), None));
+        }
+    };
+    match listing(&api, state, org, &[]) {
+        Ok(req) => {
+            let page = page_of(state, org, &req).await.map_err(internal(headers))?;
+            // The page's own parameters, which stay the same from one
+            // page-turn (or time-range preset) to the next.
+            let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
+            let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
+            read_audit::record(state, &as_principal(viewer, org, ctx), read);
+            Ok((Vec::new(), Some((api, page))))
+        }
+        Err(ApiError::BadRequest { details, message, .. }) => {
+            let mut problems = Vec::new();
+            if details.is_empty() {
+                problems.push(Shown {
+                    field: String::new(),
+                    message,
+                    span: None,
+                });
+            }
+            problems.extend(details.into_iter().map(|p| Shown {
+                span: p.position.map(|at| (at, p.length.unwrap_or(1))),
+                field: p.field,
+                message: p.message,
+            }));
+            Ok((problems, None))
+        }
+        Err(e) => Err(internal(headers)(e)),
+    }
+}
+
+/// The export of exactly the filtered view (every page of it).
+fn export_href(slug: &str, api: &[(String, String)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::from("format=csv"));
+    for (k, v) in api.iter().filter(|(k, _)| k != "cursor") {
+        q.append_pair(k, v);
+    }
+    format!("/v1/orgs/{slug}/audit/export?{}", q.finish())
+}
+
+fn heading(org: &Org, export_href: Option<&str>) -> Markup {
+    html! {
+        div.heading {
+            div {
+                h1 { "Audit log" }
+                p.muted #retention {
+                    "Entries are kept for " (org.retention_days()) " days on the " (org.plan.label()) " plan."
+                }
+            }
+            div.export {
+                @if let Some(href) = export_href {
+                    a.button.primary #export href=(href) download { "Export CSV" }
+                } @else {
+                    button.primary #export type="button" disabled { "Export CSV" }
+                }
+                span #export-status role="status" aria-live="polite" {}
+            }
+        }
+    }
+}
+
+/// The table of entries and its pager, or why there are none.
+fn results(slug: &str, ui: &UiFilters, entries: &[Entry], next: Option<&str>) -> Markup {
+    html! {
+        @if entries.is_empty() {
+            div.empty #empty {
+                @if ui.is_filtered() {
+                    p { strong { "No entries match these filters." } }
+                    p { "Try a wider date range or fewer filters, or " a href=(format!("/orgs/{slug}/audit")) { "clear them" } "." }
+                } @else {
+                    p { strong { "No entries yet." } }
+                    p { "Entries appear here as your services send them to " code { "POST /v1/orgs/" (slug) "/audit/events" } " and as people manage this organization." }
+                }
+            }
+        } @else {
+            div.table-scroll {
+                table #entries {
+                    caption.visually-hidden { "Audit log entries, newest first. Select a timestamp to see the whole entry." }
+                    thead {
+                        tr {
+                            th scope="col" { "Timestamp (UTC)" }
+                            th scope="col" { "Actor" }
+                            th scope="col" { "Event" }
+                            th scope="col" { "Resource" }
+                            th scope="col" { "Details" }
+                            th scope="col" { "IP address" }
+                        }
+                    }
+                    tbody #rows { (rows(slug, entries)) }
+                }
+            }
+            (pager(slug, ui, next))
+        }
+    }
 }
 
 fn no_store(mut resp: Response) -> Response {
