@@ -1,5 +1,6 @@
-//! What the server needs to run. The binary builds it from flags and
-//! environment; tests build it directly.
+//! What the server needs to run. The binary builds it from the settings a
+//! person writes (flags, environment variables, configuration file; its
+//! `settings` module); tests build it directly.
 
 use std::sync::Arc;
 use std::time::Duration;
