@@ -48,6 +48,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Check an export and checkpoints offline against the signing key.
     Verify(crate::verify::VerifyArgs),
+    /// The configuration file of `serve`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -73,7 +76,8 @@ pub struct DatabaseArgs {
 // The groups and their serde names are the file's tables.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// A TOML file of settings, its keys named as the flags are. A flag or environment variable wins over the file.
+    /// A TOML file of settings; `auditlog config default` prints one with
+    /// every key. A flag or environment variable wins over the file.
     #[arg(long, env = "AUDITLOG_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -264,6 +268,16 @@ pub struct WebhookArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default configuration file: every key with its default,
+    /// its flag and environment variable, and what it does.
+    Default,
+    /// Print the settings `serve` would run with, given the same flags,
+    /// environment and --config file (the database password hidden).
+    Show(Box<ServeArgs>),
 }
 
 #[derive(Debug, Clone, Args)]

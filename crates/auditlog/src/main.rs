@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, KeyCommand, MemberCommand, OrgCommand};
+use cli::{Cli, Command, ConfigCommand, KeyCommand, MemberCommand, OrgCommand};
 use settings::LogFormat;
 
 /// Logs go to stderr, so that stdout holds only what a command prints.
@@ -82,6 +82,13 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", settings::DEFAULT_FILE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show(args)) => settings::load(&args, process_env)
+            .map(|settings| print!("{}", settings.to_redacted_toml()))
+            .map_err(Into::into),
         Command::Demo(args) => demo::run(args).await,
         Command::Migrate(args) => backend::open(&args.database).await.map(|_| {
             println!("database is up to date");

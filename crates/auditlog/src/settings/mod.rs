@@ -1,5 +1,7 @@
 //! What a person can set for `auditlog serve`: one plain structure with the
-//! same keys as the configuration file. The server's own `ServerConfig` is built from it in
+//! same keys as the configuration file (`config.default.toml` beside this
+//! crate's `Cargo.toml` lists them all, with their flags and environment
+//! variables). The server's own `ServerConfig` is built from it in
 //! `serve.rs`; this module knows nothing of clocks, catalogs or metrics.
 //!
 //! `load` layers the sources: flag, then environment, then file, then the
@@ -16,6 +18,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use load::load;
+
+/// The commented default file `auditlog config default` prints.
+pub const DEFAULT_FILE: &str = include_str!("../../config.default.toml");
 
 /// Every setting of `auditlog serve`. Durations are whole seconds, as the
 /// flags take them.
@@ -162,6 +167,17 @@ impl Default for Log {
             filter: "info".to_owned(),
             format: LogFormat::Text,
         }
+    }
+}
+
+impl Settings {
+    /// These settings as TOML, the database password hidden.
+    pub fn to_redacted_toml(&self) -> String {
+        let shown = Settings {
+            database: redact_password(&self.database),
+            ..self.clone()
+        };
+        toml::to_string(&shown).expect("settings are plain TOML values")
     }
 }
 

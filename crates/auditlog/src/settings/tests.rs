@@ -82,6 +82,15 @@ fn keys(settings: &impl Serialize) -> BTreeMap<String, toml::Value> {
     out
 }
 
+/// Every key there is: the optional ones are left out of the defaults.
+fn every_key() -> BTreeMap<String, toml::Value> {
+    keys(&Settings {
+        signing_key: Some("k".into()),
+        catalog: Some("c".into()),
+        ..Settings::default()
+    })
+}
+
 /// The flag and variable of each key, found by giving each flag alone.
 fn flags_by_key() -> BTreeMap<String, (String, String)> {
     let cli = Cli::command();
@@ -102,6 +111,61 @@ fn flags_by_key() -> BTreeMap<String, (String, String)> {
         assert!(previous.is_none(), "two flags set {key}");
     }
     found
+}
+
+/// Each key of the default file with the comment lines just above it;
+/// a key left commented out (`# key = …`) counts.
+fn documented_keys(file: &str) -> BTreeMap<String, Vec<String>> {
+    let mut table = String::new();
+    let mut comment = Vec::new();
+    let mut out = BTreeMap::new();
+    for line in file.lines().map(str::trim) {
+        let code = line.trim_start_matches("# ");
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = format!("{name}.");
+        } else if let Some((key, _)) = code
+            .split_once(" = ")
+            .filter(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        {
+            out.insert(format!("{table}{key}"), std::mem::take(&mut comment));
+        } else if line.starts_with('#') {
+            comment.push(line.to_owned());
+        } else if line.is_empty() {
+            comment.clear();
+        }
+    }
+    out
+}
+
+#[test]
+fn the_default_file_is_the_defaults() {
+    let parsed: Settings = toml::from_str(DEFAULT_FILE).unwrap();
+    assert_eq!(parsed, Settings::default());
+    assert_eq!(load_with(DEFAULT_FILE, &[], &[]).unwrap(), Settings::default());
+}
+
+#[test]
+fn the_default_file_documents_every_key_with_its_flag_and_variable() {
+    let documented = documented_keys(DEFAULT_FILE);
+    let every = every_key();
+    assert_eq!(documented.keys().collect::<Vec<_>>(), every.keys().collect::<Vec<_>>());
+    let mut flags = flags_by_key();
+    for (variable, key) in load::ENV_ONLY {
+        flags.insert(key.to_owned(), ("No flag".to_owned(), variable.to_owned()));
+    }
+    assert_eq!(
+        flags.keys().collect::<Vec<_>>(),
+        every.keys().collect::<Vec<_>>(),
+        "a flag for every key"
+    );
+    for (key, (flag, variable)) in flags {
+        let comment = documented[&key].join("\n");
+        assert!(
+            comment.contains(&flag) && comment.contains(&variable),
+            "{key}: {comment}"
+        );
+        assert!(documented[&key].len() >= 2, "{key} says what it does: {comment}");
+    }
 }
 
 #[test]
@@ -299,12 +363,12 @@ fn printed_settings_hide_the_database_password() {
         database: "postgres://auditlog:s3cret@db.internal:5432/auditlog".to_owned(),
         ..Settings::default()
     };
-    let printed = format!("{settings:?}");
+    let printed = settings.to_redacted_toml();
     assert!(
         printed.contains("postgres://auditlog:***@db.internal:5432/auditlog"),
         "{printed}"
     );
-    assert!(!printed.contains("s3cret"));
+    assert!(!printed.contains("s3cret") && !format!("{settings:?}").contains("s3cret"));
     assert_eq!(redact_password("sqlite://a@b.db"), "sqlite://a@b.db");
     assert_eq!(redact_password("postgres://u@h/d"), "postgres://u@h/d");
     assert_eq!(
