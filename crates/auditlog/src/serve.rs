@@ -9,7 +9,7 @@ use auditlog_domain::checkpoint::SigningKey;
 use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
 use auditlog_server::checkpointer::CheckpointConfig;
-use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig};
+use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig, Runtime};
 use auditlog_server::dispatcher::DispatcherConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
@@ -70,7 +70,7 @@ fn body_limits(settings: &Bodies) -> BodyLimits {
 
 /// The server's configuration: the person's settings, and the parts a
 /// process makes for itself (the catalog and the signing key here; the
-/// clock and metrics from the defaults).
+/// clock and metrics are the runtime's defaults).
 fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> ServerConfig {
     let rates = &settings.rate_limits;
     let webhook_timeout = Duration::from_secs(settings.webhooks.timeout.max(1));
@@ -79,7 +79,10 @@ fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> Serv
             key: Arc::new(key),
             ..CheckpointConfig::default()
         },
-        catalog: Arc::new(catalog),
+        runtime: Runtime {
+            catalog: Arc::new(catalog),
+            ..Runtime::default()
+        },
         trusted_proxies: settings.trusted_proxies.clone(),
         secure_cookies: settings.secure_cookies,
         webhook_policy: DestinationPolicy {
