@@ -1,5 +1,7 @@
-//! What the server needs to run. The binary builds it from flags and
-//! environment; tests build it directly.
+//! What the server needs to run: settings, and the parts a process makes
+//! for itself (`Runtime`). The binary builds it from the settings a person
+//! writes (flags, environment variables, configuration file; its
+//! `settings` module); tests build it directly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +15,33 @@ use crate::dispatcher::DispatcherConfig;
 use crate::webhook_client::DestinationPolicy;
 use crate::writer::WriterConfig;
 
+/// What a process makes for itself rather than reads from its settings,
+/// kept apart from them so that the other fields of `ServerConfig` are
+/// settings (but for the signing key in `checkpoints`, which a process
+/// loads from the file its settings name).
 #[derive(Clone)]
-pub struct ServerConfig {
+pub struct Runtime {
     /// The event catalog, built-in plus operator extensions.
     pub catalog: Arc<Catalog>,
     /// Source of "now" for validation windows, sessions and retention.
     pub clock: Arc<dyn Clock>,
+    /// Where the server counts what it does (served at `/metrics`).
+    pub metrics: crate::metrics::Metrics,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            catalog: Arc::new(Catalog::builtin()),
+            clock: Arc::new(SystemClock),
+            metrics: crate::metrics::Metrics::new(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub runtime: Runtime,
     /// Largest request body accepted. A full batch is 1000 events with up to
     /// 16 KiB of details each, so 20 MiB leaves room for the envelope.
     pub max_body_bytes: usize,
@@ -51,8 +74,6 @@ pub struct ServerConfig {
     /// Largest request headers accepted, all together; larger ones get a
     /// JSON 431.
     pub max_header_bytes: usize,
-    /// Where the server counts what it does (served at `/metrics`).
-    pub metrics: crate::metrics::Metrics,
     /// How request bodies are read: sizes, memory budget and pace.
     pub bodies: BodyLimits,
     /// How long an invitation or a password reset token can be used.
@@ -181,7 +202,7 @@ impl Default for LoginLimits {
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("catalog_events", &self.catalog.len())
+            .field("catalog_events", &self.runtime.catalog.len())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("writer", &self.writer)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -200,8 +221,7 @@ impl std::fmt::Debug for ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            catalog: Arc::new(Catalog::builtin()),
-            clock: Arc::new(SystemClock),
+            runtime: Runtime::default(),
             max_body_bytes: 20 * 1024 * 1024,
             writer: WriterConfig::default(),
             trusted_proxies: Vec::new(),
@@ -217,7 +237,6 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
-            metrics: crate::metrics::Metrics::new(),
             bodies: BodyLimits::default(),
             invitation_ttl_ms: auditlog_domain::invitation::DEFAULT_TTL_MS,
             record_reads: true,

@@ -154,18 +154,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let (writer, writer_task) = Writer::spawn_observed(
-        store.clone(),
-        config.clock.clone(),
-        config.writer.clone(),
-        config.metrics.clone(),
-    );
+    let (clock, metrics) = (config.runtime.clock.clone(), config.runtime.metrics.clone());
+    let (writer, writer_task) =
+        Writer::spawn_observed(store.clone(), clock.clone(), config.writer.clone(), metrics.clone());
     let purger = tokio::spawn(retention::run(
         store.clone(),
         writer.clone(),
-        config.clock.clone(),
+        clock.clone(),
         config.retention.clone(),
-        config.metrics.clone(),
+        metrics.clone(),
         shutdown.clone(),
     ));
     let sealer = Arc::new(secret_sealer(&config));
@@ -185,16 +182,16 @@ pub async fn serve(
         dispatcher::Dispatcher::new(
             store.clone(),
             writer.clone(),
-            config.clock.clone(),
+            clock.clone(),
             webhooks.clone(),
             config.dispatcher.clone(),
         )
-        .with_metrics(config.metrics.clone()),
+        .with_metrics(metrics.clone()),
         writer.committed(),
         shutdown.clone(),
     ));
-    let checkpoints = checkpointer::Checkpointer::new(store.clone(), config.clock.clone(), config.checkpoints.clone())
-        .with_metrics(config.metrics.clone());
+    let checkpoints = checkpointer::Checkpointer::new(store.clone(), clock.clone(), config.checkpoints.clone())
+        .with_metrics(metrics.clone());
     let checkpoint_task = tokio::spawn(checkpointer::run(checkpoints.clone(), shutdown.clone()));
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
@@ -202,13 +199,13 @@ pub async fn serve(
         config.login.per_ip,
     )));
     let limits = Arc::new(Limiters::new(&config.rate_limits));
-    let (reads, reads_task) = read_audit::ReadAudit::spawn(writer.clone(), config.metrics.clone());
+    let (reads, reads_task) = read_audit::ReadAudit::spawn(writer.clone(), metrics);
     let max_connections = config.max_connections;
     let header_read_timeout = config.header_read_timeout;
     let state = AppState {
         store,
-        catalog: config.catalog.clone(),
-        clock: config.clock.clone(),
+        catalog: config.runtime.catalog.clone(),
+        clock,
         writer,
         config: Arc::new(config),
         login,

@@ -96,7 +96,7 @@ pub fn record(state: &AppState, principal: &Principal, read: Read) {
     let (resource, details) = read.recorded();
     let entry = principal.entry(now, "audit_log.viewed", resource, details);
     if let Err(e) = state.reads.queue.try_send(Pending { org, who, read, entry }) {
-        state.config.metrics.read_audit_failures.inc();
+        state.config.runtime.metrics.read_audit_failures.inc();
         tracing::warn!("a read of the log was answered but not recorded: the recorder's queue is full");
         let (mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p)) = e;
         state.reads.forget(&[p]);

@@ -1,5 +1,6 @@
 //! The command line, as DESIGN.md's contract states it. Every command takes
-//! `--database` / `AUDITLOG_DATABASE_URL`.
+//! `--database` / `AUDITLOG_DATABASE_URL`; `serve` also takes a
+//! configuration file, whose keys mirror its flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use auditlog_domain::api_key::Scope;
 use auditlog_domain::export_format::ExportFormat;
 use auditlog_domain::{Plan, Role};
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +48,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Check an export and checkpoints offline against the signing key.
     Verify(crate::verify::VerifyArgs),
+    /// The configuration file of `serve`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,81 +69,215 @@ pub struct DatabaseArgs {
     pub database: String,
 }
 
+// `serve` takes every setting as a flag, an environment variable or a key
+// of its `--config` file. Each setting here is `None` unless a flag or its
+// variable gave it (clap reads both, the flag first), so `settings::load`
+// can put them above the file; the defaults live in `Settings`, once.
+// The groups and their serde names are the file's tables.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// A TOML file of settings; `auditlog config default` prints one with
+    /// every key. A flag or environment variable wins over the file.
+    #[arg(long, env = "AUDITLOG_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
-    pub db: DatabaseArgs,
-    #[command(flatten)]
-    pub signing: SigningKeyArgs,
+    pub settings: SettingsArgs,
+}
+
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct SettingsArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "AUDITLOG_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Where entries are kept: sqlite://PATH (or a plain path), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE [default: sqlite://auditlog.db].
+    #[arg(long, env = "AUDITLOG_DATABASE_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The checkpoint signing key file; created on first start if missing.
+    /// Default: the SQLite file's path with `.signing-key` added.
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
     /// A catalog file of extra events (same format as the built-in catalog.toml).
-    #[arg(long, env = "AUDITLOG_CATALOG")]
+    #[arg(long, env = "AUDITLOG_CATALOG", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog: Option<PathBuf>,
     /// A proxy (CIDR) whose X-Forwarded-For is believed; repeat for several.
-    #[arg(long = "trusted-proxy", env = "AUDITLOG_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[arg(
+        long = "trusted-proxy",
+        env = "AUDITLOG_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_proxies: Option<Vec<ipnet::IpNet>>,
     /// Mark the session cookie Secure (when users reach the service over HTTPS).
-    #[arg(long, env = "AUDITLOG_SECURE_COOKIES")]
-    pub secure_cookies: bool,
+    #[arg(long, env = "AUDITLOG_SECURE_COOKIES", value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_cookies: Option<bool>,
+    /// Connections open at once; more wait until one closes [default: 2048].
+    #[arg(long, env = "AUDITLOG_MAX_CONNECTIONS", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// Seconds a request may take to start its answer before it is ended
+    /// with 503 (an export's body streams on past it) [default: 30].
+    #[arg(long, env = "AUDITLOG_REQUEST_TIMEOUT", value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<u64>,
+    /// Seconds a client may take to send a request's headers, or to start
+    /// its next request on an open connection, before it is disconnected
+    /// [default: 10].
+    #[arg(long, env = "AUDITLOG_HEADER_TIMEOUT", value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_timeout: Option<u64>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
+    #[command(flatten)]
+    pub bodies: BodyArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+// The `[retention]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct RetentionArgs {
+    /// Seconds between retention passes (one also runs at start) [default: 900].
+    #[arg(
+        id = "retention_interval",
+        long = "retention-interval",
+        env = "AUDITLOG_RETENTION_INTERVAL",
+        value_name = "SECONDS"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+}
+
+// The `[rate_limits]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct RateLimitArgs {
+    /// Ingest requests per second allowed per API key (twice as many in a
+    /// burst); 0 for no limit [default: 10000].
+    #[arg(
+        id = "ingest_rate_per_key",
+        long = "ingest-rate-per-key",
+        env = "AUDITLOG_INGEST_RATE_PER_KEY",
+        value_name = "PER_SECOND"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_per_key: Option<f64>,
+    /// Ingest requests per second allowed per client address; 0 for no
+    /// limit [default: 20000].
+    #[arg(
+        id = "ingest_rate_per_ip",
+        long = "ingest-rate-per-ip",
+        env = "AUDITLOG_INGEST_RATE_PER_IP",
+        value_name = "PER_SECOND"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_per_ip: Option<f64>,
+    /// Sign-in attempts per second allowed per client address (a burst of
+    /// 20); 0 for no limit [default: 5].
+    #[arg(
+        id = "login_rate_per_ip",
+        long = "login-rate-per-ip",
+        env = "AUDITLOG_LOGIN_RATE_PER_IP",
+        value_name = "PER_SECOND"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_per_ip: Option<f64>,
+}
+
+// The `[bodies]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct BodyArgs {
+    /// Megabytes (MiB) of request bodies held in memory at once across all
+    /// requests; past it, requests wait briefly, then get 503 [default: 256].
+    #[arg(
+        id = "body_budget_mib",
+        long = "body-budget-mib",
+        env = "AUDITLOG_BODY_BUDGET_MIB",
+        value_name = "MIB"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_mib: Option<usize>,
+    /// Seconds a request body may take to arrive once the server reads it;
+    /// past it, 408 and the connection is closed [default: 20].
+    #[arg(
+        id = "body_timeout",
+        long = "body-timeout",
+        env = "AUDITLOG_BODY_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Bytes per second a request body must arrive at, on average, after
+    /// --body-rate-grace; slower ones are dropped with 408. 0 for no
+    /// minimum [default: 1024].
+    #[arg(
+        id = "body_min_rate",
+        long = "body-min-rate",
+        env = "AUDITLOG_BODY_MIN_RATE",
+        value_name = "BYTES_PER_SECOND"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_rate: Option<u64>,
+    /// Seconds a request body may arrive at any pace before
+    /// --body-min-rate applies [default: 5].
+    #[arg(
+        id = "body_rate_grace",
+        long = "body-rate-grace",
+        env = "AUDITLOG_BODY_RATE_GRACE",
+        value_name = "SECONDS"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_grace: Option<u64>,
+}
+
+// The `[webhooks]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct WebhookArgs {
     /// A subnet (CIDR) webhooks may be delivered to although it is not
     /// public (loopback, private…); repeat for several.
     #[arg(
+        id = "webhook_allow_subnets",
         long = "webhook-allow-subnet",
         env = "AUDITLOG_WEBHOOK_ALLOW_SUBNETS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_name = "CIDR"
     )]
-    pub webhook_allow_subnets: Vec<ipnet::IpNet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_subnets: Option<Vec<ipnet::IpNet>>,
     /// Allow webhook URLs with plain http.
-    #[arg(long, env = "AUDITLOG_WEBHOOK_ALLOW_HTTP")]
-    pub webhook_allow_http: bool,
-    /// Seconds between retention passes (one also runs at start).
-    #[arg(long, env = "AUDITLOG_RETENTION_INTERVAL", default_value_t = 900)]
-    pub retention_interval: u64,
-    /// Ingest requests per second allowed per API key (twice as many in a
-    /// burst); 0 for no limit.
-    #[arg(long, env = "AUDITLOG_INGEST_RATE_PER_KEY", default_value_t = 10_000.0)]
-    pub ingest_rate_per_key: f64,
-    /// Ingest requests per second allowed per client address; 0 for no limit.
-    #[arg(long, env = "AUDITLOG_INGEST_RATE_PER_IP", default_value_t = 20_000.0)]
-    pub ingest_rate_per_ip: f64,
-    /// Sign-in attempts per second allowed per client address (a burst of
-    /// 20); 0 for no limit.
-    #[arg(long, env = "AUDITLOG_LOGIN_RATE_PER_IP", default_value_t = 5.0)]
-    pub login_rate_per_ip: f64,
-    /// Connections open at once; more wait until one closes.
-    #[arg(long, env = "AUDITLOG_MAX_CONNECTIONS", default_value_t = 2048)]
-    pub max_connections: usize,
-    /// Seconds a request may take to start its answer before it is ended
-    /// with 503 (an export's body streams on past it).
-    #[arg(long, env = "AUDITLOG_REQUEST_TIMEOUT", default_value_t = 30)]
-    pub request_timeout: u64,
-    /// Seconds a client may take to send a request's headers, or to start
-    /// its next request on an open connection, before it is disconnected.
-    #[arg(long, env = "AUDITLOG_HEADER_TIMEOUT", default_value_t = 10)]
-    pub header_timeout: u64,
-    /// Megabytes (MiB) of request bodies held in memory at once across all
-    /// requests; past it, requests wait briefly, then get 503.
-    #[arg(long, env = "AUDITLOG_BODY_BUDGET_MIB", default_value_t = 256)]
-    pub body_budget_mib: usize,
-    /// Seconds a request body may take to arrive once the server reads it;
-    /// past it, 408 and the connection is closed.
-    #[arg(long, env = "AUDITLOG_BODY_TIMEOUT", default_value_t = 20)]
-    pub body_timeout: u64,
-    /// Bytes per second a request body must arrive at, on average, after
-    /// --body-rate-grace; slower ones are dropped with 408. 0 for no minimum.
-    #[arg(long, env = "AUDITLOG_BODY_MIN_RATE", default_value_t = 1024)]
-    pub body_min_rate: u64,
-    /// Seconds a request body may arrive at any pace before
-    /// --body-min-rate applies.
-    #[arg(long, env = "AUDITLOG_BODY_RATE_GRACE", default_value_t = 5)]
-    pub body_rate_grace: u64,
+    #[arg(id = "webhook_allow_http", long = "webhook-allow-http", env = "AUDITLOG_WEBHOOK_ALLOW_HTTP",
+          value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
     /// Seconds a webhook receiver has to answer. A delivery being sent is
     /// reserved for twice as long, so one whose sender crashed is sent
-    /// again after that.
-    #[arg(long, env = "AUDITLOG_WEBHOOK_TIMEOUT", default_value_t = 15)]
-    pub webhook_timeout: u64,
+    /// again after that [default: 15].
+    #[arg(
+        id = "webhook_timeout",
+        long = "webhook-timeout",
+        env = "AUDITLOG_WEBHOOK_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default configuration file: every key with its default,
+    /// its flag and environment variable, and what it does.
+    Default,
+    /// Print the settings `serve` would run with, given the same flags,
+    /// environment and --config file (the database password hidden).
+    Show(Box<ServeArgs>),
 }
 
 #[derive(Debug, Clone, Args)]

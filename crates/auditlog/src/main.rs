@@ -24,6 +24,7 @@ mod export;
 mod migrate_store;
 mod seed;
 mod serve;
+mod settings;
 mod signing_key;
 mod verify;
 
@@ -31,32 +32,64 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, KeyCommand, MemberCommand, OrgCommand};
+use cli::{Cli, Command, ConfigCommand, KeyCommand, MemberCommand, OrgCommand};
+use settings::LogFormat;
 
-/// Servers log at `info`; one-shot commands only warn, so their output is
-/// what they print. `AUDITLOG_LOG` overrides both.
-fn init_logging(default: &str) {
+/// Logs go to stderr, so that stdout holds only what a command prints.
+/// `filter` was checked where it was read.
+fn init_logging(filter: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("AUDITLOG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let json = std::env::var("AUDITLOG_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
+}
+
+/// Every command but `serve` (whose settings include logging) logs as the
+/// environment says: servers at `info` by default, one-shot commands only
+/// warn, so their output is what they print.
+fn init_logging_from_env(default: &str) {
+    let filter = std::env::var("AUDITLOG_LOG")
+        .ok()
+        .filter(|f| tracing_subscriber::EnvFilter::try_new(f).is_ok())
+        .unwrap_or_else(|| default.to_owned());
+    let json = std::env::var("AUDITLOG_LOG_FORMAT").is_ok_and(|v| v == "json");
+    init_logging(&filter, if json { LogFormat::Json } else { LogFormat::Text });
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `serve` loads its settings before it logs, as they say how to log.
+async fn run_serve(args: cli::ServeArgs) -> Result<(), backend::AnyError> {
+    let settings = settings::load(&args, process_env)?;
+    init_logging(&settings.log.filter, settings.log.format);
+    serve::run(settings).await
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     auditlog_server::init_tls();
-    let serving = matches!(cli.command, Command::Serve(_) | Command::Demo(_) | Command::Bench(_));
-    init_logging(if serving { "info" } else { "warn" });
+    match &cli.command {
+        Command::Serve(_) => {}
+        Command::Demo(_) | Command::Bench(_) => init_logging_from_env("info"),
+        _ => init_logging_from_env("warn"),
+    }
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => run_serve(args).await,
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", settings::DEFAULT_FILE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show(args)) => settings::load(&args, process_env)
+            .map(|settings| print!("{}", settings.to_redacted_toml()))
+            .map_err(Into::into),
         Command::Demo(args) => demo::run(args).await,
         Command::Migrate(args) => backend::open(&args.database).await.map(|_| {
             println!("database is up to date");

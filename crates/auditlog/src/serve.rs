@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_domain::Catalog;
+use auditlog_domain::checkpoint::SigningKey;
 use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
 use auditlog_server::checkpointer::CheckpointConfig;
-use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig};
+use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig, Runtime};
 use auditlog_server::dispatcher::DispatcherConfig;
 use auditlog_server::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{AnyError, open};
-use crate::cli::ServeArgs;
+use crate::settings::{Bodies, Settings};
 
 pub fn load_catalog(extension: Option<&std::path::Path>) -> Result<Catalog, AnyError> {
     let mut catalog = Catalog::builtin();
@@ -56,96 +57,90 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// The request-body flags as the server takes them.
-fn body_limits(args: &ServeArgs) -> BodyLimits {
+/// The request-body settings as the server takes them.
+fn body_limits(settings: &Bodies) -> BodyLimits {
     BodyLimits {
-        budget_bytes: args.body_budget_mib.max(1).saturating_mul(1024 * 1024),
-        timeout: Duration::from_secs(args.body_timeout.max(1)),
-        min_rate: args.body_min_rate,
-        rate_grace: Duration::from_secs(args.body_rate_grace),
+        budget_bytes: settings.budget_mib.max(1).saturating_mul(1024 * 1024),
+        timeout: Duration::from_secs(settings.timeout.max(1)),
+        min_rate: settings.min_rate,
+        rate_grace: Duration::from_secs(settings.rate_grace),
         ..BodyLimits::default()
     }
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), AnyError> {
-    auditlog_server::fault::configure_from_env();
-    let catalog = load_catalog(args.catalog.as_deref())?;
-    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
-    let store = open(&args.db.database).await?;
-    let key = crate::signing_key::load_or_create(&key_path)?;
-    let bodies = body_limits(&args);
-    let config = ServerConfig {
+/// The server's configuration: the person's settings, and the parts a
+/// process makes for itself (the catalog and the signing key here; the
+/// clock and metrics are the runtime's defaults).
+fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> ServerConfig {
+    let rates = &settings.rate_limits;
+    let webhook_timeout = Duration::from_secs(settings.webhooks.timeout.max(1));
+    ServerConfig {
         checkpoints: CheckpointConfig {
             key: Arc::new(key),
             ..CheckpointConfig::default()
         },
-        catalog: Arc::new(catalog),
-        trusted_proxies: args.trusted_proxies,
-        secure_cookies: args.secure_cookies,
+        runtime: Runtime {
+            catalog: Arc::new(catalog),
+            ..Runtime::default()
+        },
+        trusted_proxies: settings.trusted_proxies.clone(),
+        secure_cookies: settings.secure_cookies,
         webhook_policy: DestinationPolicy {
-            allowed_subnets: args.webhook_allow_subnets,
-            allow_http: args.webhook_allow_http,
+            allowed_subnets: settings.webhooks.allow_subnets.clone(),
+            allow_http: settings.webhooks.allow_http,
         },
         rate_limits: RateLimits {
-            ingest_per_key: Rate::per_second(args.ingest_rate_per_key),
-            ingest_per_ip: Rate::per_second(args.ingest_rate_per_ip),
+            ingest_per_key: Rate::per_second(rates.ingest_per_key),
+            ingest_per_ip: Rate::per_second(rates.ingest_per_ip),
             login_per_ip: Rate {
-                per_second: args.login_rate_per_ip,
+                per_second: rates.login_per_ip,
                 burst: 20.0,
             },
             ..RateLimits::default()
         },
-        webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout.max(1)),
+        webhook_timeout,
         dispatcher: DispatcherConfig {
-            lease: std::time::Duration::from_secs(2 * args.webhook_timeout.max(1)),
+            lease: 2 * webhook_timeout,
             ..DispatcherConfig::default()
         },
-        max_connections: args.max_connections,
-        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
-        header_read_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
-        bodies,
+        max_connections: settings.max_connections,
+        request_timeout: Duration::from_secs(settings.request_timeout.max(1)),
+        header_read_timeout: Duration::from_secs(settings.header_timeout.max(1)),
+        bodies: body_limits(&settings.bodies),
         retention: RetentionConfig {
-            interval: std::time::Duration::from_secs(args.retention_interval.max(1)),
+            interval: Duration::from_secs(settings.retention.interval.max(1)),
             ..RetentionConfig::default()
         },
         ..ServerConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    }
+}
+
+pub async fn run(settings: Settings) -> Result<(), AnyError> {
+    auditlog_server::fault::configure_from_env();
+    let catalog = load_catalog(settings.catalog.as_deref())?;
+    let key_path = crate::signing_key::path(settings.signing_key.as_deref(), &settings.database)?;
+    let store = open(&settings.database).await?;
+    let key = crate::signing_key::load_or_create(&key_path)?;
+    let config = server_config(&settings, catalog, key);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     auditlog_server::serve(config, store, listener, shutdown_on_signal()).await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::{Cli, Command};
-
-    fn serve_args(args: &[&str]) -> ServeArgs {
-        match Cli::try_parse_from(["auditlog", "serve"].iter().chain(args))
-            .unwrap()
-            .command
-        {
-            Command::Serve(args) => args,
-            _ => unreachable!("parsed as serve"),
-        }
-    }
 
     #[test]
-    fn the_body_flags_reach_the_server_config() {
-        let limits = body_limits(&serve_args(&[
-            "--body-budget-mib",
-            "3",
-            "--body-timeout",
-            "7",
-            "--body-min-rate",
-            "500",
-            "--body-rate-grace",
-            "2",
-        ]));
+    fn the_body_settings_reach_the_server_config() {
+        let limits = body_limits(&Bodies {
+            budget_mib: 3,
+            timeout: 7,
+            min_rate: 500,
+            rate_grace: 2,
+        });
         assert_eq!(limits.budget_bytes, 3 * 1024 * 1024);
         assert_eq!(limits.timeout, Duration::from_secs(7));
         assert_eq!(limits.min_rate, 500);
@@ -153,12 +148,23 @@ mod tests {
     }
 
     #[test]
-    fn the_body_flags_default_to_the_server_defaults() {
-        let limits = body_limits(&serve_args(&[]));
-        let defaults = BodyLimits::default();
-        assert_eq!(limits.budget_bytes, defaults.budget_bytes);
-        assert_eq!(limits.timeout, defaults.timeout);
-        assert_eq!(limits.min_rate, defaults.min_rate);
-        assert_eq!(limits.rate_grace, defaults.rate_grace);
+    fn the_default_settings_make_the_server_defaults() {
+        let defaults = ServerConfig::default();
+        let key = SigningKey::generate(crate::signing_key::LOG_NAME).unwrap();
+        let config = server_config(&Settings::default(), Catalog::builtin(), key);
+        let (limits, server) = (config.bodies, defaults.bodies);
+        assert_eq!(limits.budget_bytes, server.budget_bytes);
+        assert_eq!(limits.timeout, server.timeout);
+        assert_eq!(limits.min_rate, server.min_rate);
+        assert_eq!(limits.rate_grace, server.rate_grace);
+        assert_eq!(config.request_timeout, defaults.request_timeout);
+        assert_eq!(config.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(config.webhook_timeout, defaults.webhook_timeout);
+        assert_eq!(config.retention.interval, defaults.retention.interval);
+        assert_eq!(config.max_connections, defaults.max_connections);
+        assert_eq!(
+            config.rate_limits.login_per_ip.burst,
+            defaults.rate_limits.login_per_ip.burst
+        );
     }
 }

@@ -30,7 +30,10 @@ pub struct Status {
     )
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, OPENMETRICS)], state.config.metrics.render())
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS)],
+        state.config.runtime.metrics.render(),
+    )
 }
 
 /// The process is up.

@@ -144,7 +144,7 @@ pub async fn ingest(
 ) -> Result<(StatusCode, Json<Ingested>), ApiError> {
     let started = Instant::now();
     let result = record(&state, &principal, request).await;
-    let metrics = &state.config.metrics;
+    let metrics = &state.config.runtime.metrics;
     let outcome = match &result {
         Ok((_, Json(body))) => {
             metrics.ingest_entries.inc_by(body.entries.len() as u64);

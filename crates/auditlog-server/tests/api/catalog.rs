@@ -42,7 +42,7 @@ async fn operators_can_extend_the_catalog() {
             "[categories]\ndataset = \"Datasets\"\n[[event]]\nname = \"dataset.created\"\ndescription = \"A dataset was created.\"\nrequired_details = [\"rows\"]\n",
         )
         .unwrap();
-    let app = spawn_app_with(|c| c.catalog = Arc::new(catalog)).await;
+    let app = spawn_app_with(|c| c.runtime.catalog = Arc::new(catalog)).await;
     let ok = json!({"event": "dataset.created", "resource": {"type": "dataset", "id": "d_1"}, "details": {"rows": 10}});
     app.ingest(ok).await;
     let missing = json!({"event": "dataset.created", "resource": {"type": "dataset", "id": "d_1"}});

@@ -9,6 +9,7 @@ use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::{ManualClock, Org, Plan, Role, Store, Timestamp};
 use auditlog_postgres::PostgresStore;
 use auditlog_server::ServerConfig;
+use auditlog_server::config::Runtime;
 use auditlog_sqlite::SqliteStore;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -235,7 +236,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         other_org: key(store.as_ref(), &globex, vec![Scope::AuditWrite, Scope::AuditRead]).await,
     };
     let mut config = ServerConfig {
-        clock: Arc::new(clock.clone()),
+        runtime: Runtime {
+            clock: Arc::new(clock.clone()),
+            ..Runtime::default()
+        },
         ..ServerConfig::default()
     };
     adjust(&mut config);
