@@ -2,7 +2,7 @@
 //! change is recorded in the same transaction that makes it.
 
 use auditlog_domain::change::Change;
-use auditlog_domain::entry::Resource;
+use auditlog_domain::entry::{NewEntry, Resource};
 use auditlog_domain::member::display_name;
 use auditlog_domain::org::Sso;
 use auditlog_domain::permissions::Action;
@@ -134,93 +134,118 @@ pub async fn patch_org(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<OrgView>, ApiError> {
     let patch: OrgPatch = body::parse(raw, state.config.max_body_bytes)?;
-    let org = &principal.org;
-    let now = state.clock.now();
-    let mut changes = Vec::new();
-    let mut entries = Vec::new();
-
+    let mut planned = Planned {
+        principal: &principal,
+        now: state.clock.now(),
+        changes: Vec::new(),
+        entries: Vec::new(),
+    };
     if let Some(name) = &patch.name {
-        principal.authorize(Action::ConfigureOrg)?;
-        let name =
-            display_name("name", name, 200).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
-        if name != org.name {
-            entries.push(principal.entry(
-                now,
-                "organization.renamed",
-                org_resource(org),
-                json!({"old_name": org.name, "new_name": name}),
-            ));
-            changes.push(Change::RenameOrg {
-                old: org.name.clone(),
-                new: name,
-            });
-        }
+        planned.rename(name)?;
     }
     if patch.plan.is_some() || patch.retention_days.is_some() {
-        principal.authorize(Action::ChangePlan)?;
-        let change = org
-            .plan_change(patch.plan, patch.retention_days)
-            .map_err(|e| ApiError::invalid("retention_days", "invalid_value", e.to_string()))?;
-        if let Some(c) = change {
-            entries.push(principal.entry(
-                now,
-                c.event(),
-                org_resource(org),
-                json!({"old_plan": org.plan, "new_plan": c.new, "old_retention_days": c.old_days, "new_retention_days": c.new_days}),
-            ));
-            changes.push(Change::SetPlan {
-                old: org.plan,
-                new: c.new,
-                enterprise_retention_days: c.enterprise_retention_days,
-            });
-        }
+        planned.plan(patch.plan, patch.retention_days)?;
     }
     if let Some(sso) = patch.sso {
-        principal.authorize(Action::ConfigureOrg)?;
-        let sso = match sso {
-            Some(s) => {
-                let issuer = s.issuer.trim().to_owned();
-                let https_url = is_https_url(&issuer);
-                if !(https_url && s.issuer.chars().count() <= 512) {
-                    return Err(ApiError::invalid(
-                        "sso.issuer",
-                        "invalid_value",
-                        "sso.issuer must be an https:// URL",
-                    ));
-                }
-                let client_id = display_name("sso.client_id", &s.client_id, 256)
-                    .map_err(|e| ApiError::invalid("sso.client_id", "invalid_value", e.to_string()))?;
-                Some(Sso {
-                    issuer,
-                    client_id,
-                    enforced: s.enforced,
-                })
-            }
-            None => None,
-        };
-        if sso != org.sso {
-            let details = match (&sso, &org.sso) {
-                (Some(s), _) => {
-                    json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced, "action": "configured"})
-                }
-                (None, Some(old)) => {
-                    json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
-                }
-                (None, None) => json!({}),
-            };
-            entries.push(principal.entry(now, "organization.sso_configured", org_resource(org), details));
-            changes.push(Change::ConfigureSso(sso));
-        }
+        planned.sso(sso)?;
     }
+    let Planned { changes, entries, .. } = planned;
     if !changes.is_empty() {
         commit(&state, &principal, changes, entries).await?;
     }
     let org = state
         .store
-        .org_by_slug(&org.slug)
+        .org_by_slug(&principal.org.slug)
         .await?
         .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
     Ok(Json(org_view(&org)))
+}
+
+/// What a patch changes, each change with the entry that records it;
+/// committed together or not at all.
+struct Planned<'a> {
+    principal: &'a Principal,
+    now: Timestamp,
+    changes: Vec<Change>,
+    entries: Vec<NewEntry>,
+}
+
+impl Planned<'_> {
+    fn record(&mut self, event: &str, details: serde_json::Value, change: Change) {
+        let org = &self.principal.org;
+        self.entries
+            .push(self.principal.entry(self.now, event, org_resource(org), details));
+        self.changes.push(change);
+    }
+
+    fn rename(&mut self, name: &str) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ConfigureOrg)?;
+        let name =
+            display_name("name", name, 200).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
+        let old = self.principal.org.name.clone();
+        if name != old {
+            let details = json!({"old_name": old, "new_name": name});
+            self.record("organization.renamed", details, Change::RenameOrg { old, new: name });
+        }
+        Ok(())
+    }
+
+    fn plan(&mut self, plan: Option<Plan>, retention_days: Option<u32>) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ChangePlan)?;
+        let org = &self.principal.org;
+        let change = org
+            .plan_change(plan, retention_days)
+            .map_err(|e| ApiError::invalid("retention_days", "invalid_value", e.to_string()))?;
+        if let Some(c) = change {
+            let old = org.plan;
+            let details = json!({"old_plan": old, "new_plan": c.new, "old_retention_days": c.old_days, "new_retention_days": c.new_days});
+            let change = Change::SetPlan {
+                old,
+                new: c.new,
+                enterprise_retention_days: c.enterprise_retention_days,
+            };
+            self.record(c.event(), details, change);
+        }
+        Ok(())
+    }
+
+    fn sso(&mut self, input: Option<SsoInput>) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ConfigureOrg)?;
+        let sso = input.map(parse_sso).transpose()?;
+        let old = &self.principal.org.sso;
+        if &sso == old {
+            return Ok(());
+        }
+        let details = match (&sso, old) {
+            (Some(s), _) => {
+                json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced, "action": "configured"})
+            }
+            (None, Some(old)) => {
+                json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
+            }
+            (None, None) => json!({}),
+        };
+        self.record("organization.sso_configured", details, Change::ConfigureSso(sso));
+        Ok(())
+    }
+}
+
+fn parse_sso(s: SsoInput) -> Result<Sso, ApiError> {
+    let issuer = s.issuer.trim().to_owned();
+    if !(is_https_url(&issuer) && s.issuer.chars().count() <= 512) {
+        return Err(ApiError::invalid(
+            "sso.issuer",
+            "invalid_value",
+            "sso.issuer must be an https:// URL",
+        ));
+    }
+    let client_id = display_name("sso.client_id", &s.client_id, 256)
+        .map_err(|e| ApiError::invalid("sso.client_id", "invalid_value", e.to_string()))?;
+    Ok(Sso {
+        issuer,
+        client_id,
+        enforced: s.enforced,
+    })
 }
 
 /// An `https://` URL with a host written where it belongs. URL parsers
