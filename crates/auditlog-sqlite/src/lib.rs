@@ -21,6 +21,7 @@
 
 mod accounts;
 pub mod changes;
+mod deliveries;
 pub mod listing;
 pub mod rows;
 pub mod schema;
@@ -42,8 +43,8 @@ use auditlog_domain::org::NewOrg;
 use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::session::Session;
 use auditlog_domain::store::{
-    ApiKeyRecord, AppendRequest, Appended, AttemptResult, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt,
-    RequestResult, StoredCheckpoint,
+    ApiKeyRecord, AppendRequest, Appended, Delivery, DueDelivery, NewApiKey, Purged, RecordedAttempt, RequestResult,
+    StoredCheckpoint,
 };
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, Org, OrgId, Role, Store, StoreError, Timestamp};
@@ -873,82 +874,7 @@ impl Store for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let claimed: Vec<(i64, Delivery)> = {
-                let mut s = tx
-                    .prepare_cached(&format!(
-                        "UPDATE deliveries SET next_attempt_at = ?2 WHERE rowid IN (SELECT rowid FROM deliveries \
-                         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?3) \
-                         RETURNING org_id, {}",
-                        rows::DELIVERY_COLUMNS
-                    ))
-                    .map_err(db_err)?;
-                let rows = s
-                    .query_map(params![now.millis(), lease_until.millis(), limit], |r| {
-                        Ok((r.get(0)?, rows::delivery_at(r, 1)?))
-                    })
-                    .map_err(db_err)?;
-                rows.collect::<Result<_, _>>().map_err(db_err)?
-            };
-            let mut out = Vec::with_capacity(claimed.len());
-            {
-                // An entry fanned out to several endpoints, and an endpoint
-                // with many deliveries, are each read once per round.
-                let mut entries: HashMap<(i64, i64), Option<Entry>> = HashMap::new();
-                let mut hooks: HashMap<(i64, String), Option<Endpoint>> = HashMap::new();
-                let mut entry_q = tx
-                    .prepare_cached(&format!(
-                        "SELECT {} FROM entries WHERE org_id = ?1 AND seq = ?2",
-                        rows::ENTRY_COLUMNS
-                    ))
-                    .map_err(db_err)?;
-                let mut hook_q = tx
-                    .prepare_cached(&format!(
-                        "SELECT {} FROM webhooks WHERE org_id = ?1 AND id = ?2",
-                        rows::WEBHOOK_COLUMNS
-                    ))
-                    .map_err(db_err)?;
-                let mut orphaned = tx
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, \
-                         last_error = 'the endpoint or the entry no longer exists' WHERE org_id = ?1 AND id = ?2",
-                    )
-                    .map_err(db_err)?;
-                for (org, delivery) in claimed {
-                    let entry = match entries.get(&(org, delivery.seq)) {
-                        Some(e) => e.clone(),
-                        None => {
-                            let e = entry_q
-                                .query_row(params![org, delivery.seq], entry_from_row)
-                                .optional()
-                                .map_err(db_err)?;
-                            entries.insert((org, delivery.seq), e.clone());
-                            e
-                        }
-                    };
-                    let endpoint = match hooks.get(&(org, delivery.webhook_id.clone())) {
-                        Some(h) => h.clone(),
-                        None => {
-                            let h = hook_q
-                                .query_row(params![org, delivery.webhook_id], |r| rows::webhook_at(r, 0))
-                                .optional()
-                                .map_err(db_err)?;
-                            hooks.insert((org, delivery.webhook_id.clone()), h.clone());
-                            h
-                        }
-                    };
-                    match (entry, endpoint) {
-                        (Some(entry), Some(endpoint)) => out.push(DueDelivery {
-                            org_id: OrgId(org),
-                            delivery,
-                            endpoint,
-                            entry,
-                        }),
-                        _ => {
-                            orphaned.execute(params![org, delivery.id]).map_err(db_err)?;
-                        }
-                    }
-                }
-            }
+            let out = deliveries::claim(&tx, now, lease_until, limit)?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })
@@ -958,70 +884,7 @@ impl Store for SqliteStore {
     async fn record_attempts(&self, attempts: Vec<RecordedAttempt>) -> Result<Vec<Option<Timestamp>>, StoreError> {
         self.write_relaxed(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
-            let mut out = Vec::with_capacity(attempts.len());
-            {
-                let mut update = tx
-                    .prepare_cached(
-                        "UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?3, last_status = ?4, \
-                         last_latency_ms = ?5, last_error = ?6, status = ?7, next_attempt_at = ?8 \
-                         WHERE org_id = ?1 AND id = ?2 RETURNING webhook_id",
-                    )
-                    .map_err(db_err)?;
-                // Successes, the common case, write only when clearing a failure.
-                let mut healthy = tx
-                    .prepare_cached(
-                        "UPDATE webhooks SET failing_since = NULL \
-                         WHERE org_id = ?1 AND id = ?2 AND failing_since IS NOT NULL",
-                    )
-                    .map_err(db_err)?;
-                let mut failing = tx
-                    .prepare_cached(
-                        "UPDATE webhooks SET failing_since = coalesce(failing_since, ?3) \
-                         WHERE org_id = ?1 AND id = ?2 RETURNING failing_since",
-                    )
-                    .map_err(db_err)?;
-                for RecordedAttempt {
-                    org_id,
-                    delivery_id,
-                    attempt,
-                } in attempts
-                {
-                    let (status, next) = attempt.result.stored();
-                    let (status, next) = (status.as_str(), next.map(Timestamp::millis));
-                    let webhook_id: Option<String> = update
-                        .query_row(
-                            params![
-                                org_id.0,
-                                delivery_id,
-                                attempt.at.millis(),
-                                attempt.status,
-                                attempt.latency_ms as i64,
-                                attempt.error,
-                                status,
-                                next
-                            ],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(db_err)?;
-                    let Some(webhook_id) = webhook_id else {
-                        // Deleted with its endpoint or purged meanwhile.
-                        out.push(None);
-                        continue;
-                    };
-                    if attempt.result == AttemptResult::Delivered {
-                        healthy.execute(params![org_id.0, webhook_id]).map_err(db_err)?;
-                        out.push(None);
-                        continue;
-                    }
-                    let failing_since: Option<i64> = failing
-                        .query_row(params![org_id.0, webhook_id, attempt.at.millis()], |r| r.get(0))
-                        .optional()
-                        .map_err(db_err)?
-                        .flatten();
-                    out.push(failing_since.map(Timestamp));
-                }
-            }
+            let out = deliveries::record(&tx, &attempts)?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })
