@@ -18,77 +18,25 @@ use crate::rows::{
     DELIVERY_COLUMNS, ENTRY_COLUMNS, WEBHOOK_COLUMNS, delivery_at, entry_at, get, qualified, webhook_at,
 };
 
+/// A leased delivery: when it was due, its organization, its entry's
+/// timestamp (the partition key) and the delivery.
+type Claimed = (i64, OrgId, i64, Delivery);
+
+/// Leases up to `limit` due deliveries until `lease_until`, each with its
+/// entry and endpoint. A delivery whose endpoint or entry is gone fails
+/// for good instead of coming due again.
 pub async fn claim(
     tx: &Transaction<'_>,
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
 ) -> Result<Vec<DueDelivery>, Failure> {
-    let rows = db::query(
-        tx,
-        &format!(
-            "WITH due AS (SELECT org_id, id, next_attempt_at AS due_at FROM deliveries \
-                 WHERE status = 'pending' AND next_attempt_at <= $1 \
-                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             UPDATE deliveries d SET next_attempt_at = $2 FROM due \
-             WHERE d.org_id = due.org_id AND d.id = due.id \
-             RETURNING due.due_at, d.org_id, d.entry_ts, {}",
-            qualified("d", DELIVERY_COLUMNS)
-        ),
-        &[&now.millis(), &lease_until.millis(), &i64::from(limit)],
-    )
-    .await?;
-    let mut claimed: Vec<(i64, OrgId, i64, Delivery)> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        claimed.push((get(r, 0)?, OrgId(get(r, 1)?), get(r, 2)?, delivery_at(r, 3)?));
-    }
-    // RETURNING follows no order; the oldest due go first.
-    claimed.sort_by(|a, b| (a.0, &a.3.id).cmp(&(b.0, &b.3.id)));
+    let claimed = lease_due(tx, now, lease_until, limit).await?;
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
-
-    // Each entry and endpoint once, however many deliveries share it.
-    let (mut e_org, mut e_seq, mut e_ts) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut w_org, mut w_id) = (Vec::new(), Vec::new());
-    for (_, org, ts, d) in &claimed {
-        e_org.push(org.0);
-        e_seq.push(d.seq);
-        e_ts.push(*ts);
-        w_org.push(org.0);
-        w_id.push(d.webhook_id.as_str());
-    }
-    let mut entries: HashMap<(i64, i64), Entry> = HashMap::new();
-    for r in db::query(
-        tx,
-        &format!(
-            "SELECT {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS k (org_id, seq, ts) \
-             JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
-            qualified("e", ENTRY_COLUMNS)
-        ),
-        &[&e_org, &e_seq, &e_ts],
-    )
-    .await?
-    {
-        let e = entry_at(&r, 0)?;
-        entries.insert((e.org_id.0, e.seq), e);
-    }
-    let mut endpoints: HashMap<(i64, String), Endpoint> = HashMap::new();
-    for r in db::query(
-        tx,
-        &format!(
-            "SELECT w.org_id, {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[])) AS k (org_id, id) \
-             JOIN webhooks w ON w.org_id = k.org_id AND w.id = k.id",
-            qualified("w", WEBHOOK_COLUMNS)
-        ),
-        &[&w_org, &w_id],
-    )
-    .await?
-    {
-        let w = webhook_at(&r, 1)?;
-        endpoints.insert((get(&r, 0)?, w.id.clone()), w);
-    }
-
+    let entries = entries_of(tx, &claimed).await?;
+    let endpoints = endpoints_of(tx, &claimed).await?;
     let mut out = Vec::with_capacity(claimed.len());
     let (mut orphan_org, mut orphan_id) = (Vec::new(), Vec::new());
     for (_, org, _, delivery) in claimed {
@@ -118,6 +66,86 @@ pub async fn claim(
         .await?;
     }
     Ok(out)
+}
+
+/// Moves the due deliveries' next attempt to the lease's end, oldest due
+/// first, skipping rows another replica is claiming.
+async fn lease_due(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> Result<Vec<Claimed>, Failure> {
+    let rows = db::query(
+        tx,
+        &format!(
+            "WITH due AS (SELECT org_id, id, next_attempt_at AS due_at FROM deliveries \
+                 WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE deliveries d SET next_attempt_at = $2 FROM due \
+             WHERE d.org_id = due.org_id AND d.id = due.id \
+             RETURNING due.due_at, d.org_id, d.entry_ts, {}",
+            qualified("d", DELIVERY_COLUMNS)
+        ),
+        &[&now.millis(), &lease_until.millis(), &i64::from(limit)],
+    )
+    .await?;
+    let mut claimed: Vec<Claimed> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        claimed.push((get(r, 0)?, OrgId(get(r, 1)?), get(r, 2)?, delivery_at(r, 3)?));
+    }
+    // RETURNING follows no order; the oldest due go first.
+    claimed.sort_by(|a, b| (a.0, &a.3.id).cmp(&(b.0, &b.3.id)));
+    Ok(claimed)
+}
+
+/// The claimed deliveries' entries, each read once however many
+/// deliveries share it.
+async fn entries_of(tx: &Transaction<'_>, claimed: &[Claimed]) -> Result<HashMap<(i64, i64), Entry>, Failure> {
+    let (mut orgs, mut seqs, mut tss) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, org, ts, d) in claimed {
+        orgs.push(org.0);
+        seqs.push(d.seq);
+        tss.push(*ts);
+    }
+    let mut entries = HashMap::new();
+    for r in db::query(
+        tx,
+        &format!(
+            "SELECT {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS k (org_id, seq, ts) \
+             JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
+            qualified("e", ENTRY_COLUMNS)
+        ),
+        &[&orgs, &seqs, &tss],
+    )
+    .await?
+    {
+        let e = entry_at(&r, 0)?;
+        entries.insert((e.org_id.0, e.seq), e);
+    }
+    Ok(entries)
+}
+
+/// The claimed deliveries' endpoints, each read once.
+async fn endpoints_of(tx: &Transaction<'_>, claimed: &[Claimed]) -> Result<HashMap<(i64, String), Endpoint>, Failure> {
+    let orgs: Vec<i64> = claimed.iter().map(|(_, org, _, _)| org.0).collect();
+    let ids: Vec<&str> = claimed.iter().map(|(_, _, _, d)| d.webhook_id.as_str()).collect();
+    let mut endpoints = HashMap::new();
+    for r in db::query(
+        tx,
+        &format!(
+            "SELECT w.org_id, {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::text[])) AS k (org_id, id) \
+             JOIN webhooks w ON w.org_id = k.org_id AND w.id = k.id",
+            qualified("w", WEBHOOK_COLUMNS)
+        ),
+        &[&orgs, &ids],
+    )
+    .await?
+    {
+        let w = webhook_at(&r, 1)?;
+        endpoints.insert((get(&r, 0)?, w.id.clone()), w);
+    }
+    Ok(endpoints)
 }
 
 pub async fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Result<Vec<Option<Timestamp>>, Failure> {
