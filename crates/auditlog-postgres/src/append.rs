@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use auditlog_domain::canonical::entry_leaf_hash;
-use auditlog_domain::merkle::Hash;
+use auditlog_domain::merkle::{Frontier, Hash};
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
@@ -606,31 +606,8 @@ async fn append_in_tx(
             continue;
         }
         flush(tx, st, &mut batch.buffer, requests, &out, received_at).await?;
-        tx.batch_execute("SAVEPOINT request").await?;
-        let mut applied = Ok(());
-        for change in &req.changes {
-            applied = changes::apply(tx, req.org_id, change, received_at.millis()).await;
-            if applied.is_err() {
-                break;
-            }
-        }
-        // A change to webhooks alters which endpoints this batch fans out to.
-        batch.endpoints.remove(&req.org_id);
-        match applied {
-            Ok(()) => {
-                let appended = append_entries(tx, st, req, ready, &mut batch).await?;
-                tx.batch_execute("RELEASE SAVEPOINT request").await?;
-                out.push(Ok(appended));
-            }
-            Err(Failure::Store(
-                e @ (StoreError::Rejected { .. } | StoreError::Conflict(_) | StoreError::NotFound(_)),
-            )) => {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
-                    .await?;
-                out.push(Err(e));
-            }
-            Err(e) => return Err(e),
-        }
+        let result = with_changes(tx, st, req, ready, &mut batch, received_at).await?;
+        out.push(result);
     }
     let moved: Vec<(OrgId, &Head)> = heads
         .iter()
@@ -650,22 +627,70 @@ async fn append_in_tx(
         let frontier = tree::frontier(tx, *org, head.size as u64, head.frontier.as_deref()).await?;
         frontiers.insert(*org, frontier);
     }
+    commit_with_tree(tx, st, batch, frontiers, (requests, &out), received_at).await?;
+    Ok((out, Ended::Committed))
+}
+
+/// A request with changes: applied under a savepoint, so a change refused
+/// by a rule undoes its request alone and answers it with the refusal.
+async fn with_changes(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    req: &AppendRequest,
+    ready: Vec<Entry>,
+    batch: &mut Batch,
+    received_at: Timestamp,
+) -> Result<RequestResult, Failure> {
+    tx.batch_execute("SAVEPOINT request").await?;
+    let mut applied = Ok(());
+    for change in &req.changes {
+        applied = changes::apply(tx, req.org_id, change, received_at.millis()).await;
+        if applied.is_err() {
+            break;
+        }
+    }
+    // A change to webhooks alters which endpoints this batch fans out to.
+    batch.endpoints.remove(&req.org_id);
+    match applied {
+        Ok(()) => {
+            let appended = append_entries(tx, st, req, ready, batch).await?;
+            tx.batch_execute("RELEASE SAVEPOINT request").await?;
+            Ok(Ok(appended))
+        }
+        Err(Failure::Store(e @ (StoreError::Rejected { .. } | StoreError::Conflict(_) | StoreError::NotFound(_)))) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
+                .await?;
+            Ok(Err(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends what is left of the batch's rows, grows each moved
+/// organization's tree from its `frontiers`, moves the heads, and commits,
+/// all pipelined: the rows go first, and the leaves are hashed while
+/// PostgreSQL inserts them.
+async fn commit_with_tree(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    batch: Batch,
+    frontiers: HashMap<OrgId, Frontier>,
+    (requests, out): (&[Taken<'_>], &[RequestResult]),
+    received_at: Timestamp,
+) -> Result<(), Failure> {
     let Batch {
         heads: sizes,
         mut buffer,
         ..
     } = batch;
     let wrote_deliveries = buffer.has_deliveries();
-    // Everything left goes out at once, followed by the commit. The rows
-    // are sent first, and the leaves hashed while PostgreSQL inserts them.
-    let out_ref = &out;
-    let rows = flush(tx, st, &mut buffer, requests, out_ref, received_at);
+    let rows = flush(tx, st, &mut buffer, requests, out, received_at);
     let rest = async move {
         // The rows' statements are queued on the connection; let its task
         // (on this thread, appends having a runtime of their own) write
         // them out before the hashing takes the thread.
         tokio::task::yield_now().await;
-        let leaves = leaves_by_org(out_ref);
+        let leaves = leaves_by_org(out);
         let mut growth = Growth::default();
         for (org, frontier) in frontiers {
             let new = leaves.get(&org).map(Vec::as_slice).unwrap_or_default();
@@ -697,5 +722,5 @@ async fn append_in_tx(
         Ok::<(), Failure>(())
     };
     futures_util::future::try_join(rows, rest).await?;
-    Ok((out, Ended::Committed))
+    Ok(())
 }
