@@ -157,42 +157,12 @@ pub async fn serve(
     let (clock, metrics) = (config.runtime.clock.clone(), config.runtime.metrics.clone());
     let (writer, writer_task) =
         Writer::spawn_observed(store.clone(), clock.clone(), config.writer.clone(), metrics.clone());
-    let purger = tokio::spawn(retention::run(
-        store.clone(),
-        writer.clone(),
-        clock.clone(),
-        config.retention.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-    ));
     let sealer = Arc::new(secret_sealer(&config));
-    // Secrets written before they were sealed are sealed now, once; every
-    // replica may try, and the store's compare-and-set lets one win.
-    match store.seal_clear_webhook_secrets(sealer.clone()).await {
-        Ok(0) => {}
-        Ok(sealed) => tracing::info!(sealed, "sealed webhook secrets that were stored in clear"),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not seal webhook secrets stored in clear; trying again at the next start")
-        }
-    }
+    seal_clear_secrets(store.as_ref(), &sealer).await;
     let webhooks = webhook_client::WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
         .map_err(std::io::Error::other)?
         .with_sealer(sealer);
-    let dispatcher_task = tokio::spawn(dispatcher::run(
-        dispatcher::Dispatcher::new(
-            store.clone(),
-            writer.clone(),
-            clock.clone(),
-            webhooks.clone(),
-            config.dispatcher.clone(),
-        )
-        .with_metrics(metrics.clone()),
-        writer.committed(),
-        shutdown.clone(),
-    ));
-    let checkpoints = checkpointer::Checkpointer::new(store.clone(), clock.clone(), config.checkpoints.clone())
-        .with_metrics(metrics.clone());
-    let checkpoint_task = tokio::spawn(checkpointer::run(checkpoints.clone(), shutdown.clone()));
+    let workers = Workers::start(&config, &store, &writer, &webhooks, &shutdown);
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
         config.login.per_account,
@@ -211,7 +181,7 @@ pub async fn serve(
         login,
         webhooks,
         keys: Arc::default(),
-        checkpoints,
+        checkpoints: workers.checkpoints.clone(),
         limits,
         reads,
     };
@@ -220,15 +190,7 @@ pub async fn serve(
     tracing::info!(%addr, "auditlog listening");
     let listener = connections::LimitedListener::new(listener, max_connections);
     http_server::serve(listener, app, header_read_timeout, shutdown).await;
-    if let Err(e) = dispatcher_task.await {
-        tracing::error!(error = %e, "webhook dispatcher failed");
-    }
-    if let Err(e) = checkpoint_task.await {
-        tracing::error!(error = %e, "checkpoint signer failed");
-    }
-    if let Err(e) = purger.await {
-        tracing::error!(error = %e, "retention purger failed");
-    }
+    workers.join().await;
     // Every handler, and with them the recorder's queue, is gone: it
     // commits what it holds before the writer drains.
     if let Err(e) = reads_task.await {
@@ -241,4 +203,73 @@ pub async fn serve(
     }
     tracing::info!("auditlog stopped");
     Ok(())
+}
+
+/// Secrets written before they were sealed are sealed now, once; every
+/// replica may try, and the store's compare-and-set lets one win.
+async fn seal_clear_secrets(store: &dyn Store, sealer: &Arc<auditlog_domain::sealed::SecretSealer>) {
+    match store.seal_clear_webhook_secrets(sealer.clone()).await {
+        Ok(0) => {}
+        Ok(sealed) => tracing::info!(sealed, "sealed webhook secrets that were stored in clear"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not seal webhook secrets stored in clear; trying again at the next start")
+        }
+    }
+}
+
+/// The background work beside the HTTP server: webhook delivery,
+/// checkpoint signing and retention, each ending on shutdown.
+struct Workers {
+    checkpoints: checkpointer::Checkpointer,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+impl Workers {
+    fn start(
+        config: &ServerConfig,
+        store: &Arc<dyn Store>,
+        writer: &Writer,
+        webhooks: &webhook_client::WebhookClient,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let (clock, metrics) = (&config.runtime.clock, &config.runtime.metrics);
+        let dispatcher = dispatcher::Dispatcher::new(
+            store.clone(),
+            writer.clone(),
+            clock.clone(),
+            webhooks.clone(),
+            config.dispatcher.clone(),
+        )
+        .with_metrics(metrics.clone());
+        let checkpoints = checkpointer::Checkpointer::new(store.clone(), clock.clone(), config.checkpoints.clone())
+            .with_metrics(metrics.clone());
+        let purger = retention::run(
+            store.clone(),
+            writer.clone(),
+            clock.clone(),
+            config.retention.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        let tasks = vec![
+            (
+                "webhook dispatcher",
+                tokio::spawn(dispatcher::run(dispatcher, writer.committed(), shutdown.clone())),
+            ),
+            (
+                "checkpoint signer",
+                tokio::spawn(checkpointer::run(checkpoints.clone(), shutdown.clone())),
+            ),
+            ("retention purger", tokio::spawn(purger)),
+        ];
+        Self { checkpoints, tasks }
+    }
+
+    async fn join(self) {
+        for (name, task) in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "{name} failed");
+            }
+        }
+    }
 }
