@@ -202,7 +202,7 @@ impl Export {
     responses(
         (status = 200, description = "The entries, newest first: CSV (RFC 4180, one row per entry, the columns \
             id, seq, timestamp, actor_type, actor, event, resource_type, resource_id, resource_name, details, \
-            ip_address, user_agent) or JSON Lines (one entry per line; with proofs, then the checkpoint line).",
+            ip_address, user_agent, submitted_by) or JSON Lines (one entry per line; with proofs, then the checkpoint line).",
             content((String = "text/csv"), (String = "application/jsonl")),
             headers(
                 ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{format}\""),
@@ -229,37 +229,16 @@ pub async fn export(
         ));
     }
     let req = listing(&pairs, &state, &principal.org, &["format", "proofs"])?;
-    let values = |name: &str| {
-        req.extra
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-    };
-    let proofs = crate::routes::entries::flag(&req, "proofs")?;
-    let format = match values("format").as_slice() {
-        [] => ExportFormat::Csv,
-        [name] => name
-            .parse()
-            .map_err(|e: UnknownFormat| ApiError::bad_request("invalid_query", e.to_string()))?,
-        _ => return Err(ApiError::bad_request("invalid_query", "format may be given only once")),
-    };
+    let (format, proofs) = format_and_proofs(&req)?;
     // The filters as the reader gave them, not the retention bound added.
     let filters_shown = listing_as_given(&pairs, &state)?;
     let mut filter = req.filter;
     let size = state.store.log_size(principal.org.id).await?;
     filter.max_seq = Some(size);
-    let proofs_at = if proofs {
-        if format != ExportFormat::Jsonl {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "proofs=true needs format=jsonl: a CSV row has no room for a proof",
-            ));
-        }
-        // The checkpoint the proofs are checked against, signed if new.
-        Some(state.checkpoints.at_size(&principal.org, size as u64).await?)
-    } else {
-        None
+    // The checkpoint the proofs are checked against, signed if new.
+    let proofs_at = match proofs {
+        true => Some(state.checkpoints.at_size(&principal.org, size as u64).await?),
+        false => None,
     };
 
     let export_id = uuid::Uuid::now_v7().to_string();
@@ -296,6 +275,38 @@ pub async fn export(
         rows: 0,
         bytes: 0,
     };
+    Ok(streamed(export, &filename, proof_size))
+}
+
+/// The `format` asked for (CSV unless given), and whether with proofs,
+/// which only JSON Lines can carry.
+fn format_and_proofs(req: &auditlog_domain::filter::ListingRequest) -> Result<(ExportFormat, bool), ApiError> {
+    let proofs = crate::routes::entries::flag(req, "proofs")?;
+    let formats: Vec<&str> = req
+        .extra
+        .iter()
+        .filter(|(k, _)| k == "format")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let format = match formats.as_slice() {
+        [] => ExportFormat::Csv,
+        [name] => name
+            .parse()
+            .map_err(|e: UnknownFormat| ApiError::bad_request("invalid_query", e.to_string()))?,
+        _ => return Err(ApiError::bad_request("invalid_query", "format may be given only once")),
+    };
+    if proofs && format != ExportFormat::Jsonl {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "proofs=true needs format=jsonl: a CSV row has no room for a proof",
+        ));
+    }
+    Ok((format, proofs))
+}
+
+/// The export as a streamed download named `filename`.
+fn streamed(export: Export, filename: &str, proof_size: Option<u64>) -> Response {
+    let format = export.format;
     let body = stream::unfold(export, |mut ex| async move { ex.next_chunk().await.map(|c| (c, ex)) });
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
@@ -309,7 +320,7 @@ pub async fn export(
         // Which checkpoint to fetch: GET …/audit/checkpoint?tree_size=N.
         h.insert("x-auditlog-tree-size", HeaderValue::from(size));
     }
-    Ok(resp)
+    resp
 }
 
 fn listing_as_given(pairs: &[(String, String)], state: &AppState) -> Result<Filter, ApiError> {
