@@ -339,30 +339,7 @@ fn apply(query: &mut Query, spans: &mut Spans, key: Key, value: &Decoded, at: Lo
             query.actor = Some(text);
             spans.actor = Some(at.term);
         }
-        Key::Event => {
-            // `event:a,b` as well as `event:a event:b`, as in the `event`
-            // parameter.
-            let mut start = 0;
-            for end in (0..=value.chars.len()).filter(|&j| j == value.chars.len() || value.chars[j] == ',') {
-                let (mut s, mut e) = (start, end);
-                start = end + 1;
-                while s < e && value.chars[s].is_whitespace() {
-                    s += 1;
-                }
-                while e > s && value.chars[e - 1].is_whitespace() {
-                    e -= 1;
-                }
-                // An empty part has no text of its own to point at.
-                let span = if s < e { value.span(s..e) } else { at.value };
-                match EventPattern::parse(&value.text(s..e)) {
-                    Ok(p) => {
-                        query.events.push(p);
-                        spans.events.push(span);
-                    }
-                    Err(e) => return fail(span, QueryErrorKind::BadPattern(e)),
-                }
-            }
-        }
+        Key::Event => apply_events(query, spans, value, at)?,
         Key::Resource => {
             let (kind, id) = match text.split_once(':') {
                 Some((kind, id)) => (kind, Some(id)),
@@ -394,6 +371,37 @@ fn apply(query: &mut Query, spans: &mut Spans, key: Key, value: &Decoded, at: Lo
             } else {
                 query.before = Some(t);
                 spans.before = Some(at.term);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `event:a,b` as well as `event:a event:b`, as in the `event` parameter;
+/// each pattern located where it was written.
+fn apply_events(query: &mut Query, spans: &mut Spans, value: &Decoded, at: Located) -> Result<(), QueryError> {
+    let mut start = 0;
+    for end in (0..=value.chars.len()).filter(|&j| j == value.chars.len() || value.chars[j] == ',') {
+        let (mut s, mut e) = (start, end);
+        start = end + 1;
+        while s < e && value.chars[s].is_whitespace() {
+            s += 1;
+        }
+        while e > s && value.chars[e - 1].is_whitespace() {
+            e -= 1;
+        }
+        // An empty part has no text of its own to point at.
+        let span = if s < e { value.span(s..e) } else { at.value };
+        match EventPattern::parse(&value.text(s..e)) {
+            Ok(p) => {
+                query.events.push(p);
+                spans.events.push(span);
+            }
+            Err(e) => {
+                return Err(QueryError {
+                    span,
+                    kind: QueryErrorKind::BadPattern(e),
+                });
             }
         }
     }
