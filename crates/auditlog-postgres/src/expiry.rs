@@ -129,6 +129,56 @@ fn orgs_in(name: &str) -> String {
     )
 }
 
+/// Whether the month `name` (ending at `end`) is still attached and holds
+/// only entries past every one of its organizations' cutoffs: a first
+/// look, without locks, so most rounds take none.
+async fn qualifies(
+    client: &tokio_postgres::Client,
+    name: &str,
+    end: i64,
+    cutoffs: &HashMap<OrgId, Timestamp>,
+) -> Result<bool, StoreError> {
+    let attached: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits \
+             WHERE inhrelid = to_regclass($1) AND inhparent = 'entries'::regclass)",
+            &[&name],
+        )
+        .await
+        .map_err(db_err)?
+        .get(0);
+    if !attached {
+        return Ok(false);
+    }
+    let rows = client.query(&orgs_in(name), &[]).await.map_err(db_err)?;
+    let orgs: Vec<i64> = rows.iter().map(|r| get(r, 0)).collect::<Result<_, _>>()?;
+    Ok(all_expired(orgs, end, cutoffs))
+}
+
+/// What dropping the month `name` removes, per organization.
+async fn count_by_org(tx: &tokio_postgres::Transaction<'_>, name: &str) -> Result<HashMap<OrgId, Purged>, StoreError> {
+    let rows = tx
+        .query(
+            &format!("SELECT org_id, count(*), min(seq), max(seq) FROM {name} GROUP BY org_id"),
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let mut figures = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let org: i64 = get(r, 0)?;
+        figures.insert(
+            OrgId(org),
+            Purged {
+                count: get::<i64>(r, 1)? as u64,
+                first_seq: get(r, 2)?,
+                last_seq: get(r, 3)?,
+            },
+        );
+    }
+    Ok(figures)
+}
+
 /// Drops one month if it qualifies; `None` when it does not (or is gone).
 async fn drop_month(
     pool: &Pool,
@@ -140,23 +190,7 @@ async fn drop_month(
     let name = name_of(month);
     let end = start_of(month + 1);
     let mut client = pool.get().await.map_err(pool_err)?;
-    let present =
-        |rows: &[tokio_postgres::Row]| -> Result<Vec<i64>, StoreError> { rows.iter().map(|r| get(r, 0)).collect() };
-
-    let attached: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_inherits \
-             WHERE inhrelid = to_regclass($1) AND inhparent = 'entries'::regclass)",
-            &[&name],
-        )
-        .await
-        .map_err(db_err)?
-        .get(0);
-    if !attached {
-        return Ok(None);
-    }
-    let orgs = present(&client.query(&orgs_in(&name), &[]).await.map_err(db_err)?)?;
-    if !all_expired(orgs, end, cutoffs) {
+    if !qualifies(&client, &name, end, cutoffs).await? {
         return Ok(None);
     }
 
@@ -181,25 +215,7 @@ async fn drop_month(
         .await
         .map_err(db_err)?;
     // Under the lock, no row comes or goes: what is counted is what goes.
-    let rows = tx
-        .query(
-            &format!("SELECT org_id, count(*), min(seq), max(seq) FROM {name} GROUP BY org_id"),
-            &[],
-        )
-        .await
-        .map_err(db_err)?;
-    let mut figures = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let org: i64 = get(r, 0)?;
-        figures.insert(
-            OrgId(org),
-            Purged {
-                count: get::<i64>(r, 1)? as u64,
-                first_seq: get(r, 2)?,
-                last_seq: get(r, 3)?,
-            },
-        );
-    }
+    let figures = count_by_org(&tx, &name).await?;
     if !all_expired(figures.keys().map(|o| o.0), end, cutoffs) {
         // A row within its window arrived since the first look.
         return Ok(None);
