@@ -388,84 +388,122 @@ async fn flush_entries(
     if entries.is_empty() {
         return Ok(());
     }
-    let mut org = Vec::with_capacity(entries.len());
-    let mut seq = Vec::with_capacity(entries.len());
-    let mut ts = Vec::with_capacity(entries.len());
-    let mut id = Vec::with_capacity(entries.len());
-    let mut actor_type = Vec::with_capacity(entries.len());
-    let mut actor = Vec::with_capacity(entries.len());
-    let mut event = Vec::with_capacity(entries.len());
-    let mut resource_type = Vec::with_capacity(entries.len());
-    let mut resource_id = Vec::with_capacity(entries.len());
-    let mut resource_name = Vec::with_capacity(entries.len());
-    let mut details = Vec::with_capacity(entries.len());
-    let mut ip: Vec<Option<IpAddr>> = Vec::with_capacity(entries.len());
-    let mut user_agent = Vec::with_capacity(entries.len());
-    let mut request_id = Vec::with_capacity(entries.len());
-    let mut key = Vec::with_capacity(entries.len());
-    let mut by_kind = Vec::with_capacity(entries.len());
-    let mut by_id = Vec::with_capacity(entries.len());
-    let mut version = Vec::with_capacity(entries.len());
-    for &(e, details_json) in entries {
-        org.push(e.org_id.0);
-        seq.push(e.seq);
-        ts.push(e.timestamp.millis());
-        id.push(e.id);
-        actor_type.push(e.actor.kind.as_str());
-        actor.push(e.actor.id.as_str());
-        event.push(e.event.as_str());
-        resource_type.push(e.resource.kind.as_str());
-        resource_id.push(e.resource.id.as_str());
-        resource_name.push(e.resource.name.as_deref());
-        details.push(details_json);
-        ip.push(e.ip_address);
-        user_agent.push(e.user_agent.as_deref());
-        request_id.push(e.request_id.as_deref());
-        key.push(e.idempotency_key.as_deref());
-        by_kind.push(e.submitted_by.as_ref().map(|b| b.kind.as_str()));
-        by_id.push(e.submitted_by.as_ref().map(|b| b.id.as_str()));
-        version.push(i16::from(e.canonical_version));
-    }
-    let keyed: Vec<usize> = (0..entries.len()).filter(|&i| key[i].is_some()).collect();
+    let c = Columns::of(entries);
+    let keyed: Vec<usize> = (0..entries.len()).filter(|&i| c.key[i].is_some()).collect();
     let pick_i64 = |v: &[i64]| keyed.iter().map(|&i| v[i]).collect::<Vec<i64>>();
-    let keys: Vec<&str> = keyed.iter().filter_map(|&i| key[i]).collect();
-    let (key_org, key_seq, key_ts) = (pick_i64(&org), pick_i64(&seq), pick_i64(&ts));
+    let keys: Vec<&str> = keyed.iter().filter_map(|&i| c.key[i]).collect();
+    let (key_org, key_seq, key_ts) = (pick_i64(&c.org), pick_i64(&c.seq), pick_i64(&c.ts));
     let keying = async {
         if keys.is_empty() {
             return Ok(0);
         }
         tx.execute(&st.keys, &[&key_org, &keys, &key_seq, &key_ts]).await
     };
+    let received = received_at.millis();
     futures_util::future::try_join3(
-        tx.execute(
-            &st.entries,
-            &[
-                &org,
-                &seq,
-                &ts,
-                &received_at.millis(),
-                &id,
-                &actor_type,
-                &actor,
-                &event,
-                &resource_type,
-                &resource_id,
-                &resource_name,
-                &details,
-                &ip,
-                &user_agent,
-                &request_id,
-                &key,
-                &by_kind,
-                &by_id,
-                &version,
-            ],
-        ),
-        tx.execute(&st.ids, &[&org, &id, &seq, &ts]),
+        tx.execute(&st.entries, &c.params(&received)),
+        tx.execute(&st.ids, &[&c.org, &c.id, &c.seq, &c.ts]),
         keying,
     )
     .await?;
     Ok(())
+}
+
+/// Entries as one array per column, for the multi-row insert's `unnest`.
+struct Columns<'a> {
+    org: Vec<i64>,
+    seq: Vec<i64>,
+    ts: Vec<i64>,
+    id: Vec<uuid::Uuid>,
+    actor_type: Vec<&'a str>,
+    actor: Vec<&'a str>,
+    event: Vec<&'a str>,
+    resource_type: Vec<&'a str>,
+    resource_id: Vec<&'a str>,
+    resource_name: Vec<Option<&'a str>>,
+    details: Vec<&'a str>,
+    ip: Vec<Option<IpAddr>>,
+    user_agent: Vec<Option<&'a str>>,
+    request_id: Vec<Option<&'a str>>,
+    key: Vec<Option<&'a str>>,
+    by_kind: Vec<Option<&'a str>>,
+    by_id: Vec<Option<&'a str>>,
+    version: Vec<i16>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(entries: &[(&'a Entry, &'a str)]) -> Self {
+        let mut c = Columns {
+            org: Vec::with_capacity(entries.len()),
+            seq: Vec::with_capacity(entries.len()),
+            ts: Vec::with_capacity(entries.len()),
+            id: Vec::with_capacity(entries.len()),
+            actor_type: Vec::with_capacity(entries.len()),
+            actor: Vec::with_capacity(entries.len()),
+            event: Vec::with_capacity(entries.len()),
+            resource_type: Vec::with_capacity(entries.len()),
+            resource_id: Vec::with_capacity(entries.len()),
+            resource_name: Vec::with_capacity(entries.len()),
+            details: Vec::with_capacity(entries.len()),
+            ip: Vec::with_capacity(entries.len()),
+            user_agent: Vec::with_capacity(entries.len()),
+            request_id: Vec::with_capacity(entries.len()),
+            key: Vec::with_capacity(entries.len()),
+            by_kind: Vec::with_capacity(entries.len()),
+            by_id: Vec::with_capacity(entries.len()),
+            version: Vec::with_capacity(entries.len()),
+        };
+        for &(e, details_json) in entries {
+            c.push(e, details_json);
+        }
+        c
+    }
+
+    fn push(&mut self, e: &'a Entry, details_json: &'a str) {
+        self.org.push(e.org_id.0);
+        self.seq.push(e.seq);
+        self.ts.push(e.timestamp.millis());
+        self.id.push(e.id);
+        self.actor_type.push(e.actor.kind.as_str());
+        self.actor.push(e.actor.id.as_str());
+        self.event.push(e.event.as_str());
+        self.resource_type.push(e.resource.kind.as_str());
+        self.resource_id.push(e.resource.id.as_str());
+        self.resource_name.push(e.resource.name.as_deref());
+        self.details.push(details_json);
+        self.ip.push(e.ip_address);
+        self.user_agent.push(e.user_agent.as_deref());
+        self.request_id.push(e.request_id.as_deref());
+        self.key.push(e.idempotency_key.as_deref());
+        self.by_kind.push(e.submitted_by.as_ref().map(|b| b.kind.as_str()));
+        self.by_id.push(e.submitted_by.as_ref().map(|b| b.id.as_str()));
+        self.version.push(i16::from(e.canonical_version));
+    }
+
+    /// The entries statement's parameters, in its order.
+    fn params<'s>(&'s self, received_at: &'s i64) -> [&'s (dyn tokio_postgres::types::ToSql + Sync); 19] {
+        [
+            &self.org,
+            &self.seq,
+            &self.ts,
+            received_at,
+            &self.id,
+            &self.actor_type,
+            &self.actor,
+            &self.event,
+            &self.resource_type,
+            &self.resource_id,
+            &self.resource_name,
+            &self.details,
+            &self.ip,
+            &self.user_agent,
+            &self.request_id,
+            &self.key,
+            &self.by_kind,
+            &self.by_id,
+            &self.version,
+        ]
+    }
 }
 
 async fn flush_deliveries(
