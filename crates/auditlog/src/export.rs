@@ -14,7 +14,7 @@ use std::io::Write;
 use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::export_format::PageWriter;
-use auditlog_domain::filter::{Page, parse_listing};
+use auditlog_domain::filter::{Filter, Page, parse_listing};
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, NewEntry, Org, Store, SystemClock};
 use serde_json::json;
@@ -26,28 +26,7 @@ use crate::cli::ExportArgs;
 const PAGE_ROWS: u32 = 2000;
 
 pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
-    let pairs: Vec<(String, String)> = args
-        .filters
-        .iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| format!("filter {f:?} is not key=value (for example event=api_key.*)"))
-        })
-        .collect::<Result<_, _>>()?;
-    if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
-        return Err(format!("export takes no {k}: it writes the whole filtered view").into());
-    }
-    let catalog = crate::serve::load_catalog(args.catalog.as_deref())?;
-    let given = parse_listing(&pairs, &catalog, &[])
-        .map_err(|problems| {
-            problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?
-        .filter;
+    let given = given_filter(&args)?;
     let store = open(&args.db.database).await?;
     let org = store
         .org_by_slug(&args.org)
@@ -67,7 +46,50 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         json!({"format": args.format.name(), "filters": given, "via": "command line"}),
     )
     .await?;
+    let (rows, bytes) = write_all(store.as_ref(), &org, &filter, &args).await?;
+    record(
+        store.as_ref(),
+        &org,
+        "data_export.downloaded",
+        &export_id,
+        json!({"format": args.format.name(), "rows": rows, "bytes": bytes, "via": "command line"}),
+    )
+    .await?;
+    if let Some(path) = &args.output {
+        eprintln!("exported {rows} rows ({bytes} bytes) to {}", path.display());
+    }
+    Ok(())
+}
 
+/// The filters as given (`key=value`, as the API's parameters), without
+/// the retention bound the export adds.
+fn given_filter(args: &ExportArgs) -> Result<Filter, AnyError> {
+    let pairs: Vec<(String, String)> = args
+        .filters
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("filter {f:?} is not key=value (for example event=api_key.*)"))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
+        return Err(format!("export takes no {k}: it writes the whole filtered view").into());
+    }
+    let catalog = crate::serve::load_catalog(args.catalog.as_deref())?;
+    let listing = parse_listing(&pairs, &catalog, &[]).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    Ok(listing.filter)
+}
+
+/// Writes every page of the filtered view to the output, with progress on
+/// stderr when the output is a file; answers rows and bytes written.
+async fn write_all(store: &dyn Store, org: &Org, filter: &Filter, args: &ExportArgs) -> Result<(u64, u64), AnyError> {
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
@@ -80,7 +102,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         let page = store
             .list(
                 org.id,
-                &filter,
+                filter,
                 Page {
                     limit: PAGE_ROWS,
                     after,
@@ -103,19 +125,7 @@ pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
         });
     }
     out.flush()?;
-    drop(out);
-    record(
-        store.as_ref(),
-        &org,
-        "data_export.downloaded",
-        &export_id,
-        json!({"format": args.format.name(), "rows": rows, "bytes": bytes, "via": "command line"}),
-    )
-    .await?;
-    if let Some(path) = &args.output {
-        eprintln!("exported {rows} rows ({bytes} bytes) to {}", path.display());
-    }
-    Ok(())
+    Ok((rows, bytes))
 }
 
 /// Records one of the export's own entries, as the system acting for the
