@@ -202,6 +202,55 @@ pub async fn openapi_json() -> Response {
     resp
 }
 
+/// Declares a set of refusals that operations share, so their
+/// `responses(...)` name the set once instead of a row per status. Each
+/// status refers to its response below.
+macro_rules! refusals {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $response:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+                [$((
+                    $status.to_string(),
+                    utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::from_response_name(stringify!($response))),
+                )),+]
+                .into_iter()
+                .collect()
+            }
+        }
+    };
+}
+
+refusals!(
+    /// What any authenticated operation may answer.
+    Denied: "401" => Unauthenticated, "403" => Forbidden, "500" => Internal
+);
+refusals!(
+    /// An operation on one object, which may not exist.
+    DeniedOrMissing: "401" => Unauthenticated, "403" => Forbidden, "404" => NotFound, "500" => Internal
+);
+refusals!(
+    /// An action on one object that its state may not allow.
+    ActionRefused: "401" => Unauthenticated, "403" => Forbidden, "404" => NotFound, "409" => Conflict,
+        "500" => Internal
+);
+refusals!(
+    /// A read with query parameters.
+    ReadRefused: "400" => BadRequest, "401" => Unauthenticated, "403" => Forbidden, "500" => Internal
+);
+refusals!(
+    /// An operation that creates from a JSON body.
+    CreateRefused: "400" => BadRequest, "401" => Unauthenticated, "403" => Forbidden, "409" => Conflict,
+        "413" => PayloadTooLarge, "422" => Unprocessable, "500" => Internal
+);
+refusals!(
+    /// An operation that changes an object from a JSON body.
+    UpdateRefused: "400" => BadRequest, "401" => Unauthenticated, "403" => Forbidden, "404" => NotFound,
+        "409" => Conflict, "413" => PayloadTooLarge, "422" => Unprocessable, "500" => Internal
+);
+
 // The answers an operation may refuse with, one per status, each with the
 // error body; operations list those they can give. They are never built:
 // `ApiError` is what answers.

@@ -80,9 +80,7 @@ fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
     params(("org" = String, Path, description = "The organization's slug.")),
     responses(
         (status = 200, description = "The keys.", body = Keys),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -121,13 +119,7 @@ pub struct NewKey {
     request_body = NewKey,
     responses(
         (status = 201, description = "Created.", body = CreatedKey),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CreateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -188,11 +180,7 @@ pub async fn create(
     ),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

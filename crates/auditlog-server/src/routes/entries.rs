@@ -170,10 +170,7 @@ pub async fn page_of(
     ),
     responses(
         (status = 200, description = "A page of entries.", body = EntryPage),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ReadRefused,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -224,10 +221,7 @@ pub async fn visible_entry(state: &AppState, org: &Org, id: &str) -> Result<Entr
     ),
     responses(
         (status = 200, description = "The entry.", body = Entry),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::DeniedOrMissing,
     ),
     security(("api_key" = []), ("session" = [])),
 )]

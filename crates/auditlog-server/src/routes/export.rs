@@ -208,10 +208,7 @@ impl Export {
                 ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{format}\""),
                 ("X-Auditlog-Tree-Size" = Option<u64>, description = "With proofs=true: the tree size the proofs are for."),
             )),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ReadRefused,
     ),
     security(("api_key" = []), ("session" = [])),
 )]

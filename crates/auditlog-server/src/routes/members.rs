@@ -50,9 +50,7 @@ pub struct Members {
     params(("org" = String, Path, description = "The organization's slug.")),
     responses(
         (status = 200, description = "The members.", body = Members),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -104,13 +102,7 @@ pub struct Invited {
     request_body = NewMember,
     responses(
         (status = 201, description = "Invited.", body = Invited),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CreateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -243,11 +235,7 @@ pub async fn change_role(
     ),
     responses(
         (status = 204, description = "Removed."),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -286,11 +274,7 @@ pub struct ResetIssued {
     ),
     responses(
         (status = 201, description = "Reset; the token is shown only now.", body = ResetIssued),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     // A key authenticates, and is then refused: only a person may reset.
     security(("api_key" = []), ("session" = [], "csrf" = [])),

@@ -52,9 +52,7 @@ pub fn org_view(org: &Org) -> OrgView {
     params(("org" = String, Path, description = "The organization's slug.")),
     responses(
         (status = 200, description = "The organization.", body = OrgView),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -116,14 +114,7 @@ fn org_resource(org: &Org) -> Resource {
     request_body = OrgPatch,
     responses(
         (status = 200, description = "The organization after the change.", body = OrgView),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::UpdateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

@@ -54,9 +54,7 @@ pub struct Projects {
     params(("org" = String, Path, description = "The organization's slug.")),
     responses(
         (status = 200, description = "The projects.", body = Projects),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -84,13 +82,7 @@ pub struct ProjectInput {
     request_body = ProjectInput,
     responses(
         (status = 201, description = "Created.", body = Project),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CreateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -145,14 +137,7 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<P
     request_body = ProjectInput,
     responses(
         (status = 200, description = "The project now.", body = Project),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::UpdateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -200,11 +185,7 @@ pub async fn rename(
     ),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]

@@ -144,10 +144,7 @@ async fn within_log(state: &AppState, principal: &Principal, name: &str, size: u
     responses(
         (status = 200, description = "The checkpoint.",
             content((Checkpoint = "application/json"), (String = "text/plain"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ReadRefused,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -205,10 +202,7 @@ pub async fn checkpoint(
     ),
     responses(
         (status = 200, description = "The proof.", body = InclusionProof),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ReadRefused,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -266,10 +260,7 @@ pub async fn inclusion(
     responses(
         (status = 200, description = "The proof that the tree of `to` entries extends the tree of `from`.",
             body = ConsistencyProof),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ReadRefused,
     ),
     security(("api_key" = []), ("session" = [])),
 )]

@@ -203,9 +203,7 @@ pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Resul
     responses(
         (status = 204, description = "Signed out.",
             headers(("Set-Cookie" = String, description = "Clears the session cookie."))),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("session" = [], "csrf" = [])),
 )]

@@ -187,9 +187,7 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<E
     params(("org" = String, Path, description = "The organization's slug.")),
     responses(
         (status = 200, description = "The endpoints.", body = Webhooks),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Denied,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -217,10 +215,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     ),
     responses(
         (status = 200, description = "The endpoint.", body = WebhookView),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::DeniedOrMissing,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -262,13 +257,7 @@ pub struct NewWebhook {
     request_body = NewWebhook,
     responses(
         (status = 201, description = "Created.", body = CreatedWebhook),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CreateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -345,14 +334,7 @@ pub struct WebhookPatch {
     request_body = WebhookPatch,
     responses(
         (status = 200, description = "The endpoint now.", body = WebhookView),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::UpdateRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -440,11 +422,7 @@ pub async fn update(
     ),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -475,11 +453,7 @@ pub async fn delete(
     ),
     responses(
         (status = 200, description = "The new secret.", body = RotatedSecret),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -526,10 +500,7 @@ pub async fn rotate_secret(
     responses(
         (status = 200, description = "What the receiver answered (a failure to deliver is reported here, not as an error).",
             body = TestResult),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::DeniedOrMissing,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
@@ -592,10 +563,7 @@ pub async fn test(
     ),
     responses(
         (status = 200, description = "The deliveries.", body = Deliveries),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::DeniedOrMissing,
     ),
     security(("api_key" = []), ("session" = [])),
 )]
@@ -623,11 +591,7 @@ pub async fn deliveries(
     ),
     responses(
         (status = 200, description = "The delivery, due now.", body = Delivery),
-        (status = 401, response = crate::openapi::Unauthenticated),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::ActionRefused,
     ),
     security(("api_key" = []), ("session" = [], "csrf" = [])),
 )]
