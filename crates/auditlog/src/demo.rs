@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use auditlog_bench::{make_key, seed};
 use auditlog_domain::api_key::Scope;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::password;
@@ -10,11 +11,9 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, Org, Plan, Role, Store, SystemClock, Timestamp};
 use auditlog_server::ServerConfig;
 
-pub use crate::admin::make_key;
 use crate::admin::make_member;
 use crate::backend::{AnyError, open};
 use crate::cli::DemoArgs;
-use crate::seed;
 use crate::serve::shutdown_on_signal;
 
 pub const DEMO_ORG: &str = "acme";

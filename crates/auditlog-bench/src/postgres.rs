@@ -43,13 +43,13 @@ use futures_util::StreamExt;
 use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::AnyError;
-use crate::bench::{
+use crate::AnyError;
+use crate::cli::BenchArgs;
+use crate::harness::{
     self, BATCH_CLIENTS, CEILING_TX_ROWS, HttpLoad, IngestFigures, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED,
     SampledQueries, SeedPlan, Table, Verdicts, WARMUP_REQUESTS, Workdir, cores, cores_busy, fmt_ms, latency_triple, ms,
     per_sec, progress, thousands,
 };
-use crate::cli::BenchArgs;
 use crate::seed;
 
 /// Rows per transaction while filling the query database: large enough
@@ -123,12 +123,12 @@ const COPY_ENTRY_IDS: &str = "COPY entry_ids (org_id, id, seq, ts) FROM STDIN (F
 const ENTRY_ID_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::INT8, Type::INT8];
 
 pub async fn run_cli(args: &BenchArgs) -> Result<(), AnyError> {
-    bench::check_args(args)?;
+    harness::check_args(args)?;
     let url = args.postgres.as_deref().ok_or("--postgres needs a URL")?;
     let mut server = Server::connect(url).await?;
     let workdir = Workdir::new(args.dir.as_deref())?;
     if let Some(cores) = args.replica_cores {
-        let outcome = crate::bench_replicas::run(args, cores, &mut server, &workdir).await;
+        let outcome = crate::replicas::run(args, cores, &mut server, &workdir).await;
         server.drop_databases().await;
         println!("{}", outcome?);
         return Ok(());
@@ -162,7 +162,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
         let load = Load {
             orgs,
             replicas,
-            bodies: bench::batch_bodies(&rows)?,
+            bodies: harness::batch_bodies(&rows)?,
             entries: rows.len(),
             clients: BATCH_CLIENTS,
         };
@@ -179,7 +179,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
         let load = Load {
             orgs,
             replicas,
-            bodies: bench::single_bodies(args.single_events)?,
+            bodies: harness::single_bodies(args.single_events)?,
             entries: args.single_events,
             clients: args.clients,
         };
@@ -190,7 +190,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
     progress(format!("4/5 query latency: filling {} entries with COPY", args.entries));
     let filled = fill(server, args.entries).await?;
     settle(server).await;
-    let sampled = bench::sample_queries(
+    let sampled = harness::sample_queries(
         filled.store.clone(),
         &filled.org,
         &filled.vocabulary,
@@ -203,7 +203,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
     let export = export(&filled, &sampled.read_key, workdir).await?;
 
     Ok(Results {
-        command: without_password(&bench::command_line(), &server.url),
+        command: without_password(&harness::command_line(), &server.url),
         date: now,
         other_load: machine_load.others(),
         version: server.version.clone(),
@@ -237,7 +237,7 @@ pub(crate) struct Server {
 
 impl Server {
     async fn connect(url: &str) -> Result<Self, AnyError> {
-        if !crate::backend::is_postgres(url) {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err("--postgres takes a URL: postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".into());
         }
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("--postgres: not a URL: {e}"))?;
@@ -326,7 +326,7 @@ impl PgProcesses {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
         for pid in pids {
             if (pid == self.postmaster || parent_of(pid) == Some(self.postmaster))
-                && let Some(t) = bench::cpu_time(&pid.to_string())
+                && let Some(t) = harness::cpu_time(&pid.to_string())
             {
                 out.insert(pid, t);
             }
@@ -412,7 +412,7 @@ pub(crate) async fn settle(server: &Server) {
     if let Err(e) = server.admin.batch_execute("CHECKPOINT").await {
         progress(format!("could not CHECKPOINT ({e}); sections may disturb each other"));
     }
-    bench::settle_disk();
+    harness::settle_disk();
 }
 
 /// A fresh database with the store's schema, the bench organization and
@@ -426,7 +426,7 @@ pub(crate) async fn prepared_database(
     let store = PostgresStore::connect(&url)
         .await
         .map_err(|e| format!("cannot open the bench database: {e}"))?;
-    let org = bench::bench_org(&store).await?;
+    let org = harness::bench_org(&store).await?;
     let now = SystemClock.now();
     let days: Vec<Timestamp> = (0..=366).map(|d| now.minus_days(d)).collect();
     Partitions::default().ensure(&pool(&url)?, days).await?;
@@ -586,7 +586,7 @@ impl Load {
         let (url, first, org) = prepared_database(server, "ingest").await?;
         let mut orgs = vec![org];
         for n in 2..=self.orgs {
-            orgs.push(bench::bench_org_named(&first, &format!("bench-{n}")).await?);
+            orgs.push(harness::bench_org_named(&first, &format!("bench-{n}")).await?);
         }
         let mut stores: Vec<Arc<dyn Store>> = vec![Arc::new(first)];
         for _ in 1..self.replicas {
@@ -606,7 +606,7 @@ impl Load {
         let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
         let measured = with_database_cpu(
             server,
-            bench::ingest_through(&stores, &orgs, self.bodies, self.entries, self.clients),
+            harness::ingest_through(&stores, &orgs, self.bodies, self.entries, self.clients),
         )
         .await;
         stop.cancel();
@@ -805,7 +805,7 @@ struct Filled {
     url: String,
     store: Arc<dyn Store>,
     org: Org,
-    vocabulary: bench::Vocabulary,
+    vocabulary: harness::Vocabulary,
     figures: FillFigures,
 }
 
@@ -938,7 +938,7 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
 // ---------------------------------------------------------------------------
 
 struct ExportFigures {
-    http: bench::HttpExport,
+    http: harness::HttpExport,
     copy_rows: usize,
     copy_bytes: u64,
     copy_elapsed: Duration,
@@ -966,7 +966,7 @@ async fn export(filled: &Filled, read_key: &str, workdir: &Workdir) -> Result<Ex
     drop(client);
 
     let key = workdir.path().join("bench-signing-key");
-    let http = bench::http_export(
+    let http = harness::http_export(
         &filled.url,
         &["--signing-key".into(), key.display().to_string()],
         workdir.path(),
@@ -1019,7 +1019,7 @@ impl Results {
 
     fn header(&self, out: &mut String) -> std::fmt::Result {
         writeln!(out, "# auditlog bench --postgres\n")?;
-        bench::run_facts(out, &self.command, self.date)?;
+        harness::run_facts(out, &self.command, self.date)?;
         writeln!(out, "- PostgreSQL {}", self.version)?;
         match self.other_load {
             Some(c) => writeln!(
@@ -1121,7 +1121,7 @@ impl Results {
                         v.at_least("batched ingest / COPY ceiling", ratio, TARGET_INGEST_RATIO),
                     )
                 } else {
-                    (bench::dash(), bench::dash())
+                    (harness::dash(), harness::dash())
                 };
                 t.row(vec![
                     r.label(kind),
@@ -1231,7 +1231,7 @@ impl Results {
              query mix; `/healthz` is the HTTP baseline.\n",
             self.samples
         )?;
-        bench::query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
+        harness::query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
     }
 
     fn export_section(&self, out: &mut String) -> std::fmt::Result {
@@ -1274,7 +1274,10 @@ impl Results {
             "Export / COPY TO".into(),
             format!("{:.1}%", rate / copy_rate.max(f64::EPSILON) * 100.0),
         ]);
-        t.row(vec!["Server peak RSS after export".into(), bench::mib(e.http.peak_kib)]);
+        t.row(vec![
+            "Server peak RSS after export".into(),
+            harness::mib(e.http.peak_kib),
+        ]);
         t.render(out)
     }
 }

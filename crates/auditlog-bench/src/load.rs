@@ -23,9 +23,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::bench::{ChildServer, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress};
+use crate::AnyError;
+use crate::harness::{ChildServer, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress};
+use crate::make_key;
 use crate::seed;
 
 /// Requests in flight at most; past it the schedule slips, and the slip
@@ -105,7 +105,7 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
     let url = reqwest::Url::parse(&format!(
         "{}/v1/orgs/{}/audit/events",
         server.base,
-        crate::bench::ORG_SLUG
+        crate::harness::ORG_SLUG
     ))?;
     let health = reqwest::Url::parse(&format!("{}/healthz", server.base))?;
     let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
@@ -180,7 +180,7 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
     server.stop()?;
     let stored = {
         let store = auditlog_sqlite::SqliteStore::open(&path)?;
-        let org = auditlog_domain::Store::org_by_slug(&store, crate::bench::ORG_SLUG)
+        let org = auditlog_domain::Store::org_by_slug(&store, crate::harness::ORG_SLUG)
             .await?
             .ok_or("the load test's organization is gone")?;
         auditlog_domain::Store::log_size(&store, org.id).await?
@@ -216,7 +216,7 @@ fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
         RNG_SEED + 7,
     );
     let event_json = if backfill {
-        crate::bench::event_json
+        crate::harness::event_json
     } else {
         live_event_json
     };
@@ -230,7 +230,7 @@ fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
 }
 
 fn live_event_json(e: &auditlog_domain::NewEntry) -> serde_json::Value {
-    let mut event = crate::bench::event_json(e);
+    let mut event = crate::harness::event_json(e);
     if let Some(fields) = event.as_object_mut() {
         fields.remove("timestamp");
     }
@@ -256,7 +256,7 @@ async fn watch(
             _ = tick.tick() => {}
         }
         if n.is_multiple_of(50)
-            && let Some(kib) = crate::bench::proc_status_kib(pid, "VmRSS")
+            && let Some(kib) = crate::harness::proc_status_kib(pid, "VmRSS")
             && let Ok(mut r) = rss.lock()
         {
             r.push((start.elapsed().as_secs_f64(), kib));
@@ -302,7 +302,7 @@ fn minute_rss(rss: &[(f64, u64)], minute: usize) -> Option<f64> {
 }
 
 fn render(r: Report) -> String {
-    use crate::bench::Latencies;
+    use crate::harness::Latencies;
     let mut out = String::new();
     let requests = r.samples.len();
     let errors = r.samples.iter().filter(|s| !s.ok).count();

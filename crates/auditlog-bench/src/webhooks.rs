@@ -24,8 +24,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
+use crate::AnyError;
+use crate::make_key;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookBench {
@@ -101,9 +101,9 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
 
     // The service, with endpoints on loopback.
     let path = dir.join("webhooks.db");
-    crate::bench::remove_database(&path)?;
+    crate::harness::remove_database(&path)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
-    let org = crate::bench::bench_org(store.as_ref()).await?;
+    let org = crate::harness::bench_org(store.as_ref()).await?;
     let key = make_key(store.as_ref(), &org, "bench", vec![Scope::AuditWrite]).await?;
     let changes = (0..b.endpoints)
         .map(|n| {

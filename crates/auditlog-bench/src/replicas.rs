@@ -21,16 +21,16 @@ use auditlog_domain::{Clock, Org, SystemClock};
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::AnyError;
-use crate::bench::{
+use crate::AnyError;
+use crate::cli::BenchArgs;
+use crate::cpu_quota::{CpuQuota, Throttling};
+use crate::harness::{
     self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Table, Workdir, ms, per_sec, progress,
 };
-use crate::bench_postgres::{
+use crate::postgres::{
     SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, cores_of, prepared_database, sample_waits, settle,
     with_database_cpu,
 };
-use crate::cli::BenchArgs;
-use crate::cpu_quota::{CpuQuota, Throttling};
 use crate::seed;
 
 /// (organizations, replicas, route) of each run, in the order they run. The
@@ -103,7 +103,8 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
     // Each replica signs checkpoints with the same key, as every replica of
     // one installation must; made before any starts, so none races to.
     let signing_key = workdir.path().join("bench-replicas-signing-key");
-    crate::signing_key::load_or_create(&signing_key)?;
+    let key = auditlog_domain::checkpoint::SigningKey::generate("auditlog")?;
+    std::fs::write(&signing_key, format!("{}\n", key.to_private_key_text()))?;
     let rows = seed::ingestible_entries(
         args.ingest_entries,
         now.minus_days(364),
@@ -114,9 +115,9 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
     for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.clients)] {
         for (round, (orgs, replicas, route)) in (0..ROUNDS).flat_map(|round| SHAPES.map(|shape| (round, shape))) {
             let (bodies, entries) = if kind == "batched" {
-                (bench::batch_bodies(&rows)?, rows.len())
+                (harness::batch_bodies(&rows)?, rows.len())
             } else {
-                (bench::single_bodies(args.single_events)?, args.single_events)
+                (harness::single_bodies(args.single_events)?, args.single_events)
             };
             let shape = Shape {
                 kind,
@@ -161,10 +162,10 @@ impl Shape {
         let (url, store, org) = prepared_database(server, "replicas").await?;
         let mut orgs: Vec<Org> = vec![org];
         for n in 2..=self.orgs {
-            orgs.push(bench::bench_org_named(&store, &format!("bench-{n}")).await?);
+            orgs.push(harness::bench_org_named(&store, &format!("bench-{n}")).await?);
         }
-        let auth = bench::ingest_keys(&store, &orgs).await?;
-        let client = bench::http_client(Some(Duration::from_secs(30)))?;
+        let auth = harness::ingest_keys(&store, &orgs).await?;
+        let client = harness::http_client(Some(Duration::from_secs(30)))?;
         // Replicas' own limits well above the load, so only the quota bounds them.
         let flags = [
             "--signing-key".to_owned(),
@@ -201,14 +202,14 @@ impl Shape {
             routed_text(self.route)
         ));
         let bases: Vec<&str> = replicas.iter().map(|(c, _)| c.base.as_str()).collect();
-        let requests = bench::spread_over_replicas(&bases, &orgs, &auth, bodies, self.route)?;
+        let requests = harness::spread_over_replicas(&bases, &orgs, &auth, bodies, self.route)?;
         let pids: Vec<String> = replicas.iter().map(|(c, _)| c.child.id().to_string()).collect();
-        let before: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
+        let before: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
         let throttled_before: Vec<Option<Throttling>> = replicas.iter().map(|(_, q)| q.throttling()).collect();
         let stop = CancellationToken::new();
         let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
-        let measured = with_database_cpu(server, bench::send_all(requests, self.clients, StatusCode::CREATED)).await;
-        let after: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
+        let measured = with_database_cpu(server, harness::send_all(requests, self.clients, StatusCode::CREATED)).await;
+        let after: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
         let throttling = replicas
             .iter()
             .zip(&throttled_before)
@@ -221,7 +222,7 @@ impl Shape {
             child.stop()?;
             drop(quota);
         }
-        bench::check_stored(&store, &orgs, entries).await?;
+        harness::check_stored(&store, &orgs, entries).await?;
         // Each run's database goes at once: thirty of them would not all
         // fit on a small disk.
         drop(store);
@@ -324,7 +325,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         out,
         "- Machine: {} cores; each replica a separate `auditlog serve` confined to {cores} cores by a cgroup CPU \
          quota ({} ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
-        bench::cores(),
+        harness::cores(),
         args.replica_quota_period_ms
     );
     let _ = writeln!(
@@ -335,7 +336,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
          through replica (i mod orgs) mod replicas; a fresh database for every run; every pair of runs made \
          {ROUNDS} times, rounds interleaved, and judged on its median ratio",
         args.ingest_entries,
-        bench::BATCH_EVENTS,
+        harness::BATCH_EVENTS,
         BATCH_CLIENTS * LOAD_FACTOR,
         args.single_events,
         args.clients * LOAD_FACTOR
@@ -412,7 +413,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
                 .copied()
                 .flatten()
                 .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
-        let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
+        let saturated = two.machine().filter(|m| *m >= SATURATED * harness::cores() as f64);
         let executing = two.waits.average(|k| k == "CPU");
         let queued = two.waits.average(|k| k.starts_with("Lock:"));
         let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
@@ -426,7 +427,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             }
             (false, true, Some(m)) => format!(
                 "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
-                bench::cores(),
+                harness::cores(),
                 cores_of(two.database)
             ),
             (false, true, None) if serialized => format!(
@@ -493,10 +494,7 @@ mod tests {
     /// The row of the ratio table that starts with `prefix`, in the report
     /// of `runs` with the default options.
     fn ratio_row(runs: &[Run], prefix: &str) -> String {
-        let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
-            crate::cli::Command::Bench(args) => args,
-            _ => unreachable!("parsed a bench command"),
-        };
+        let args = crate::cli::tests::defaults();
         let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, runs);
         report
             .lines()

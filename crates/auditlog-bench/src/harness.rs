@@ -17,7 +17,7 @@
 //! The report goes to stdout; progress goes to stderr.
 //!
 //! The load generators, query sampling, HTTP export and report tables take
-//! stores and database URLs rather than SQLite paths, so `bench_postgres`
+//! stores and database URLs rather than SQLite paths, so `postgres`
 //! measures PostgreSQL with the same code.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,9 +42,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
+use crate::AnyError;
 use crate::cli::BenchArgs;
+use crate::make_key;
 use crate::seed;
 
 /// Events per batched request: the most one request may carry.
@@ -102,7 +102,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     let small_ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, args.clients).await?;
     settle_disk();
     progress("7/7 tamper evidence: appends with and without the Merkle tree");
-    let integrity = crate::bench_integrity::measure(workdir.path(), &ingest_rows).await?;
+    let integrity = crate::integrity::measure(workdir.path(), &ingest_rows).await?;
     settle_disk();
     let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &ingest_rows).await?;
     drop(ingest_rows);
@@ -111,14 +111,14 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     settle_disk();
     let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
     settle_disk();
-    let reads = crate::bench_reads::measure(workdir.path(), args.entries, args.query_samples).await?;
+    let reads = crate::reads::measure(workdir.path(), args.entries, args.query_samples).await?;
     settle_disk();
     let export = csv_export(&seeded, workdir.path()).await?;
     settle_disk();
     progress("6/7 webhook delivery at a sustained rate");
-    let webhooks = crate::bench_webhooks::run(
+    let webhooks = crate::webhooks::run(
         workdir.path(),
-        crate::bench_webhooks::WebhookBench {
+        crate::webhooks::WebhookBench {
             rate: args.webhook_rate,
             seconds: args.webhook_seconds,
             endpoints: args.webhook_endpoints,
@@ -1542,11 +1542,11 @@ struct Results {
     single: SingleEventFigures,
     queries: QueryFigures,
     /// Each query kind with reads recorded and without.
-    reads: Vec<crate::bench_reads::ReadsFigures>,
+    reads: Vec<crate::reads::ReadsFigures>,
     export: ExportFigures,
-    /// The webhook section, rendered by `bench_webhooks`.
+    /// The webhook section, rendered by `webhooks`.
     webhooks: String,
-    integrity: crate::bench_integrity::IntegrityFigures,
+    integrity: crate::integrity::IntegrityFigures,
 }
 
 /// A Markdown table.
@@ -1745,7 +1745,7 @@ impl Results {
         if self.webhooks.contains("| MISS |") {
             verdicts.misses.push("webhook commit-to-delivery p99".into());
         }
-        writeln!(out, "{}", crate::bench_integrity::render(&self.integrity))?;
+        writeln!(out, "{}", crate::integrity::render(&self.integrity))?;
         if self.integrity.missed() {
             verdicts.misses.push("tamper evidence's cost to ingest".into());
         }
@@ -1918,7 +1918,7 @@ impl Results {
              turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
              of their p99 is the cost.\n"
         )?;
-        crate::bench_reads::table(&self.reads, v).render(out)
+        crate::reads::table(&self.reads, v).render(out)
     }
 
     fn export_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {

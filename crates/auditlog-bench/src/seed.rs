@@ -559,7 +559,7 @@ mod tests {
             default_request_id: None,
             submitted_by: SubmittedBy::new(SubmitterKind::ApiKey, "lqt_bench000"),
         };
-        let events: Vec<Value> = got.iter().map(crate::bench::event_json).collect();
+        let events: Vec<Value> = got.iter().map(crate::harness::event_json).collect();
         for batch in events.chunks(1000) {
             if let Err(problems) = validate_body(&json!({ "events": batch }), &ctx) {
                 panic!("refused: {:?}", &problems[..problems.len().min(3)]);

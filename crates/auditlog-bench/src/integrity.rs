@@ -17,7 +17,7 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, Entry, NewEntry, Org, OrgId, Store, SystemClock};
 use auditlog_sqlite::SqliteStore;
 
-use crate::backend::AnyError;
+use crate::AnyError;
 
 const TX_ROWS: usize = 1000;
 /// Rows per round; rounds alternate between the two stores.
@@ -49,13 +49,13 @@ impl IntegrityFigures {
 }
 
 async fn fresh(path: &Path, tree: bool) -> Result<(Arc<dyn Store>, Org), AnyError> {
-    crate::bench::remove_database(path)?;
+    crate::harness::remove_database(path)?;
     let store: Arc<dyn Store> = Arc::new(if tree {
         SqliteStore::open(path)?
     } else {
         SqliteStore::open_without_tree(path)?
     });
-    let org = crate::bench::bench_org(store.as_ref()).await?;
+    let org = crate::harness::bench_org(store.as_ref()).await?;
     Ok((store, org))
 }
 
@@ -129,7 +129,7 @@ pub async fn measure(dir: &Path, rows: &[NewEntry]) -> Result<IntegrityFigures, 
         }
         figures.rows += round.len();
     }
-    crate::bench::progress(format!(
+    crate::harness::progress(format!(
         "    with the tree {:.0} rows/s, without {:.0} rows/s: cost {:.1}%; hashing alone {:.2} µs/row",
         figures.rate(figures.with_tree),
         figures.rate(figures.without_tree),

@@ -28,11 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::bench::{
+use crate::AnyError;
+use crate::harness::{
     ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, mib, proc_status_kib, progress,
 };
+use crate::make_key;
 
 /// The finding's body: 19 MiB declared, just under the old 20 MiB limit.
 const BIG_BODY: u64 = 19_922_945;
