@@ -29,10 +29,9 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::AnyError;
-use crate::harness::{
-    ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, mib, proc_status_kib, progress,
-};
+use crate::harness::{ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, proc_status_kib, progress};
 use crate::make_key;
+use crate::report::mib;
 
 /// The finding's body: 19 MiB declared, just under the old 20 MiB limit.
 const BIG_BODY: u64 = 19_922_945;

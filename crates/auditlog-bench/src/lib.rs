@@ -11,8 +11,10 @@
 //! - [`cli`]: the options of `auditlog bench`.
 //! - `harness`: what every section shares: the work directory, progress
 //!   lines, in-process and child servers, the HTTP load generators, seeding
-//!   and sampling the query log, the HTTP export, the report's tables; and
-//!   the SQLite sections run by default.
+//!   and sampling the query log, the HTTP export.
+//! - `report`: Markdown tables, verdicts against targets, number formats.
+//! - `sqlite`: the SQLite sections (ceiling, ingest, queries, export) and
+//!   the report of a whole run.
 //! - `reads`: what recording reads costs a reader.
 //! - `integrity`: what the Merkle tree costs appends.
 //! - `webhooks`: commit-to-delivery latency of webhooks.
@@ -34,7 +36,9 @@ mod load;
 mod postgres;
 mod reads;
 mod replicas;
+mod report;
 pub mod seed;
+mod sqlite;
 mod webhooks;
 
 use auditlog_domain::api_key::{self, Scope};
@@ -58,7 +62,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
     } else if args.postgres.is_some() {
         postgres::run_cli(&args).await
     } else {
-        harness::run(args).await
+        sqlite::run(args).await
     }
 }
 

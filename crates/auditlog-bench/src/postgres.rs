@@ -47,8 +47,10 @@ use crate::AnyError;
 use crate::cli::BenchArgs;
 use crate::harness::{
     self, BATCH_CLIENTS, CEILING_TX_ROWS, HttpLoad, IngestFigures, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED,
-    SampledQueries, SeedPlan, Table, Verdicts, WARMUP_REQUESTS, Workdir, cores, cores_busy, fmt_ms, latency_triple, ms,
-    per_sec, progress, thousands,
+    SampledQueries, SeedPlan, WARMUP_REQUESTS, Workdir, ms, per_sec, progress,
+};
+use crate::report::{
+    Table, Verdicts, cores, cores_busy, dash, fmt_ms, latency_triple, mib, query_table, run_facts, thousands,
 };
 use crate::seed;
 
@@ -1019,7 +1021,7 @@ impl Results {
 
     fn header(&self, out: &mut String) -> std::fmt::Result {
         writeln!(out, "# auditlog bench --postgres\n")?;
-        harness::run_facts(out, &self.command, self.date)?;
+        run_facts(out, &self.command, self.date)?;
         writeln!(out, "- PostgreSQL {}", self.version)?;
         match self.other_load {
             Some(c) => writeln!(
@@ -1121,7 +1123,7 @@ impl Results {
                         v.at_least("batched ingest / COPY ceiling", ratio, TARGET_INGEST_RATIO),
                     )
                 } else {
-                    (harness::dash(), harness::dash())
+                    (dash(), dash())
                 };
                 t.row(vec![
                     r.label(kind),
@@ -1231,7 +1233,7 @@ impl Results {
              query mix; `/healthz` is the HTTP baseline.\n",
             self.samples
         )?;
-        harness::query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
+        query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
     }
 
     fn export_section(&self, out: &mut String) -> std::fmt::Result {
@@ -1274,10 +1276,7 @@ impl Results {
             "Export / COPY TO".into(),
             format!("{:.1}%", rate / copy_rate.max(f64::EPSILON) * 100.0),
         ]);
-        t.row(vec![
-            "Server peak RSS after export".into(),
-            harness::mib(e.http.peak_kib),
-        ]);
+        t.row(vec!["Server peak RSS after export".into(), mib(e.http.peak_kib)]);
         t.render(out)
     }
 }

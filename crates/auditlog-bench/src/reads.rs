@@ -19,10 +19,11 @@ use auditlog_server::ServerConfig;
 
 use crate::AnyError;
 use crate::harness::{
-    InProcessServer, KindFigures, Latencies, QueryKind, Table, Verdicts, WARMUP_REQUESTS, fmt_ms, fresh_store,
-    http_client, page_rows, progress, seed_log, timed_get,
+    InProcessServer, KindFigures, Latencies, QueryKind, WARMUP_REQUESTS, fresh_store, http_client, page_rows, progress,
+    seed_log, timed_get,
 };
 use crate::make_key;
+use crate::report::{Table, Verdicts, fmt_ms};
 
 /// Queries one arm sends before the other takes a turn: short enough that
 /// a disturbance of the machine falls on both arms alike.

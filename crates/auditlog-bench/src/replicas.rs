@@ -25,12 +25,13 @@ use crate::AnyError;
 use crate::cli::BenchArgs;
 use crate::cpu_quota::{CpuQuota, Throttling};
 use crate::harness::{
-    self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Table, Workdir, ms, per_sec, progress,
+    self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Workdir, ms, per_sec, progress,
 };
 use crate::postgres::{
     SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, cores_of, prepared_database, sample_waits, settle,
     with_database_cpu,
 };
+use crate::report::{self, Table};
 use crate::seed;
 
 /// (organizations, replicas, route) of each run, in the order they run. The
@@ -325,7 +326,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         out,
         "- Machine: {} cores; each replica a separate `auditlog serve` confined to {cores} cores by a cgroup CPU \
          quota ({} ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
-        harness::cores(),
+        report::cores(),
         args.replica_quota_period_ms
     );
     let _ = writeln!(
@@ -413,7 +414,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
                 .copied()
                 .flatten()
                 .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
-        let saturated = two.machine().filter(|m| *m >= SATURATED * harness::cores() as f64);
+        let saturated = two.machine().filter(|m| *m >= SATURATED * report::cores() as f64);
         let executing = two.waits.average(|k| k == "CPU");
         let queued = two.waits.average(|k| k.starts_with("Lock:"));
         let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
@@ -427,7 +428,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             }
             (false, true, Some(m)) => format!(
                 "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
-                harness::cores(),
+                report::cores(),
                 cores_of(two.database)
             ),
             (false, true, None) if serialized => format!(
