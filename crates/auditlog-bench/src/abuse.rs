@@ -1,4 +1,4 @@
-//! `auditlog bench --abuse`: the red-team pass's body attacks (issue 17,
+//! `auditlog bench abuse`: the red-team pass's body attacks (issue 17,
 //! findings 2 and 4) replayed against a separate `auditlog serve` on a
 //! fresh SQLite database, loopback only, for a bounded time.
 //!
@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::AnyError;
+use crate::cli::AbuseArgs;
 use crate::harness::{ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, proc_status_kib, progress};
 use crate::make_key;
 use crate::report::mib;
@@ -63,7 +64,7 @@ pub struct AbuseBench {
     pub rss_cap_kib: u64,
 }
 
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
+pub async fn run_cli(args: &AbuseArgs) -> Result<(), AnyError> {
     let bench = AbuseBench {
         connections: args.abuse_connections.max(1),
         attack: Duration::from_secs(args.abuse_seconds.max(1)),
@@ -71,7 +72,7 @@ pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
         server: args.abuse_server.clone(),
         rss_cap_kib: args.abuse_rss_cap_mib.max(1) * 1024,
     };
-    let workdir = Workdir::new(args.dir.as_deref())?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     println!("{}", run(&workdir, &bench).await?);
     Ok(())
 }

@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the options of `auditlog bench`.
+//! - [`cli`]: the sections of `auditlog bench` and the options of each.
 //! - `harness`: what every section shares: the work directory, progress
 //!   lines, in-process and child servers, the HTTP load generators, seeding
 //!   and sampling the query log, the HTTP export.
@@ -45,24 +45,24 @@ use auditlog_domain::api_key::{self, Scope};
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::{Clock, Org, Store, SystemClock};
 
-pub use cli::BenchArgs;
+pub use cli::Section;
 
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Runs the measurement the options select and prints its report.
-pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
-    if args.webhooks {
-        webhooks::run_cli(&args).await
-    } else if args.integrity {
-        integrity::run_cli(&args).await
-    } else if args.load {
-        load::run_cli(&args).await
-    } else if args.abuse {
-        abuse::run_cli(&args).await
-    } else if args.postgres.is_some() {
-        postgres::run_cli(&args).await
-    } else {
-        sqlite::run(args).await
+/// Runs one section (or all) and prints its report on stdout; progress
+/// goes to stderr.
+pub async fn run(section: Section) -> Result<(), AnyError> {
+    match section {
+        Section::All(args) => sqlite::all(&args).await,
+        Section::Ingest(args) => sqlite::ingest(&args).await,
+        Section::Query(args) => sqlite::query(&args).await,
+        Section::Export(args) => sqlite::export(&args).await,
+        Section::Webhooks(args) => sqlite::webhooks(&args).await,
+        Section::Integrity(args) => sqlite::integrity(&args).await,
+        Section::Load(args) => load::run_cli(&args).await,
+        Section::Abuse(args) => abuse::run_cli(&args).await,
+        Section::Postgres(args) => postgres::run_cli(&args).await,
+        Section::Replicas(args) => replicas::run_cli(&args).await,
     }
 }
 

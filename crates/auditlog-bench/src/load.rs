@@ -1,4 +1,4 @@
-//! `auditlog bench --load`: a sustained-load test. A separate `auditlog
+//! `auditlog bench load`: a sustained-load test. A separate `auditlog
 //! serve` process on a fresh SQLite database takes ingest at a fixed rate
 //! (open loop: requests leave on schedule whether or not earlier ones were
 //! answered) for a fixed time, by default the single-event target of
@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::AnyError;
+use crate::cli::LoadArgs;
 use crate::harness::{ChildServer, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress};
 use crate::make_key;
 use crate::seed;
@@ -65,24 +66,15 @@ struct Sample {
     ok: bool,
 }
 
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
+pub async fn run_cli(args: &LoadArgs) -> Result<(), AnyError> {
+    // The options' parsers hold each to at least 1, the batch to a request's most.
     let test = LoadTest {
         rate: args.load_rate,
         batch: args.load_batch,
         seconds: args.load_seconds,
         backfill: args.load_backfill,
     };
-    if test.rate == 0 || test.batch == 0 || test.seconds == 0 {
-        return Err("--load-rate, --load-batch and --load-seconds must be at least 1".into());
-    }
-    if test.batch as usize > auditlog_domain::ingest::MAX_BATCH {
-        return Err(format!(
-            "--load-batch may be at most {} events",
-            auditlog_domain::ingest::MAX_BATCH
-        )
-        .into());
-    }
-    let workdir = Workdir::new(args.dir.as_deref())?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     println!("{}", run(&workdir, test).await?);
     Ok(())
 }
@@ -309,7 +301,7 @@ fn render(r: Report) -> String {
     let all = Latencies::of(r.samples.iter().map(|s| s.latency).collect());
     let base = Latencies::of(r.baseline.clone());
     let entries = (requests - errors) as f64 * f64::from(r.test.batch);
-    let _ = writeln!(out, "### auditlog bench --load\n");
+    let _ = writeln!(out, "### auditlog bench load\n");
     let _ = writeln!(out, "- Command: `{}`", command_line());
     let _ = writeln!(out, "- Date: {}", r.date.to_rfc3339());
     let _ = writeln!(

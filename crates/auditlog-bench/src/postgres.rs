@@ -1,4 +1,4 @@
-//! `auditlog bench --postgres URL`: the PostgreSQL measurements, each beside
+//! `auditlog bench postgres URL`: the PostgreSQL measurements, each beside
 //! a ceiling measured in the same run on the same server, printed as a
 //! Markdown report like the SQLite bench's.
 //!
@@ -44,7 +44,7 @@ use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::AnyError;
-use crate::cli::BenchArgs;
+use crate::cli::PostgresArgs;
 use crate::harness::{
     self, BATCH_CLIENTS, CEILING_TX_ROWS, HttpLoad, IngestFigures, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED,
     SampledQueries, SeedPlan, WARMUP_REQUESTS, Workdir, ms, per_sec, progress,
@@ -124,33 +124,25 @@ const ENTRY_TYPES: &[Type] = &[
 const COPY_ENTRY_IDS: &str = "COPY entry_ids (org_id, id, seq, ts) FROM STDIN (FORMAT binary)";
 const ENTRY_ID_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::INT8, Type::INT8];
 
-pub async fn run_cli(args: &BenchArgs) -> Result<(), AnyError> {
-    harness::check_args(args)?;
-    let url = args.postgres.as_deref().ok_or("--postgres needs a URL")?;
-    let mut server = Server::connect(url).await?;
-    let workdir = Workdir::new(args.dir.as_deref())?;
-    if let Some(cores) = args.replica_cores {
-        let outcome = crate::replicas::run(args, cores, &mut server, &workdir).await;
-        server.drop_databases().await;
-        println!("{}", outcome?);
-        return Ok(());
-    }
+pub async fn run_cli(args: &PostgresArgs) -> Result<(), AnyError> {
+    let mut server = Server::connect(&args.server.url).await?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     let outcome = run(args, &mut server, &workdir).await;
     server.drop_databases().await;
     println!("{}", outcome?.render()?);
     Ok(())
 }
 
-async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
+async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
     let machine_load = LoadMeter::start();
     let now = SystemClock.now();
     progress(format!(
         "generating {} entries for the ingest measurements",
-        args.ingest_entries
+        args.ingest.ingest_entries
     ));
     // The same rows as the SQLite bench's ingest sections.
     let rows = seed::ingestible_entries(
-        args.ingest_entries,
+        args.ingest.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
@@ -174,29 +166,32 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
     let ceiling_after = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
 
     progress("3/5 single-event ingest over HTTP");
-    let few = &rows[..args.single_events.min(rows.len())];
-    let small_ceiling = copy_ceiling(server, few, args.clients).await?;
+    let few = &rows[..args.single.single_events.min(rows.len())];
+    let small_ceiling = copy_ceiling(server, few, args.single.clients).await?;
     let mut single = Vec::new();
     for (orgs, replicas) in SHAPES {
         let load = Load {
             orgs,
             replicas,
-            bodies: harness::single_bodies(args.single_events)?,
-            entries: args.single_events,
-            clients: args.clients,
+            bodies: harness::single_bodies(args.single.single_events)?,
+            entries: args.single.single_events,
+            clients: args.single.clients,
         };
         single.push(load.measure(server).await?);
     }
     drop(rows);
 
-    progress(format!("4/5 query latency: filling {} entries with COPY", args.entries));
-    let filled = fill(server, args.entries).await?;
+    progress(format!(
+        "4/5 query latency: filling {} entries with COPY",
+        args.log.entries
+    ));
+    let filled = fill(server, args.log.entries).await?;
     settle(server).await;
     let sampled = harness::sample_queries(
         filled.store.clone(),
         &filled.org,
         &filled.vocabulary,
-        args.query_samples,
+        args.samples.query_samples,
     )
     .await?;
 
@@ -216,7 +211,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
         single,
         fill: filled.figures,
         queries: sampled,
-        samples: args.query_samples,
+        samples: args.samples.query_samples,
         export,
     })
 }
@@ -238,11 +233,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    async fn connect(url: &str) -> Result<Self, AnyError> {
+    pub(crate) async fn connect(url: &str) -> Result<Self, AnyError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err("--postgres takes a URL: postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".into());
+            return Err("the server must be given as postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".into());
         }
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--postgres: not a URL: {e}"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("the server's URL does not parse: {e}"))?;
         let admin = connect(url).await?;
         let version: String = admin.query_one("SHOW server_version", &[]).await?.get(0);
         let names: Vec<&str> = SETTINGS.to_vec();
@@ -1020,7 +1015,7 @@ impl Results {
     }
 
     fn header(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "# auditlog bench --postgres\n")?;
+        writeln!(out, "# auditlog bench postgres\n")?;
         run_facts(out, &self.command, self.date)?;
         writeln!(out, "- PostgreSQL {}", self.version)?;
         match self.other_load {
@@ -1302,10 +1297,10 @@ mod tests {
     #[test]
     fn passwords_stay_out_of_the_report() {
         let url = reqwest::Url::parse("postgres://bench:s3cret@db:5432/postgres").unwrap();
-        let command = "auditlog bench --postgres postgres://bench:s3cret@db:5432/postgres";
+        let command = "auditlog bench postgres postgres://bench:s3cret@db:5432/postgres";
         assert_eq!(
             without_password(command, &url),
-            "auditlog bench --postgres postgres://bench:***@db:5432/postgres"
+            "auditlog bench postgres postgres://bench:***@db:5432/postgres"
         );
         let bare = reqwest::Url::parse("postgres://bench@db/postgres").unwrap();
         assert_eq!(without_password(command, &bare), command);

@@ -1,4 +1,4 @@
-//! `auditlog bench --postgres URL --replica-cores N`: does a second
+//! `auditlog bench replicas URL --replica-cores N`: does a second
 //! replica add throughput when the replicas, not the database, are the
 //! limit?
 //!
@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::AnyError;
-use crate::cli::BenchArgs;
+use crate::cli::ReplicasArgs;
 use crate::cpu_quota::{CpuQuota, Throttling};
 use crate::harness::{
     self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Workdir, ms, per_sec, progress,
@@ -98,7 +98,19 @@ impl Run {
     }
 }
 
-pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
+/// `auditlog bench replicas`: connects, runs every shape, drops the
+/// databases made on the way and prints the report.
+pub async fn run_cli(args: &ReplicasArgs) -> Result<(), AnyError> {
+    let mut server = Server::connect(&args.server.url).await?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
+    let outcome = run(args, &mut server, &workdir).await;
+    server.drop_databases().await;
+    println!("{}", outcome?);
+    Ok(())
+}
+
+async fn run(args: &ReplicasArgs, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
+    let cores = args.replica_cores;
     let meter = LoadMeter::start();
     let now = SystemClock.now();
     // Each replica signs checkpoints with the same key, as every replica of
@@ -107,18 +119,21 @@ pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Wo
     let key = auditlog_domain::checkpoint::SigningKey::generate("auditlog")?;
     std::fs::write(&signing_key, format!("{}\n", key.to_private_key_text()))?;
     let rows = seed::ingestible_entries(
-        args.ingest_entries,
+        args.ingest.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
     );
     let mut runs = Vec::new();
-    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.clients)] {
+    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.single.clients)] {
         for (round, (orgs, replicas, route)) in (0..ROUNDS).flat_map(|round| SHAPES.map(|shape| (round, shape))) {
             let (bodies, entries) = if kind == "batched" {
                 (harness::batch_bodies(&rows)?, rows.len())
             } else {
-                (harness::single_bodies(args.single_events)?, args.single_events)
+                (
+                    harness::single_bodies(args.single.single_events)?,
+                    args.single.single_events,
+                )
             };
             let shape = Shape {
                 kind,
@@ -314,11 +329,17 @@ fn replica_cores_of(each: &[Option<f64>]) -> String {
     each.iter().map(|c| cores_of(*c)).collect::<Vec<_>>().join(" + ")
 }
 
-fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>, runs: &[Run]) -> String {
+fn render(
+    args: &ReplicasArgs,
+    cores: f64,
+    date: auditlog_domain::Timestamp,
+    others: Option<f64>,
+    runs: &[Run],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### auditlog bench --postgres URL --replica-cores {cores} --replica-quota-period-ms {}\n",
+        "### auditlog bench replicas URL --replica-cores {cores} --replica-quota-period-ms {}\n",
         args.replica_quota_period_ms
     );
     let _ = writeln!(out, "- Date: {}", date.to_rfc3339());
@@ -336,11 +357,11 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
          goes to organization i mod orgs through replica (i div orgs) mod replicas, or, routed by organization, \
          through replica (i mod orgs) mod replicas; a fresh database for every run; every pair of runs made \
          {ROUNDS} times, rounds interleaved, and judged on its median ratio",
-        args.ingest_entries,
+        args.ingest.ingest_entries,
         harness::BATCH_EVENTS,
         BATCH_CLIENTS * LOAD_FACTOR,
-        args.single_events,
-        args.clients * LOAD_FACTOR
+        args.single.single_events,
+        args.single.clients * LOAD_FACTOR
     );
     if let Some(other) = others {
         let _ = writeln!(
@@ -495,7 +516,7 @@ mod tests {
     /// The row of the ratio table that starts with `prefix`, in the report
     /// of `runs` with the default options.
     fn ratio_row(runs: &[Run], prefix: &str) -> String {
-        let args = crate::cli::tests::defaults();
+        let args = crate::cli::tests::replica_defaults();
         let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, runs);
         report
             .lines()

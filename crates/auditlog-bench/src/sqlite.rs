@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use auditlog_domain::api_key::Scope;
 use auditlog_domain::{Clock, NewEntry, OrgId, SystemClock, Timestamp};
 use auditlog_sqlite::rows::ENTRY_COLUMNS;
 use auditlog_sqlite::rusqlite::types::ValueRef;
@@ -32,13 +33,19 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::AnyError;
-use crate::cli::BenchArgs;
+use crate::cli::{
+    AllArgs, DirArgs, ExportArgs, IngestArgs, IngestRowsArgs, IntegrityArgs, LogArgs, QueryArgs, QuerySamplesArgs,
+    SingleEventArgs, WebhookRateArgs, WebhooksArgs,
+};
 use crate::harness::{
     BATCH_CLIENTS, BATCH_EVENTS, CEILING_TX_ROWS, HttpExport, HttpLoad, InProcessServer, IngestFigures, KindFigures,
     Latencies, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED, SEED_BATCH, SeedFigures, WARMUP_REQUESTS, Workdir, batch_bodies,
-    check_args, command_line, fresh_store, http_export, ingest_through, ms, per_sec, progress, sample_queries,
-    seed_log, send_all, settle_disk, single_bodies,
+    command_line, fresh_store, http_export, ingest_through, ms, per_sec, progress, sample_queries, seed_log, send_all,
+    settle_disk, single_bodies,
 };
+use crate::integrity::IntegrityFigures;
+use crate::make_key;
+use crate::reads::ReadsFigures;
 use crate::report::{Table, Verdicts, cores_busy, fmt_ms, latency_triple, mib, query_table, run_facts, thousands};
 use crate::seed;
 
@@ -48,49 +55,168 @@ const TARGET_QUERY_P99: Duration = Duration::from_millis(20);
 const TARGET_EXPORT_ROWS_PER_SEC: f64 = 300_000.0;
 const TARGET_EXPORT_PEAK_RSS_MIB: f64 = 100.0;
 
-pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
-    check_args(&args)?;
-    let workdir = Workdir::new(args.dir.as_deref())?;
-    let machine_load = LoadMeter::start();
-    let now = SystemClock.now();
-    progress(format!("databases go in {}", workdir.path().display()));
+/// `auditlog bench all`: every section, in the order that keeps each from
+/// disturbing the next (the ingest rows serve the ceilings, tamper
+/// evidence and batched ingest before they are dropped; the query log
+/// serves the export).
+pub async fn all(args: &AllArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    let rows = ingest_rows(&args.ingest);
+    let ceilings = ceilings(&run.workdir, &rows, &args.single).await?;
+    settle_disk();
+    progress("7/7 tamper evidence: appends with and without the Merkle tree");
+    run.sections.integrity = Some(crate::integrity::measure(run.workdir.path(), &rows).await?);
+    settle_disk();
+    run.sections.ingest = Some(http_ingest(&run.workdir, rows, ceilings, &args.single).await?);
+    settle_disk();
+    let (queries, seeded) = query_latency(&run.workdir, &args.log, &args.samples).await?;
+    run.sections.queries = Some(queries);
+    settle_disk();
+    run.sections.reads = Some(reads(&run.workdir, &args.log, &args.samples).await?);
+    settle_disk();
+    run.sections.export = Some(csv_export(&seeded, run.workdir.path()).await?);
+    settle_disk();
+    run.sections.webhooks = Some(webhook_delivery(&run.workdir, &args.webhooks).await?);
+    run.finish()
+}
+
+/// `auditlog bench ingest`: sections 1 to 3.
+pub async fn ingest(args: &IngestArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    let rows = ingest_rows(&args.ingest);
+    let ceilings = ceilings(&run.workdir, &rows, &args.single).await?;
+    settle_disk();
+    run.sections.ingest = Some(http_ingest(&run.workdir, rows, ceilings, &args.single).await?);
+    run.finish()
+}
+
+/// `auditlog bench query`: section 4, and 4b beside it.
+pub async fn query(args: &QueryArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    let (queries, _) = query_latency(&run.workdir, &args.log, &args.samples).await?;
+    run.sections.queries = Some(queries);
+    settle_disk();
+    run.sections.reads = Some(reads(&run.workdir, &args.log, &args.samples).await?);
+    run.finish()
+}
+
+/// `auditlog bench export`: section 5, on a log seeded as section 4's.
+pub async fn export(args: &ExportArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    let seeded = seeded_log(&run.workdir, &args.log).await?;
+    settle_disk();
+    run.sections.export = Some(csv_export(&seeded, run.workdir.path()).await?);
+    run.finish()
+}
+
+/// `auditlog bench webhooks`: section 6.
+pub async fn webhooks(args: &WebhooksArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    run.sections.webhooks = Some(webhook_delivery(&run.workdir, &args.webhooks).await?);
+    run.finish()
+}
+
+/// `auditlog bench integrity`: section 7.
+pub async fn integrity(args: &IntegrityArgs) -> Result<(), AnyError> {
+    let mut run = Run::start(&args.dir)?;
+    let rows = ingest_rows(&args.ingest);
+    settle_disk();
+    progress("7/7 tamper evidence: appends with and without the Merkle tree");
+    run.sections.integrity = Some(crate::integrity::measure(run.workdir.path(), &rows).await?);
+    run.finish()
+}
+
+/// One run of some of the sections: where its databases go, how busy the
+/// rest of the machine was, and what each section measured.
+struct Run {
+    workdir: Workdir,
+    machine_load: LoadMeter,
+    date: Timestamp,
+    sections: Sections,
+}
+
+impl Run {
+    fn start(dir: &DirArgs) -> Result<Self, AnyError> {
+        let workdir = Workdir::new(dir.dir.as_deref())?;
+        progress(format!("databases go in {}", workdir.path().display()));
+        Ok(Self {
+            workdir,
+            machine_load: LoadMeter::start(),
+            date: SystemClock.now(),
+            sections: Sections::default(),
+        })
+    }
+
+    /// Prints the report of the sections that ran.
+    fn finish(self) -> Result<(), AnyError> {
+        let results = Results {
+            command: command_line(),
+            date: self.date,
+            other_load: self.machine_load.others(),
+            sections: self.sections,
+        };
+        println!("{}", results.render()?);
+        Ok(())
+    }
+}
+
+/// The rows every ingest measurement sends.
+fn ingest_rows(args: &IngestRowsArgs) -> Vec<NewEntry> {
     progress(format!(
         "generating {} entries for the ingest measurements",
         args.ingest_entries
     ));
+    let now = SystemClock.now();
     // A day inside the scale plan's 365-day window, and in the past, so
     // ingest accepts every entry however long the run takes; only events a
     // producer may send, so none is refused as the service's own.
-    let ingest_rows = seed::ingestible_entries(
+    seed::ingestible_entries(
         args.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
-    );
+    )
+}
 
+/// Section 1: the ceiling at a batch's rows per transaction, and at as
+/// many as single-event ingest's clients can have in flight.
+async fn ceilings(workdir: &Workdir, rows: &[NewEntry], single: &SingleEventArgs) -> Result<Ceilings, AnyError> {
     settle_disk();
-    let ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling.db")?, &ingest_rows, CEILING_TX_ROWS).await?;
+    let batch = sqlite_ceiling(workdir.fresh("bench-ceiling.db")?, rows, CEILING_TX_ROWS).await?;
     // With one request in flight per client, one commit gathers at most
     // `clients` single-event requests: this is the single-event path's ceiling.
-    let few = &ingest_rows[..args.single_events.min(ingest_rows.len())];
-    let small_ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, args.clients).await?;
+    let few = &rows[..single.single_events.min(rows.len())];
+    let small = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, single.clients).await?;
+    Ok(Ceilings { batch, small })
+}
+
+/// Sections 2 and 3, beside the ceilings measured before them.
+async fn http_ingest(
+    workdir: &Workdir,
+    rows: Vec<NewEntry>,
+    ceilings: Ceilings,
+    single: &SingleEventArgs,
+) -> Result<IngestSections, AnyError> {
+    let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &rows).await?;
+    drop(rows);
     settle_disk();
-    progress("7/7 tamper evidence: appends with and without the Merkle tree");
-    let integrity = crate::integrity::measure(workdir.path(), &ingest_rows).await?;
-    settle_disk();
-    let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &ingest_rows).await?;
-    drop(ingest_rows);
-    settle_disk();
-    let single = single_event_ingest(&workdir, args.single_events, args.clients).await?;
-    settle_disk();
-    let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
-    settle_disk();
-    let reads = crate::reads::measure(workdir.path(), args.entries, args.query_samples).await?;
-    settle_disk();
-    let export = csv_export(&seeded, workdir.path()).await?;
-    settle_disk();
+    let single = single_event_ingest(workdir, single.single_events, single.clients).await?;
+    Ok(IngestSections {
+        ceilings,
+        batched,
+        single,
+    })
+}
+
+/// Section 4b, on logs of its own.
+async fn reads(workdir: &Workdir, log: &LogArgs, samples: &QuerySamplesArgs) -> Result<Vec<ReadsFigures>, AnyError> {
+    crate::reads::measure(workdir.path(), log.entries, samples.query_samples).await
+}
+
+/// Section 6, with its receiver and server of its own.
+async fn webhook_delivery(workdir: &Workdir, args: &WebhookRateArgs) -> Result<String, AnyError> {
     progress("6/7 webhook delivery at a sustained rate");
-    let webhooks = crate::webhooks::run(
+    crate::webhooks::run(
         workdir.path(),
         crate::webhooks::WebhookBench {
             rate: args.webhook_rate,
@@ -98,24 +224,7 @@ pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
             endpoints: args.webhook_endpoints,
         },
     )
-    .await?;
-
-    let results = Results {
-        command: command_line(),
-        date: now,
-        other_load: machine_load.others(),
-        ceiling,
-        small_ceiling,
-        batched,
-        single,
-        queries,
-        reads,
-        export,
-        webhooks,
-        integrity,
-    };
-    println!("{}", results.render()?);
-    Ok(())
+    .await
 }
 
 /// The database file and its WAL, in bytes.
@@ -131,6 +240,14 @@ fn database_bytes(path: &Path) -> u64 {
 // ---------------------------------------------------------------------------
 // 1. SQLite ceiling
 // ---------------------------------------------------------------------------
+
+/// Section 1's two ceilings.
+struct Ceilings {
+    /// At a batch's rows per transaction: the reference for batched ingest.
+    batch: CeilingFigures,
+    /// At single-event ingest's clients per transaction.
+    small: CeilingFigures,
+}
 
 struct CeilingFigures {
     rows: usize,
@@ -246,6 +363,13 @@ fn insert_raw(path: &Path, org: OrgId, rows: &[RawRow], tx_rows: usize) -> Resul
 // 2 and 3. Ingest over HTTP
 // ---------------------------------------------------------------------------
 
+/// Sections 1 to 3.
+struct IngestSections {
+    ceilings: Ceilings,
+    batched: IngestFigures,
+    single: SingleEventFigures,
+}
+
 struct SingleEventFigures {
     ingest: IngestFigures,
     /// `GET /healthz` from the same clients: HTTP alone, no work behind it.
@@ -328,10 +452,18 @@ struct SeededDb {
     read_key: String,
 }
 
-async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<(QueryFigures, SeededDb), AnyError> {
+/// Section 4: seeds the log, then samples first-page queries on it;
+/// returns the log too, for the export.
+async fn query_latency(
+    workdir: &Workdir,
+    log: &LogArgs,
+    samples: &QuerySamplesArgs,
+) -> Result<(QueryFigures, SeededDb), AnyError> {
+    let (entries, samples) = (log.entries, samples.query_samples);
     progress(format!(
         "4/7 query latency: seeding {entries} entries through Store::append"
     ));
+    let path = workdir.fresh("bench-query.db")?;
     let (store, org) = fresh_store(&path).await?;
     let (seed, vocabulary) = seed_log(store.as_ref(), org.id, entries).await?;
     let size = database_bytes(&path);
@@ -358,6 +490,24 @@ async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<
         read_key: sampled.read_key,
     };
     Ok((figures, seeded))
+}
+
+/// The log section 4 queries, seeded the same way, for the export alone.
+async fn seeded_log(workdir: &Workdir, log: &LogArgs) -> Result<SeededDb, AnyError> {
+    let entries = log.entries;
+    progress(format!(
+        "5/7 CSV export: seeding {entries} entries through Store::append"
+    ));
+    let path = workdir.fresh("bench-query.db")?;
+    let (store, org) = fresh_store(&path).await?;
+    seed_log(store.as_ref(), org.id, entries).await?;
+    let read_key = make_key(store.as_ref(), &org, "bench reader", vec![Scope::AuditRead]).await?;
+    Ok(SeededDb {
+        path,
+        org: org.id,
+        entries,
+        read_key,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -422,22 +572,25 @@ fn value_len(v: ValueRef<'_>) -> usize {
 // The report
 // ---------------------------------------------------------------------------
 
+/// What the sections that ran measured; the others are `None`.
+#[derive(Default)]
+struct Sections {
+    ingest: Option<IngestSections>,
+    queries: Option<QueryFigures>,
+    /// Each query kind with reads recorded and without.
+    reads: Option<Vec<ReadsFigures>>,
+    export: Option<ExportFigures>,
+    /// The webhook section, rendered by `webhooks`.
+    webhooks: Option<String>,
+    integrity: Option<IntegrityFigures>,
+}
+
 struct Results {
     command: String,
     date: Timestamp,
     /// Cores other processes kept busy on average during the run.
     other_load: Option<f64>,
-    ceiling: CeilingFigures,
-    small_ceiling: CeilingFigures,
-    batched: IngestFigures,
-    single: SingleEventFigures,
-    queries: QueryFigures,
-    /// Each query kind with reads recorded and without.
-    reads: Vec<crate::reads::ReadsFigures>,
-    export: ExportFigures,
-    /// The webhook section, rendered by `webhooks`.
-    webhooks: String,
-    integrity: crate::integrity::IntegrityFigures,
+    sections: Sections,
 }
 
 impl Results {
@@ -445,23 +598,30 @@ impl Results {
         let mut out = String::new();
         let mut verdicts = Verdicts::default();
         self.header(&mut out)?;
-        self.ceiling_section(&mut out)?;
-        self.batched_section(&mut out, &mut verdicts)?;
-        self.single_section(&mut out, &mut verdicts)?;
-        self.query_section(&mut out, &mut verdicts)?;
-        self.reads_section(&mut out, &mut verdicts)?;
-        self.export_section(&mut out, &mut verdicts)?;
-        writeln!(
-            out,
-            "## 6. Webhooks\n\n{}",
-            self.webhooks.replace("### Webhook", "Webhook")
-        )?;
-        if self.webhooks.contains("| MISS |") {
-            verdicts.misses.push("webhook commit-to-delivery p99".into());
+        let s = &self.sections;
+        if let Some(ingest) = &s.ingest {
+            ingest.render(&mut out, &mut verdicts)?;
         }
-        writeln!(out, "{}", crate::integrity::render(&self.integrity))?;
-        if self.integrity.missed() {
-            verdicts.misses.push("tamper evidence's cost to ingest".into());
+        if let Some(queries) = &s.queries {
+            queries.render(&mut out, &mut verdicts)?;
+        }
+        if let Some(reads) = &s.reads {
+            reads_section(reads, &mut out, &mut verdicts)?;
+        }
+        if let Some(export) = &s.export {
+            export.render(&mut out, &mut verdicts)?;
+        }
+        if let Some(webhooks) = &s.webhooks {
+            writeln!(out, "## 6. Webhooks\n\n{}", webhooks.replace("### Webhook", "Webhook"))?;
+            if webhooks.contains("| MISS |") {
+                verdicts.misses.push("webhook commit-to-delivery p99".into());
+            }
+        }
+        if let Some(integrity) = &s.integrity {
+            writeln!(out, "{}", crate::integrity::render(integrity))?;
+            if integrity.missed() {
+                verdicts.misses.push("tamper evidence's cost to ingest".into());
+            }
         }
         verdicts.summary(&mut out)?;
         Ok(out)
@@ -486,9 +646,17 @@ impl Results {
              starts after `sync`, so the writeback of the one before does not stall its commits.\n"
         )
     }
+}
+
+impl IngestSections {
+    fn render(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
+        self.ceiling_section(out)?;
+        self.batched_section(out, v)?;
+        self.single_section(out, v)
+    }
 
     fn ceiling_section(&self, out: &mut String) -> std::fmt::Result {
-        let small = self.small_ceiling.tx_rows;
+        let small = self.ceilings.small.tx_rows;
         writeln!(out, "## 1. SQLite ceiling\n")?;
         writeln!(
             out,
@@ -499,7 +667,7 @@ impl Results {
              each in flight, is the reference for single-event ingest.\n"
         )?;
         let mut t = Table::new(&["Rows per transaction", "Rows", "Elapsed", "Insert rate", "Target"]);
-        for c in [&self.ceiling, &self.small_ceiling] {
+        for c in [&self.ceilings.batch, &self.ceilings.small] {
             t.row(vec![
                 thousands(c.tx_rows as f64),
                 thousands(c.rows as f64),
@@ -514,7 +682,7 @@ impl Results {
     fn batched_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
         let b = &self.batched;
         let rate = per_sec(b.entries, b.load.elapsed);
-        let ratio = rate / per_sec(self.ceiling.rows, self.ceiling.elapsed).max(f64::EPSILON);
+        let ratio = rate / per_sec(self.ceilings.batch.rows, self.ceilings.batch.elapsed).max(f64::EPSILON);
         writeln!(out, "## 2. Durable batched ingest over HTTP\n")?;
         writeln!(
             out,
@@ -549,7 +717,7 @@ impl Results {
     fn single_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
         let (s, h) = (&self.single.ingest.load, &self.single.healthz);
         let rate = per_sec(self.single.ingest.entries, s.elapsed);
-        let small = &self.small_ceiling;
+        let small = &self.ceilings.small;
         writeln!(out, "## 3. Single-event ingest from {} concurrent clients\n", s.clients)?;
         writeln!(
             out,
@@ -582,9 +750,11 @@ impl Results {
         t.info("Baseline CPU busy (server + clients)", cores_busy(h.cpu, h.elapsed));
         t.render(out)
     }
+}
 
-    fn query_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let q = &self.queries;
+impl QueryFigures {
+    fn render(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
+        let q = self;
         let s = &q.seed;
         writeln!(
             out,
@@ -622,21 +792,11 @@ impl Results {
         )?;
         query_table(&q.kinds, q.healthz, TARGET_QUERY_P99, v).render(out)
     }
+}
 
-    fn reads_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        writeln!(out, "## 4b. What recording reads costs a reader\n")?;
-        writeln!(
-            out,
-            "The same first-page queries against two in-process servers, each on its own log seeded \
-             alike: one records reads (`audit_log.viewed`, the default), one does not. The arms take \
-             turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
-             of their p99 is the cost.\n"
-        )?;
-        crate::reads::table(&self.reads, v).render(out)
-    }
-
-    fn export_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let (e, scan) = (&self.export.http, &self.export.scan);
+impl ExportFigures {
+    fn render(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
+        let (e, scan) = (&self.http, &self.scan);
         let rate = per_sec(e.rows, e.elapsed);
         let scan_rate = per_sec(scan.rows, scan.elapsed);
         writeln!(out, "## 5. CSV export\n")?;
@@ -682,4 +842,16 @@ impl Results {
         ]);
         t.render(out)
     }
+}
+
+fn reads_section(reads: &[ReadsFigures], out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
+    writeln!(out, "## 4b. What recording reads costs a reader\n")?;
+    writeln!(
+        out,
+        "The same first-page queries against two in-process servers, each on its own log seeded \
+         alike: one records reads (`audit_log.viewed`, the default), one does not. The arms take \
+         turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
+         of their p99 is the cost.\n"
+    )?;
+    crate::reads::table(reads, v).render(out)
 }

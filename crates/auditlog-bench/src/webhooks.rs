@@ -1,5 +1,6 @@
-//! `auditlog bench --webhooks`: commit-to-delivery latency of webhooks at a
-//! sustained ingest rate, fanned out to several endpoints on loopback.
+//! Section 6, `auditlog bench webhooks`: commit-to-delivery latency of
+//! webhooks at a sustained ingest rate, fanned out to several endpoints on
+//! loopback.
 //!
 //! Latency is measured from an entry's `received_at` (stamped by the writer
 //! just before the transaction commits) to the moment the receiver reads the
@@ -228,22 +229,4 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
         b99 = percentile(&base, 0.99) as f64 / 1000.0,
         bmax = base.last().copied().unwrap_or(0) as f64 / 1000.0,
     ))
-}
-
-/// `auditlog bench --webhooks`: runs the measurement alone and prints it.
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
-    let tmp = tempfile::tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir)?;
-    let report = run(
-        &dir,
-        WebhookBench {
-            rate: args.webhook_rate,
-            seconds: args.webhook_seconds,
-            endpoints: args.webhook_endpoints,
-        },
-    )
-    .await?;
-    println!("{report}");
-    Ok(())
 }

@@ -40,8 +40,10 @@ pub enum Command {
     /// Manage members.
     #[command(subcommand)]
     Member(MemberCommand),
-    /// Measure ingest, query and export throughput on this machine.
-    Bench(auditlog_bench::BenchArgs),
+    /// Measure ingest, queries, export, webhooks and more on this machine,
+    /// one section at a time or all of them.
+    #[command(subcommand)]
+    Bench(auditlog_bench::Section),
     /// Write an organization's filtered log as CSV or JSON Lines.
     Export(ExportArgs),
     /// Check an export and checkpoints offline against the signing key.

@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
-        Command::Bench(args) => auditlog_bench::run(args).await,
+        Command::Bench(section) => auditlog_bench::run(section).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
