@@ -203,9 +203,10 @@ pub struct AbuseArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PostgresUrlArgs {
-    /// The PostgreSQL server, as postgres://USER[:PASSWORD]@HOST:PORT/DATABASE
-    /// naming an existing database to administer from: the bench creates,
-    /// fills and drops databases of its own there.
+    /// The PostgreSQL server, as postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    /// (the password may be left out) naming an existing database to
+    /// administer from: the bench creates, fills and drops databases of its
+    /// own there.
     #[arg(value_name = "URL")]
     pub url: String,
 }
