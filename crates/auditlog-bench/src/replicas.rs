@@ -166,6 +166,8 @@ struct Shape {
 }
 
 impl Shape {
+    /// One run: a fresh database, the replicas started under their quotas,
+    /// the load through them, and what each part of the machine did.
     async fn measure(
         &self,
         server: &mut Server,
@@ -182,29 +184,7 @@ impl Shape {
         }
         let auth = harness::ingest_keys(&store, &orgs).await?;
         let client = harness::http_client(Some(Duration::from_secs(30)))?;
-        // Replicas' own limits well above the load, so only the quota bounds them.
-        let flags = [
-            "--signing-key".to_owned(),
-            signing_key.display().to_string(),
-            "--ingest-rate-per-key".to_owned(),
-            "1000000000".to_owned(),
-            "--ingest-rate-per-ip".to_owned(),
-            "1000000000".to_owned(),
-        ];
-        let mut replicas = Vec::with_capacity(self.replicas);
-        for i in 0..self.replicas {
-            let log = workdir.path().join(format!("bench-replica-{i}.log"));
-            let mut child = ChildServer::spawn(&url, &flags, &log)?;
-            let quota = CpuQuota::confine(
-                child.child.id(),
-                self.cores,
-                self.period,
-                &format!("auditlog-bench-replica-{i}"),
-            )
-            .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
-            child.wait_ready(&client).await?;
-            replicas.push((child, quota));
-        }
+        let replicas = self.start_replicas(&url, workdir, signing_key, &client).await?;
         progress(format!(
             "    round {}/{ROUNDS}, {}: {} requests from {} clients to {} organization(s) through {} replica(s) of {} \
              cores{}",
@@ -219,11 +199,78 @@ impl Shape {
         ));
         let bases: Vec<&str> = replicas.iter().map(|(c, _)| c.base.as_str()).collect();
         let requests = harness::spread_over_replicas(&bases, &orgs, &auth, bodies, self.route)?;
+        let run = self.load(server, &url, &replicas, requests, entries).await?;
+        for (mut child, quota) in replicas {
+            child.stop()?;
+            drop(quota);
+        }
+        harness::check_stored(&store, &orgs, entries).await?;
+        // Each run's database goes at once: thirty of them would not all
+        // fit on a small disk.
+        drop(store);
+        server.drop_databases().await;
+        progress(format!(
+            "    {:.0} entries/s, p99 {:.1} ms; replicas {}; PostgreSQL {}; backends: {}",
+            run.rate(),
+            ms(run.load.latency.p99),
+            replica_cores_of(&run.replica_cores),
+            cores_of(run.database),
+            run.waits.describe()
+        ));
+        Ok(run)
+    }
+
+    /// Each replica an `auditlog serve` on the database at `url`, confined
+    /// to its quota and ready.
+    async fn start_replicas(
+        &self,
+        url: &str,
+        workdir: &Workdir,
+        signing_key: &std::path::Path,
+        client: &reqwest::Client,
+    ) -> Result<Vec<(ChildServer, CpuQuota)>, AnyError> {
+        // Replicas' own limits well above the load, so only the quota bounds them.
+        let flags = [
+            "--signing-key".to_owned(),
+            signing_key.display().to_string(),
+            "--ingest-rate-per-key".to_owned(),
+            "1000000000".to_owned(),
+            "--ingest-rate-per-ip".to_owned(),
+            "1000000000".to_owned(),
+        ];
+        let mut replicas = Vec::with_capacity(self.replicas);
+        for i in 0..self.replicas {
+            let log = workdir.path().join(format!("bench-replica-{i}.log"));
+            let mut child = ChildServer::spawn(url, &flags, &log)?;
+            let quota = CpuQuota::confine(
+                child.child.id(),
+                self.cores,
+                self.period,
+                &format!("auditlog-bench-replica-{i}"),
+            )
+            .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
+            child.wait_ready(client).await?;
+            replicas.push((child, quota));
+        }
+        Ok(replicas)
+    }
+
+    /// Sends the requests through the replicas, measuring the CPU each
+    /// replica and the database used, how often the quotas stopped the
+    /// replicas, and what the database's backends waited for.
+    async fn load(
+        &self,
+        server: &Server,
+        url: &str,
+        replicas: &[(ChildServer, CpuQuota)],
+        requests: Vec<reqwest::Request>,
+        entries: usize,
+    ) -> Result<Run, AnyError> {
         let pids: Vec<String> = replicas.iter().map(|(c, _)| c.child.id().to_string()).collect();
         let before: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
         let throttled_before: Vec<Option<Throttling>> = replicas.iter().map(|(_, q)| q.throttling()).collect();
         let stop = CancellationToken::new();
-        let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
+        let sampler = tokio::spawn(sample_waits(url.to_owned(), stop.clone()));
         let measured = with_database_cpu(server, harness::send_all(requests, self.clients, StatusCode::CREATED)).await;
         let after: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
         let throttling = replicas
@@ -234,22 +281,13 @@ impl Shape {
         stop.cancel();
         let waits = sampler.await??;
         let (load, database) = measured?;
-        for (mut child, quota) in replicas {
-            child.stop()?;
-            drop(quota);
-        }
-        harness::check_stored(&store, &orgs, entries).await?;
-        // Each run's database goes at once: thirty of them would not all
-        // fit on a small disk.
-        drop(store);
-        server.drop_databases().await;
         let secs = load.elapsed.as_secs_f64().max(f64::EPSILON);
         let replica_cores = before
             .iter()
             .zip(&after)
             .map(|(b, a)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?).as_secs_f64() / secs))
             .collect();
-        let run = Run {
+        Ok(Run {
             shape: *self,
             entries,
             load,
@@ -257,16 +295,7 @@ impl Shape {
             throttling,
             database,
             waits,
-        };
-        progress(format!(
-            "    {:.0} entries/s, p99 {:.1} ms; replicas {}; PostgreSQL {}; backends: {}",
-            run.rate(),
-            ms(run.load.latency.p99),
-            replica_cores_of(&run.replica_cores),
-            cores_of(run.database),
-            run.waits.describe()
-        ));
-        Ok(run)
+        })
     }
 }
 
@@ -337,6 +366,15 @@ fn render(
     runs: &[Run],
 ) -> String {
     let mut out = String::new();
+    header(&mut out, args, cores, date, others);
+    let _ = runs_table(runs).render(&mut out);
+    let _ = writeln!(out);
+    let _ = ratio_table(runs, cores).render(&mut out);
+    out
+}
+
+/// The report's title and the facts of the run.
+fn header(out: &mut String, args: &ReplicasArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>) {
     let _ = writeln!(
         out,
         "### auditlog bench replicas URL --replica-cores {cores} --replica-quota-period-ms {}\n",
@@ -371,7 +409,11 @@ fn render(
         );
     }
     let _ = writeln!(out);
-    let mut runs_table = Table::new(&[
+}
+
+/// Every run, in the order they ran.
+fn runs_table(runs: &[Run]) -> Table {
+    let mut t = Table::new(&[
         "Round",
         "Run",
         "Entries/s",
@@ -383,7 +425,7 @@ fn render(
         "Backends (average)",
     ]);
     for r in runs {
-        runs_table.row(vec![
+        t.row(vec![
             (r.shape.round + 1).to_string(),
             format!(
                 "{}, {} org(s), {} replica(s){}",
@@ -401,8 +443,12 @@ fn render(
             r.waits.describe(),
         ]);
     }
-    let _ = runs_table.render(&mut out);
-    let _ = writeln!(out);
+    t
+}
+
+/// Two replicas against one, for each shape a second replica ran in: the
+/// median round's ratio, every round's, and the verdict.
+fn ratio_table(runs: &[Run], cores: f64) -> Table {
     let mut ratios = Table::new(&[
         "Ingest",
         "1 replica",
@@ -424,44 +470,6 @@ fn render(
             continue;
         };
         let ratio = ratio_of(r, two);
-        let bound = r
-            .replica_cores
-            .first()
-            .copied()
-            .flatten()
-            .is_some_and(|c| c >= BOUND * cores)
-            || r.throttling
-                .first()
-                .copied()
-                .flatten()
-                .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
-        let saturated = two.machine().filter(|m| *m >= SATURATED * report::cores() as f64);
-        let executing = two.waits.average(|k| k == "CPU");
-        let queued = two.waits.average(|k| k.starts_with("Lock:"));
-        let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
-        let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
-            _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
-            (true, _, _) => "PASS".to_owned(),
-            (false, false, _) => {
-                "not shown: one replica neither used its quota nor was throttled in most periods, so it was not the \
-                 limit"
-                    .to_owned()
-            }
-            (false, true, Some(m)) => format!(
-                "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
-                report::cores(),
-                cores_of(two.database)
-            ),
-            (false, true, None) if serialized => format!(
-                "not shown: the database was the limit: one organization's appends take its log head in turn, and \
-                 PostgreSQL was executing them {executing:.1} of the time while a replica waited for the head \
-                 {queued:.1} of it"
-            ),
-            (false, true, None) => format!(
-                "**MISS** ({:.1}% below)",
-                (1.0 - ratio / TARGET_REPLICA_SPEEDUP) * 100.0
-            ),
-        };
         ratios.row(vec![
             format!(
                 "{}, {} org(s){}",
@@ -474,11 +482,54 @@ fn render(
             format!("{ratio:.2}×"),
             each,
             format!("≥ {TARGET_REPLICA_SPEEDUP}×"),
-            verdict,
+            verdict(r, two, cores),
         ]);
     }
-    let _ = ratios.render(&mut out);
-    out
+    ratios
+}
+
+/// The verdict on a median pair: a miss counts only where one replica was
+/// bound by its quota and neither the machine nor the database was the
+/// limit with two.
+fn verdict(one: &Run, two: &Run, cores: f64) -> String {
+    let ratio = ratio_of(one, two);
+    let bound = one
+        .replica_cores
+        .first()
+        .copied()
+        .flatten()
+        .is_some_and(|c| c >= BOUND * cores)
+        || one
+            .throttling
+            .first()
+            .copied()
+            .flatten()
+            .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
+    let saturated = two.machine().filter(|m| *m >= SATURATED * report::cores() as f64);
+    let executing = two.waits.average(|k| k == "CPU");
+    let queued = two.waits.average(|k| k.starts_with("Lock:"));
+    let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
+    match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
+        _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
+        (true, _, _) => "PASS".to_owned(),
+        (false, false, _) => "not shown: one replica neither used its quota nor was throttled in most periods, so it \
+                              was not the limit"
+            .to_owned(),
+        (false, true, Some(m)) => format!(
+            "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
+            report::cores(),
+            cores_of(two.database)
+        ),
+        (false, true, None) if serialized => format!(
+            "not shown: the database was the limit: one organization's appends take its log head in turn, and \
+             PostgreSQL was executing them {executing:.1} of the time while a replica waited for the head \
+             {queued:.1} of it"
+        ),
+        (false, true, None) => format!(
+            "**MISS** ({:.1}% below)",
+            (1.0 - ratio / TARGET_REPLICA_SPEEDUP) * 100.0
+        ),
+    }
 }
 
 #[cfg(test)]
