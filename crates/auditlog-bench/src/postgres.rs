@@ -44,7 +44,7 @@ use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::AnyError;
-use crate::cli::PostgresArgs;
+use crate::cli::{IngestRowsArgs, PostgresArgs, SingleEventArgs};
 use crate::harness::{
     self, BATCH_CLIENTS, CEILING_TX_ROWS, HttpLoad, IngestFigures, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED,
     SampledQueries, SeedPlan, WARMUP_REQUESTS, Workdir, ms, per_sec, progress,
@@ -136,50 +136,7 @@ pub async fn run_cli(args: &PostgresArgs) -> Result<(), AnyError> {
 async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
     let machine_load = LoadMeter::start();
     let now = SystemClock.now();
-    progress(format!(
-        "generating {} entries for the ingest measurements",
-        args.ingest.ingest_entries
-    ));
-    // The same rows as the SQLite bench's ingest sections.
-    let rows = seed::ingestible_entries(
-        args.ingest.ingest_entries,
-        now.minus_days(364),
-        now.plus_millis(-60_000),
-        RNG_SEED,
-    );
-
-    progress("1/5 COPY ceiling, before the ingest runs");
-    let ceiling_before = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
-    progress("2/5 batched ingest over HTTP");
-    let mut batched = Vec::new();
-    for (orgs, replicas) in SHAPES {
-        let load = Load {
-            orgs,
-            replicas,
-            bodies: harness::batch_bodies(&rows)?,
-            entries: rows.len(),
-            clients: BATCH_CLIENTS,
-        };
-        batched.push(load.measure(server).await?);
-    }
-    progress("1/5 COPY ceiling, after the batched runs");
-    let ceiling_after = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
-
-    progress("3/5 single-event ingest over HTTP");
-    let few = &rows[..args.single.single_events.min(rows.len())];
-    let small_ceiling = copy_ceiling(server, few, args.single.clients).await?;
-    let mut single = Vec::new();
-    for (orgs, replicas) in SHAPES {
-        let load = Load {
-            orgs,
-            replicas,
-            bodies: harness::single_bodies(args.single.single_events)?,
-            entries: args.single.single_events,
-            clients: args.single.clients,
-        };
-        single.push(load.measure(server).await?);
-    }
-    drop(rows);
+    let ingest = ingest(server, &args.ingest, &args.single).await?;
 
     progress(format!(
         "4/5 query latency: filling {} entries with COPY",
@@ -205,14 +162,79 @@ async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Res
         other_load: machine_load.others(),
         version: server.version.clone(),
         settings: server.settings.clone(),
-        ceiling: [ceiling_before, ceiling_after],
-        small_ceiling,
-        batched,
-        single,
+        ceiling: ingest.ceiling,
+        small_ceiling: ingest.small_ceiling,
+        batched: ingest.batched,
+        single: ingest.single,
         fill: filled.figures,
         queries: sampled,
         samples: args.samples.query_samples,
         export,
+    })
+}
+
+/// Sections 1 to 3.
+struct Ingest {
+    /// Before and after the batched runs.
+    ceiling: [CeilingFigures; 2],
+    small_ceiling: CeilingFigures,
+    batched: Vec<RunFigures>,
+    single: Vec<RunFigures>,
+}
+
+/// Sections 1 to 3: the COPY ceiling before and after batched ingest in
+/// every shape, then single-event ingest in every shape beside its own
+/// ceiling.
+async fn ingest(server: &mut Server, rows: &IngestRowsArgs, single: &SingleEventArgs) -> Result<Ingest, AnyError> {
+    progress(format!(
+        "generating {} entries for the ingest measurements",
+        rows.ingest_entries
+    ));
+    let now = SystemClock.now();
+    // The same rows as the SQLite bench's ingest sections.
+    let rows = seed::ingestible_entries(
+        rows.ingest_entries,
+        now.minus_days(364),
+        now.plus_millis(-60_000),
+        RNG_SEED,
+    );
+
+    progress("1/5 COPY ceiling, before the ingest runs");
+    let ceiling_before = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
+    progress("2/5 batched ingest over HTTP");
+    let mut batched = Vec::new();
+    for (orgs, replicas) in SHAPES {
+        let load = Load {
+            orgs,
+            replicas,
+            bodies: harness::batch_bodies(&rows)?,
+            entries: rows.len(),
+            clients: BATCH_CLIENTS,
+        };
+        batched.push(load.measure(server).await?);
+    }
+    progress("1/5 COPY ceiling, after the batched runs");
+    let ceiling_after = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
+
+    progress("3/5 single-event ingest over HTTP");
+    let few = &rows[..single.single_events.min(rows.len())];
+    let small_ceiling = copy_ceiling(server, few, single.clients).await?;
+    let mut singles = Vec::new();
+    for (orgs, replicas) in SHAPES {
+        let load = Load {
+            orgs,
+            replicas,
+            bodies: harness::single_bodies(single.single_events)?,
+            entries: single.single_events,
+            clients: single.clients,
+        };
+        singles.push(load.measure(server).await?);
+    }
+    Ok(Ingest {
+        ceiling: [ceiling_before, ceiling_after],
+        small_ceiling,
+        batched,
+        single: singles,
     })
 }
 
@@ -828,59 +850,14 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
             .await?
             .get(0)
     };
-    let plan = SeedPlan::new(n, FILL_CHUNK);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<FillBatch>(FILL_QUEUE);
-    let org_id = org.id;
-    let producer = tokio::task::spawn_blocking(move || {
-        let catalog = Catalog::builtin();
-        let mut vocabulary = plan.vocabulary();
-        let mut next_seq = size + 1;
-        for b in 0..plan.batches {
-            let (entries, received) = plan.batch(b);
-            vocabulary.observe(&catalog, &entries);
-            let rows = rows_of(org_id, next_seq, entries, Some(received));
-            next_seq += rows.len() as i64;
-            let leaves = rows.iter().map(|r| entry_leaf_hash(&r.entry)).collect();
-            if sender.blocking_send(FillBatch { rows, leaves }).is_err() {
-                // The writer stopped; its error is the one to report.
-                break;
-            }
-        }
-        vocabulary
-    });
+    let producer = produce(SeedPlan::new(n, FILL_CHUNK), org.id, size + 1, sender);
 
     let started = Instant::now();
     let mut written = 0usize;
     let mut reported = 0;
     while let Some(batch) = receiver.recv().await {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        write_entries(tx.copy_in(COPY_ENTRIES).await?, &batch.rows).await?;
-        {
-            let mut ids = pin!(BinaryCopyInWriter::new(
-                tx.copy_in(COPY_ENTRY_IDS).await?,
-                ENTRY_ID_TYPES
-            ));
-            for r in &batch.rows {
-                let e = &r.entry;
-                ids.as_mut()
-                    .write(&[&e.org_id.0, &e.id, &e.seq, &e.timestamp.millis()])
-                    .await?;
-            }
-            ids.finish().await?;
-        }
-        let before = size as u64 + written as u64;
-        auditlog_postgres::tree::grow(&tx, org.id, before, &batch.leaves)
-            .await
-            .map_err(StoreError::from)?;
-        let after = size + (written + batch.rows.len()) as i64;
-        // The fill grows the tree without keeping the head's frontier.
-        tx.execute(
-            "UPDATE log_heads SET size = $2, frontier = NULL WHERE org_id = $1",
-            &[&org.id.0, &after],
-        )
-        .await?;
-        tx.commit().await?;
+        write_batch(&pool, org.id, size as u64 + written as u64, &batch).await?;
         written += batch.rows.len();
         let tenth = written * 10 / n.max(1);
         if tenth > reported {
@@ -897,18 +874,7 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
     if written != n {
         return Err(format!("filled {written} of {n} entries").into());
     }
-    // What autovacuum would get to eventually: statistics for the planner
-    // and a visibility map, so queries meet a settled table.
-    progress("    VACUUM (ANALYZE)");
-    let vacuum_started = Instant::now();
-    pool.get().await?.batch_execute("VACUUM (ANALYZE)").await?;
-    let vacuum = vacuum_started.elapsed();
-    let database_bytes: i64 = pool
-        .get()
-        .await?
-        .query_one("SELECT pg_database_size(current_database())", &[])
-        .await?
-        .get(0);
+    let (vacuum, database_bytes) = vacuum(&pool).await?;
     progress(format!(
         "    filled at {:.0} rows/s in {:.1} s; VACUUM (ANALYZE) {:.1} s; {:.0} MiB",
         per_sec(n, elapsed),
@@ -928,6 +894,85 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
             database_bytes,
         },
     })
+}
+
+/// Generates the plan's batches on a blocking thread, numbered from
+/// `first_seq`, with their leaf hashes; returns the vocabulary of what it
+/// generated.
+fn produce(
+    plan: SeedPlan,
+    org_id: OrgId,
+    first_seq: i64,
+    sender: tokio::sync::mpsc::Sender<FillBatch>,
+) -> tokio::task::JoinHandle<harness::Vocabulary> {
+    tokio::task::spawn_blocking(move || {
+        let catalog = Catalog::builtin();
+        let mut vocabulary = plan.vocabulary();
+        let mut next_seq = first_seq;
+        for b in 0..plan.batches {
+            let (entries, received) = plan.batch(b);
+            vocabulary.observe(&catalog, &entries);
+            let rows = rows_of(org_id, next_seq, entries, Some(received));
+            next_seq += rows.len() as i64;
+            let leaves = rows.iter().map(|r| entry_leaf_hash(&r.entry)).collect();
+            if sender.blocking_send(FillBatch { rows, leaves }).is_err() {
+                // The writer stopped; its error is the one to report.
+                break;
+            }
+        }
+        vocabulary
+    })
+}
+
+/// One batch in one transaction: its entries and their ids by COPY, the
+/// tree grown by the store's own code from a log of `before` entries, the
+/// log head moved past them.
+async fn write_batch(pool: &Pool, org: OrgId, before: u64, batch: &FillBatch) -> Result<(), AnyError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    write_entries(tx.copy_in(COPY_ENTRIES).await?, &batch.rows).await?;
+    {
+        let mut ids = pin!(BinaryCopyInWriter::new(
+            tx.copy_in(COPY_ENTRY_IDS).await?,
+            ENTRY_ID_TYPES
+        ));
+        for r in &batch.rows {
+            let e = &r.entry;
+            ids.as_mut()
+                .write(&[&e.org_id.0, &e.id, &e.seq, &e.timestamp.millis()])
+                .await?;
+        }
+        ids.finish().await?;
+    }
+    auditlog_postgres::tree::grow(&tx, org, before, &batch.leaves)
+        .await
+        .map_err(StoreError::from)?;
+    let after = (before + batch.rows.len() as u64) as i64;
+    // The fill grows the tree without keeping the head's frontier.
+    tx.execute(
+        "UPDATE log_heads SET size = $2, frontier = NULL WHERE org_id = $1",
+        &[&org.0, &after],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What autovacuum would get to eventually: statistics for the planner
+/// and a visibility map, so queries meet a settled table. Returns how long
+/// it took and the database's size after it.
+async fn vacuum(pool: &Pool) -> Result<(Duration, i64), AnyError> {
+    progress("    VACUUM (ANALYZE)");
+    let vacuum_started = Instant::now();
+    pool.get().await?.batch_execute("VACUUM (ANALYZE)").await?;
+    let vacuum = vacuum_started.elapsed();
+    let database_bytes: i64 = pool
+        .get()
+        .await?
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await?
+        .get(0);
+    Ok((vacuum, database_bytes))
 }
 
 // ---------------------------------------------------------------------------
