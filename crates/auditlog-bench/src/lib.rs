@@ -24,12 +24,14 @@
 //! - `replicas`: what a second replica adds, each held to a CPU quota
 //!   (`cpu_quota`).
 //! - [`seed`]: realistic synthetic entries for the demo and the bench.
+//! - [`demo`]: the organization `auditlog demo` serves, seeded with them.
 
 #![forbid(unsafe_code)]
 
 mod abuse;
 pub mod cli;
 mod cpu_quota;
+pub mod demo;
 mod harness;
 mod integrity;
 mod load;
