@@ -6,60 +6,94 @@
 //!
 //! # Layout
 //!
-//! - [`schema`]: the migrations in `migrations/`, applied at start under an
+//! - `schema`: the migrations in `migrations/`, applied at start under an
 //!   advisory lock.
-//! - [`partitions`]: the monthly partitions of `entries`, created on demand.
-//! - [`expiry`]: retention in bulk, dropping months whose every entry has
+//! - `partitions`: the monthly partitions of `entries`, created on demand.
+//! - `expiry`: retention in bulk, dropping months whose every entry has
 //!   expired.
-//! - [`append`]: the writer's transaction: per-organization locking,
+//! - `append`: the writer's transaction: per-organization locking,
 //!   sequence numbers, idempotency keys, deliveries, the tree.
-//! - [`apart`]: the runtime of the store's own that appends run on, so that
+//! - `apart`: the runtime of the store's own that appends run on, so that
 //!   answers under an organization's lock are not kept waiting.
-//! - [`changes`]: management changes applied inside that transaction;
+//! - `changes`: management changes applied inside that transaction;
 //!   `accounts` the ones to people's accounts, one function each.
-//! - [`listing`]: the SQL for filtered, keyset-paginated listings.
-//! - [`deliveries`]: claiming due deliveries and recording attempts.
-//! - [`tree`]: the Merkle tree of each log, in tiles and nodes.
-//! - [`rows`]: mapping between rows and domain types.
-//! - [`db`] and [`error`]: cached statements, the transaction runner that
+//! - `listing`: the SQL for filtered, keyset-paginated listings.
+//! - `deliveries`: claiming due deliveries and recording attempts.
+//! - `tree`: the Merkle tree of each log, in tiles and nodes.
+//! - `rows`: mapping between rows and domain types.
+//! - `db` and `error`: cached statements, the transaction runner that
 //!   retries deadlocks, and the mapping of errors to [`StoreError`].
-//! - [`notify`]: LISTEN for the signal appends give when they write
+//! - `notify`: LISTEN for the signal appends give when they write
 //!   deliveries.
 //! - [`import`]: writing a whole installation copied from another store.
-//! - [`leases`]: advisory locks, so one replica at a time does a job.
-//! - [`tls`]: TLS to the server, verifying its certificate.
-//! - [`testing`]: a throwaway PostgreSQL server for tests, here and in other
+//! - `leases`: advisory locks, so one replica at a time does a job.
+//! - `tls`: TLS to the server, verifying its certificate.
+//! - `testing`: a throwaway PostgreSQL server for tests, here and in other
 //!   crates.
 //!
 //! Connections come from a pool (appends have one of their own); every write
 //! is one transaction, and a request is acknowledged only after it commits
 //! (PostgreSQL's default `synchronous_commit=on` makes that durable). The
 //! dispatcher's own bookkeeping, claiming deliveries and recording attempts,
-//! commits without waiting for the flush ([`db::Commit::Relaxed`]): losing
+//! commits without waiting for the flush (`db::Commit::Relaxed`): losing
 //! one of those to a crash only sends a delivery again, which at-least-once
 //! delivery allows, and a flush each would put two per dispatcher round in
 //! the way of the entries' commits.
+//!
+//! # Features
+//!
+//! The store's public API is [`PostgresStore`] with the [`Store`] trait it
+//! implements, and [`import`] for `auditlog migrate-store`. Two features
+//! open more, for code that is not the service:
+//!
+//! - `testing`, for tests here and in other crates: `testing` (the
+//!   throwaway server), `schema`, `listing`, `tls`, `tree` and the
+//!   `tokio_postgres` they connect with.
+//! - `bench`, for `auditlog-bench`: `partitions`, `rows`, `tree` and
+//!   `tokio_postgres`, with which it fills a log by COPY as appends would
+//!   have left it.
 
 #![forbid(unsafe_code)]
 
 mod accounts;
-pub mod apart;
-pub mod append;
-pub mod changes;
-pub mod db;
-pub mod deliveries;
-pub mod error;
-pub mod expiry;
+mod apart;
+mod append;
+mod changes;
+mod db;
+mod deliveries;
+mod error;
+mod expiry;
 pub mod import;
-pub mod leases;
+mod leases;
+#[cfg(feature = "testing")]
 pub mod listing;
-pub mod notify;
+#[cfg(not(feature = "testing"))]
+mod listing;
+mod notify;
+#[cfg(feature = "bench")]
 pub mod partitions;
+#[cfg(not(feature = "bench"))]
+mod partitions;
+#[cfg(feature = "bench")]
 pub mod rows;
+#[cfg(not(feature = "bench"))]
+mod rows;
+#[cfg(feature = "testing")]
 pub mod schema;
+#[cfg(not(feature = "testing"))]
+mod schema;
+#[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(all(test, not(feature = "testing")))]
+mod testing;
+#[cfg(feature = "testing")]
 pub mod tls;
+#[cfg(not(feature = "testing"))]
+mod tls;
+#[cfg(any(feature = "bench", feature = "testing"))]
 pub mod tree;
+#[cfg(not(any(feature = "bench", feature = "testing")))]
+mod tree;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,6 +121,8 @@ use db::Commit;
 use error::{Failure, conflict_or, db_err, pool_err};
 use rows::{API_KEY_COLUMNS, DELIVERY_COLUMNS, ENTRY_COLUMNS, ORG_COLUMNS, WEBHOOK_COLUMNS, get, qualified};
 
+/// The driver the store is built on, to reach its database directly.
+#[cfg(any(feature = "bench", feature = "testing"))]
 pub use tokio_postgres;
 
 /// Connections in the shared pool: the dispatcher takes one at a time, the
@@ -271,7 +307,7 @@ impl PostgresStore {
     /// are read as `require`. Whenever TLS is used the server's certificate
     /// is verified, against the system's roots or, with
     /// `sslrootcert=<PEM file>` in the URL, against those alone (see
-    /// [`tls`]).
+    /// `tls`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let (url, roots) = tls::split_url(url).map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut config: tokio_postgres::Config = url

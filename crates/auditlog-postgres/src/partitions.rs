@@ -12,7 +12,7 @@
 //! Months outside 2000-01 ..= 2099-12 get no partition of their own: the
 //! schema's two catch-all partitions take them.
 //!
-//! Retention may drop a month's partition (see [`crate::expiry`]) that this
+//! Retention may drop a month's partition (see `expiry`) that this
 //! or another process remembers. An insert into it then fails with
 //! [`is_missing`]; the append runs again, this time making its months'
 //! partitions inside its own transaction with [`make`], whose lock keeps

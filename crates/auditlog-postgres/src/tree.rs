@@ -248,7 +248,9 @@ impl Growth {
 
 /// Appends leaves to an organization's tree, in the transaction that adds
 /// their entries, reading its frontier from the tree's rows: for writers
-/// that do not keep the log head's frontier (and store it as NULL).
+/// that do not keep the log head's frontier (and store it as NULL): the
+/// benchmarks' fill.
+#[cfg(feature = "bench")]
 pub async fn grow<C: GenericClient>(c: &C, org: OrgId, size_before: u64, leaves: &[Hash]) -> Result<(), Failure> {
     if leaves.is_empty() {
         return Ok(());

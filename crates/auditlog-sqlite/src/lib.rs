@@ -3,29 +3,50 @@
 //!
 //! # Layout
 //!
-//! - [`schema`]: connection settings and the migrations in `migrations/`.
-//! - [`changes`]: management changes applied inside the writer's transaction.
+//! - `schema`: connection settings and the migrations in `migrations/`.
+//! - `changes`: management changes applied inside the writer's transaction.
 //! - `accounts`: the changes to people's accounts (invitations, resets,
 //!   passwords), one function each.
-//! - [`listing`]: the SQL for filtered, keyset-paginated listings.
-//! - [`rows`]: mapping between rows and domain types; error mapping.
-//! - [`tree`]: the Merkle tree of each log, in tiles and nodes, and its
+//! - `listing`: the SQL for filtered, keyset-paginated listings.
+//! - `rows`: mapping between rows and domain types; error mapping.
+//! - `tree`: the Merkle tree of each log, in tiles and nodes, and its
 //!   backfill for logs older than it.
 //!
 //! Writes go through one dedicated connection (SQLite has one writer at a
 //! time anyway, and the server's group-commit writer already batches), reads
 //! through a small pool, both in the blocking thread pool so the async
 //! runtime never waits on disk.
+//!
+//! # Features
+//!
+//! The store's public API is [`SqliteStore`] and the [`Store`] trait it
+//! implements. Two features open more, for code that is not the service:
+//!
+//! - `testing`, for tests here and in other crates: `schema` (the latest
+//!   migration), `listing` (the SQL whose query plans they check) and the
+//!   `rusqlite` they read the file with.
+//! - `bench`, for `auditlog-bench`: `schema` and `rows` (the raw inserts
+//!   and scans its ceilings time), `rusqlite`, and
+//!   `SqliteStore::open_without_tree`.
 
 #![forbid(unsafe_code)]
 
 mod accounts;
-pub mod changes;
+mod changes;
 mod deliveries;
+#[cfg(feature = "testing")]
 pub mod listing;
+#[cfg(not(feature = "testing"))]
+mod listing;
+#[cfg(feature = "bench")]
 pub mod rows;
+#[cfg(not(feature = "bench"))]
+mod rows;
+#[cfg(any(feature = "bench", feature = "testing"))]
 pub mod schema;
-pub mod tree;
+#[cfg(not(any(feature = "bench", feature = "testing")))]
+mod schema;
+mod tree;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,7 +73,11 @@ use r2d2_sqlite::SqliteConnectionManager;
 use r2d2_sqlite::rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+/// The SQLite library the store is built on, to read its file directly.
+#[cfg(any(feature = "bench", feature = "testing"))]
 pub use r2d2_sqlite::rusqlite;
+#[cfg(not(any(feature = "bench", feature = "testing")))]
+use r2d2_sqlite::rusqlite;
 use rows::{API_KEY_COLUMNS, INVITATION_COLUMNS, ORG_COLUMNS, db_err, entry_from_row, org_from_row};
 
 /// Readers in the pool: enough for a 2-core machine to overlap queries with
@@ -106,6 +131,7 @@ impl SqliteStore {
 
     /// The same database, appending without the Merkle tree. For the
     /// benchmark's with/without comparison only.
+    #[cfg(feature = "bench")]
     pub fn open_without_tree(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let store = Self::open(path)?;
         let inner =

@@ -232,21 +232,3 @@ async fn record_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>
     append(store, org, vec![Change::CreateKey(new)], entry).await?;
     Ok(key.secret)
 }
-
-/// Creates a key and returns its secret, the only time it exists in clear.
-pub async fn make_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>) -> Result<String, AnyError> {
-    let key = api_key::generate();
-    store
-        .create_api_key(
-            NewApiKey {
-                org_id: org.id,
-                prefix: key.prefix.clone(),
-                name: name.into(),
-                scopes,
-                hash: key.hash.clone(),
-            },
-            SystemClock.now(),
-        )
-        .await?;
-    Ok(key.secret)
-}

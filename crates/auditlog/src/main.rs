@@ -9,20 +9,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod backend;
-mod bench;
-mod bench_abuse;
-mod bench_integrity;
-mod bench_load;
-mod bench_postgres;
-mod bench_reads;
-mod bench_replicas;
-mod bench_webhooks;
 mod cli;
-mod cpu_quota;
 mod demo;
 mod export;
 mod migrate_store;
-mod seed;
 mod serve;
 mod settings;
 mod signing_key;
@@ -82,7 +72,7 @@ async fn main() -> ExitCode {
         _ => init_logging_from_env("warn"),
     }
     let result = match cli.command {
-        Command::Serve(args) => run_serve(args).await,
+        Command::Serve(args) => run_serve(*args).await,
         Command::Config(ConfigCommand::Default) => {
             print!("{}", settings::DEFAULT_FILE);
             Ok(())
@@ -109,12 +99,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
-        Command::Bench(args) if args.webhooks => bench_webhooks::run_cli(&args).await,
-        Command::Bench(args) if args.integrity => bench_integrity::run_cli(&args).await,
-        Command::Bench(args) if args.load => bench_load::run_cli(&args).await,
-        Command::Bench(args) if args.abuse => bench_abuse::run_cli(&args).await,
-        Command::Bench(args) if args.postgres.is_some() => bench_postgres::run_cli(&args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(section) => auditlog_bench::run(section).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,7 +39,7 @@ const PAGE: usize = 5000;
 /// How often progress is reported while entries are copied.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-fn read<T>(what: &str, r: Result<T, auditlog_sqlite::rusqlite::Error>) -> Result<T, AnyError> {
+fn read<T>(what: &str, r: Result<T, rusqlite::Error>) -> Result<T, AnyError> {
     r.map_err(|e| format!("reading {what} from the source: {e}").into())
 }
 

@@ -12,7 +12,7 @@ use auditlog_postgres::import::{
     ApiKeyRow, CheckpointRow, DeliveryRow, EntryRow, LeafTileRow, MembershipRow, NodeRow, OrgRow, ProjectRow,
     SessionRow, UserRow, WebhookRow,
 };
-use auditlog_sqlite::rusqlite::{self, Connection, OpenFlags, Row, params};
+use rusqlite::{Connection, OpenFlags, Row, params};
 use uuid::Uuid;
 
 /// The source: a read-only connection holding one read transaction.

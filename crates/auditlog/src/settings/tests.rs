@@ -40,7 +40,7 @@ fn serve_args(args: &[&str]) -> ServeArgs {
         .unwrap()
         .command
     {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         _ => unreachable!("parsed as serve"),
     }
 }

@@ -1,4 +1,4 @@
-//! `auditlog bench` section 7: what tamper evidence costs ingest. The same
+//! Section 7, `auditlog bench integrity`: what tamper evidence costs ingest. The same
 //! rows are appended through `Store::append` in 1000-entry transactions to
 //! two fresh databases, one keeping the Merkle tree (leaf hashing of the
 //! canonical bytes, perfect-node inserts) and one without it, in
@@ -17,7 +17,7 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, Entry, NewEntry, Org, OrgId, Store, SystemClock};
 use auditlog_sqlite::SqliteStore;
 
-use crate::backend::AnyError;
+use crate::AnyError;
 
 const TX_ROWS: usize = 1000;
 /// Rows per round; rounds alternate between the two stores.
@@ -49,13 +49,13 @@ impl IntegrityFigures {
 }
 
 async fn fresh(path: &Path, tree: bool) -> Result<(Arc<dyn Store>, Org), AnyError> {
-    crate::bench::remove_database(path)?;
+    crate::harness::remove_database(path)?;
     let store: Arc<dyn Store> = Arc::new(if tree {
         SqliteStore::open(path)?
     } else {
         SqliteStore::open_without_tree(path)?
     });
-    let org = crate::bench::bench_org(store.as_ref()).await?;
+    let org = crate::harness::bench_org(store.as_ref()).await?;
     Ok((store, org))
 }
 
@@ -129,7 +129,7 @@ pub async fn measure(dir: &Path, rows: &[NewEntry]) -> Result<IntegrityFigures, 
         }
         figures.rows += round.len();
     }
-    crate::bench::progress(format!(
+    crate::harness::progress(format!(
         "    with the tree {:.0} rows/s, without {:.0} rows/s: cost {:.1}%; hashing alone {:.2} µs/row",
         figures.rate(figures.with_tree),
         figures.rate(figures.without_tree),
@@ -165,17 +165,4 @@ pub fn render(f: &IntegrityFigures) -> String {
         hash_us = f.hashing.as_secs_f64() * 1e6 / f.rows.max(1) as f64,
         row_us = f.without_tree.as_secs_f64() * 1e6 / f.rows.max(1) as f64,
     )
-}
-
-/// `auditlog bench --integrity`: this section alone, `--ingest-entries` rows.
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
-    let dir = tempfile::Builder::new().prefix("auditlog-bench-").tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| dir.path().to_path_buf());
-    std::fs::create_dir_all(&dir)?;
-    let now = SystemClock.now();
-    let rows =
-        crate::seed::ingestible_entries(args.ingest_entries, now.minus_days(364), now.plus_millis(-60_000), 2026);
-    let figures = measure(&dir, &rows).await?;
-    println!("{}", render(&figures));
-    Ok(())
 }

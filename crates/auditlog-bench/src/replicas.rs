@@ -1,4 +1,4 @@
-//! `auditlog bench --postgres URL --replica-cores N`: does a second
+//! `auditlog bench replicas URL --replica-cores N`: does a second
 //! replica add throughput when the replicas, not the database, are the
 //! limit?
 //!
@@ -21,16 +21,17 @@ use auditlog_domain::{Clock, Org, SystemClock};
 use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::AnyError;
-use crate::bench::{
-    self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Table, Workdir, ms, per_sec, progress,
+use crate::AnyError;
+use crate::cli::ReplicasArgs;
+use crate::cpu_quota::{CpuQuota, Throttling};
+use crate::harness::{
+    self, BATCH_CLIENTS, ChildServer, HttpLoad, LoadMeter, RNG_SEED, Route, Workdir, ms, per_sec, progress,
 };
-use crate::bench_postgres::{
+use crate::postgres::{
     SPREAD_ORGS, Server, TARGET_REPLICA_SPEEDUP, Waits, cores_of, prepared_database, sample_waits, settle,
     with_database_cpu,
 };
-use crate::cli::BenchArgs;
-use crate::cpu_quota::{CpuQuota, Throttling};
+use crate::report::{self, Table};
 use crate::seed;
 
 /// (organizations, replicas, route) of each run, in the order they run. The
@@ -97,26 +98,42 @@ impl Run {
     }
 }
 
-pub async fn run(args: &BenchArgs, cores: f64, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
+/// `auditlog bench replicas`: connects, runs every shape, drops the
+/// databases made on the way and prints the report.
+pub async fn run_cli(args: &ReplicasArgs) -> Result<(), AnyError> {
+    let mut server = Server::connect(&args.server.url).await?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
+    let outcome = run(args, &mut server, &workdir).await;
+    server.drop_databases().await;
+    println!("{}", outcome?);
+    Ok(())
+}
+
+async fn run(args: &ReplicasArgs, server: &mut Server, workdir: &Workdir) -> Result<String, AnyError> {
+    let cores = args.replica_cores;
     let meter = LoadMeter::start();
     let now = SystemClock.now();
     // Each replica signs checkpoints with the same key, as every replica of
     // one installation must; made before any starts, so none races to.
     let signing_key = workdir.path().join("bench-replicas-signing-key");
-    crate::signing_key::load_or_create(&signing_key)?;
+    let key = auditlog_domain::checkpoint::SigningKey::generate("auditlog")?;
+    std::fs::write(&signing_key, format!("{}\n", key.to_private_key_text()))?;
     let rows = seed::ingestible_entries(
-        args.ingest_entries,
+        args.ingest.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
     );
     let mut runs = Vec::new();
-    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.clients)] {
+    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.single.clients)] {
         for (round, (orgs, replicas, route)) in (0..ROUNDS).flat_map(|round| SHAPES.map(|shape| (round, shape))) {
             let (bodies, entries) = if kind == "batched" {
-                (bench::batch_bodies(&rows)?, rows.len())
+                (harness::batch_bodies(&rows)?, rows.len())
             } else {
-                (bench::single_bodies(args.single_events)?, args.single_events)
+                (
+                    harness::single_bodies(args.single.single_events)?,
+                    args.single.single_events,
+                )
             };
             let shape = Shape {
                 kind,
@@ -149,6 +166,8 @@ struct Shape {
 }
 
 impl Shape {
+    /// One run: a fresh database, the replicas started under their quotas,
+    /// the load through them, and what each part of the machine did.
     async fn measure(
         &self,
         server: &mut Server,
@@ -161,33 +180,11 @@ impl Shape {
         let (url, store, org) = prepared_database(server, "replicas").await?;
         let mut orgs: Vec<Org> = vec![org];
         for n in 2..=self.orgs {
-            orgs.push(bench::bench_org_named(&store, &format!("bench-{n}")).await?);
+            orgs.push(harness::bench_org_named(&store, &format!("bench-{n}")).await?);
         }
-        let auth = bench::ingest_keys(&store, &orgs).await?;
-        let client = bench::http_client(Some(Duration::from_secs(30)))?;
-        // Replicas' own limits well above the load, so only the quota bounds them.
-        let flags = [
-            "--signing-key".to_owned(),
-            signing_key.display().to_string(),
-            "--ingest-rate-per-key".to_owned(),
-            "1000000000".to_owned(),
-            "--ingest-rate-per-ip".to_owned(),
-            "1000000000".to_owned(),
-        ];
-        let mut replicas = Vec::with_capacity(self.replicas);
-        for i in 0..self.replicas {
-            let log = workdir.path().join(format!("bench-replica-{i}.log"));
-            let mut child = ChildServer::spawn(&url, &flags, &log)?;
-            let quota = CpuQuota::confine(
-                child.child.id(),
-                self.cores,
-                self.period,
-                &format!("auditlog-bench-replica-{i}"),
-            )
-            .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
-            child.wait_ready(&client).await?;
-            replicas.push((child, quota));
-        }
+        let auth = harness::ingest_keys(&store, &orgs).await?;
+        let client = harness::http_client(Some(Duration::from_secs(30)))?;
+        let replicas = self.start_replicas(&url, workdir, signing_key, &client).await?;
         progress(format!(
             "    round {}/{ROUNDS}, {}: {} requests from {} clients to {} organization(s) through {} replica(s) of {} \
              cores{}",
@@ -201,46 +198,17 @@ impl Shape {
             routed_text(self.route)
         ));
         let bases: Vec<&str> = replicas.iter().map(|(c, _)| c.base.as_str()).collect();
-        let requests = bench::spread_over_replicas(&bases, &orgs, &auth, bodies, self.route)?;
-        let pids: Vec<String> = replicas.iter().map(|(c, _)| c.child.id().to_string()).collect();
-        let before: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
-        let throttled_before: Vec<Option<Throttling>> = replicas.iter().map(|(_, q)| q.throttling()).collect();
-        let stop = CancellationToken::new();
-        let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
-        let measured = with_database_cpu(server, bench::send_all(requests, self.clients, StatusCode::CREATED)).await;
-        let after: Vec<Option<Duration>> = pids.iter().map(|p| bench::cpu_time(p)).collect();
-        let throttling = replicas
-            .iter()
-            .zip(&throttled_before)
-            .map(|((_, q), b)| Some(q.throttling()?.since(b.as_ref()?)))
-            .collect();
-        stop.cancel();
-        let waits = sampler.await??;
-        let (load, database) = measured?;
+        let requests = harness::spread_over_replicas(&bases, &orgs, &auth, bodies, self.route)?;
+        let run = self.load(server, &url, &replicas, requests, entries).await?;
         for (mut child, quota) in replicas {
             child.stop()?;
             drop(quota);
         }
-        bench::check_stored(&store, &orgs, entries).await?;
+        harness::check_stored(&store, &orgs, entries).await?;
         // Each run's database goes at once: thirty of them would not all
         // fit on a small disk.
         drop(store);
         server.drop_databases().await;
-        let secs = load.elapsed.as_secs_f64().max(f64::EPSILON);
-        let replica_cores = before
-            .iter()
-            .zip(&after)
-            .map(|(b, a)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?).as_secs_f64() / secs))
-            .collect();
-        let run = Run {
-            shape: *self,
-            entries,
-            load,
-            replica_cores,
-            throttling,
-            database,
-            waits,
-        };
         progress(format!(
             "    {:.0} entries/s, p99 {:.1} ms; replicas {}; PostgreSQL {}; backends: {}",
             run.rate(),
@@ -250,6 +218,84 @@ impl Shape {
             run.waits.describe()
         ));
         Ok(run)
+    }
+
+    /// Each replica an `auditlog serve` on the database at `url`, confined
+    /// to its quota and ready.
+    async fn start_replicas(
+        &self,
+        url: &str,
+        workdir: &Workdir,
+        signing_key: &std::path::Path,
+        client: &reqwest::Client,
+    ) -> Result<Vec<(ChildServer, CpuQuota)>, AnyError> {
+        // Replicas' own limits well above the load, so only the quota bounds them.
+        let flags = [
+            "--signing-key".to_owned(),
+            signing_key.display().to_string(),
+            "--ingest-rate-per-key".to_owned(),
+            "1000000000".to_owned(),
+            "--ingest-rate-per-ip".to_owned(),
+            "1000000000".to_owned(),
+        ];
+        let mut replicas = Vec::with_capacity(self.replicas);
+        for i in 0..self.replicas {
+            let log = workdir.path().join(format!("bench-replica-{i}.log"));
+            let mut child = ChildServer::spawn(url, &flags, &log)?;
+            let quota = CpuQuota::confine(
+                child.child.id(),
+                self.cores,
+                self.period,
+                &format!("auditlog-bench-replica-{i}"),
+            )
+            .map_err(|e| format!("cannot give the replica its CPU quota (this needs root): {e}"))?;
+            child.wait_ready(client).await?;
+            replicas.push((child, quota));
+        }
+        Ok(replicas)
+    }
+
+    /// Sends the requests through the replicas, measuring the CPU each
+    /// replica and the database used, how often the quotas stopped the
+    /// replicas, and what the database's backends waited for.
+    async fn load(
+        &self,
+        server: &Server,
+        url: &str,
+        replicas: &[(ChildServer, CpuQuota)],
+        requests: Vec<reqwest::Request>,
+        entries: usize,
+    ) -> Result<Run, AnyError> {
+        let pids: Vec<String> = replicas.iter().map(|(c, _)| c.child.id().to_string()).collect();
+        let before: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
+        let throttled_before: Vec<Option<Throttling>> = replicas.iter().map(|(_, q)| q.throttling()).collect();
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample_waits(url.to_owned(), stop.clone()));
+        let measured = with_database_cpu(server, harness::send_all(requests, self.clients, StatusCode::CREATED)).await;
+        let after: Vec<Option<Duration>> = pids.iter().map(|p| harness::cpu_time(p)).collect();
+        let throttling = replicas
+            .iter()
+            .zip(&throttled_before)
+            .map(|((_, q), b)| Some(q.throttling()?.since(b.as_ref()?)))
+            .collect();
+        stop.cancel();
+        let waits = sampler.await??;
+        let (load, database) = measured?;
+        let secs = load.elapsed.as_secs_f64().max(f64::EPSILON);
+        let replica_cores = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| Some(a.as_ref()?.saturating_sub(*b.as_ref()?).as_secs_f64() / secs))
+            .collect();
+        Ok(Run {
+            shape: *self,
+            entries,
+            load,
+            replica_cores,
+            throttling,
+            database,
+            waits,
+        })
     }
 }
 
@@ -312,11 +358,26 @@ fn replica_cores_of(each: &[Option<f64>]) -> String {
     each.iter().map(|c| cores_of(*c)).collect::<Vec<_>>().join(" + ")
 }
 
-fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>, runs: &[Run]) -> String {
+fn render(
+    args: &ReplicasArgs,
+    cores: f64,
+    date: auditlog_domain::Timestamp,
+    others: Option<f64>,
+    runs: &[Run],
+) -> String {
     let mut out = String::new();
+    header(&mut out, args, cores, date, others);
+    let _ = runs_table(runs).render(&mut out);
+    let _ = writeln!(out);
+    let _ = ratio_table(runs, cores).render(&mut out);
+    out
+}
+
+/// The report's title and the facts of the run.
+fn header(out: &mut String, args: &ReplicasArgs, cores: f64, date: auditlog_domain::Timestamp, others: Option<f64>) {
     let _ = writeln!(
         out,
-        "### auditlog bench --postgres URL --replica-cores {cores} --replica-quota-period-ms {}\n",
+        "### auditlog bench replicas URL --replica-cores {cores} --replica-quota-period-ms {}\n",
         args.replica_quota_period_ms
     );
     let _ = writeln!(out, "- Date: {}", date.to_rfc3339());
@@ -324,7 +385,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         out,
         "- Machine: {} cores; each replica a separate `auditlog serve` confined to {cores} cores by a cgroup CPU \
          quota ({} ms period); PostgreSQL and the clients (in the bench process) unconfined on the same machine",
-        bench::cores(),
+        report::cores(),
         args.replica_quota_period_ms
     );
     let _ = writeln!(
@@ -334,11 +395,11 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
          goes to organization i mod orgs through replica (i div orgs) mod replicas, or, routed by organization, \
          through replica (i mod orgs) mod replicas; a fresh database for every run; every pair of runs made \
          {ROUNDS} times, rounds interleaved, and judged on its median ratio",
-        args.ingest_entries,
-        bench::BATCH_EVENTS,
+        args.ingest.ingest_entries,
+        harness::BATCH_EVENTS,
         BATCH_CLIENTS * LOAD_FACTOR,
-        args.single_events,
-        args.clients * LOAD_FACTOR
+        args.single.single_events,
+        args.single.clients * LOAD_FACTOR
     );
     if let Some(other) = others {
         let _ = writeln!(
@@ -348,7 +409,11 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         );
     }
     let _ = writeln!(out);
-    let mut runs_table = Table::new(&[
+}
+
+/// Every run, in the order they ran.
+fn runs_table(runs: &[Run]) -> Table {
+    let mut t = Table::new(&[
         "Round",
         "Run",
         "Entries/s",
@@ -360,7 +425,7 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
         "Backends (average)",
     ]);
     for r in runs {
-        runs_table.row(vec![
+        t.row(vec![
             (r.shape.round + 1).to_string(),
             format!(
                 "{}, {} org(s), {} replica(s){}",
@@ -378,8 +443,12 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             r.waits.describe(),
         ]);
     }
-    let _ = runs_table.render(&mut out);
-    let _ = writeln!(out);
+    t
+}
+
+/// Two replicas against one, for each shape a second replica ran in: the
+/// median round's ratio, every round's, and the verdict.
+fn ratio_table(runs: &[Run], cores: f64) -> Table {
     let mut ratios = Table::new(&[
         "Ingest",
         "1 replica",
@@ -401,44 +470,6 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             continue;
         };
         let ratio = ratio_of(r, two);
-        let bound = r
-            .replica_cores
-            .first()
-            .copied()
-            .flatten()
-            .is_some_and(|c| c >= BOUND * cores)
-            || r.throttling
-                .first()
-                .copied()
-                .flatten()
-                .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
-        let saturated = two.machine().filter(|m| *m >= SATURATED * bench::cores() as f64);
-        let executing = two.waits.average(|k| k == "CPU");
-        let queued = two.waits.average(|k| k.starts_with("Lock:"));
-        let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
-        let verdict = match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
-            _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
-            (true, _, _) => "PASS".to_owned(),
-            (false, false, _) => {
-                "not shown: one replica neither used its quota nor was throttled in most periods, so it was not the \
-                 limit"
-                    .to_owned()
-            }
-            (false, true, Some(m)) => format!(
-                "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
-                bench::cores(),
-                cores_of(two.database)
-            ),
-            (false, true, None) if serialized => format!(
-                "not shown: the database was the limit: one organization's appends take its log head in turn, and \
-                 PostgreSQL was executing them {executing:.1} of the time while a replica waited for the head \
-                 {queued:.1} of it"
-            ),
-            (false, true, None) => format!(
-                "**MISS** ({:.1}% below)",
-                (1.0 - ratio / TARGET_REPLICA_SPEEDUP) * 100.0
-            ),
-        };
         ratios.row(vec![
             format!(
                 "{}, {} org(s){}",
@@ -451,11 +482,54 @@ fn render(args: &BenchArgs, cores: f64, date: auditlog_domain::Timestamp, others
             format!("{ratio:.2}×"),
             each,
             format!("≥ {TARGET_REPLICA_SPEEDUP}×"),
-            verdict,
+            verdict(r, two, cores),
         ]);
     }
-    let _ = ratios.render(&mut out);
-    out
+    ratios
+}
+
+/// The verdict on a median pair: a miss counts only where one replica was
+/// bound by its quota and neither the machine nor the database was the
+/// limit with two.
+fn verdict(one: &Run, two: &Run, cores: f64) -> String {
+    let ratio = ratio_of(one, two);
+    let bound = one
+        .replica_cores
+        .first()
+        .copied()
+        .flatten()
+        .is_some_and(|c| c >= BOUND * cores)
+        || one
+            .throttling
+            .first()
+            .copied()
+            .flatten()
+            .is_some_and(|t| t.throttled_share() >= THROTTLED_BOUND);
+    let saturated = two.machine().filter(|m| *m >= SATURATED * report::cores() as f64);
+    let executing = two.waits.average(|k| k == "CPU");
+    let queued = two.waits.average(|k| k.starts_with("Lock:"));
+    let serialized = two.shape.orgs == 1 && executing >= HOLDER_BUSY && queued >= QUEUED;
+    match (ratio >= TARGET_REPLICA_SPEEDUP, bound, saturated) {
+        _ if two.shape.route == Route::ByOrganization => "— (the target is judged on the spread load)".to_owned(),
+        (true, _, _) => "PASS".to_owned(),
+        (false, false, _) => "not shown: one replica neither used its quota nor was throttled in most periods, so it \
+                              was not the limit"
+            .to_owned(),
+        (false, true, Some(m)) => format!(
+            "not shown: with two replicas the machine was the limit ({m:.2} of {} cores busy, PostgreSQL {})",
+            report::cores(),
+            cores_of(two.database)
+        ),
+        (false, true, None) if serialized => format!(
+            "not shown: the database was the limit: one organization's appends take its log head in turn, and \
+             PostgreSQL was executing them {executing:.1} of the time while a replica waited for the head \
+             {queued:.1} of it"
+        ),
+        (false, true, None) => format!(
+            "**MISS** ({:.1}% below)",
+            (1.0 - ratio / TARGET_REPLICA_SPEEDUP) * 100.0
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -493,10 +567,7 @@ mod tests {
     /// The row of the ratio table that starts with `prefix`, in the report
     /// of `runs` with the default options.
     fn ratio_row(runs: &[Run], prefix: &str) -> String {
-        let args = match <crate::cli::Cli as clap::Parser>::parse_from(["auditlog", "bench"]).command {
-            crate::cli::Command::Bench(args) => args,
-            _ => unreachable!("parsed a bench command"),
-        };
+        let args = crate::cli::tests::replica_defaults();
         let report = render(&args, 0.5, auditlog_domain::Timestamp(0), None, runs);
         report
             .lines()

@@ -1,4 +1,4 @@
-//! `auditlog bench --abuse`: the red-team pass's body attacks (issue 17,
+//! `auditlog bench abuse`: the red-team pass's body attacks (issue 17,
 //! findings 2 and 4) replayed against a separate `auditlog serve` on a
 //! fresh SQLite database, loopback only, for a bounded time.
 //!
@@ -28,11 +28,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::bench::{
-    ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, mib, proc_status_kib, progress,
-};
+use crate::AnyError;
+use crate::cli::AbuseArgs;
+use crate::harness::{ChildServer, Latencies, ORG_SLUG, Workdir, fresh_store, http_client, proc_status_kib, progress};
+use crate::make_key;
+use crate::report::mib;
 
 /// The finding's body: 19 MiB declared, just under the old 20 MiB limit.
 const BIG_BODY: u64 = 19_922_945;
@@ -64,7 +64,7 @@ pub struct AbuseBench {
     pub rss_cap_kib: u64,
 }
 
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
+pub async fn run_cli(args: &AbuseArgs) -> Result<(), AnyError> {
     let bench = AbuseBench {
         connections: args.abuse_connections.max(1),
         attack: Duration::from_secs(args.abuse_seconds.max(1)),
@@ -72,7 +72,7 @@ pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
         server: args.abuse_server.clone(),
         rss_cap_kib: args.abuse_rss_cap_mib.max(1) * 1024,
     };
-    let workdir = Workdir::new(args.dir.as_deref())?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     println!("{}", run(&workdir, &bench).await?);
     Ok(())
 }

@@ -1,27 +1,12 @@
-//! `auditlog bench`: measures, on this machine and in one run, the figures
-//! the service is built to reach, and prints them as a Markdown report with
-//! each figure beside its target.
+//! What every section of `auditlog bench` shares: the work directory and
+//! progress lines, CPU and memory from /proc, organizations and keys,
+//! in-process and child servers, the HTTP load generators, seeding a year
+//! of entries and sampling first-page queries on it, and the HTTP export.
 //!
-//! 1. **SQLite ceiling**: raw inserts of the ingest rows, same schema and
-//!    durability settings; the rate no ingest path can beat.
-//! 2. **Batched ingest over HTTP**: full 1000-event batches from a few
-//!    clients, compared with the ceiling.
-//! 3. **Single-event ingest** from many concurrent clients (group commit).
-//! 4. **First-page query latency** for each filter kind on a large log.
-//! 5. **CSV export** of that whole log from a separate server process: rate
-//!    and peak memory, against a raw SQLite scan.
-//!
-//! Every measurement starts from a fresh database file. The HTTP load
-//! generator runs in this process, on the same cores as the server, so the
-//! figures include its cost: they are what one machine does end to end.
-//! The report goes to stdout; progress goes to stderr.
-//!
-//! The load generators, query sampling, HTTP export and report tables take
-//! stores and database URLs rather than SQLite paths, so `bench_postgres`
-//! measures PostgreSQL with the same code.
+//! These take stores and database URLs rather than SQLite paths, so the
+//! PostgreSQL sections measure with the same code as the SQLite ones.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,10 +16,7 @@ use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Catalog, Clock, NewEntry, Org, OrgId, Plan, Store, SystemClock, Timestamp};
 use auditlog_server::ServerConfig;
-use auditlog_sqlite::rows::ENTRY_COLUMNS;
-use auditlog_sqlite::rusqlite::types::ValueRef;
-use auditlog_sqlite::rusqlite::{self, Connection, OpenFlags, params};
-use auditlog_sqlite::{SqliteStore, schema};
+use auditlog_sqlite::SqliteStore;
 use futures_util::StreamExt;
 use reqwest::Method;
 use reqwest::StatusCode;
@@ -42,9 +24,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::cli::BenchArgs;
+use crate::AnyError;
+use crate::make_key;
 use crate::seed;
 
 /// Events per batched request: the most one request may carry.
@@ -54,7 +35,7 @@ pub(crate) const BATCH_CLIENTS: usize = 4;
 /// Rows per transaction for the raw SQLite ceiling, the same as one batch.
 pub(crate) const CEILING_TX_ROWS: usize = 1000;
 /// Entries per `Store::append` while seeding the query database.
-const SEED_BATCH: usize = 5000;
+pub(crate) const SEED_BATCH: usize = 5000;
 /// Requests per query kind sent before measuring, so each reader connection
 /// has its statements prepared and its page cache filled.
 pub(crate) const WARMUP_REQUESTS: usize = 10;
@@ -68,102 +49,12 @@ pub(crate) const RNG_SEED: u64 = 2026;
 pub(crate) const MS_PER_DAY: i64 = 86_400_000;
 pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 
-const TARGET_INGEST_RATIO: f64 = 0.5;
-const TARGET_SINGLE_EVENTS_PER_SEC: f64 = 10_000.0;
-const TARGET_QUERY_P99: Duration = Duration::from_millis(20);
-const TARGET_EXPORT_ROWS_PER_SEC: f64 = 300_000.0;
-const TARGET_EXPORT_PEAK_RSS_MIB: f64 = 100.0;
-
-pub async fn run(args: BenchArgs) -> Result<(), AnyError> {
-    check_args(&args)?;
-    let workdir = Workdir::new(args.dir.as_deref())?;
-    let machine_load = LoadMeter::start();
-    let now = SystemClock.now();
-    progress(format!("databases go in {}", workdir.path().display()));
-    progress(format!(
-        "generating {} entries for the ingest measurements",
-        args.ingest_entries
-    ));
-    // A day inside the scale plan's 365-day window, and in the past, so
-    // ingest accepts every entry however long the run takes; only events a
-    // producer may send, so none is refused as the service's own.
-    let ingest_rows = seed::ingestible_entries(
-        args.ingest_entries,
-        now.minus_days(364),
-        now.plus_millis(-60_000),
-        RNG_SEED,
-    );
-
-    settle_disk();
-    let ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling.db")?, &ingest_rows, CEILING_TX_ROWS).await?;
-    // With one request in flight per client, one commit gathers at most
-    // `clients` single-event requests: this is the single-event path's ceiling.
-    let few = &ingest_rows[..args.single_events.min(ingest_rows.len())];
-    let small_ceiling = sqlite_ceiling(workdir.fresh("bench-ceiling-small.db")?, few, args.clients).await?;
-    settle_disk();
-    progress("7/7 tamper evidence: appends with and without the Merkle tree");
-    let integrity = crate::bench_integrity::measure(workdir.path(), &ingest_rows).await?;
-    settle_disk();
-    let batched = batched_ingest(workdir.fresh("bench-batched.db")?, &ingest_rows).await?;
-    drop(ingest_rows);
-    settle_disk();
-    let single = single_event_ingest(&workdir, args.single_events, args.clients).await?;
-    settle_disk();
-    let (queries, seeded) = query_latency(workdir.fresh("bench-query.db")?, args.entries, args.query_samples).await?;
-    settle_disk();
-    let reads = crate::bench_reads::measure(workdir.path(), args.entries, args.query_samples).await?;
-    settle_disk();
-    let export = csv_export(&seeded, workdir.path()).await?;
-    settle_disk();
-    progress("6/7 webhook delivery at a sustained rate");
-    let webhooks = crate::bench_webhooks::run(
-        workdir.path(),
-        crate::bench_webhooks::WebhookBench {
-            rate: args.webhook_rate,
-            seconds: args.webhook_seconds,
-            endpoints: args.webhook_endpoints,
-        },
-    )
-    .await?;
-
-    let results = Results {
-        command: command_line(),
-        date: now,
-        other_load: machine_load.others(),
-        ceiling,
-        small_ceiling,
-        batched,
-        single,
-        queries,
-        reads,
-        export,
-        webhooks,
-        integrity,
-    };
-    println!("{}", results.render()?);
-    Ok(())
-}
-
 /// Flushes what earlier sections left in the page cache, so their
 /// writeback does not stall the next section's fsyncs: each section is
 /// measured as if run alone. Best effort: without `sync` the run goes on.
 pub(crate) fn settle_disk() {
     if let Err(e) = std::process::Command::new("sync").status() {
         progress(format!("could not run sync ({e}); sections may disturb each other"));
-    }
-}
-
-pub(crate) fn check_args(args: &BenchArgs) -> Result<(), AnyError> {
-    let counts = [
-        ("--entries", args.entries),
-        ("--ingest-entries", args.ingest_entries),
-        ("--single-events", args.single_events),
-        ("--clients", args.clients),
-        ("--query-samples", args.query_samples),
-    ];
-    match counts.iter().find(|(_, n)| *n == 0) {
-        Some((flag, _)) => Err(format!("{flag} must be at least 1").into()),
-        None => Ok(()),
     }
 }
 
@@ -311,16 +202,6 @@ pub(crate) fn system_busy() -> Option<Duration> {
     Some(ticks(user + nice + system + irq + softirq))
 }
 
-/// The database file and its WAL, in bytes.
-fn database_bytes(path: &Path) -> u64 {
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    [path, wal.as_path()]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 /// p50, p99 and max of a set of request latencies (nearest-rank).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Latencies {
@@ -439,121 +320,7 @@ impl InProcessServer {
 }
 
 // ---------------------------------------------------------------------------
-// 1. SQLite ceiling
-// ---------------------------------------------------------------------------
-
-struct CeilingFigures {
-    rows: usize,
-    tx_rows: usize,
-    elapsed: Duration,
-}
-
-/// One entry as the values `INSERT_ENTRY` binds, prepared before the clock
-/// starts so the ceiling measures SQLite alone.
-struct RawRow {
-    seq: i64,
-    id: [u8; 16],
-    ts: i64,
-    received_at: i64,
-    actor_type: &'static str,
-    actor: String,
-    event: String,
-    resource_type: String,
-    resource_id: String,
-    resource_name: Option<String>,
-    details: String,
-    ip_address: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
-}
-
-impl RawRow {
-    fn new(seq: i64, e: &NewEntry) -> Self {
-        Self {
-            seq,
-            id: *uuid::Uuid::now_v7().as_bytes(),
-            ts: e.timestamp.millis(),
-            received_at: e.timestamp.millis() + 1500,
-            actor_type: e.actor.kind.as_str(),
-            actor: e.actor.id.clone(),
-            event: e.event.clone(),
-            resource_type: e.resource.kind.clone(),
-            resource_id: e.resource.id.clone(),
-            resource_name: e.resource.name.clone(),
-            details: Value::Object(e.details.clone()).to_string(),
-            ip_address: e.ip_address.map(|ip| ip.to_string()),
-            user_agent: e.user_agent.clone(),
-            request_id: e.request_id.clone(),
-        }
-    }
-}
-
-async fn sqlite_ceiling(path: PathBuf, entries: &[NewEntry], tx_rows: usize) -> Result<CeilingFigures, AnyError> {
-    progress(format!(
-        "1/7 SQLite ceiling: raw inserts of {} rows, {tx_rows} per transaction",
-        entries.len()
-    ));
-    let (store, org) = fresh_store(&path).await?;
-    // The store only creates the schema; the raw connection below does the
-    // inserting, so nothing else holds the write lock.
-    drop(store);
-    let raw: Vec<RawRow> = entries.iter().zip(1..).map(|(e, seq)| RawRow::new(seq, e)).collect();
-    let figures = tokio::task::spawn_blocking(move || insert_raw(&path, org.id, &raw, tx_rows)).await??;
-    progress(format!(
-        "    {:.0} rows/s in {:.2} s",
-        per_sec(figures.rows, figures.elapsed),
-        figures.elapsed.as_secs_f64()
-    ));
-    Ok(figures)
-}
-
-/// Inserts the rows in transactions of `tx_rows`, with the store's own
-/// writer settings (WAL, `synchronous=FULL`), and times it.
-fn insert_raw(path: &Path, org: OrgId, rows: &[RawRow], tx_rows: usize) -> Result<CeilingFigures, AnyError> {
-    let mut conn = Connection::open(path)?;
-    schema::configure_writer(&conn)?;
-    let started = Instant::now();
-    for chunk in rows.chunks(tx_rows.max(1)) {
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(schema::INSERT_ENTRY)?;
-            for r in chunk {
-                insert.execute(params![
-                    org.0,
-                    r.seq,
-                    &r.id[..],
-                    r.ts,
-                    r.received_at,
-                    r.actor_type,
-                    r.actor,
-                    r.event,
-                    r.resource_type,
-                    r.resource_id,
-                    r.resource_name,
-                    r.details,
-                    r.ip_address,
-                    r.user_agent,
-                    r.request_id,
-                    Option::<String>::None,
-                    // What the store writes for every entry now: the
-                    // submitter and canonical version 2.
-                    "api_key",
-                    "lqt_bench0000",
-                    auditlog_domain::canonical::CURRENT_VERSION,
-                ])?;
-            }
-        }
-        tx.commit()?;
-    }
-    Ok(CeilingFigures {
-        rows: rows.len(),
-        tx_rows,
-        elapsed: started.elapsed(),
-    })
-}
-
-// ---------------------------------------------------------------------------
-// 2 and 3. Ingest over HTTP
+// Ingest over HTTP
 // ---------------------------------------------------------------------------
 
 /// Many requests sent by concurrent clients.
@@ -574,12 +341,6 @@ pub(crate) struct IngestFigures {
     pub(crate) load: HttpLoad,
 }
 
-struct SingleEventFigures {
-    ingest: IngestFigures,
-    /// `GET /healthz` from the same clients: HTTP alone, no work behind it.
-    healthz: HttpLoad,
-}
-
 /// An entry as a client sends it. `actor_type` and `request_id` are given
 /// so the stored rows equal the ceiling's.
 pub(crate) fn event_json(e: &NewEntry) -> Value {
@@ -594,37 +355,6 @@ pub(crate) fn event_json(e: &NewEntry) -> Value {
         "user_agent": e.user_agent,
         "request_id": e.request_id,
     })
-}
-
-async fn batched_ingest(path: PathBuf, entries: &[NewEntry]) -> Result<IngestFigures, AnyError> {
-    progress(format!(
-        "2/7 batched ingest: {} entries in batches of {BATCH_EVENTS} from {BATCH_CLIENTS} clients",
-        entries.len()
-    ));
-    let figures = ingest_over_http(&path, batch_bodies(entries)?, entries.len(), BATCH_CLIENTS).await?;
-    progress(format!(
-        "    {:.0} entries/s",
-        per_sec(figures.entries, figures.load.elapsed)
-    ));
-    Ok(figures)
-}
-
-async fn single_event_ingest(dir: &Workdir, count: usize, clients: usize) -> Result<SingleEventFigures, AnyError> {
-    progress(format!(
-        "3/7 single-event ingest: {count} requests from {clients} clients"
-    ));
-    let ingest = ingest_over_http(&dir.fresh("bench-single.db")?, single_bodies(count)?, count, clients).await?;
-    progress(format!(
-        "    {:.0} entries/s, p99 {:.1} ms",
-        per_sec(ingest.entries, ingest.load.elapsed),
-        ms(ingest.load.latency.p99)
-    ));
-    let healthz = healthz_under_load(&dir.fresh("bench-healthz.db")?, count, clients).await?;
-    progress(format!(
-        "    baseline GET /healthz: {:.0} requests/s",
-        per_sec(healthz.requests, healthz.elapsed)
-    ));
-    Ok(SingleEventFigures { ingest, healthz })
 }
 
 /// The bodies of batched ingest: full batches of the given entries.
@@ -649,17 +379,6 @@ pub(crate) fn single_bodies(count: usize) -> Result<Vec<Vec<u8>>, AnyError> {
         .map(|e| serde_json::to_vec(&event_json(e)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(bodies)
-}
-
-/// Serves a fresh database in-process and measures ingest through it.
-async fn ingest_over_http(
-    path: &Path,
-    bodies: Vec<Vec<u8>>,
-    entries: usize,
-    clients: usize,
-) -> Result<IngestFigures, AnyError> {
-    let (store, org) = fresh_store(path).await?;
-    ingest_through(&[store], &[org], bodies, entries, clients).await
 }
 
 /// Serves each store from its own in-process server (replicas of one
@@ -770,20 +489,6 @@ pub(crate) async fn check_stored(store: &dyn Store, orgs: &[Org], entries: usize
     Ok(())
 }
 
-/// `count` requests for `/healthz` from `clients` clients: what HTTP and
-/// the in-process clients alone cost on this machine.
-async fn healthz_under_load(path: &Path, count: usize, clients: usize) -> Result<HttpLoad, AnyError> {
-    let (store, _) = fresh_store(path).await?;
-    let server = InProcessServer::start(store).await?;
-    let url = reqwest::Url::parse(&format!("{}/healthz", server.base))?;
-    let requests = (0..count)
-        .map(|_| reqwest::Request::new(Method::GET, url.clone()))
-        .collect();
-    let load = send_all(requests, clients, StatusCode::OK).await?;
-    server.stop().await?;
-    Ok(load)
-}
-
 /// Sends every request from `clients` concurrent clients, each taking the
 /// next request from a shared queue as soon as its last one is answered.
 /// Requests are built beforehand so the clock measures the server.
@@ -852,23 +557,15 @@ async fn send_worker(
 }
 
 // ---------------------------------------------------------------------------
-// 4. First-page query latency
+// Seeding a year of entries, and first-page queries on it
 // ---------------------------------------------------------------------------
 
 pub(crate) struct SeedFigures {
-    entries: usize,
+    pub(crate) entries: usize,
     /// Time inside `Store::append` only.
-    append: Duration,
+    pub(crate) append: Duration,
     /// Generation included.
-    total: Duration,
-}
-
-struct QueryFigures {
-    seed: SeedFigures,
-    database_bytes: u64,
-    samples: usize,
-    kinds: Vec<KindFigures>,
-    healthz: Latencies,
+    pub(crate) total: Duration,
 }
 
 pub(crate) struct KindFigures {
@@ -876,14 +573,6 @@ pub(crate) struct KindFigures {
     pub(crate) latency: Latencies,
     /// Mean entries per returned page; shows the queries found data.
     pub(crate) mean_rows: f64,
-}
-
-/// What the export measurement needs of the seeded database.
-struct SeededDb {
-    path: PathBuf,
-    org: OrgId,
-    entries: usize,
-    read_key: String,
 }
 
 /// Values that occur in the seeded entries, so every query asks about
@@ -1048,38 +737,6 @@ impl QueryKind {
         p.push(("limit", PAGE_LIMIT.to_owned()));
         Ok(p)
     }
-}
-
-async fn query_latency(path: PathBuf, entries: usize, samples: usize) -> Result<(QueryFigures, SeededDb), AnyError> {
-    progress(format!(
-        "4/7 query latency: seeding {entries} entries through Store::append"
-    ));
-    let (store, org) = fresh_store(&path).await?;
-    let (seed, vocabulary) = seed_log(store.as_ref(), org.id, entries).await?;
-    let size = database_bytes(&path);
-    progress(format!(
-        "    seeded at {:.0} rows/s ({:.1} s in Store::append, {:.1} s with generation), {:.0} MiB on disk",
-        per_sec(seed.entries, seed.append),
-        seed.append.as_secs_f64(),
-        seed.total.as_secs_f64(),
-        size as f64 / MIB
-    ));
-    let sampled = sample_queries(store, &org, &vocabulary, samples).await?;
-
-    let figures = QueryFigures {
-        seed,
-        database_bytes: size,
-        samples,
-        kinds: sampled.kinds,
-        healthz: sampled.healthz,
-    };
-    let seeded = SeededDb {
-        path,
-        org: org.id,
-        entries,
-        read_key: sampled.read_key,
-    };
-    Ok((figures, seeded))
 }
 
 /// First-page latencies of every query kind, and of `/healthz`.
@@ -1273,13 +930,8 @@ async fn measure_healthz(client: &reqwest::Client, base: &str, samples: usize) -
 }
 
 // ---------------------------------------------------------------------------
-// 5. CSV export
+// Export, and servers as child processes
 // ---------------------------------------------------------------------------
-
-struct ExportFigures {
-    http: HttpExport,
-    scan: ScanFigures,
-}
 
 /// A whole CSV export through `GET /v1/orgs/{org}/audit/export`.
 pub(crate) struct HttpExport {
@@ -1291,25 +943,6 @@ pub(crate) struct HttpExport {
     pub(crate) first_byte: Duration,
     pub(crate) startup_peak_kib: Option<u64>,
     pub(crate) peak_kib: Option<u64>,
-}
-
-struct ScanFigures {
-    rows: usize,
-    elapsed: Duration,
-}
-
-async fn csv_export(db: &SeededDb, dir: &Path) -> Result<ExportFigures, AnyError> {
-    progress(format!(
-        "5/7 CSV export: raw SQLite scan of {} entries for the baseline",
-        db.entries
-    ));
-    let (path, org) = (db.path.clone(), db.org);
-    let scan = tokio::task::spawn_blocking(move || raw_scan(&path, org)).await??;
-    progress(format!("    scanned {:.0} rows/s", per_sec(scan.rows, scan.elapsed)));
-
-    let database = format!("sqlite://{}", db.path.display());
-    let http = http_export(&database, &[], dir, &db.read_key, db.entries).await?;
-    Ok(ExportFigures { http, scan })
 }
 
 /// Exports the whole log as CSV from `auditlog serve --database URL
@@ -1361,36 +994,6 @@ pub(crate) async fn http_export(
         per_sec(figures.rows, figures.elapsed)
     ));
     Ok(figures)
-}
-
-/// Reads every column of every entry in export order: what SQLite alone
-/// costs for the rows an export sends.
-fn raw_scan(path: &Path, org: OrgId) -> Result<ScanFigures, AnyError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE org_id = ?1 ORDER BY ts DESC, seq DESC");
-    let started = Instant::now();
-    let mut stmt = conn.prepare(&sql)?;
-    let columns = stmt.column_count();
-    let mut result = stmt.query([org.0])?;
-    let (mut count, mut bytes) = (0usize, 0usize);
-    while let Some(row) = result.next()? {
-        for i in 0..columns {
-            bytes += value_len(row.get_ref(i)?);
-        }
-        count += 1;
-    }
-    let elapsed = started.elapsed();
-    // Using the byte count keeps the reads from being optimised away.
-    progress(format!("    raw scan read {count} rows, {bytes} bytes of values"));
-    Ok(ScanFigures { rows: count, elapsed })
-}
-
-fn value_len(v: ValueRef<'_>) -> usize {
-    match v {
-        ValueRef::Null => 0,
-        ValueRef::Integer(_) | ValueRef::Real(_) => 8,
-        ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
-    }
 }
 
 pub(crate) struct Streamed {
@@ -1525,447 +1128,4 @@ pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 pub(crate) fn free_port() -> Result<u16, AnyError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
-}
-
-// ---------------------------------------------------------------------------
-// The report
-// ---------------------------------------------------------------------------
-
-struct Results {
-    command: String,
-    date: Timestamp,
-    /// Cores other processes kept busy on average during the run.
-    other_load: Option<f64>,
-    ceiling: CeilingFigures,
-    small_ceiling: CeilingFigures,
-    batched: IngestFigures,
-    single: SingleEventFigures,
-    queries: QueryFigures,
-    /// Each query kind with reads recorded and without.
-    reads: Vec<crate::bench_reads::ReadsFigures>,
-    export: ExportFigures,
-    /// The webhook section, rendered by `bench_webhooks`.
-    webhooks: String,
-    integrity: crate::bench_integrity::IntegrityFigures,
-}
-
-/// A Markdown table.
-pub(crate) struct Table {
-    columns: &'static [&'static str],
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub(crate) fn new(columns: &'static [&'static str]) -> Self {
-        Self { columns, rows: vec![] }
-    }
-
-    pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    /// A figure with no target: dashes fill the remaining columns.
-    pub(crate) fn info(&mut self, figure: &str, result: String) {
-        let mut cells = vec![figure.to_owned(), result];
-        cells.resize(self.columns.len(), dash());
-        self.rows.push(cells);
-    }
-
-    pub(crate) fn render(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "| {} |", self.columns.join(" | "))?;
-        writeln!(out, "|{}", " --- |".repeat(self.columns.len()))?;
-        for r in &self.rows {
-            writeln!(out, "| {} |", r.join(" | "))?;
-        }
-        writeln!(out)
-    }
-}
-
-/// Verdicts against targets, remembering each miss and by how much.
-#[derive(Default)]
-pub(crate) struct Verdicts {
-    pub(crate) misses: Vec<String>,
-}
-
-impl Verdicts {
-    /// The report's closing section: every miss, or that there was none.
-    pub(crate) fn summary(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "## Summary\n")?;
-        if self.misses.is_empty() {
-            return writeln!(out, "Every target was met.");
-        }
-        writeln!(out, "Missed targets:\n")?;
-        for m in &self.misses {
-            writeln!(out, "- {m}")?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn at_least(&mut self, what: &str, value: f64, target: f64) -> String {
-        if value >= target {
-            "PASS".into()
-        } else {
-            let short = (1.0 - value / target) * 100.0;
-            self.misses.push(format!("{what}: {short:.1}% below target"));
-            format!("MISS ({short:.1}% below)")
-        }
-    }
-
-    pub(crate) fn at_most(&mut self, what: &str, value: f64, limit: f64) -> String {
-        self.upper_bound(what, value, limit, value <= limit)
-    }
-
-    pub(crate) fn below(&mut self, what: &str, value: f64, limit: f64) -> String {
-        self.upper_bound(what, value, limit, value < limit)
-    }
-
-    pub(crate) fn upper_bound(&mut self, what: &str, value: f64, limit: f64, met: bool) -> String {
-        if met {
-            return "PASS".into();
-        }
-        let over = (value / limit - 1.0) * 100.0;
-        self.misses.push(format!("{what}: {over:.1}% over target"));
-        format!("MISS ({over:.1}% over)")
-    }
-}
-
-/// Each query kind's latencies against the p99 limit, and the `/healthz`
-/// baseline.
-pub(crate) fn query_table(kinds: &[KindFigures], healthz: Latencies, p99_limit: Duration, v: &mut Verdicts) -> Table {
-    let limit = ms(p99_limit);
-    let mut t = Table::new(&["Query", "p50", "p99", "max", "Rows/page", "Target", "Verdict"]);
-    for k in kinds {
-        t.row(vec![
-            k.label.into(),
-            fmt_ms(k.latency.p50),
-            fmt_ms(k.latency.p99),
-            fmt_ms(k.latency.max),
-            format!("{:.1}", k.mean_rows),
-            format!("p99 ≤ {limit:.0} ms"),
-            v.at_most(&format!("query {} p99", k.label), ms(k.latency.p99), limit),
-        ]);
-    }
-    t.row(vec![
-        "`GET /healthz` (baseline)".into(),
-        fmt_ms(healthz.p50),
-        fmt_ms(healthz.p99),
-        fmt_ms(healthz.max),
-        dash(),
-        dash(),
-        dash(),
-    ]);
-    t
-}
-
-/// 1234567 → "1,234,567".
-pub(crate) fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(
-        || "not measured (no /proc)".into(),
-        |k| format!("{:.1} MiB", k as f64 / 1024.0),
-    )
-}
-
-/// CPU time as cores kept busy over `elapsed`, against the cores there are.
-pub(crate) fn cores_busy(cpu: Option<Duration>, elapsed: Duration) -> String {
-    let cores = cores();
-    cpu.map_or_else(
-        || "not measured (no /proc)".into(),
-        |c| {
-            format!(
-                "{:.2} of {cores} cores",
-                c.as_secs_f64() / elapsed.as_secs_f64().max(f64::EPSILON)
-            )
-        },
-    )
-}
-
-pub(crate) fn latency_triple(l: Latencies) -> String {
-    format!("{} / {} / {}", fmt_ms(l.p50), fmt_ms(l.p99), fmt_ms(l.max))
-}
-
-pub(crate) fn fmt_ms(d: Duration) -> String {
-    format!("{:.2} ms", ms(d))
-}
-
-pub(crate) fn dash() -> String {
-    "—".into()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// The first lines of a report: how to reproduce it, when, and where.
-pub(crate) fn run_facts(out: &mut String, command: &str, date: Timestamp) -> std::fmt::Result {
-    writeln!(out, "- Command: `{command}`")?;
-    writeln!(out, "- Date: {date}")?;
-    writeln!(out, "- Machine: {} cores, {}", cores(), cpu_model())
-}
-
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
-}
-
-impl Results {
-    fn render(&self) -> Result<String, AnyError> {
-        let mut out = String::new();
-        let mut verdicts = Verdicts::default();
-        self.header(&mut out)?;
-        self.ceiling_section(&mut out)?;
-        self.batched_section(&mut out, &mut verdicts)?;
-        self.single_section(&mut out, &mut verdicts)?;
-        self.query_section(&mut out, &mut verdicts)?;
-        self.reads_section(&mut out, &mut verdicts)?;
-        self.export_section(&mut out, &mut verdicts)?;
-        writeln!(
-            out,
-            "## 6. Webhooks\n\n{}",
-            self.webhooks.replace("### Webhook", "Webhook")
-        )?;
-        if self.webhooks.contains("| MISS |") {
-            verdicts.misses.push("webhook commit-to-delivery p99".into());
-        }
-        writeln!(out, "{}", crate::bench_integrity::render(&self.integrity))?;
-        if self.integrity.missed() {
-            verdicts.misses.push("tamper evidence's cost to ingest".into());
-        }
-        verdicts.summary(&mut out)?;
-        Ok(out)
-    }
-
-    fn header(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "# auditlog bench\n")?;
-        run_facts(out, &self.command, self.date)?;
-        writeln!(out, "- SQLite {} (WAL, `synchronous=FULL`)", rusqlite::version())?;
-        match self.other_load {
-            Some(cores) => writeln!(
-                out,
-                "- Other load during the run: {cores:.2} cores on average (from /proc/stat: everything but \
-                 this process and its children, kernel I/O on its behalf included)"
-            )?,
-            None => writeln!(out, "- Other load during the run: not measured (no /proc)")?,
-        }
-        writeln!(
-            out,
-            "- Load: sections 1–4 run the client in this process, sharing the cores with the \
-             server; section 5 exports from a separate `auditlog serve` process. Each section \
-             starts after `sync`, so the writeback of the one before does not stall its commits.\n"
-        )
-    }
-
-    fn ceiling_section(&self, out: &mut String) -> std::fmt::Result {
-        let small = self.small_ceiling.tx_rows;
-        writeln!(out, "## 1. SQLite ceiling\n")?;
-        writeln!(
-            out,
-            "Raw rusqlite inserts of the ingest rows into a fresh database (`INSERT_ENTRY`, the \
-             migrations' schema and indexes, WAL, `synchronous=FULL`), values prepared before timing. \
-             {CEILING_TX_ROWS} rows per transaction is the reference for batched ingest; {small} rows \
-             per transaction, the most one commit can gather from {small} clients with one request \
-             each in flight, is the reference for single-event ingest.\n"
-        )?;
-        let mut t = Table::new(&["Rows per transaction", "Rows", "Elapsed", "Insert rate", "Target"]);
-        for c in [&self.ceiling, &self.small_ceiling] {
-            t.row(vec![
-                thousands(c.tx_rows as f64),
-                thousands(c.rows as f64),
-                format!("{:.2} s", c.elapsed.as_secs_f64()),
-                format!("{} rows/s", thousands(per_sec(c.rows, c.elapsed))),
-                "reference".into(),
-            ]);
-        }
-        t.render(out)
-    }
-
-    fn batched_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let b = &self.batched;
-        let rate = per_sec(b.entries, b.load.elapsed);
-        let ratio = rate / per_sec(self.ceiling.rows, self.ceiling.elapsed).max(f64::EPSILON);
-        writeln!(out, "## 2. Durable batched ingest over HTTP\n")?;
-        writeln!(
-            out,
-            "`POST /v1/orgs/{{org}}/audit/events` with {BATCH_EVENTS}-event batches (bodies serialised \
-             before timing) from {} concurrent clients; every answer is 201 after commit.\n",
-            b.load.clients
-        )?;
-        let mut t = Table::new(&["Figure", "Result", "Target", "Verdict"]);
-        t.info(
-            "Entries / requests",
-            format!(
-                "{} / {}",
-                thousands(b.entries as f64),
-                thousands(b.load.requests as f64)
-            ),
-        );
-        t.info("Ingest rate", format!("{} entries/s", thousands(rate)));
-        t.row(vec![
-            "Ratio to SQLite ceiling (1,000 rows/transaction)".into(),
-            format!("{:.1}%", ratio * 100.0),
-            format!("≥ {:.0}%", TARGET_INGEST_RATIO * 100.0),
-            v.at_least("batched ingest / SQLite ceiling", ratio, TARGET_INGEST_RATIO),
-        ]);
-        t.info(
-            "Request latency p50 / p99",
-            format!("{} / {}", fmt_ms(b.load.latency.p50), fmt_ms(b.load.latency.p99)),
-        );
-        t.info("CPU busy (server + clients)", cores_busy(b.load.cpu, b.load.elapsed));
-        t.render(out)
-    }
-
-    fn single_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let (s, h) = (&self.single.ingest.load, &self.single.healthz);
-        let rate = per_sec(self.single.ingest.entries, s.elapsed);
-        let small = &self.small_ceiling;
-        writeln!(out, "## 3. Single-event ingest from {} concurrent clients\n", s.clients)?;
-        writeln!(
-            out,
-            "One event per `POST`, each client sending its next request as soon as its last is \
-             acknowledged; the group-commit writer batches concurrent requests into one transaction. \
-             Baseline: `GET /healthz`, which does no work, from the same clients.\n"
-        )?;
-        let mut t = Table::new(&["Figure", "Result", "Target", "Verdict"]);
-        t.info("Requests", thousands(s.requests as f64));
-        t.row(vec![
-            "Ingest rate".into(),
-            format!("{} entries/s", thousands(rate)),
-            format!("≥ {} entries/s", thousands(TARGET_SINGLE_EVENTS_PER_SEC)),
-            v.at_least("single-event ingest rate", rate, TARGET_SINGLE_EVENTS_PER_SEC),
-        ]);
-        t.info("Request latency p50 / p99 / max", latency_triple(s.latency));
-        t.info("CPU busy (server + clients)", cores_busy(s.cpu, s.elapsed));
-        t.info(
-            &format!("Ratio to SQLite at {} rows/transaction", small.tx_rows),
-            format!(
-                "{:.1}%",
-                rate / per_sec(small.rows, small.elapsed).max(f64::EPSILON) * 100.0
-            ),
-        );
-        t.info(
-            "Baseline `GET /healthz` rate",
-            format!("{} requests/s", thousands(per_sec(h.requests, h.elapsed))),
-        );
-        t.info("Baseline latency p50 / p99 / max", latency_triple(h.latency));
-        t.info("Baseline CPU busy (server + clients)", cores_busy(h.cpu, h.elapsed));
-        t.render(out)
-    }
-
-    fn query_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let q = &self.queries;
-        let s = &q.seed;
-        writeln!(
-            out,
-            "## 4. First-page query latency at {} entries\n",
-            thousands(s.entries as f64)
-        )?;
-        writeln!(
-            out,
-            "Seeded through `Store::append`, {SEED_BATCH} entries per transaction, spread over a year:\n"
-        )?;
-        let mut t = Table::new(&["Figure", "Result"]);
-        t.row(vec![
-            "Seeding rate (in `Store::append`)".into(),
-            format!("{} rows/s", thousands(per_sec(s.entries, s.append))),
-        ]);
-        t.row(vec![
-            "Time in `Store::append`".into(),
-            format!("{:.1} s", s.append.as_secs_f64()),
-        ]);
-        t.row(vec![
-            "Time including generation".into(),
-            format!("{:.1} s", s.total.as_secs_f64()),
-        ]);
-        t.row(vec![
-            "Database size".into(),
-            format!("{:.0} MiB", q.database_bytes as f64 / MIB),
-        ]);
-        t.render(out)?;
-        writeln!(
-            out,
-            "`GET /v1/orgs/{{org}}/audit/events?…&limit={PAGE_LIMIT}`, {} sequential requests per kind \
-             after {WARMUP_REQUESTS} warm-up requests, values cycling through actors, events, \
-             categories and resources that occur in the data; `/healthz` is the HTTP baseline.\n",
-            q.samples
-        )?;
-        query_table(&q.kinds, q.healthz, TARGET_QUERY_P99, v).render(out)
-    }
-
-    fn reads_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        writeln!(out, "## 4b. What recording reads costs a reader\n")?;
-        writeln!(
-            out,
-            "The same first-page queries against two in-process servers, each on its own log seeded \
-             alike: one records reads (`audit_log.viewed`, the default), one does not. The arms take \
-             turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
-             of their p99 is the cost.\n"
-        )?;
-        crate::bench_reads::table(&self.reads, v).render(out)
-    }
-
-    fn export_section(&self, out: &mut String, v: &mut Verdicts) -> std::fmt::Result {
-        let (e, scan) = (&self.export.http, &self.export.scan);
-        let rate = per_sec(e.rows, e.elapsed);
-        let scan_rate = per_sec(scan.rows, scan.elapsed);
-        writeln!(out, "## 5. CSV export\n")?;
-        writeln!(
-            out,
-            "`GET /v1/orgs/{{org}}/audit/export?format=csv` of all {} entries from a separate \
-             `auditlog serve` process, streamed and counted by the client without keeping the body. \
-             Baseline: one raw rusqlite `SELECT` of every entry column in export order.\n",
-            thousands(e.rows as f64)
-        )?;
-        let mut t = Table::new(&["Figure", "Result", "Target", "Verdict"]);
-        t.info(
-            "Rows / bytes",
-            format!("{} / {:.1} MiB", thousands(e.rows as f64), e.bytes as f64 / MIB),
-        );
-        t.info("Time to first byte", fmt_ms(e.first_byte));
-        t.info("Elapsed", format!("{:.2} s", e.elapsed.as_secs_f64()));
-        t.row(vec![
-            "Export rate".into(),
-            format!("{} rows/s", thousands(rate)),
-            format!("≥ {} rows/s", thousands(TARGET_EXPORT_ROWS_PER_SEC)),
-            v.at_least("CSV export rate", rate, TARGET_EXPORT_ROWS_PER_SEC),
-        ]);
-        t.info("CPU busy (server)", cores_busy(e.cpu, e.elapsed));
-        t.info(
-            "Raw SQLite scan",
-            format!("{} rows/s ({:.2} s)", thousands(scan_rate), scan.elapsed.as_secs_f64()),
-        );
-        t.info(
-            "Export / raw scan",
-            format!("{:.1}%", rate / scan_rate.max(f64::EPSILON) * 100.0),
-        );
-        t.info("Server peak RSS after startup", mib(e.startup_peak_kib));
-        let verdict = match e.peak_kib {
-            Some(k) => v.below("export server peak RSS", k as f64 / 1024.0, TARGET_EXPORT_PEAK_RSS_MIB),
-            None => "not measured".into(),
-        };
-        t.row(vec![
-            "Server peak RSS after export".into(),
-            mib(e.peak_kib),
-            format!("< {TARGET_EXPORT_PEAK_RSS_MIB:.0} MiB"),
-            verdict,
-        ]);
-        t.render(out)
-    }
 }

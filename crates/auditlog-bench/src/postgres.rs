@@ -1,4 +1,4 @@
-//! `auditlog bench --postgres URL`: the PostgreSQL measurements, each beside
+//! `auditlog bench postgres URL`: the PostgreSQL measurements, each beside
 //! a ceiling measured in the same run on the same server, printed as a
 //! Markdown report like the SQLite bench's.
 //!
@@ -43,13 +43,15 @@ use futures_util::StreamExt;
 use std::fmt::Write as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::AnyError;
-use crate::bench::{
+use crate::AnyError;
+use crate::cli::{IngestRowsArgs, PostgresArgs, SingleEventArgs};
+use crate::harness::{
     self, BATCH_CLIENTS, CEILING_TX_ROWS, HttpLoad, IngestFigures, LoadMeter, MIB, PAGE_LIMIT, RNG_SEED,
-    SampledQueries, SeedPlan, Table, Verdicts, WARMUP_REQUESTS, Workdir, cores, cores_busy, fmt_ms, latency_triple, ms,
-    per_sec, progress, thousands,
+    SampledQueries, SeedPlan, WARMUP_REQUESTS, Workdir, ms, per_sec, progress,
 };
-use crate::cli::BenchArgs;
+use crate::report::{
+    Table, Verdicts, cores, cores_busy, dash, fmt_ms, latency_triple, mib, query_table, run_facts, thousands,
+};
 use crate::seed;
 
 /// Rows per transaction while filling the query database: large enough
@@ -122,33 +124,76 @@ const ENTRY_TYPES: &[Type] = &[
 const COPY_ENTRY_IDS: &str = "COPY entry_ids (org_id, id, seq, ts) FROM STDIN (FORMAT binary)";
 const ENTRY_ID_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::INT8, Type::INT8];
 
-pub async fn run_cli(args: &BenchArgs) -> Result<(), AnyError> {
-    bench::check_args(args)?;
-    let url = args.postgres.as_deref().ok_or("--postgres needs a URL")?;
-    let mut server = Server::connect(url).await?;
-    let workdir = Workdir::new(args.dir.as_deref())?;
-    if let Some(cores) = args.replica_cores {
-        let outcome = crate::bench_replicas::run(args, cores, &mut server, &workdir).await;
-        server.drop_databases().await;
-        println!("{}", outcome?);
-        return Ok(());
-    }
+pub async fn run_cli(args: &PostgresArgs) -> Result<(), AnyError> {
+    let mut server = Server::connect(&args.server.url).await?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     let outcome = run(args, &mut server, &workdir).await;
     server.drop_databases().await;
     println!("{}", outcome?.render()?);
     Ok(())
 }
 
-async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
+async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
     let machine_load = LoadMeter::start();
     let now = SystemClock.now();
+    let ingest = ingest(server, &args.ingest, &args.single).await?;
+
+    progress(format!(
+        "4/5 query latency: filling {} entries with COPY",
+        args.log.entries
+    ));
+    let filled = fill(server, args.log.entries).await?;
+    settle(server).await;
+    let sampled = harness::sample_queries(
+        filled.store.clone(),
+        &filled.org,
+        &filled.vocabulary,
+        args.samples.query_samples,
+    )
+    .await?;
+
+    progress("5/5 CSV export over HTTP, against COPY TO");
+    settle(server).await;
+    let export = export(&filled, &sampled.read_key, workdir).await?;
+
+    Ok(Results {
+        command: without_password(&harness::command_line(), &server.url),
+        date: now,
+        other_load: machine_load.others(),
+        version: server.version.clone(),
+        settings: server.settings.clone(),
+        ceiling: ingest.ceiling,
+        small_ceiling: ingest.small_ceiling,
+        batched: ingest.batched,
+        single: ingest.single,
+        fill: filled.figures,
+        queries: sampled,
+        samples: args.samples.query_samples,
+        export,
+    })
+}
+
+/// Sections 1 to 3.
+struct Ingest {
+    /// Before and after the batched runs.
+    ceiling: [CeilingFigures; 2],
+    small_ceiling: CeilingFigures,
+    batched: Vec<RunFigures>,
+    single: Vec<RunFigures>,
+}
+
+/// Sections 1 to 3: the COPY ceiling before and after batched ingest in
+/// every shape, then single-event ingest in every shape beside its own
+/// ceiling.
+async fn ingest(server: &mut Server, rows: &IngestRowsArgs, single: &SingleEventArgs) -> Result<Ingest, AnyError> {
     progress(format!(
         "generating {} entries for the ingest measurements",
-        args.ingest_entries
+        rows.ingest_entries
     ));
+    let now = SystemClock.now();
     // The same rows as the SQLite bench's ingest sections.
     let rows = seed::ingestible_entries(
-        args.ingest_entries,
+        rows.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
@@ -162,7 +207,7 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
         let load = Load {
             orgs,
             replicas,
-            bodies: bench::batch_bodies(&rows)?,
+            bodies: harness::batch_bodies(&rows)?,
             entries: rows.len(),
             clients: BATCH_CLIENTS,
         };
@@ -172,50 +217,24 @@ async fn run(args: &BenchArgs, server: &mut Server, workdir: &Workdir) -> Result
     let ceiling_after = copy_ceiling(server, &rows, CEILING_TX_ROWS).await?;
 
     progress("3/5 single-event ingest over HTTP");
-    let few = &rows[..args.single_events.min(rows.len())];
-    let small_ceiling = copy_ceiling(server, few, args.clients).await?;
-    let mut single = Vec::new();
+    let few = &rows[..single.single_events.min(rows.len())];
+    let small_ceiling = copy_ceiling(server, few, single.clients).await?;
+    let mut singles = Vec::new();
     for (orgs, replicas) in SHAPES {
         let load = Load {
             orgs,
             replicas,
-            bodies: bench::single_bodies(args.single_events)?,
-            entries: args.single_events,
-            clients: args.clients,
+            bodies: harness::single_bodies(single.single_events)?,
+            entries: single.single_events,
+            clients: single.clients,
         };
-        single.push(load.measure(server).await?);
+        singles.push(load.measure(server).await?);
     }
-    drop(rows);
-
-    progress(format!("4/5 query latency: filling {} entries with COPY", args.entries));
-    let filled = fill(server, args.entries).await?;
-    settle(server).await;
-    let sampled = bench::sample_queries(
-        filled.store.clone(),
-        &filled.org,
-        &filled.vocabulary,
-        args.query_samples,
-    )
-    .await?;
-
-    progress("5/5 CSV export over HTTP, against COPY TO");
-    settle(server).await;
-    let export = export(&filled, &sampled.read_key, workdir).await?;
-
-    Ok(Results {
-        command: without_password(&bench::command_line(), &server.url),
-        date: now,
-        other_load: machine_load.others(),
-        version: server.version.clone(),
-        settings: server.settings.clone(),
+    Ok(Ingest {
         ceiling: [ceiling_before, ceiling_after],
         small_ceiling,
         batched,
-        single,
-        fill: filled.figures,
-        queries: sampled,
-        samples: args.query_samples,
-        export,
+        single: singles,
     })
 }
 
@@ -236,11 +255,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    async fn connect(url: &str) -> Result<Self, AnyError> {
-        if !crate::backend::is_postgres(url) {
-            return Err("--postgres takes a URL: postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".into());
+    pub(crate) async fn connect(url: &str) -> Result<Self, AnyError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("the server must be given as postgres://USER[:PASSWORD]@HOST:PORT/DATABASE".into());
         }
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--postgres: not a URL: {e}"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("the server's URL does not parse: {e}"))?;
         let admin = connect(url).await?;
         let version: String = admin.query_one("SHOW server_version", &[]).await?.get(0);
         let names: Vec<&str> = SETTINGS.to_vec();
@@ -326,7 +345,7 @@ impl PgProcesses {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
         for pid in pids {
             if (pid == self.postmaster || parent_of(pid) == Some(self.postmaster))
-                && let Some(t) = bench::cpu_time(&pid.to_string())
+                && let Some(t) = harness::cpu_time(&pid.to_string())
             {
                 out.insert(pid, t);
             }
@@ -412,7 +431,7 @@ pub(crate) async fn settle(server: &Server) {
     if let Err(e) = server.admin.batch_execute("CHECKPOINT").await {
         progress(format!("could not CHECKPOINT ({e}); sections may disturb each other"));
     }
-    bench::settle_disk();
+    harness::settle_disk();
 }
 
 /// A fresh database with the store's schema, the bench organization and
@@ -426,7 +445,7 @@ pub(crate) async fn prepared_database(
     let store = PostgresStore::connect(&url)
         .await
         .map_err(|e| format!("cannot open the bench database: {e}"))?;
-    let org = bench::bench_org(&store).await?;
+    let org = harness::bench_org(&store).await?;
     let now = SystemClock.now();
     let days: Vec<Timestamp> = (0..=366).map(|d| now.minus_days(d)).collect();
     Partitions::default().ensure(&pool(&url)?, days).await?;
@@ -586,7 +605,7 @@ impl Load {
         let (url, first, org) = prepared_database(server, "ingest").await?;
         let mut orgs = vec![org];
         for n in 2..=self.orgs {
-            orgs.push(bench::bench_org_named(&first, &format!("bench-{n}")).await?);
+            orgs.push(harness::bench_org_named(&first, &format!("bench-{n}")).await?);
         }
         let mut stores: Vec<Arc<dyn Store>> = vec![Arc::new(first)];
         for _ in 1..self.replicas {
@@ -606,7 +625,7 @@ impl Load {
         let sampler = tokio::spawn(sample_waits(url.clone(), stop.clone()));
         let measured = with_database_cpu(
             server,
-            bench::ingest_through(&stores, &orgs, self.bodies, self.entries, self.clients),
+            harness::ingest_through(&stores, &orgs, self.bodies, self.entries, self.clients),
         )
         .await;
         stop.cancel();
@@ -805,7 +824,7 @@ struct Filled {
     url: String,
     store: Arc<dyn Store>,
     org: Org,
-    vocabulary: bench::Vocabulary,
+    vocabulary: harness::Vocabulary,
     figures: FillFigures,
 }
 
@@ -831,59 +850,14 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
             .await?
             .get(0)
     };
-    let plan = SeedPlan::new(n, FILL_CHUNK);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<FillBatch>(FILL_QUEUE);
-    let org_id = org.id;
-    let producer = tokio::task::spawn_blocking(move || {
-        let catalog = Catalog::builtin();
-        let mut vocabulary = plan.vocabulary();
-        let mut next_seq = size + 1;
-        for b in 0..plan.batches {
-            let (entries, received) = plan.batch(b);
-            vocabulary.observe(&catalog, &entries);
-            let rows = rows_of(org_id, next_seq, entries, Some(received));
-            next_seq += rows.len() as i64;
-            let leaves = rows.iter().map(|r| entry_leaf_hash(&r.entry)).collect();
-            if sender.blocking_send(FillBatch { rows, leaves }).is_err() {
-                // The writer stopped; its error is the one to report.
-                break;
-            }
-        }
-        vocabulary
-    });
+    let producer = produce(SeedPlan::new(n, FILL_CHUNK), org.id, size + 1, sender);
 
     let started = Instant::now();
     let mut written = 0usize;
     let mut reported = 0;
     while let Some(batch) = receiver.recv().await {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        write_entries(tx.copy_in(COPY_ENTRIES).await?, &batch.rows).await?;
-        {
-            let mut ids = pin!(BinaryCopyInWriter::new(
-                tx.copy_in(COPY_ENTRY_IDS).await?,
-                ENTRY_ID_TYPES
-            ));
-            for r in &batch.rows {
-                let e = &r.entry;
-                ids.as_mut()
-                    .write(&[&e.org_id.0, &e.id, &e.seq, &e.timestamp.millis()])
-                    .await?;
-            }
-            ids.finish().await?;
-        }
-        let before = size as u64 + written as u64;
-        auditlog_postgres::tree::grow(&tx, org.id, before, &batch.leaves)
-            .await
-            .map_err(StoreError::from)?;
-        let after = size + (written + batch.rows.len()) as i64;
-        // The fill grows the tree without keeping the head's frontier.
-        tx.execute(
-            "UPDATE log_heads SET size = $2, frontier = NULL WHERE org_id = $1",
-            &[&org.id.0, &after],
-        )
-        .await?;
-        tx.commit().await?;
+        write_batch(&pool, org.id, size as u64 + written as u64, &batch).await?;
         written += batch.rows.len();
         let tenth = written * 10 / n.max(1);
         if tenth > reported {
@@ -900,18 +874,7 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
     if written != n {
         return Err(format!("filled {written} of {n} entries").into());
     }
-    // What autovacuum would get to eventually: statistics for the planner
-    // and a visibility map, so queries meet a settled table.
-    progress("    VACUUM (ANALYZE)");
-    let vacuum_started = Instant::now();
-    pool.get().await?.batch_execute("VACUUM (ANALYZE)").await?;
-    let vacuum = vacuum_started.elapsed();
-    let database_bytes: i64 = pool
-        .get()
-        .await?
-        .query_one("SELECT pg_database_size(current_database())", &[])
-        .await?
-        .get(0);
+    let (vacuum, database_bytes) = vacuum(&pool).await?;
     progress(format!(
         "    filled at {:.0} rows/s in {:.1} s; VACUUM (ANALYZE) {:.1} s; {:.0} MiB",
         per_sec(n, elapsed),
@@ -933,12 +896,91 @@ async fn fill(server: &mut Server, n: usize) -> Result<Filled, AnyError> {
     })
 }
 
+/// Generates the plan's batches on a blocking thread, numbered from
+/// `first_seq`, with their leaf hashes; returns the vocabulary of what it
+/// generated.
+fn produce(
+    plan: SeedPlan,
+    org_id: OrgId,
+    first_seq: i64,
+    sender: tokio::sync::mpsc::Sender<FillBatch>,
+) -> tokio::task::JoinHandle<harness::Vocabulary> {
+    tokio::task::spawn_blocking(move || {
+        let catalog = Catalog::builtin();
+        let mut vocabulary = plan.vocabulary();
+        let mut next_seq = first_seq;
+        for b in 0..plan.batches {
+            let (entries, received) = plan.batch(b);
+            vocabulary.observe(&catalog, &entries);
+            let rows = rows_of(org_id, next_seq, entries, Some(received));
+            next_seq += rows.len() as i64;
+            let leaves = rows.iter().map(|r| entry_leaf_hash(&r.entry)).collect();
+            if sender.blocking_send(FillBatch { rows, leaves }).is_err() {
+                // The writer stopped; its error is the one to report.
+                break;
+            }
+        }
+        vocabulary
+    })
+}
+
+/// One batch in one transaction: its entries and their ids by COPY, the
+/// tree grown by the store's own code from a log of `before` entries, the
+/// log head moved past them.
+async fn write_batch(pool: &Pool, org: OrgId, before: u64, batch: &FillBatch) -> Result<(), AnyError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    write_entries(tx.copy_in(COPY_ENTRIES).await?, &batch.rows).await?;
+    {
+        let mut ids = pin!(BinaryCopyInWriter::new(
+            tx.copy_in(COPY_ENTRY_IDS).await?,
+            ENTRY_ID_TYPES
+        ));
+        for r in &batch.rows {
+            let e = &r.entry;
+            ids.as_mut()
+                .write(&[&e.org_id.0, &e.id, &e.seq, &e.timestamp.millis()])
+                .await?;
+        }
+        ids.finish().await?;
+    }
+    auditlog_postgres::tree::grow(&tx, org, before, &batch.leaves)
+        .await
+        .map_err(StoreError::from)?;
+    let after = (before + batch.rows.len() as u64) as i64;
+    // The fill grows the tree without keeping the head's frontier.
+    tx.execute(
+        "UPDATE log_heads SET size = $2, frontier = NULL WHERE org_id = $1",
+        &[&org.0, &after],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What autovacuum would get to eventually: statistics for the planner
+/// and a visibility map, so queries meet a settled table. Returns how long
+/// it took and the database's size after it.
+async fn vacuum(pool: &Pool) -> Result<(Duration, i64), AnyError> {
+    progress("    VACUUM (ANALYZE)");
+    let vacuum_started = Instant::now();
+    pool.get().await?.batch_execute("VACUUM (ANALYZE)").await?;
+    let vacuum = vacuum_started.elapsed();
+    let database_bytes: i64 = pool
+        .get()
+        .await?
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await?
+        .get(0);
+    Ok((vacuum, database_bytes))
+}
+
 // ---------------------------------------------------------------------------
 // 5. CSV export
 // ---------------------------------------------------------------------------
 
 struct ExportFigures {
-    http: bench::HttpExport,
+    http: harness::HttpExport,
     copy_rows: usize,
     copy_bytes: u64,
     copy_elapsed: Duration,
@@ -966,7 +1008,7 @@ async fn export(filled: &Filled, read_key: &str, workdir: &Workdir) -> Result<Ex
     drop(client);
 
     let key = workdir.path().join("bench-signing-key");
-    let http = bench::http_export(
+    let http = harness::http_export(
         &filled.url,
         &["--signing-key".into(), key.display().to_string()],
         workdir.path(),
@@ -1018,8 +1060,8 @@ impl Results {
     }
 
     fn header(&self, out: &mut String) -> std::fmt::Result {
-        writeln!(out, "# auditlog bench --postgres\n")?;
-        bench::run_facts(out, &self.command, self.date)?;
+        writeln!(out, "# auditlog bench postgres\n")?;
+        run_facts(out, &self.command, self.date)?;
         writeln!(out, "- PostgreSQL {}", self.version)?;
         match self.other_load {
             Some(c) => writeln!(
@@ -1121,7 +1163,7 @@ impl Results {
                         v.at_least("batched ingest / COPY ceiling", ratio, TARGET_INGEST_RATIO),
                     )
                 } else {
-                    (bench::dash(), bench::dash())
+                    (dash(), dash())
                 };
                 t.row(vec![
                     r.label(kind),
@@ -1231,7 +1273,7 @@ impl Results {
              query mix; `/healthz` is the HTTP baseline.\n",
             self.samples
         )?;
-        bench::query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
+        query_table(&self.queries.kinds, self.queries.healthz, TARGET_QUERY_P99, v).render(out)
     }
 
     fn export_section(&self, out: &mut String) -> std::fmt::Result {
@@ -1274,7 +1316,7 @@ impl Results {
             "Export / COPY TO".into(),
             format!("{:.1}%", rate / copy_rate.max(f64::EPSILON) * 100.0),
         ]);
-        t.row(vec!["Server peak RSS after export".into(), bench::mib(e.http.peak_kib)]);
+        t.row(vec!["Server peak RSS after export".into(), mib(e.http.peak_kib)]);
         t.render(out)
     }
 }
@@ -1300,10 +1342,10 @@ mod tests {
     #[test]
     fn passwords_stay_out_of_the_report() {
         let url = reqwest::Url::parse("postgres://bench:s3cret@db:5432/postgres").unwrap();
-        let command = "auditlog bench --postgres postgres://bench:s3cret@db:5432/postgres";
+        let command = "auditlog bench postgres postgres://bench:s3cret@db:5432/postgres";
         assert_eq!(
             without_password(command, &url),
-            "auditlog bench --postgres postgres://bench:***@db:5432/postgres"
+            "auditlog bench postgres postgres://bench:***@db:5432/postgres"
         );
         let bare = reqwest::Url::parse("postgres://bench@db/postgres").unwrap();
         assert_eq!(without_password(command, &bare), command);

@@ -17,12 +17,13 @@ use auditlog_domain::api_key::Scope;
 use auditlog_domain::store::Store;
 use auditlog_server::ServerConfig;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::bench::{
-    InProcessServer, KindFigures, Latencies, QueryKind, Table, Verdicts, WARMUP_REQUESTS, fmt_ms, fresh_store,
-    http_client, page_rows, progress, seed_log, timed_get,
+use crate::AnyError;
+use crate::harness::{
+    InProcessServer, KindFigures, Latencies, QueryKind, WARMUP_REQUESTS, fresh_store, http_client, page_rows, progress,
+    seed_log, timed_get,
 };
+use crate::make_key;
+use crate::report::{Table, Verdicts, fmt_ms};
 
 /// Queries one arm sends before the other takes a turn: short enough that
 /// a disturbance of the machine falls on both arms alike.
@@ -52,8 +53,8 @@ pub(crate) async fn measure(dir: &Path, entries: usize, samples: usize) -> Resul
         progress(format!(
             "    {:<34} p99 recorded {:>6.2} ms  unrecorded {:>6.2} ms",
             kind.label(),
-            crate::bench::ms(pair.recorded.latency.p99),
-            crate::bench::ms(pair.unrecorded.latency.p99),
+            crate::harness::ms(pair.recorded.latency.p99),
+            crate::harness::ms(pair.unrecorded.latency.p99),
         ));
         figures.push(pair);
     }
@@ -67,7 +68,7 @@ pub(crate) async fn measure(dir: &Path, entries: usize, samples: usize) -> Resul
 struct Arm {
     server: InProcessServer,
     key: String,
-    values: crate::bench::QueryValues,
+    values: crate::harness::QueryValues,
 }
 
 impl Arm {
@@ -88,7 +89,7 @@ impl Arm {
     }
 
     async fn get(&self, client: &reqwest::Client, kind: QueryKind, i: usize) -> Result<(Duration, usize), AnyError> {
-        let url = format!("{}/v1/orgs/{}/audit/events", self.server.base, crate::bench::ORG_SLUG);
+        let url = format!("{}/v1/orgs/{}/audit/events", self.server.base, crate::harness::ORG_SLUG);
         let params = kind.params(i, &self.values)?;
         let (elapsed, body) = timed_get(client.get(&url).bearer_auth(&self.key).query(&params), kind.label()).await?;
         Ok((elapsed, page_rows(&body)?))

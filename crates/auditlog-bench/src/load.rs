@@ -1,4 +1,4 @@
-//! `auditlog bench --load`: a sustained-load test. A separate `auditlog
+//! `auditlog bench load`: a sustained-load test. A separate `auditlog
 //! serve` process on a fresh SQLite database takes ingest at a fixed rate
 //! (open loop: requests leave on schedule whether or not earlier ones were
 //! answered) for a fixed time, by default the single-event target of
@@ -23,9 +23,12 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
-use crate::bench::{ChildServer, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress};
+use crate::AnyError;
+use crate::cli::LoadArgs;
+use crate::harness::{
+    ChildServer, Latencies, LoadMeter, RNG_SEED, Workdir, command_line, fresh_store, http_client, progress,
+};
+use crate::make_key;
 use crate::seed;
 
 /// Requests in flight at most; past it the schedule slips, and the slip
@@ -65,24 +68,15 @@ struct Sample {
     ok: bool,
 }
 
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
+pub async fn run_cli(args: &LoadArgs) -> Result<(), AnyError> {
+    // The options' parsers hold each to at least 1, the batch to a request's most.
     let test = LoadTest {
         rate: args.load_rate,
         batch: args.load_batch,
         seconds: args.load_seconds,
         backfill: args.load_backfill,
     };
-    if test.rate == 0 || test.batch == 0 || test.seconds == 0 {
-        return Err("--load-rate, --load-batch and --load-seconds must be at least 1".into());
-    }
-    if test.batch as usize > auditlog_domain::ingest::MAX_BATCH {
-        return Err(format!(
-            "--load-batch may be at most {} events",
-            auditlog_domain::ingest::MAX_BATCH
-        )
-        .into());
-    }
-    let workdir = Workdir::new(args.dir.as_deref())?;
+    let workdir = Workdir::new(args.dir.dir.as_deref())?;
     println!("{}", run(&workdir, test).await?);
     Ok(())
 }
@@ -96,20 +90,91 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
         make_key(store.as_ref(), &org, "load test", vec![Scope::AuditWrite]).await?
     };
     let bodies = bodies(test.batch as usize, test.backfill)?;
-    let database = format!("sqlite://{}", path.display());
-    // Well above the test's rate, so the server's own limits stay out of it.
-    let limits = ["--ingest-rate-per-key", "1000000", "--ingest-rate-per-ip", "1000000"].map(String::from);
-    let mut server = ChildServer::spawn(&database, &limits, &workdir.path().join("bench-load.log"))?;
-    let client = http_client(Some(Duration::from_secs(30)))?;
-    server.wait_ready(&client).await?;
-    let url = reqwest::Url::parse(&format!(
-        "{}/v1/orgs/{}/audit/events",
-        server.base,
-        crate::bench::ORG_SLUG
-    ))?;
-    let health = reqwest::Url::parse(&format!("{}/healthz", server.base))?;
-    let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
+    let mut target = Target::start(workdir, &path, &key).await?;
 
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+    let rss: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
+    let baseline: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let start = Instant::now();
+    let done = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(watch(
+        target.server.child.id(),
+        target.client.clone(),
+        target.health.clone(),
+        start,
+        rss.clone(),
+        baseline.clone(),
+        done.clone(),
+    ));
+    send(&target, &bodies, test, start, &samples).await?;
+    let elapsed = start.elapsed();
+    done.cancel();
+    watcher.await?;
+    let peak = target.server.peak_rss_kib();
+    target.server.stop()?;
+    let stored = stored_entries(&path).await?;
+
+    let samples = std::mem::take(&mut *samples.lock().map_err(|_| "samples poisoned")?);
+    let rss = std::mem::take(&mut *rss.lock().map_err(|_| "rss poisoned")?);
+    let baseline = std::mem::take(&mut *baseline.lock().map_err(|_| "baseline poisoned")?);
+    Ok(render(Report {
+        test,
+        date: started_at,
+        other_load: meter.others(),
+        elapsed,
+        samples,
+        rss,
+        peak_kib: peak,
+        baseline,
+        stored,
+    }))
+}
+
+/// The server under test, ready, and what requests to it need.
+struct Target {
+    server: ChildServer,
+    client: reqwest::Client,
+    url: reqwest::Url,
+    health: reqwest::Url,
+    auth: HeaderValue,
+}
+
+impl Target {
+    /// `auditlog serve` on the database at `path`, with `key` to write.
+    async fn start(workdir: &Workdir, path: &std::path::Path, key: &str) -> Result<Self, AnyError> {
+        let database = format!("sqlite://{}", path.display());
+        // Well above the test's rate, so the server's own limits stay out of it.
+        let limits = ["--ingest-rate-per-key", "1000000", "--ingest-rate-per-ip", "1000000"].map(String::from);
+        let mut server = ChildServer::spawn(&database, &limits, &workdir.path().join("bench-load.log"))?;
+        let client = http_client(Some(Duration::from_secs(30)))?;
+        server.wait_ready(&client).await?;
+        let url = reqwest::Url::parse(&format!(
+            "{}/v1/orgs/{}/audit/events",
+            server.base,
+            crate::harness::ORG_SLUG
+        ))?;
+        let health = reqwest::Url::parse(&format!("{}/healthz", server.base))?;
+        let auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
+        Ok(Self {
+            server,
+            client,
+            url,
+            health,
+            auth,
+        })
+    }
+}
+
+/// The open loop: each request sent when it is due, whether or not the
+/// ones before it were answered (at most [`MAX_IN_FLIGHT`] at once), its
+/// latency counted from when it was due.
+async fn send(
+    target: &Target,
+    bodies: &[bytes::Bytes],
+    test: LoadTest,
+    start: Instant,
+    samples: &Arc<Mutex<Vec<Sample>>>,
+) -> Result<(), AnyError> {
     let requests = u64::from(test.seconds) * u64::from(test.rate) / u64::from(test.batch);
     let period = Duration::from_secs_f64(f64::from(test.batch) / f64::from(test.rate));
     progress(format!(
@@ -119,21 +184,9 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
         test.events(),
         test.seconds
     ));
-
-    let samples: Arc<Mutex<Vec<Sample>>> = Arc::new(Mutex::new(Vec::with_capacity(requests as usize)));
-    let rss: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
-    let baseline: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let start = Instant::now();
-    let done = tokio_util::sync::CancellationToken::new();
-    let watcher = tokio::spawn(watch(
-        server.child.id(),
-        client.clone(),
-        health,
-        start,
-        rss.clone(),
-        baseline.clone(),
-        done.clone(),
-    ));
+    if let Ok(mut s) = samples.lock() {
+        s.reserve(requests as usize);
+    }
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
     let mut last_report = 0;
@@ -141,13 +194,13 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
         let due = start + period.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         let permit = permits.clone().acquire_owned().await?;
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
-        request.headers_mut().insert(AUTHORIZATION, auth.clone());
+        let mut request = reqwest::Request::new(reqwest::Method::POST, target.url.clone());
+        request.headers_mut().insert(AUTHORIZATION, target.auth.clone());
         request
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         *request.body_mut() = Some(bodies[i as usize % bodies.len()].clone().into());
-        let (client, samples) = (client.clone(), samples.clone());
+        let (client, samples) = (target.client.clone(), samples.clone());
         tasks.spawn(async move {
             let answer = client.execute(request).await;
             let ok = match answer {
@@ -173,33 +226,16 @@ async fn run(workdir: &Workdir, test: LoadTest) -> Result<String, AnyError> {
         }
     }
     while tasks.join_next().await.is_some() {}
-    let elapsed = start.elapsed();
-    done.cancel();
-    watcher.await?;
-    let peak = server.peak_rss_kib();
-    server.stop()?;
-    let stored = {
-        let store = auditlog_sqlite::SqliteStore::open(&path)?;
-        let org = auditlog_domain::Store::org_by_slug(&store, crate::bench::ORG_SLUG)
-            .await?
-            .ok_or("the load test's organization is gone")?;
-        auditlog_domain::Store::log_size(&store, org.id).await?
-    };
+    Ok(())
+}
 
-    let samples = std::mem::take(&mut *samples.lock().map_err(|_| "samples poisoned")?);
-    let rss = std::mem::take(&mut *rss.lock().map_err(|_| "rss poisoned")?);
-    let baseline = std::mem::take(&mut *baseline.lock().map_err(|_| "baseline poisoned")?);
-    Ok(render(Report {
-        test,
-        date: started_at,
-        other_load: meter.others(),
-        elapsed,
-        samples,
-        rss,
-        peak_kib: peak,
-        baseline,
-        stored,
-    }))
+/// The entries the log holds after the test.
+async fn stored_entries(path: &std::path::Path) -> Result<i64, AnyError> {
+    let store = auditlog_sqlite::SqliteStore::open(path)?;
+    let org = auditlog_domain::Store::org_by_slug(&store, crate::harness::ORG_SLUG)
+        .await?
+        .ok_or("the load test's organization is gone")?;
+    Ok(auditlog_domain::Store::log_size(&store, org.id).await?)
 }
 
 /// Distinct batches of entries. Live ingest sends no `timestamp`, so the
@@ -216,7 +252,7 @@ fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
         RNG_SEED + 7,
     );
     let event_json = if backfill {
-        crate::bench::event_json
+        crate::harness::event_json
     } else {
         live_event_json
     };
@@ -230,7 +266,7 @@ fn bodies(batch: usize, backfill: bool) -> Result<Vec<bytes::Bytes>, AnyError> {
 }
 
 fn live_event_json(e: &auditlog_domain::NewEntry) -> serde_json::Value {
-    let mut event = crate::bench::event_json(e);
+    let mut event = crate::harness::event_json(e);
     if let Some(fields) = event.as_object_mut() {
         fields.remove("timestamp");
     }
@@ -256,7 +292,7 @@ async fn watch(
             _ = tick.tick() => {}
         }
         if n.is_multiple_of(50)
-            && let Some(kib) = crate::bench::proc_status_kib(pid, "VmRSS")
+            && let Some(kib) = crate::harness::proc_status_kib(pid, "VmRSS")
             && let Ok(mut r) = rss.lock()
         {
             r.push((start.elapsed().as_secs_f64(), kib));
@@ -287,6 +323,13 @@ struct Report {
     stored: i64,
 }
 
+impl Report {
+    /// Minutes the test lasted, the last one perhaps partial.
+    fn minutes(&self) -> usize {
+        (self.test.seconds as usize).div_ceil(60)
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -302,14 +345,16 @@ fn minute_rss(rss: &[(f64, u64)], minute: usize) -> Option<f64> {
 }
 
 fn render(r: Report) -> String {
-    use crate::bench::Latencies;
     let mut out = String::new();
-    let requests = r.samples.len();
-    let errors = r.samples.iter().filter(|s| !s.ok).count();
-    let all = Latencies::of(r.samples.iter().map(|s| s.latency).collect());
-    let base = Latencies::of(r.baseline.clone());
-    let entries = (requests - errors) as f64 * f64::from(r.test.batch);
-    let _ = writeln!(out, "### auditlog bench --load\n");
+    header(&mut out, &r);
+    figures(&mut out, &r);
+    per_minute(&mut out, &r);
+    out
+}
+
+/// The report's title and the facts of the run.
+fn header(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "### auditlog bench load\n");
     let _ = writeln!(out, "- Command: `{}`", command_line());
     let _ = writeln!(out, "- Date: {}", r.date.to_rfc3339());
     let _ = writeln!(
@@ -330,6 +375,16 @@ fn render(r: Report) -> String {
         let _ = writeln!(out, "- Other load during the run: {other:.2} cores on average");
     }
     let _ = writeln!(out);
+}
+
+/// The whole run's figures: requests and errors, entries, latency against
+/// the `/healthz` baseline, memory from minute 2 to the last.
+fn figures(out: &mut String, r: &Report) {
+    let requests = r.samples.len();
+    let errors = r.samples.iter().filter(|s| !s.ok).count();
+    let all = Latencies::of(r.samples.iter().map(|s| s.latency).collect());
+    let base = Latencies::of(r.baseline.clone());
+    let entries = (requests - errors) as f64 * f64::from(r.test.batch);
     let _ = writeln!(out, "| Figure | Result |");
     let _ = writeln!(out, "| --- | --- |");
     let _ = writeln!(
@@ -358,7 +413,7 @@ fn render(r: Report) -> String {
         ms(base.p99),
         ms(all.p99) / ms(base.p99).max(0.001)
     );
-    let minutes = (r.test.seconds as usize).div_ceil(60);
+    let minutes = r.minutes();
     let first = minute_rss(&r.rss, 1.min(minutes.saturating_sub(1)));
     let last = minute_rss(&r.rss, minutes.saturating_sub(1));
     if let (Some(first), Some(last)) = (first, last) {
@@ -370,9 +425,13 @@ fn render(r: Report) -> String {
         );
     }
     let _ = writeln!(out);
+}
+
+/// Requests, errors, latency and memory minute by minute.
+fn per_minute(out: &mut String, r: &Report) {
     let _ = writeln!(out, "| Minute | Requests | Errors | p50 | p99 | max | RSS (average) |");
     let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
-    for m in 0..minutes {
+    for m in 0..r.minutes() {
         let inside: Vec<&Sample> = r.samples.iter().filter(|s| (s.due_s / 60.0) as usize == m).collect();
         let lat = Latencies::of(inside.iter().map(|s| s.latency).collect());
         let _ = writeln!(
@@ -387,7 +446,6 @@ fn render(r: Report) -> String {
             minute_rss(&r.rss, m).map_or("—".into(), |mib| format!("{mib:.1} MiB"))
         );
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! `auditlog bench --webhooks`: commit-to-delivery latency of webhooks at a
-//! sustained ingest rate, fanned out to several endpoints on loopback.
+//! Section 6, `auditlog bench webhooks`: commit-to-delivery latency of
+//! webhooks at a sustained ingest rate, fanned out to several endpoints on
+//! loopback.
 //!
 //! Latency is measured from an entry's `received_at` (stamped by the writer
 //! just before the transaction commits) to the moment the receiver reads the
 //! delivery; both clocks are this machine's. The baseline, measured in the
 //! same run, is a bare HTTP round trip to the same receiver.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,8 +26,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::make_key;
-use crate::backend::AnyError;
+use crate::AnyError;
+use crate::make_key;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookBench {
@@ -71,18 +73,39 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Runs the measurement: the baseline first, then the sustained load, then
+/// waits (up to two minutes) for the deliveries still on their way.
 pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyError> {
-    // The receiver.
     let arrivals = Arc::new(Mutex::new(Arrivals::default()));
-    let app = Router::new()
-        .route("/hook/{n}", post(receive))
-        .with_state(arrivals.clone());
+    let rx_addr = start_receiver(arrivals.clone()).await?;
+    let client = reqwest::Client::new();
+    let base = baseline(&client, rx_addr, &arrivals).await?;
+    let service = Service::start(dir, rx_addr, b.endpoints).await?;
+    let load = sustain(&client, &service, b).await?;
+    let want = load.sent * b.endpoints as usize;
+    wait_for_arrivals(&arrivals, want).await;
+    service.stop().await;
+    let mut lat = arrivals.lock().map(|a| a.latencies_ms.clone()).unwrap_or_default();
+    lat.sort_unstable();
+    Ok(render(b, &load, want, &lat, &base))
+}
+
+/// The receiver every endpoint points at, on a loopback port.
+async fn start_receiver(arrivals: Arc<Mutex<Arrivals>>) -> Result<SocketAddr, AnyError> {
+    let app = Router::new().route("/hook/{n}", post(receive)).with_state(arrivals);
     let rx_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let rx_addr = rx_listener.local_addr()?;
     tokio::spawn(async move { axum::serve(rx_listener, app).await });
+    Ok(rx_addr)
+}
 
-    // Baseline: a bare loopback round trip to the same receiver.
-    let client = reqwest::Client::new();
+/// Bare loopback round trips to the receiver, in microseconds, sorted;
+/// what they left in `arrivals` is cleared.
+async fn baseline(
+    client: &reqwest::Client,
+    rx_addr: SocketAddr,
+    arrivals: &Mutex<Arrivals>,
+) -> Result<Vec<i64>, AnyError> {
     let body = serde_json::to_vec(&json!({"data": {"received_at": SystemClock.now()}}))?;
     let mut base = Vec::new();
     for _ in 0..500 {
@@ -98,59 +121,90 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
     if let Ok(mut a) = arrivals.lock() {
         a.latencies_ms.clear();
     }
+    Ok(base)
+}
 
-    // The service, with endpoints on loopback.
-    let path = dir.join("webhooks.db");
-    crate::bench::remove_database(&path)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
-    let org = crate::bench::bench_org(store.as_ref()).await?;
-    let key = make_key(store.as_ref(), &org, "bench", vec![Scope::AuditWrite]).await?;
-    let changes = (0..b.endpoints)
-        .map(|n| {
-            Change::CreateWebhook(Endpoint {
-                id: format!("wh_bench{n}"),
-                url: format!("http://{rx_addr}/hook/{n}"),
-                description: String::new(),
-                events: Vec::new(),
-                enabled: true,
-                secret: Secret::generate(),
-                previous_secret: None,
-                created_at: SystemClock.now(),
-                failing_since: None,
-                disabled_reason: None,
-            })
+/// The service on a fresh database, in-process, with `endpoints` webhooks
+/// on loopback.
+struct Service {
+    api: String,
+    key: String,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    async fn start(dir: &std::path::Path, rx_addr: SocketAddr, endpoints: u32) -> Result<Self, AnyError> {
+        let path = dir.join("webhooks.db");
+        crate::harness::remove_database(&path)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
+        let org = crate::harness::bench_org(store.as_ref()).await?;
+        let key = make_key(store.as_ref(), &org, "bench", vec![Scope::AuditWrite]).await?;
+        let changes = (0..endpoints).map(|n| endpoint(rx_addr, n)).collect();
+        store
+            .append(
+                vec![AppendRequest {
+                    org_id: org.id,
+                    changes,
+                    entries: vec![],
+                }],
+                SystemClock.now(),
+            )
+            .await?
+            .pop()
+            .ok_or("no result")??;
+        let config = ServerConfig {
+            webhook_policy: DestinationPolicy {
+                allowed_subnets: vec!["127.0.0.0/8".parse()?],
+                allow_http: true,
+            },
+            ..ServerConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = format!("http://{}/v1/orgs/bench/audit/events", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(auditlog_server::serve(config, store, listener, shutdown.clone()));
+        Ok(Self {
+            api,
+            key,
+            shutdown,
+            server,
         })
-        .collect();
-    store
-        .append(
-            vec![AppendRequest {
-                org_id: org.id,
-                changes,
-                entries: vec![],
-            }],
-            SystemClock.now(),
-        )
-        .await?
-        .pop()
-        .ok_or("no result")??;
-    let config = ServerConfig {
-        webhook_policy: DestinationPolicy {
-            allowed_subnets: vec!["127.0.0.0/8".parse()?],
-            allow_http: true,
-        },
-        ..ServerConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api = format!("http://{}/v1/orgs/bench/audit/events", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(auditlog_server::serve(
-        config,
-        store.clone(),
-        listener,
-        shutdown.clone(),
-    ));
+    }
 
-    // Sustained load: a batch every 10 ms.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// The n-th endpoint, every event to the receiver.
+fn endpoint(rx_addr: SocketAddr, n: u32) -> Change {
+    Change::CreateWebhook(Endpoint {
+        id: format!("wh_bench{n}"),
+        url: format!("http://{rx_addr}/hook/{n}"),
+        description: String::new(),
+        events: Vec::new(),
+        enabled: true,
+        secret: Secret::generate(),
+        previous_secret: None,
+        created_at: SystemClock.now(),
+        failing_since: None,
+        disabled_reason: None,
+    })
+}
+
+/// What the sustained load sent.
+struct Load {
+    /// Entries in the requests sent.
+    sent: usize,
+    /// Requests not answered 201.
+    failed_posts: usize,
+    load_secs: f64,
+}
+
+/// Sustained load: a batch every 10 ms for the measurement's seconds.
+async fn sustain(client: &reqwest::Client, service: &Service, b: WebhookBench) -> Result<Load, AnyError> {
     let per_tick = (b.rate / 100).max(1) as usize;
     let batch: Vec<Value> = (0..per_tick)
         .map(|i| {
@@ -171,7 +225,7 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
     );
     while started.elapsed() < Duration::from_secs(u64::from(b.seconds)) {
         tick.tick().await;
-        let (client, api, key, body) = (client.clone(), api.clone(), key.clone(), body.clone());
+        let (client, api, key, body) = (client.clone(), service.api.clone(), service.key.clone(), body.clone());
         posts.spawn(async move {
             client
                 .post(api)
@@ -190,8 +244,15 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
             failed_posts += 1;
         }
     }
-    let load_secs = started.elapsed().as_secs_f64();
-    let want = sent * b.endpoints as usize;
+    Ok(Load {
+        sent,
+        failed_posts,
+        load_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Waits until `want` deliveries have arrived, or two minutes have passed.
+async fn wait_for_arrivals(arrivals: &Mutex<Arrivals>, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let got = arrivals.lock().map(|a| a.latencies_ms.len()).unwrap_or(0);
@@ -200,17 +261,18 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    shutdown.cancel();
-    let _ = server.await;
-    let mut lat = arrivals.lock().map(|a| a.latencies_ms.clone()).unwrap_or_default();
-    lat.sort_unstable();
-    let p99 = percentile(&lat, 0.99);
+}
+
+/// The section, from the sorted delivery latencies (ms) and the sorted
+/// baseline (µs).
+fn render(b: WebhookBench, load: &Load, want: usize, lat: &[i64], base: &[i64]) -> String {
+    let p99 = percentile(lat, 0.99);
     let verdict = if p99 <= 250 && lat.len() >= want {
         "PASS"
     } else {
         "MISS"
     };
-    Ok(format!(
+    format!(
         "### Webhook commit-to-delivery latency\n\n\
          Sustained {rate} entries/s for {secs} s ({actual:.0} entries/s achieved, {failed_posts} failed requests), \
          every entry to {eps} endpoints on loopback: {got} of {want} deliveries arrived.\n\n\
@@ -219,31 +281,14 @@ pub async fn run(dir: &std::path::Path, b: WebhookBench) -> Result<String, AnyEr
          | baseline: bare loopback POST to the receiver | {b50:.2} ms | {b99:.2} ms | {bmax:.2} ms | | |\n",
         rate = b.rate,
         secs = b.seconds,
-        actual = sent as f64 / load_secs,
+        actual = load.sent as f64 / load.load_secs,
+        failed_posts = load.failed_posts,
         eps = b.endpoints,
         got = lat.len(),
-        p50 = percentile(&lat, 0.5),
+        p50 = percentile(lat, 0.5),
         max = lat.last().copied().unwrap_or(0),
-        b50 = percentile(&base, 0.5) as f64 / 1000.0,
-        b99 = percentile(&base, 0.99) as f64 / 1000.0,
+        b50 = percentile(base, 0.5) as f64 / 1000.0,
+        b99 = percentile(base, 0.99) as f64 / 1000.0,
         bmax = base.last().copied().unwrap_or(0) as f64 / 1000.0,
-    ))
-}
-
-/// `auditlog bench --webhooks`: runs the measurement alone and prints it.
-pub async fn run_cli(args: &crate::cli::BenchArgs) -> Result<(), AnyError> {
-    let tmp = tempfile::tempdir()?;
-    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir)?;
-    let report = run(
-        &dir,
-        WebhookBench {
-            rate: args.webhook_rate,
-            seconds: args.webhook_seconds,
-            endpoints: args.webhook_endpoints,
-        },
     )
-    .await?;
-    println!("{report}");
-    Ok(())
 }
