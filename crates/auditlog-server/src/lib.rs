@@ -1,5 +1,7 @@
-//! auditlog's server: the HTTP API, the group-commit writer and, later, the
-//! background workers, all around a [`Store`] chosen by the binary.
+//! auditlog's server: the HTTP API and web pages, the group-commit writer
+//! and the background workers (webhook delivery, checkpoint signing,
+//! retention, the read recorder), all around a [`Store`] chosen by the
+//! binary. ARCHITECTURE.md follows one entry through them.
 //!
 //! # Layout
 //!
