@@ -3,11 +3,14 @@
 //! and one not, each on its own copy of the same seeded log.
 //!
 //! Comparing builds across runs could not tell a 0.5 ms change at p99 from
-//! the machine's own noise; two arms measured side by side in small
-//! alternating blocks share every disturbance, so their ratio is the cost.
-//! Each arm has its own database file because a commit empties the page
-//! cache of every reader of that file: one shared file would charge the
-//! unrecorded arm for the recorded one's commits.
+//! the machine's own noise; two arms measured side by side in alternating
+//! blocks share the machine's disturbances, so their ratio is the cost.
+//! The recorder commits in the background, so each block is followed by a
+//! pause longer than its gathering window: the recorded arm's commits land
+//! in its own block, not in the other arm's. Each arm has its own database
+//! file because a commit empties the page cache of every reader of that
+//! file: one shared file would charge the unrecorded arm for the recorded
+//! one's commits.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,8 +29,12 @@ use crate::make_key;
 use crate::report::{Table, Verdicts, fmt_ms};
 
 /// Queries one arm sends before the other takes a turn: short enough that
-/// a disturbance of the machine falls on both arms alike.
-const BLOCK: usize = 10;
+/// a disturbance of the machine falls on both arms alike, long enough to
+/// hold several of the recorder's commits.
+const BLOCK: usize = 50;
+/// The pause after each block, for the recorder to commit what the block
+/// gathered before the other arm goes.
+const SETTLE: Duration = Duration::from_millis(150);
 /// The most the recorded arm's p99 may exceed the other's. Two arms of one
 /// build differ by up to about a tenth at p99 in undisturbed runs.
 const TARGET_P99_RATIO: f64 = 1.15;
@@ -97,7 +104,8 @@ impl Arm {
 }
 
 /// Both arms' latencies for one kind: blocks of [`BLOCK`] queries taking
-/// turns, the arm going first alternating, the same queries on each.
+/// turns, the arm going first alternating, the same queries on each, a
+/// [`SETTLE`] pause after each block.
 async fn measure_kind(
     client: &reqwest::Client,
     arms: [&Arm; 2],
@@ -119,6 +127,7 @@ async fn measure_kind(
                 latencies[a].push(elapsed);
                 rows[a] += n;
             }
+            tokio::time::sleep(SETTLE).await;
         }
     }
     let [on, off] = latencies;

@@ -850,8 +850,9 @@ fn reads_section(reads: &[ReadsFigures], out: &mut String, v: &mut Verdicts) -> 
         out,
         "The same first-page queries against two in-process servers, each on its own log seeded \
          alike: one records reads (`audit_log.viewed`, the default), one does not. The arms take \
-         turns in blocks of ten requests, so both share the machine's disturbances; the ratio \
-         of their p99 is the cost.\n"
+         turns in blocks of fifty requests, each block followed by a pause in which the \
+         recorder commits what it gathered, so both arms share the machine's disturbances and \
+         each bears its own commits; the ratio of their p99 is the cost.\n"
     )?;
     crate::reads::table(reads, v).render(out)
 }
