@@ -202,6 +202,16 @@ pub async fn openapi_json() -> Response {
     resp
 }
 
+/// The organization a `/v1/orgs/{org}/…` operation acts in, declared once
+/// for every such operation.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct OrgPath {
+    /// The organization's slug.
+    org: String,
+}
+
 /// Declares a set of refusals that operations share, so their
 /// `responses(...)` name the set once instead of a row per status. Each
 /// status refers to its response below.

@@ -77,7 +77,7 @@ fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
     path = "/v1/orgs/{org}/api-keys",
     operation_id = "list_api_keys",
     tag = "api-keys",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     responses(
         (status = 200, description = "The keys.", body = Keys),
         crate::openapi::Denied,
@@ -115,7 +115,7 @@ pub struct NewKey {
     path = "/v1/orgs/{org}/api-keys",
     operation_id = "create_api_key",
     tag = "api-keys",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = NewKey,
     responses(
         (status = 201, description = "Created.", body = CreatedKey),
@@ -175,7 +175,7 @@ pub async fn create(
     operation_id = "revoke_api_key",
     tag = "api-keys",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("prefix" = String, Path, description = "The key's public prefix, such as `lqt_ab12cd34`."),
     ),
     responses(

@@ -163,7 +163,7 @@ pub async fn page_of(
     operation_id = "list_events",
     tag = "audit",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         FilterParams,
         PageParams,
         ("proofs" = Option<bool>, Query, description = "Add each entry's Merkle leaf hash."),
@@ -216,7 +216,7 @@ pub async fn visible_entry(state: &AppState, org: &Org, id: &str) -> Result<Entr
     operation_id = "get_event",
     tag = "audit",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, format = Uuid, description = "The entry's id."),
     ),
     responses(

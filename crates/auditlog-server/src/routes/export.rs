@@ -189,7 +189,7 @@ impl Export {
     operation_id = "export_events",
     tag = "audit",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("format" = Option<String>, Query, description = "`csv` (the default) or `jsonl`.",
             example = "csv", pattern = "^(csv|jsonl)$"),
         ("proofs" = Option<bool>, Query,

@@ -122,7 +122,7 @@ pub struct IngestedEntry {
     path = "/v1/orgs/{org}/audit/events",
     operation_id = "ingest_events",
     tag = "audit",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = IngestBody,
     responses(
         (status = 201, description = "Recorded (durably committed).", body = Ingested),

@@ -47,7 +47,7 @@ pub struct Members {
     path = "/v1/orgs/{org}/members",
     operation_id = "list_members",
     tag = "members",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     responses(
         (status = 200, description = "The members.", body = Members),
         crate::openapi::Denied,
@@ -98,7 +98,7 @@ pub struct Invited {
     path = "/v1/orgs/{org}/members",
     operation_id = "add_member",
     tag = "members",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = NewMember,
     responses(
         (status = 201, description = "Invited.", body = Invited),
@@ -180,7 +180,7 @@ pub struct RolePatch {
     operation_id = "change_member_role",
     tag = "members",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("email" = String, Path, description = "The member's email."),
     ),
     request_body = RolePatch,
@@ -230,7 +230,7 @@ pub async fn change_role(
     operation_id = "remove_member",
     tag = "members",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("email" = String, Path, description = "The member's email."),
     ),
     responses(
@@ -269,7 +269,7 @@ pub struct ResetIssued {
     operation_id = "reset_member_password",
     tag = "members",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("email" = String, Path, description = "The member's email."),
     ),
     responses(

@@ -49,7 +49,7 @@ pub fn org_view(org: &Org) -> OrgView {
     path = "/v1/orgs/{org}",
     operation_id = "get_org",
     tag = "organization",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     responses(
         (status = 200, description = "The organization.", body = OrgView),
         crate::openapi::Denied,
@@ -110,7 +110,7 @@ fn org_resource(org: &Org) -> Resource {
     path = "/v1/orgs/{org}",
     operation_id = "update_org",
     tag = "organization",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = OrgPatch,
     responses(
         (status = 200, description = "The organization after the change.", body = OrgView),

@@ -51,7 +51,7 @@ pub struct Projects {
     path = "/v1/orgs/{org}/projects",
     operation_id = "list_projects",
     tag = "projects",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     responses(
         (status = 200, description = "The projects.", body = Projects),
         crate::openapi::Denied,
@@ -78,7 +78,7 @@ pub struct ProjectInput {
     path = "/v1/orgs/{org}/projects",
     operation_id = "create_project",
     tag = "projects",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = ProjectInput,
     responses(
         (status = 201, description = "Created.", body = Project),
@@ -131,7 +131,7 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<P
     operation_id = "rename_project",
     tag = "projects",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The project's id, such as `p_1a2b3c4d5e`."),
     ),
     request_body = ProjectInput,
@@ -180,7 +180,7 @@ pub async fn rename(
     operation_id = "delete_project",
     tag = "projects",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The project's id."),
     ),
     responses(

@@ -135,7 +135,7 @@ async fn within_log(state: &AppState, principal: &Principal, name: &str, size: u
     operation_id = "get_checkpoint",
     tag = "tamper-evidence",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("tree_size" = Option<u64>, Query, minimum = 0,
             description = "The checkpoint at this size (at most the log's); default: the latest."),
         ("format" = Option<String>, Query, pattern = "^(json|note)$",
@@ -195,7 +195,7 @@ pub async fn checkpoint(
     operation_id = "get_inclusion_proof",
     tag = "tamper-evidence",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("seq" = u64, Query, minimum = 1, description = "The entry's sequence number."),
         ("tree_size" = Option<u64>, Query, minimum = 1,
             description = "The tree to prove inclusion in (from `seq` to the log's size); default: the whole log."),
@@ -253,7 +253,7 @@ pub async fn inclusion(
     operation_id = "get_consistency_proof",
     tag = "tamper-evidence",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("from" = u64, Query, minimum = 0, description = "The older tree size."),
         ("to" = u64, Query, minimum = 0, description = "The newer tree size, at most the log's."),
     ),

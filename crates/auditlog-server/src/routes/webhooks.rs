@@ -184,7 +184,7 @@ async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<E
     path = "/v1/orgs/{org}/webhooks",
     operation_id = "list_webhooks",
     tag = "webhooks",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     responses(
         (status = 200, description = "The endpoints.", body = Webhooks),
         crate::openapi::Denied,
@@ -210,7 +210,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> Result
     operation_id = "get_webhook",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     responses(
@@ -253,7 +253,7 @@ pub struct NewWebhook {
     path = "/v1/orgs/{org}/webhooks",
     operation_id = "create_webhook",
     tag = "webhooks",
-    params(("org" = String, Path, description = "The organization's slug.")),
+    params(crate::openapi::OrgPath),
     request_body = NewWebhook,
     responses(
         (status = 201, description = "Created.", body = CreatedWebhook),
@@ -328,7 +328,7 @@ pub struct WebhookPatch {
     operation_id = "update_webhook",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     request_body = WebhookPatch,
@@ -417,7 +417,7 @@ pub async fn update(
     operation_id = "delete_webhook",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     responses(
@@ -448,7 +448,7 @@ pub async fn delete(
     operation_id = "rotate_webhook_secret",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     responses(
@@ -494,7 +494,7 @@ pub async fn rotate_secret(
     operation_id = "test_webhook",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     responses(
@@ -558,7 +558,7 @@ pub async fn test(
     operation_id = "list_webhook_deliveries",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
     ),
     responses(
@@ -585,7 +585,7 @@ pub async fn deliveries(
     operation_id = "retry_webhook_delivery",
     tag = "webhooks",
     params(
-        ("org" = String, Path, description = "The organization's slug."),
+        crate::openapi::OrgPath,
         ("id" = String, Path, description = "The endpoint's id."),
         ("delivery" = String, Path, description = "The delivery's id."),
     ),
