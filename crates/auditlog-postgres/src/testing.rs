@@ -199,43 +199,78 @@ fn start() -> Result<String, Unavailable> {
 }
 
 fn start_from(bin: &Path, kind: Kind) -> Result<Started, String> {
-    let root = std::env::temp_dir().join(format!(
-        "auditlog-pg-{}-{}",
-        std::process::id(),
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let data = root.join("data");
-    let log_path = root.join("postgres.log");
-    // Whoever owns a directory we just made is who we run as.
-    let as_root = std::fs::metadata(&root).map_err(|e| e.to_string())?.uid() == 0;
-    let mut owner = None;
-    if as_root {
-        let id = |flag: &str| -> Result<u32, String> {
-            let out = Command::new("id")
-                .args([flag, "postgres"])
-                .output()
-                .map_err(|e| format!("id: {e}"))?;
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .map_err(|_| "running as root, and there is no postgres user to run PostgreSQL as".to_owned())
+    let cluster = Cluster::new(bin)?;
+    let password = cluster.init(kind)?;
+    let settings = match kind {
+        Kind::Plain => Vec::new(),
+        Kind::Tls => vec![
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", cluster.root.join("server.crt").display()),
+            format!("ssl_key_file={}", cluster.root.join("server.key").display()),
+        ],
+    };
+    let (mut server, port) = cluster.spawn(&settings)?;
+    watch_over(server.id(), &cluster.data, &cluster.root)?;
+    wait_until_ready(&mut server, port, &cluster.data).map_err(|e| format!("{e}\n{}", cluster.log_text()))?;
+    let user = match password {
+        Some(p) => format!("postgres:{p}"),
+        None => "postgres".to_owned(),
+    };
+    Ok(Started {
+        url: format!("postgres://{user}@127.0.0.1:{port}/postgres"),
+        root: cluster.root,
+    })
+}
+
+/// A throwaway cluster's directory, and who runs its programs: as root,
+/// the `postgres` user, who must own what the server reads.
+struct Cluster {
+    bin: PathBuf,
+    root: PathBuf,
+    data: PathBuf,
+    log_path: PathBuf,
+    owner: Option<(u32, u32)>,
+}
+
+impl Cluster {
+    fn new(bin: &Path) -> Result<Self, String> {
+        let root = std::env::temp_dir().join(format!(
+            "auditlog-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        // Whoever owns a directory we just made is who we run as.
+        let as_root = std::fs::metadata(&root).map_err(|e| e.to_string())?.uid() == 0;
+        let owner = if as_root {
+            Some((postgres_id("-u")?, postgres_id("-g")?))
+        } else {
+            None
         };
-        owner = Some((id("-u")?, id("-g")?));
+        let cluster = Self {
+            bin: bin.to_path_buf(),
+            data: root.join("data"),
+            log_path: root.join("postgres.log"),
+            root,
+            owner,
+        };
+        cluster.give(&cluster.root)?;
+        Ok(cluster)
     }
-    // Files the server reads must be its own: as root, the postgres user's.
-    let give = |path: &Path| -> Result<(), String> {
-        match owner {
+
+    /// Files the server reads must be its own: as root, the postgres user's.
+    fn give(&self, path: &Path) -> Result<(), String> {
+        match self.owner {
             Some((uid, gid)) => {
                 std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| format!("{}: {e}", path.display()))
             }
             None => Ok(()),
         }
-    };
-    give(&root)?;
-    let command = |program: &str| {
-        let program = bin.join(program);
-        if as_root {
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if self.owner.is_some() {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
                 .arg(program);
@@ -243,94 +278,113 @@ fn start_from(bin: &Path, kind: Kind) -> Result<Started, String> {
         } else {
             Command::new(program)
         }
-    };
-    let log = || std::fs::File::options().create(true).append(true).open(&log_path);
-    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    }
 
-    let mut password = None;
-    let mut initdb = command("initdb");
-    initdb
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
-    let mut server_settings = Vec::new();
-    match kind {
-        Kind::Plain => {
-            initdb.args(["-A", "trust"]);
-        }
-        Kind::Tls => {
-            let secret = uuid::Uuid::now_v7().simple().to_string();
-            let pwfile = root.join("password");
-            std::fs::write(&pwfile, &secret).map_err(|e| e.to_string())?;
-            give(&pwfile)?;
-            initdb
-                .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
-                .arg(format!("--pwfile={}", pwfile.display()));
-            password = Some(secret);
-            make_certificates(&root)?;
-            for file in ["server.crt", "server.key"] {
-                give(&root.join(file))?;
+    fn log(&self) -> Result<std::fs::File, String> {
+        std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| e.to_string())
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs initdb; with TLS, also the certificates and a password for
+    /// connections over TCP, which it answers.
+    fn init(&self, kind: Kind) -> Result<Option<String>, String> {
+        let mut initdb = self.command("initdb");
+        initdb
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]);
+        let password = match kind {
+            Kind::Plain => {
+                initdb.args(["-A", "trust"]);
+                None
             }
-            // PostgreSQL refuses a key others may read.
-            std::fs::set_permissions(root.join("server.key"), std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| e.to_string())?;
-            server_settings = vec![
-                "ssl=on".to_owned(),
-                format!("ssl_cert_file={}", root.join("server.crt").display()),
-                format!("ssl_key_file={}", root.join("server.key").display()),
-            ];
+            Kind::Tls => Some(self.tls(&mut initdb)?),
+        };
+        let status = initdb
+            .stdin(Stdio::null())
+            .stdout(self.log()?)
+            .stderr(self.log()?)
+            .status()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !status.success() {
+            return Err(format!("initdb failed:\n{}", self.log_text()));
         }
-    }
-    let status = initdb
-        .stdin(Stdio::null())
-        .stdout(log().map_err(|e| e.to_string())?)
-        .stderr(log().map_err(|e| e.to_string())?)
-        .status()
-        .map_err(|e| format!("initdb: {e}"))?;
-    if !status.success() {
-        return Err(format!("initdb failed:\n{}", log_text()));
+        Ok(password)
     }
 
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let mut server = command("postgres")
-        .arg("-D")
-        .arg(&data)
-        .arg("-p")
-        .arg(port.to_string())
-        .arg("-k")
-        .arg(&root)
-        .args([
-            "-c",
-            "listen_addresses=127.0.0.1",
-            // A test server loses nothing worth keeping in a crash.
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=300",
-        ])
-        .args(server_settings.iter().flat_map(|s| ["-c", s.as_str()]))
-        .stdin(Stdio::null())
-        .stdout(log().map_err(|e| e.to_string())?)
-        .stderr(log().map_err(|e| e.to_string())?)
-        .spawn()
-        .map_err(|e| format!("postgres: {e}"))?;
-    watch_over(server.id(), &data, &root)?;
-    wait_until_ready(&mut server, port, &data).map_err(|e| format!("{e}\n{}", log_text()))?;
-    let user = match password {
-        Some(p) => format!("postgres:{p}"),
-        None => "postgres".to_owned(),
-    };
-    Ok(Started {
-        url: format!("postgres://{user}@127.0.0.1:{port}/postgres"),
-        root,
-    })
+    fn tls(&self, initdb: &mut Command) -> Result<String, String> {
+        let secret = uuid::Uuid::now_v7().simple().to_string();
+        let pwfile = self.root.join("password");
+        std::fs::write(&pwfile, &secret).map_err(|e| e.to_string())?;
+        self.give(&pwfile)?;
+        initdb
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        make_certificates(&self.root)?;
+        for file in ["server.crt", "server.key"] {
+            self.give(&self.root.join(file))?;
+        }
+        // PostgreSQL refuses a key others may read.
+        std::fs::set_permissions(self.root.join("server.key"), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        Ok(secret)
+    }
+
+    /// Starts the server on a free loopback port with `settings`.
+    fn spawn(&self, settings: &[String]) -> Result<(std::process::Child, u16), String> {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let server = self
+            .command("postgres")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(&self.root)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                // A test server loses nothing worth keeping in a crash.
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+            ])
+            .args(settings.iter().flat_map(|s| ["-c", s.as_str()]))
+            .stdin(Stdio::null())
+            .stdout(self.log()?)
+            .stderr(self.log()?)
+            .spawn()
+            .map_err(|e| format!("postgres: {e}"))?;
+        Ok((server, port))
+    }
+}
+
+/// The `postgres` user's uid (`-u`) or gid (`-g`), to run the server as
+/// when the tests run as root.
+fn postgres_id(flag: &str) -> Result<u32, String> {
+    let out = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .map_err(|e| format!("id: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "running as root, and there is no postgres user to run PostgreSQL as".to_owned())
 }
 
 /// Makes, in `dir`, a CA (`ca.crt`), a server certificate it signed for
