@@ -160,7 +160,9 @@ async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Result<(
         }
         None => false,
     };
-    let exists = created
+    // After the insert the account is there either way; only without
+    // one does its existence need a look.
+    let exists = a.new_account.is_some()
         || db::query_opt(tx, "SELECT 1 FROM users WHERE email = $1 FOR SHARE", &[&a.email])
             .await?
             .is_some();

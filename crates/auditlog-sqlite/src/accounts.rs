@@ -150,7 +150,9 @@ fn accept(conn: &Connection, org: OrgId, a: Acceptance<'_>) -> Result<(), StoreE
         }
         None => false,
     };
-    let exists = created
+    // After the insert the account is there either way; only without
+    // one does its existence need a look.
+    let exists = a.new_account.is_some()
         || conn
             .query_row("SELECT 1 FROM users WHERE email = ?1", [a.email], |r| {
                 r.get::<_, i64>(0)
