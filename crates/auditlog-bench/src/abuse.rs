@@ -241,31 +241,22 @@ async fn big_body_attacker(target: Target, observed: Arc<Observed>, stop: Cancel
         target.addr
     );
     let chunk = vec![b' '; BIG_CHUNK];
-    while !stop.is_cancelled() {
+    let attempt = || async {
         observed.big_opened.fetch_add(1, Ordering::Relaxed);
-        let sent = async {
-            let mut stream = TcpStream::connect(&target.addr).await.ok()?;
-            stream.write_all(head.as_bytes()).await.ok()?;
-            let mut written = 0u64;
-            while written < BIG_BODY {
-                let n = chunk.len().min((BIG_BODY - written) as usize);
-                stream.write_all(&chunk[..n]).await.ok()?;
-                written += n as u64;
-                tokio::time::sleep(BIG_PERIOD).await;
-            }
-            // Whole: hold the connection until the server answers or drops it.
-            let _ = stream.read(&mut [0u8; 512]).await;
-            Some(())
-        };
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = sent => {}
+        let mut stream = TcpStream::connect(&target.addr).await.ok()?;
+        stream.write_all(head.as_bytes()).await.ok()?;
+        let mut written = 0u64;
+        while written < BIG_BODY {
+            let n = chunk.len().min((BIG_BODY - written) as usize);
+            stream.write_all(&chunk[..n]).await.ok()?;
+            written += n as u64;
+            tokio::time::sleep(BIG_PERIOD).await;
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(RECONNECT_PAUSE) => {}
-        }
-    }
+        // Whole: hold the connection until the server answers or drops it.
+        let _ = stream.read(&mut [0u8; 512]).await;
+        Some(())
+    };
+    again_until(&stop, attempt).await;
 }
 
 /// Sends ingest requests with a valid key whose bodies come a byte every
@@ -276,20 +267,31 @@ async fn trickle_attacker(target: Target, observed: Arc<Observed>, stop: Cancell
          Content-Type: application/json\r\nContent-Length: {TRICKLE_BODY}\r\n\r\n",
         target.addr, target.key
     );
-    while !stop.is_cancelled() {
+    let attempt = || async {
         observed.trickle_opened.fetch_add(1, Ordering::Relaxed);
-        let sent = async {
-            let mut stream = TcpStream::connect(&target.addr).await.ok()?;
-            stream.write_all(head.as_bytes()).await.ok()?;
-            for _ in 0..TRICKLE_BODY {
-                stream.write_all(b" ").await.ok()?;
-                tokio::time::sleep(TRICKLE_PERIOD).await;
-            }
-            Some(())
-        };
+        let mut stream = TcpStream::connect(&target.addr).await.ok()?;
+        stream.write_all(head.as_bytes()).await.ok()?;
+        for _ in 0..TRICKLE_BODY {
+            stream.write_all(b" ").await.ok()?;
+            tokio::time::sleep(TRICKLE_PERIOD).await;
+        }
+        Some(())
+    };
+    again_until(&stop, attempt).await;
+}
+
+/// Runs `attempt` (one attacking connection) over and over, reconnecting
+/// [`RECONNECT_PAUSE`] after each ends, until `stop`, which also cuts an
+/// attempt short.
+async fn again_until<F, Fut>(stop: &CancellationToken, attempt: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<()>>,
+{
+    while !stop.is_cancelled() {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = sent => {}
+            _ = attempt() => {}
         }
         tokio::select! {
             () = stop.cancelled() => return,

@@ -35,8 +35,10 @@ const BLOCK: usize = 50;
 /// The pause after each block, for the recorder to commit what the block
 /// gathered before the other arm goes.
 const SETTLE: Duration = Duration::from_millis(150);
-/// The most the recorded arm's p99 may exceed the other's. Two arms of one
-/// build differ by up to about a tenth at p99 in undisturbed runs.
+/// The most the recorded arm's p99 may exceed the other's. Kinds whose two
+/// arms do the same work have differed by 0.78-1.34 at p99 on a shared
+/// 2-core machine (BENCHMARKS.md), so a miss here can be noise; the target
+/// is kept rather than widened to hide it.
 const TARGET_P99_RATIO: f64 = 1.15;
 
 /// One query kind's latencies with reads recorded and without.
