@@ -232,10 +232,10 @@ async fn send(
 /// The entries the log holds after the test.
 async fn stored_entries(path: &std::path::Path) -> Result<i64, AnyError> {
     let store = auditlog_sqlite::SqliteStore::open(path)?;
-    let org = auditlog_domain::Store::org_by_slug(&store, crate::harness::ORG_SLUG)
+    let org = auditlog_domain::store::AccountStore::org_by_slug(&store, crate::harness::ORG_SLUG)
         .await?
         .ok_or("the load test's organization is gone")?;
-    Ok(auditlog_domain::Store::log_size(&store, org.id).await?)
+    Ok(auditlog_domain::store::EntryStore::log_size(&store, org.id).await?)
 }
 
 /// Distinct batches of entries. Live ingest sends no `timestamp`, so the
