@@ -36,7 +36,8 @@
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
 //! - [`gaps`]: which entries missing from a complete export retention purged.
-//! - [`store`]: the `Store` trait every backend implements, and its errors.
+//! - [`store`]: the store traits every backend implements (one per
+//!   concern, `Store` all of them), and their errors.
 
 #![forbid(unsafe_code)]
 

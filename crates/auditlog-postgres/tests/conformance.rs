@@ -2,6 +2,9 @@
 //! a fresh database, and what only PostgreSQL has: several processes
 //! appending to one database, partitions, reopening.
 
+use auditlog_domain::store::AccountStore;
+use auditlog_domain::store::DeliveryStore;
+use auditlog_domain::store::EntryStore;
 use std::collections::HashSet;
 
 use auditlog_domain::change::Change;
@@ -10,7 +13,7 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{NewEntry, Org, Plan, Store, Timestamp, canonical, merkle};
+use auditlog_domain::{NewEntry, Org, Plan, Timestamp, canonical, merkle};
 use auditlog_postgres::{PostgresStore, schema, testing};
 
 /// A store on a fresh database, or `None` when there is no PostgreSQL.

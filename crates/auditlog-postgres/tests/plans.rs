@@ -6,8 +6,8 @@ use auditlog_domain::cursor::Cursor;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Page, parse_listing};
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Catalog, NewEntry, OrgId, Plan, Store, Timestamp};
+use auditlog_domain::store::{AccountStore, AppendRequest, EntryStore};
+use auditlog_domain::{Catalog, NewEntry, OrgId, Plan, Timestamp};
 use auditlog_postgres::{PostgresStore, listing, testing};
 
 const EVENTS: [&str; 4] = [

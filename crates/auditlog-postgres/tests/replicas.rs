@@ -3,6 +3,10 @@
 //! a database that goes away being reported as unavailable (a 503 and a
 //! retry), not as a bug.
 
+use auditlog_domain::store::AccountStore;
+use auditlog_domain::store::DeliveryStore;
+use auditlog_domain::store::EntryStore;
+use auditlog_domain::store::MaintenanceStore;
 use std::time::Duration;
 
 use auditlog_domain::change::Change;
@@ -10,7 +14,7 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::store::{AppendRequest, Job};
 use auditlog_domain::webhook::{Endpoint, Secret};
-use auditlog_domain::{NewEntry, Plan, Store, StoreError, Timestamp};
+use auditlog_domain::{NewEntry, Plan, StoreError, Timestamp};
 use auditlog_postgres::{PostgresStore, testing};
 
 const T0: i64 = 1_790_000_000_000;

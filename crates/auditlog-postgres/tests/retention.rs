@@ -3,12 +3,14 @@
 //! within its organization's window stays, and appends into a month being
 //! dropped, from this process or another, keep working with exact figures.
 
+use auditlog_domain::store::EntryStore;
+use auditlog_domain::store::MaintenanceStore;
 mod common;
 
 use std::collections::HashMap;
 
 use auditlog_domain::store::Purged;
-use auditlog_domain::{Entry, NewEntry, OrgId, Store, Timestamp};
+use auditlog_domain::{Entry, NewEntry, OrgId, Timestamp};
 use auditlog_postgres::tokio_postgres::{self, NoTls};
 use auditlog_postgres::{PostgresStore, testing};
 use common::{append, dated, org};

@@ -4,7 +4,9 @@
 //! not, channel binding works, and `sslmode=disable` still connects.
 
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::{Plan, Store, StoreError, Timestamp};
+use auditlog_domain::store::AccountStore;
+use auditlog_domain::store::DeliveryStore;
+use auditlog_domain::{Plan, StoreError, Timestamp};
 use auditlog_postgres::tls::{MakeTls, Roots};
 use auditlog_postgres::tokio_postgres::config::SslMode;
 use auditlog_postgres::{PostgresStore, testing};

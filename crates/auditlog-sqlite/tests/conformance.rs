@@ -1,6 +1,7 @@
 //! The SQLite store against the shared conformance suite, each check on a
 //! fresh database file.
 
+use auditlog_domain::store::AccountStore;
 use auditlog_sqlite::SqliteStore;
 
 async fn fresh() -> SqliteStore {
@@ -14,7 +15,7 @@ auditlog_store_conformance::conformance_tests!(fresh());
 
 #[tokio::test]
 async fn reopening_keeps_everything_and_migrates_once() {
-    use auditlog_domain::{Plan, Store, Timestamp, org::NewOrg};
+    use auditlog_domain::{Plan, Timestamp, org::NewOrg};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     {

@@ -1,6 +1,8 @@
 //! The command line, run as a user would: the real binary on a temporary
 //! database.
 
+use auditlog_domain::store::AccountStore;
+use auditlog_domain::store::EntryStore;
 mod common;
 
 use common::*;
@@ -102,7 +104,6 @@ fn org_and_key_creation_print_a_key_that_works() {
     // the command line; the refused ones recorded nothing.
     let path = dir.path().join("a.db");
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use auditlog_domain::Store;
         let store = auditlog_sqlite::SqliteStore::open(&path).unwrap();
         let org = store.org_by_slug("acme").await.unwrap().unwrap();
         let page = auditlog_domain::filter::Page { limit: 10, after: None };
@@ -249,7 +250,6 @@ fn member_add_sets_a_first_password_from_the_environment_or_stdin() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use auditlog_domain::Store;
         let store = auditlog_sqlite::SqliteStore::open(&path).unwrap();
         let org = store.org_by_slug("acme").await.unwrap().unwrap();
         let m = store.member(org.id, "olivia@acme.com").await.unwrap().unwrap();
@@ -411,7 +411,6 @@ fn migrate_applies_the_postgres_schema() {
     assert!(out.contains("acme"), "{out}");
     // The command line's door records itself on PostgreSQL too.
     rt.block_on(async {
-        use auditlog_domain::Store;
         let store = auditlog_postgres::PostgresStore::connect(&url).await.unwrap();
         let org = store.org_by_slug("acme").await.unwrap().unwrap();
         let entries = store

@@ -3,8 +3,10 @@
 
 use auditlog_domain::entry::Resource;
 use auditlog_domain::org::NewOrg;
+use auditlog_domain::store::AccountStore;
 use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Entry, NewEntry, Org, Plan, Store, Timestamp};
+use auditlog_domain::store::EntryStore;
+use auditlog_domain::{Entry, NewEntry, Org, Plan, Timestamp};
 use auditlog_postgres::PostgresStore;
 
 /// The time organizations are made and entries received at.

@@ -1,0 +1,52 @@
+//! What lets a caller in: API keys, passwords and sessions.
+
+use async_trait::async_trait;
+
+use crate::api_key::{KeyHash, KeyPrefix, Scope};
+use crate::session::Session;
+use crate::store::StoreError;
+use crate::{OrgId, Timestamp};
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub org_id: OrgId,
+    pub prefix: KeyPrefix,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub hash: KeyHash,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub org_id: OrgId,
+    pub prefix: KeyPrefix,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub hash: KeyHash,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// API keys, passwords and sessions.
+#[async_trait]
+pub trait AccessStore: Send + Sync + 'static {
+    async fn create_api_key(&self, key: NewApiKey, now: Timestamp) -> Result<ApiKeyRecord, StoreError>;
+
+    /// Looks a key up by its public prefix, which is unique across the
+    /// installation, so a key used against another organization can be told
+    /// apart from a key that does not exist.
+    async fn api_key(&self, prefix: &KeyPrefix) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Sets an account's password, creating the account if needed.
+    async fn set_password(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<(), StoreError>;
+
+    async fn create_session(&self, session: Session) -> Result<(), StoreError>;
+
+    /// The session with this token hash, if it exists and has not expired.
+    async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,136 @@
+//! [`AccessStore`] on PostgreSQL: API keys, passwords and sessions.
+
+use async_trait::async_trait;
+use auditlog_domain::api_key::KeyPrefix;
+use auditlog_domain::session::Session;
+use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
+use auditlog_domain::{OrgId, StoreError, Timestamp};
+
+use crate::PostgresStore;
+use crate::error::{conflict_or, db_err};
+use crate::rows::API_KEY_COLUMNS;
+use crate::{db, rows};
+
+#[async_trait]
+impl AccessStore for PostgresStore {
+    async fn create_api_key(&self, key: NewApiKey, now: Timestamp) -> Result<ApiKeyRecord, StoreError> {
+        let client = self.client().await?;
+        db::execute(
+            &client,
+            "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &key.org_id.0,
+                &key.prefix.as_str(),
+                &key.name,
+                &rows::scopes_to_sql(&key.scopes),
+                &&key.hash.0[..],
+                &now.millis(),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, format!("API key {}", key.prefix)))?;
+        Ok(ApiKeyRecord {
+            org_id: key.org_id,
+            prefix: key.prefix,
+            name: key.name,
+            scopes: key.scopes,
+            hash: key.hash,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+        })
+    }
+
+    async fn api_key(&self, prefix: &KeyPrefix) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        db::query_opt(
+            &client,
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1"),
+            &[&prefix.as_str()],
+        )
+        .await
+        .map_err(db_err)?
+        .map(|r| rows::api_key(&r))
+        .transpose()
+    }
+
+    async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        db::query(
+            &client,
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, prefix"),
+            &[&org.0],
+        )
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(rows::api_key)
+        .collect()
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        db::execute(
+            &client,
+            "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+            &[&email, &password_hash, &now.millis()],
+        )
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_session(&self, session: Session) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        // Expired sessions are swept as new ones start, so the table stays
+        // as small as the set of live sessions.
+        db::execute(
+            &client,
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            &[&session.created_at.millis()],
+        )
+        .await
+        .map_err(db_err)?;
+        db::execute(
+            &client,
+            "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &&session.token_hash[..],
+                &session.email,
+                &session.csrf_token,
+                &session.created_at.millis(),
+                &session.expires_at.millis(),
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let client = self.client().await?;
+        db::query_opt(
+            &client,
+            "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions \
+             WHERE token_hash = $1 AND expires_at > $2",
+            &[&&token_hash[..], &now.millis()],
+        )
+        .await
+        .map_err(db_err)?
+        .map(|r| rows::session(&r))
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        db::execute(
+            &client,
+            "DELETE FROM sessions WHERE token_hash = $1",
+            &[&&token_hash[..]],
+        )
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! [`AccessStore`] on SQLite: API keys, passwords and sessions.
+
+use async_trait::async_trait;
+use auditlog_domain::api_key::KeyPrefix;
+use auditlog_domain::session::Session;
+use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
+use auditlog_domain::{OrgId, StoreError, Timestamp};
+use r2d2_sqlite::rusqlite::{OptionalExtension, params};
+
+use crate::SqliteStore;
+use crate::rows;
+use crate::rows::{API_KEY_COLUMNS, db_err};
+
+#[async_trait]
+impl AccessStore for SqliteStore {
+    async fn create_api_key(&self, key: NewApiKey, now: Timestamp) -> Result<ApiKeyRecord, StoreError> {
+        self.write(move |conn| {
+            let scopes = rows::scopes_to_text(&key.scopes);
+            conn.execute(
+                "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.org_id.0, key.prefix.as_str(), key.name, scopes, &key.hash.0[..], now.millis()],
+            )
+            .map_err(|e| rows::conflict_or(e, format!("API key {}", key.prefix)))?;
+            Ok(ApiKeyRecord {
+                org_id: key.org_id,
+                prefix: key.prefix,
+                name: key.name,
+                scopes: key.scopes,
+                hash: key.hash,
+                created_at: now,
+                revoked_at: None,
+                last_used_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn api_key(&self, prefix: &KeyPrefix) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let prefix = prefix.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"))
+                .and_then(|mut s| s.query_row([prefix], rows::api_key_from_row).optional())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 ORDER BY created_at, prefix"
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map([org.0], rows::api_key_from_row).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<(), StoreError> {
+        let (email, hash) = (email.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+                params![email, hash, now.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            // Expired sessions are swept as new ones start, so the table
+            // stays as small as the set of live sessions.
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [session.created_at.millis()])
+                .map_err(db_err)?;
+            conn.execute(
+                "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    &session.token_hash[..],
+                    session.email,
+                    session.csrf_token,
+                    session.created_at.millis(),
+                    session.expires_at.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let hash = *token_hash;
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions \
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![&hash[..], now.millis()], rows::session_from_row)
+                    .optional()
+            })
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let hash = *token_hash;
+        self.write(move |conn| {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}
