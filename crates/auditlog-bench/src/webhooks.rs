@@ -17,7 +17,7 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Clock, Store, SystemClock};
 use auditlog_server::ServerConfig;
-use auditlog_server::webhook_client::DestinationPolicy;
+use auditlog_server::workers::webhook_client::DestinationPolicy;
 use auditlog_sqlite::SqliteStore;
 use axum::Router;
 use axum::body::Bytes;

@@ -46,19 +46,18 @@
 //! with `float_roundtrip`.
 
 use std::fmt::Write;
-
-use serde_json::{Map, Number, Value};
-
 use std::net::IpAddr;
 
+use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
 use crate::entry::SubmittedBy;
 use crate::merkle::{Hash, leaf_hash};
 use crate::{Actor, Entry, NewEntry, Resource, Timestamp};
 
-/// The version new entries are written with.
-pub const CURRENT_VERSION: u8 = 2;
+/// The version new entries are written with; it lives beside [`Entry`],
+/// which records it, so the entry module needs nothing from this one.
+pub use crate::entry::CURRENT_VERSION;
 
 /// Why an entry's canonical bytes cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,10 @@ use uuid::Uuid;
 
 use crate::{OrgId, Timestamp};
 
+/// The version of the canonical form (`crate::canonical`) new entries are
+/// written with.
+pub const CURRENT_VERSION: u8 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -267,7 +271,7 @@ impl NewEntry {
             request_id: self.request_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
             submitted_by: Some(self.submitted_by.clone()),
-            canonical_version: crate::canonical::CURRENT_VERSION,
+            canonical_version: CURRENT_VERSION,
         }
     }
 }

@@ -10,10 +10,12 @@ use auditlog_domain::rate_limit::Rate;
 use auditlog_domain::{Catalog, Clock, SystemClock};
 use ipnet::IpNet;
 
-use crate::checkpointer::CheckpointConfig;
-use crate::dispatcher::DispatcherConfig;
-use crate::webhook_client::DestinationPolicy;
-use crate::writer::WriterConfig;
+use crate::workers::checkpointer::CheckpointConfig;
+use crate::workers::dispatcher::DispatcherConfig;
+use crate::workers::webhook_client::DestinationPolicy;
+use crate::workers::writer::WriterConfig;
+
+pub use crate::workers::retention::RetentionConfig;
 
 /// What a process makes for itself rather than reads from its settings,
 /// kept apart from them so that the other fields of `ServerConfig` are
@@ -82,27 +84,6 @@ pub struct ServerConfig {
     /// served binary; tests of what a listing selects turn it off, so the
     /// listing's own records do not join what they count.
     pub record_reads: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct RetentionConfig {
-    /// How often the purger looks for expired entries (it also runs at start).
-    pub interval: Duration,
-    /// Entries deleted per transaction; small, so ingest never waits long.
-    pub batch: u32,
-    /// Whether the purger runs on its own; tests that drive passes
-    /// themselves turn it off, so its pass at start cannot race theirs.
-    pub background: bool,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(15 * 60),
-            batch: 500,
-            background: true,
-        }
-    }
 }
 
 /// Request rates per API key and per client address, past which requests

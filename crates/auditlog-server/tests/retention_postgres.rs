@@ -15,7 +15,7 @@ use auditlog_domain::{Clock, Entry, ManualClock, NewEntry, Org, Plan, Store, Tim
 use auditlog_postgres::tokio_postgres::{self, NoTls};
 use auditlog_postgres::{PostgresStore, testing};
 use auditlog_server::Writer;
-use auditlog_server::retention::{OrgPurge, purge_once};
+use auditlog_server::workers::retention::{OrgPurge, purge_once};
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()

@@ -70,7 +70,7 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
     welcome.print();
 
     let config = ServerConfig {
-        checkpoints: auditlog_server::checkpointer::CheckpointConfig {
+        checkpoints: auditlog_server::workers::checkpointer::CheckpointConfig {
             key: Arc::new(key),
             ..Default::default()
         },

@@ -8,10 +8,10 @@ use auditlog_domain::Catalog;
 use auditlog_domain::checkpoint::SigningKey;
 use auditlog_domain::rate_limit::Rate;
 use auditlog_server::ServerConfig;
-use auditlog_server::checkpointer::CheckpointConfig;
 use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig, Runtime};
-use auditlog_server::dispatcher::DispatcherConfig;
-use auditlog_server::webhook_client::DestinationPolicy;
+use auditlog_server::workers::checkpointer::CheckpointConfig;
+use auditlog_server::workers::dispatcher::DispatcherConfig;
+use auditlog_server::workers::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{AnyError, open};
@@ -116,7 +116,7 @@ fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> Serv
 }
 
 pub async fn run(settings: Settings) -> Result<(), AnyError> {
-    auditlog_server::fault::configure_from_env();
+    auditlog_server::workers::fault::configure_from_env();
     let catalog = load_catalog(settings.catalog.as_deref())?;
     let key_path = crate::signing_key::path(settings.signing_key.as_deref(), &settings.database)?;
     let store = open(&settings.database).await?;

@@ -1,6 +1,6 @@
 //! Crashes at named places, not only at random moments: the real server
 //! runs under concurrent ingest with a webhook endpoint, and a fault point
-//! (`auditlog_server::fault`) ends the process
+//! (`auditlog_server::workers::fault`) ends the process
 //!
 //! - after the writer's commit, before any caller is answered;
 //! - after the dispatcher's claims commit, before anything is sent;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use auditlog_server::fault;
+use auditlog_server::workers::fault;
 use rand::RngExt;
 
 const CLIENTS: usize = 6;

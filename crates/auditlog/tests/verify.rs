@@ -111,7 +111,7 @@ impl Service {
         let store: Arc<dyn Store> = Arc::new(auditlog_sqlite::SqliteStore::open(&self.db_path).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
         let (writer, task) = auditlog_server::Writer::spawn(store.clone(), clock.clone(), Default::default());
-        auditlog_server::retention::purge_once(store.as_ref(), &writer, clock.as_ref(), 100)
+        auditlog_server::workers::retention::purge_once(store.as_ref(), &writer, clock.as_ref(), 100)
             .await
             .unwrap();
         drop(writer);

@@ -18,13 +18,13 @@ use maud::{Markup, html};
 use super::filters::{RANGES, UiFilters};
 use super::layout::{self, message_page};
 use super::{Failure, Viewer, request_id};
-use crate::AppState;
-use crate::auth::{Credential, Principal};
-use crate::context::RequestContext;
-use crate::error::ApiError;
-use crate::query_string::QueryPairs;
-use crate::read_audit;
-use crate::routes::entries::{listing, page_of, visible_entry};
+use crate::http::auth::{Credential, Principal};
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+use crate::http::query_string::QueryPairs;
+use crate::http::reads;
+use crate::http::routes::entries::{listing, page_of, visible_entry};
+use crate::http::state::AppState;
 
 /// A problem with the filters, shown above the table.
 struct Shown {
@@ -341,7 +341,7 @@ async fn look(
             // page-turn (or time-range preset) to the next.
             let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
             let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
-            read_audit::record(state, &as_principal(viewer, org, ctx), read);
+            reads::record(state, &as_principal(viewer, org, ctx), read);
             Ok((Vec::new(), Some((api, page))))
         }
         Err(ApiError::BadRequest { details, message, .. }) => {
@@ -511,7 +511,7 @@ pub async fn entry(
         }
         Err(e) => return Err(internal(&headers)(e)),
     };
-    read_audit::record(
+    reads::record(
         &state,
         &as_principal(&viewer, &org, ctx),
         Read::of_one(ReadKind::Entry, &id, 1),

@@ -19,13 +19,13 @@ use subtle::ConstantTimeEq;
 use super::layout::{message_page, page};
 use super::login::{field, fields};
 use super::{Failure, request_id};
-use crate::AppState;
-use crate::auth::{current_session, session_token};
-use crate::context::RequestContext;
-use crate::error::ApiError;
-use crate::query_string::QueryPairs;
-use crate::routes::invitations::{find, perform};
-use crate::routes::session::session_cookie;
+use crate::http::auth::{current_session, session_token};
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+use crate::http::query_string::QueryPairs;
+use crate::http::routes::invitations::{find, perform};
+use crate::http::routes::session::session_cookie;
+use crate::http::state::AppState;
 
 fn spent() -> Response {
     message_page(

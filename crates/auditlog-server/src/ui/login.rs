@@ -15,12 +15,12 @@ use subtle::ConstantTimeEq;
 
 use super::layout::{message_page, page};
 use super::{Failure, request_id};
-use crate::AppState;
-use crate::auth::{current_session, session_token};
-use crate::context::RequestContext;
-use crate::error::ApiError;
-use crate::query_string::QueryPairs;
-use crate::routes::session::{cleared_cookie, session_cookie, sign_in};
+use crate::http::auth::{current_session, session_token};
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+use crate::http::query_string::QueryPairs;
+use crate::http::routes::session::{cleared_cookie, session_cookie, sign_in};
+use crate::http::state::AppState;
 
 /// Where to go after signing in: only a path on this site, else the home
 /// page.

@@ -28,10 +28,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::AppState;
-use crate::auth::current_session;
-use crate::context::REQUEST_ID;
-use crate::error::ApiError;
+use crate::http::auth::current_session;
+use crate::http::context::REQUEST_ID;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::helpers::spawn_app;
 
 /// The router, whose `.route(…)` calls are the API's endpoints.
-const ROUTER_SOURCE: &str = include_str!("../../src/routes/mod.rs");
+const ROUTER_SOURCE: &str = include_str!("../../src/http/mod.rs");
 
 const METHODS: [&str; 8] = ["get", "post", "put", "patch", "delete", "head", "options", "trace"];
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use auditlog_domain::{Clock, Role};
 use auditlog_server::Writer;
-use auditlog_server::retention::purge_once;
+use auditlog_server::workers::retention::purge_once;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use auditlog_domain::Clock;
 use auditlog_server::Writer;
-use auditlog_server::retention::purge_once;
+use auditlog_server::workers::retention::purge_once;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, event, spawn_app_with};
 
 /// One purge pass, driven by the test: the app's own purger is off, so its
 /// pass at start cannot take the lease or the entries first.
-async fn purge(app: &TestApp) -> Vec<auditlog_server::retention::OrgPurge> {
+async fn purge(app: &TestApp) -> Vec<auditlog_server::workers::retention::OrgPurge> {
     let clock: Arc<dyn Clock> = Arc::new(app.clock.clone());
     let (writer, task) = Writer::spawn(app.store.clone(), clock.clone(), Default::default());
     let out = purge_once(app.store.as_ref(), &writer, clock.as_ref(), 3)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use auditlog_domain::webhook::Secret;
 use auditlog_domain::{Clock, Role, SystemClock, Timestamp};
-use auditlog_server::dispatcher::{Dispatcher, DispatcherConfig};
-use auditlog_server::webhook_client::{DestinationPolicy, WebhookClient};
+use auditlog_server::workers::dispatcher::{Dispatcher, DispatcherConfig};
+use auditlog_server::workers::webhook_client::{DestinationPolicy, WebhookClient};
 use auditlog_server::{ServerConfig, Writer};
 use reqwest::Method;
 use serde_json::{Value, json};

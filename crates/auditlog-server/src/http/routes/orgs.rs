@@ -1,0 +1,253 @@
+//! `GET/PATCH /v1/orgs/{org}`: name, plan and single sign-on settings. Each
+//! change is recorded in the same transaction that makes it.
+
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::{NewEntry, Resource};
+use auditlog_domain::member::display_name;
+use auditlog_domain::org::Sso;
+use auditlog_domain::permissions::Action;
+use auditlog_domain::{Org, Plan, Timestamp};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::http::auth::Principal;
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::http::recorder::commit;
+use crate::http::state::AppState;
+
+/// An organization as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrgView {
+    slug: String,
+    name: String,
+    plan: Plan,
+    /// How long entries are kept, from the plan.
+    retention_days: u32,
+    sso: Option<Sso>,
+    created_at: Timestamp,
+}
+
+pub fn org_view(org: &Org) -> OrgView {
+    OrgView {
+        slug: org.slug.clone(),
+        name: org.name.clone(),
+        plan: org.plan,
+        retention_days: org.retention_days(),
+        sso: org.sso.clone(),
+        created_at: org.created_at,
+    }
+}
+
+/// The organization: name, plan, retention and single sign-on settings.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}",
+    operation_id = "get_org",
+    tag = "organization",
+    params(crate::http::responses::OrgPath),
+    responses(
+        (status = 200, description = "The organization.", body = OrgView),
+        crate::http::responses::Denied,
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn get_org(principal: Principal) -> Result<Json<OrgView>, ApiError> {
+    principal.authorize(Action::ViewOrg)?;
+    Ok(Json(org_view(&principal.org)))
+}
+
+/// What to change; what is absent stays as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Acme Inc.", "sso": {"issuer": "https://sso.acme.com", "client_id": "auditlog"}})))]
+pub struct OrgPatch {
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+    plan: Option<Plan>,
+    /// Enterprise plans only.
+    #[schema(minimum = 1)]
+    retention_days: Option<u32>,
+    /// `null` removes the settings.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<SsoInput>)]
+    sso: Option<Option<SsoInput>>,
+}
+
+/// Tells `"sso": null` (remove) from no `sso` key at all (leave alone).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<SsoInput>>, D::Error> {
+    Option::<SsoInput>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoInput {
+    /// An `https://` URL.
+    #[schema(max_length = 512, pattern = "^\\s*https://")]
+    issuer: String,
+    #[schema(min_length = 1, max_length = 256)]
+    client_id: String,
+    #[serde(default)]
+    enforced: bool,
+}
+
+fn org_resource(org: &Org) -> Resource {
+    Resource {
+        kind: "organization".into(),
+        id: org.slug.clone(),
+        name: Some(org.name.clone()),
+    }
+}
+
+/// Changes the name (owners and admins), the plan and retention (owners),
+/// or single sign-on (owners and admins); each change is recorded.
+#[utoipa::path(
+    patch,
+    path = "/v1/orgs/{org}",
+    operation_id = "update_org",
+    tag = "organization",
+    params(crate::http::responses::OrgPath),
+    request_body = OrgPatch,
+    responses(
+        (status = 200, description = "The organization after the change.", body = OrgView),
+        crate::http::responses::UpdateRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn patch_org(
+    State(state): State<AppState>,
+    principal: Principal,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<OrgView>, ApiError> {
+    let patch: OrgPatch = body::parse(raw, state.config.max_body_bytes)?;
+    let mut planned = Planned {
+        principal: &principal,
+        now: state.clock.now(),
+        changes: Vec::new(),
+        entries: Vec::new(),
+    };
+    if let Some(name) = &patch.name {
+        planned.rename(name)?;
+    }
+    if patch.plan.is_some() || patch.retention_days.is_some() {
+        planned.plan(patch.plan, patch.retention_days)?;
+    }
+    if let Some(sso) = patch.sso {
+        planned.sso(sso)?;
+    }
+    let Planned { changes, entries, .. } = planned;
+    if !changes.is_empty() {
+        commit(&state, &principal, changes, entries).await?;
+    }
+    let org = state
+        .store
+        .org_by_slug(&principal.org.slug)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
+    Ok(Json(org_view(&org)))
+}
+
+/// What a patch changes, each change with the entry that records it;
+/// committed together or not at all.
+struct Planned<'a> {
+    principal: &'a Principal,
+    now: Timestamp,
+    changes: Vec<Change>,
+    entries: Vec<NewEntry>,
+}
+
+impl Planned<'_> {
+    fn record(&mut self, event: &str, details: serde_json::Value, change: Change) {
+        let org = &self.principal.org;
+        self.entries
+            .push(self.principal.entry(self.now, event, org_resource(org), details));
+        self.changes.push(change);
+    }
+
+    fn rename(&mut self, name: &str) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ConfigureOrg)?;
+        let name =
+            display_name("name", name, 200).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
+        let old = self.principal.org.name.clone();
+        if name != old {
+            let details = json!({"old_name": old, "new_name": name});
+            self.record("organization.renamed", details, Change::RenameOrg { old, new: name });
+        }
+        Ok(())
+    }
+
+    fn plan(&mut self, plan: Option<Plan>, retention_days: Option<u32>) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ChangePlan)?;
+        let org = &self.principal.org;
+        let change = org
+            .plan_change(plan, retention_days)
+            .map_err(|e| ApiError::invalid("retention_days", "invalid_value", e.to_string()))?;
+        if let Some(c) = change {
+            let old = org.plan;
+            let details = json!({"old_plan": old, "new_plan": c.new, "old_retention_days": c.old_days, "new_retention_days": c.new_days});
+            let change = Change::SetPlan {
+                old,
+                new: c.new,
+                enterprise_retention_days: c.enterprise_retention_days,
+            };
+            self.record(c.event(), details, change);
+        }
+        Ok(())
+    }
+
+    fn sso(&mut self, input: Option<SsoInput>) -> Result<(), ApiError> {
+        self.principal.authorize(Action::ConfigureOrg)?;
+        let sso = input.map(parse_sso).transpose()?;
+        let old = &self.principal.org.sso;
+        if &sso == old {
+            return Ok(());
+        }
+        let details = match (&sso, old) {
+            (Some(s), _) => {
+                json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced, "action": "configured"})
+            }
+            (None, Some(old)) => {
+                json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
+            }
+            (None, None) => json!({}),
+        };
+        self.record("organization.sso_configured", details, Change::ConfigureSso(sso));
+        Ok(())
+    }
+}
+
+fn parse_sso(s: SsoInput) -> Result<Sso, ApiError> {
+    let issuer = s.issuer.trim().to_owned();
+    if !(is_https_url(&issuer) && s.issuer.chars().count() <= 512) {
+        return Err(ApiError::invalid(
+            "sso.issuer",
+            "invalid_value",
+            "sso.issuer must be an https:// URL",
+        ));
+    }
+    let client_id = display_name("sso.client_id", &s.client_id, 256)
+        .map_err(|e| ApiError::invalid("sso.client_id", "invalid_value", e.to_string()))?;
+    Ok(Sso {
+        issuer,
+        client_id,
+        enforced: s.enforced,
+    })
+}
+
+/// An `https://` URL with a host written where it belongs. URL parsers
+/// forgive `https:///host` and `https:\\host` by finding the host after the
+/// extra slashes; an issuer is compared as text by identity providers, so
+/// such a value is refused rather than read as another.
+fn is_https_url(s: &str) -> bool {
+    let authority = s
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &s[8..]);
+    authority.is_some_and(|rest| !rest.starts_with(['/', '\\']))
+        && url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && u.has_host())
+}

@@ -1,0 +1,620 @@
+//! Webhook endpoints: `GET/POST /v1/orgs/{org}/webhooks`,
+//! `GET/PATCH/DELETE …/webhooks/{id}`, `POST …/{id}/rotate-secret`,
+//! `POST …/{id}/test`, `GET …/{id}/deliveries`,
+//! `POST …/{id}/deliveries/{delivery}/retry`. Owners and admins only; every
+//! change records a `webhook.*` entry in its own transaction.
+
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::{Actor, Resource};
+use auditlog_domain::pattern::EventPattern;
+use auditlog_domain::permissions::Action;
+use auditlog_domain::store::Delivery;
+use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS, Secret, message_id, payload_body};
+use auditlog_domain::{Entry, Timestamp};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::http::auth::Principal;
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::http::recorder::{commit, record_change};
+use crate::http::state::AppState;
+
+const MAX_PATTERNS: usize = 50;
+
+/// A webhook endpoint, without its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    #[schema(examples("wh_0123456789ab"))]
+    id: String,
+    url: String,
+    description: String,
+    /// Event patterns; empty means every event.
+    events: Vec<String>,
+    enabled: bool,
+    /// Why it was disabled, when it was.
+    disabled_reason: Option<String>,
+    /// Since when every attempt has failed; it is disabled after 5 days.
+    failing_since: Option<Timestamp>,
+    created_at: Timestamp,
+    /// After a rotation, the old secret still signs until then.
+    previous_secret_valid_until: Option<Timestamp>,
+}
+
+fn endpoint_view(w: &Endpoint) -> WebhookView {
+    WebhookView {
+        id: w.id.clone(),
+        url: w.url.clone(),
+        description: w.description.clone(),
+        events: w.events.iter().map(|p| p.as_str().to_owned()).collect(),
+        enabled: w.enabled,
+        disabled_reason: w.disabled_reason.clone(),
+        failing_since: w.failing_since,
+        created_at: w.created_at,
+        previous_secret_valid_until: w.previous_secret.as_ref().map(|(_, until)| *until),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Webhooks {
+    webhooks: Vec<WebhookView>,
+}
+
+/// A new endpoint, with its signing secret: shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    webhook: WebhookView,
+    /// The Standard Webhooks signing secret (`whsec_…`).
+    secret: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    id: String,
+    /// The new signing secret (`whsec_…`), shown this once.
+    secret: String,
+    /// Until then deliveries are signed with both secrets.
+    previous_secret_valid_until: Timestamp,
+}
+
+/// What the receiver answered to a test message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    /// It answered 2xx.
+    delivered: bool,
+    /// Its HTTP status; absent when it could not be reached.
+    status: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Deliveries {
+    /// At most 100.
+    deliveries: Vec<Delivery>,
+}
+
+fn resource(w: &Endpoint) -> Resource {
+    Resource {
+        kind: "webhook".into(),
+        id: w.id.clone(),
+        name: (!w.description.is_empty()).then(|| w.description.clone()),
+    }
+}
+
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let tail: String = (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("wh_{tail}")
+}
+
+fn patterns(raw: &[String], state: &AppState) -> Result<Vec<EventPattern>, ApiError> {
+    if raw.len() > MAX_PATTERNS {
+        return Err(ApiError::invalid(
+            "events",
+            "too_many",
+            format!("at most {MAX_PATTERNS} patterns"),
+        ));
+    }
+    raw.iter()
+        .map(|p| {
+            let pattern =
+                EventPattern::parse(p).map_err(|e| ApiError::invalid("events", "invalid_pattern", e.to_string()))?;
+            if pattern.expand(&state.catalog).is_empty() {
+                return Err(ApiError::invalid(
+                    "events",
+                    "unknown_event",
+                    format!("{p:?} matches no event in the catalog"),
+                ));
+            }
+            Ok(pattern)
+        })
+        .collect()
+}
+
+fn checked_url(state: &AppState, url: &str) -> Result<String, ApiError> {
+    if url.len() > 2048 {
+        return Err(ApiError::invalid(
+            "url",
+            "too_long",
+            "the URL is longer than 2048 characters",
+        ));
+    }
+    state
+        .webhooks
+        .policy()
+        .check_url(url)
+        .map(|u| u.to_string())
+        .map_err(|e| ApiError::invalid("url", "invalid_url", e))
+}
+
+fn description(raw: Option<String>) -> Result<String, ApiError> {
+    let d = raw.unwrap_or_default();
+    if d.chars().count() > 500 || d.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "description",
+            "invalid_value",
+            "at most 500 characters, no control characters",
+        ));
+    }
+    Ok(d.trim().to_owned())
+}
+
+async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Endpoint, ApiError> {
+    state
+        .store
+        .webhook(principal.org.id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook {id:?} in this organization")))
+}
+
+/// The organization's webhook endpoints.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    params(crate::http::responses::OrgPath),
+    responses(
+        (status = 200, description = "The endpoints.", body = Webhooks),
+        crate::http::responses::Denied,
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Webhooks>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let webhooks = state
+        .store
+        .webhooks(principal.org.id)
+        .await?
+        .iter()
+        .map(endpoint_view)
+        .collect();
+    Ok(Json(Webhooks { webhooks }))
+}
+
+/// One endpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The endpoint.", body = WebhookView),
+        crate::http::responses::DeniedOrMissing,
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<WebhookView>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"url": "https://hooks.example.com/audit", "description": "SIEM", "events": ["api_key.*"]})))]
+pub struct NewWebhook {
+    /// `https://`, and not on a loopback or private network unless the
+    /// operator allows it.
+    #[schema(max_length = 2048)]
+    url: String,
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    /// Event patterns (`api_key.*`); empty or absent means every event.
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    events: Vec<String>,
+    /// Default true.
+    enabled: Option<bool>,
+}
+
+/// Creates an endpoint; the answer holds its signing secret, shown this
+/// once.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    params(crate::http::responses::OrgPath),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Created.", body = CreatedWebhook),
+        crate::http::responses::CreateRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
+    let req: NewWebhook = body::parse(raw, state.config.max_body_bytes)?;
+    principal.authorize(Action::ManageWebhooks)?;
+    let now = state.clock.now();
+    let secret = Secret::generate();
+    let endpoint = Endpoint {
+        id: new_id(),
+        url: checked_url(&state, &req.url)?,
+        description: description(req.description)?,
+        events: patterns(&req.events, &state)?,
+        enabled: req.enabled.unwrap_or(true),
+        // Stored sealed; shown once, in clear, in this answer.
+        secret: state.webhooks.seal(&secret),
+        previous_secret: None,
+        created_at: now,
+        failing_since: None,
+        disabled_reason: None,
+    };
+    let entry = principal.entry(
+        now,
+        "webhook.created",
+        resource(&endpoint),
+        json!({"url": endpoint.url, "events": req.events, "enabled": endpoint.enabled}),
+    );
+    commit(
+        &state,
+        &principal,
+        vec![Change::CreateWebhook(endpoint.clone())],
+        vec![entry],
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook: endpoint_view(&endpoint),
+            secret: secret.to_whsec(),
+        }),
+    ))
+}
+
+/// What to change; what is absent stays as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"events": ["api_key.*", "organization.*"], "enabled": true})))]
+pub struct WebhookPatch {
+    #[schema(max_length = 2048)]
+    url: Option<String>,
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    #[schema(max_items = 50)]
+    events: Option<Vec<String>>,
+    /// `false` disables the endpoint (recorded as `webhook.disabled`).
+    enabled: Option<bool>,
+}
+
+/// Changes an endpoint.
+#[utoipa::path(
+    patch,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "update_webhook",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    request_body = WebhookPatch,
+    responses(
+        (status = 200, description = "The endpoint now.", body = WebhookView),
+        crate::http::responses::UpdateRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let req: WebhookPatch = body::parse(raw, state.config.max_body_bytes)?;
+    principal.authorize(Action::ManageWebhooks)?;
+    let old = existing(&state, &principal, &id).await?;
+    let url = match &req.url {
+        Some(u) => checked_url(&state, u)?,
+        None => old.url.clone(),
+    };
+    let description = match req.description {
+        Some(d) => description(Some(d))?,
+        None => old.description.clone(),
+    };
+    let events = match &req.events {
+        Some(e) => patterns(e, &state)?,
+        None => old.events.clone(),
+    };
+    let enabled = req.enabled.unwrap_or(old.enabled);
+    let now = state.clock.now();
+    let show = |p: &[EventPattern]| p.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
+    let mut changes = serde_json::Map::new();
+    if url != old.url {
+        changes.insert("url".into(), json!({"old": old.url, "new": url}));
+    }
+    if description != old.description {
+        changes.insert(
+            "description".into(),
+            json!({"old": old.description, "new": description}),
+        );
+    }
+    if events != old.events {
+        changes.insert("events".into(), json!({"old": show(&old.events), "new": show(&events)}));
+    }
+    if enabled && !old.enabled {
+        changes.insert("enabled".into(), json!({"old": false, "new": true}));
+    }
+    let mut entries = Vec::new();
+    if !changes.is_empty() {
+        entries.push(principal.entry(
+            now,
+            "webhook.updated",
+            resource(&old),
+            json!({"url": url, "changes": changes}),
+        ));
+    }
+    if !enabled && old.enabled {
+        let reason = format!("disabled by {}", principal.actor().id);
+        entries.push(principal.entry(
+            now,
+            "webhook.disabled",
+            resource(&old),
+            json!({"url": url, "reason": reason}),
+        ));
+    }
+    if !entries.is_empty() {
+        let change = Change::UpdateWebhook {
+            id: old.id.clone(),
+            url,
+            description,
+            events,
+            enabled,
+        };
+        commit(&state, &principal, vec![change], entries).await?;
+    }
+    Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
+}
+
+/// Deletes an endpoint and its pending deliveries.
+#[utoipa::path(
+    delete,
+    path = "/v1/orgs/{org}/webhooks/{id}",
+    operation_id = "delete_webhook",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        crate::http::responses::ActionRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let old = existing(&state, &principal, &id).await?;
+    let (what, details) = (resource(&old), json!({"url": old.url}));
+    let change = Change::DeleteWebhook { id: old.id };
+    record_change(&state, &principal, change, "webhook.deleted", what, details).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new signing secret; the old one keeps signing for a while, so
+/// receivers can switch without losing deliveries.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/rotate-secret",
+    operation_id = "rotate_webhook_secret",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The new secret.", body = RotatedSecret),
+        crate::http::responses::ActionRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let old = existing(&state, &principal, &id).await?;
+    let now = state.clock.now();
+    let secret = Secret::generate();
+    let until = now.plus_millis(ROTATION_OVERLAP_MS);
+    let entry = principal.entry(
+        now,
+        "webhook.secret_rotated",
+        resource(&old),
+        json!({"url": old.url, "previous_secret_valid_until": until}),
+    );
+    let change = Change::RotateWebhookSecret {
+        id: old.id.clone(),
+        new: state.webhooks.seal(&secret),
+        previous_until: until,
+    };
+    commit(&state, &principal, vec![change], vec![entry]).await?;
+    Ok(Json(RotatedSecret {
+        id: old.id,
+        secret: secret.to_whsec(),
+        previous_secret_valid_until: until,
+    }))
+}
+
+/// Sends a signed test message now and reports what the receiver answered.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/test",
+    operation_id = "test_webhook",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "What the receiver answered (a failure to deliver is reported here, not as an error).",
+            body = TestResult),
+        crate::http::responses::DeniedOrMissing,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn test(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<TestResult>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let endpoint = existing(&state, &principal, &id).await?;
+    let now = state.clock.now();
+    let entry = Entry {
+        id: uuid::Uuid::now_v7(),
+        org_id: principal.org.id,
+        seq: 0,
+        timestamp: now,
+        received_at: now,
+        actor: Actor::system(),
+        event: "webhook.test".into(),
+        resource: resource(&endpoint),
+        details: json!({"message": "a test message from auditlog; it is not in the audit log"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        ip_address: None,
+        user_agent: None,
+        request_id: principal.ctx.request_id.clone(),
+        idempotency_key: None,
+        submitted_by: Some(principal.submitted_by()),
+        canonical_version: auditlog_domain::canonical::CURRENT_VERSION,
+    };
+    let sent = state
+        .webhooks
+        .send(
+            &endpoint.url,
+            &endpoint.signing_secrets(now),
+            &message_id(&endpoint.id, &entry),
+            now,
+            payload_body(&entry),
+        )
+        .await;
+    Ok(Json(TestResult {
+        delivered: sent.status.is_some_and(|s| (200..300).contains(&s)),
+        status: sent.status,
+        latency_ms: sent.latency_ms,
+        error: sent.error,
+    }))
+}
+
+/// The endpoint's latest deliveries and how each went.
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    responses(
+        (status = 200, description = "The deliveries.", body = Deliveries),
+        crate::http::responses::DeniedOrMissing,
+    ),
+    security(("api_key" = []), ("session" = [])),
+)]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Deliveries>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let endpoint = existing(&state, &principal, &id).await?;
+    let list = state.store.deliveries(principal.org.id, &endpoint.id, 100).await?;
+    Ok(Json(Deliveries { deliveries: list }))
+}
+
+/// Schedules a delivery to be attempted again now (a failed one too).
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",
+    operation_id = "retry_webhook_delivery",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+        ("delivery" = String, Path, description = "The delivery's id."),
+    ),
+    responses(
+        (status = 200, description = "The delivery, due now.", body = Delivery),
+        crate::http::responses::ActionRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id, delivery)): Path<(String, String, String)>,
+) -> Result<Json<Delivery>, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    let endpoint = existing(&state, &principal, &id).await?;
+    let belongs = state
+        .store
+        .deliveries(principal.org.id, &endpoint.id, u32::MAX)
+        .await?
+        .iter()
+        .any(|d| d.id == delivery);
+    if !belongs {
+        return Err(ApiError::NotFound(format!("no delivery {delivery:?} for this webhook")));
+    }
+    let d = state
+        .store
+        .retry_delivery(principal.org.id, &delivery, state.clock.now())
+        .await?;
+    state.writer.committed().notify_one();
+    Ok(Json(d))
+}
