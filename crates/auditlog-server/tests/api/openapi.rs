@@ -11,6 +11,8 @@ use crate::helpers::spawn_app;
 
 /// The router, whose `.route(…)` calls are the API's endpoints.
 const ROUTER_SOURCE: &str = include_str!("../../src/http/mod.rs");
+/// What starts the server, and hands the router its pages.
+const SERVE_SOURCE: &str = include_str!("../../src/lib.rs");
 
 const METHODS: [&str; 8] = ["get", "post", "put", "patch", "delete", "head", "options", "trace"];
 
@@ -56,7 +58,8 @@ fn registered_routes(source: &str) -> BTreeSet<(String, String)> {
         1,
         "the router merges another router: teach this test to read it"
     );
-    assert!(source.contains(".merge(crate::ui::router())"));
+    assert!(source.contains(".merge(pages)"));
+    assert!(SERVE_SOURCE.contains("http::router(state, ui::router())"));
     routes
 }
 
@@ -112,7 +115,7 @@ fn the_route_reader_reads_every_form_the_router_uses() {
                 get(b::get_one).patch(b::update).delete(b::delete),
             )
             .route("/c", post(c::retry))
-            .merge(crate::ui::router())
+            .merge(pages)
     "#;
     let got: Vec<_> = registered_routes(source).into_iter().collect();
     let want: Vec<(String, String)> = [
