@@ -300,6 +300,14 @@ where
     }
 }
 
+/// Waits for `tick`'s next beat: false once `stop` is cancelled.
+async fn next_beat(tick: &mut tokio::time::Interval, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => false,
+        _ = tick.tick() => true,
+    }
+}
+
 /// Times `GET /healthz` ten times a second, each on a new connection, as a
 /// load balancer's check would come.
 async fn healthz_prober(target: Target, observed: Arc<Observed>, stop: CancellationToken) {
@@ -312,11 +320,7 @@ async fn healthz_prober(target: Target, observed: Arc<Observed>, stop: Cancellat
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while !stop.is_cancelled() {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    while next_beat(&mut tick, &stop).await {
         let sent = Instant::now();
         let ok = client
             .get(target.healthz.clone())
@@ -340,11 +344,7 @@ async fn ingest_client(target: Target, observed: Arc<Observed>, stop: Cancellati
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while !stop.is_cancelled() {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    while next_beat(&mut tick, &stop).await {
         let counter = if target.ingest(&client).await {
             &observed.ingest_accepted
         } else {

@@ -98,18 +98,22 @@ pub struct WebhookRateArgs {
     pub webhook_endpoints: u32,
 }
 
+/// What every store's whole run takes: where, how many rows, how many
+/// single events, how large a log and how many samples.
 #[derive(Debug, Clone, Args)]
-pub struct AllArgs {
+pub struct SuiteArgs {
     #[command(flatten)]
-    pub dir: DirArgs,
-    #[command(flatten)]
-    pub ingest: IngestRowsArgs,
-    #[command(flatten)]
-    pub single: SingleEventArgs,
+    pub ingest: IngestArgs,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
     pub samples: QuerySamplesArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AllArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     #[command(flatten)]
     pub webhooks: WebhookRateArgs,
 }
@@ -216,15 +220,7 @@ pub struct PostgresArgs {
     #[command(flatten)]
     pub server: PostgresUrlArgs,
     #[command(flatten)]
-    pub dir: DirArgs,
-    #[command(flatten)]
-    pub ingest: IngestRowsArgs,
-    #[command(flatten)]
-    pub single: SingleEventArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
-    #[command(flatten)]
-    pub samples: QuerySamplesArgs,
+    pub suite: SuiteArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -243,11 +239,7 @@ pub struct ReplicasArgs {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub replica_quota_period_ms: u64,
     #[command(flatten)]
-    pub dir: DirArgs,
-    #[command(flatten)]
-    pub ingest: IngestRowsArgs,
-    #[command(flatten)]
-    pub single: SingleEventArgs,
+    pub run: IngestArgs,
 }
 
 #[cfg(test)]
@@ -304,7 +296,7 @@ pub(crate) mod tests {
         let Section::All(all) = parse(&["all", "--entries", "10", "--webhook-rate", "5", "--dir", "d"]).unwrap() else {
             unreachable!("parsed as all")
         };
-        assert_eq!((all.log.entries, all.webhooks.webhook_rate), (10, 5));
+        assert_eq!((all.suite.log.entries, all.webhooks.webhook_rate), (10, 5));
     }
 
     #[test]

@@ -126,7 +126,7 @@ const ENTRY_ID_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::INT8, Type::INT8
 
 pub async fn run_cli(args: &PostgresArgs) -> Result<(), AnyError> {
     let mut server = Server::connect(&args.server.url).await?;
-    let workdir = Workdir::new(args.dir.dir.as_deref())?;
+    let workdir = Workdir::new(args.suite.ingest.dir.dir.as_deref())?;
     let outcome = run(args, &mut server, &workdir).await;
     server.drop_databases().await;
     println!("{}", outcome?.render()?);
@@ -136,19 +136,19 @@ pub async fn run_cli(args: &PostgresArgs) -> Result<(), AnyError> {
 async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Result<Results, AnyError> {
     let machine_load = LoadMeter::start();
     let now = SystemClock.now();
-    let ingest = ingest(server, &args.ingest, &args.single).await?;
+    let ingest = ingest(server, &args.suite.ingest.ingest, &args.suite.ingest.single).await?;
 
     progress(format!(
         "4/5 query latency: filling {} entries with COPY",
-        args.log.entries
+        args.suite.log.entries
     ));
-    let filled = fill(server, args.log.entries).await?;
+    let filled = fill(server, args.suite.log.entries).await?;
     settle(server).await;
     let sampled = harness::sample_queries(
         filled.store.clone(),
         &filled.org,
         &filled.vocabulary,
-        args.samples.query_samples,
+        args.suite.samples.query_samples,
     )
     .await?;
 
@@ -168,7 +168,7 @@ async fn run(args: &PostgresArgs, server: &mut Server, workdir: &Workdir) -> Res
         single: ingest.single,
         fill: filled.figures,
         queries: sampled,
-        samples: args.samples.query_samples,
+        samples: args.suite.samples.query_samples,
         export,
     })
 }

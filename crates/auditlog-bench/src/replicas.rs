@@ -102,7 +102,7 @@ impl Run {
 /// databases made on the way and prints the report.
 pub async fn run_cli(args: &ReplicasArgs) -> Result<(), AnyError> {
     let mut server = Server::connect(&args.server.url).await?;
-    let workdir = Workdir::new(args.dir.dir.as_deref())?;
+    let workdir = Workdir::new(args.run.dir.dir.as_deref())?;
     let outcome = run(args, &mut server, &workdir).await;
     server.drop_databases().await;
     println!("{}", outcome?);
@@ -119,20 +119,20 @@ async fn run(args: &ReplicasArgs, server: &mut Server, workdir: &Workdir) -> Res
     let key = auditlog_domain::checkpoint::SigningKey::generate("auditlog")?;
     std::fs::write(&signing_key, format!("{}\n", key.to_private_key_text()))?;
     let rows = seed::ingestible_entries(
-        args.ingest.ingest_entries,
+        args.run.ingest.ingest_entries,
         now.minus_days(364),
         now.plus_millis(-60_000),
         RNG_SEED,
     );
     let mut runs = Vec::new();
-    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.single.clients)] {
+    for (kind, clients) in [("batched", BATCH_CLIENTS), ("single-event", args.run.single.clients)] {
         for (round, (orgs, replicas, route)) in (0..ROUNDS).flat_map(|round| SHAPES.map(|shape| (round, shape))) {
             let (bodies, entries) = if kind == "batched" {
                 (harness::batch_bodies(&rows)?, rows.len())
             } else {
                 (
-                    harness::single_bodies(args.single.single_events)?,
-                    args.single.single_events,
+                    harness::single_bodies(args.run.single.single_events)?,
+                    args.run.single.single_events,
                 )
             };
             let shape = Shape {
@@ -395,11 +395,11 @@ fn header(out: &mut String, args: &ReplicasArgs, cores: f64, date: auditlog_doma
          goes to organization i mod orgs through replica (i div orgs) mod replicas, or, routed by organization, \
          through replica (i mod orgs) mod replicas; a fresh database for every run; every pair of runs made \
          {ROUNDS} times, rounds interleaved, and judged on its median ratio",
-        args.ingest.ingest_entries,
+        args.run.ingest.ingest_entries,
         harness::BATCH_EVENTS,
         BATCH_CLIENTS * LOAD_FACTOR,
-        args.single.single_events,
-        args.single.clients * LOAD_FACTOR
+        args.run.single.single_events,
+        args.run.single.clients * LOAD_FACTOR
     );
     if let Some(other) = others {
         let _ = writeln!(

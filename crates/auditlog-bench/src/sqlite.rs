@@ -60,19 +60,20 @@ const TARGET_EXPORT_PEAK_RSS_MIB: f64 = 100.0;
 /// evidence and batched ingest before they are dropped; the query log
 /// serves the export).
 pub async fn all(args: &AllArgs) -> Result<(), AnyError> {
-    let mut run = Run::start(&args.dir)?;
-    let rows = ingest_rows(&args.ingest);
-    let ceilings = ceilings(&run.workdir, &rows, &args.single).await?;
+    let suite = &args.suite;
+    let mut run = Run::start(&suite.ingest.dir)?;
+    let rows = ingest_rows(&suite.ingest.ingest);
+    let ceilings = ceilings(&run.workdir, &rows, &suite.ingest.single).await?;
     settle_disk();
     progress("7/7 tamper evidence: appends with and without the Merkle tree");
     run.sections.integrity = Some(crate::integrity::measure(run.workdir.path(), &rows).await?);
     settle_disk();
-    run.sections.ingest = Some(http_ingest(&run.workdir, rows, ceilings, &args.single).await?);
+    run.sections.ingest = Some(http_ingest(&run.workdir, rows, ceilings, &suite.ingest.single).await?);
     settle_disk();
-    let (queries, seeded) = query_latency(&run.workdir, &args.log, &args.samples).await?;
+    let (queries, seeded) = query_latency(&run.workdir, &suite.log, &suite.samples).await?;
     run.sections.queries = Some(queries);
     settle_disk();
-    run.sections.reads = Some(reads(&run.workdir, &args.log, &args.samples).await?);
+    run.sections.reads = Some(reads(&run.workdir, &suite.log, &suite.samples).await?);
     settle_disk();
     run.sections.export = Some(csv_export(&seeded, run.workdir.path()).await?);
     settle_disk();

@@ -49,13 +49,7 @@ pub enum Change {
     /// expires) and makes its person a member. With `new_account`, the
     /// account is created with that password hash and must not exist yet;
     /// without, it must (the person is signed in as it).
-    AcceptInvitation {
-        token_hash: [u8; 32],
-        email: String,
-        role: Role,
-        new_account: Option<String>,
-        at: Timestamp,
-    },
+    AcceptInvitation(Acceptance),
     /// An owner's forced reset: the account's password is cleared, every
     /// session of it ends and a `PasswordReset` invitation is stored.
     /// Applied only while the account's organizations are still exactly
@@ -112,13 +106,7 @@ pub enum Change {
     },
     CreateWebhook(Endpoint),
     /// Replaces an endpoint's settings; re-enabling clears its failure state.
-    UpdateWebhook {
-        id: String,
-        url: String,
-        description: String,
-        events: Vec<crate::pattern::EventPattern>,
-        enabled: bool,
-    },
+    UpdateWebhook(WebhookSettings),
     /// Deletes an endpoint and its deliveries not yet made.
     DeleteWebhook {
         id: String,
@@ -135,4 +123,26 @@ pub enum Change {
         id: String,
         reason: String,
     },
+}
+
+/// An endpoint's settings as an update replaces them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub events: Vec<crate::pattern::EventPattern>,
+    pub enabled: bool,
+}
+
+/// A `Join` invitation used: by whom, as what, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acceptance {
+    pub token_hash: [u8; 32],
+    pub email: String,
+    pub role: Role,
+    /// The new account's password hash; `None` when the account exists
+    /// and its owner is signed in.
+    pub new_account: Option<String>,
+    pub at: Timestamp,
 }

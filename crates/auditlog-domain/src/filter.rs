@@ -112,14 +112,7 @@ pub struct ListingRequest {
 }
 
 fn problem(field: &str, code: &'static str, message: impl Into<String>) -> Problem {
-    Problem {
-        index: None,
-        field: field.to_owned(),
-        code,
-        message: message.into(),
-        position: None,
-        length: None,
-    }
+    Problem::whole(field, code, message)
 }
 
 /// A problem at a place in the `q` parameter's text.

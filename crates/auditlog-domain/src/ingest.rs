@@ -73,7 +73,8 @@ impl Problem {
         }
     }
 
-    fn whole(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+    /// A problem of the whole request (no event index), at `field`.
+    pub fn whole(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             index: None,
             field: field.to_owned(),

@@ -6,7 +6,7 @@
 //! nobody saw. Accounts are global, so their rows are locked (`FOR UPDATE`)
 //! where two organizations' transactions could meet on them.
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Acceptance, Change};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::invitation::Invitation;
 use auditlog_domain::{OrgId, Role, StoreError};
@@ -23,22 +23,7 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
         Change::AddMember { email, role } => add_member(tx, org, email, *role, now).await,
         Change::SetPassword { email, password_hash } => set_password(tx, email, password_hash, now).await,
         Change::Invite(inv) => invite(tx, org, inv).await,
-        Change::AcceptInvitation {
-            token_hash,
-            email,
-            role,
-            new_account,
-            at,
-        } => {
-            let a = Acceptance {
-                token_hash,
-                email,
-                role: *role,
-                new_account: new_account.as_deref(),
-                at: at.millis(),
-            };
-            accept(tx, org, a).await
-        }
+        Change::AcceptInvitation(a) => accept(tx, org, a).await,
         Change::ForceReset {
             memberships,
             invitation,
@@ -134,26 +119,18 @@ async fn use_invitation(
     Ok(rules::invitation_usable(n)?)
 }
 
-struct Acceptance<'a> {
-    token_hash: &'a [u8; 32],
-    email: &'a str,
-    role: Role,
-    new_account: Option<&'a str>,
-    at: i64,
-}
-
 /// Uses a join invitation. A new account is created only where none
 /// exists: an existing account (with or without a password) is joined only
 /// by its signed-in owner, never by whoever holds the token.
-async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Result<(), Failure> {
-    use_invitation(tx, org, a.token_hash, "join", a.email, a.at).await?;
-    let created = match a.new_account {
+async fn accept(tx: &Transaction<'_>, org: OrgId, a: &Acceptance) -> Result<(), Failure> {
+    use_invitation(tx, org, &a.token_hash, "join", &a.email, a.at.millis()).await?;
+    let created = match a.new_account.as_deref() {
         Some(hash) => {
             db::execute(
                 tx,
                 "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (email) DO NOTHING",
-                &[&a.email, &hash, &a.at],
+                &[&a.email, &hash, &a.at.millis()],
             )
             .await?
                 == 1
@@ -166,8 +143,8 @@ async fn accept(tx: &Transaction<'_>, org: OrgId, a: Acceptance<'_>) -> Result<(
         || db::query_opt(tx, "SELECT 1 FROM users WHERE email = $1 FOR SHARE", &[&a.email])
             .await?
             .is_some();
-    rules::account_for_acceptance(a.email, a.new_account.is_some(), created, exists)?;
-    insert_membership(tx, org, a.email, a.role, a.at).await
+    rules::account_for_acceptance(&a.email, a.new_account.is_some(), created, exists)?;
+    insert_membership(tx, org, &a.email, a.role, a.at.millis()).await
 }
 
 async fn force_reset(tx: &Transaction<'_>, org: OrgId, seen: &[OrgId], inv: &Invitation) -> Result<(), Failure> {

@@ -125,7 +125,7 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             .await
         }
         webhook @ (Change::CreateWebhook(_)
-        | Change::UpdateWebhook { .. }
+        | Change::UpdateWebhook(_)
         | Change::DeleteWebhook { .. }
         | Change::RotateWebhookSecret { .. }
         | Change::DisableWebhook { .. }) => apply_webhook(tx, org, webhook).await,
@@ -137,21 +137,22 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
 async fn apply_webhook(tx: &Transaction<'_>, org: OrgId, change: &Change) -> Result<(), Failure> {
     match change {
         Change::CreateWebhook(w) => create_webhook(tx, org, w).await,
-        Change::UpdateWebhook {
-            id,
-            url,
-            description,
-            events,
-            enabled,
-        } => {
+        Change::UpdateWebhook(w) => {
             execute_one(
                 tx,
                 "UPDATE webhooks SET url = $3, description = $4, events = $5, enabled = $6, \
                  failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END, \
                  disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END \
                  WHERE org_id = $1 AND id = $2",
-                &[&org.0, id, url, description, &patterns_to_sql(events), enabled],
-                &format!("webhook {id}"),
+                &[
+                    &org.0,
+                    &w.id,
+                    &w.url,
+                    &w.description,
+                    &patterns_to_sql(&w.events),
+                    &w.enabled,
+                ],
+                &format!("webhook {}", w.id),
             )
             .await
         }

@@ -15,6 +15,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Registers each of `$m`'s metrics under its name and help text.
+macro_rules! register {
+    ($registry:expr, $m:expr; $($name:literal, $help:literal => $field:ident;)*) => {
+        $( $registry.register($name, $help, $m.$field.clone()); )*
+    };
+}
+
 /// One label: how something ended.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Outcome {
@@ -85,58 +92,20 @@ impl Metrics {
             checkpoints_signed: Counter::default(),
             read_audit_failures: Counter::default(),
         };
-        let r = &mut registry;
-        r.register(
-            "ingest_requests",
-            "Ingest requests by outcome",
-            m.ingest_requests.clone(),
-        );
-        r.register(
-            "ingest_entries",
-            "Entries acknowledged to ingest requests",
-            m.ingest_entries.clone(),
-        );
-        r.register(
-            "ingest_request_duration_seconds",
-            "Ingest request latency, commit included",
-            m.ingest_seconds.clone(),
-        );
-        r.register(
-            "commit_entries",
-            "Entries per writer transaction",
-            m.commit_entries.clone(),
-        );
-        r.register(
-            "commit_duration_seconds",
-            "Writer transaction latency",
-            m.commit_seconds.clone(),
-        );
-        r.register("commits", "Writer transactions by outcome", m.commits.clone());
-        r.register(
-            "writer_queue_depth",
-            "Requests waiting for the writer",
-            m.writer_queue.clone(),
-        );
-        r.register(
-            "webhook_attempts",
-            "Webhook delivery attempts by outcome",
-            m.webhook_attempts.clone(),
-        );
-        r.register(
-            "webhook_delivery_lag_seconds",
-            "From an entry's commit to its webhook delivery",
-            m.webhook_lag_seconds.clone(),
-        );
-        r.register(
-            "retention_purged_entries",
-            "Entries purged past retention",
-            m.purged_entries.clone(),
-        );
-        r.register("checkpoints_signed", "Checkpoints signed", m.checkpoints_signed.clone());
-        r.register(
-            "read_audit_failures",
-            "Reads of the log answered without their audit_log.viewed entry",
-            m.read_audit_failures.clone(),
+        // One metric a line: name, help, field.
+        register!(registry, m;
+            "ingest_requests", "Ingest requests by outcome" => ingest_requests;
+            "ingest_entries", "Entries acknowledged to ingest requests" => ingest_entries;
+            "ingest_request_duration_seconds", "Ingest request latency, commit included" => ingest_seconds;
+            "commit_entries", "Entries per writer transaction" => commit_entries;
+            "commit_duration_seconds", "Writer transaction latency" => commit_seconds;
+            "commits", "Writer transactions by outcome" => commits;
+            "writer_queue_depth", "Requests waiting for the writer" => writer_queue;
+            "webhook_attempts", "Webhook delivery attempts by outcome" => webhook_attempts;
+            "webhook_delivery_lag_seconds", "From an entry's commit to its webhook delivery" => webhook_lag_seconds;
+            "retention_purged_entries", "Entries purged past retention" => purged_entries;
+            "checkpoints_signed", "Checkpoints signed" => checkpoints_signed;
+            "read_audit_failures", "Reads of the log answered without their audit_log.viewed entry" => read_audit_failures;
         );
         Self {
             registry: Arc::new(registry),

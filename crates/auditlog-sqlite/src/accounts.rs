@@ -4,7 +4,7 @@
 //! a compare-and-set on what the caller saw, so a race refuses the change
 //! (`stale`, `invitation_used`) instead of applying it to a state nobody saw.
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Acceptance, Change};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::invitation::Invitation;
 use auditlog_domain::{OrgId, Role, StoreError};
@@ -19,23 +19,7 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
         Change::AddMember { email, role } => add_member(conn, org, email, *role, now),
         Change::SetPassword { email, password_hash } => set_password(conn, email, password_hash, now),
         Change::Invite(inv) => invite(conn, org, inv),
-        Change::AcceptInvitation {
-            token_hash,
-            email,
-            role,
-            new_account,
-            at,
-        } => accept(
-            conn,
-            org,
-            Acceptance {
-                token_hash,
-                email,
-                role: *role,
-                new_account: new_account.as_deref(),
-                at: at.millis(),
-            },
-        ),
+        Change::AcceptInvitation(a) => accept(conn, org, a),
         Change::ForceReset {
             memberships,
             invitation,
@@ -125,25 +109,17 @@ fn use_invitation(
     rules::invitation_usable(n as u64)
 }
 
-struct Acceptance<'a> {
-    token_hash: &'a [u8; 32],
-    email: &'a str,
-    role: Role,
-    new_account: Option<&'a str>,
-    at: i64,
-}
-
 /// Uses a join invitation. A new account is created only where none
 /// exists: an existing account (with or without a password) is joined only
 /// by its signed-in owner, never by whoever holds the token.
-fn accept(conn: &Connection, org: OrgId, a: Acceptance<'_>) -> Result<(), StoreError> {
-    use_invitation(conn, org, a.token_hash, "join", a.email, a.at)?;
-    let created = match a.new_account {
+fn accept(conn: &Connection, org: OrgId, a: &Acceptance) -> Result<(), StoreError> {
+    use_invitation(conn, org, &a.token_hash, "join", &a.email, a.at.millis())?;
+    let created = match a.new_account.as_deref() {
         Some(hash) => {
             conn.execute(
                 "INSERT INTO users (email, password_hash, created_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (email) DO NOTHING",
-                params![a.email, hash, a.at],
+                params![a.email, hash, a.at.millis()],
             )
             .map_err(db_err)?
                 == 1
@@ -154,14 +130,14 @@ fn accept(conn: &Connection, org: OrgId, a: Acceptance<'_>) -> Result<(), StoreE
     // one does its existence need a look.
     let exists = a.new_account.is_some()
         || conn
-            .query_row("SELECT 1 FROM users WHERE email = ?1", [a.email], |r| {
+            .query_row("SELECT 1 FROM users WHERE email = ?1", [&a.email], |r| {
                 r.get::<_, i64>(0)
             })
             .optional()
             .map_err(db_err)?
             .is_some();
-    rules::account_for_acceptance(a.email, a.new_account.is_some(), created, exists)?;
-    insert_membership(conn, org, a.email, a.role, a.at)
+    rules::account_for_acceptance(&a.email, a.new_account.is_some(), created, exists)?;
+    insert_membership(conn, org, &a.email, a.role, a.at.millis())
 }
 
 /// The account's organizations.

@@ -8,7 +8,7 @@
 //! interleaving can leave an organization without an owner. Changes to
 //! people's accounts are in [`accounts`].
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::member::Project;
 use auditlog_domain::org::Sso;
@@ -95,7 +95,7 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
             &format!("project {id}"),
         ),
         webhook @ (Change::CreateWebhook(_)
-        | Change::UpdateWebhook { .. }
+        | Change::UpdateWebhook(_)
         | Change::DeleteWebhook { .. }
         | Change::RotateWebhookSecret { .. }
         | Change::DisableWebhook { .. }) => apply_webhook(conn, org, webhook),
@@ -107,21 +107,7 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
 fn apply_webhook(conn: &Connection, org: OrgId, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::CreateWebhook(w) => create_webhook(conn, org, w),
-        Change::UpdateWebhook {
-            id,
-            url,
-            description,
-            events,
-            enabled,
-        } => execute_one(
-            conn,
-            "UPDATE webhooks SET url = ?3, description = ?4, events = ?5, enabled = ?6, \
-             failing_since = CASE WHEN ?6 AND NOT enabled THEN NULL ELSE failing_since END, \
-             disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END \
-             WHERE org_id = ?1 AND id = ?2",
-            params![org.0, id, url, description, patterns_to_text(events), enabled],
-            &format!("webhook {id}"),
-        ),
+        Change::UpdateWebhook(w) => update_webhook(conn, org, w),
         Change::DeleteWebhook { id } => delete_webhook(conn, org, id),
         Change::RotateWebhookSecret {
             id,
@@ -230,6 +216,20 @@ fn create_webhook(conn: &Connection, org: OrgId, w: &Endpoint) -> Result<(), Sto
     )
     .map_err(|e| conflict_or(e, format!("webhook {}", w.id)))?;
     Ok(())
+}
+
+/// Replaces an endpoint's settings; re-enabling it clears its failure.
+fn update_webhook(conn: &Connection, org: OrgId, w: &WebhookSettings) -> Result<(), StoreError> {
+    let events = patterns_to_text(&w.events);
+    execute_one(
+        conn,
+        "UPDATE webhooks SET url = ?3, description = ?4, events = ?5, enabled = ?6, \
+         failing_since = CASE WHEN ?6 AND NOT enabled THEN NULL ELSE failing_since END, \
+         disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END \
+         WHERE org_id = ?1 AND id = ?2",
+        params![org.0, w.id, w.url, w.description, events, w.enabled],
+        &format!("webhook {}", w.id),
+    )
 }
 
 /// Deletes the endpoint and the deliveries still waiting for it.

@@ -143,18 +143,14 @@ pub fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Result<Vec<
         )
         .map_err(db_err)?;
     let mut out = Vec::with_capacity(attempts.len());
-    for RecordedAttempt {
-        org_id,
-        delivery_id,
-        attempt,
-    } in attempts
-    {
+    for recorded in attempts {
+        let attempt = &recorded.attempt;
         let (status, next) = attempt.result.stored();
         let webhook_id: Option<String> = update
             .query_row(
                 params![
-                    org_id.0,
-                    delivery_id,
+                    recorded.org_id.0,
+                    recorded.delivery_id,
                     attempt.at.millis(),
                     attempt.status,
                     attempt.latency_ms as i64,
@@ -168,7 +164,7 @@ pub fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Result<Vec<
             .map_err(db_err)?;
         // None: deleted with its endpoint or purged meanwhile.
         let failing_since = match webhook_id {
-            Some(webhook_id) => endpoint_health(tx, *org_id, &webhook_id, attempt.result, attempt.at)?,
+            Some(webhook_id) => endpoint_health(tx, recorded.org_id, &webhook_id, attempt.result, attempt.at)?,
             None => None,
         };
         out.push(failing_since);

@@ -81,6 +81,18 @@ fn driving_index(filter: &Filter, merged_events: bool) -> &'static str {
     }
 }
 
+/// Binds each name as a parameter; their placeholders, comma-separated.
+fn bind_each(params: &mut Vec<Value>, names: &[String]) -> String {
+    let placeholders: Vec<String> = names
+        .iter()
+        .map(|name| {
+            params.push(Value::Text(name.clone()));
+            format!("?{}", params.len())
+        })
+        .collect();
+    placeholders.join(", ")
+}
+
 /// Oldest first after a sequence number: the primary key `(org_id, seq)`
 /// is the order, so a page reads only its own rows.
 fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Query {
@@ -92,14 +104,7 @@ fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Quer
     params.push(Value::Integer(after_seq));
     sql += &format!("?{}", params.len());
     if let Some(names) = &filter.events {
-        let placeholders: Vec<String> = names
-            .iter()
-            .map(|name| {
-                params.push(Value::Text(name.clone()));
-                format!("?{}", params.len())
-            })
-            .collect();
-        sql += &format!(" AND event IN ({})", placeholders.join(", "));
+        sql += &format!(" AND event IN ({})", bind_each(&mut params, names));
     }
     params.push(Value::Integer(i64::from(page.limit)));
     sql += &format!(" ORDER BY seq LIMIT ?{}", params.len());
@@ -137,17 +142,8 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
             format!("{} {ORDER} LIMIT {limit}", parts.join(" UNION ALL "))
         }
         Some(names) => {
-            let placeholders: Vec<String> = names
-                .iter()
-                .map(|name| {
-                    params.push(Value::Text(name.clone()));
-                    format!("?{}", params.len())
-                })
-                .collect();
-            format!(
-                "SELECT {ENTRY_COLUMNS} {from} WHERE {base} AND event IN ({}) {ORDER} LIMIT {limit}",
-                placeholders.join(", ")
-            )
+            let names = bind_each(&mut params, names);
+            format!("SELECT {ENTRY_COLUMNS} {from} WHERE {base} AND event IN ({names}) {ORDER} LIMIT {limit}")
         }
     };
     Query { sql, params }
@@ -160,6 +156,16 @@ mod tests {
     use auditlog_domain::cursor::Cursor;
 
     #[test]
+    fn few_events_merge_ordered_subqueries() {
+        let filter = Filter {
+            events: Some(vec!["a.b".into(), "c.d".into()]),
+            ..Filter::default()
+        };
+        let q = build(OrgId(1), &filter, Page::default());
+        assert_eq!(q.sql.matches("UNION ALL").count(), 1);
+    }
+
+    #[test]
     fn values_are_always_bound_never_spliced() {
         let filter = Filter {
             actor: Some("x' OR 1=1 --".into()),
@@ -169,16 +175,6 @@ mod tests {
         let q = build(OrgId(1), &filter, Page::default());
         assert!(!q.sql.contains("OR 1=1"));
         assert!(q.params.contains(&Value::Text("x' OR 1=1 --".into())));
-    }
-
-    #[test]
-    fn few_events_merge_ordered_subqueries() {
-        let filter = Filter {
-            events: Some(vec!["a.b".into(), "c.d".into()]),
-            ..Filter::default()
-        };
-        let q = build(OrgId(1), &filter, Page::default());
-        assert_eq!(q.sql.matches("UNION ALL").count(), 1);
     }
 
     #[test]

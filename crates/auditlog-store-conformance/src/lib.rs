@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use auditlog_domain::api_key::{self, Scope};
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Acceptance, Change, WebhookSettings};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::invitation::{Invitation, InvitationKind};
@@ -975,13 +975,13 @@ pub async fn projects_are_created_renamed_and_deleted(store: &dyn Store) {
 }
 
 fn join(inv: &Invitation, new_account: Option<&str>, at: i64) -> Change {
-    Change::AcceptInvitation {
+    Change::AcceptInvitation(Acceptance {
         token_hash: inv.token_hash,
         email: inv.email.clone(),
         role: inv.role,
         new_account: new_account.map(str::to_owned),
         at: Timestamp(at),
-    }
+    })
 }
 
 fn issue(org: &Org, kind: InvitationKind, email: &str) -> Invitation {
@@ -1650,13 +1650,13 @@ pub async fn endpoint_changes_apply_and_disable_once(store: &dyn Store) {
     let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
     assert!(!w.enabled);
     assert_eq!(w.disabled_reason.as_deref(), Some("410 Gone"));
-    let update = Change::UpdateWebhook {
+    let update = Change::UpdateWebhook(WebhookSettings {
         id: "wh_1".into(),
         url: "https://new.example/h".into(),
         description: "siem".into(),
         events: vec![EventPattern::parse("billing.*").unwrap()],
         enabled: true,
-    };
+    });
     change(store, &a, update, "webhook.updated").await.unwrap();
     let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
     assert!(w.enabled && w.disabled_reason.is_none());

@@ -16,6 +16,22 @@ pub struct NewApiKey {
     pub hash: KeyHash,
 }
 
+impl NewApiKey {
+    /// The record of this key once stored at `now`: never used, not revoked.
+    pub fn created(self, now: Timestamp) -> ApiKeyRecord {
+        ApiKeyRecord {
+            org_id: self.org_id,
+            prefix: self.prefix,
+            name: self.name,
+            scopes: self.scopes,
+            hash: self.hash,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
     pub org_id: OrgId,

@@ -29,16 +29,7 @@ impl AccessStore for PostgresStore {
         )
         .await
         .map_err(|e| conflict_or(e, format!("API key {}", key.prefix)))?;
-        Ok(ApiKeyRecord {
-            org_id: key.org_id,
-            prefix: key.prefix,
-            name: key.name,
-            scopes: key.scopes,
-            hash: key.hash,
-            created_at: now,
-            revoked_at: None,
-            last_used_at: None,
-        })
+        Ok(key.created(now))
     }
 
     async fn api_key(&self, prefix: &KeyPrefix) -> Result<Option<ApiKeyRecord>, StoreError> {

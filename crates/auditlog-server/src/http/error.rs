@@ -94,14 +94,7 @@ impl ApiError {
 
     /// A well-formed request refused by validation, with one problem.
     pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![Problem {
-            index: None,
-            field: field.to_owned(),
-            code,
-            message: message.into(),
-            position: None,
-            length: None,
-        }])
+        Self::Invalid(vec![Problem::whole(field, code, message)])
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {

@@ -21,16 +21,7 @@ impl AccessStore for SqliteStore {
                 params![key.org_id.0, key.prefix.as_str(), key.name, scopes, &key.hash.0[..], now.millis()],
             )
             .map_err(|e| rows::conflict_or(e, format!("API key {}", key.prefix)))?;
-            Ok(ApiKeyRecord {
-                org_id: key.org_id,
-                prefix: key.prefix,
-                name: key.name,
-                scopes: key.scopes,
-                hash: key.hash,
-                created_at: now,
-                revoked_at: None,
-                last_used_at: None,
-            })
+            Ok(key.created(now))
         })
         .await
     }

@@ -20,15 +20,10 @@ pub struct Status {
 
 /// Prometheus metrics (what `crate::metrics` counts), in the OpenMetrics
 /// text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The metrics in the OpenMetrics text format.", body = String,
-            content_type = "application/openmetrics-text"),
-    )
-)]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "The metrics in the OpenMetrics text format.", body = String,
+        content_type = "application/openmetrics-text"),
+))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, OPENMETRICS)],
@@ -37,14 +32,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The process is up.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The process is up.", body = Status),
-    )
-)]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses(
+    (status = 200, description = "The process is up.", body = Status),
+))]
 pub async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }

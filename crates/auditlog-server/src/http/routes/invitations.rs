@@ -12,7 +12,7 @@
 //!
 //! The token travels in the body, never the path, so it stays out of logs.
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Acceptance, Change};
 use auditlog_domain::entry::Resource;
 use auditlog_domain::invitation::{self, Invitation, InvitationKind};
 use auditlog_domain::permissions::Authority;
@@ -242,13 +242,13 @@ async fn join(
         member_resource(&inv.email),
         json!({"member": inv.email, "role": inv.role, "invited_by": inv.invited_by}),
     );
-    let change = Change::AcceptInvitation {
+    let change = Change::AcceptInvitation(Acceptance {
         token_hash: inv.token_hash,
         email: inv.email.clone(),
         role: inv.role,
         new_account,
         at: now,
-    };
+    });
     commit(state, &person, vec![change], vec![entry])
         .await
         .map_err(gone_if_used)?;

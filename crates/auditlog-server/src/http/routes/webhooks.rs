@@ -4,7 +4,7 @@
 //! `POST …/{id}/deliveries/{delivery}/retry`. Owners and admins only; every
 //! change records a `webhook.*` entry in its own transaction.
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::entry::{Actor, Resource};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::permissions::Action;
@@ -398,13 +398,13 @@ pub async fn update(
         ));
     }
     if !entries.is_empty() {
-        let change = Change::UpdateWebhook {
+        let change = Change::UpdateWebhook(WebhookSettings {
             id: old.id.clone(),
             url,
             description,
             events,
             enabled,
-        };
+        });
         commit(&state, &principal, vec![change], entries).await?;
     }
     Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
