@@ -51,6 +51,9 @@ pub(crate) struct ReadsFigures {
     pub(crate) recorded: KindFigures,
     pub(crate) unrecorded: KindFigures,
     pub(crate) control: KindFigures,
+    /// `audit_log.viewed` entries the recorded arm committed for this kind:
+    /// one per new look, each a commit that the arm's readers pay for.
+    pub(crate) looks: i64,
 }
 
 impl ReadsFigures {
@@ -84,19 +87,23 @@ pub(crate) async fn measure(dir: &Path, entries: usize, samples: usize) -> Resul
     let client = http_client(Some(Duration::from_secs(60)))?;
     let mut figures = Vec::new();
     for kind in QueryKind::ALL {
-        let [recorded, unrecorded, control] =
-            measure_kind(&client, [&recorded, &unrecorded, &control], kind, samples).await?;
+        let before = recorded.log_size().await?;
+        let [on, off, again] = measure_kind(&client, [&recorded, &unrecorded, &control], kind, samples).await?;
+        // The recorder commits within its gathering window of the last read.
+        tokio::time::sleep(SETTLE).await;
         let f = ReadsFigures {
-            recorded,
-            unrecorded,
-            control,
+            recorded: on,
+            unrecorded: off,
+            control: again,
+            looks: recorded.log_size().await? - before,
         };
         progress(format!(
-            "    {:<34} p99 recorded {:>6.2} ms  unrecorded {:>6.2} ms  control {:>6.2} ms",
+            "    {:<34} p99 recorded {:>6.2} ms  unrecorded {:>6.2} ms  control {:>6.2} ms  looks {}",
             kind.label(),
             crate::harness::ms(f.recorded.latency.p99),
             crate::harness::ms(f.unrecorded.latency.p99),
             crate::harness::ms(f.control.latency.p99),
+            f.looks,
         ));
         figures.push(f);
     }
@@ -110,6 +117,8 @@ pub(crate) async fn measure(dir: &Path, entries: usize, samples: usize) -> Resul
 /// A seeded log served in-process, reads recorded or not.
 struct Arm {
     server: InProcessServer,
+    store: Arc<dyn Store>,
+    org: auditlog_domain::OrgId,
     key: String,
     values: crate::harness::QueryValues,
 }
@@ -123,12 +132,19 @@ impl Arm {
             record_reads,
             ..ServerConfig::default()
         };
-        let server = InProcessServer::start_with(config, store as Arc<dyn Store>).await?;
+        let store = store as Arc<dyn Store>;
+        let server = InProcessServer::start_with(config, store.clone()).await?;
         Ok(Self {
             server,
+            store,
+            org: org.id,
             key,
             values: vocabulary.lists(),
         })
+    }
+
+    async fn log_size(&self) -> Result<i64, AnyError> {
+        Ok(self.store.log_size(self.org).await?)
     }
 
     async fn get(&self, client: &reqwest::Client, kind: QueryKind, i: usize) -> Result<(Duration, usize), AnyError> {
@@ -183,6 +199,7 @@ pub(crate) fn table(figures: &[ReadsFigures], v: &mut Verdicts) -> Table {
         "p50 unrecorded / control / recorded",
         "p99 unrecorded / control",
         "p99 recorded",
+        "Looks recorded",
         "Noise (control)",
         "Cost (p99 ratio)",
         "Target",
@@ -204,6 +221,7 @@ pub(crate) fn table(figures: &[ReadsFigures], v: &mut Verdicts) -> Table {
                 fmt_ms(f.control.latency.p99)
             ),
             fmt_ms(f.recorded.latency.p99),
+            f.looks.to_string(),
             format!("{:.2}", f.noise()),
             format!("{:.2}", f.cost()),
             format!("≤ {limit:.2}"),
