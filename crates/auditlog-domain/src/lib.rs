@@ -58,6 +58,7 @@ pub mod gaps;
 pub mod ingest;
 pub mod invitation;
 pub mod leaf_hasher;
+pub mod log_check;
 pub mod member;
 pub mod merkle;
 pub mod org;

@@ -50,7 +50,9 @@ pub async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
         .get(0);
     if current as usize > MIGRATIONS.len() {
         return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this build's {}; upgrade auditlog",
+            "the database is at schema version {current}, newer than this build of auditlog, which knows \
+             versions up to {}: a newer release wrote it, and downgrades are refused; run that release or a \
+             later one",
             MIGRATIONS.len()
         )));
     }

@@ -42,6 +42,7 @@
 
 mod accounts;
 mod append;
+pub mod backup;
 mod changes;
 mod deliveries;
 #[cfg(feature = "testing")]
@@ -106,6 +107,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let mut writer = Connection::open(&path).map_err(db_err)?;
         schema::configure_writer(&writer).map_err(db_err)?;
+        schema::refuse_newer(&writer)?;
         schema::migrate(&mut writer).map_err(db_err)?;
         let manager = SqliteConnectionManager::file(&path).with_init(schema::configure_reader);
         let readers = r2d2::Pool::builder()

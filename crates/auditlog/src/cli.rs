@@ -50,6 +50,11 @@ pub enum Command {
     Export(ExportArgs),
     /// Check an export and checkpoints offline against the signing key.
     Verify(crate::verify::VerifyArgs),
+    /// Snapshot the embedded SQLite database while the server runs.
+    Backup(crate::backup::BackupArgs),
+    /// Recompute every entry's leaf and every log's root, and hold them
+    /// against the stored tree and the latest signed checkpoint.
+    Check(crate::check::CheckArgs),
     /// The configuration file of `serve`.
     #[command(subcommand)]
     Config(ConfigCommand),

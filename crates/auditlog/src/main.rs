@@ -9,6 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod backend;
+mod backup;
+mod check;
 mod cli;
 mod demo;
 mod export;
@@ -99,6 +101,12 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
+        Command::Backup(args) => backup::run(args),
+        Command::Check(args) => match check::run(args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Bench(section) => auditlog_bench::run(section).await,
     };
     match result {

@@ -74,7 +74,8 @@ fn read(path: &Path) -> Result<String, AnyError> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }
 
-fn verifier_key(arg: &str) -> Result<VerifierKey, AnyError> {
+/// A verifier key given as its text or as a file holding it.
+pub(crate) fn verifier_key(arg: &str) -> Result<VerifierKey, AnyError> {
     let text = if Path::new(arg).is_file() {
         read(Path::new(arg))?
     } else {

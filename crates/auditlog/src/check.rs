@@ -1,0 +1,273 @@
+//! `auditlog check`: proves a database at rest (a live one, or a restored
+//! backup) is the log that was signed, without an export. For each
+//! organization it reads every entry in `seq` order, recomputes its leaf,
+//! compares it with the stored tree, rebuilds the root and holds it against
+//! the stored tree and the latest checkpoint, whose signature it checks
+//! with the service's key (see `auditlog_domain::log_check`).
+//!
+//! Reading is all it does: no entry, node or checkpoint is written.
+
+use std::path::{Path, PathBuf};
+
+use auditlog_domain::canonical::entry_leaf_hash;
+use auditlog_domain::checkpoint::{self, VerifierKey};
+use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::log_check::{LogCheck, ReadEntry, SignedRoot, Verdict};
+use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
+use auditlog_domain::{Org, Store};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::{self, AnyError};
+
+/// Entries read at a time: large enough that a page's query and its tiles
+/// cost little per entry, small enough to hold a few MiB.
+const PAGE: u32 = 5_000;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub db: crate::cli::DatabaseArgs,
+    /// Only this organization (its slug); every one by default.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The service's verifier key (`auditlog key show-signing`), or a file
+    /// holding it, to check each checkpoint's signature. Without it the
+    /// key is derived from the signing key file if there is one (see
+    /// `--signing-key`); with neither, signatures are not checked and the
+    /// report says so.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The checkpoint signing key file. Default: the SQLite file's path
+    /// with `.signing-key` added, if it exists (never created here).
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// One organization's outcome, with how its checkpoint's signature fared.
+struct OrgReport {
+    slug: String,
+    verdict: Verdict,
+    signature: Signature,
+}
+
+enum Signature {
+    Valid,
+    Invalid(String),
+    NotChecked,
+    NoCheckpoint,
+}
+
+/// Checks every organization (or the one asked for); prints a report and
+/// answers whether all passed.
+pub async fn run(args: CheckArgs) -> Result<bool, AnyError> {
+    let key = verifier_key(&args)?;
+    let store = backend::open(&args.db.database).await?;
+    let orgs: Vec<Org> = store
+        .orgs()
+        .await?
+        .into_iter()
+        .filter(|o| args.org.as_ref().is_none_or(|s| *s == o.slug))
+        .collect();
+    if let Some(slug) = &args.org
+        && orgs.is_empty()
+    {
+        return Err(format!("no organization {slug:?} in this database").into());
+    }
+    let mut total = 0;
+    for org in &orgs {
+        total += store.log_size(org.id).await? as u64;
+    }
+    let bar = progress_bar(total);
+    let mut reports = Vec::with_capacity(orgs.len());
+    for org in &orgs {
+        reports.push(check_org(store.as_ref(), org, key.as_ref(), &bar).await?);
+    }
+    bar.finish_and_clear();
+    print_reports(&reports, key.is_some());
+    Ok(reports
+        .iter()
+        .all(|r| r.verdict.passed() && !matches!(r.signature, Signature::Invalid(_))))
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} checked {pos}/{len} entries [{bar:40}] {per_sec} {eta} left")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The verifier key from `--key`, or from the signing key file if one is
+/// there to read; `None` when there is neither.
+fn verifier_key(args: &CheckArgs) -> Result<Option<VerifierKey>, AnyError> {
+    if let Some(k) = &args.key {
+        return crate::verify::verifier_key(k).map(Some);
+    }
+    let path = match &args.signing_key {
+        Some(p) => p.clone(),
+        None if backend::is_postgres(&args.db.database) => return Ok(None),
+        None => crate::signing_key::path(None, &args.db.database)?,
+    };
+    if !Path::new(&path).exists() {
+        if args.signing_key.is_some() {
+            return Err(format!("the signing key {} does not exist", path.display()).into());
+        }
+        return Ok(None);
+    }
+    let key = crate::signing_key::load_or_create(&path)?;
+    Ok(Some(key.verifier_key()))
+}
+
+async fn check_org(
+    store: &dyn Store,
+    org: &Org,
+    key: Option<&VerifierKey>,
+    bar: &ProgressBar,
+) -> Result<OrgReport, AnyError> {
+    let size = store.log_size(org.id).await? as u64;
+    let (signed, signature) = signed_root(store, org, key).await?;
+    let start = start_frontier(store, org, size).await?;
+    let mut check = LogCheck::new(size, start, signed);
+    loop {
+        let filter = Filter {
+            after_seq: Some(check.read_up_to()),
+            ..Filter::default()
+        };
+        let entries = store
+            .list(
+                org.id,
+                &filter,
+                Page {
+                    limit: PAGE,
+                    after: None,
+                },
+            )
+            .await?;
+        if entries.is_empty() {
+            break;
+        }
+        let ids: Vec<NodeId> = entries.iter().map(|e| NodeId::leaf(e.seq as u64 - 1)).collect();
+        let stored = store.tree_nodes(org.id, ids).await?;
+        let page: Vec<ReadEntry> = entries
+            .iter()
+            .map(|e| ReadEntry {
+                seq: e.seq,
+                leaf: entry_leaf_hash(e),
+                stored_leaf: stored.get(&NodeId::leaf(e.seq as u64 - 1)).copied(),
+            })
+            .collect();
+        check.page(&page);
+        bar.inc(page.len() as u64);
+    }
+    let stored_root = stored_root(store, org, size).await?;
+    Ok(OrgReport {
+        slug: org.slug.clone(),
+        verdict: check.finish(stored_root),
+        signature,
+    })
+}
+
+/// The latest checkpoint's size and root: the signed ones when a key can
+/// check the signature, else the stored ones.
+async fn signed_root(
+    store: &dyn Store,
+    org: &Org,
+    key: Option<&VerifierKey>,
+) -> Result<(Option<SignedRoot>, Signature), AnyError> {
+    let Some(cp) = store.checkpoint(org.id, None).await? else {
+        return Ok((None, Signature::NoCheckpoint));
+    };
+    let stored = SignedRoot {
+        size: cp.size,
+        root: cp.root,
+    };
+    let Some(key) = key else {
+        return Ok((Some(stored), Signature::NotChecked));
+    };
+    Ok(match checkpoint::verify(&cp.note, key) {
+        Ok(signed) => (
+            Some(SignedRoot {
+                size: signed.size,
+                root: signed.root,
+            }),
+            Signature::Valid,
+        ),
+        Err(e) => (Some(stored), Signature::Invalid(e.to_string())),
+    })
+}
+
+/// The stored frontier just below the oldest entry left: retention purged
+/// what is before it, and the tree it kept is where the rebuild starts.
+async fn start_frontier(store: &dyn Store, org: &Org, size: u64) -> Result<Frontier, AnyError> {
+    let first = Filter {
+        after_seq: Some(0),
+        ..Filter::default()
+    };
+    let oldest = store.list(org.id, &first, Page { limit: 1, after: None }).await?;
+    let purged = oldest.first().map_or(size, |e| e.seq as u64 - 1);
+    if purged == 0 {
+        return Ok(Frontier::empty());
+    }
+    let ids = merkle::frontier_ids(purged);
+    let nodes = store.tree_nodes(org.id, ids.clone()).await?;
+    let hashes: Option<Vec<Hash>> = ids.iter().map(|id| nodes.get(id).copied()).collect();
+    let hashes = hashes.ok_or_else(|| {
+        format!(
+            "{}: the stored tree lacks the nodes of its first {purged} entries, which retention purged",
+            org.slug
+        )
+    })?;
+    Ok(Frontier::new(purged, hashes)?)
+}
+
+/// The stored tree's root at `size`, if the store holds what makes it.
+async fn stored_root(store: &dyn Store, org: &Org, size: u64) -> Result<Option<Hash>, AnyError> {
+    let nodes = store.tree_nodes(org.id, merkle::frontier_ids(size)).await?;
+    Ok(merkle::root_at(size, |id| nodes.get(&id).copied()).ok())
+}
+
+fn print_reports(reports: &[OrgReport], keyed: bool) {
+    for r in reports {
+        let v = &r.verdict;
+        let root = match v.root_matches {
+            Some(true) => "root matches the stored tree",
+            Some(false) => "ROOT DIFFERS from the stored tree",
+            None => "root not rebuilt",
+        };
+        let checkpoint = match (v.checkpoint_size, v.checkpoint_matches) {
+            (None, _) => "no checkpoint yet".to_owned(),
+            (Some(size), Some(true)) => format!("checkpoint at size {size} matches"),
+            (Some(size), Some(false)) => format!("CHECKPOINT AT SIZE {size} DIFFERS"),
+            (Some(size), None) => format!("checkpoint at size {size} not compared"),
+        };
+        let signature = match &r.signature {
+            Signature::Valid => "signature valid".to_owned(),
+            Signature::Invalid(e) => format!("SIGNATURE INVALID: {e}"),
+            Signature::NotChecked => "signature not checked (no key)".to_owned(),
+            Signature::NoCheckpoint => "nothing signed".to_owned(),
+        };
+        let status = if v.passed() && !matches!(r.signature, Signature::Invalid(_)) {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        println!(
+            "{status} {}: {} entries, tree size {}, {} expired by retention; {root}; {checkpoint} ({signature})",
+            r.slug, v.entries, v.tree_size, v.expired
+        );
+        if let Some(p) = &v.first_problem {
+            println!("  first problem: {p} ({} in all)", v.problems);
+        }
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| !r.verdict.passed() || matches!(r.signature, Signature::Invalid(_)))
+        .count();
+    if !keyed {
+        println!("note: no verifier key, so checkpoint signatures were not checked (pass --key)");
+    }
+    println!("{} organizations checked, {failed} failed", reports.len());
+}
