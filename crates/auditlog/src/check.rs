@@ -127,38 +127,18 @@ async fn check_org(
     key: Option<&VerifierKey>,
     bar: &ProgressBar,
 ) -> Result<OrgReport, AnyError> {
-    let size = store.log_size(org.id).await? as u64;
+    // The checkpoint first, then the size: on a live database entries go
+    // on arriving, and the check covers the log as it stood at `size`,
+    // which the checkpoint read before it cannot exceed.
     let (signed, signature) = signed_root(store, org, key).await?;
+    let size = store.log_size(org.id).await? as u64;
     let start = start_frontier(store, org, size).await?;
     let mut check = LogCheck::new(size, start, signed);
     loop {
-        let filter = Filter {
-            after_seq: Some(check.read_up_to()),
-            ..Filter::default()
-        };
-        let entries = store
-            .list(
-                org.id,
-                &filter,
-                Page {
-                    limit: PAGE,
-                    after: None,
-                },
-            )
-            .await?;
-        if entries.is_empty() {
+        let page = read_page(store, org, check.read_up_to(), size).await?;
+        if page.is_empty() {
             break;
         }
-        let ids: Vec<NodeId> = entries.iter().map(|e| NodeId::leaf(e.seq as u64 - 1)).collect();
-        let stored = store.tree_nodes(org.id, ids).await?;
-        let page: Vec<ReadEntry> = entries
-            .iter()
-            .map(|e| ReadEntry {
-                seq: e.seq,
-                leaf: entry_leaf_hash(e),
-                stored_leaf: stored.get(&NodeId::leaf(e.seq as u64 - 1)).copied(),
-            })
-            .collect();
         check.page(&page);
         bar.inc(page.len() as u64);
     }
@@ -168,6 +148,33 @@ async fn check_org(
         verdict: check.finish(stored_root),
         signature,
     })
+}
+
+/// The next entries after `after`, up to `size`, each with its leaf and
+/// the leaf the stored tree holds for it.
+async fn read_page(store: &dyn Store, org: &Org, after: i64, size: u64) -> Result<Vec<ReadEntry>, AnyError> {
+    let filter = Filter {
+        after_seq: Some(after),
+        ..Filter::default()
+    };
+    let page = Page {
+        limit: PAGE,
+        after: None,
+    };
+    let mut entries = store.list(org.id, &filter, page).await?;
+    entries.retain(|e| e.seq as u64 <= size);
+    let leaf_of = |seq: i64| NodeId::leaf(seq as u64 - 1);
+    let stored = store
+        .tree_nodes(org.id, entries.iter().map(|e| leaf_of(e.seq)).collect())
+        .await?;
+    Ok(entries
+        .iter()
+        .map(|e| ReadEntry {
+            seq: e.seq,
+            leaf: entry_leaf_hash(e),
+            stored_leaf: stored.get(&leaf_of(e.seq)).copied(),
+        })
+        .collect())
 }
 
 /// The latest checkpoint's size and root: the signed ones when a key can

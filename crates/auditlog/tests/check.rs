@@ -171,3 +171,64 @@ fn a_database_from_a_newer_release_is_refused_naming_both_versions() {
         );
     }
 }
+
+/// Retention purged the oldest entries: they are reported as expired, and
+/// the rest is rebuilt from the tree retention kept, and passes.
+#[tokio::test]
+async fn entries_purged_by_retention_are_expired_not_missing() {
+    use auditlog_domain::entry::{Actor, ActorType, Resource, SubmittedBy, SubmitterKind};
+    use auditlog_domain::store::{AccountStore, AppendRequest, EntryStore, MaintenanceStore};
+    use auditlog_domain::{NewEntry, Plan, Timestamp, org::NewOrg};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purged.db");
+    let store = auditlog_sqlite::SqliteStore::open(&path).unwrap();
+    let org = store
+        .create_org(
+            NewOrg {
+                slug: "acme".into(),
+                name: "Acme".into(),
+                plan: Plan::Team,
+                enterprise_retention_days: None,
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap();
+    let entry = |i: i64| NewEntry {
+        timestamp: Timestamp(1_000 * i),
+        actor: Actor {
+            kind: ActorType::User,
+            id: "maria@acme.com".into(),
+        },
+        event: "guardrail.created".into(),
+        resource: Resource {
+            kind: "guardrail".into(),
+            id: format!("g{i}"),
+            name: None,
+        },
+        details: serde_json::Map::new(),
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
+        idempotency_key: None,
+        submitted_by: SubmittedBy::new(SubmitterKind::ApiKey, "lqt_purged01"),
+    };
+    let entries: Vec<NewEntry> = (1..=1_000).map(entry).collect();
+    store
+        .append(vec![AppendRequest::entries(org.id, entries)], Timestamp(2_000_000))
+        .await
+        .unwrap();
+    // Entries 1 to 411 are older than the cutoff.
+    let purged = store.purge_before(org.id, Timestamp(412_000), 10_000).await.unwrap();
+    assert_eq!(purged.count, 411);
+    drop(store);
+
+    let out = check(&format!("sqlite://{}", path.display()), &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ok acme: 589 entries, tree size 1000, 411 expired by retention; root matches the stored tree"),
+        "{text}"
+    );
+}

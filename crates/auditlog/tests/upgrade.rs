@@ -2,7 +2,8 @@
 //! an early release wrote it (schema 3, before the Merkle tree, entries of
 //! canonical version 1 without `submitted_by`) is migrated by the current
 //! binary, which builds its tree; new entries (version 2, with their
-//! submitter) follow in the same log; and `auditlog verify --complete`
+//! submitter) follow in the same log; `auditlog check` finds the database
+//! consistent with its signed checkpoint; and `auditlog verify --complete`
 //! accepts an export of the whole log, old leaves byte for byte.
 
 mod common;
@@ -125,4 +126,18 @@ async fn a_database_from_an_early_release_migrates_and_still_verifies() {
         assert_eq!(e["submitted_by"]["kind"], "api_key", "{e}");
         assert_eq!(e["submitted_by"]["id"], key[..12], "{e}");
     }
+
+    // At rest too: both versions' leaves, the tree the migration built for
+    // the old ones, and the signed checkpoint agree.
+    let out = auditlog()
+        .args(["check", "--database", &db, "--key", &verifier])
+        .output()
+        .unwrap();
+    let checked = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{checked}");
+    assert!(
+        checked.contains("ok acme: ") && checked.contains("root matches the stored tree"),
+        "{checked}"
+    );
+    assert!(checked.contains("(signature valid)"), "{checked}");
 }
