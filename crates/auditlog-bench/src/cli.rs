@@ -38,6 +38,9 @@ pub enum Section {
     /// server, with its memory, `/healthz` latency and ingest during and
     /// after the attack.
     Abuse(AbuseArgs),
+    /// `auditlog check` and `auditlog backup` on a large SQLite log, and
+    /// what backups running beside paced ingest cost it.
+    Ops(OpsArgs),
     /// The PostgreSQL measurements (ingest, queries, export), each beside a
     /// COPY ceiling on the same server.
     Postgres(PostgresArgs),
@@ -213,6 +216,24 @@ pub struct PostgresUrlArgs {
     /// own there.
     #[arg(value_name = "URL")]
     pub url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Entries in the log checked and backed up.
+    #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one())]
+    pub entries: usize,
+    /// Entries per second ingested beside the backups, in batches of ten.
+    #[arg(long, default_value_t = 5_000, value_parser = at_least_one())]
+    pub ingest_rate: usize,
+    /// Windows of each kind (without backups, with), alternating.
+    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
+    pub windows: usize,
+    /// Seconds each window lasts.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub window_seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]

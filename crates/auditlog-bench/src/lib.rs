@@ -35,6 +35,7 @@ pub mod demo;
 mod harness;
 mod integrity;
 mod load;
+mod ops;
 mod postgres;
 mod reads;
 mod replicas;
@@ -63,6 +64,7 @@ pub async fn run(section: Section) -> Result<(), AnyError> {
         Section::Integrity(args) => sqlite::integrity(&args).await,
         Section::Load(args) => load::run_cli(&args).await,
         Section::Abuse(args) => abuse::run_cli(&args).await,
+        Section::Ops(args) => ops::run_cli(&args).await,
         Section::Postgres(args) => postgres::run_cli(&args).await,
         Section::Replicas(args) => replicas::run_cli(&args).await,
     }
