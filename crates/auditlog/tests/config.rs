@@ -257,3 +257,31 @@ fn a_bad_value_stops_serve_naming_the_key_and_what_was_expected() {
     );
     assert!(stderr.contains(&file), "{stderr}");
 }
+
+/// The Debian package's configuration is the commented default with only
+/// the database moved to /var/lib/auditlog, and `serve` reads it whole.
+#[test]
+fn the_packaged_configuration_is_the_default_with_the_data_in_var_lib() {
+    let packaged = include_str!("../../../packaging/deb/auditlog.toml");
+    let default = include_str!("../config.default.toml");
+    let expected = default
+        .replacen(
+            "database = \"sqlite://auditlog.db\"",
+            "database = \"sqlite:///var/lib/auditlog/audit.db\"",
+            1,
+        )
+        .replacen(
+            "# The configuration of `auditlog serve`, with every key at its default.\n",
+            "# The configuration of `auditlog serve`, with every key at its default\n\
+             # but `database`, which the Debian package puts in /var/lib/auditlog.\n",
+            1,
+        );
+    assert_eq!(packaged, expected);
+    let out = common::auditlog()
+        .args(["config", "show", "--config"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/deb/auditlog.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("database = \"sqlite:///var/lib/auditlog/audit.db\""));
+}
