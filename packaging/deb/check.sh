@@ -17,8 +17,12 @@ skip() {
 command -v cargo-deb >/dev/null || skip "cargo-deb is not installed (cargo install cargo-deb)"
 command -v dpkg >/dev/null || skip "dpkg is not installed"
 
-cargo deb -p auditlog --output target/debian/auditlog.deb
-dpkg -i target/debian/auditlog.deb
+# A target folder of its own: this runs inside `cargo test`, whose own
+# build folder is locked meanwhile.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/package}"
+deb="$CARGO_TARGET_DIR/debian/auditlog.deb"
+cargo deb -p auditlog --output "$deb"
+dpkg -i "$deb"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true
     dpkg --purge auditlog >/dev/null || true

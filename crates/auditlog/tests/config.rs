@@ -279,7 +279,10 @@ fn the_packaged_configuration_is_the_default_with_the_data_in_var_lib() {
     assert_eq!(packaged, expected);
     let out = common::auditlog()
         .args(["config", "show", "--config"])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/deb/auditlog.toml"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../packaging/deb/auditlog.toml"
+        ))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
