@@ -77,6 +77,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Every entry after `after_seq` (up to `max_seq`, if given), oldest
+    /// first: how a whole log is read in order, a page at a time.
+    pub fn in_order(after_seq: i64, max_seq: Option<i64>) -> Self {
+        Self {
+            after_seq: Some(after_seq),
+            max_seq,
+            ..Self::default()
+        }
+    }
+
     /// Narrows the filter to what the organization's plan still keeps at
     /// `now`: nothing past the retention window is ever listed, even before
     /// the purger has removed it.
@@ -91,6 +101,13 @@ impl Filter {
 pub struct Page {
     pub limit: u32,
     pub after: Option<Cursor>,
+}
+
+impl Page {
+    /// The first `limit` entries.
+    pub fn first(limit: u32) -> Self {
+        Self { limit, after: None }
+    }
 }
 
 impl Default for Page {

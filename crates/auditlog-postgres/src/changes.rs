@@ -8,7 +8,7 @@
 //! same transaction, after the organization's log head was locked: changes to one organization are serialized with its appends, so
 //! no interleaving of replicas can leave it without an owner.
 
-use auditlog_domain::change::Change;
+use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::member::Project;
 use auditlog_domain::org::Sso;
@@ -24,6 +24,13 @@ use crate::rows::{get, patterns_to_sql, scopes_to_sql};
 
 fn conflict(e: tokio_postgres::Error, what: String) -> Failure {
     Failure::Store(conflict_or(e, what))
+}
+
+/// Inserts one new row; a unique key already taken is a conflict naming
+/// `what`.
+async fn insert_new(tx: &Transaction<'_>, sql: &str, params: Params<'_>, what: String) -> Result<(), Failure> {
+    db::execute(tx, sql, params).await.map_err(|e| conflict(e, what))?;
+    Ok(())
 }
 
 async fn owners(tx: &Transaction<'_>, org: OrgId) -> Result<u64, Failure> {
@@ -137,25 +144,7 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
 async fn apply_webhook(tx: &Transaction<'_>, org: OrgId, change: &Change) -> Result<(), Failure> {
     match change {
         Change::CreateWebhook(w) => create_webhook(tx, org, w).await,
-        Change::UpdateWebhook(w) => {
-            execute_one(
-                tx,
-                "UPDATE webhooks SET url = $3, description = $4, events = $5, enabled = $6, \
-                 failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END, \
-                 disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END \
-                 WHERE org_id = $1 AND id = $2",
-                &[
-                    &org.0,
-                    &w.id,
-                    &w.url,
-                    &w.description,
-                    &patterns_to_sql(&w.events),
-                    &w.enabled,
-                ],
-                &format!("webhook {}", w.id),
-            )
-            .await
-        }
+        Change::UpdateWebhook(w) => update_webhook(tx, org, w).await,
         Change::DeleteWebhook { id } => delete_webhook(tx, org, id).await,
         Change::RotateWebhookSecret {
             id,
@@ -232,7 +221,7 @@ async fn remove_member(tx: &Transaction<'_>, org: OrgId, email: &str, role: Role
 }
 
 async fn create_key(tx: &Transaction<'_>, org: OrgId, key: &NewApiKey, now: i64) -> Result<(), Failure> {
-    db::execute(
+    insert_new(
         tx,
         "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -244,25 +233,23 @@ async fn create_key(tx: &Transaction<'_>, org: OrgId, key: &NewApiKey, now: i64)
             &&key.hash.0[..],
             &now,
         ],
+        format!("API key {}", key.prefix),
     )
     .await
-    .map_err(|e| conflict(e, format!("API key {}", key.prefix)))?;
-    Ok(())
 }
 
 async fn create_project(tx: &Transaction<'_>, org: OrgId, p: &Project) -> Result<(), Failure> {
-    db::execute(
+    insert_new(
         tx,
         "INSERT INTO projects (org_id, id, name, created_at) VALUES ($1, $2, $3, $4)",
         &[&org.0, &p.id, &p.name, &p.created_at.millis()],
+        format!("project {}", p.id),
     )
     .await
-    .map_err(|e| conflict(e, format!("project {}", p.id)))?;
-    Ok(())
 }
 
 async fn create_webhook(tx: &Transaction<'_>, org: OrgId, w: &Endpoint) -> Result<(), Failure> {
-    db::execute(
+    insert_new(
         tx,
         "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -276,10 +263,24 @@ async fn create_webhook(tx: &Transaction<'_>, org: OrgId, w: &Endpoint) -> Resul
             &w.secret.0,
             &w.created_at.millis(),
         ],
+        format!("webhook {}", w.id),
     )
     .await
-    .map_err(|e| conflict(e, format!("webhook {}", w.id)))?;
-    Ok(())
+}
+
+/// Replaces an endpoint's settings; re-enabling it clears its failure.
+async fn update_webhook(tx: &Transaction<'_>, org: OrgId, w: &WebhookSettings) -> Result<(), Failure> {
+    let events = patterns_to_sql(&w.events);
+    execute_one(
+        tx,
+        "UPDATE webhooks SET url = $3, description = $4, events = $5, enabled = $6, \
+         failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END, \
+         disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END \
+         WHERE org_id = $1 AND id = $2",
+        &[&org.0, &w.id, &w.url, &w.description, &events, &w.enabled],
+        &format!("webhook {}", w.id),
+    )
+    .await
 }
 
 /// Deletes the endpoint and the deliveries still waiting for it.

@@ -173,16 +173,8 @@ type PageRead = tokio::task::JoinHandle<Result<(Vec<Entry>, HashMap<NodeId, Hash
 fn prefetch(store: &Arc<dyn Store>, org: &Org, after: i64, size: u64) -> PageRead {
     let (store, org) = (store.clone(), org.id);
     tokio::spawn(async move {
-        let filter = Filter {
-            after_seq: Some(after),
-            ..Filter::default()
-        };
-        let page = Page {
-            limit: PAGE,
-            after: None,
-        };
-        let mut entries = store.list(org, &filter, page).await?;
-        entries.retain(|e| e.seq as u64 <= size);
+        let filter = Filter::in_order(after, Some(size as i64));
+        let entries = store.list(org, &filter, Page::first(PAGE)).await?;
         let ids = entries.iter().map(|e| NodeId::leaf(e.seq as u64 - 1)).collect();
         let stored = store.tree_nodes(org, ids).await?;
         Ok((entries, stored))
@@ -221,11 +213,7 @@ async fn signed_root(
 /// The stored frontier just below the oldest entry left: retention purged
 /// what is before it, and the tree it kept is where the rebuild starts.
 async fn start_frontier(store: &dyn Store, org: &Org, size: u64) -> Result<Frontier, AnyError> {
-    let first = Filter {
-        after_seq: Some(0),
-        ..Filter::default()
-    };
-    let oldest = store.list(org.id, &first, Page { limit: 1, after: None }).await?;
+    let oldest = store.list(org.id, &Filter::in_order(0, None), Page::first(1)).await?;
     let purged = oldest.first().map_or(size, |e| e.seq as u64 - 1);
     if purged == 0 {
         return Ok(Frontier::empty());

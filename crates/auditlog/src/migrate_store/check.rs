@@ -37,14 +37,7 @@ async fn compare_entries(
     let mut after = 0;
     let mut compared = 0;
     loop {
-        let filter = Filter {
-            after_seq: Some(after),
-            ..Filter::default()
-        };
-        let page = Page {
-            limit: PAGE,
-            after: None,
-        };
+        let (filter, page) = (Filter::in_order(after, None), Page::first(PAGE));
         let (mine, theirs) = (
             source.list(org.id, &filter, page).await?,
             target.list(org.id, &filter, page).await?,
