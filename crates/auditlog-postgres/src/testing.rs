@@ -162,6 +162,17 @@ fn start_tls() -> Result<TlsServer, Unavailable> {
     })
 }
 
+/// A client program of the installed PostgreSQL (`pg_dump`, `pg_restore`),
+/// from the same installation the test server runs, if there is one.
+/// Else the first on `PATH`.
+pub fn client_program(name: &str) -> Option<PathBuf> {
+    let beside = binaries().map(|bin| bin.join(name)).filter(|p| p.is_file());
+    beside.or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    })
+}
+
 /// Where `initdb` and `postgres` are: on `PATH`, else the newest version
 /// under `/usr/lib/postgresql`.
 fn binaries() -> Option<PathBuf> {

@@ -401,3 +401,36 @@ pub fn skip_or_fail(message: &str) {
     }
     eprintln!("\n!!! {message} !!!\n");
 }
+
+/// Records one event and answers its entry, acknowledged.
+pub async fn ingest_one(client: &reqwest::Client, base: &str, key: &str, id: &str) -> serde_json::Value {
+    let resp = client
+        .post(format!("{base}/v1/orgs/acme/audit/events"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"event": "guardrail.created", "resource": {"type": "guardrail", "id": id}, "details": {"name": id, "type": "pii"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let mut answer: serde_json::Value = resp.json().await.unwrap();
+    answer["entries"][0].take()
+}
+
+/// GETs `url` with the key; panics unless it is 200; answers the body.
+pub async fn get_text(client: &reqwest::Client, url: String, key: &str) -> String {
+    let resp = client.get(url).bearer_auth(key).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+/// Runs the command; panics unless it succeeds; answers its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = auditlog().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
