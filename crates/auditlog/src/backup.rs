@@ -13,28 +13,10 @@ use std::time::Instant;
 use auditlog_domain::merkle::hash_to_hex;
 use auditlog_sqlite::SqliteStore;
 use auditlog_sqlite::backup::{self, BackupProgress, SnapshotHead};
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{self, AnyError};
-
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    #[command(flatten)]
-    pub db: crate::cli::DatabaseArgs,
-    /// The snapshot file to write; it must not exist.
-    #[arg(long, value_name = "FILE")]
-    pub to: PathBuf,
-    /// Also copy the checkpoint signing key, to FILE.signing-key (readable
-    /// by its owner only). Keep the key apart from the backups instead, if
-    /// you can: see README, "Backups".
-    #[arg(long)]
-    pub include_signing_key: bool,
-    /// The checkpoint signing key file. Default: the SQLite file's path
-    /// with `.signing-key` added.
-    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
-    pub signing_key: Option<PathBuf>,
-}
+use crate::cli::BackupArgs;
 
 pub fn run(args: BackupArgs) -> Result<(), AnyError> {
     if backend::is_postgres(&args.db.database) {

@@ -8,7 +8,7 @@
 //! Reading is all it does: no entry, node or checkpoint is written.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use auditlog_domain::canonical::entry_leaf_hash;
@@ -17,34 +17,14 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::log_check::{LogCheck, ReadEntry, SignedRoot, Verdict};
 use auditlog_domain::merkle::{self, Frontier, Hash, NodeId};
 use auditlog_domain::{Entry, Org, Store};
-use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{self, AnyError};
+use crate::cli::CheckArgs;
 
 /// Entries read at a time: large enough that a page's query and its tiles
 /// cost little per entry, small enough to hold a few MiB.
 const PAGE: u32 = 5_000;
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    #[command(flatten)]
-    pub db: crate::cli::DatabaseArgs,
-    /// Only this organization (its slug); every one by default.
-    #[arg(long)]
-    pub org: Option<String>,
-    /// The service's verifier key (`auditlog key show-signing`), or a file
-    /// holding it, to check each checkpoint's signature. Without it the
-    /// key is derived from the signing key file if there is one (see
-    /// `--signing-key`); with neither, signatures are not checked and the
-    /// report says so.
-    #[arg(long)]
-    pub key: Option<String>,
-    /// The checkpoint signing key file. Default: the SQLite file's path
-    /// with `.signing-key` added, if it exists (never created here).
-    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
-    pub signing_key: Option<PathBuf>,
-}
 
 /// One organization's outcome, with how its checkpoint's signature fared.
 struct OrgReport {

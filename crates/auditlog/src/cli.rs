@@ -51,10 +51,10 @@ pub enum Command {
     /// Check an export and checkpoints offline against the signing key.
     Verify(crate::verify::VerifyArgs),
     /// Snapshot the embedded SQLite database while the server runs.
-    Backup(crate::backup::BackupArgs),
+    Backup(BackupArgs),
     /// Recompute every entry's leaf and every log's root, and hold them
     /// against the stored tree and the latest signed checkpoint.
-    Check(crate::check::CheckArgs),
+    Check(CheckArgs),
     /// The configuration file of `serve`.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -426,4 +426,42 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse().map_err(|e: auditlog_domain::role::UnknownRole| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The snapshot file to write; it must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// Also copy the checkpoint signing key, to FILE.signing-key (readable
+    /// by its owner only). Keep the key apart from the backups instead, if
+    /// you can: see README, "Backups".
+    #[arg(long)]
+    pub include_signing_key: bool,
+    /// The checkpoint signing key file. Default: the SQLite file's path
+    /// with `.signing-key` added.
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Only this organization (its slug); every one by default.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The service's verifier key (`auditlog key show-signing`), or a file
+    /// holding it, to check each checkpoint's signature. Without it the
+    /// key is derived from the signing key file if there is one (see
+    /// `--signing-key`); with neither, signatures are not checked and the
+    /// report says so.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The checkpoint signing key file. Default: the SQLite file's path
+    /// with `.signing-key` added, if it exists (never created here).
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
 }
