@@ -12,6 +12,8 @@
 //! - `append`: the writer's transaction: sequence numbers, idempotency
 //!   keys, the webhook outbox, the tree.
 //! - `deliveries`: claiming due deliveries and recording attempts.
+//! - [`backup`]: online snapshots of a live database (`auditlog backup`),
+//!   and what a snapshot holds.
 //! - `schema`: connection settings and the migrations in `migrations/`.
 //! - `changes`: management changes applied inside the writer's transaction.
 //! - `accounts`: the changes to people's accounts (invitations, resets,
@@ -29,7 +31,7 @@
 //! # Features
 //!
 //! The store's public API is [`SqliteStore`] and the [`Store`] traits it
-//! implements. Two features open more, for code that is not the service:
+//! implements, and [`backup`]. Two features open more, for code that is not the service:
 //!
 //! - `testing`, for tests here and in other crates: `schema` (the latest
 //!   migration), `listing` (the SQL whose query plans they check) and the
