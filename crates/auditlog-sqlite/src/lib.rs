@@ -30,8 +30,9 @@
 //!
 //! # Features
 //!
-//! The store's public API is [`SqliteStore`] and the [`Store`] traits it
-//! implements, and [`backup`]. Two features open more, for code that is not the service:
+//! The store's public API is [`SqliteStore`] with the [`Store`] traits it
+//! implements, and [`backup`]. Two features open more, for code that is
+//! not the service:
 //!
 //! - `testing`, for tests here and in other crates: `schema` (the latest
 //!   migration), `listing` (the SQL whose query plans they check) and the
