@@ -849,13 +849,13 @@ fn reads_section(reads: &[ReadsFigures], out: &mut String, v: &mut Verdicts) -> 
     writeln!(out, "## 4b. What recording reads costs a reader\n")?;
     writeln!(
         out,
-        "The same first-page queries against three in-process servers, each on its own log \
-         seeded alike: one records reads (`audit_log.viewed`, the default), two do not. The arms \
+        "The same first-page queries against four in-process servers, each on its own log \
+         seeded alike: two record reads (`audit_log.viewed`, the default), two do not. The arms \
          take turns in blocks of fifty requests, each block followed by a pause in which the \
          recorder commits what it gathered, so all arms share the machine's disturbances and \
-         each bears its own commits. The recorded arm's p99 over the unrecorded one's is the \
-         cost; the two unrecorded arms' p99s differ only by noise, so the cost passes when it is \
-         within that noise or within 1.15, whichever is wider.\n"
+         each bears its own commits. The cost is the recording arms' pooled p99 over the others'; \
+         the identical arms of each pair differ only by noise, so the cost passes when it is \
+         within the larger pair's difference or within 1.15, whichever is wider.\n"
     )?;
     crate::reads::table(reads, v).render(out)
 }
