@@ -8,9 +8,9 @@
 //! Had each step begun its own read, every commit in between would have
 //! restarted the copy, and under steady ingest it would never finish.
 //!
-//! The snapshot is written to `TARGET.partial` and renamed into place only
+//! The snapshot is written to `TARGET.partial` and linked into place only
 //! once complete and synced, so a failed or interrupted backup leaves no
-//! file that looks like a backup.
+//! file that looks like a backup, and nothing is ever overwritten.
 
 use std::path::{Path, PathBuf};
 
@@ -59,13 +59,15 @@ pub fn backup(
     }
     let partial = partial_path(target);
     let _ = std::fs::remove_file(&partial);
+    // A hard link, unlike a rename, fails if a file took the name while the
+    // copy ran: a backup never replaces anything.
     let result = copy(source, &partial, &mut progress).and_then(|()| {
-        std::fs::rename(&partial, target)
-            .map_err(|e| StoreError::Internal(format!("cannot name the backup {}: {e}", target.display())))
+        std::fs::hard_link(&partial, target).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => StoreError::Conflict(format!("{}", target.display())),
+            _ => StoreError::Internal(format!("cannot name the backup {}: {e}", target.display())),
+        })
     });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
+    let _ = std::fs::remove_file(&partial);
     result?;
     let bytes = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
     Ok(BackupDone {

@@ -7,7 +7,7 @@
 //! asked (`--include-signing-key`): a backup that travels with its key lets
 //! whoever holds the backup sign checkpoints as the service.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use auditlog_domain::merkle::hash_to_hex;
@@ -72,26 +72,9 @@ fn signing_key(args: &BackupArgs) -> Result<(), AnyError> {
         return Ok(());
     }
     let to = PathBuf::from(format!("{}.signing-key", args.to.display()));
-    copy_private(&key, &to)?;
+    let text = std::fs::read(&key).map_err(|e| format!("cannot read the signing key {}: {e}", key.display()))?;
+    crate::signing_key::write_private(&to, &text).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
     eprintln!("copied the signing key to {}", to.display());
-    Ok(())
-}
-
-/// Copies a file readable by its owner only, never over another file.
-fn copy_private(from: &Path, to: &Path) -> Result<(), AnyError> {
-    let text = std::fs::read(from).map_err(|e| format!("cannot read the signing key {}: {e}", from.display()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(to)
-        .map_err(|e| format!("cannot create {}: {e}", to.display()))?;
-    std::io::Write::write_all(&mut file, &text)?;
-    file.sync_all()?;
     Ok(())
 }
 

@@ -8,7 +8,6 @@
 //! Reading is all it does: no entry, node or checkpoint is written.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use auditlog_domain::canonical::entry_leaf_hash;
@@ -31,6 +30,14 @@ struct OrgReport {
     slug: String,
     verdict: Verdict,
     signature: Signature,
+}
+
+impl OrgReport {
+    /// The log agrees with itself and its checkpoint, and no signature
+    /// failed to verify.
+    fn passed(&self) -> bool {
+        self.verdict.passed() && !matches!(self.signature, Signature::Invalid(_))
+    }
 }
 
 enum Signature {
@@ -67,9 +74,7 @@ pub async fn run(args: CheckArgs) -> Result<bool, AnyError> {
     }
     bar.finish_and_clear();
     print_reports(&reports, key.is_some());
-    Ok(reports
-        .iter()
-        .all(|r| r.verdict.passed() && !matches!(r.signature, Signature::Invalid(_))))
+    Ok(reports.iter().all(OrgReport::passed))
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -93,14 +98,11 @@ fn verifier_key(args: &CheckArgs) -> Result<Option<VerifierKey>, AnyError> {
         None if backend::is_postgres(&args.db.database) => return Ok(None),
         None => crate::signing_key::path(None, &args.db.database)?,
     };
-    if !Path::new(&path).exists() {
-        if args.signing_key.is_some() {
-            return Err(format!("the signing key {} does not exist", path.display()).into());
-        }
-        return Ok(None);
+    match crate::signing_key::read(&path)? {
+        Some(key) => Ok(Some(key.verifier_key())),
+        None if args.signing_key.is_some() => Err(format!("the signing key {} does not exist", path.display()).into()),
+        None => Ok(None),
     }
-    let key = crate::signing_key::load_or_create(&path)?;
-    Ok(Some(key.verifier_key()))
 }
 
 async fn check_org(
@@ -125,13 +127,12 @@ async fn check_org(
             break;
         };
         next = prefetch(store, org, last, size);
-        let leaf_of = |seq: i64| NodeId::leaf(seq as u64 - 1);
         let page: Vec<ReadEntry> = entries
             .iter()
             .map(|e| ReadEntry {
                 seq: e.seq,
                 leaf: entry_leaf_hash(e),
-                stored_leaf: stored.get(&leaf_of(e.seq)).copied(),
+                stored_leaf: stored.get(&leaf_id(e.seq)).copied(),
             })
             .collect();
         check.page(&page);
@@ -145,6 +146,11 @@ async fn check_org(
     })
 }
 
+/// The tree's leaf of the entry with sequence number `seq` (from 1).
+fn leaf_id(seq: i64) -> NodeId {
+    NodeId::leaf(seq as u64 - 1)
+}
+
 /// A page of entries and the stored leaves for them, read in the background.
 type PageRead = tokio::task::JoinHandle<Result<(Vec<Entry>, HashMap<NodeId, Hash>), AnyError>>;
 
@@ -155,7 +161,7 @@ fn prefetch(store: &Arc<dyn Store>, org: &Org, after: i64, size: u64) -> PageRea
     tokio::spawn(async move {
         let filter = Filter::in_order(after, Some(size as i64));
         let entries = store.list(org, &filter, Page::first(PAGE)).await?;
-        let ids = entries.iter().map(|e| NodeId::leaf(e.seq as u64 - 1)).collect();
+        let ids = entries.iter().map(|e| leaf_id(e.seq)).collect();
         let stored = store.tree_nodes(org, ids).await?;
         Ok((entries, stored))
     })
@@ -236,11 +242,7 @@ fn print_reports(reports: &[OrgReport], keyed: bool) {
             Signature::NotChecked => "signature not checked (no key)".to_owned(),
             Signature::NoCheckpoint => "nothing signed".to_owned(),
         };
-        let status = if v.passed() && !matches!(r.signature, Signature::Invalid(_)) {
-            "ok"
-        } else {
-            "FAILED"
-        };
+        let status = if r.passed() { "ok" } else { "FAILED" };
         println!(
             "{status} {}: {} entries, tree size {}, {} expired by retention; {root}; {checkpoint} ({signature})",
             r.slug, v.entries, v.tree_size, v.expired
@@ -249,10 +251,7 @@ fn print_reports(reports: &[OrgReport], keyed: bool) {
             println!("  first problem: {p} ({} in all)", v.problems);
         }
     }
-    let failed = reports
-        .iter()
-        .filter(|r| !r.verdict.passed() || matches!(r.signature, Signature::Invalid(_)))
-        .count();
+    let failed = reports.iter().filter(|r| !r.passed()).count();
     if !keyed {
         println!("note: no verifier key, so checkpoint signatures were not checked (pass --key)");
     }

@@ -33,31 +33,45 @@ pub fn path(explicit: Option<&Path>, database_url: &str) -> Result<PathBuf, AnyE
 
 /// Reads the key, or creates it (mode 0600) if there is none yet.
 pub fn load_or_create(path: &Path) -> Result<SigningKey, AnyError> {
+    match read(path)? {
+        Some(key) => Ok(key),
+        None => {
+            let key = SigningKey::generate(LOG_NAME)?;
+            write_private(path, format!("{}\n", key.to_private_key_text()).as_bytes())
+                .map_err(|e| format!("cannot create the signing key {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), verifier_key = %key.verifier_key(), "created the checkpoint signing key");
+            Ok(key)
+        }
+    }
+}
+
+/// Reads the key; `None` when there is no file (nothing is created).
+pub fn read(path: &Path) -> Result<Option<SigningKey>, AnyError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             warn_if_readable_by_others(path);
             SigningKey::from_private_key_text(text.trim())
+                .map(Some)
                 .map_err(|e| format!("{} is not a signing key: {e}", path.display()).into())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::generate(LOG_NAME)?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options
-                .open(path)
-                .map_err(|e| format!("cannot create the signing key {}: {e}", path.display()))?;
-            file.write_all(format!("{}\n", key.to_private_key_text()).as_bytes())?;
-            file.sync_all()?;
-            tracing::info!(path = %path.display(), verifier_key = %key.verifier_key(), "created the checkpoint signing key");
-            Ok(key)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read the signing key {}: {e}", path.display()).into()),
     }
+}
+
+/// Writes a new file readable by its owner only, synced; never over an
+/// existing one.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn warn_if_readable_by_others(path: &Path) {
