@@ -58,6 +58,10 @@ async fn signed_log(dir: &Path) -> String {
     db
 }
 
+fn path_of(db: &str) -> &str {
+    db.strip_prefix("sqlite://").unwrap()
+}
+
 fn check(db: &str, extra: &[&str]) -> Output {
     auditlog()
         .args(["check", "--database", db])
@@ -132,6 +136,46 @@ async fn check_passes_an_untouched_log_and_names_what_was_changed_or_deleted() {
     let text = stdout(&out);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("first problem: seq 100 is missing"), "{text}");
+
+    // One organization by its slug; an unknown one is refused.
+    let only = check(&db, &["--org", "acme"]);
+    assert!(only.status.success() && stdout(&only).contains("1 organizations checked"));
+    let unknown = check(&db, &["--org", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no organization \"nobody\""));
+
+    // The signing key goes along only when asked, readable by its owner.
+    let (_, plain) = copy_of(&db, dir.path(), "plain.db");
+    assert!(!dir.path().join("plain.db.signing-key").exists(), "{}", plain.display());
+    let with_key = dir.path().join("keyed.db");
+    let out = auditlog()
+        .args([
+            "backup",
+            "--database",
+            &db,
+            "--include-signing-key",
+            "--to",
+            with_key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let copied = dir.path().join("keyed.db.signing-key");
+    assert_eq!(
+        std::fs::read(&copied).unwrap(),
+        std::fs::read(format!("{}.signing-key", path_of(&db))).unwrap()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // And a backup never overwrites a file.
+    let again = auditlog()
+        .args(["backup", "--database", &db, "--to", with_key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
 
     // Held against another service's key, the checkpoint does not verify.
     let other = tempfile::tempdir().unwrap();
