@@ -318,6 +318,26 @@ pub(crate) mod tests {
             unreachable!("parsed as all")
         };
         assert_eq!((all.suite.log.entries, all.webhooks.webhook_rate), (10, 5));
+        assert!(parse(&["ops", "--query-samples", "10"]).is_err());
+        let ops = [
+            "ops",
+            "--entries",
+            "7",
+            "--ingest-rate",
+            "300",
+            "--windows",
+            "2",
+            "--window-seconds",
+            "4",
+        ];
+        let Section::Ops(ops) = parse(&ops).unwrap() else {
+            unreachable!("parsed as ops")
+        };
+        assert_eq!(
+            (ops.entries, ops.ingest_rate, ops.windows, ops.window_seconds),
+            (7, 300, 2, 4)
+        );
+        assert!(parse(&["ops", "--window-seconds", "0"]).is_err());
     }
 
     #[test]
