@@ -49,12 +49,7 @@ pub async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
         .map_err(db_err)?
         .get(0);
     if current as usize > MIGRATIONS.len() {
-        return Err(StoreError::Internal(format!(
-            "the database is at schema version {current}, newer than this build of auditlog, which knows \
-             versions up to {}: a newer release wrote it, and downgrades are refused; run that release or a \
-             later one",
-            MIGRATIONS.len()
-        )));
+        return Err(StoreError::newer_schema(current.into(), MIGRATIONS.len()));
     }
     let mut applied = 0;
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {

@@ -57,20 +57,9 @@ pub fn refuse_newer(conn: &Connection) -> Result<(), auditlog_domain::StoreError
         .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
         .map_err(crate::rows::db_err)?;
     if current as usize > MIGRATIONS.len() {
-        return Err(auditlog_domain::StoreError::Internal(downgrade_refused(
-            current,
-            MIGRATIONS.len(),
-        )));
+        return Err(auditlog_domain::StoreError::newer_schema(current, MIGRATIONS.len()));
     }
     Ok(())
-}
-
-/// The refusal of a database at a schema version newer than this build's.
-pub fn downgrade_refused(current: i64, known: usize) -> String {
-    format!(
-        "the database is at schema version {current}, newer than this build of auditlog, which knows versions \
-         up to {known}: a newer release wrote it, and downgrades are refused; run that release or a later one"
-    )
 }
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

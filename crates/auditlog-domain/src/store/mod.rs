@@ -45,3 +45,15 @@ pub enum StoreError {
     #[error("storage failure: {0}")]
     Internal(String),
 }
+
+impl StoreError {
+    /// A database a newer release migrated past the `known` schema versions
+    /// of this build: running old code on it could misread or corrupt it.
+    pub fn newer_schema(current: i64, known: usize) -> Self {
+        StoreError::Internal(format!(
+            "the database is at schema version {current}, newer than this build of auditlog, which knows \
+             versions up to {known}: a newer release wrote it, and downgrades are refused; run that release or a \
+             later one"
+        ))
+    }
+}

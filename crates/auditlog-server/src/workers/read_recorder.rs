@@ -74,9 +74,7 @@ impl ReadAudit {
             }
         }
     }
-}
 
-impl ReadAudit {
     /// Queues the record of `read` by `who` unless it belongs to a look
     /// already recorded; `entry` makes the record only when it is new.
     /// Returns at once.
