@@ -159,7 +159,7 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Appends `requests` in one transaction (see [`Store::append`]). With
+    /// Appends `requests` in one transaction (see [`EntryStore::append`](auditlog_domain::store::EntryStore::append)). With
     /// `Heads::FreeOnly`, only the requests of organizations whose log head
     /// no other transaction holds; the flags say which requests were taken
     /// and the results are theirs, in order.
@@ -214,7 +214,7 @@ impl PostgresStore {
         Ok(out)
     }
 
-    /// [`Store::append`], on the store's own runtime.
+    /// [`EntryStore::append`](auditlog_domain::store::EntryStore::append), on the store's own runtime.
     async fn append_apart(
         &self,
         requests: Vec<AppendRequest>,
