@@ -124,31 +124,44 @@ async fn ingest_beside_backups(args: &OpsArgs, url: &str, key: &str, dir: &Path)
         into.entries += w.entries;
         into.elapsed += w.elapsed;
         if let Some(b) = backups {
-            beside.backups += b.await??;
+            let written = b.await??;
+            beside.backups += written.len();
+            remove_synced(&written, dir)?;
         }
     }
     server.stop()?;
     Ok(beside)
 }
 
-/// Backups of the database one after another for `window`, each removed
-/// once written; how many finished.
+/// Backups of the database one after another for `window`; the files
+/// written. They are removed only once the window is over: freeing a large
+/// file is the file system's work (on a disk mounted with `discard`, a trim
+/// the next journal commit waits for), not the backup's.
 fn backups_until(
     url: String,
     dir: std::path::PathBuf,
     window: Duration,
-) -> tokio::task::JoinHandle<Result<usize, AnyError>> {
+) -> tokio::task::JoinHandle<Result<Vec<std::path::PathBuf>, AnyError>> {
     tokio::task::spawn_blocking(move || {
         let until = Instant::now() + window;
-        let mut done = 0;
+        let mut written = Vec::new();
         while Instant::now() < until {
-            let to = dir.join(format!("ops-backup-{done}.db"));
+            let to = dir.join(format!("ops-backup-{}.db", written.len()));
             timed(&["backup", "--database", &url, "--to", &to.to_string_lossy()])?;
-            std::fs::remove_file(&to)?;
-            done += 1;
+            written.push(to);
         }
-        Ok(done)
+        Ok(written)
     })
+}
+
+/// Removes `files` and waits until the removal is on disk, so its cost
+/// falls before the next window rather than into it.
+fn remove_synced(files: &[std::path::PathBuf], dir: &Path) -> Result<(), AnyError> {
+    for f in files {
+        std::fs::remove_file(f)?;
+    }
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Sends a request of [`PER_REQUEST`] entries every `PER_REQUEST / rate`
