@@ -11,7 +11,7 @@
 use crate::api_key::KeyPrefix;
 use crate::invitation::Invitation;
 use crate::member::Project;
-use crate::org::{Plan, Sso};
+use crate::org::{Plan, SsoConfig};
 use crate::role::Role;
 use crate::store::NewApiKey;
 use crate::webhook::{Endpoint, Secret};
@@ -28,7 +28,8 @@ pub enum Change {
         new: Plan,
         enterprise_retention_days: Option<u32>,
     },
-    ConfigureSso(Option<Sso>),
+    /// Sets, changes or (with `None`) removes single sign-on, its secret too.
+    ConfigureSso(Option<SsoConfig>),
     /// Adds a member at once, creating the person's account (without a
     /// password) if needed. Only the operator's command line and the
     /// service's own seeding use it: through the API, people join by

@@ -71,6 +71,7 @@ pub mod read_audit;
 pub mod role;
 pub mod sealed;
 pub mod session;
+pub mod sso;
 pub mod ssrf;
 pub mod store;
 pub mod summary;

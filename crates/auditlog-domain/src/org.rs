@@ -84,13 +84,35 @@ impl FromStr for Plan {
     }
 }
 
-/// Single sign-on settings: stored configuration only.
+/// An organization's single sign-on through its OpenID Connect provider.
+/// The client secret is kept sealed beside these settings and never shown;
+/// `client_secret_set` says whether there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sso {
     pub issuer: String,
     pub client_id: String,
+    /// Members sign in through the provider only (owners with a break-glass
+    /// password excepted).
     pub enforced: bool,
+    /// Email domains whose people may sign in this way, lower case; empty
+    /// allows any.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// The role of people who sign in without being members yet; `None`
+    /// refuses them.
+    #[serde(default)]
+    pub provision_role: Option<crate::Role>,
+    #[serde(default)]
+    pub client_secret_set: bool,
+}
+
+/// What a change of the single sign-on settings stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoConfig {
+    pub settings: Sso,
+    /// The client secret, sealed; `None` keeps the stored one.
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

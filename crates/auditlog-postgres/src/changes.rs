@@ -11,7 +11,8 @@
 use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::member::Project;
-use auditlog_domain::org::Sso;
+use auditlog_domain::org::SsoConfig;
+use auditlog_domain::sso;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{OrgId, Role, StoreError};
@@ -89,7 +90,7 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             )
             .await
         }
-        Change::ConfigureSso(sso) => configure_sso(tx, org, sso.as_ref()).await,
+        Change::ConfigureSso(config) => configure_sso(tx, org, config.as_ref()).await,
         Change::SetRole { email, from, to } => set_role(tx, org, email, *from, *to).await,
         Change::RemoveMember { email, role } => remove_member(tx, org, email, *role).await,
         Change::CreateKey(key) => create_key(tx, org, key, now).await,
@@ -173,15 +174,24 @@ async fn apply_webhook(tx: &Transaction<'_>, org: OrgId, change: &Change) -> Res
     }
 }
 
-async fn configure_sso(tx: &Transaction<'_>, org: OrgId, sso: Option<&Sso>) -> Result<(), Failure> {
+async fn configure_sso(tx: &Transaction<'_>, org: OrgId, config: Option<&SsoConfig>) -> Result<(), Failure> {
+    let sso = config.map(|c| &c.settings);
+    // Removing single sign-on removes its secret; changing it keeps the
+    // stored secret unless a new one is given.
     db::execute(
         tx,
-        "UPDATE orgs SET sso_issuer = $2, sso_client_id = $3, sso_enforced = $4 WHERE org_id = $1",
+        "UPDATE orgs SET sso_issuer = $2, sso_client_id = $3, sso_enforced = $4, sso_allowed_domains = $5, \
+         sso_provision_role = $6, \
+         sso_client_secret = CASE WHEN $2::text IS NULL THEN NULL ELSE coalesce($7, sso_client_secret) END \
+         WHERE org_id = $1",
         &[
             &org.0,
             &sso.map(|s| s.issuer.as_str()),
             &sso.map(|s| s.client_id.as_str()),
             &sso.map(|s| s.enforced),
+            &sso.and_then(|s| sso::stored_domains(&s.allowed_domains)),
+            &sso.and_then(|s| s.provision_role.map(Role::as_str)),
+            &config.and_then(|c| c.sealed_secret.as_deref()),
         ],
     )
     .await?;

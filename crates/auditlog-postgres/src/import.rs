@@ -76,6 +76,10 @@ pub struct OrgRow {
     pub created_at: i64,
     /// The log head: the organization's highest sequence number.
     pub log_size: i64,
+    pub sso_allowed_domains: Option<String>,
+    pub sso_provision_role: Option<String>,
+    /// Sealed: copied as it is, opened by the same key on either store.
+    pub sso_client_secret: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +112,8 @@ pub struct SessionRow {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    pub method: String,
+    pub sso_org_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,7 +288,8 @@ impl Import {
             .client
             .prepare(
                 "INSERT INTO orgs (org_id, slug, name, plan, enterprise_retention_days, sso_issuer, sso_client_id, \
-                 sso_enforced, created_at) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 sso_enforced, created_at, sso_allowed_domains, sso_provision_role, sso_client_secret) \
+                 OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .await?;
         let head = self
@@ -303,6 +310,9 @@ impl Import {
                         &r.sso_client_id,
                         &r.sso_enforced,
                         &r.created_at,
+                        &r.sso_allowed_domains,
+                        &r.sso_provision_role,
+                        &r.sso_client_secret,
                     ],
                 )
                 .await?;
@@ -383,7 +393,8 @@ impl Import {
 
     pub async fn sessions(&self, rows: &[SessionRow]) -> Result<(), ImportError> {
         self.each(
-            "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             rows,
             |r| {
                 vec![
@@ -392,6 +403,8 @@ impl Import {
                     Box::new(&r.csrf_token),
                     Box::new(r.created_at),
                     Box::new(r.expires_at),
+                    Box::new(&r.method),
+                    Box::new(r.sso_org_id),
                 ]
             },
         )

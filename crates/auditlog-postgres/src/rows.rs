@@ -11,6 +11,7 @@ use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
+use auditlog_domain::sso;
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
@@ -21,8 +22,11 @@ pub const ENTRY_COLUMNS: &str = "org_id, seq, ts, received_at, id, actor_type, a
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
      submitted_by_kind, submitted_by_id, canonical_version";
 
-pub const ORG_COLUMNS: &str =
-    "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, sso_client_id, sso_enforced";
+pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, \
+     sso_client_id, sso_enforced, sso_allowed_domains, sso_provision_role, sso_client_secret";
+/// How many columns [`ORG_COLUMNS`] names: the index of a column selected
+/// after them.
+pub const ORG_COLUMN_COUNT: usize = 12;
 
 pub const API_KEY_COLUMNS: &str = "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at";
 
@@ -117,6 +121,11 @@ pub fn org(r: &Row) -> Result<Org, StoreError> {
                 issuer,
                 client_id,
                 enforced: get::<Option<bool>>(r, 8)?.unwrap_or(false),
+                allowed_domains: sso::domains_from_stored(get::<Option<&str>>(r, 9)?),
+                provision_role: get::<Option<&str>>(r, 10)?
+                    .map(|role| role.parse().map_err(|_| bad("unknown role")))
+                    .transpose()?,
+                client_secret_set: get::<Option<&[u8]>>(r, 11)?.is_some(),
             }),
             _ => None,
         },

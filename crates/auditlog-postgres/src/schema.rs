@@ -20,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("head_frontier", include_str!("../migrations/0002_head_frontier.sql")),
     ("invitations", include_str!("../migrations/0003_invitations.sql")),
     ("submitted_by", include_str!("../migrations/0004_submitted_by.sql")),
+    ("sso", include_str!("../migrations/0005_sso.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

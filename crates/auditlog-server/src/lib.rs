@@ -67,7 +67,7 @@ pub async fn serve(
     seal_clear_secrets(store.as_ref(), &sealer).await;
     let webhooks = WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
         .map_err(std::io::Error::other)?
-        .with_sealer(sealer);
+        .with_sealer(sealer.clone());
     let workers = Workers::start(&config, &store, &writer, &webhooks, &shutdown);
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
@@ -90,6 +90,7 @@ pub async fn serve(
         checkpoints: workers.checkpoints.clone(),
         limits,
         reads,
+        sealer,
     };
     let app = http::router(state, ui::router());
     let addr = listener.local_addr()?;

@@ -11,7 +11,8 @@
 use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::change_rules as rules;
 use auditlog_domain::member::Project;
-use auditlog_domain::org::Sso;
+use auditlog_domain::org::SsoConfig;
+use auditlog_domain::sso;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{OrgId, Role, StoreError};
@@ -65,7 +66,7 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
             params![org.0, old.as_str(), new.as_str(), enterprise_retention_days],
             "the organization's plan",
         ),
-        Change::ConfigureSso(sso) => configure_sso(conn, org, sso.as_ref()),
+        Change::ConfigureSso(config) => configure_sso(conn, org, config.as_ref()),
         Change::SetRole { email, from, to } => set_role(conn, org, email, *from, *to),
         Change::RemoveMember { email, role } => remove_member(conn, org, email, *role),
         Change::CreateKey(key) => create_key(conn, org, key, now),
@@ -130,14 +131,22 @@ fn apply_webhook(conn: &Connection, org: OrgId, change: &Change) -> Result<(), S
     }
 }
 
-fn configure_sso(conn: &Connection, org: OrgId, sso: Option<&Sso>) -> Result<(), StoreError> {
+fn configure_sso(conn: &Connection, org: OrgId, config: Option<&SsoConfig>) -> Result<(), StoreError> {
+    let sso = config.map(|c| &c.settings);
+    // Removing single sign-on removes its secret; changing it keeps the
+    // stored secret unless a new one is given.
     conn.execute(
-        "UPDATE orgs SET sso_issuer = ?2, sso_client_id = ?3, sso_enforced = ?4 WHERE org_id = ?1",
+        "UPDATE orgs SET sso_issuer = ?2, sso_client_id = ?3, sso_enforced = ?4, sso_allowed_domains = ?5, \
+         sso_provision_role = ?6, sso_client_secret = CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(?7, sso_client_secret) END \
+         WHERE org_id = ?1",
         params![
             org.0,
             sso.map(|s| s.issuer.as_str()),
             sso.map(|s| s.client_id.as_str()),
             sso.map(|s| s.enforced),
+            sso.and_then(|s| sso::stored_domains(&s.allowed_domains)),
+            sso.and_then(|s| s.provision_role.map(Role::as_str)),
+            config.and_then(|c| c.sealed_secret.as_deref()),
         ],
     )
     .map_err(db_err)?;

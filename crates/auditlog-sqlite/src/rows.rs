@@ -8,6 +8,7 @@ use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
+use auditlog_domain::sso;
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
@@ -24,8 +25,11 @@ pub const ENTRY_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, a
 pub const ENTRY_V1_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key";
 
-pub const ORG_COLUMNS: &str =
-    "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, sso_client_id, sso_enforced";
+pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, \
+     sso_client_id, sso_enforced, sso_allowed_domains, sso_provision_role, sso_client_secret";
+/// How many columns [`ORG_COLUMNS`] names: the index of a column selected
+/// after them.
+pub const ORG_COLUMN_COUNT: usize = 12;
 
 pub const API_KEY_COLUMNS: &str = "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at";
 
@@ -118,6 +122,12 @@ pub fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
                 issuer,
                 client_id,
                 enforced: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                allowed_domains: sso::domains_from_stored(r.get::<_, Option<String>>(9)?.as_deref()),
+                provision_role: r
+                    .get::<_, Option<String>>(10)?
+                    .map(|role| role.parse().map_err(|_| bad_column(10, "unknown role")))
+                    .transpose()?,
+                client_secret_set: r.get::<_, Option<Vec<u8>>>(11)?.is_some(),
             }),
             _ => None,
         },

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_merkle.sql"),
     include_str!("../migrations/0005_invitations.sql"),
     include_str!("../migrations/0006_submitted_by.sql"),
+    include_str!("../migrations/0007_sso.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \

@@ -17,7 +17,7 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
-use auditlog_domain::org::Sso;
+use auditlog_domain::org::{Sso, SsoConfig};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::store::{AppendRequest, NewApiKey};
@@ -863,11 +863,20 @@ pub async fn organization_settings_change_with_their_entries(store: &dyn Store) 
         issuer: "https://login.acme.com".into(),
         client_id: "0oa1".into(),
         enforced: true,
+        allowed_domains: vec!["acme.com".into(), "acme.eu".into()],
+        provision_role: Some(Role::Viewer),
+        client_secret_set: true,
+    };
+    let configure = |settings: &Sso, sealed_secret: Option<&[u8]>| {
+        Change::ConfigureSso(Some(SsoConfig {
+            settings: settings.clone(),
+            sealed_secret: sealed_secret.map(<[u8]>::to_vec),
+        }))
     };
     change(
         store,
         &a,
-        Change::ConfigureSso(Some(sso.clone())),
+        configure(&sso, Some(b"sealed")),
         "organization.sso_configured",
     )
     .await
@@ -876,9 +885,33 @@ pub async fn organization_settings_change_with_their_entries(store: &dyn Store) 
     assert_eq!(now.name, "Acme Corporation");
     assert_eq!(now.plan, Plan::Enterprise);
     assert_eq!(now.retention_days(), 1000);
-    assert_eq!(now.sso, Some(sso));
+    assert_eq!(now.sso, Some(sso.clone()));
     assert_eq!(store.orgs().await.unwrap(), vec![now]);
     assert_eq!(store.log_size(a.id).await.unwrap(), 3);
+    assert_eq!(
+        store.sso_client_secret(a.id).await.unwrap().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    // A change without a secret keeps the stored one; removing single
+    // sign-on removes it.
+    let changed = Sso {
+        allowed_domains: Vec::new(),
+        provision_role: None,
+        ..sso
+    };
+    change(store, &a, configure(&changed, None), "organization.sso_configured")
+        .await
+        .unwrap();
+    assert_eq!(store.org_by_slug("acme").await.unwrap().unwrap().sso, Some(changed));
+    assert_eq!(
+        store.sso_client_secret(a.id).await.unwrap().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    change(store, &a, Change::ConfigureSso(None), "organization.sso_configured")
+        .await
+        .unwrap();
+    assert_eq!(store.org_by_slug("acme").await.unwrap().unwrap().sso, None);
+    assert_eq!(store.sso_client_secret(a.id).await.unwrap(), None);
 }
 
 pub async fn keys_are_listed_revoked_and_touched_once(store: &dyn Store) {

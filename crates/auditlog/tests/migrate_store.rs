@@ -133,6 +133,19 @@ async fn a_sqlite_installation_moves_to_postgres_and_its_proofs_carry_on() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    // Single sign-on settings, their sealed secret among them.
+    let resp = client
+        .patch(format!("{base}/v1/orgs/acme"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": "s3cret",
+                              "allowed_domains": ["acme.com"], "provision_role": "viewer"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let org_before = get(&client, &base, &key, "/v1/orgs/acme").await;
     ingest(&client, &base, &key, 0, 700).await;
     let old_checkpoint = get(&client, &base, &key, "/v1/orgs/acme/audit/checkpoint").await;
     let old_size = serde_json::from_str::<Value>(&old_checkpoint).unwrap()["tree_size"]
@@ -155,6 +168,7 @@ async fn a_sqlite_installation_moves_to_postgres_and_its_proofs_carry_on() {
     let verifier = db(&["key", "show-signing", "--signing-key", signing_key.to_str().unwrap()]);
     let (_server, base) = serve(&pg, &signing_key);
     wait_ready(&client, &base).await;
+    assert_eq!(get(&client, &base, &key, "/v1/orgs/acme").await, org_before);
     ingest(&client, &base, &key, 700, 50).await;
     let new_checkpoint = get(&client, &base, &key, "/v1/orgs/acme/audit/checkpoint").await;
     let new_size = serde_json::from_str::<Value>(&new_checkpoint).unwrap()["tree_size"]

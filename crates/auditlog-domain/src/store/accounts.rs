@@ -18,6 +18,9 @@ pub trait AccountStore: Send + Sync + 'static {
 
     async fn orgs(&self) -> Result<Vec<Org>, StoreError>;
 
+    /// The organization's single sign-on client secret, sealed, if set.
+    async fn sso_client_secret(&self, org: OrgId) -> Result<Option<Vec<u8>>, StoreError>;
+
     async fn members(&self, org: OrgId) -> Result<Vec<Member>, StoreError>;
 
     async fn member(&self, org: OrgId, email: &str) -> Result<Option<Member>, StoreError>;

@@ -58,6 +58,20 @@ impl AccountStore for PostgresStore {
             .collect()
     }
 
+    async fn sso_client_secret(&self, org: OrgId) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row = db::query_opt(
+            &client,
+            "SELECT sso_client_secret FROM orgs WHERE org_id = $1",
+            &[&org.0],
+        )
+        .await
+        .map_err(db_err)?;
+        row.map(|r| get::<Option<Vec<u8>>>(&r, 0))
+            .transpose()
+            .map(Option::flatten)
+    }
+
     async fn members(&self, org: OrgId) -> Result<Vec<Member>, StoreError> {
         let client = self.client().await?;
         db::query(
@@ -118,7 +132,7 @@ impl AccountStore for PostgresStore {
         .map_err(db_err)?
         .iter()
         .map(|r| {
-            let role: &str = get(r, 9)?;
+            let role: &str = get(r, rows::ORG_COLUMN_COUNT)?;
             let role = role
                 .parse()
                 .map_err(|_| StoreError::Internal(format!("unknown role {role:?}")))?;

@@ -43,4 +43,12 @@ impl KeyCache {
             map.remove(prefix);
         }
     }
+
+    /// Forgets every key of an organization whose settings changed, so
+    /// this process reads them anew at once.
+    pub fn forget_org(&self, slug: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (_, org, _)| org.slug != slug);
+        }
+    }
 }

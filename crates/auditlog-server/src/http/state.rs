@@ -34,6 +34,9 @@ pub struct AppState {
     pub limits: Arc<Limiters>,
     /// Which reads of the log were recorded lately (`audit_log.viewed`).
     pub reads: Arc<ReadAudit>,
+    /// Seals the secrets the service must read back (single sign-on
+    /// client secrets), as webhook secrets are.
+    pub sealer: Arc<auditlog_domain::sealed::SecretSealer>,
 }
 
 /// The request-rate limits of [`RateLimits`], in memory per process.

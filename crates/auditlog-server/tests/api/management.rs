@@ -36,14 +36,14 @@ async fn renaming_and_sso_are_recorded_with_actor_ip_and_request_id() {
         .as_browser(&owner, Method::PATCH, "/v1/orgs/acme")
         .header("x-request-id", "rename-1")
         .header("user-agent", "Mozilla/5.0 test")
-        .json(&json!({"name": "Acme Corporation", "sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "enforced": true}}))
+        .json(&json!({"name": "Acme Corporation", "sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": "s3cret"}}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let org: Value = resp.json().await.unwrap();
     assert_eq!(org["name"], "Acme Corporation");
-    assert_eq!(org["sso"]["enforced"], true);
+    assert_eq!(org["sso"]["client_secret_set"], true);
 
     let renamed = recorded(&app, "organization.renamed").await;
     assert_eq!(renamed.len(), 1);
@@ -72,6 +72,13 @@ async fn names_and_sso_issuers_are_checked_as_sent() {
         json!({"sso": {"issuer": "https:///login.acme.com", "client_id": "0oa1"}}),
         json!({"sso": {"issuer": "https:\\\\login.acme.com", "client_id": "0oa1"}}),
         json!({"sso": {"issuer": format!(" https://login.acme.com/{}", "x".repeat(490)), "client_id": "0oa1"}}),
+        // No secret stored yet, and none given.
+        json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa1"}}),
+        json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": " "}}),
+        json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": "s",
+                       "allowed_domains": ["acme.com", "not a domain"]}}),
+        json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": "s",
+                       "provision_role": "owner"}}),
     ] {
         let (status, resp) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(body.clone())).await;
         assert_eq!(status, 422, "{body}: {resp}");
@@ -89,6 +96,58 @@ async fn names_and_sso_issuers_are_checked_as_sent() {
     let (status, org) = send(&app, &owner, Method::GET, "/v1/orgs/acme", None).await;
     assert_eq!(status, 200);
     assert_eq!(org["name"], "acme", "nothing changed");
+}
+
+#[tokio::test]
+async fn the_sso_client_secret_is_sealed_kept_and_never_shown() {
+    let (app, [owner, ..]) = staffed().await;
+    let settings = json!({"issuer": "https://login.acme.com", "client_id": "0oa1", "client_secret": "s3cret-value",
+                          "allowed_domains": ["Acme.com", "acme.eu"], "provision_role": "viewer"});
+    let (status, org) = send(
+        &app,
+        &owner,
+        Method::PATCH,
+        "/v1/orgs/acme",
+        Some(json!({"sso": settings})),
+    )
+    .await;
+    assert_eq!(status, 200, "{org}");
+    assert_eq!(
+        org["sso"],
+        json!({"issuer": "https://login.acme.com", "client_id": "0oa1", "enforced": false,
+               "allowed_domains": ["acme.com", "acme.eu"], "provision_role": "viewer", "client_secret_set": true})
+    );
+    let sealed = app.store.sso_client_secret(app.acme.id).await.unwrap().unwrap();
+    assert_eq!(
+        app.sealer.open(&sealed).unwrap(),
+        b"s3cret-value",
+        "sealed, not stored as sent"
+    );
+    assert!(!sealed.windows(12).any(|w| w == b"s3cret-value"));
+
+    // Changed without a secret: the stored one stays.
+    let (status, _) = send(
+        &app,
+        &owner,
+        Method::PATCH,
+        "/v1/orgs/acme",
+        Some(json!({"sso": {"issuer": "https://login.acme.com", "client_id": "0oa2"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.store.sso_client_secret(app.acme.id).await.unwrap(), Some(sealed));
+    let entries = recorded(&app, "organization.sso_configured").await;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["details"]["client_secret_changed"], false);
+    assert_eq!(entries[1]["details"]["client_secret_changed"], true);
+    assert_eq!(entries[1]["details"]["allowed_domains"], json!(["acme.com", "acme.eu"]));
+    for e in &entries {
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    let (status, org) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(json!({"sso": null}))).await;
+    assert_eq!((status, &org["sso"]), (200, &Value::Null));
+    assert_eq!(app.store.sso_client_secret(app.acme.id).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -54,6 +54,18 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn sso_client_secret(&self, org: OrgId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT sso_client_secret FROM orgs WHERE org_id = ?1")
+                .map_err(db_err)?
+                .query_row([org.0], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
+                .map_err(db_err)
+        })
+        .await
+    }
+
     async fn members(&self, org: OrgId) -> Result<Vec<Member>, StoreError> {
         self.read(move |conn| {
             let mut s = conn
@@ -106,9 +118,10 @@ impl AccountStore for SqliteStore {
             let rows = s
                 .query_map([email], |r| {
                     let org = org_from_row(r)?;
-                    let role: String = r.get(9)?;
+                    let role: String = r.get(rows::ORG_COLUMN_COUNT)?;
                     let role = role.parse().map_err(|_| {
-                        rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, "unknown role".into())
+                        let at = rows::ORG_COLUMN_COUNT;
+                        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, "unknown role".into())
                     })?;
                     Ok((org, role))
                 })

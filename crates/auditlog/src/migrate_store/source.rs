@@ -91,8 +91,8 @@ impl Source {
     pub fn orgs(&self) -> Result<Vec<OrgRow>> {
         self.all(
             "SELECT o.org_id, slug, name, plan, enterprise_retention_days, sso_issuer, sso_client_id, sso_enforced, \
-             created_at, coalesce(h.size, 0) FROM orgs o LEFT JOIN log_heads h ON h.org_id = o.org_id \
-             ORDER BY o.org_id",
+             created_at, coalesce(h.size, 0), sso_allowed_domains, sso_provision_role, sso_client_secret \
+             FROM orgs o LEFT JOIN log_heads h ON h.org_id = o.org_id ORDER BY o.org_id",
             |r| {
                 Ok(OrgRow {
                     org_id: r.get(0)?,
@@ -105,6 +105,9 @@ impl Source {
                     sso_enforced: r.get(7)?,
                     created_at: r.get(8)?,
                     log_size: r.get(9)?,
+                    sso_allowed_domains: r.get(10)?,
+                    sso_provision_role: r.get(11)?,
+                    sso_client_secret: r.get(12)?,
                 })
             },
         )
@@ -153,7 +156,8 @@ impl Source {
 
     pub fn sessions(&self) -> Result<Vec<SessionRow>> {
         self.all(
-            "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions ORDER BY token_hash",
+            "SELECT token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id FROM sessions \
+             ORDER BY token_hash",
             |r| {
                 Ok(SessionRow {
                     token_hash: r.get(0)?,
@@ -161,6 +165,8 @@ impl Source {
                     csrf_token: r.get(2)?,
                     created_at: r.get(3)?,
                     expires_at: r.get(4)?,
+                    method: r.get(5)?,
+                    sso_org_id: r.get(6)?,
                 })
             },
         )

@@ -4,9 +4,11 @@
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::{NewEntry, Resource};
 use auditlog_domain::member::display_name;
-use auditlog_domain::org::Sso;
+use auditlog_domain::org::{Sso, SsoConfig};
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Org, Plan, Timestamp};
+use auditlog_domain::sealed::SecretSealer;
+use auditlog_domain::sso;
+use auditlog_domain::{Org, Plan, Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -91,8 +93,20 @@ pub struct SsoInput {
     issuer: String,
     #[schema(min_length = 1, max_length = 256)]
     client_id: String,
+    /// Stored sealed and never shown again; needed the first time, left
+    /// out afterwards to keep the stored one.
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
+    client_secret: Option<String>,
     #[serde(default)]
     enforced: bool,
+    /// Email domains whose people may sign in this way (at most 50);
+    /// empty or absent allows any.
+    #[serde(default)]
+    allowed_domains: Vec<String>,
+    /// The role given to people who sign in without being members yet
+    /// (`viewer`, `member` or `admin`); absent or `null` refuses them.
+    #[serde(default)]
+    provision_role: Option<Role>,
 }
 
 fn org_resource(org: &Org) -> Resource {
@@ -138,11 +152,12 @@ pub async fn patch_org(
         planned.plan(patch.plan, patch.retention_days)?;
     }
     if let Some(sso) = patch.sso {
-        planned.sso(sso)?;
+        planned.sso(sso, &state.sealer)?;
     }
     let Planned { changes, entries, .. } = planned;
     if !changes.is_empty() {
         commit(&state, &principal, changes, entries).await?;
+        state.keys.forget_org(&principal.org.slug);
     }
     let org = state
         .store
@@ -200,42 +215,71 @@ impl Planned<'_> {
         Ok(())
     }
 
-    fn sso(&mut self, input: Option<SsoInput>) -> Result<(), ApiError> {
+    fn sso(&mut self, input: Option<SsoInput>, sealer: &SecretSealer) -> Result<(), ApiError> {
         self.principal.authorize(Action::ConfigureOrg)?;
-        let sso = input.map(parse_sso).transpose()?;
         let old = &self.principal.org.sso;
-        if &sso == old {
+        let config = input.map(|i| parse_sso(i, old.as_ref(), sealer)).transpose()?;
+        let sso = config.as_ref().map(|c| &c.settings);
+        let new_secret = config.as_ref().is_some_and(|c| c.sealed_secret.is_some());
+        if sso == old.as_ref() && !new_secret {
             return Ok(());
         }
-        let details = match (&sso, old) {
-            (Some(s), _) => {
-                json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced, "action": "configured"})
-            }
+        let details = match (sso, old) {
+            (Some(s), _) => json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced,
+                "allowed_domains": s.allowed_domains, "provision_role": s.provision_role,
+                "client_secret_changed": new_secret, "action": "configured"}),
             (None, Some(old)) => {
                 json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
             }
             (None, None) => json!({}),
         };
-        self.record("organization.sso_configured", details, Change::ConfigureSso(sso));
+        self.record("organization.sso_configured", details, Change::ConfigureSso(config));
         Ok(())
     }
 }
 
-fn parse_sso(s: SsoInput) -> Result<Sso, ApiError> {
+fn parse_sso(s: SsoInput, old: Option<&Sso>, sealer: &SecretSealer) -> Result<SsoConfig, ApiError> {
+    let invalid = |field: &'static str, message: String| ApiError::invalid(field, "invalid_value", message);
     let issuer = s.issuer.trim().to_owned();
     if !(is_https_url(&issuer) && s.issuer.chars().count() <= 512) {
-        return Err(ApiError::invalid(
-            "sso.issuer",
-            "invalid_value",
-            "sso.issuer must be an https:// URL",
+        return Err(invalid("sso.issuer", "sso.issuer must be an https:// URL".into()));
+    }
+    let client_id =
+        display_name("sso.client_id", &s.client_id, 256).map_err(|e| invalid("sso.client_id", e.to_string()))?;
+    let allowed_domains =
+        sso::normalise_domains(&s.allowed_domains).map_err(|e| invalid("sso.allowed_domains", e.to_string()))?;
+    if s.provision_role == Some(Role::Owner) {
+        return Err(invalid(
+            "sso.provision_role",
+            "people signing in for the first time cannot become owners".into(),
         ));
     }
-    let client_id = display_name("sso.client_id", &s.client_id, 256)
-        .map_err(|e| ApiError::invalid("sso.client_id", "invalid_value", e.to_string()))?;
-    Ok(Sso {
-        issuer,
-        client_id,
-        enforced: s.enforced,
+    let sealed_secret = match s.client_secret.as_deref().map(str::trim) {
+        Some(secret) if !secret.is_empty() && secret.len() <= 1024 => Some(sealer.seal(secret.as_bytes())),
+        Some(_) => {
+            return Err(invalid(
+                "sso.client_secret",
+                "sso.client_secret must be 1 to 1024 bytes".into(),
+            ));
+        }
+        None if old.is_some_and(|o| o.client_secret_set) => None,
+        None => {
+            return Err(invalid(
+                "sso.client_secret",
+                "sso.client_secret is required to set up single sign-on".into(),
+            ));
+        }
+    };
+    Ok(SsoConfig {
+        settings: Sso {
+            issuer,
+            client_id,
+            enforced: s.enforced,
+            allowed_domains,
+            provision_role: s.provision_role,
+            client_secret_set: true,
+        },
+        sealed_secret,
     })
 }
 
