@@ -8,6 +8,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::Timestamp;
+use crate::sso::SessionOrigin;
 
 /// Sessions last a working day; signing in again is cheap.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
@@ -19,6 +20,8 @@ pub struct Session {
     pub csrf_token: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// How it began, for organizations that enforce single sign-on.
+    pub origin: SessionOrigin,
 }
 
 impl std::fmt::Debug for Session {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("email", &self.email)
             .field("expires_at", &self.expires_at)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -41,7 +45,7 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 /// A new session and the cookie value that names it (shown once).
-pub fn start(email: &str, now: Timestamp) -> (String, Session) {
+pub fn start(email: &str, now: Timestamp, origin: SessionOrigin) -> (String, Session) {
     let token = random_token();
     let session = Session {
         token_hash: hash_token(&token),
@@ -49,6 +53,7 @@ pub fn start(email: &str, now: Timestamp) -> (String, Session) {
         csrf_token: random_token(),
         created_at: now,
         expires_at: now.plus_millis(SESSION_TTL_MS),
+        origin,
     };
     (token, session)
 }
@@ -59,8 +64,8 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_only_their_hash_is_kept() {
-        let (t1, s1) = start("a@b.co", Timestamp(0));
-        let (t2, s2) = start("a@b.co", Timestamp(0));
+        let (t1, s1) = start("a@b.co", Timestamp(0), SessionOrigin::PASSWORD);
+        let (t2, s2) = start("a@b.co", Timestamp(0), SessionOrigin::PASSWORD);
         assert_ne!(t1, t2);
         assert_ne!(s1.csrf_token, s2.csrf_token);
         assert_eq!(s1.token_hash, hash_token(&t1));

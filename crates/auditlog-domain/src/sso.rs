@@ -182,6 +182,56 @@ pub struct SessionOrigin {
     pub sso_org: Option<OrgId>,
 }
 
+impl SessionOrigin {
+    pub const PASSWORD: SessionOrigin = SessionOrigin {
+        method: SignInMethod::Password,
+        sso_org: None,
+    };
+    pub const BREAK_GLASS: SessionOrigin = SessionOrigin {
+        method: SignInMethod::BreakGlass,
+        sso_org: None,
+    };
+
+    pub fn sso(org: OrgId) -> SessionOrigin {
+        SessionOrigin {
+            method: SignInMethod::Sso,
+            sso_org: Some(org),
+        }
+    }
+
+    /// From the stored method and organization; an unknown method is read
+    /// as a password sign-in, which enforcement admits least.
+    pub fn from_stored(method: &str, sso_org: Option<i64>) -> SessionOrigin {
+        SessionOrigin {
+            method: SignInMethod::parse(method).unwrap_or(SignInMethod::Password),
+            sso_org: sso_org.map(OrgId),
+        }
+    }
+}
+
+/// A sign-in sent to an identity provider, kept until the browser comes
+/// back with its `state` (of which only the SHA-256 is kept) or it expires.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub state_hash: [u8; 32],
+    pub org_id: OrgId,
+    /// The nonce, PKCE verifier and browser binding, sealed by the server.
+    pub sealed: Vec<u8>,
+    pub expires_at: crate::Timestamp,
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flow")
+            .field("org_id", &self.org_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a person has to sign in at their provider.
+pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
+
 /// Whether a session of `origin` may act in `org` as `role`. Where single
 /// sign-on is enforced only a session begun through that organization's
 /// provider may, or an owner's break-glass session.

@@ -11,7 +11,7 @@ use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
-use auditlog_domain::sso;
+use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
@@ -180,6 +180,7 @@ pub fn session(r: &Row) -> Result<Session, StoreError> {
         csrf_token: get(r, 2)?,
         created_at: Timestamp(get(r, 3)?),
         expires_at: Timestamp(get(r, 4)?),
+        origin: SessionOrigin::from_stored(get(r, 5)?, get(r, 6)?),
     })
 }
 

@@ -8,7 +8,7 @@ use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
-use auditlog_domain::sso;
+use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
@@ -161,6 +161,7 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         csrf_token: r.get(2)?,
         created_at: Timestamp(r.get(3)?),
         expires_at: Timestamp(r.get(4)?),
+        origin: SessionOrigin::from_stored(&r.get::<_, String>(5)?, r.get(6)?),
     })
 }
 

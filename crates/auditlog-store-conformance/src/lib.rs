@@ -26,6 +26,7 @@ use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{
     Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, SubmittedBy, SubmitterKind, Timestamp,
 };
+use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::{Role, session};
 use auditlog_domain::{canonical, merkle};
 
@@ -65,6 +66,7 @@ macro_rules! conformance_tests {
             keys_are_listed_revoked_and_touched_once,
             projects_are_created_renamed_and_deleted,
             sessions_expire_and_are_deleted,
+            sso_sessions_and_flows_round_trip_and_flows_are_taken_once,
             invitations_are_single_use_and_never_touch_an_existing_account,
             resets_and_password_changes_are_compare_and_set,
             purge_removes_only_old_entries_in_batches,
@@ -1115,8 +1117,8 @@ pub async fn resets_and_password_changes_are_compare_and_set(store: &dyn Store) 
     change(store, &a, add("ned@x.io", Role::Viewer), "organization.member_added")
         .await
         .unwrap();
-    let (t1, s1) = session::start("ned@x.io", Timestamp(T0));
-    let (_, s2) = session::start("ned@x.io", Timestamp(T0));
+    let (t1, s1) = session::start("ned@x.io", Timestamp(T0), SessionOrigin::PASSWORD);
+    let (_, s2) = session::start("ned@x.io", Timestamp(T0), SessionOrigin::PASSWORD);
     store.create_session(s1.clone()).await.unwrap();
     store.create_session(s2.clone()).await.unwrap();
     // A change of password keeps the session it came from and ends the rest.
@@ -1215,13 +1217,47 @@ pub async fn sessions_expire_and_are_deleted(store: &dyn Store) {
         store.user("a@x.io").await.unwrap().unwrap().password_hash.as_deref(),
         Some("$argon2id$fake")
     );
-    let (token, s) = session::start("a@x.io", Timestamp(T0));
+    let (token, s) = session::start("a@x.io", Timestamp(T0), SessionOrigin::PASSWORD);
     store.create_session(s.clone()).await.unwrap();
     let hash = session::hash_token(&token);
     assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), Some(s.clone()));
     assert_eq!(store.session(&hash, s.expires_at).await.unwrap(), None, "expired");
     store.delete_session(&hash).await.unwrap();
     assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), None);
+}
+
+pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    store.set_password("a@x.io", "$argon2id$fake", Timestamp(T0)).await.unwrap();
+    for origin in [SessionOrigin::sso(a.id), SessionOrigin::BREAK_GLASS] {
+        let (token, s) = session::start("a@x.io", Timestamp(T0), origin);
+        store.create_session(s.clone()).await.unwrap();
+        let found = store.session(&session::hash_token(&token), Timestamp(T0 + 1)).await.unwrap();
+        assert_eq!(found.map(|f| f.origin), Some(origin));
+    }
+    let flow = |n: u8, expires: i64| sso::Flow {
+        state_hash: [n; 32],
+        org_id: a.id,
+        sealed: vec![n, 1, 2],
+        expires_at: Timestamp(expires),
+    };
+    store.begin_sso_flow(flow(1, T0 + 1000)).await.unwrap();
+    store.begin_sso_flow(flow(2, T0 + 1000)).await.unwrap();
+    let now = Timestamp(T0 + 10);
+    assert_eq!(store.take_sso_flow(&[1; 32], now).await.unwrap(), Some(flow(1, T0 + 1000)));
+    assert_eq!(store.take_sso_flow(&[1; 32], now).await.unwrap(), None, "a replayed state");
+    assert_eq!(store.take_sso_flow(&[3; 32], now).await.unwrap(), None, "an unknown state");
+    assert_eq!(
+        store.take_sso_flow(&[2; 32], Timestamp(T0 + 1000)).await.unwrap(),
+        None,
+        "an expired flow"
+    );
+    // A new flow sweeps the expired ones: flow 4 outlived, flow 5 did not.
+    store.begin_sso_flow(flow(4, T0 + 1000)).await.unwrap();
+    let later = T0 + 1000 + sso::FLOW_TTL_MS;
+    store.begin_sso_flow(flow(5, later + sso::FLOW_TTL_MS)).await.unwrap();
+    assert_eq!(store.take_sso_flow(&[4; 32], Timestamp(T0)).await.unwrap(), None, "swept");
+    assert!(store.take_sso_flow(&[5; 32], Timestamp(later)).await.unwrap().is_some());
 }
 
 pub async fn purge_removes_only_old_entries_in_batches(store: &dyn Store) {

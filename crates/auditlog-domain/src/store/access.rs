@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::api_key::{KeyHash, KeyPrefix, Scope};
 use crate::session::Session;
+use crate::sso::Flow;
 use crate::store::StoreError;
 use crate::{OrgId, Timestamp};
 
@@ -65,4 +66,11 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError>;
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Keeps a sign-in sent to an identity provider; expired ones are swept.
+    async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError>;
+
+    /// Removes and returns the live sign-in with this state hash: a state
+    /// comes back once, so a second take (a replay) finds nothing.
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError>;
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
+use auditlog_domain::sso::{self, Flow};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 
@@ -85,13 +86,16 @@ impl AccessStore for PostgresStore {
         .map_err(db_err)?;
         db::execute(
             &client,
-            "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &&session.token_hash[..],
                 &session.email,
                 &session.csrf_token,
                 &session.created_at.millis(),
                 &session.expires_at.millis(),
+                &session.origin.method.as_str(),
+                &session.origin.sso_org.map(|o| o.0),
             ],
         )
         .await
@@ -103,7 +107,7 @@ impl AccessStore for PostgresStore {
         let client = self.client().await?;
         db::query_opt(
             &client,
-            "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions \
+            "SELECT token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id FROM sessions \
              WHERE token_hash = $1 AND expires_at > $2",
             &[&&token_hash[..], &now.millis()],
         )
@@ -123,5 +127,43 @@ impl AccessStore for PostgresStore {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        db::execute(
+            &client,
+            "DELETE FROM sso_flows WHERE expires_at <= $1",
+            &[&(flow.expires_at.millis() - sso::FLOW_TTL_MS)],
+        )
+        .await
+        .map_err(db_err)?;
+        db::execute(
+            &client,
+            "INSERT INTO sso_flows (state_hash, org_id, sealed, expires_at) VALUES ($1, $2, $3, $4)",
+            &[&&flow.state_hash[..], &flow.org_id.0, &flow.sealed, &flow.expires_at.millis()],
+        )
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError> {
+        let client = self.client().await?;
+        let row = db::query_opt(
+            &client,
+            "DELETE FROM sso_flows WHERE state_hash = $1 RETURNING org_id, sealed, expires_at",
+            &[&&state_hash[..]],
+        )
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let flow = Flow {
+            state_hash: *state_hash,
+            org_id: OrgId(row.try_get(0).map_err(db_err)?),
+            sealed: row.try_get(1).map_err(db_err)?,
+            expires_at: Timestamp(row.try_get(2).map_err(db_err)?),
+        };
+        Ok((flow.expires_at > now).then_some(flow))
     }
 }

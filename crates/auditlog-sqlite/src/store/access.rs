@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
+use auditlog_domain::sso::{self, Flow};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{OptionalExtension, params};
@@ -70,13 +71,16 @@ impl AccessStore for SqliteStore {
             conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [session.created_at.millis()])
                 .map_err(db_err)?;
             conn.execute(
-                "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     &session.token_hash[..],
                     session.email,
                     session.csrf_token,
                     session.created_at.millis(),
-                    session.expires_at.millis()
+                    session.expires_at.millis(),
+                    session.origin.method.as_str(),
+                    session.origin.sso_org.map(|o| o.0),
                 ],
             )
             .map_err(db_err)?;
@@ -89,7 +93,7 @@ impl AccessStore for SqliteStore {
         let hash = *token_hash;
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT token_hash, email, csrf_token, created_at, expires_at FROM sessions \
+                "SELECT token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id FROM sessions \
                  WHERE token_hash = ?1 AND expires_at > ?2",
             )
             .and_then(|mut s| {
@@ -107,6 +111,45 @@ impl AccessStore for SqliteStore {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
                 .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM sso_flows WHERE expires_at <= ?1",
+                [flow.expires_at.millis() - sso::FLOW_TTL_MS],
+            )
+            .map_err(db_err)?;
+            conn.execute(
+                "INSERT INTO sso_flows (state_hash, org_id, sealed, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![&flow.state_hash[..], flow.org_id.0, flow.sealed, flow.expires_at.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError> {
+        let hash = *state_hash;
+        self.write(move |conn| {
+            conn.query_row(
+                "DELETE FROM sso_flows WHERE state_hash = ?1 RETURNING org_id, sealed, expires_at",
+                [&hash[..]],
+                |r| {
+                    Ok(Flow {
+                        state_hash: hash,
+                        org_id: OrgId(r.get(0)?),
+                        sealed: r.get(1)?,
+                        expires_at: Timestamp(r.get(2)?),
+                    })
+                },
+            )
+            .optional()
+            .map(|flow| flow.filter(|f| f.expires_at > now))
+            .map_err(db_err)
         })
         .await
     }

@@ -17,6 +17,7 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::invitation::{self, Invitation, InvitationKind};
 use auditlog_domain::permissions::Authority;
 use auditlog_domain::session::{self, Session};
+use auditlog_domain::sso::SessionOrigin;
 use auditlog_domain::{Org, Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
@@ -229,7 +230,7 @@ async fn join(
             }
             None => {
                 let hash = costly_hash(state, ctx, p).await?;
-                let (token, s) = session::start(&inv.email, state.clock.now());
+                let (token, s) = session::start(&inv.email, state.clock.now(), SessionOrigin::PASSWORD);
                 (s.clone(), Some(hash), Some((token, s)), false)
             }
         },
@@ -293,7 +294,7 @@ async fn reset(
     let p = password_text.ok_or_else(|| ApiError::invalid("password", "password_required", "give the new password"))?;
     let hash = costly_hash(state, ctx, p).await?;
     let now = state.clock.now();
-    let (token, s) = session::start(&inv.email, now);
+    let (token, s) = session::start(&inv.email, now, SessionOrigin::PASSWORD);
     let role = state
         .store
         .member(org.id, &inv.email)

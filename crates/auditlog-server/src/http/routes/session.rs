@@ -8,6 +8,7 @@
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::password;
 use auditlog_domain::session::{self, Session};
+use auditlog_domain::sso::SessionOrigin;
 use auditlog_domain::{Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
@@ -123,7 +124,7 @@ pub async fn sign_in(
         return Err(ApiError::Unauthenticated(WRONG.into()));
     }
     state.login_throttle()?.succeed(&email, &ip_key);
-    let (token, s) = session::start(&email, now);
+    let (token, s) = session::start(&email, now, SessionOrigin::PASSWORD);
     state.store.create_session(s.clone()).await?;
     Ok((token, s))
 }
