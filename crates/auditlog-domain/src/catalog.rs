@@ -280,6 +280,11 @@ mod tests {
         "organization.member_invited",
         "organization.member_password_reset",
         "organization.member_password_changed",
+        "organization.member_provisioned",
+        "session.signed_in",
+        "session.sign_in_failed",
+        "session.signed_out",
+        "session.ended",
     ];
 
     /// The events producers record through ingest (issue: guardrails,
@@ -414,7 +419,7 @@ mod tests {
     fn json_groups_events_by_category() {
         let v = Catalog::builtin().to_json();
         let cats = v["categories"].as_array().unwrap();
-        assert_eq!(cats.len(), 11);
+        assert_eq!(cats.len(), 12);
         let api = cats.iter().find(|c| c["name"] == "api_key").unwrap();
         assert_eq!(api["label"], "API keys");
         assert_eq!(api["events"].as_array().unwrap().len(), 3);

@@ -58,6 +58,11 @@ pub struct ServerConfig {
     pub login: LoginLimits,
     /// Where webhooks may be delivered.
     pub webhook_policy: DestinationPolicy,
+    /// Where organizations' identity providers may be.
+    pub sso_policy: DestinationPolicy,
+    /// Where people reach the service; single sign-on needs it for its
+    /// redirect URI and is refused without it.
+    pub public_url: Option<url::Url>,
     /// A webhook answer must arrive within this long to count.
     pub webhook_timeout: Duration,
     pub dispatcher: DispatcherConfig,
@@ -191,6 +196,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("retention", &self.retention)
             .field("login", &self.login)
             .field("webhook_policy", &self.webhook_policy)
+            .field("sso_policy", &self.sso_policy)
+            .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
             .field("webhook_timeout", &self.webhook_timeout)
             .field("dispatcher", &self.dispatcher)
             .field("checkpoints", &self.checkpoints)
@@ -210,6 +217,8 @@ impl Default for ServerConfig {
             retention: RetentionConfig::default(),
             login: LoginLimits::default(),
             webhook_policy: DestinationPolicy::default(),
+            sso_policy: DestinationPolicy::default(),
+            public_url: None,
             webhook_timeout: Duration::from_secs(15),
             dispatcher: DispatcherConfig::default(),
             checkpoints: CheckpointConfig::default(),

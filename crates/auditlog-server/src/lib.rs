@@ -25,6 +25,7 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod sso;
 pub mod ui;
 pub mod workers;
 
@@ -51,6 +52,10 @@ pub fn secret_sealer(config: &ServerConfig) -> auditlog_domain::sealed::SecretSe
     auditlog_domain::sealed::SecretSealer::derive(&config.checkpoints.key.seed())
 }
 
+/// A provider must answer single sign-on's requests within this long: a
+/// person is waiting.
+const SSO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops
 /// accepting connections, lets in-flight requests finish (their commits
 /// included), stops the purger and drains the writer before returning.
@@ -68,6 +73,8 @@ pub async fn serve(
     let webhooks = WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
         .map_err(std::io::Error::other)?
         .with_sealer(sealer.clone());
+    let sso = sso::provider::Providers::new(config.sso_policy.clone(), config.webhook_timeout.min(SSO_TIMEOUT))
+        .map_err(std::io::Error::other)?;
     let workers = Workers::start(&config, &store, &writer, &webhooks, &shutdown);
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
@@ -91,6 +98,7 @@ pub async fn serve(
         limits,
         reads,
         sealer,
+        sso,
     };
     let app = http::router(state, ui::router());
     let addr = listener.local_addr()?;

@@ -20,13 +20,13 @@ use auditlog_domain::org::NewOrg;
 use auditlog_domain::org::{Sso, SsoConfig};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::sealed::SecretSealer;
+use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{AppendRequest, NewApiKey};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{
     Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, SubmittedBy, SubmitterKind, Timestamp,
 };
-use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::{Role, session};
 use auditlog_domain::{canonical, merkle};
 
@@ -1228,11 +1228,17 @@ pub async fn sessions_expire_and_are_deleted(store: &dyn Store) {
 
 pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &dyn Store) {
     let a = org(store, "acme").await;
-    store.set_password("a@x.io", "$argon2id$fake", Timestamp(T0)).await.unwrap();
+    store
+        .set_password("a@x.io", "$argon2id$fake", Timestamp(T0))
+        .await
+        .unwrap();
     for origin in [SessionOrigin::sso(a.id), SessionOrigin::BREAK_GLASS] {
         let (token, s) = session::start("a@x.io", Timestamp(T0), origin);
         store.create_session(s.clone()).await.unwrap();
-        let found = store.session(&session::hash_token(&token), Timestamp(T0 + 1)).await.unwrap();
+        let found = store
+            .session(&session::hash_token(&token), Timestamp(T0 + 1))
+            .await
+            .unwrap();
         assert_eq!(found.map(|f| f.origin), Some(origin));
     }
     let flow = |n: u8, expires: i64| sso::Flow {
@@ -1244,9 +1250,20 @@ pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &
     store.begin_sso_flow(flow(1, T0 + 1000)).await.unwrap();
     store.begin_sso_flow(flow(2, T0 + 1000)).await.unwrap();
     let now = Timestamp(T0 + 10);
-    assert_eq!(store.take_sso_flow(&[1; 32], now).await.unwrap(), Some(flow(1, T0 + 1000)));
-    assert_eq!(store.take_sso_flow(&[1; 32], now).await.unwrap(), None, "a replayed state");
-    assert_eq!(store.take_sso_flow(&[3; 32], now).await.unwrap(), None, "an unknown state");
+    assert_eq!(
+        store.take_sso_flow(&[1; 32], now).await.unwrap(),
+        Some(flow(1, T0 + 1000))
+    );
+    assert_eq!(
+        store.take_sso_flow(&[1; 32], now).await.unwrap(),
+        None,
+        "a replayed state"
+    );
+    assert_eq!(
+        store.take_sso_flow(&[3; 32], now).await.unwrap(),
+        None,
+        "an unknown state"
+    );
     assert_eq!(
         store.take_sso_flow(&[2; 32], Timestamp(T0 + 1000)).await.unwrap(),
         None,
@@ -1256,7 +1273,11 @@ pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &
     store.begin_sso_flow(flow(4, T0 + 1000)).await.unwrap();
     let later = T0 + 1000 + sso::FLOW_TTL_MS;
     store.begin_sso_flow(flow(5, later + sso::FLOW_TTL_MS)).await.unwrap();
-    assert_eq!(store.take_sso_flow(&[4; 32], Timestamp(T0)).await.unwrap(), None, "swept");
+    assert_eq!(
+        store.take_sso_flow(&[4; 32], Timestamp(T0)).await.unwrap(),
+        None,
+        "swept"
+    );
     assert!(store.take_sso_flow(&[5; 32], Timestamp(later)).await.unwrap().is_some());
 }
 

@@ -111,6 +111,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "AUDITLOG_CATALOG", value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog: Option<PathBuf>,
+    /// Where people reach the service, such as https://audit.example.com;
+    /// single sign-on's redirect URI is this plus /sso/callback.
+    #[arg(long, env = "AUDITLOG_PUBLIC_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// A proxy (CIDR) whose X-Forwarded-For is believed; repeat for several.
     #[arg(
         long = "trusted-proxy",
@@ -148,6 +153,29 @@ pub struct SettingsArgs {
     pub bodies: BodyArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub sso: SsoArgs,
+}
+
+// The `[sso]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct SsoArgs {
+    /// A subnet (CIDR) organizations' identity providers may be in although
+    /// it is not public (loopback, private…); repeat for several.
+    #[arg(
+        id = "sso_allow_subnets",
+        long = "sso-allow-subnet",
+        env = "AUDITLOG_SSO_ALLOW_SUBNETS",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_subnets: Option<Vec<ipnet::IpNet>>,
+    /// Allow identity providers (issuers) with plain http.
+    #[arg(id = "sso_allow_http", long = "sso-allow-http", env = "AUDITLOG_SSO_ALLOW_HTTP",
+          value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
 }
 
 // The `[retention]` table.

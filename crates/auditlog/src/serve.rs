@@ -89,6 +89,14 @@ fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> Serv
             allowed_subnets: settings.webhooks.allow_subnets.clone(),
             allow_http: settings.webhooks.allow_http,
         },
+        sso_policy: DestinationPolicy {
+            allowed_subnets: settings.sso.allow_subnets.clone(),
+            allow_http: settings.sso.allow_http,
+        },
+        public_url: settings
+            .public_url
+            .as_deref()
+            .and_then(|u| auditlog_server::sso::parse_public_url(u).ok()),
         rate_limits: RateLimits {
             ingest_per_key: Rate::per_second(rates.ingest_per_key),
             ingest_per_ip: Rate::per_second(rates.ingest_per_ip),

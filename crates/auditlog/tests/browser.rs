@@ -283,9 +283,22 @@ async fn url(c: &WebDriver) -> url::Url {
     c.current_url().await.unwrap()
 }
 
+/// The sign-in page's first step: the email, then Continue, which shows
+/// the ways in for it.
+async fn continue_with_email(c: &WebDriver, email: &str) {
+    set_field(c, "email", email).await;
+    c.find(By::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(c, "document.querySelector('#password') && document.readyState === 'complete'").await;
+}
+
 async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)) {
     c.goto(&format!("{base}/login")).await.unwrap();
-    set_field(c, "email", email).await;
+    continue_with_email(c, email).await;
     set_field(c, "password", password).await;
     c.find(By::Css("form button[type=submit]"))
         .await
@@ -336,7 +349,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
         .await
         .unwrap();
     assert_eq!(url(c).await.path(), "/login");
-    set_field(c, "email", &demo.owner.0).await;
+    continue_with_email(c, &demo.owner.0).await;
     set_field(c, "password", "not the password").await;
     c.find(By::Css("form button[type=submit]"))
         .await

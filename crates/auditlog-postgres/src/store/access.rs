@@ -141,7 +141,12 @@ impl AccessStore for PostgresStore {
         db::execute(
             &client,
             "INSERT INTO sso_flows (state_hash, org_id, sealed, expires_at) VALUES ($1, $2, $3, $4)",
-            &[&&flow.state_hash[..], &flow.org_id.0, &flow.sealed, &flow.expires_at.millis()],
+            &[
+                &&flow.state_hash[..],
+                &flow.org_id.0,
+                &flow.sealed,
+                &flow.expires_at.millis(),
+            ],
         )
         .await
         .map_err(db_err)?;

@@ -20,6 +20,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::permissions::{self, Action, Authority};
 use auditlog_domain::session::{self, Session};
+use auditlog_domain::sso;
 use auditlog_domain::store::{ApiKeyRecord, AppendRequest};
 use auditlog_domain::{NewEntry, Org, SubmittedBy, SubmitterKind, Timestamp};
 use axum::extract::{FromRequestParts, Path};
@@ -218,6 +219,17 @@ async fn touch_key(state: &AppState, principal: &Principal, key: &ApiKeyRecord) 
     state.keys.forget(key.prefix.as_str());
 }
 
+/// Refused where single sign-on is enforced and the session did not come
+/// through it.
+pub fn sso_required(slug: &str) -> ApiError {
+    ApiError::forbidden(
+        "sso_required",
+        format!(
+            "organization {slug:?} requires single sign-on: sign in again through its identity provider (the sign-in page offers it)"
+        ),
+    )
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -250,6 +262,9 @@ impl FromRequestParts<AppState> for Principal {
             .member(org.id, &session.email)
             .await?
             .ok_or_else(not_member)?;
+        if !sso::admits(&org, member.role, session.origin) {
+            return Err(sso_required(slug));
+        }
         Ok(Principal {
             org,
             authority: Authority::User(member.role),

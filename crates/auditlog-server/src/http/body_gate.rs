@@ -64,11 +64,18 @@ impl BodyGate {
 
 /// Whether anyone may call `path` without being signed in (or merely
 /// signed in, with no organization's role checked), so that its bodies are
-/// only ever a few fields: sign-in and out, password changes, invitations.
+/// only ever a few fields: sign-in and out (single sign-on too), password changes, invitations.
 fn open_to_strangers(path: &str) -> bool {
-    ["/v1/session", "/v1/invitations", "/invitations", "/login", "/logout"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
+    [
+        "/v1/session",
+        "/v1/invitations",
+        "/invitations",
+        "/login",
+        "/logout",
+        "/sso/",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 /// The length the client declared, when it declared one it can be held to

@@ -15,6 +15,8 @@
 //! - [`openapi`]: the OpenAPI document, derived from the handlers;
 //!   [`responses`] the refusal sets and path parameters they share.
 //! - [`recorder`]: the service's own actions, recorded with their changes.
+//! - [`sign_ins`]: sign-ins as the log records them, and what a password
+//!   may start where single sign-on is enforced.
 //! - [`reads`]: reads of the log, handed to the read recorder.
 //! - [`request_guard`]: state changes refused from other sites' pages, and
 //!   JSON API bodies that are not JSON.
@@ -43,6 +45,7 @@ pub mod request_guard;
 pub mod responses;
 pub mod routes;
 pub mod server;
+pub mod sign_ins;
 pub mod state;
 
 use std::time::Duration;

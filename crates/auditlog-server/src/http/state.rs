@@ -37,6 +37,8 @@ pub struct AppState {
     /// Seals the secrets the service must read back (single sign-on
     /// client secrets), as webhook secrets are.
     pub sealer: Arc<auditlog_domain::sealed::SecretSealer>,
+    /// Organizations' identity providers, under the operator's rules.
+    pub sso: crate::sso::provider::Providers,
 }
 
 /// The request-rate limits of [`RateLimits`], in memory per process.

@@ -64,6 +64,17 @@ async fn reader(state: &AppState, headers: &HeaderMap, uri: &Uri, slug: &str) ->
             },
         )));
     };
+    if !auditlog_domain::sso::admits(&org, role, viewer.session.origin) {
+        return Err(Failure::Page(message_page(
+            StatusCode::FORBIDDEN,
+            "Single sign-on required",
+            Some(&viewer.nav(None)),
+            html! {
+                p { strong { (org.name) } " accepts only sessions begun through its single sign-on." }
+                p { a href="/login" { "Sign in through its identity provider" } }
+            },
+        )));
+    }
     if permissions::check(&Authority::User(role), &Action::ReadAudit).is_err() {
         return Err(Failure::Page(message_page(
             StatusCode::FORBIDDEN,

@@ -20,11 +20,34 @@ pub struct Nav<'a> {
 
 /// A whole page. `nav` is absent on the sign-in page.
 pub fn page(title: &str, nav: Option<&Nav>, main: Markup) -> Markup {
+    document(title, nav, main, None)
+}
+
+/// A page that sends the browser on to `target` (a local path) by itself.
+/// Single sign-on ends on one: the provider's redirect to us is a
+/// cross-site navigation, and a browser withholds SameSite=Strict cookies
+/// (the session's) from every step of a chain that began cross-site; the
+/// step from this page is our own.
+pub fn onward_page(target: &str) -> Response {
+    let main = html! {
+        section.message {
+            h1 { "Signed in" }
+            p { a href=(target) { "Continue" } }
+        }
+    };
+    let refresh = format!("0;url={target}");
+    (StatusCode::OK, document("Signed in", None, main, Some(&refresh))).into_response()
+}
+
+fn document(title: &str, nav: Option<&Nav>, main: Markup, refresh: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
+                @if let Some(refresh) = refresh {
+                    meta http-equiv="refresh" content=(refresh);
+                }
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · auditlog" }
                 link rel="stylesheet" href=(assets::href("app.css"));

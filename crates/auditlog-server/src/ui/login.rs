@@ -13,9 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use subtle::ConstantTimeEq;
 
+use auditlog_domain::Role;
+
 use super::layout::{message_page, page};
 use super::{Failure, request_id};
-use crate::http::auth::{current_session, session_token};
+use crate::http::auth::current_session;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
@@ -24,7 +26,7 @@ use crate::http::state::AppState;
 
 /// Where to go after signing in: only a path on this site, else the home
 /// page.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if is_local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
@@ -93,20 +95,36 @@ fn percent_decoded(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn form_page(status: StatusCode, email: &str, next: &str, problem: Option<&str>) -> Response {
+/// What the second step offers a person: single sign-on per organization
+/// that has it, and whether a password may still get them anywhere.
+#[derive(Default)]
+pub(super) struct Options {
+    /// Organizations to sign in to through their provider: slug and name.
+    pub sso: Vec<(String, String)>,
+    /// Names of the person's organizations that refuse passwords.
+    pub enforcing: Vec<String>,
+    /// The person owns one of those, so break-glass is offered.
+    pub break_glass: bool,
+}
+
+/// Step one asks for the email alone; step two (`options` present) offers
+/// the ways in for that email.
+fn form_page(
+    status: StatusCode,
+    email: &str,
+    next: &str,
+    problem: Option<&str>,
+    options: Option<&Options>,
+) -> Response {
     let body: Markup = html! {
         section.login {
             h1 { span.logo aria-hidden="true" { "◆" } " Sign in to auditlog" }
             @if let Some(p) = problem {
                 p.alert role="alert" { (p) }
             }
-            form method="post" action="/login" {
-                input type="hidden" name="next" value=(next);
-                label for="email" { "Email" }
-                input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button.primary type="submit" { "Sign in" }
+            @match options {
+                None => (email_step(email, next)),
+                Some(options) => (ways_in(email, next, options)),
             }
         }
     };
@@ -116,9 +134,109 @@ fn form_page(status: StatusCode, email: &str, next: &str, problem: Option<&str>)
     resp
 }
 
+fn email_step(email: &str, next: &str) -> Markup {
+    html! {
+        form method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            label for="email" { "Email" }
+            input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
+            button.primary type="submit" { "Continue" }
+        }
+    }
+}
+
+fn ways_in(email: &str, next: &str, options: &Options) -> Markup {
+    html! {
+        @for (slug, name) in &options.sso {
+            form.sso method="post" action="/sso/start" {
+                input type="hidden" name="next" value=(next);
+                input type="hidden" name="email" value=(email);
+                input type="hidden" name="org" value=(slug);
+                button.primary type="submit" { "Continue to " (name) " with single sign-on" }
+            }
+        }
+        @if !options.enforcing.is_empty() {
+            p.muted { (options.enforcing.join(", ")) " accepts only single sign-on." }
+        }
+        form method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            label for="email" { "Email" }
+            input #email type="email" name="email" value=(email) autocomplete="username" required readonly;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required autofocus[options.sso.is_empty()];
+            @if options.break_glass {
+                label.check for="break_glass" {
+                    input #break_glass type="checkbox" name="break_glass" value="true";
+                    " Break-glass: sign in as owner with my password (recorded)"
+                }
+            }
+            button type="submit" class=[options.sso.is_empty().then_some("primary")] { "Sign in with password" }
+        }
+        p { a href=(format!("/login?{}", form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish())) { "Use another email" } }
+    }
+}
+
+/// The ways in for `email`: the single sign-on of each of its
+/// organizations that has it, and of `org` (a sign-in link such as
+/// `/login?org=acme`, for people an organization provisions on first
+/// sign-in).
+async fn options_for(state: &AppState, email: &str, org: Option<&str>) -> Result<Options, ApiError> {
+    let email = auditlog_domain::member::normalise_email(email).unwrap_or_else(|_| email.to_owned());
+    let mut options = Options::default();
+    let mut orgs: Vec<(auditlog_domain::Org, Option<Role>)> = state
+        .store
+        .memberships(&email)
+        .await?
+        .into_iter()
+        .map(|(o, r)| (o, Some(r)))
+        .collect();
+    if let Some(slug) = org
+        && !orgs.iter().any(|(o, _)| o.slug == slug)
+        && let Some(o) = state.store.org_by_slug(slug).await?
+    {
+        orgs.push((o, None));
+    }
+    for (o, role) in orgs {
+        let Some(sso) = o.sso.as_ref().filter(|s| s.client_secret_set) else {
+            continue;
+        };
+        if sso.enforced && role.is_some() {
+            options.enforcing.push(o.name.clone());
+            options.break_glass |= role == Some(Role::Owner);
+        }
+        options.sso.push((o.slug.clone(), o.name.clone()));
+    }
+    Ok(options)
+}
+
 pub async fn form(QueryPairs(pairs): QueryPairs) -> Response {
-    let next = pairs.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str());
-    form_page(StatusCode::OK, "", &safe_next(next), None)
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let next = safe_next(get("next"));
+    match get("org") {
+        Some(org) => org_email_step(&next, org),
+        None => form_page(StatusCode::OK, "", &next, None, None),
+    }
+}
+
+/// `/login?org=acme`: the email step, which then offers that
+/// organization's single sign-on.
+fn org_email_step(next: &str, org: &str) -> Response {
+    let body = html! {
+        section.login {
+            h1 { span.logo aria-hidden="true" { "◆" } " Sign in to auditlog" }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                input type="hidden" name="org" value=(org);
+                label for="email" { "Email" }
+                input #email type="email" name="email" autocomplete="username" required autofocus;
+                button.primary type="submit" { "Continue" }
+            }
+        }
+    };
+    let mut resp = (StatusCode::OK, page("Sign in", None, body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 fn cross_site() -> Response {
@@ -145,38 +263,40 @@ pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers:
     let email = field(&fields, "email").unwrap_or("").trim().to_owned();
     let next = safe_next(field(&fields, "next"));
     let password = field(&fields, "password").unwrap_or("").to_owned();
-    if email.is_empty() || password.is_empty() {
-        return form_page(
-            StatusCode::BAD_REQUEST,
-            &email,
-            &next,
-            Some("Enter your email and password."),
-        );
+    let break_glass = field(&fields, "break_glass") == Some("true");
+    if email.is_empty() {
+        return form_page(StatusCode::BAD_REQUEST, "", &next, Some("Enter your email."), None);
     }
-    match sign_in(&state, &ctx, &email, password).await {
+    let options = match options_for(&state, &email, field(&fields, "org")).await {
+        Ok(options) => options,
+        Err(e) => return Failure::Internal(e, request_id(&headers)).into_response(),
+    };
+    let again = |status, problem: &str| form_page(status, &email, &next, Some(problem), Some(&options));
+    if password.is_empty() {
+        // Step one done: the ways in for this email.
+        return match field(&fields, "password") {
+            None => form_page(StatusCode::OK, &email, &next, None, Some(&options)),
+            Some(_) => again(StatusCode::BAD_REQUEST, "Enter your password."),
+        };
+    }
+    match sign_in(&state, &ctx, &email, password, break_glass).await {
         Ok((token, session)) => {
             let mut resp = Redirect::to(&next).into_response();
             resp.headers_mut()
                 .insert(header::SET_COOKIE, session_cookie(&state, &token, &session));
             resp
         }
-        Err(ApiError::Unauthenticated(_)) => form_page(
-            StatusCode::UNAUTHORIZED,
-            &email,
-            &next,
-            Some("Wrong email or password."),
-        ),
-        Err(ApiError::TooManyRequests(secs)) => form_page(
+        Err(ApiError::Unauthenticated(_)) => again(StatusCode::UNAUTHORIZED, "Wrong email or password."),
+        Err(ApiError::Forbidden { message, .. }) => again(StatusCode::FORBIDDEN, &message),
+        Err(ApiError::TooManyRequests(secs)) => again(
             StatusCode::TOO_MANY_REQUESTS,
-            &email,
-            &next,
-            Some(&format!("Too many failed attempts. Try again in {secs} seconds.")),
+            &format!("Too many failed attempts. Try again in {secs} seconds."),
         ),
         Err(e) => Failure::Internal(e, request_id(&headers)).into_response(),
     }
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logout(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
     let session = match current_session(&state, &headers).await {
         Ok(s) => s,
         // Already signed out: the goal is reached.
@@ -188,13 +308,11 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Byt
     if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
         return cross_site();
     }
-    if let Some(token) = session_token(&headers)
-        && let Err(e) = state
-            .store
-            .delete_session(&auditlog_domain::session::hash_token(&token))
-            .await
-    {
+    if let Err(e) = state.store.delete_session(&session.token_hash).await {
         return Failure::Internal(e.into(), request_id(&headers)).into_response();
+    }
+    if let Err(e) = crate::http::sign_ins::signed_out(&state, &ctx, &session).await {
+        return Failure::Internal(e, request_id(&headers)).into_response();
     }
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().insert(header::SET_COOKIE, cleared_cookie(&state));

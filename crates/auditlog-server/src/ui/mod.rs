@@ -1,6 +1,7 @@
 //! The web UI: server-rendered pages for people, beside the JSON API.
 //!
-//! - [`login`]: sign-in and sign-out forms.
+//! - [`login`]: sign-in and sign-out forms, email first.
+//! - `sso`: signing in through an organization's identity provider.
 //! - `invitation`: accepting an invitation or a password reset.
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
@@ -19,6 +20,7 @@ pub mod filters;
 mod invitation;
 mod layout;
 mod login;
+mod sso;
 
 use auditlog_domain::session::Session;
 use auditlog_domain::{Org, Role};
@@ -42,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/invitation", get(invitation::form).post(invitation::submit))
+        .route("/sso/start", axum::routing::post(sso::start))
+        .route("/sso/callback", get(sso::callback))
         .route("/orgs/{org}/audit", get(audit::page))
         .route("/orgs/{org}/audit/entries/{id}", get(audit::entry))
         .route("/assets/{name}", get(assets::serve))

@@ -41,11 +41,11 @@ impl DestinationPolicy {
         match url.scheme() {
             "https" => {}
             "http" if self.allow_http => {}
-            "http" => return Err("webhook URLs must use https".into()),
+            "http" => return Err("the URL must use https; the operator has not allowed plain http".into()),
             other => return Err(format!("unsupported scheme {other:?}; use https")),
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("webhook URLs must not carry credentials".into());
+            return Err("the URL must not carry credentials".into());
         }
         match url.host() {
             None => return Err("the URL has no host".into()),
@@ -69,8 +69,16 @@ impl DestinationPolicy {
 }
 
 /// Resolves names and drops every address the policy refuses.
-struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     allowed: Arc<Vec<IpNet>>,
+}
+
+impl GuardedResolver {
+    pub(crate) fn new(policy: &DestinationPolicy) -> Arc<Self> {
+        Arc::new(GuardedResolver {
+            allowed: Arc::new(policy.allowed_subnets.clone()),
+        })
+    }
 }
 
 impl Resolve for GuardedResolver {
@@ -123,9 +131,7 @@ impl WebhookClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver {
-                allowed: Arc::new(policy.allowed_subnets.clone()),
-            }))
+            .dns_resolver(GuardedResolver::new(&policy))
             .user_agent(concat!("auditlog-webhooks/", env!("CARGO_PKG_VERSION")))
             // At least as many as the dispatcher sends at once (workers ×
             // concurrency, 192 by default): fewer, and connections to a busy

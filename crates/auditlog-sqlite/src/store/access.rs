@@ -68,8 +68,11 @@ impl AccessStore for SqliteStore {
         self.write(move |conn| {
             // Expired sessions are swept as new ones start, so the table
             // stays as small as the set of live sessions.
-            conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [session.created_at.millis()])
-                .map_err(db_err)?;
+            conn.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                [session.created_at.millis()],
+            )
+            .map_err(db_err)?;
             conn.execute(
                 "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -124,7 +127,12 @@ impl AccessStore for SqliteStore {
             .map_err(db_err)?;
             conn.execute(
                 "INSERT INTO sso_flows (state_hash, org_id, sealed, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![&flow.state_hash[..], flow.org_id.0, flow.sealed, flow.expires_at.millis()],
+                params![
+                    &flow.state_hash[..],
+                    flow.org_id.0,
+                    flow.sealed,
+                    flow.expires_at.millis()
+                ],
             )
             .map_err(db_err)?;
             Ok(())

@@ -34,6 +34,10 @@ pub struct Settings {
     pub signing_key: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog: Option<PathBuf>,
+    /// Where people reach the service, for the links it sends away (the
+    /// single sign-on redirect URI).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "parsed::public_url")]
+    pub public_url: Option<String>,
     #[serde(deserialize_with = "parsed::subnets")]
     pub trusted_proxies: Vec<IpNet>,
     pub secure_cookies: bool,
@@ -44,7 +48,27 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub bodies: Bodies,
     pub webhooks: Webhooks,
+    pub sso: SingleSignOn,
     pub log: Log,
+}
+
+/// Which identity providers organizations may sign in through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SingleSignOn {
+    #[serde(deserialize_with = "parsed::subnets")]
+    pub allow_subnets: Vec<IpNet>,
+    pub allow_http: bool,
+}
+
+impl Default for SingleSignOn {
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        Self {
+            allow_subnets: server.sso_policy.allowed_subnets,
+            allow_http: server.sso_policy.allow_http,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +129,7 @@ impl Default for Settings {
             database: "sqlite://auditlog.db".to_owned(),
             signing_key: None,
             catalog: None,
+            public_url: None,
             trusted_proxies: server.trusted_proxies,
             secure_cookies: server.secure_cookies,
             max_connections: server.max_connections,
@@ -114,6 +139,7 @@ impl Default for Settings {
             rate_limits: RateLimits::default(),
             bodies: Bodies::default(),
             webhooks: Webhooks::default(),
+            sso: SingleSignOn::default(),
             log: Log::default(),
         }
     }
@@ -243,6 +269,14 @@ mod parsed {
 
     pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
         parse::<D, _>(&String::deserialize(d)?, "an address and port such as 127.0.0.1:8080")
+    }
+
+    pub fn public_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        match auditlog_server::sso::parse_public_url(&text) {
+            Ok(_) => Ok(Some(text)),
+            Err(e) => Err(D::Error::invalid_value(Unexpected::Str(&text), &e.as_str())),
+        }
     }
 
     pub fn subnets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {

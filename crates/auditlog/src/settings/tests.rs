@@ -33,6 +33,9 @@ const SAMPLES: &[(&str, &str)] = &[
     ("webhook-allow-subnet", "10.0.0.0/8"),
     ("webhook-allow-http", "true"),
     ("webhook-timeout", "7"),
+    ("public-url", "https://audit.example.com"),
+    ("sso-allow-subnet", "10.0.0.0/8"),
+    ("sso-allow-http", "true"),
 ];
 
 fn serve_args(args: &[&str]) -> ServeArgs {
@@ -87,6 +90,7 @@ fn every_key() -> BTreeMap<String, toml::Value> {
     keys(&Settings {
         signing_key: Some("k".into()),
         catalog: Some("c".into()),
+        public_url: Some("https://audit.example.com".into()),
         ..Settings::default()
     })
 }

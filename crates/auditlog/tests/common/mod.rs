@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::process::{Child, Command};
 
 pub fn auditlog() -> Command {

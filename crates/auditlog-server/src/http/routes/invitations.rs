@@ -225,7 +225,7 @@ async fn join(
         }
         (None, Some(p)) => match state.store.user(&inv.email).await? {
             Some(_) => {
-                let (token, s) = sign_in(state, ctx, &inv.email, p).await?;
+                let (token, s) = sign_in(state, ctx, &inv.email, p, false).await?;
                 (s.clone(), None, Some((token, s)), true)
             }
             None => {

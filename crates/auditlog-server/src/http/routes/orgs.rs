@@ -7,7 +7,7 @@ use auditlog_domain::member::display_name;
 use auditlog_domain::org::{Sso, SsoConfig};
 use auditlog_domain::permissions::Action;
 use auditlog_domain::sealed::SecretSealer;
-use auditlog_domain::sso;
+use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::{Org, Plan, Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
@@ -16,11 +16,12 @@ use axum::extract::rejection::BytesRejection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::http::auth::Principal;
+use crate::http::auth::{Credential, Principal};
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::http::recorder::commit;
 use crate::http::state::AppState;
+use crate::workers::webhook_client::DestinationPolicy;
 
 /// An organization as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -152,7 +153,7 @@ pub async fn patch_org(
         planned.plan(patch.plan, patch.retention_days)?;
     }
     if let Some(sso) = patch.sso {
-        planned.sso(sso, &state.sealer)?;
+        planned.sso(sso, &state)?;
     }
     let Planned { changes, entries, .. } = planned;
     if !changes.is_empty() {
@@ -177,6 +178,13 @@ struct Planned<'a> {
 }
 
 impl Planned<'_> {
+    /// Whether the caller is a session begun through this organization's
+    /// own single sign-on.
+    fn signed_in_through_sso(&self) -> bool {
+        matches!(&self.principal.credential,
+            Credential::Session(s) if s.origin == SessionOrigin::sso(self.principal.org.id))
+    }
+
     fn record(&mut self, event: &str, details: serde_json::Value, change: Change) {
         let org = &self.principal.org;
         self.entries
@@ -215,11 +223,21 @@ impl Planned<'_> {
         Ok(())
     }
 
-    fn sso(&mut self, input: Option<SsoInput>, sealer: &SecretSealer) -> Result<(), ApiError> {
+    fn sso(&mut self, input: Option<SsoInput>, state: &AppState) -> Result<(), ApiError> {
         self.principal.authorize(Action::ConfigureOrg)?;
         let old = &self.principal.org.sso;
-        let config = input.map(|i| parse_sso(i, old.as_ref(), sealer)).transpose()?;
+        let config = input
+            .map(|i| parse_sso(i, old.as_ref(), &state.sealer, state.sso.policy()))
+            .transpose()?;
         let sso = config.as_ref().map(|c| &c.settings);
+        let enforcing_now = sso.is_some_and(|s| s.enforced) && !old.as_ref().is_some_and(|o| o.enforced);
+        if enforcing_now && !self.signed_in_through_sso() {
+            return Err(ApiError::forbidden(
+                "sso_session_required",
+                "sign in through this organization's single sign-on first: enforcing it is refused from any \
+                 other session (or an API key), so that nobody locks everyone out",
+            ));
+        }
         let new_secret = config.as_ref().is_some_and(|c| c.sealed_secret.is_some());
         if sso == old.as_ref() && !new_secret {
             return Ok(());
@@ -238,12 +256,20 @@ impl Planned<'_> {
     }
 }
 
-fn parse_sso(s: SsoInput, old: Option<&Sso>, sealer: &SecretSealer) -> Result<SsoConfig, ApiError> {
+fn parse_sso(
+    s: SsoInput,
+    old: Option<&Sso>,
+    sealer: &SecretSealer,
+    policy: &DestinationPolicy,
+) -> Result<SsoConfig, ApiError> {
     let invalid = |field: &'static str, message: String| ApiError::invalid(field, "invalid_value", message);
     let issuer = s.issuer.trim().to_owned();
-    if !(is_https_url(&issuer) && s.issuer.chars().count() <= 512) {
+    if !(is_web_url(&issuer) && s.issuer.chars().count() <= 512) {
         return Err(invalid("sso.issuer", "sso.issuer must be an https:// URL".into()));
     }
+    policy
+        .check_url(&issuer)
+        .map_err(|e| invalid("sso.issuer", format!("sso.issuer is refused: {e}")))?;
     let client_id =
         display_name("sso.client_id", &s.client_id, 256).map_err(|e| invalid("sso.client_id", e.to_string()))?;
     let allowed_domains =
@@ -283,15 +309,19 @@ fn parse_sso(s: SsoInput, old: Option<&Sso>, sealer: &SecretSealer) -> Result<Ss
     })
 }
 
-/// An `https://` URL with a host written where it belongs. URL parsers
-/// forgive `https:///host` and `https:\\host` by finding the host after the
-/// extra slashes; an issuer is compared as text by identity providers, so
-/// such a value is refused rather than read as another.
-fn is_https_url(s: &str) -> bool {
-    let authority = s
-        .get(..8)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
-        .map(|_| &s[8..]);
-    authority.is_some_and(|rest| !rest.starts_with(['/', '\\']))
-        && url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && u.has_host())
+/// An `https://` (or `http://`, which the operator's rules then judge) URL
+/// with a host written where it belongs. URL parsers forgive
+/// `https:///host` and `https:\\host` by finding the host after the extra
+/// slashes; an issuer is compared as text by identity providers, so such a
+/// value is refused rather than read as another.
+fn is_web_url(s: &str) -> bool {
+    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &s[8..]
+    } else if lower.starts_with("http://") {
+        &s[7..]
+    } else {
+        return false;
+    };
+    !rest.starts_with(['/', '\\']) && url::Url::parse(s).is_ok_and(|u| u.has_host())
 }

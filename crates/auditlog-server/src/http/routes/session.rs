@@ -8,8 +8,8 @@
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::password;
 use auditlog_domain::session::{self, Session};
-use auditlog_domain::sso::SessionOrigin;
-use auditlog_domain::{Role, Timestamp};
+use auditlog_domain::sso::SignInMethod;
+use auditlog_domain::{Org, Role, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,11 +18,13 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::http::auth::{SESSION_COOKIE, check_csrf, current_session, session_token};
+use crate::http::auth::{SESSION_COOKIE, check_csrf, current_session};
 use crate::http::body;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
+use crate::http::sign_ins;
 use crate::http::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,6 +34,10 @@ pub struct Login {
     email: String,
     #[schema(format = Password)]
     password: String,
+    /// An owner's break-glass sign-in with a password where the
+    /// organization enforces single sign-on; recorded as such.
+    #[serde(default)]
+    break_glass: bool,
 }
 
 /// The signed-in person and where they are a member.
@@ -92,6 +98,7 @@ pub async fn sign_in(
     ctx: &RequestContext,
     email: &str,
     password_text: String,
+    break_glass: bool,
 ) -> Result<(String, Session), ApiError> {
     let now = state.clock.now();
     let email = normalise_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
@@ -118,14 +125,38 @@ pub async fn sign_in(
     .await
     .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
 
+    let orgs = state.store.memberships(&email).await?;
+    let failed = |reason: &'static str| {
+        let orgs: Vec<Org> = orgs.iter().map(|(o, _)| o.clone()).collect();
+        let email = email.clone();
+        async move { sign_ins::failed(state, ctx, &orgs, &email, SignInMethod::Password, reason, json!({})).await }
+    };
     if !verified {
         let delay = state.login_throttle()?.fail(&email, &ip_key, now);
+        failed("wrong_password").await;
         tokio::time::sleep(delay).await;
         return Err(ApiError::Unauthenticated(WRONG.into()));
     }
     state.login_throttle()?.succeed(&email, &ip_key);
-    let (token, s) = session::start(&email, now, SessionOrigin::PASSWORD);
+    let origin = match sign_ins::password_origin(&orgs, break_glass) {
+        Ok(origin) => origin,
+        Err(e) => {
+            failed(if break_glass {
+                "break_glass_not_allowed"
+            } else {
+                "sso_required"
+            })
+            .await;
+            return Err(e);
+        }
+    };
+    let (token, s) = session::start(&email, now, origin);
     state.store.create_session(s.clone()).await?;
+    if let Err(e) = sign_ins::signed_in(state, ctx, &s, &orgs).await {
+        // Unrecorded, the sign-in does not happen.
+        let _ = state.store.delete_session(&s.token_hash).await;
+        return Err(e);
+    }
     Ok((token, s))
 }
 
@@ -167,7 +198,7 @@ pub async fn login(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: Login = body::parse(raw, state.config.max_body_bytes)?;
-    let (token, s) = sign_in(&state, &ctx, &req.email, req.password).await?;
+    let (token, s) = sign_in(&state, &ctx, &req.email, req.password, req.break_glass).await?;
     let body = describe(&state, &s).await?;
     let mut resp = (StatusCode::OK, Json(body)).into_response();
     resp.headers_mut()
@@ -208,12 +239,16 @@ pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Resul
     ),
     security(("session" = [], "csrf" = [])),
 )]
-pub async fn logout(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let s = current_session(&state, &headers).await?;
     check_csrf(&s, &method, &headers)?;
-    if let Some(token) = session_token(&headers) {
-        state.store.delete_session(&session::hash_token(&token)).await?;
-    }
+    state.store.delete_session(&s.token_hash).await?;
+    sign_ins::signed_out(&state, &ctx, &s).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(header::SET_COOKIE, cleared_cookie(&state));
     Ok(resp)
