@@ -293,7 +293,11 @@ async fn continue_with_email(c: &WebDriver, email: &str) {
         .click()
         .await
         .unwrap();
-    wait_until(c, "document.querySelector('#password') && document.readyState === 'complete'").await;
+    wait_until(
+        c,
+        "document.querySelector('#password') && document.readyState === 'complete'",
+    )
+    .await;
 }
 
 async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)) {
