@@ -73,8 +73,7 @@ pub async fn serve(
     let webhooks = WebhookClient::new(config.webhook_policy.clone(), config.webhook_timeout)
         .map_err(std::io::Error::other)?
         .with_sealer(sealer.clone());
-    let sso = sso::provider::Providers::new(config.sso_policy.clone(), config.webhook_timeout.min(SSO_TIMEOUT))
-        .map_err(std::io::Error::other)?;
+    let sso = sso::provider::Providers::new(config.sso_policy.clone(), SSO_TIMEOUT).map_err(std::io::Error::other)?;
     let workers = Workers::start(&config, &store, &writer, &webhooks, &shutdown);
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,

@@ -74,8 +74,9 @@ pub async fn signed_out(state: &AppState, ctx: &RequestContext, session: &Sessio
     Ok(())
 }
 
-/// `session.sign_in_failed` in each of `orgs`, done by whoever claimed to
-/// be `email`; `extra` adds details (the provider's error, ...).
+/// `session.sign_in_failed` in each of `orgs`, done by `email` (an account
+/// that exists, or a person a provider vouched for; empty for someone
+/// unknown); `extra` adds details (the provider's error, ...).
 pub async fn failed(
     state: &AppState,
     ctx: &RequestContext,
@@ -86,25 +87,19 @@ pub async fn failed(
     extra: Value,
 ) {
     let mut details = json!({"method": method.as_str(), "reason": reason});
-    if !email.is_empty() {
-        details["email"] = json!(email);
-    }
     if let (Some(d), Some(more)) = (details.as_object_mut(), extra.as_object()) {
         d.extend(more.clone());
     }
+    let who = if email.is_empty() { "unknown" } else { email };
     for org in orgs {
         let entry = NewEntry {
             timestamp: state.clock.now(),
             actor: Actor {
                 kind: ActorType::User,
-                id: if email.is_empty() {
-                    "unknown".into()
-                } else {
-                    email.to_owned()
-                },
+                id: who.to_owned(),
             },
             event: "session.sign_in_failed".into(),
-            resource: member_resource(email),
+            resource: member_resource(who),
             details: details.as_object().cloned().unwrap_or_default(),
             ip_address: ctx.ip,
             user_agent: ctx.user_agent.clone(),

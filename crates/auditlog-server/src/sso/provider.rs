@@ -198,6 +198,8 @@ impl Providers {
 
     fn store(&self, issuer: &str, document: &Document, keys: Arc<JwkSet>) {
         if let Ok(mut cache) = self.cache.lock() {
+            // Issuers an organization moved away from go once stale.
+            cache.retain(|_, c| c.at.elapsed() < CACHE_TTL);
             cache.insert(
                 issuer.to_owned(),
                 Cached {

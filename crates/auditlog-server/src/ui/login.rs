@@ -22,7 +22,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
 use crate::http::routes::session::{cleared_cookie, session_cookie, sign_in};
-use crate::http::state::AppState;
+use crate::http::state::{AppState, Limiters};
 
 /// Where to go after signing in: only a path on this site, else the home
 /// page.
@@ -107,24 +107,25 @@ pub(super) struct Options {
     pub break_glass: bool,
 }
 
-/// Step one asks for the email alone; step two (`options` present) offers
-/// the ways in for that email.
-fn form_page(
-    status: StatusCode,
-    email: &str,
-    next: &str,
-    problem: Option<&str>,
-    options: Option<&Options>,
-) -> Response {
+/// Which step of the sign-in page to show.
+enum Step<'a> {
+    /// The email alone; with an organization's slug when the page was
+    /// reached by its link (`/login?org=acme`).
+    Email { org: Option<&'a str> },
+    /// The ways in for that email.
+    WaysIn(&'a Options),
+}
+
+fn form_page(status: StatusCode, email: &str, next: &str, problem: Option<&str>, step: Step) -> Response {
     let body: Markup = html! {
         section.login {
             h1 { span.logo aria-hidden="true" { "◆" } " Sign in to auditlog" }
             @if let Some(p) = problem {
                 p.alert role="alert" { (p) }
             }
-            @match options {
-                None => (email_step(email, next)),
-                Some(options) => (ways_in(email, next, options)),
+            @match step {
+                Step::Email { org } => (email_step(email, next, org)),
+                Step::WaysIn(options) => (ways_in(email, next, options)),
             }
         }
     };
@@ -134,10 +135,13 @@ fn form_page(
     resp
 }
 
-fn email_step(email: &str, next: &str) -> Markup {
+fn email_step(email: &str, next: &str, org: Option<&str>) -> Markup {
     html! {
         form method="post" action="/login" {
             input type="hidden" name="next" value=(next);
+            @if let Some(org) = org {
+                input type="hidden" name="org" value=(org);
+            }
             label for="email" { "Email" }
             input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
             button.primary type="submit" { "Continue" }
@@ -212,31 +216,9 @@ async fn options_for(state: &AppState, email: &str, org: Option<&str>) -> Result
 pub async fn form(QueryPairs(pairs): QueryPairs) -> Response {
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let next = safe_next(get("next"));
-    match get("org") {
-        Some(org) => org_email_step(&next, org),
-        None => form_page(StatusCode::OK, "", &next, None, None),
-    }
-}
-
-/// `/login?org=acme`: the email step, which then offers that
-/// organization's single sign-on.
-fn org_email_step(next: &str, org: &str) -> Response {
-    let body = html! {
-        section.login {
-            h1 { span.logo aria-hidden="true" { "◆" } " Sign in to auditlog" }
-            form method="post" action="/login" {
-                input type="hidden" name="next" value=(next);
-                input type="hidden" name="org" value=(org);
-                label for="email" { "Email" }
-                input #email type="email" name="email" autocomplete="username" required autofocus;
-                button.primary type="submit" { "Continue" }
-            }
-        }
-    };
-    let mut resp = (StatusCode::OK, page("Sign in", None, body)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    // `/login?org=acme` then offers that organization's single sign-on.
+    let org = get("org");
+    form_page(StatusCode::OK, "", &next, None, Step::Email { org })
 }
 
 fn cross_site() -> Response {
@@ -265,20 +247,44 @@ pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers:
     let password = field(&fields, "password").unwrap_or("").to_owned();
     let break_glass = field(&fields, "break_glass") == Some("true");
     if email.is_empty() {
-        return form_page(StatusCode::BAD_REQUEST, "", &next, Some("Enter your email."), None);
+        return form_page(
+            StatusCode::BAD_REQUEST,
+            "",
+            &next,
+            Some("Enter your email."),
+            Step::Email {
+                org: field(&fields, "org"),
+            },
+        );
     }
-    let options = match options_for(&state, &email, field(&fields, "org")).await {
-        Ok(options) => options,
-        Err(e) => return Failure::Internal(e, request_id(&headers)).into_response(),
+    // The second step, with a problem to show or none.
+    let ways_in = async |status, problem: Option<&str>| match options_for(&state, &email, field(&fields, "org")).await {
+        Ok(options) => form_page(status, &email, &next, problem, Step::WaysIn(&options)),
+        Err(e) => Failure::Internal(e, request_id(&headers)).into_response(),
     };
-    let again = |status, problem: &str| form_page(status, &email, &next, Some(problem), Some(&options));
     if password.is_empty() {
-        // Step one done: the ways in for this email.
+        // What the second step shows (which organizations have single
+        // sign-on) is limited per address like the sign-ins themselves.
+        let ip = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        if let Err(ApiError::TooManyRequests(secs)) = Limiters::take(&state.limits.login_per_ip, &ip, state.clock.now())
+        {
+            let problem = format!("Too many attempts. Try again in {secs} seconds.");
+            return form_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &email,
+                &next,
+                Some(&problem),
+                Step::Email {
+                    org: field(&fields, "org"),
+                },
+            );
+        }
         return match field(&fields, "password") {
-            None => form_page(StatusCode::OK, &email, &next, None, Some(&options)),
-            Some(_) => again(StatusCode::BAD_REQUEST, "Enter your password."),
+            None => ways_in(StatusCode::OK, None).await,
+            Some(_) => ways_in(StatusCode::BAD_REQUEST, Some("Enter your password.")).await,
         };
     }
+    let again = async |status, problem: &str| ways_in(status, Some(problem)).await;
     match sign_in(&state, &ctx, &email, password, break_glass).await {
         Ok((token, session)) => {
             let mut resp = Redirect::to(&next).into_response();
@@ -286,12 +292,12 @@ pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers:
                 .insert(header::SET_COOKIE, session_cookie(&state, &token, &session));
             resp
         }
-        Err(ApiError::Unauthenticated(_)) => again(StatusCode::UNAUTHORIZED, "Wrong email or password."),
-        Err(ApiError::Forbidden { message, .. }) => again(StatusCode::FORBIDDEN, &message),
-        Err(ApiError::TooManyRequests(secs)) => again(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Too many failed attempts. Try again in {secs} seconds."),
-        ),
+        Err(ApiError::Unauthenticated(_)) => again(StatusCode::UNAUTHORIZED, "Wrong email or password.").await,
+        Err(ApiError::Forbidden { message, .. }) => again(StatusCode::FORBIDDEN, &message).await,
+        Err(ApiError::TooManyRequests(secs)) => {
+            let problem = format!("Too many failed attempts. Try again in {secs} seconds.");
+            again(StatusCode::TOO_MANY_REQUESTS, &problem).await
+        }
         Err(e) => Failure::Internal(e, request_id(&headers)).into_response(),
     }
 }

@@ -23,6 +23,7 @@ use serde_json::json;
 use super::layout::{message_page, onward_page};
 use super::login::{field, fields, safe_next};
 use super::request_id;
+use crate::http::auth::cookie_value;
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
@@ -36,6 +37,9 @@ use crate::sso::{SsoError, flow, redirect_uri};
 enum Failed {
     Sso(SsoError),
     Refused(rules::Refusal),
+    /// Too many sign-ins from the client's address; retry after this many
+    /// seconds. Not recorded: an address could fill the log with them.
+    TooMany(u64),
     /// Ours, not the person's: the store, the public URL missing.
     Internal(ApiError),
 }
@@ -57,6 +61,7 @@ impl Failed {
         match self {
             Failed::Sso(e) => e.code(),
             Failed::Refused(r) => r.code(),
+            Failed::TooMany(_) => "too_many_requests",
             Failed::Internal(_) => "internal",
         }
     }
@@ -65,6 +70,7 @@ impl Failed {
         match self {
             Failed::Sso(e) => e.to_string(),
             Failed::Refused(r) => r.to_string(),
+            Failed::TooMany(secs) => format!("too many sign-ins from your address; try again in {secs} seconds"),
             Failed::Internal(_) => "the sign-in could not be completed on our side; try again in a moment".into(),
         }
     }
@@ -75,6 +81,7 @@ impl Failed {
             Failed::Sso(SsoError::UnknownState | SsoError::OtherBrowser | SsoError::NotConfigured) => {
                 StatusCode::BAD_REQUEST
             }
+            Failed::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Failed::Internal(ApiError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Failed::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
@@ -154,12 +161,12 @@ impl Configured {
 /// `POST /sso/start`: fields `org`, `email`, `next`.
 pub async fn start(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
     let fields = fields(&body);
-    let email = field(&fields, "email").unwrap_or("").trim().to_owned();
+    // A hint for the record only: the provider says who the person is.
+    let email = auditlog_domain::member::normalise_email(field(&fields, "email").unwrap_or("")).unwrap_or_default();
     let next = safe_next(field(&fields, "next"));
     let ip = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
     if let Err(ApiError::TooManyRequests(secs)) = Limiters::take(&state.limits.login_per_ip, &ip, state.clock.now()) {
-        let text = format!("too many sign-ins from your address; try again in {secs} seconds");
-        return failure_page(&Failed::Sso(SsoError::InvalidToken(text)), &headers);
+        return failure_page(&Failed::TooMany(secs), &headers);
     }
     let org = match state.store.org_by_slug(field(&fields, "org").unwrap_or("")).await {
         Ok(Some(org)) => org,
@@ -216,17 +223,6 @@ fn binding_cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderVal
     HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn binding(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == flow::COOKIE)
-        .map(|c| c.value().to_owned())
-}
-
 /// `GET /sso/callback?code=…&state=…` (or `error=…`).
 pub async fn callback(
     State(state): State<AppState>,
@@ -256,7 +252,7 @@ pub async fn callback(
         Err(e) => return with_cookie(failure_page(&Failed::Internal(e.into()), &headers), cleared),
     };
     let email = secrets.email.clone();
-    let result = if flow::same_browser(&secrets, binding(&headers).as_deref()) {
+    let result = if flow::same_browser(&secrets, cookie_value(&headers, flow::COOKIE).as_deref()) {
         finish(&state, &ctx, org.clone(), &secrets, get("code"), provider_error(&pairs)).await
     } else {
         Err(SsoError::OtherBrowser.into())
@@ -383,16 +379,27 @@ async fn start_session(
     Ok((token, s))
 }
 
-async fn record_failure(state: &AppState, ctx: &RequestContext, org: &Org, email: &str, failed: &Failed) {
+/// Records a failed sign-in. The email typed on the sign-in page is
+/// anyone's to type, so it is kept as `email_given` and never made the
+/// actor: only a person the provider vouched for (and acme then refused)
+/// is named as the one who tried.
+async fn record_failure(state: &AppState, ctx: &RequestContext, org: &Org, email_given: &str, failed: &Failed) {
     let mut extra = json!({"message": failed.message()});
+    if !email_given.is_empty() {
+        extra["email_given"] = json!(email_given);
+    }
     if let Failed::Sso(SsoError::ProviderError { error, .. }) = failed {
         extra["provider_error"] = json!(error);
     }
+    let vouched = match failed {
+        Failed::Refused(rules::Refusal::DomainNotAllowed(email) | rules::Refusal::NotAMember(email)) => email,
+        _ => "",
+    };
     sign_ins::failed(
         state,
         ctx,
         std::slice::from_ref(org),
-        email,
+        vouched,
         SignInMethod::Sso,
         failed.reason(),
         extra,

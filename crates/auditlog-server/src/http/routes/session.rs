@@ -133,8 +133,10 @@ pub async fn sign_in(
     };
     if !verified {
         let delay = state.login_throttle()?.fail(&email, &ip_key, now);
-        failed("wrong_password").await;
-        tokio::time::sleep(delay).await;
+        // Recorded while the answer is held back, so that an account with
+        // organizations to record in takes no longer to refuse than an
+        // unknown email.
+        tokio::join!(failed("wrong_password"), tokio::time::sleep(delay));
         return Err(ApiError::Unauthenticated(WRONG.into()));
     }
     state.login_throttle()?.succeed(&email, &ip_key);
