@@ -15,7 +15,11 @@ use std::process::{Output, Stdio};
 use serde_json::{Value, json};
 
 fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Runs a command that must succeed; returns its stdout.

@@ -88,7 +88,11 @@ fn run(st: &Path, dir: &Path, base: &str, what: &str, args: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "schemathesis ({what}) found problems:\n{report}");
     eprintln!("schemathesis ({what}):\n{report}");
 }

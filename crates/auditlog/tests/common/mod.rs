@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod node;
 pub mod oidc;
 
 use std::process::{Child, Command};

@@ -5,13 +5,12 @@
 
 #![allow(dead_code)]
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use url::Url;
@@ -60,119 +59,14 @@ pub async fn start_not_oidc() -> Option<Provider> {
 
 async fn launch(env: Vec<(&'static str, String)>) -> Option<Provider> {
     auditlog_server::init_tls();
-    let (Some(node), Some(npm)) = (on_path("node"), on_path("npm")) else {
-        let message = "node and npm are needed on PATH for the OpenID Connect tests (tests/fixtures/oidc-provider)";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{message}");
-        }
-        eprintln!("\n!!!!!!!! {message}: SKIPPING this test !!!!!!!!\n");
-        return None;
-    };
+    let (node, npm) = super::node::tools("the OpenID Connect tests (tests/fixtures/oidc-provider)")?;
     let provider = tokio::task::spawn_blocking(move || {
-        install(&npm);
+        super::node::npm_ci(&npm, Path::new(FIXTURE));
         spawn(&node, &env)
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     Some(provider)
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-}
-
-/// Runs `npm ci` when node_modules is missing or older than the lockfile.
-/// Once per test process; across the test binaries that cargo runs at the
-/// same time a lock file serialises it, as `npm ci` first deletes
-/// node_modules, which would pull it from under another one's server.
-fn install(npm: &Path) {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let dir = Path::new(FIXTURE);
-        let _lock = InstallLock::acquire(&dir.join(".npm-ci.lock"));
-        if up_to_date(dir) {
-            return;
-        }
-        let output = Command::new(npm)
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("npm runs");
-        assert!(
-            output.status.success(),
-            "npm ci in {FIXTURE} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
-    });
-}
-
-// npm writes node_modules/.package-lock.json last, so it marks an install
-// that finished, where the folder's own time would not.
-fn up_to_date(dir: &Path) -> bool {
-    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    match (
-        modified(dir.join("node_modules/.package-lock.json")),
-        modified(dir.join("package-lock.json")),
-    ) {
-        (Some(installed), Some(locked)) => installed >= locked,
-        _ => false,
-    }
-}
-
-/// A lock file made with create_new (File::lock is newer than the
-/// workspace's rust-version). One left by a killed process is taken over once
-/// its owner is gone or it is older than any install takes.
-struct InstallLock(PathBuf);
-
-impl InstallLock {
-    fn acquire(path: &Path) -> InstallLock {
-        let started = Instant::now();
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    let _ = write!(file, "{}", std::process::id());
-                    return InstallLock(path.to_owned());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if Self::abandoned(path) {
-                        let _ = std::fs::remove_file(path);
-                        continue;
-                    }
-                    assert!(
-                        started.elapsed() < Duration::from_secs(900),
-                        "{} is still held after 15 minutes; delete it if no npm ci runs",
-                        path.display()
-                    );
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => panic!("cannot create {}: {e}", path.display()),
-            }
-        }
-    }
-
-    fn abandoned(path: &Path) -> bool {
-        let old = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(600));
-        let owner_gone = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|pid| pid.trim().parse::<u32>().ok())
-            .is_some_and(|pid| Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists());
-        old || owner_gone
-    }
-}
-
-impl Drop for InstallLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn spawn(node: &Path, env: &[(&'static str, String)]) -> Provider {
