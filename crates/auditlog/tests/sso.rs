@@ -2,13 +2,17 @@
 //! Connect provider (oidc-provider under Node.js, tests/fixtures), driven
 //! over HTTP as a browser would: the sign-in page's button, the provider's
 //! login form, the callback. Each way a sign-in can go wrong ends on a page
-//! saying so, with no session and a `session.sign_in_failed` entry.
+//! saying so, with no session and a `session.sign_in_failed` entry. One
+//! test does it all in Chromium, through the provider's own login page.
 
 mod common;
 
+use common::browser::{assert_accessible, continue_with_email, start_browser, tools, url, wait_until};
 use common::{Killed, PASSWORD, acme_with_admin, admin, auditlog, free_port, oidc, read_write_key, wait_ready};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use futures_util::FutureExt;
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
+use thirtyfour::{By, WebDriver};
 
 /// A server with `acme` (adam, admin, by password; ada, admin; owner, the
 /// owner) whose single sign-on is the fixture's provider, and that provider.
@@ -147,9 +151,8 @@ impl Setup {
     /// `login`, and the callback.
     async fn sso_sign_in(&self, login: &str) -> Outcome {
         let resp = self.start(login).await;
-        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
         let binding = cookie(&resp, "auditlog_sso").expect("the browser binding");
-        let authorize = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+        let authorize = onward(resp).await;
         let callback = self.provider.sign_in(&authorize, login).await;
         self.callback(&callback, &binding).await
     }
@@ -213,6 +216,16 @@ impl Setup {
         assert_eq!(failed[0]["details"]["reason"], reason, "{failed:?}");
         assert_eq!(failed[0]["details"]["method"], "sso");
     }
+}
+
+/// Where a page that goes on by itself (`<meta http-equiv="refresh">`)
+/// sends the browser.
+async fn onward(resp: reqwest::Response) -> String {
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    let start = page.find("content=\"0;url=").expect("a page that goes on") + "content=\"0;url=".len();
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end].replace("&amp;", "&")
 }
 
 fn count(requests: &Value, path: &str) -> u64 {
@@ -300,14 +313,14 @@ async fn every_bad_token_is_refused_with_a_page_and_a_record() {
     s.provider.fail_next("access_denied").await;
     let resp = s.start("ada@acme.com").await;
     let binding = cookie(&resp, "auditlog_sso").unwrap();
-    let authorize = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    let authorize = onward(resp).await;
     let denied = s.provider.sign_in(&authorize, "ada@acme.com").await;
     let outcome = s.callback(&denied, &binding).await;
     s.assert_failed(&outcome, "provider_error", "access_denied").await;
 
     // A callback opened in another browser (no binding cookie, or another's).
     let resp = s.start("ada@acme.com").await;
-    let authorize = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+    let authorize = onward(resp).await;
     let callback = s.provider.sign_in(&authorize, "ada@acme.com").await;
     let outcome = s.callback(&callback, "auditlog_sso=someone-elses").await;
     s.assert_failed(&outcome, "other_browser", "another browser").await;
@@ -441,4 +454,88 @@ async fn enforcement_needs_an_sso_session_and_then_refuses_passwords() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_at_the_providers_page_and_lands_on_audit() {
+    let Some(tools) = tools() else { return };
+    let Some(s) = setup("RS256").await else { return };
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(&tools, downloads.path()).await;
+    let outcome = std::panic::AssertUnwindSafe(browser_steps(&c, &s)).catch_unwind().await;
+    let _ = c.quit().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Through the provider, as `login` at its login page when it shows one (a
+/// provider that remembers the person skips it); back at auditlog after.
+/// Whether the login page was shown.
+async fn provider_login(c: &WebDriver, s: &Setup, login: &str) -> bool {
+    let issuer = s.provider.issuer.clone();
+    let back = format!("location.origin === '{}' && document.readyState === 'complete'", s.base);
+    c.find(By::Css("form.sso button")).await.unwrap().click().await.unwrap();
+    wait_until(c, &format!("(location.origin === '{issuer}' && document.querySelector('input[name=login]')) || ({back} && location.pathname !== '/login')")).await;
+    let shown = url(c).await.as_str().starts_with(&issuer);
+    if shown {
+        c.find(By::Css("input[name=login]"))
+            .await
+            .unwrap()
+            .send_keys(login)
+            .await
+            .unwrap();
+        c.find(By::Css("input[name=password]"))
+            .await
+            .unwrap()
+            .send_keys("any")
+            .await
+            .unwrap();
+        c.find(By::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    wait_until(c, &back).await;
+    shown
+}
+
+async fn browser_steps(c: &WebDriver, s: &Setup) {
+    // Anonymous, sent to sign in; the email first, then the provider.
+    c.goto(&format!("{}/orgs/acme/audit", s.base)).await.unwrap();
+    assert_eq!(url(c).await.path(), "/login");
+    continue_with_email(c, "ada@acme.com").await;
+    let button = c.find(By::Css("form.sso button")).await.unwrap().text().await.unwrap();
+    assert_eq!(button, "Continue to Acme with single sign-on");
+    assert_accessible(c, "the sign-in page offering single sign-on").await;
+    assert!(
+        provider_login(c, s, "ada@acme.com").await,
+        "the provider shows its login page"
+    );
+    wait_until(
+        c,
+        "location.pathname === '/orgs/acme/audit' && document.querySelector('#rows')",
+    )
+    .await;
+    let who = c.find(By::Css(".who")).await.unwrap().text().await.unwrap();
+    assert_eq!(who, "ada@acme.com");
+
+    // A refusal is a page that says why.
+    c.find(By::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(c, "location.pathname === '/login'").await;
+    s.provider.set_mode("wrong_key").await;
+    continue_with_email(c, "ada@acme.com").await;
+    provider_login(c, s, "ada@acme.com").await;
+    let h1 = c.find(By::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(h1, "Single sign-on did not work");
+    let alert = c.find(By::Css("[role=alert]")).await.unwrap().text().await.unwrap();
+    assert!(alert.contains("signature does not verify"), "{alert}");
+    assert_accessible(c, "the page of a failed single sign-on").await;
 }

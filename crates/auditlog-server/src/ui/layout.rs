@@ -23,20 +23,22 @@ pub fn page(title: &str, nav: Option<&Nav>, main: Markup) -> Markup {
     document(title, nav, main, None)
 }
 
-/// A page that sends the browser on to `target` (a local path) by itself.
-/// Single sign-on ends on one: the provider's redirect to us is a
-/// cross-site navigation, and a browser withholds SameSite=Strict cookies
-/// (the session's) from every step of a chain that began cross-site; the
-/// step from this page is our own.
-pub fn onward_page(target: &str) -> Response {
+/// A page titled `title` that sends the browser on to `target` by itself.
+/// Single sign-on goes through two. To the provider: the sign-in form's
+/// answer may not redirect to another site (the CSP's `form-action 'self'`
+/// covers redirects too), while a page's own navigation may. Back from it:
+/// the provider's redirect to us is a cross-site navigation, and a browser
+/// withholds SameSite=Strict cookies (the session's) from every step of a
+/// chain that began cross-site; the step from this page is our own.
+pub fn onward_page(title: &str, target: &str) -> Response {
     let main = html! {
         section.message {
-            h1 { "Signed in" }
+            h1 { (title) }
             p { a href=(target) { "Continue" } }
         }
     };
     let refresh = format!("0;url={target}");
-    (StatusCode::OK, document("Signed in", None, main, Some(&refresh))).into_response()
+    (StatusCode::OK, document(title, None, main, Some(&refresh))).into_response()
 }
 
 fn document(title: &str, nav: Option<&Nav>, main: Markup, refresh: Option<&str>) -> Markup {

@@ -1,6 +1,6 @@
 //! Signing in through an organization's identity provider: `POST
 //! /sso/start` (a button of the sign-in page) sends the browser to the
-//! provider, and `GET /sso/callback` takes it back, checks everything and
+//! provider (by a page that goes on by itself: see `layout::onward_page`), and `GET /sso/callback` takes it back, checks everything and
 //! starts a session.
 //!
 //! Every way it can fail ends on a page that says what went wrong, with the
@@ -15,7 +15,7 @@ use auditlog_domain::{Org, Role};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use cookie::{Cookie, SameSite};
 use maud::html;
 use serde_json::json;
@@ -175,9 +175,11 @@ pub async fn start(State(state): State<AppState>, ctx: RequestContext, headers: 
     };
     match begin(&state, org.clone(), &email, &next).await {
         Ok((url, binding)) => {
-            let mut resp = Redirect::to(url.as_str()).into_response();
+            let mut resp = onward_page("On to your identity provider", url.as_str());
             resp.headers_mut()
                 .insert(header::SET_COOKIE, binding_cookie(&state, &binding, 600));
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
         Err(failed) => {
@@ -324,7 +326,7 @@ async fn finish(
     } else {
         secrets.next.clone()
     };
-    let mut resp = onward_page(&target);
+    let mut resp = onward_page("Signed in", &target);
     resp.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(state, &token, &session));
     Ok(resp)

@@ -97,7 +97,20 @@ pub async fn wait_until(c: &WebDriver, expr: &str) {
         if v == json!(true) {
             return;
         }
-        assert!(started.elapsed() < WAIT, "timed out waiting for `{expr}`");
+        if started.elapsed() >= WAIT {
+            let at = c
+                .execute(
+                    "return location.href + '\\n' + document.body.innerText;",
+                    Vec::<Value>::new(),
+                )
+                .await
+                .map(|r| r.json().clone())
+                .unwrap_or_default();
+            panic!(
+                "timed out waiting for `{expr}`; the page is at {}",
+                at.as_str().unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
