@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Role;
-use crate::member::normalise_email;
-use crate::org::{Org, OrgId, Sso};
+use crate::member::{display_name, normalise_email};
+use crate::org::{Org, OrgId, Sso, SsoConfig};
 
 /// At most this many allowed domains per organization.
 pub const MAX_DOMAINS: usize = 50;
@@ -94,6 +94,126 @@ pub fn domains_from_stored(stored: Option<&str>) -> Vec<String> {
     stored
         .map(|s| s.split(',').filter(|d| !d.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default()
+}
+
+/// Single sign-on settings as an owner or admin gives them, through the API
+/// or the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsInput {
+    pub issuer: String,
+    pub client_id: String,
+    /// Needed the first time; `None` keeps the stored one.
+    pub client_secret: Option<String>,
+    pub enforced: bool,
+    pub allowed_domains: Vec<String>,
+    pub provision_role: Option<Role>,
+}
+
+/// Why settings were refused: the field (as the API names it, under `sso.`)
+/// and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingsProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn problem(field: &'static str, message: impl Into<String>) -> SettingsProblem {
+    SettingsProblem {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Checks `input` against the stored settings `old` and gives the change to
+/// make, its new secret sealed with `seal`. The issuer's place on the
+/// network is the server's to judge (its operator's rules), not this.
+pub fn settings(
+    input: SettingsInput,
+    old: Option<&Sso>,
+    seal: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<SsoConfig, SettingsProblem> {
+    let issuer = input.issuer.trim().to_owned();
+    if !(is_web_url(&issuer) && input.issuer.chars().count() <= 512) {
+        return Err(problem("sso.issuer", "sso.issuer must be an https:// URL"));
+    }
+    let client_id =
+        display_name("sso.client_id", &input.client_id, 256).map_err(|e| problem("sso.client_id", e.to_string()))?;
+    let allowed_domains =
+        normalise_domains(&input.allowed_domains).map_err(|e| problem("sso.allowed_domains", e.to_string()))?;
+    if input.provision_role == Some(Role::Owner) {
+        return Err(problem(
+            "sso.provision_role",
+            "people signing in for the first time cannot become owners",
+        ));
+    }
+    let sealed_secret = match input.client_secret.as_deref().map(str::trim) {
+        Some(secret) if !secret.is_empty() && secret.len() <= 1024 => Some(seal(secret.as_bytes())),
+        Some(_) => {
+            return Err(problem(
+                "sso.client_secret",
+                "sso.client_secret must be 1 to 1024 bytes",
+            ));
+        }
+        None if old.is_some_and(|o| o.client_secret_set) => None,
+        None => {
+            return Err(problem(
+                "sso.client_secret",
+                "sso.client_secret is required to set up single sign-on",
+            ));
+        }
+    };
+    Ok(SsoConfig {
+        settings: Sso {
+            issuer,
+            client_id,
+            enforced: input.enforced,
+            allowed_domains,
+            provision_role: input.provision_role,
+            client_secret_set: true,
+        },
+        sealed_secret,
+    })
+}
+
+/// The details of `organization.sso_configured` for the change from `old`
+/// to `new` (`None`: removed); `None` when nothing changes. The secret
+/// itself is never among them, only whether it changed.
+pub fn change_details(new: Option<&SsoConfig>, old: Option<&Sso>) -> Option<serde_json::Value> {
+    let secret_changed = new.is_some_and(|c| c.sealed_secret.is_some());
+    let settings = new.map(|c| &c.settings);
+    if settings == old && !secret_changed {
+        return None;
+    }
+    Some(match (settings, old) {
+        (Some(s), _) => serde_json::json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced,
+            "allowed_domains": s.allowed_domains, "provision_role": s.provision_role,
+            "client_secret_changed": secret_changed, "action": "configured"}),
+        (None, Some(old)) => {
+            serde_json::json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
+        }
+        (None, None) => serde_json::json!({}),
+    })
+}
+
+/// An `https://` (or `http://`, which the operator's rules then judge) URL
+/// with a host written where it belongs. URL parsers forgive
+/// `https:///host` and `https:\\host` by finding the host after the extra
+/// slashes; an issuer is compared as text by identity providers, so such a
+/// value is refused rather than read as another.
+fn is_web_url(s: &str) -> bool {
+    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("https://") {
+        &s[8..]
+    } else if lower.starts_with("http://") {
+        &s[7..]
+    } else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !host.is_empty()
+        && !rest.starts_with(['/', '\\'])
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
 }
 
 /// What a provider said about the person, its ID token already verified.
@@ -264,6 +384,53 @@ mod tests {
             email: Some(email.into()),
             email_verified: Some(true),
         }
+    }
+
+    #[test]
+    fn settings_are_checked_and_the_secret_is_sealed_or_kept() {
+        let input = |issuer: &str, secret: Option<&str>| SettingsInput {
+            issuer: issuer.into(),
+            client_id: "c".into(),
+            client_secret: secret.map(str::to_owned),
+            enforced: false,
+            allowed_domains: vec![],
+            provision_role: None,
+        };
+        let seal = |b: &[u8]| [b"sealed:", b].concat();
+        let ok = settings(input(" https://idp.example/t ", Some("s")), None, seal).unwrap();
+        assert_eq!(ok.settings.issuer, "https://idp.example/t");
+        assert_eq!(ok.sealed_secret.as_deref(), Some(&b"sealed:s"[..]));
+        for bad in [
+            "https://",
+            "https:///idp.example",
+            "https:\\\\idp.example",
+            "ftp://idp.example",
+            "https://a b.example",
+        ] {
+            assert_eq!(
+                settings(input(bad, Some("s")), None, seal).unwrap_err().field,
+                "sso.issuer",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            settings(input("https://idp.example", None), None, seal)
+                .unwrap_err()
+                .field,
+            "sso.client_secret"
+        );
+        let stored = sso(&[], None);
+        assert_eq!(
+            settings(input("https://idp.example", None), Some(&stored), seal)
+                .unwrap()
+                .sealed_secret,
+            None
+        );
+        let owner = SettingsInput {
+            provision_role: Some(Role::Owner),
+            ..input("https://idp.example", Some("s"))
+        };
+        assert_eq!(settings(owner, None, seal).unwrap_err().field, "sso.provision_role");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `auditlog org create`, `key create` and `member add`: the first
-//! organization, keys and people, before anyone can sign in.
+//! `auditlog org create`, `org sso`, `key create` and `member add`: the
+//! first organization, its single sign-on, keys and people, before anyone
+//! can sign in.
 //!
 //! Each records what it does in the organization's log, as the API would,
 //! with `submitted_by` naming the command line and the operator (`cli`,
@@ -14,13 +15,14 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::org::{NewOrg, validate_slug};
 use auditlog_domain::password;
+use auditlog_domain::sso;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::{Clock, Org, Role, Store, SubmittedBy, SubmitterKind, SystemClock, Timestamp};
 use serde_json::json;
 
 use crate::backend::{AnyError, open};
-use crate::cli::{KeyCreateArgs, MemberAddArgs, OrgCreateArgs};
+use crate::cli::{KeyCreateArgs, MemberAddArgs, OrgCreateArgs, OrgSsoArgs};
 
 pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     validate_slug(&args.slug)?;
@@ -64,6 +66,72 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// Sets or removes an organization's single sign-on under the API's rules
+/// (the domain's `sso::settings`), its secret sealed with the key the
+/// server seals with, recording `organization.sso_configured`. The
+/// operator may turn enforcement on without an SSO session: they can turn
+/// it off again from here.
+pub async fn configure_sso(args: OrgSsoArgs) -> Result<(), AnyError> {
+    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
+    let sealer = auditlog_domain::sealed::SecretSealer::derive(&crate::signing_key::load_or_create(&key_path)?.seed());
+    let store = open(&args.db.database).await?;
+    let org = store
+        .org_by_slug(&args.slug)
+        .await?
+        .ok_or_else(|| format!("no organization {:?}; create it with `auditlog org create`", args.slug))?;
+    let config = match (args.remove, args.issuer, args.client_id) {
+        (false, Some(issuer), Some(client_id)) => {
+            let client_secret = match std::env::var("AUDITLOG_SSO_CLIENT_SECRET") {
+                Ok(secret) => Some(secret),
+                Err(_) if args.client_secret_stdin => Some(read_line("the client secret")?),
+                Err(_) => None,
+            };
+            let input = sso::SettingsInput {
+                issuer,
+                client_id,
+                client_secret,
+                enforced: args.enforced,
+                allowed_domains: args.allowed_domains,
+                provision_role: args.provision_role,
+            };
+            let config = sso::settings(input, org.sso.as_ref(), |s| sealer.seal(s)).map_err(|p| {
+                format!(
+                    "{}: {}",
+                    p.field.trim_start_matches("sso.").replace('_', "-"),
+                    p.message
+                )
+            })?;
+            Some(config)
+        }
+        _ => None,
+    };
+    let Some(details) = sso::change_details(config.as_ref(), org.sso.as_ref()) else {
+        println!("single sign-on of {} is already as given; nothing recorded", org.slug);
+        return Ok(());
+    };
+    let entry = by_operator(
+        SystemClock.now(),
+        "organization.sso_configured",
+        Resource {
+            kind: "organization".into(),
+            id: org.slug.clone(),
+            name: Some(org.name.clone()),
+        },
+        details,
+    );
+    let removed = config.is_none();
+    append(store.as_ref(), &org, vec![Change::ConfigureSso(config)], entry).await?;
+    if removed {
+        println!("removed single sign-on from {}", org.slug);
+    } else {
+        println!(
+            "single sign-on of {} is set; people sign in at /login (new people at /login?org={})",
+            org.slug, org.slug
+        );
+    }
+    Ok(())
+}
+
 pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
     let store = open(&args.db.database).await?;
     let org = store
@@ -90,10 +158,15 @@ fn read_password() -> Result<String, AnyError> {
     if let Ok(p) = std::env::var("AUDITLOG_PASSWORD") {
         return Ok(p);
     }
+    read_line("the password")
+}
+
+/// One line of standard input, naming `what` if it cannot be read.
+fn read_line(what: &str) -> Result<String, AnyError> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        .map_err(|e| format!("cannot read {what} from stdin: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 

@@ -368,6 +368,46 @@ pub struct DemoArgs {
 pub enum OrgCommand {
     /// Create an organization.
     Create(OrgCreateArgs),
+    /// Set or remove an organization's single sign-on (OpenID Connect).
+    /// The client secret is read from AUDITLOG_SSO_CLIENT_SECRET or
+    /// standard input when --client-secret-stdin is given.
+    Sso(OrgSsoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgSsoArgs {
+    /// The organization's slug.
+    pub slug: String,
+    /// The provider's issuer URL, such as https://acme.okta.com/oauth2/default.
+    #[arg(long, required_unless_present = "remove")]
+    pub issuer: Option<String>,
+    /// The client id registered at the provider.
+    #[arg(long, required_unless_present = "remove")]
+    pub client_id: Option<String>,
+    /// Read the client secret from standard input (one line), unless
+    /// AUDITLOG_SSO_CLIENT_SECRET is set. Without either, the stored
+    /// secret is kept.
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// An email domain whose people may sign in this way; repeat for
+    /// several. None: any.
+    #[arg(long = "allowed-domain", value_name = "DOMAIN")]
+    pub allowed_domains: Vec<String>,
+    /// Add people who are not members yet on their first sign-in, with this
+    /// role (admin, member or viewer). Absent: they are refused.
+    #[arg(long, value_parser = parse_role)]
+    pub provision_role: Option<Role>,
+    /// Refuse password sign-ins for the organization's members (owners keep
+    /// a break-glass password).
+    #[arg(long)]
+    pub enforced: bool,
+    /// Remove single sign-on and its secret.
+    #[arg(long, conflicts_with_all = ["issuer", "client_id", "client_secret_stdin", "allowed_domains", "provision_role", "enforced"])]
+    pub remove: bool,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
 }
 
 #[derive(Debug, Args)]

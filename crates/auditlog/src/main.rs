@@ -89,6 +89,7 @@ async fn main() -> ExitCode {
         Command::MigrateStore(args) => migrate_store::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
+        Command::Org(OrgCommand::Sso(args)) => admin::configure_sso(args).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Key(KeyCommand::ShowSigning(args)) => {
             signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)

@@ -18,6 +18,7 @@ use thirtyfour::{By, WebDriver};
 /// owner) whose single sign-on is the fixture's provider, and that provider.
 struct Setup {
     base: String,
+    db: String,
     key: String,
     http: reqwest::Client,
     provider: oidc::Provider,
@@ -80,6 +81,7 @@ async fn setup(alg: &str) -> Option<Setup> {
     wait_ready(&http, &base).await;
     let setup = Setup {
         base,
+        db,
         key,
         http,
         provider,
@@ -538,4 +540,50 @@ async fn browser_steps(c: &WebDriver, s: &Setup) {
     let alert = c.find(By::Css("[role=alert]")).await.unwrap().text().await.unwrap();
     assert!(alert.contains("signature does not verify"), "{alert}");
     assert_accessible(c, "the page of a failed single sign-on").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_configures_sso_as_the_api_does() {
+    let Some(s) = setup("RS256").await else { return };
+    let sso = |args: &[&str], secret: Option<&str>| {
+        let mut command = auditlog();
+        command.args(["org", "sso", "acme", "--database", &s.db]).args(args);
+        if let Some(secret) = secret {
+            command.env("AUDITLOG_SSO_CLIENT_SECRET", secret);
+        }
+        command.output().unwrap()
+    };
+    // A wrong secret first, then the right one: the sign-in follows.
+    let issuer = s.provider.issuer.clone();
+    let args = [
+        "--issuer",
+        &issuer,
+        "--client-id",
+        "auditlog-test",
+        "--allowed-domain",
+        "acme.com",
+    ];
+    assert!(sso(&args, Some("not-the-secret")).status.success());
+    let outcome = s.sso_sign_in("ada@acme.com").await;
+    assert_eq!(outcome.status, 401, "{}", outcome.page);
+    let out = sso(&args, Some("test-secret"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcome = s.sso_sign_in("ada@acme.com").await;
+    assert_eq!(outcome.status, 200, "{}", outcome.page);
+
+    // Recorded as the operator's, the secret never in it.
+    let configured = s.entries("organization.sso_configured").await;
+    assert_eq!(configured[0]["submitted_by"]["kind"], "cli");
+    assert_eq!(configured[0]["details"]["client_secret_changed"], true);
+    assert!(!configured[0].to_string().contains("test-secret"));
+
+    // The API's rules: a bad value is refused naming it, and nothing changes.
+    let out = sso(&["--issuer", "https:///x", "--client-id", "c"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"), "{out:?}");
+    let out = sso(&["--remove"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resp = s.start("ada@acme.com").await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("no single sign-on configured"));
 }

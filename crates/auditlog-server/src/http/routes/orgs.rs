@@ -229,8 +229,8 @@ impl Planned<'_> {
         let config = input
             .map(|i| parse_sso(i, old.as_ref(), &state.sealer, state.sso.policy()))
             .transpose()?;
-        let sso = config.as_ref().map(|c| &c.settings);
-        let enforcing_now = sso.is_some_and(|s| s.enforced) && !old.as_ref().is_some_and(|o| o.enforced);
+        let enforcing_now =
+            config.as_ref().is_some_and(|c| c.settings.enforced) && !old.as_ref().is_some_and(|o| o.enforced);
         if enforcing_now && !self.signed_in_through_sso() {
             return Err(ApiError::forbidden(
                 "sso_session_required",
@@ -238,20 +238,9 @@ impl Planned<'_> {
                  other session (or an API key), so that nobody locks everyone out",
             ));
         }
-        let new_secret = config.as_ref().is_some_and(|c| c.sealed_secret.is_some());
-        if sso == old.as_ref() && !new_secret {
-            return Ok(());
+        if let Some(details) = sso::change_details(config.as_ref(), old.as_ref()) {
+            self.record("organization.sso_configured", details, Change::ConfigureSso(config));
         }
-        let details = match (sso, old) {
-            (Some(s), _) => json!({"issuer": s.issuer, "client_id": s.client_id, "enforced": s.enforced,
-                "allowed_domains": s.allowed_domains, "provision_role": s.provision_role,
-                "client_secret_changed": new_secret, "action": "configured"}),
-            (None, Some(old)) => {
-                json!({"issuer": old.issuer, "client_id": old.client_id, "enforced": false, "action": "removed"})
-            }
-            (None, None) => json!({}),
-        };
-        self.record("organization.sso_configured", details, Change::ConfigureSso(config));
         Ok(())
     }
 }
@@ -262,66 +251,18 @@ fn parse_sso(
     sealer: &SecretSealer,
     policy: &DestinationPolicy,
 ) -> Result<SsoConfig, ApiError> {
-    let invalid = |field: &'static str, message: String| ApiError::invalid(field, "invalid_value", message);
-    let issuer = s.issuer.trim().to_owned();
-    if !(is_web_url(&issuer) && s.issuer.chars().count() <= 512) {
-        return Err(invalid("sso.issuer", "sso.issuer must be an https:// URL".into()));
-    }
+    let input = sso::SettingsInput {
+        issuer: s.issuer,
+        client_id: s.client_id,
+        client_secret: s.client_secret,
+        enforced: s.enforced,
+        allowed_domains: s.allowed_domains,
+        provision_role: s.provision_role,
+    };
+    let config = sso::settings(input, old, |secret| sealer.seal(secret))
+        .map_err(|p| ApiError::invalid(p.field, "invalid_value", p.message))?;
     policy
-        .check_url(&issuer)
-        .map_err(|e| invalid("sso.issuer", format!("sso.issuer is refused: {e}")))?;
-    let client_id =
-        display_name("sso.client_id", &s.client_id, 256).map_err(|e| invalid("sso.client_id", e.to_string()))?;
-    let allowed_domains =
-        sso::normalise_domains(&s.allowed_domains).map_err(|e| invalid("sso.allowed_domains", e.to_string()))?;
-    if s.provision_role == Some(Role::Owner) {
-        return Err(invalid(
-            "sso.provision_role",
-            "people signing in for the first time cannot become owners".into(),
-        ));
-    }
-    let sealed_secret = match s.client_secret.as_deref().map(str::trim) {
-        Some(secret) if !secret.is_empty() && secret.len() <= 1024 => Some(sealer.seal(secret.as_bytes())),
-        Some(_) => {
-            return Err(invalid(
-                "sso.client_secret",
-                "sso.client_secret must be 1 to 1024 bytes".into(),
-            ));
-        }
-        None if old.is_some_and(|o| o.client_secret_set) => None,
-        None => {
-            return Err(invalid(
-                "sso.client_secret",
-                "sso.client_secret is required to set up single sign-on".into(),
-            ));
-        }
-    };
-    Ok(SsoConfig {
-        settings: Sso {
-            issuer,
-            client_id,
-            enforced: s.enforced,
-            allowed_domains,
-            provision_role: s.provision_role,
-            client_secret_set: true,
-        },
-        sealed_secret,
-    })
-}
-
-/// An `https://` (or `http://`, which the operator's rules then judge) URL
-/// with a host written where it belongs. URL parsers forgive
-/// `https:///host` and `https:\\host` by finding the host after the extra
-/// slashes; an issuer is compared as text by identity providers, so such a
-/// value is refused rather than read as another.
-fn is_web_url(s: &str) -> bool {
-    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let rest = if lower.starts_with("https://") {
-        &s[8..]
-    } else if lower.starts_with("http://") {
-        &s[7..]
-    } else {
-        return false;
-    };
-    !rest.starts_with(['/', '\\']) && url::Url::parse(s).is_ok_and(|u| u.has_host())
+        .check_url(&config.settings.issuer)
+        .map_err(|e| ApiError::invalid("sso.issuer", "invalid_value", format!("sso.issuer is refused: {e}")))?;
+    Ok(config)
 }
