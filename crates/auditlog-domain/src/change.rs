@@ -75,6 +75,11 @@ pub enum Change {
         new_hash: String,
         keep: [u8; 32],
     },
+    /// Ends one session (past its expiry); applied only while it is still
+    /// there, so replicas sweeping at once record its end once.
+    EndSession {
+        token_hash: [u8; 32],
+    },
     SetRole {
         email: String,
         from: Role,

@@ -40,6 +40,10 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             new_hash,
             keep,
         } => change_password(tx, email, old_hash, new_hash, keep).await,
+        Change::EndSession { token_hash } => {
+            let n = db::execute(tx, "DELETE FROM sessions WHERE token_hash = $1", &[&&token_hash[..]]).await?;
+            Ok(rules::expect_one(n, "the session")?)
+        }
         other => Err(StoreError::Internal(format!("not a change to accounts: {other:?}")).into()),
     }
 }

@@ -172,6 +172,9 @@ pub fn invitation(r: &Row) -> Result<Invitation, StoreError> {
     })
 }
 
+/// The columns [`session`] reads, in its order.
+pub const SESSION_COLUMNS: &str = "token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id";
+
 pub fn session(r: &Row) -> Result<Session, StoreError> {
     let hash: &[u8] = get(r, 0)?;
     Ok(Session {

@@ -36,6 +36,12 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
             new_hash,
             keep,
         } => change_password(conn, email, old_hash, new_hash, keep),
+        Change::EndSession { token_hash } => {
+            let n = conn
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])
+                .map_err(db_err)?;
+            rules::expect_one(n as u64, "the session")
+        }
         other => Err(StoreError::Internal(format!("not a change to accounts: {other:?}"))),
     }
 }

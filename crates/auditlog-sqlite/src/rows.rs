@@ -151,6 +151,9 @@ pub fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
     })
 }
 
+/// The columns [`session_from_row`] reads, in its order.
+pub const SESSION_COLUMNS: &str = "token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id";
+
 pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     let hash: Vec<u8> = r.get(0)?;
     Ok(Session {

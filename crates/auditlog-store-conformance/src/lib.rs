@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             keys_are_listed_revoked_and_touched_once,
             projects_are_created_renamed_and_deleted,
             sessions_expire_and_are_deleted,
+            an_expired_session_ends_once,
             sso_sessions_and_flows_round_trip_and_flows_are_taken_once,
             invitations_are_single_use_and_never_touch_an_existing_account,
             resets_and_password_changes_are_compare_and_set,
@@ -1222,8 +1223,34 @@ pub async fn sessions_expire_and_are_deleted(store: &dyn Store) {
     let hash = session::hash_token(&token);
     assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), Some(s.clone()));
     assert_eq!(store.session(&hash, s.expires_at).await.unwrap(), None, "expired");
+    assert_eq!(
+        store.live_sessions("a@x.io", Timestamp(T0 + 1)).await.unwrap(),
+        std::slice::from_ref(&s)
+    );
+    assert_eq!(store.live_sessions("a@x.io", s.expires_at).await.unwrap(), []);
+    assert_eq!(store.expired_sessions(Timestamp(T0 + 1), 10).await.unwrap(), []);
+    assert_eq!(
+        store.expired_sessions(s.expires_at, 10).await.unwrap(),
+        std::slice::from_ref(&s)
+    );
     store.delete_session(&hash).await.unwrap();
     assert_eq!(store.session(&hash, Timestamp(T0 + 1)).await.unwrap(), None);
+}
+
+pub async fn an_expired_session_ends_once(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    store
+        .set_password("a@x.io", "$argon2id$fake", Timestamp(T0))
+        .await
+        .unwrap();
+    let (_, s) = session::start("a@x.io", Timestamp(T0), SessionOrigin::PASSWORD);
+    store.create_session(s.clone()).await.unwrap();
+    let end = || Change::EndSession {
+        token_hash: s.token_hash,
+    };
+    change(store, &a, end(), "session.ended").await.unwrap();
+    assert_eq!(rejected_code(change(store, &a, end(), "session.ended").await), "stale");
+    assert_eq!(store.expired_sessions(s.expires_at, 10).await.unwrap(), []);
 }
 
 pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &dyn Store) {

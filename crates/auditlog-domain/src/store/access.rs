@@ -67,6 +67,12 @@ pub trait AccessStore: Send + Sync + 'static {
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 
+    /// Up to `limit` sessions past their expiry at `now`, oldest first.
+    async fn expired_sessions(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError>;
+
+    /// The sessions of `email` still live at `now`.
+    async fn live_sessions(&self, email: &str, now: Timestamp) -> Result<Vec<Session>, StoreError>;
+
     /// Keeps a sign-in sent to an identity provider; expired ones are swept.
     async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError>;
 

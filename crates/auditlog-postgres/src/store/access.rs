@@ -9,7 +9,7 @@ use auditlog_domain::{OrgId, StoreError, Timestamp};
 
 use crate::PostgresStore;
 use crate::error::{conflict_or, db_err};
-use crate::rows::API_KEY_COLUMNS;
+use crate::rows::{API_KEY_COLUMNS, SESSION_COLUMNS};
 use crate::{db, rows};
 
 #[async_trait]
@@ -75,15 +75,6 @@ impl AccessStore for PostgresStore {
 
     async fn create_session(&self, session: Session) -> Result<(), StoreError> {
         let client = self.client().await?;
-        // Expired sessions are swept as new ones start, so the table stays
-        // as small as the set of live sessions.
-        db::execute(
-            &client,
-            "DELETE FROM sessions WHERE expires_at <= $1",
-            &[&session.created_at.millis()],
-        )
-        .await
-        .map_err(db_err)?;
         db::execute(
             &client,
             "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
@@ -107,8 +98,7 @@ impl AccessStore for PostgresStore {
         let client = self.client().await?;
         db::query_opt(
             &client,
-            "SELECT token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id FROM sessions \
-             WHERE token_hash = $1 AND expires_at > $2",
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2"),
             &[&&token_hash[..], &now.millis()],
         )
         .await
@@ -127,6 +117,34 @@ impl AccessStore for PostgresStore {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn expired_sessions(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+        let client = self.client().await?;
+        db::query(
+            &client,
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2"),
+            &[&now.millis(), &i64::from(limit)],
+        )
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(rows::session)
+        .collect()
+    }
+
+    async fn live_sessions(&self, email: &str, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let client = self.client().await?;
+        db::query(
+            &client,
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE email = $1 AND expires_at > $2"),
+            &[&email, &now.millis()],
+        )
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(rows::session)
+        .collect()
     }
 
     async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError> {

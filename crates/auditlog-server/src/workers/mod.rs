@@ -8,6 +8,8 @@
 //! - [`checkpointer`]: signed checkpoints of each organization's Merkle
 //!   tree, and the proofs put together from its stored nodes.
 //! - [`retention`]: the purger of entries past the plan's window.
+//! - [`sessions`]: the end of expired sessions, recorded (run with the
+//!   purger, at its interval).
 //! - [`read_recorder`]: recording reads of the log, one entry per look.
 //! - [`fault`]: points where tests make the process die on purpose.
 //!
@@ -19,6 +21,7 @@ pub mod dispatcher;
 pub mod fault;
 pub mod read_recorder;
 pub mod retention;
+pub mod sessions;
 pub mod webhook_client;
 pub mod writer;
 

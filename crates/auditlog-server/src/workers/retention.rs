@@ -178,6 +178,9 @@ pub async fn run(
             }
             Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying at the next interval"),
         }
+        if let Err(e) = crate::workers::sessions::end_expired(store.as_ref(), &writer, clock.as_ref()).await {
+            tracing::warn!(error = %e, "ending expired sessions failed; retrying at the next interval");
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(config.interval) => {}

@@ -142,3 +142,55 @@ async fn cookie_requests_that_change_state_need_the_csrf_token() {
         "only the real request recorded"
     );
 }
+
+/// The newest entry of `event`, or `Null`.
+async fn newest(app: &crate::helpers::TestApp, event: &str) -> Value {
+    let (status, body) = app.list(&[("event", event), ("limit", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    body["entries"][0].clone()
+}
+
+#[tokio::test]
+async fn sessions_that_end_without_a_sign_out_are_recorded_once() {
+    use auditlog_server::workers::sessions::end_expired;
+    use auditlog_server::workers::writer::Writer;
+    use std::sync::Arc;
+
+    let app = crate::helpers::spawn_app_with(|c| c.retention.background = false).await;
+    person(app.store.as_ref(), &app.acme, "olivia@acme.com", Role::Owner).await;
+    person(app.store.as_ref(), &app.acme, "bob@acme.com", Role::Viewer).await;
+    let olivia = app.login("olivia@acme.com").await;
+    app.login("bob@acme.com").await;
+
+    // Removed from the organization: bob's live session stops reaching it.
+    let resp = app
+        .as_browser(&olivia, Method::DELETE, "/v1/orgs/acme/members/bob@acme.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let ended = newest(&app, "session.ended").await;
+    assert_eq!(
+        ended["details"],
+        json!({"member": "bob@acme.com", "reason": "member_removed", "sessions": 1})
+    );
+
+    // Past its expiry, olivia's session is ended and recorded, once.
+    app.clock.advance_millis(auditlog_domain::session::SESSION_TTL_MS + 1);
+    let clock: Arc<dyn auditlog_domain::Clock> = Arc::new(app.clock.clone());
+    let (writer, task) = Writer::spawn(app.store.clone(), clock.clone(), Default::default());
+    assert_eq!(
+        end_expired(app.store.as_ref(), &writer, clock.as_ref()).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        end_expired(app.store.as_ref(), &writer, clock.as_ref()).await.unwrap(),
+        0
+    );
+    drop(writer);
+    task.await.unwrap();
+    let ended = newest(&app, "session.ended").await;
+    assert_eq!(ended["details"]["member"], "olivia@acme.com");
+    assert_eq!(ended["details"]["reason"], "expired");
+    assert_eq!(ended["submitted_by"], json!({"kind": "service", "id": "auditlog"}));
+}

@@ -10,7 +10,7 @@ use r2d2_sqlite::rusqlite::{OptionalExtension, params};
 
 use crate::SqliteStore;
 use crate::rows;
-use crate::rows::{API_KEY_COLUMNS, db_err};
+use crate::rows::{API_KEY_COLUMNS, SESSION_COLUMNS, db_err};
 
 #[async_trait]
 impl AccessStore for SqliteStore {
@@ -66,13 +66,6 @@ impl AccessStore for SqliteStore {
 
     async fn create_session(&self, session: Session) -> Result<(), StoreError> {
         self.write(move |conn| {
-            // Expired sessions are swept as new ones start, so the table
-            // stays as small as the set of live sessions.
-            conn.execute(
-                "DELETE FROM sessions WHERE expires_at <= ?1",
-                [session.created_at.millis()],
-            )
-            .map_err(db_err)?;
             conn.execute(
                 "INSERT INTO sessions (token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -95,10 +88,9 @@ impl AccessStore for SqliteStore {
     async fn session(&self, token_hash: &[u8; 32], now: Timestamp) -> Result<Option<Session>, StoreError> {
         let hash = *token_hash;
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT token_hash, email, csrf_token, created_at, expires_at, method, sso_org_id FROM sessions \
-                 WHERE token_hash = ?1 AND expires_at > ?2",
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1 AND expires_at > ?2"
+            ))
             .and_then(|mut s| {
                 s.query_row(params![&hash[..], now.millis()], rows::session_from_row)
                     .optional()
@@ -114,6 +106,37 @@ impl AccessStore for SqliteStore {
             conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])
                 .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn expired_sessions(&self, now: Timestamp, limit: u32) -> Result<Vec<Session>, StoreError> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+                ))
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![now.millis(), limit], rows::session_from_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn live_sessions(&self, email: &str, now: Timestamp) -> Result<Vec<Session>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1 AND expires_at > ?2"
+                ))
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![email, now.millis()], rows::session_from_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
         })
         .await
     }

@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::http::auth::{Credential, Principal};
 use crate::http::body;
 use crate::http::error::ApiError;
-use crate::http::recorder::{commit, record_change};
+use crate::http::recorder::commit;
 use crate::http::routes::invitations::Issued;
 use crate::http::state::AppState;
 
@@ -247,9 +247,24 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let (email, role) = existing(&state, &principal, &email).await?;
     principal.authorize(Action::RemoveMember { role })?;
-    let (what, details) = (member_resource(&email), json!({"member": email, "role": role}));
-    let change = Change::RemoveMember { email, role };
-    record_change(&state, &principal, change, "organization.member_removed", what, details).await?;
+    let now = state.clock.now();
+    let mut entries = vec![principal.entry(
+        now,
+        "organization.member_removed",
+        member_resource(&email),
+        json!({"member": email, "role": role}),
+    )];
+    // Their sessions stop reaching this organization with it.
+    let live = state.store.live_sessions(&email, now).await?.len();
+    if live > 0 {
+        entries.push(principal.entry(
+            now,
+            "session.ended",
+            member_resource(&email),
+            json!({"member": email, "reason": "member_removed", "sessions": live}),
+        ));
+    }
+    commit(&state, &principal, vec![Change::RemoveMember { email, role }], entries).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
