@@ -349,6 +349,17 @@ impl std::fmt::Debug for Flow {
     }
 }
 
+/// What came of taking a flow by its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The first time, before it expired.
+    Fresh(Flow),
+    /// Taken before, or expired: a replay (or a very slow person).
+    Replayed(Flow),
+    /// No such state.
+    Unknown,
+}
+
 /// How long a person has to sign in at their provider.
 pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
 

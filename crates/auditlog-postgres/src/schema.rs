@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("invitations", include_str!("../migrations/0003_invitations.sql")),
     ("submitted_by", include_str!("../migrations/0004_submitted_by.sql")),
     ("sso", include_str!("../migrations/0005_sso.sql")),
+    ("sso_replays", include_str!("../migrations/0006_sso_replays.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_invitations.sql"),
     include_str!("../migrations/0006_submitted_by.sql"),
     include_str!("../migrations/0007_sso.sql"),
+    include_str!("../migrations/0008_sso_replays.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \

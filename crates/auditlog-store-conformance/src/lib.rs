@@ -1277,35 +1277,28 @@ pub async fn sso_sessions_and_flows_round_trip_and_flows_are_taken_once(store: &
     store.begin_sso_flow(flow(1, T0 + 1000)).await.unwrap();
     store.begin_sso_flow(flow(2, T0 + 1000)).await.unwrap();
     let now = Timestamp(T0 + 10);
+    let taken = |n: u8, at: i64| async move { store.take_sso_flow(&[n; 32], Timestamp(at)).await.unwrap() };
+    assert_eq!(taken(1, now.millis()).await, sso::Taken::Fresh(flow(1, T0 + 1000)));
     assert_eq!(
-        store.take_sso_flow(&[1; 32], now).await.unwrap(),
-        Some(flow(1, T0 + 1000))
-    );
-    assert_eq!(
-        store.take_sso_flow(&[1; 32], now).await.unwrap(),
-        None,
+        taken(1, now.millis()).await,
+        sso::Taken::Replayed(flow(1, T0 + 1000)),
         "a replayed state"
     );
+    assert_eq!(taken(3, now.millis()).await, sso::Taken::Unknown, "an unknown state");
     assert_eq!(
-        store.take_sso_flow(&[3; 32], now).await.unwrap(),
-        None,
-        "an unknown state"
-    );
-    assert_eq!(
-        store.take_sso_flow(&[2; 32], Timestamp(T0 + 1000)).await.unwrap(),
-        None,
+        taken(2, T0 + 1000).await,
+        sso::Taken::Replayed(flow(2, T0 + 1000)),
         "an expired flow"
     );
     // A new flow sweeps the expired ones: flow 4 outlived, flow 5 did not.
     store.begin_sso_flow(flow(4, T0 + 1000)).await.unwrap();
     let later = T0 + 1000 + sso::FLOW_TTL_MS;
     store.begin_sso_flow(flow(5, later + sso::FLOW_TTL_MS)).await.unwrap();
+    assert_eq!(taken(4, T0).await, sso::Taken::Unknown, "swept");
     assert_eq!(
-        store.take_sso_flow(&[4; 32], Timestamp(T0)).await.unwrap(),
-        None,
-        "swept"
+        taken(5, later).await,
+        sso::Taken::Fresh(flow(5, later + sso::FLOW_TTL_MS))
     );
-    assert!(store.take_sso_flow(&[5; 32], Timestamp(later)).await.unwrap().is_some());
 }
 
 pub async fn purge_removes_only_old_entries_in_batches(store: &dyn Store) {

@@ -277,6 +277,8 @@ async fn members_sign_in_through_the_provider_with_one_round_trip_once_cached() 
         "{}",
         replayed.page
     );
+    let failed = s.entries("session.sign_in_failed").await;
+    assert_eq!(failed[0]["details"]["reason"], "replayed_state", "{failed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::api_key::{KeyHash, KeyPrefix, Scope};
 use crate::session::Session;
-use crate::sso::Flow;
+use crate::sso::{Flow, Taken};
 use crate::store::StoreError;
 use crate::{OrgId, Timestamp};
 
@@ -76,7 +76,7 @@ pub trait AccessStore: Send + Sync + 'static {
     /// Keeps a sign-in sent to an identity provider; expired ones are swept.
     async fn begin_sso_flow(&self, flow: Flow) -> Result<(), StoreError>;
 
-    /// Removes and returns the live sign-in with this state hash: a state
-    /// comes back once, so a second take (a replay) finds nothing.
-    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError>;
+    /// Takes the sign-in with this state hash: fresh the first time before
+    /// it expires, replayed after (until it is swept).
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Taken, StoreError>;
 }

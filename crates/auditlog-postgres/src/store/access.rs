@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
-use auditlog_domain::sso::{self, Flow};
+use auditlog_domain::sso::{self, Flow, Taken};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 
@@ -171,22 +171,36 @@ impl AccessStore for PostgresStore {
         Ok(())
     }
 
-    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError> {
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Taken, StoreError> {
         let client = self.client().await?;
+        // The condition is checked again under the row's lock, so of two
+        // takes at once one finds it fresh.
+        let fresh = db::execute(
+            &client,
+            "UPDATE sso_flows SET taken_at = $2 WHERE state_hash = $1 AND taken_at IS NULL AND expires_at > $2",
+            &[&&state_hash[..], &now.millis()],
+        )
+        .await
+        .map_err(db_err)?
+            == 1;
         let row = db::query_opt(
             &client,
-            "DELETE FROM sso_flows WHERE state_hash = $1 RETURNING org_id, sealed, expires_at",
+            "SELECT org_id, sealed, expires_at FROM sso_flows WHERE state_hash = $1",
             &[&&state_hash[..]],
         )
         .await
         .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(Taken::Unknown) };
         let flow = Flow {
             state_hash: *state_hash,
             org_id: OrgId(row.try_get(0).map_err(db_err)?),
             sealed: row.try_get(1).map_err(db_err)?,
             expires_at: Timestamp(row.try_get(2).map_err(db_err)?),
         };
-        Ok((flow.expires_at > now).then_some(flow))
+        Ok(if fresh {
+            Taken::Fresh(flow)
+        } else {
+            Taken::Replayed(flow)
+        })
     }
 }

@@ -44,8 +44,10 @@ pub enum SsoError {
     WrongNonce,
     #[error("the ID token is not valid: {0}")]
     InvalidToken(String),
-    #[error("this sign-in link was already used or has expired; start again")]
+    #[error("this sign-in link is not one of ours, or was swept long ago; start again")]
     UnknownState,
+    #[error("this sign-in link was already used or has expired; start again")]
+    Replayed,
     #[error("this sign-in was started in another browser; start again here")]
     OtherBrowser,
     #[error("the organization has no single sign-on configured")]
@@ -68,6 +70,7 @@ impl SsoError {
             Self::WrongNonce => "wrong_nonce",
             Self::InvalidToken(_) => "invalid_token",
             Self::UnknownState => "unknown_state",
+            Self::Replayed => "replayed_state",
             Self::OtherBrowser => "other_browser",
             Self::NotConfigured => "not_configured",
         }

@@ -9,7 +9,7 @@
 
 use auditlog_domain::change::Change;
 use auditlog_domain::session;
-use auditlog_domain::sso::{self as rules, Admission, Flow, Identity, SessionOrigin, SignInMethod};
+use auditlog_domain::sso::{self as rules, Admission, Flow, Identity, SessionOrigin, SignInMethod, Taken};
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Org, Role};
 use axum::body::Bytes;
@@ -78,9 +78,9 @@ impl Failed {
     fn status(&self) -> StatusCode {
         match self {
             Failed::Sso(SsoError::Unreachable(_) | SsoError::NotAProvider(_)) => StatusCode::BAD_GATEWAY,
-            Failed::Sso(SsoError::UnknownState | SsoError::OtherBrowser | SsoError::NotConfigured) => {
-                StatusCode::BAD_REQUEST
-            }
+            Failed::Sso(
+                SsoError::UnknownState | SsoError::Replayed | SsoError::OtherBrowser | SsoError::NotConfigured,
+            ) => StatusCode::BAD_REQUEST,
             Failed::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Failed::Internal(ApiError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Failed::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -235,13 +235,14 @@ pub async fn callback(
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let taken = match get("state") {
         Some(s) => state.store.take_sso_flow(&flow::state_hash(s), state.clock.now()).await,
-        None => Ok(None),
+        None => Ok(Taken::Unknown),
     };
     let cleared = binding_cookie(&state, "", 0);
-    let flow = match taken {
-        Ok(Some(flow)) => flow,
+    let (flow, replayed) = match taken {
+        Ok(Taken::Fresh(flow)) => (flow, false),
+        Ok(Taken::Replayed(flow)) => (flow, true),
         // Nothing names an organization to record this in.
-        Ok(None) => return with_cookie(failure_page(&SsoError::UnknownState.into(), &headers), cleared),
+        Ok(Taken::Unknown) => return with_cookie(failure_page(&SsoError::UnknownState.into(), &headers), cleared),
         Err(e) => return with_cookie(failure_page(&Failed::Internal(e.into()), &headers), cleared),
     };
     let Some(secrets) = flow::open(&state.sealer, &flow.sealed) else {
@@ -254,7 +255,9 @@ pub async fn callback(
         Err(e) => return with_cookie(failure_page(&Failed::Internal(e.into()), &headers), cleared),
     };
     let email = secrets.email.clone();
-    let result = if flow::same_browser(&secrets, cookie_value(&headers, flow::COOKIE).as_deref()) {
+    let result = if replayed {
+        Err(SsoError::Replayed.into())
+    } else if flow::same_browser(&secrets, cookie_value(&headers, flow::COOKIE).as_deref()) {
         finish(&state, &ctx, org.clone(), &secrets, get("code"), provider_error(&pairs)).await
     } else {
         Err(SsoError::OtherBrowser.into())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
-use auditlog_domain::sso::{self, Flow};
+use auditlog_domain::sso::{self, Flow, Taken};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{OptionalExtension, params};
@@ -163,24 +163,38 @@ impl AccessStore for SqliteStore {
         .await
     }
 
-    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Option<Flow>, StoreError> {
+    async fn take_sso_flow(&self, state_hash: &[u8; 32], now: Timestamp) -> Result<Taken, StoreError> {
         let hash = *state_hash;
         self.write(move |conn| {
-            conn.query_row(
-                "DELETE FROM sso_flows WHERE state_hash = ?1 RETURNING org_id, sealed, expires_at",
-                [&hash[..]],
-                |r| {
-                    Ok(Flow {
-                        state_hash: hash,
-                        org_id: OrgId(r.get(0)?),
-                        sealed: r.get(1)?,
-                        expires_at: Timestamp(r.get(2)?),
-                    })
-                },
-            )
-            .optional()
-            .map(|flow| flow.filter(|f| f.expires_at > now))
-            .map_err(db_err)
+            // One writer connection: the mark and the read are not
+            // interleaved with another take.
+            let fresh = conn
+                .execute(
+                    "UPDATE sso_flows SET taken_at = ?2 WHERE state_hash = ?1 AND taken_at IS NULL AND expires_at > ?2",
+                    params![&hash[..], now.millis()],
+                )
+                .map_err(db_err)?
+                == 1;
+            let flow = conn
+                .query_row(
+                    "SELECT org_id, sealed, expires_at FROM sso_flows WHERE state_hash = ?1",
+                    [&hash[..]],
+                    |r| {
+                        Ok(Flow {
+                            state_hash: hash,
+                            org_id: OrgId(r.get(0)?),
+                            sealed: r.get(1)?,
+                            expires_at: Timestamp(r.get(2)?),
+                        })
+                    },
+                )
+                .optional()
+                .map_err(db_err)?;
+            Ok(match flow {
+                Some(flow) if fresh => Taken::Fresh(flow),
+                Some(flow) => Taken::Replayed(flow),
+                None => Taken::Unknown,
+            })
         })
         .await
     }
