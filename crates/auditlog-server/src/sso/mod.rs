@@ -52,6 +52,8 @@ pub enum SsoError {
     OtherBrowser,
     #[error("the organization has no single sign-on configured")]
     NotConfigured,
+    #[error("single sign-on is not available here: the operator has not set the service's public URL (--public-url)")]
+    NoPublicUrl,
 }
 
 impl SsoError {
@@ -73,6 +75,7 @@ impl SsoError {
             Self::Replayed => "replayed_state",
             Self::OtherBrowser => "other_browser",
             Self::NotConfigured => "not_configured",
+            Self::NoPublicUrl => "no_public_url",
         }
     }
 }

@@ -78,6 +78,7 @@ impl Failed {
     fn status(&self) -> StatusCode {
         match self {
             Failed::Sso(SsoError::Unreachable(_) | SsoError::NotAProvider(_)) => StatusCode::BAD_GATEWAY,
+            Failed::Sso(SsoError::NoPublicUrl) => StatusCode::SERVICE_UNAVAILABLE,
             Failed::Sso(
                 SsoError::UnknownState | SsoError::Replayed | SsoError::OtherBrowser | SsoError::NotConfigured,
             ) => StatusCode::BAD_REQUEST,
@@ -125,10 +126,7 @@ impl Configured {
         let Some(sso) = org.sso.clone() else {
             return Err(SsoError::NotConfigured.into());
         };
-        let public =
-            state.config.public_url.as_ref().ok_or_else(|| {
-                ApiError::Internal("single sign-on needs the service's public URL (--public-url)".into())
-            })?;
+        let public = state.config.public_url.as_ref().ok_or(SsoError::NoPublicUrl)?;
         let sealed = state
             .store
             .sso_client_secret(org.id)

@@ -564,3 +564,35 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         assert_eq!(body["entries"][0]["ip_address"], want, "trusted: {trusted}");
     }
 }
+
+/// The operator's rules on issuers (https, public addresses) hold when
+/// nothing relaxes them, and without a public URL single sign-on says so.
+#[tokio::test]
+async fn issuers_follow_the_default_rules_and_sso_needs_the_public_url() {
+    let (app, [owner, ..]) = staffed().await;
+    for (issuer, says) in [
+        ("http://login.acme.com", "https"),
+        ("https://127.0.0.1", "not a public address"),
+        ("https://10.0.0.7/realms/acme", "not a public address"),
+    ] {
+        let sso = json!({"issuer": issuer, "client_id": "c", "client_secret": "s"});
+        let (status, resp) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(json!({"sso": sso}))).await;
+        assert_eq!(status, 422, "{issuer}: {resp}");
+        assert!(resp.to_string().contains(says), "{issuer}: {resp}");
+    }
+    let sso = json!({"issuer": "https://login.acme.com", "client_id": "c", "client_secret": "s"});
+    let (status, resp) = send(&app, &owner, Method::PATCH, "/v1/orgs/acme", Some(json!({"sso": sso}))).await;
+    assert_eq!(status, 200, "{resp}");
+    let resp = app
+        .client
+        .post(app.url("/sso/start"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("org=acme&email=ada%40acme.com&next=%2F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("--public-url"));
+    let failed = recorded(&app, "session.sign_in_failed").await;
+    assert_eq!(failed[0]["details"]["reason"], "no_public_url");
+}
