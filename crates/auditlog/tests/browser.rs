@@ -166,12 +166,7 @@ async fn column(c: &WebDriver, class: &str) -> Vec<String> {
 
 async fn apply(c: &WebDriver) {
     let marker = js(c, "window.__page = Math.random(); return window.__page;").await;
-    c.find(By::Css("#filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "#filters button[type=submit]").await;
     wait_until(
         c,
         &format!("window.__page !== {marker} && document.readyState === 'complete'"),
@@ -183,12 +178,7 @@ async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)
     c.goto(&format!("{base}/login")).await.unwrap();
     continue_with_email(c, email).await;
     set_field(c, "password", password).await;
-    c.find(By::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form button[type=submit]").await;
     wait_until(
         c,
         "!location.pathname.startsWith('/login') && document.readyState === 'complete'",
@@ -236,23 +226,13 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     continue_with_email(c, &demo.owner.0).await;
     assert_accessible(c, "the sign-in page's second step").await;
     set_field(c, "password", "not the password").await;
-    c.find(By::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form button[type=submit]").await;
     wait_until(c, "document.querySelector('[role=alert]')").await;
     let alert = c.find(By::Css("[role=alert]")).await.unwrap().text().await.unwrap();
     assert!(alert.contains("Wrong email or password"), "{alert}");
     assert_accessible(c, "the sign-in page with an error").await;
     set_field(c, "password", &demo.owner.1).await;
-    c.find(By::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form button[type=submit]").await;
     wait_until(c, "location.pathname === '/orgs/acme/audit'").await;
     assert_eq!(url(c).await.query(), Some("event=api_key.*"));
 
@@ -548,7 +528,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
     c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
     let actors = column(c, "actor").await;
     assert!(actors[0].starts_with(evil), "shown as text: {actors:?}");
-    c.find(By::Css("#rows td.when a")).await.unwrap().click().await.unwrap();
+    click(c, "#rows td.when a").await;
     wait_until(c, "document.querySelector('#entry-body .entry-view')").await;
     assert_eq!(js(c, "return typeof window.__pwned;").await, json!("undefined"));
     assert_eq!(
@@ -578,12 +558,7 @@ async fn steps(c: &WebDriver, demo: &Demo, downloads: &Path) {
 
     // Signing out ends the session; a member is told what role they need.
     c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
-    c.find(By::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.signout button").await;
     wait_until(c, "location.pathname === '/login'").await;
     c.goto(&format!("{base}/orgs/acme/audit")).await.unwrap();
     assert_eq!(url(c).await.path(), "/login");

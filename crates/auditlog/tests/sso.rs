@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::browser::{assert_accessible, continue_with_email, start_browser, tools, url, wait_until};
+use common::browser::{assert_accessible, click, continue_with_email, start_browser, tools, url, wait_until};
 use common::{Killed, PASSWORD, acme_with_admin, admin, auditlog, free_port, oidc, read_write_key, wait_ready};
 use futures_util::FutureExt;
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -479,7 +479,7 @@ async fn chromium_signs_in_at_the_providers_page_and_lands_on_audit() {
 async fn provider_login(c: &WebDriver, s: &Setup, login: &str) -> bool {
     let issuer = s.provider.issuer.clone();
     let back = format!("location.origin === '{}' && document.readyState === 'complete'", s.base);
-    c.find(By::Css("form.sso button")).await.unwrap().click().await.unwrap();
+    click(c, "form.sso button").await;
     wait_until(c, &format!("(location.origin === '{issuer}' && document.querySelector('input[name=login]')) || ({back} && location.pathname !== '/login')")).await;
     let shown = url(c).await.as_str().starts_with(&issuer);
     if shown {
@@ -495,12 +495,7 @@ async fn provider_login(c: &WebDriver, s: &Setup, login: &str) -> bool {
             .send_keys("any")
             .await
             .unwrap();
-        c.find(By::Css("button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(c, "button[type=submit]").await;
     }
     wait_until(c, &back).await;
     shown
@@ -527,12 +522,7 @@ async fn browser_steps(c: &WebDriver, s: &Setup) {
     assert_eq!(who, "ada@acme.com");
 
     // A refusal is a page that says why.
-    c.find(By::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form.signout button").await;
     wait_until(c, "location.pathname === '/login'").await;
     s.provider.set_mode("wrong_key").await;
     continue_with_email(c, "ada@acme.com").await;

@@ -135,16 +135,16 @@ pub async fn url(c: &WebDriver) -> url::Url {
     c.current_url().await.unwrap()
 }
 
+/// Clicks the element `css` selects.
+pub async fn click(c: &WebDriver, css: &str) {
+    c.find(By::Css(css)).await.unwrap().click().await.unwrap();
+}
+
 /// The sign-in page's first step: the email, then Continue, which shows
 /// the ways in for it.
 pub async fn continue_with_email(c: &WebDriver, email: &str) {
     set_field(c, "email", email).await;
-    c.find(By::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form button[type=submit]").await;
     wait_until(
         c,
         "document.querySelector('#password') && document.readyState === 'complete'",
