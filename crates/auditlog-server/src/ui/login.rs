@@ -101,10 +101,11 @@ fn percent_decoded(s: &str) -> Option<String> {
 pub(super) struct Options {
     /// Organizations to sign in to through their provider: slug and name.
     pub sso: Vec<(String, String)>,
-    /// Names of the person's organizations that refuse passwords.
+    /// Names of the person's organizations that refuse passwords. Where
+    /// there are any, break-glass is offered whatever the person's role, so
+    /// the page does not tell a stranger who owns what; the sign-in checks
+    /// it.
     pub enforcing: Vec<String>,
-    /// The person owns one of those, so break-glass is offered.
-    pub break_glass: bool,
 }
 
 /// Which step of the sign-in page to show.
@@ -168,10 +169,10 @@ fn ways_in(email: &str, next: &str, options: &Options) -> Markup {
             input #email type="email" name="email" value=(email) autocomplete="username" required readonly;
             label for="password" { "Password" }
             input #password type="password" name="password" autocomplete="current-password" required autofocus[options.sso.is_empty()];
-            @if options.break_glass {
+            @if !options.enforcing.is_empty() {
                 label.check for="break_glass" {
                     input #break_glass type="checkbox" name="break_glass" value="true";
-                    " Break-glass: sign in as owner with my password (recorded)"
+                    " Break-glass (owners only): sign in with my password although single sign-on is required; this is recorded"
                 }
             }
             button type="submit" class=[options.sso.is_empty().then_some("primary")] { "Sign in with password" }
@@ -206,7 +207,6 @@ async fn options_for(state: &AppState, email: &str, org: Option<&str>) -> Result
         };
         if sso.enforced && role.is_some() {
             options.enforcing.push(o.name.clone());
-            options.break_glass |= role == Some(Role::Owner);
         }
         options.sso.push((o.slug.clone(), o.name.clone()));
     }
