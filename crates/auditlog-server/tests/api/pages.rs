@@ -269,3 +269,83 @@ async fn forms_refuse_other_sites_and_sign_out_needs_the_token() {
     assert_eq!(resp.status(), 303);
     assert_eq!(page(&app, Some(&cookie), "/orgs/acme/audit").await.0, 303, "signed out");
 }
+
+/// Where an organization enforces single sign-on, the email step says so
+/// and offers its provider, a password is refused, and the break-glass box
+/// lets an owner (and only an owner) in.
+#[tokio::test]
+async fn the_sign_in_form_knows_enforced_single_sign_on() {
+    use auditlog_domain::change::Change;
+    use auditlog_domain::org::{Sso, SsoConfig};
+    use auditlog_domain::store::AppendRequest;
+
+    let app = spawn_app().await;
+    person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Owner).await;
+    person(app.store.as_ref(), &app.acme, "bob@acme.com", Role::Admin).await;
+    let enforce = Change::ConfigureSso(Some(SsoConfig {
+        settings: Sso {
+            issuer: "https://login.acme.com".into(),
+            client_id: "c".into(),
+            enforced: true,
+            allowed_domains: vec![],
+            provision_role: None,
+            client_secret_set: true,
+        },
+        sealed_secret: Some(app.sealer.seal(b"s")),
+    }));
+    let entry = auditlog_domain::NewEntry::by_system(
+        auditlog_domain::Timestamp(1),
+        "organization.sso_configured",
+        auditlog_domain::entry::Resource {
+            kind: "organization".into(),
+            id: "acme".into(),
+            name: None,
+        },
+        json!({"issuer": "https://login.acme.com", "client_id": "c", "enforced": true}),
+    );
+    let request = AppendRequest {
+        org_id: app.acme.id,
+        changes: vec![enforce],
+        entries: vec![entry],
+    };
+    app.store
+        .append(vec![request], auditlog_domain::Timestamp(1))
+        .await
+        .unwrap();
+
+    let post = |body: String| {
+        no_redirects()
+            .post(app.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let step = post("email=bob%40acme.com&next=%2F".into()).await.unwrap();
+    assert_eq!(step.status(), 200);
+    let html = step.text().await.unwrap();
+    assert!(html.contains("Continue to acme with single sign-on"), "{html}");
+    assert!(html.contains("accepts only single sign-on"), "{html}");
+    assert!(
+        html.contains("name=\"break_glass\""),
+        "offered to whoever types the email"
+    );
+
+    let password = PASSWORD.replace(' ', "+");
+    let refused = post(format!("email=bob%40acme.com&password={password}")).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("requires single sign-on"));
+    let not_owner = post(format!("email=bob%40acme.com&password={password}&break_glass=true"))
+        .await
+        .unwrap();
+    assert_eq!(not_owner.status(), 403);
+    let owner = post(format!("email=ada%40acme.com&password={password}&break_glass=true"))
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 303);
+    assert!(
+        owner.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("auditlog_session=")
+    );
+}
