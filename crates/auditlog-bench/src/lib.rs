@@ -83,6 +83,7 @@ pub async fn make_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scop
                 name: name.into(),
                 scopes,
                 hash: key.hash.clone(),
+                created_by: None,
             },
             SystemClock.now(),
         )

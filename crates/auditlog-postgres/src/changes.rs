@@ -15,7 +15,7 @@ use auditlog_domain::org::SsoConfig;
 use auditlog_domain::sso;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::webhook::Endpoint;
-use auditlog_domain::{OrgId, Role, StoreError};
+use auditlog_domain::{OrgId, Role, StoreError, SubmittedBy};
 use deadpool_postgres::Transaction;
 
 use crate::accounts;
@@ -233,8 +233,8 @@ async fn remove_member(tx: &Transaction<'_>, org: OrgId, email: &str, role: Role
 async fn create_key(tx: &Transaction<'_>, org: OrgId, key: &NewApiKey, now: i64) -> Result<(), Failure> {
     insert_new(
         tx,
-        "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &org.0,
             &key.prefix.as_str(),
@@ -242,6 +242,7 @@ async fn create_key(tx: &Transaction<'_>, org: OrgId, key: &NewApiKey, now: i64)
             &scopes_to_sql(&key.scopes),
             &&key.hash.0[..],
             &now,
+            &key.created_by.as_ref().map(SubmittedBy::to_text),
         ],
         format!("API key {}", key.prefix),
     )

@@ -126,6 +126,7 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    pub created_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -413,8 +414,8 @@ impl Import {
 
     pub async fn api_keys(&self, rows: &[ApiKeyRow]) -> Result<(), ImportError> {
         self.each(
-            "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, \
+             created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             rows,
             |r| {
                 vec![
@@ -426,6 +427,7 @@ impl Import {
                     Box::new(r.created_at),
                     Box::new(r.revoked_at),
                     Box::new(r.last_used_at),
+                    Box::new(&r.created_by),
                 ]
             },
         )

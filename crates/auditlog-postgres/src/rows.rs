@@ -28,7 +28,8 @@ pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_da
 /// after them.
 pub const ORG_COLUMN_COUNT: usize = 12;
 
-pub const API_KEY_COLUMNS: &str = "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at";
+pub const API_KEY_COLUMNS: &str =
+    "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, created_by";
 
 pub const WEBHOOK_COLUMNS: &str = "id, url, description, events, enabled, secret, previous_secret, \
      previous_secret_until, created_at, failing_since, disabled_reason";
@@ -207,6 +208,7 @@ pub fn api_key(r: &Row) -> Result<ApiKeyRecord, StoreError> {
         created_at: Timestamp(get(r, 5)?),
         revoked_at: timestamp_opt(r, 6)?,
         last_used_at: timestamp_opt(r, 7)?,
+        created_by: get::<Option<&str>>(r, 8)?.and_then(SubmittedBy::parse_text),
     })
 }
 

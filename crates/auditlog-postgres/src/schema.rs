@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("submitted_by", include_str!("../migrations/0004_submitted_by.sql")),
     ("sso", include_str!("../migrations/0005_sso.sql")),
     ("sso_replays", include_str!("../migrations/0006_sso_replays.sql")),
+    ("key_creator", include_str!("../migrations/0007_key_creator.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

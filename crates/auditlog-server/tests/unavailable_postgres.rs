@@ -62,6 +62,7 @@ async fn ingest_answers_503_while_the_database_is_away_and_recovers_by_itself() 
                 name: "test".into(),
                 scopes: vec![Scope::AuditWrite, Scope::AuditRead],
                 hash: key.hash.clone(),
+                created_by: None,
             },
             Timestamp(0),
         )

@@ -15,7 +15,7 @@ use auditlog_domain::org::SsoConfig;
 use auditlog_domain::sso;
 use auditlog_domain::store::NewApiKey;
 use auditlog_domain::webhook::Endpoint;
-use auditlog_domain::{OrgId, Role, StoreError};
+use auditlog_domain::{OrgId, Role, StoreError, SubmittedBy};
 use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 
 use crate::accounts;
@@ -185,14 +185,16 @@ fn remove_member(conn: &Connection, org: OrgId, email: &str, role: Role) -> Resu
 
 fn create_key(conn: &Connection, org: OrgId, key: &NewApiKey, now: i64) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, created_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             org.0,
             key.prefix.as_str(),
             key.name,
             scopes_to_text(&key.scopes),
             &key.hash.0[..],
-            now
+            now,
+            key.created_by.as_ref().map(SubmittedBy::to_text),
         ],
     )
     .map_err(|e| conflict_or(e, format!("API key {}", key.prefix)))?;

@@ -31,7 +31,8 @@ pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_da
 /// after them.
 pub const ORG_COLUMN_COUNT: usize = 12;
 
-pub const API_KEY_COLUMNS: &str = "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at";
+pub const API_KEY_COLUMNS: &str =
+    "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, created_by";
 
 fn bad_column(i: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_owned().into())
@@ -211,6 +212,10 @@ pub fn api_key_from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
         created_at: Timestamp(r.get(5)?),
         revoked_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
         last_used_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+        created_by: r
+            .get::<_, Option<String>>(8)?
+            .as_deref()
+            .and_then(SubmittedBy::parse_text),
     })
 }
 

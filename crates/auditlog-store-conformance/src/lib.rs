@@ -217,6 +217,7 @@ pub async fn api_keys_are_found_by_prefix_and_prefixes_are_unique(store: &dyn St
                 name: "ci".into(),
                 scopes: vec![Scope::AuditWrite, Scope::AuditRead],
                 hash: k.hash.clone(),
+                created_by: Some(SubmittedBy::new(SubmitterKind::Session, "ana@acme.com")),
             },
             Timestamp(T0),
         )
@@ -224,6 +225,10 @@ pub async fn api_keys_are_found_by_prefix_and_prefixes_are_unique(store: &dyn St
         .unwrap();
     let found = store.api_key(&k.prefix).await.unwrap().expect("key found");
     assert_eq!(found.org_id, a.id);
+    assert_eq!(
+        found.created_by.map(|s| s.to_text()).as_deref(),
+        Some("session:ana@acme.com")
+    );
     assert_eq!(found.scopes, rec.scopes);
     assert!(found.hash.matches(&k.hash));
     assert_eq!(found.revoked_at, None);
@@ -235,6 +240,7 @@ pub async fn api_keys_are_found_by_prefix_and_prefixes_are_unique(store: &dyn St
                 name: "again".into(),
                 scopes: vec![],
                 hash: k.hash.clone(),
+                created_by: None,
             },
             Timestamp(T0),
         )
@@ -926,6 +932,7 @@ pub async fn keys_are_listed_revoked_and_touched_once(store: &dyn Store) {
         name: "ci".into(),
         scopes: vec![Scope::AuditWrite],
         hash: k.hash.clone(),
+        created_by: Some(SubmittedBy::new(SubmitterKind::ApiKey, "lqt_0123abcd")),
     };
     change(store, &a, Change::CreateKey(new), "api_key.created")
         .await
@@ -933,6 +940,10 @@ pub async fn keys_are_listed_revoked_and_touched_once(store: &dyn Store) {
     let listed = store.api_keys(a.id).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].prefix, k.prefix);
+    assert_eq!(
+        listed[0].created_by.as_ref().map(SubmittedBy::to_text).as_deref(),
+        Some("api_key:lqt_0123abcd")
+    );
     let touch = |previous, at| Change::TouchKey {
         prefix: k.prefix.clone(),
         previous,

@@ -301,6 +301,7 @@ async fn record_key(store: &dyn Store, org: &Org, name: &str, scopes: Vec<Scope>
         name: name.into(),
         scopes,
         hash: key.hash.clone(),
+        created_by: Some(operator()),
     };
     append(store, org, vec![Change::CreateKey(new)], entry).await?;
     Ok(key.secret)

@@ -6,7 +6,7 @@ use crate::api_key::{KeyHash, KeyPrefix, Scope};
 use crate::session::Session;
 use crate::sso::{Flow, Taken};
 use crate::store::StoreError;
-use crate::{OrgId, Timestamp};
+use crate::{OrgId, SubmittedBy, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
@@ -15,6 +15,8 @@ pub struct NewApiKey {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub hash: KeyHash,
+    /// The credential that created it, as entries name one.
+    pub created_by: Option<SubmittedBy>,
 }
 
 impl NewApiKey {
@@ -29,6 +31,7 @@ impl NewApiKey {
             created_at: now,
             revoked_at: None,
             last_used_at: None,
+            created_by: self.created_by,
         }
     }
 }
@@ -43,6 +46,8 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
+    /// Absent for keys made before the service recorded it.
+    pub created_by: Option<SubmittedBy>,
 }
 
 /// API keys, passwords and sessions.

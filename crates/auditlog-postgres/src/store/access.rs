@@ -5,7 +5,7 @@ use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
 use auditlog_domain::sso::{self, Flow, Taken};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
-use auditlog_domain::{OrgId, StoreError, Timestamp};
+use auditlog_domain::{OrgId, StoreError, SubmittedBy, Timestamp};
 
 use crate::PostgresStore;
 use crate::error::{conflict_or, db_err};
@@ -18,7 +18,8 @@ impl AccessStore for PostgresStore {
         let client = self.client().await?;
         db::execute(
             &client,
-            "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &key.org_id.0,
                 &key.prefix.as_str(),
@@ -26,6 +27,7 @@ impl AccessStore for PostgresStore {
                 &rows::scopes_to_sql(&key.scopes),
                 &&key.hash.0[..],
                 &now.millis(),
+                &key.created_by.as_ref().map(SubmittedBy::to_text),
             ],
         )
         .await

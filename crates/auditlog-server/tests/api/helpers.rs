@@ -134,6 +134,7 @@ pub async fn key(store: &dyn Store, org: &Org, scopes: Vec<Scope>) -> String {
                 name: "test".into(),
                 scopes,
                 hash: k.hash.clone(),
+                created_by: None,
             },
             Timestamp(0),
         )

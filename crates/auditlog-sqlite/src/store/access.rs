@@ -5,7 +5,7 @@ use auditlog_domain::api_key::KeyPrefix;
 use auditlog_domain::session::Session;
 use auditlog_domain::sso::{self, Flow, Taken};
 use auditlog_domain::store::{AccessStore, ApiKeyRecord, NewApiKey};
-use auditlog_domain::{OrgId, StoreError, Timestamp};
+use auditlog_domain::{OrgId, StoreError, SubmittedBy, Timestamp};
 use r2d2_sqlite::rusqlite::{OptionalExtension, params};
 
 use crate::SqliteStore;
@@ -18,8 +18,17 @@ impl AccessStore for SqliteStore {
         self.write(move |conn| {
             let scopes = rows::scopes_to_text(&key.scopes);
             conn.execute(
-                "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.org_id.0, key.prefix.as_str(), key.name, scopes, &key.hash.0[..], now.millis()],
+                "INSERT INTO api_keys (org_id, prefix, name, scopes, secret_hash, created_at, created_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    key.org_id.0,
+                    key.prefix.as_str(),
+                    key.name,
+                    scopes,
+                    &key.hash.0[..],
+                    now.millis(),
+                    key.created_by.as_ref().map(SubmittedBy::to_text),
+                ],
             )
             .map_err(|e| rows::conflict_or(e, format!("API key {}", key.prefix)))?;
             Ok(key.created(now))

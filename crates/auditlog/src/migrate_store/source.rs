@@ -174,7 +174,7 @@ impl Source {
 
     pub fn api_keys(&self) -> Result<Vec<ApiKeyRow>> {
         self.all(
-            "SELECT org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at \
+            "SELECT org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, created_by \
              FROM api_keys ORDER BY org_id, prefix",
             |r| {
                 Ok(ApiKeyRow {
@@ -186,6 +186,7 @@ impl Source {
                     created_at: r.get(5)?,
                     revoked_at: r.get(6)?,
                     last_used_at: r.get(7)?,
+                    created_by: r.get(8)?,
                 })
             },
         )
