@@ -9,6 +9,8 @@ const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 mod auth;
 #[path = "api/catalog.rs"]
 mod catalog;
+#[path = "api/console.rs"]
+mod console;
 #[path = "api/export.rs"]
 mod export;
 #[path = "api/helpers.rs"]

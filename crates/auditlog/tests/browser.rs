@@ -14,12 +14,10 @@
 mod common;
 
 use common::browser::*;
-use common::*;
+use common::demo::Demo;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -28,105 +26,6 @@ use thirtyfour::components::SelectElement;
 use thirtyfour::{By, Key, WebDriver};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// `auditlog demo` on a fresh database, with what it printed.
-struct Demo {
-    _process: Killed,
-    base: String,
-    owner: (String, String),
-    member: (String, String),
-    read_key: String,
-    write_key: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Demo {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-            .args([
-                "demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--entries",
-                "3000",
-                "--database",
-                &db,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let process = Killed(child);
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut base, mut logins, mut read_key, mut write_key) = (None, Vec::new(), None, None);
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            let value = |label: &str| line.strip_prefix(label).map(|v| v.trim().to_owned());
-            if let Some(v) = value("web UI:") {
-                base = v.split_whitespace().next().map(|u| u.trim_end_matches('/').to_owned());
-            } else if let Some(v) = value("login:") {
-                let words: Vec<&str> = v.split_whitespace().collect();
-                logins.push((words[0].to_owned(), words[2].to_owned()));
-            } else if let Some(v) = value("read key:") {
-                read_key = Some(v);
-            } else if let Some(v) = value("write key:") {
-                write_key = Some(v);
-            } else if line.starts_with("Ctrl-C stops the demo") {
-                break;
-            }
-        }
-        // Keep draining, so the demo never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        assert_eq!(logins.len(), 2, "the demo prints an owner and a member login");
-        Demo {
-            _process: process,
-            base: base.expect("the demo prints its web UI address"),
-            owner: logins[0].clone(),
-            member: logins[1].clone(),
-            read_key: read_key.expect("read key"),
-            write_key: write_key.expect("write key"),
-            _dir: dir,
-        }
-    }
-
-    async fn api(&self, path_and_query: &str) -> Value {
-        let resp = reqwest::Client::new()
-            .get(format!("{}{path_and_query}", self.base))
-            .bearer_auth(&self.read_key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{path_and_query}");
-        resp.json().await.unwrap()
-    }
-
-    /// Every entry id the API lists for these parameters, across pages.
-    async fn all_ids(&self, params: &str) -> Vec<String> {
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = format!("/v1/orgs/acme/audit/events?limit=1000&{params}");
-            if let Some(c) = &cursor {
-                q.push_str(&format!("&cursor={c}"));
-            }
-            let page = self.api(&q).await;
-            ids.extend(
-                page["entries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["id"].as_str().unwrap().to_owned()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return ids,
-            }
-        }
-    }
-}
 
 async fn select(c: &WebDriver, id: &str, value: &str) {
     let el = c.find(By::Id(id)).await.unwrap();
@@ -172,30 +71,6 @@ async fn apply(c: &WebDriver) {
         &format!("window.__page !== {marker} && document.readyState === 'complete'"),
     )
     .await;
-}
-
-async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)) {
-    c.goto(&format!("{base}/login")).await.unwrap();
-    continue_with_email(c, email).await;
-    set_field(c, "password", password).await;
-    click(c, "form button[type=submit]").await;
-    wait_until(
-        c,
-        "!location.pathname.startsWith('/login') && document.readyState === 'complete'",
-    )
-    .await;
-}
-
-/// Into cargo's scratch directory for integration tests (inside whatever
-/// target directory the build uses), and into `docs/` when asked.
-fn save_screenshot(name: &str, png: &[u8]) {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::write(&target, png).unwrap();
-    eprintln!("screenshot: {}", target.display());
-    if std::env::var("AUDITLOG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-        std::fs::write(docs.join(name), png).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,19 @@ impl ApiError {
         }
     }
 
+    /// The status and what to tell a person on a page: the message, and
+    /// each problem's own where there are several.
+    pub fn for_people(&self) -> (StatusCode, String) {
+        let (status, _, message, details) = self.parts();
+        match details {
+            [_, _, ..] => {
+                let each: Vec<&str> = details.iter().map(|p| p.message.as_str()).collect();
+                (status, each.join("; "))
+            }
+            _ => (status, message),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String, &[Problem]) {
         match self {
             ApiError::BadRequest { code, message, details } => {

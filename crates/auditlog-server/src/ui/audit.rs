@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
+use super::console::OrgPage;
 use super::filters::{RANGES, UiFilters};
 use super::layout::{self, message_page};
 use super::{Failure, Viewer, request_id};
@@ -34,8 +35,6 @@ struct Shown {
     span: Option<(usize, usize)>,
 }
 
-/// The viewer and the organization, once they may read its log; otherwise
-/// the page that says why not.
 /// The signed-in reader as the log names them, for recording their read.
 fn as_principal(viewer: &Viewer, org: &Org, ctx: RequestContext) -> Principal {
     let role = viewer
@@ -51,45 +50,25 @@ fn as_principal(viewer: &Viewer, org: &Org, ctx: RequestContext) -> Principal {
     }
 }
 
+/// The viewer and the organization, once they may read its log; otherwise
+/// the page that says why not.
 async fn reader(state: &AppState, headers: &HeaderMap, uri: &Uri, slug: &str) -> Result<(Viewer, Org), Failure> {
-    let viewer = Viewer::of(state, headers, uri).await?;
-    let Some((org, role)) = viewer.orgs.iter().find(|(o, _)| o.slug == slug).cloned() else {
-        return Err(Failure::Page(message_page(
-            StatusCode::NOT_FOUND,
-            "Organization not found",
-            Some(&viewer.nav(None)),
-            html! {
-                p { "There is no organization " code { (slug) } " that you are a member of." }
-                p { a href="/" { "Go to your organizations" } }
-            },
-        )));
-    };
-    if !auditlog_domain::sso::admits(&org, role, viewer.session.origin) {
-        return Err(Failure::Page(message_page(
-            StatusCode::FORBIDDEN,
-            "Single sign-on required",
-            Some(&viewer.nav(None)),
-            html! {
-                p { strong { (org.name) } " accepts only sessions begun through its single sign-on." }
-                p { a href="/login" { "Sign in through its identity provider" } }
-            },
-        )));
-    }
-    if permissions::check(&Authority::User(role), &Action::ReadAudit).is_err() {
-        return Err(Failure::Page(message_page(
+    let page = OrgPage::load(state, headers, uri, slug).await?;
+    if permissions::check(&Authority::User(page.role), &Action::ReadAudit).is_err() {
+        return Err(Failure::Page(Box::new(message_page(
             StatusCode::FORBIDDEN,
             "You need the owner or admin role",
-            Some(&viewer.nav(Some(slug))),
+            Some(&page.nav("")),
             html! {
                 p {
-                    "The audit log of " strong { (org.name) } " can be read by owners and admins. "
-                    "Your role is " strong { (role.as_str()) } "."
+                    "The audit log of " strong { (page.org.name) } " can be read by owners and admins. "
+                    "Your role is " strong { (page.role.as_str()) } "."
                 }
-                p { "Ask an owner or admin of " (org.name) " if you need access." }
+                p { "Ask an owner or admin of " (page.org.name) " if you need access." }
             },
-        )));
+        ))));
     }
-    Ok((viewer, org))
+    Ok((page.viewer, page.org))
 }
 
 fn internal(headers: &HeaderMap) -> impl Fn(ApiError) -> Failure + '_ {
@@ -510,7 +489,7 @@ pub async fn entry(
     let entry = match visible_entry(&state, &org, &id).await {
         Ok(e) => e,
         Err(ApiError::NotFound(_)) => {
-            return Err(Failure::Page(message_page(
+            return Err(Failure::Page(Box::new(message_page(
                 StatusCode::NOT_FOUND,
                 "Entry not found",
                 Some(&viewer.nav(Some(&slug))),
@@ -518,7 +497,7 @@ pub async fn entry(
                     p { "This organization has no entry " code { (id) } ", or it is past the retention window." }
                     p { a href=(format!("/orgs/{slug}/audit")) { "Back to the audit log" } }
                 },
-            )));
+            ))));
         }
         Err(e) => return Err(internal(&headers)(e)),
     };

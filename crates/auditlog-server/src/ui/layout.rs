@@ -2,6 +2,7 @@
 //! sidebar (organization switcher, Platform → Audit, sign-out), and the
 //! pages that only say something (error, forbidden, not found).
 
+use auditlog_domain::permissions::{self, Action, Authority};
 use auditlog_domain::{Org, Role};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,18 @@ pub struct Nav<'a> {
     pub orgs: &'a [(Org, Role)],
     /// The organization being shown, if any.
     pub current: Option<&'a str>,
+    /// Its page being shown (`audit`, `members`, …), marked in the sidebar.
+    pub page: &'a str,
 }
+
+/// The organization's pages, by path segment and name, and what a role
+/// needs to open each; pages a role cannot open are left out.
+const PAGES: [(&str, &str, Action); 4] = [
+    ("audit", "Audit", Action::ReadAudit),
+    ("members", "Members", Action::ViewMembers),
+    ("api-keys", "API keys", Action::ViewKeys),
+    ("projects", "Projects", Action::ViewProjects),
+];
 
 /// A whole page. `nav` is absent on the sign-in page.
 pub fn page(title: &str, nav: Option<&Nav>, main: Markup) -> Markup {
@@ -91,11 +103,18 @@ fn sidebar(nav: &Nav) -> Markup {
             } @else if let Some((org, role)) = current {
                 p.org-name { (org.name) " " span.role { (role.as_str()) } }
             }
-            @if let Some((org, _)) = current {
+            @if let Some((org, role)) = current {
                 nav aria-label="Platform" {
                     h2.section { "Platform" }
                     ul {
-                        li { a href=(format!("/orgs/{}/audit", org.slug)) aria-current="page" { "Audit" } }
+                        @for (path, name, action) in &PAGES {
+                            @if permissions::check(&Authority::User(*role), action).is_ok() {
+                                li {
+                                    a href=(format!("/orgs/{}/{path}", org.slug))
+                                        aria-current=[(nav.page == *path).then_some("page")] { (name) }
+                                }
+                            }
+                        }
                     }
                 }
             }

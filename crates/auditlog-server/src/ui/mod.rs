@@ -5,6 +5,9 @@
 //! - `invitation`: accepting an invitation or a password reset.
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
+//! - `members`, `api_keys`, `projects`: the rest of Platform, managed in
+//!   the browser through the API's own functions; [`console`] holds what
+//!   they share (the role's permissions, forms and their CSRF token).
 //! - [`filters`]: the page's filter form and URL, turned into the API's
 //!   listing parameters.
 //! - [`layout`]: the frame every page shares.
@@ -14,12 +17,16 @@
 //! from our own origin, no inline code, no framing); every value from the
 //! log is escaped by the templates.
 
+mod api_keys;
 mod assets;
 mod audit;
+pub mod console;
 pub mod filters;
 mod invitation;
 mod layout;
 mod login;
+mod members;
+mod projects;
 mod sso;
 
 use auditlog_domain::session::Session;
@@ -27,7 +34,7 @@ use auditlog_domain::{Org, Role};
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::http::auth::current_session;
@@ -42,12 +49,29 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
-        .route("/logout", axum::routing::post(login::logout))
+        .route("/logout", post(login::logout))
         .route("/invitation", get(invitation::form).post(invitation::submit))
-        .route("/sso/start", axum::routing::post(sso::start))
+        .route("/sso/start", post(sso::start))
         .route("/sso/callback", get(sso::callback))
         .route("/orgs/{org}/audit", get(audit::page))
         .route("/orgs/{org}/audit/entries/{id}", get(audit::entry))
+        .route("/orgs/{org}/members", get(members::page).post(members::add))
+        .route("/orgs/{org}/members/{email}/role", post(members::change_role))
+        .route(
+            "/orgs/{org}/members/{email}/remove",
+            get(members::confirm_remove).post(members::remove),
+        )
+        .route("/orgs/{org}/api-keys", get(api_keys::page).post(api_keys::create))
+        .route(
+            "/orgs/{org}/api-keys/{prefix}/revoke",
+            get(api_keys::confirm_revoke).post(api_keys::revoke),
+        )
+        .route("/orgs/{org}/projects", get(projects::page).post(projects::create))
+        .route("/orgs/{org}/projects/{id}/rename", post(projects::rename))
+        .route(
+            "/orgs/{org}/projects/{id}/delete",
+            get(projects::confirm_delete).post(projects::delete),
+        )
         .route("/assets/{name}", get(assets::serve))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -69,7 +93,7 @@ pub enum Failure {
     SignIn {
         next: String,
     },
-    Page(Response),
+    Page(Box<Response>),
     Internal(ApiError, Option<String>),
 }
 
@@ -82,7 +106,7 @@ impl IntoResponse for Failure {
                     .finish();
                 Redirect::to(&format!("/login?{query}")).into_response()
             }
-            Failure::Page(resp) => resp,
+            Failure::Page(resp) => *resp,
             Failure::Internal(e, request_id) => {
                 tracing::error!(error = %e, "page failed");
                 layout::internal_error_page(request_id.as_deref())
@@ -124,12 +148,13 @@ impl Viewer {
             csrf_token: &self.session.csrf_token,
             orgs: &self.orgs,
             current,
+            page: "audit",
         }
     }
 }
 
 /// `/`: the first organization's Audit page, preferring one whose log the
-/// viewer may read.
+/// viewer may read; its Members page for those who may read none.
 async fn home(state: axum::extract::State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, Failure> {
     let viewer = Viewer::of(&state, &headers, &uri).await?;
     let best = viewer
@@ -138,7 +163,10 @@ async fn home(state: axum::extract::State<AppState>, headers: HeaderMap, uri: Ur
         .find(|(_, role)| matches!(role, Role::Owner | Role::Admin))
         .or(viewer.orgs.first());
     match best {
-        Some((org, _)) => Ok(Redirect::to(&format!("/orgs/{}/audit", org.slug)).into_response()),
+        Some((org, Role::Owner | Role::Admin)) => {
+            Ok(Redirect::to(&format!("/orgs/{}/audit", org.slug)).into_response())
+        }
+        Some((org, _)) => Ok(Redirect::to(&format!("/orgs/{}/members", org.slug)).into_response()),
         None => Ok(layout::message_page(
             StatusCode::OK,
             "No organization yet",

@@ -7,6 +7,7 @@ const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod auth;
 mod catalog;
+mod console;
 mod export;
 mod helpers;
 mod ingest;

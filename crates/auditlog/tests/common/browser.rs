@@ -173,3 +173,28 @@ fn axe_source() -> &'static str {
         std::fs::read_to_string(Path::new(AXE).join("node_modules/axe-core/axe.min.js")).expect("axe.min.js")
     })
 }
+
+/// Signs in through the form and waits for the page it leads to.
+pub async fn sign_in(c: &WebDriver, base: &str, (email, password): &(String, String)) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    continue_with_email(c, email).await;
+    set_field(c, "password", password).await;
+    click(c, "form button[type=submit]").await;
+    wait_until(
+        c,
+        "!location.pathname.startsWith('/login') && document.readyState === 'complete'",
+    )
+    .await;
+}
+
+/// Into cargo's scratch directory for integration tests (inside whatever
+/// target directory the build uses), and into `docs/` when asked.
+pub fn save_screenshot(name: &str, png: &[u8]) {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&target, png).unwrap();
+    eprintln!("screenshot: {}", target.display());
+    if std::env::var("AUDITLOG_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        std::fs::write(docs.join(name), png).unwrap();
+    }
+}

@@ -2,13 +2,13 @@
 //! `DELETE …/api-keys/{prefix}` (revoke). The secret is in the creation
 //! answer and nowhere else, ever.
 
-use auditlog_domain::Timestamp;
 use auditlog_domain::api_key::{self, KeyPrefix, Scope};
 use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::member::display_name;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::{ApiKeyRecord, NewApiKey};
+use auditlog_domain::{SubmittedBy, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -33,6 +33,9 @@ pub struct KeyView {
     /// Recorded at most once an hour.
     last_used_at: Option<Timestamp>,
     revoked_at: Option<Timestamp>,
+    /// The credential that created it; absent for keys made before the
+    /// service kept it.
+    created_by: Option<SubmittedBy>,
 }
 
 fn key_view(k: &ApiKeyRecord) -> KeyView {
@@ -43,6 +46,7 @@ fn key_view(k: &ApiKeyRecord) -> KeyView {
         created_at: k.created_at,
         last_used_at: k.last_used_at,
         revoked_at: k.revoked_at,
+        created_by: k.created_by.clone(),
     }
 }
 
@@ -54,13 +58,13 @@ pub struct Keys {
 /// A new key, with its secret: shown this once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
-    prefix: KeyPrefix,
-    name: String,
-    scopes: Vec<Scope>,
+    pub(crate) prefix: KeyPrefix,
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<Scope>,
     created_at: Timestamp,
     /// The secret, for `Authorization: Bearer …`; it is not stored and
     /// cannot be shown again.
-    key: String,
+    pub(crate) key: String,
 }
 
 fn key_resource(prefix: &KeyPrefix, name: &str) -> Resource {
@@ -130,15 +134,27 @@ pub async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let req: NewKey = body::parse(raw, state.config.max_body_bytes)?;
-    let mut scopes = req.scopes;
+    Ok((
+        StatusCode::CREATED,
+        Json(create_key(&state, &principal, &req.name, req.scopes).await?),
+    ))
+}
+
+/// Creates a key named `name` with `scopes` the caller holds, recorded as
+/// `api_key.created`: the API's and the console's way in.
+pub async fn create_key(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+    mut scopes: Vec<Scope>,
+) -> Result<CreatedKey, ApiError> {
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
         return Err(ApiError::invalid("scopes", "empty", "a key needs at least one scope"));
     }
     principal.authorize(Action::CreateKey { scopes: scopes.clone() })?;
-    let name =
-        display_name("name", &req.name, 100).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
+    let name = display_name("name", name, 100).map_err(|e| ApiError::invalid("name", "invalid_name", e.to_string()))?;
     let key = api_key::generate();
     let now = state.clock.now();
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
@@ -154,18 +170,16 @@ pub async fn create(
         name: name.clone(),
         scopes: scopes.clone(),
         hash: key.hash.clone(),
+        created_by: Some(principal.submitted_by()),
     };
-    commit(&state, &principal, vec![Change::CreateKey(new)], vec![entry]).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            prefix: key.prefix,
-            name,
-            scopes,
-            created_at: now,
-            key: key.secret,
-        }),
-    ))
+    commit(state, principal, vec![Change::CreateKey(new)], vec![entry]).await?;
+    Ok(CreatedKey {
+        prefix: key.prefix,
+        name,
+        scopes,
+        created_at: now,
+        key: key.secret,
+    })
 }
 
 /// Revokes a key at once.
@@ -190,9 +204,16 @@ pub async fn revoke(
     principal: Principal,
     Path((_, prefix)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    revoke_key(&state, &principal, &prefix).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes the organization's active key `prefix`, recorded as
+/// `api_key.revoked`.
+pub async fn revoke_key(state: &AppState, principal: &Principal, prefix: &str) -> Result<(), ApiError> {
     principal.authorize(Action::RevokeKey)?;
     let not_found = || ApiError::NotFound(format!("no active API key {prefix:?} in this organization"));
-    let prefix = KeyPrefix::parse(&prefix).ok_or_else(not_found)?;
+    let prefix = KeyPrefix::parse(prefix).ok_or_else(not_found)?;
     let key = state
         .store
         .api_key(&prefix)
@@ -206,7 +227,7 @@ pub async fn revoke(
         at: state.clock.now(),
     };
     let what = key_resource(&key.prefix, &key.name);
-    record_change(&state, &principal, change, "api_key.revoked", what, details).await?;
+    record_change(state, principal, change, "api_key.revoked", what, details).await?;
     state.keys.forget(key.prefix.as_str());
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -329,11 +329,11 @@ async fn reset(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Issued {
     /// The single-use token, shown only now: pass it on to the person.
-    token: String,
+    pub(crate) token: String,
     /// The page where the person accepts it, relative to the service's
     /// address.
-    accept_url: String,
-    expires_at: Timestamp,
+    pub(crate) accept_url: String,
+    pub(crate) expires_at: Timestamp,
 }
 
 impl Issued {

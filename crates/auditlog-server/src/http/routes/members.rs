@@ -84,9 +84,9 @@ pub struct MemberChanged {
 /// account already or not.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Invited {
-    email: String,
-    role: Role,
-    invitation: Issued,
+    pub(crate) email: String,
+    pub(crate) role: Role,
+    pub(crate) invitation: Issued,
 }
 
 /// Invites a person with a role; only owners invite owners. The person
@@ -121,7 +121,15 @@ pub async fn add(
             "adding a member never sets a password: the person sets their own with the invitation this returns",
         ));
     }
-    let email = normalise_email(&req.email).map_err(|e| ApiError::invalid("email", "invalid_email", e.to_string()))?;
+    let invited = invite(&state, &principal, &req.email, req.role).await?;
+    Ok((StatusCode::CREATED, Json(invited)))
+}
+
+/// Invites `email` with `role`, recorded as `organization.member_invited`:
+/// the API's and the console's way in.
+pub async fn invite(state: &AppState, principal: &Principal, email: &str, role: Role) -> Result<Invited, ApiError> {
+    principal.authorize(Action::AddMember { role })?;
+    let email = normalise_email(email).map_err(|e| ApiError::invalid("email", "invalid_email", e.to_string()))?;
     if state.store.member(principal.org.id, &email).await?.is_some() {
         return Err(ApiError::Conflict {
             code: "conflict",
@@ -133,7 +141,7 @@ pub async fn add(
         principal.org.id,
         InvitationKind::Join,
         &email,
-        req.role,
+        role,
         &principal.actor().id,
         now,
         state.config.invitation_ttl_ms,
@@ -142,18 +150,15 @@ pub async fn add(
         now,
         "organization.member_invited",
         member_resource(&email),
-        json!({"member": email, "role": req.role, "expires_at": inv.expires_at}),
+        json!({"member": email, "role": role, "expires_at": inv.expires_at}),
     );
     let invitation = Issued::new(token, &inv);
-    commit(&state, &principal, vec![Change::Invite(inv)], vec![entry]).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Invited {
-            email,
-            role: req.role,
-            invitation,
-        }),
-    ))
+    commit(state, principal, vec![Change::Invite(inv)], vec![entry]).await?;
+    Ok(Invited {
+        email,
+        role,
+        invitation,
+    })
 }
 
 async fn existing(state: &AppState, principal: &Principal, email: &str) -> Result<(String, Role), ApiError> {
@@ -204,23 +209,34 @@ pub async fn change_role(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MemberChanged>, ApiError> {
     let req: RolePatch = body::parse(raw, state.config.max_body_bytes)?;
-    let (email, from) = existing(&state, &principal, &email).await?;
-    principal.authorize(Action::ChangeRole { from, to: req.role })?;
-    if from != req.role {
+    Ok(Json(set_role(&state, &principal, &email, req.role).await?))
+}
+
+/// Gives member `email` the role `to`, recorded as
+/// `organization.member_role_changed` unless it is theirs already.
+pub async fn set_role(
+    state: &AppState,
+    principal: &Principal,
+    email: &str,
+    to: Role,
+) -> Result<MemberChanged, ApiError> {
+    let (email, from) = existing(state, principal, email).await?;
+    principal.authorize(Action::ChangeRole { from, to })?;
+    if from != to {
         let entry = principal.entry(
             state.clock.now(),
             "organization.member_role_changed",
             member_resource(&email),
-            json!({"member": email, "old_role": from, "new_role": req.role}),
+            json!({"member": email, "old_role": from, "new_role": to}),
         );
         let change = Change::SetRole {
             email: email.clone(),
             from,
-            to: req.role,
+            to,
         };
-        commit(&state, &principal, vec![change], vec![entry]).await?;
+        commit(state, principal, vec![change], vec![entry]).await?;
     }
-    Ok(Json(MemberChanged { email, role: req.role }))
+    Ok(MemberChanged { email, role: to })
 }
 
 /// Removes a member; the last owner stays.
@@ -245,7 +261,14 @@ pub async fn remove(
     principal: Principal,
     Path((_, email)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (email, role) = existing(&state, &principal, &email).await?;
+    remove_member(&state, &principal, &email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes member `email`, recorded as `organization.member_removed`, with
+/// `session.ended` when that cuts off sessions of theirs.
+pub async fn remove_member(state: &AppState, principal: &Principal, email: &str) -> Result<(), ApiError> {
+    let (email, role) = existing(state, principal, email).await?;
     principal.authorize(Action::RemoveMember { role })?;
     let now = state.clock.now();
     let mut entries = vec![principal.entry(
@@ -264,8 +287,8 @@ pub async fn remove(
             json!({"member": email, "reason": "member_removed", "sessions": live}),
         ));
     }
-    commit(&state, &principal, vec![Change::RemoveMember { email, role }], entries).await?;
-    Ok(StatusCode::NO_CONTENT)
+    commit(state, principal, vec![Change::RemoveMember { email, role }], entries).await?;
+    Ok(())
 }
 
 /// A reset as issued to the owner, to pass on to the member.

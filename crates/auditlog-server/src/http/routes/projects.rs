@@ -93,11 +93,19 @@ pub async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     let req: ProjectInput = body::parse(raw, state.config.max_body_bytes)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(create_project(&state, &principal, &req.name).await?),
+    ))
+}
+
+/// Creates a project named `raw_name`, recorded as `project.created`.
+pub async fn create_project(state: &AppState, principal: &Principal, raw_name: &str) -> Result<Project, ApiError> {
     principal.authorize(Action::ManageProjects)?;
     let now = state.clock.now();
     let project = Project {
         id: new_id(),
-        name: name(&req.name)?,
+        name: name(raw_name)?,
         created_at: now,
     };
     let entry = principal.entry(
@@ -107,13 +115,13 @@ pub async fn create(
         json!({"name": project.name}),
     );
     commit(
-        &state,
-        &principal,
+        state,
+        principal,
         vec![Change::CreateProject(project.clone())],
         vec![entry],
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(project)))
+    Ok(project)
 }
 
 async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Project, ApiError> {
@@ -149,9 +157,20 @@ pub async fn rename(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Project>, ApiError> {
     let req: ProjectInput = body::parse(raw, state.config.max_body_bytes)?;
+    Ok(Json(rename_project(&state, &principal, &id, &req.name).await?))
+}
+
+/// Renames project `id`, recorded as `project.renamed` unless the name is
+/// the same.
+pub async fn rename_project(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    raw_name: &str,
+) -> Result<Project, ApiError> {
     principal.authorize(Action::ManageProjects)?;
-    let mut project = existing(&state, &principal, &id).await?;
-    let new = name(&req.name)?;
+    let mut project = existing(state, principal, id).await?;
+    let new = name(raw_name)?;
     if new != project.name {
         let entry = principal.entry(
             state.clock.now(),
@@ -167,10 +186,10 @@ pub async fn rename(
             old: project.name.clone(),
             new: new.clone(),
         };
-        commit(&state, &principal, vec![change], vec![entry]).await?;
+        commit(state, principal, vec![change], vec![entry]).await?;
         project.name = new;
     }
-    Ok(Json(project))
+    Ok(project)
 }
 
 /// Deletes a project.
@@ -195,10 +214,16 @@ pub async fn delete(
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    delete_project(&state, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes project `id`, recorded as `project.deleted`.
+pub async fn delete_project(state: &AppState, principal: &Principal, id: &str) -> Result<(), ApiError> {
     principal.authorize(Action::ManageProjects)?;
-    let project = existing(&state, &principal, &id).await?;
+    let project = existing(state, principal, id).await?;
     let (what, details) = (resource(&project), json!({"name": project.name}));
     let change = Change::DeleteProject { id: project.id };
-    record_change(&state, &principal, change, "project.deleted", what, details).await?;
-    Ok(StatusCode::NO_CONTENT)
+    record_change(state, principal, change, "project.deleted", what, details).await?;
+    Ok(())
 }

@@ -200,4 +200,23 @@
   }
 
   localTimes(document);
+
+  // One-time secrets: a copy button where the browser lets us write to the
+  // clipboard; the value stays selectable by hand everywhere else.
+  if (navigator.clipboard) {
+    document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", async function () {
+        var source = document.querySelector(button.getAttribute("data-copy"));
+        if (!source) return;
+        var text = source.value !== undefined ? source.value : source.href;
+        try {
+          await navigator.clipboard.writeText(text);
+          button.textContent = "Copied";
+        } catch (e) {
+          button.textContent = "Copy failed: select and copy by hand";
+        }
+      });
+    });
+  }
 })();

@@ -1,0 +1,248 @@
+//! What every page of one organization shares: who is looking and with
+//! which role, what that role may do (and why not), and the forms' way in.
+//!
+//! A form post acts as the signed-in person through the same functions as
+//! the JSON API (`http::routes::*`), so it is authorized by the same rules
+//! and recorded as the same events, with `submitted_by` naming the session.
+//! Every form carries the session's CSRF token in a hidden field, checked
+//! here in constant time; the Origin guard in front of every route has
+//! already refused posts from other sites.
+
+use auditlog_domain::permissions::{self, Action, Authority};
+use auditlog_domain::{Org, Role};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use subtle::ConstantTimeEq;
+
+use super::layout::{self, Nav, message_page};
+use super::{Failure, Viewer, request_id};
+use crate::http::auth::{Credential, Principal};
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+
+/// A signed-in member looking at one of their organizations.
+pub struct OrgPage {
+    pub viewer: Viewer,
+    pub org: Org,
+    pub role: Role,
+}
+
+impl OrgPage {
+    /// The page of organization `slug` for the person signed in; a page
+    /// that says why not when they are not a member or their session may
+    /// not reach it.
+    pub async fn load(
+        state: &crate::http::state::AppState,
+        headers: &HeaderMap,
+        uri: &Uri,
+        slug: &str,
+    ) -> Result<Self, Failure> {
+        let viewer = Viewer::of(state, headers, uri).await?;
+        let Some((org, role)) = viewer.orgs.iter().find(|(o, _)| o.slug == slug).cloned() else {
+            return Err(Failure::Page(Box::new(message_page(
+                StatusCode::NOT_FOUND,
+                "Organization not found",
+                Some(&viewer.nav(None)),
+                html! {
+                    p { "There is no organization " code { (slug) } " that you are a member of." }
+                    p { a href="/" { "Go to your organizations" } }
+                },
+            ))));
+        };
+        if !auditlog_domain::sso::admits(&org, role, viewer.session.origin) {
+            return Err(Failure::Page(Box::new(message_page(
+                StatusCode::FORBIDDEN,
+                "Single sign-on required",
+                Some(&viewer.nav(None)),
+                html! {
+                    p { strong { (org.name) } " accepts only sessions begun through its single sign-on." }
+                    p { a href="/login" { "Sign in through its identity provider" } }
+                },
+            ))));
+        }
+        Ok(Self { viewer, org, role })
+    }
+
+    /// The page for a form post: signed in, a member, and the form's CSRF
+    /// token the session's. `back` is where a signed-out person returns to
+    /// after signing in (the page the form was on).
+    pub async fn acting(
+        state: &crate::http::state::AppState,
+        headers: &HeaderMap,
+        back: &str,
+        slug: &str,
+        form: &PostedForm,
+    ) -> Result<Self, Failure> {
+        let uri: Uri = back.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        let page = Self::load(state, headers, &uri, slug).await?;
+        let sent = form.get("csrf_token");
+        if bool::from(sent.as_bytes().ct_eq(page.viewer.session.csrf_token.as_bytes())) {
+            Ok(page)
+        } else {
+            Err(Failure::Page(Box::new(message_page(
+                StatusCode::FORBIDDEN,
+                "Refused",
+                Some(&page.nav("")),
+                html! {
+                    p { "This form did not carry your session's token, so it was not accepted. Open the page again and retry." }
+                    p { a href=(back) { "Back" } }
+                },
+            ))))
+        }
+    }
+
+    pub fn slug(&self) -> &str {
+        &self.org.slug
+    }
+
+    pub fn csrf_token(&self) -> &str {
+        &self.viewer.session.csrf_token
+    }
+
+    /// `Ok` when the viewer's role allows `action`, otherwise the reason,
+    /// for a control shown disabled.
+    pub fn may(&self, action: &Action) -> Result<(), String> {
+        permissions::check(&Authority::User(self.role), action).map_err(|d| d.message)
+    }
+
+    /// The viewer, as the API's functions take a caller.
+    pub fn principal(&self, ctx: RequestContext) -> Principal {
+        Principal {
+            org: self.org.clone(),
+            authority: Authority::User(self.role),
+            credential: Credential::Session(self.viewer.session.clone()),
+            ctx,
+        }
+    }
+
+    /// The sidebar, with `page` (such as `members`) marked as current.
+    pub fn nav(&self, page: &'static str) -> Nav<'_> {
+        Nav {
+            page,
+            ..self.viewer.nav(Some(&self.org.slug))
+        }
+    }
+
+    /// The page that says the viewer's role cannot see `what`, or `Ok`.
+    pub fn require(&self, action: &Action, what: &str) -> Result<(), Failure> {
+        let Err(reason) = self.may(action) else {
+            return Ok(());
+        };
+        Err(Failure::Page(Box::new(message_page(
+            StatusCode::FORBIDDEN,
+            &format!("You cannot open {what}"),
+            Some(&self.nav("")),
+            html! {
+                p { (reason) ". Your role in " strong { (self.org.name) } " is " strong { (self.role.as_str()) } "." }
+                p { "Ask an owner or admin of " (self.org.name) " if you need access." }
+            },
+        ))))
+    }
+
+    /// The page that says the object a link named is not there.
+    pub fn not_found(&self, message: &str, back: &str) -> Failure {
+        Failure::Page(Box::new(message_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            Some(&self.nav("")),
+            html! { p { (message) } p { a href=(back) { "Back" } } },
+        )))
+    }
+
+    /// A whole page of this organization.
+    pub fn render(&self, status: StatusCode, title: &str, page: &'static str, main: Markup) -> Response {
+        let mut resp = (status, layout::page(title, Some(&self.nav(page)), main)).into_response();
+        no_store(&mut resp);
+        resp
+    }
+
+    /// The hidden field every form of this page carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf_token" value=(self.csrf_token()); }
+    }
+}
+
+/// Pages that show a secret once, or a person's own data, are not kept by
+/// the browser's cache.
+fn no_store(resp: &mut Response) {
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+}
+
+/// A form post's fields, decoded.
+pub struct PostedForm(Vec<(String, String)>);
+
+impl PostedForm {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of field `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of field `name` (checkboxes).
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What an action's answer tells the page above its table.
+pub enum Outcome {
+    Done(Markup),
+    Refused(String),
+}
+
+impl Outcome {
+    pub fn refused(e: &ApiError) -> (StatusCode, Self) {
+        let (status, message) = e.for_people();
+        (status, Outcome::Refused(message))
+    }
+
+    pub fn show(&self) -> Markup {
+        match self {
+            Outcome::Done(what) => html! { div.notice role="status" { (what) } },
+            Outcome::Refused(why) => html! {
+                div.alert role="alert" { p { strong { "Not done: " } (why) } }
+            },
+        }
+    }
+}
+
+/// An action's answer: the refusals a person can act on shown on the
+/// page; our own failures as the error page.
+pub fn outcome(result: Result<Markup, ApiError>, headers: &HeaderMap) -> Result<(StatusCode, Outcome), Failure> {
+    match result {
+        Ok(done) => Ok((StatusCode::OK, Outcome::Done(done))),
+        Err(e @ (ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Timeout(_))) => {
+            Err(Failure::Internal(e, request_id(headers)))
+        }
+        Err(e) => Ok(Outcome::refused(&e)),
+    }
+}
+
+/// The Audit page filtered to one object's entries.
+pub fn trail_href(slug: &str, resource_type: &str, resource_id: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("resource_type", resource_type)
+        .append_pair("resource_id", resource_id)
+        .finish();
+    format!("/orgs/{slug}/audit?{query}")
+}
+
+/// A control the viewer's role cannot use: shown disabled, with why.
+pub fn disabled_because(reason: &str) -> Markup {
+    html! { span.muted.reason { (reason) } }
+}
+
+/// A path segment of ours: what a person typed (an email) made safe to put
+/// in a URL.
+pub fn segment(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

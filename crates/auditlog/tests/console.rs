@@ -1,0 +1,267 @@
+//! The management pages in real Chromium against `auditlog demo`: a
+//! member sees only what a member may do; the owner invites a person,
+//! changes a role and removes a member, creates a key (shown once, with a
+//! copy button) and revokes it, and creates, renames and deletes a project
+//! with the keyboard alone. Each change is checked in the log through the
+//! API; axe-core finds no violation on any page, at full width or 375 px.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`, like `browser.rs`.
+
+mod common;
+
+use common::browser::*;
+use common::demo::Demo;
+
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use thirtyfour::{By, Key, WebDriver};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium() {
+    let Some(tools) = tools() else { return };
+    auditlog_server::init_tls();
+    let demo = Demo::start();
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(&tools, downloads.path()).await;
+    let outcome = std::panic::AssertUnwindSafe(steps(&c, &demo)).catch_unwind().await;
+    let _ = c.quit().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn steps(c: &WebDriver, demo: &Demo) {
+    a_member_sees_what_a_member_may_do(c, demo).await;
+    c.goto(&format!("{}/orgs/acme/members", demo.base)).await.unwrap();
+    click(c, "form.signout button").await;
+    wait_until(c, "location.pathname === '/login'").await;
+    sign_in(c, &demo.base, &demo.owner).await;
+    members(c, demo).await;
+    api_keys(c, demo).await;
+    projects_by_keyboard(c, demo).await;
+    narrow(c, demo).await;
+}
+
+/// The newest entry of `event`, through the API.
+async fn newest(demo: &Demo, event: &str) -> Value {
+    let page = demo
+        .api(&format!("/v1/orgs/acme/audit/events?event={event}&limit=1"))
+        .await;
+    page["entries"][0].clone()
+}
+
+fn assert_by(entry: &Value, email: &str) {
+    assert_eq!(entry["actor"]["id"], email, "{entry}");
+    assert_eq!(
+        entry["submitted_by"],
+        json!({"kind": "session", "id": email}),
+        "{entry}"
+    );
+}
+
+/// Waits for the page a form post answered with.
+async fn submitted(c: &WebDriver, css: &str) {
+    js(c, "window.__before = true; return 1;").await;
+    click(c, css).await;
+    wait_until(c, "!window.__before && document.readyState === 'complete'").await;
+}
+
+async fn text(c: &WebDriver, css: &str) -> String {
+    c.find(By::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+async fn a_member_sees_what_a_member_may_do(c: &WebDriver, demo: &Demo) {
+    sign_in(c, &demo.base, &demo.member).await;
+    assert_eq!(url(c).await.path(), "/orgs/acme/members", "a member starts on Members");
+    let nav = text(c, "nav[aria-label=Platform]").await;
+    assert!(!nav.contains("Audit") && nav.contains("API keys"), "{nav}");
+    assert!(text(c, "#add-member").await.contains("Inviting people:"));
+    assert_accessible(c, "Members as a member").await;
+    c.goto(&format!("{}/orgs/acme/api-keys", demo.base)).await.unwrap();
+    let disabled = js(
+        c,
+        "return Array.from(document.querySelectorAll('input[name=scope]')).map(i => [i.value, i.disabled]);",
+    )
+    .await;
+    assert_eq!(
+        disabled,
+        json!([["audit:write", false], ["audit:read", true], ["admin", true]])
+    );
+    assert!(
+        js(c, "return document.querySelectorAll('a[href$=\"/revoke\"]').length;").await == json!(0),
+        "a member revokes nothing"
+    );
+    assert_accessible(c, "API keys as a member").await;
+}
+
+async fn members(c: &WebDriver, demo: &Demo) {
+    let owner = &demo.owner.0;
+    c.goto(&format!("{}/orgs/acme/members", demo.base)).await.unwrap();
+    save_screenshot("console-members.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "Members").await;
+
+    set_field(c, "new-email", "li.wei@acme.com").await;
+    js(c, "document.getElementById('new-role').value = 'admin'; return 1;").await;
+    submitted(c, "#add-member button[type=submit]").await;
+    let link = js(
+        c,
+        "return document.getElementById('invitation-link').getAttribute('href');",
+    )
+    .await;
+    assert!(link.as_str().unwrap().starts_with("/invitation?token="), "{link}");
+    assert_accessible(c, "an invitation shown once").await;
+    let invited = newest(demo, "organization.member_invited").await;
+    assert_by(&invited, owner);
+    assert_eq!(invited["details"]["member"], "li.wei@acme.com");
+
+    let member = &demo.member.0;
+    let form = format!("form[action='/orgs/acme/members/{}/role']", member.replace('@', "%40"));
+    js(
+        c,
+        &format!("document.querySelector(\"{form} select\").value = 'viewer'; return 1;"),
+    )
+    .await;
+    submitted(c, &format!("{form} button")).await;
+    assert!(text(c, "[role=status]").await.contains("is now viewer"));
+    let changed = newest(demo, "organization.member_role_changed").await;
+    assert_by(&changed, owner);
+    assert_eq!(changed["details"]["new_role"], "viewer");
+
+    click(
+        c,
+        &format!("a[href='/orgs/acme/members/{}/remove']", member.replace('@', "%40")),
+    )
+    .await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Remove')").await;
+    assert_accessible(c, "the confirmation of a removal").await;
+    submitted(c, "form button.danger").await;
+    assert!(text(c, "[role=status]").await.contains("Removed"));
+    assert_by(&newest(demo, "organization.member_removed").await, owner);
+}
+
+async fn api_keys(c: &WebDriver, demo: &Demo) {
+    c.goto(&format!("{}/orgs/acme/api-keys", demo.base)).await.unwrap();
+    assert_accessible(c, "API keys").await;
+    set_field(c, "key-name", "reporting").await;
+    click(c, "#scope-audit-read").await;
+    submitted(c, "#create-key button[type=submit]").await;
+    let secret = js(c, "return document.getElementById('new-key').value;").await;
+    let secret = secret.as_str().unwrap().to_owned();
+    assert!(secret.starts_with("lqt_"), "{secret}");
+    assert_eq!(
+        js(c, "return document.querySelector('button.copy').hidden;").await,
+        json!(false),
+        "the copy button shows where the clipboard can be written"
+    );
+    save_screenshot("console-api-key-created.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "a key shown once").await;
+    let created = newest(demo, "api_key.created").await;
+    assert_by(&created, &demo.owner.0);
+    assert_eq!(created["details"]["scopes"], json!(["audit:write", "audit:read"]));
+    let prefix = created["details"]["prefix"].as_str().unwrap().to_owned();
+    assert_eq!(key_status(demo, &secret).await, 200);
+
+    c.goto(&format!("{}/orgs/acme/api-keys", demo.base)).await.unwrap();
+    assert!(
+        !js(c, "return document.body.innerHTML;")
+            .await
+            .as_str()
+            .unwrap()
+            .contains(&secret)
+    );
+    click(c, &format!("a[href='/orgs/acme/api-keys/{prefix}/revoke']")).await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Revoke')").await;
+    assert_accessible(c, "the confirmation of a revocation").await;
+    submitted(c, "form button.danger").await;
+    assert_by(&newest(demo, "api_key.revoked").await, &demo.owner.0);
+    assert_eq!(key_status(demo, &secret).await, 401, "the revoked key is refused");
+}
+
+async fn key_status(demo: &Demo, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/v1/orgs/acme/audit/events?limit=1", demo.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Tab until the element with `id` has the focus.
+async fn tab_to(c: &WebDriver, id: &str) {
+    for _ in 0..60 {
+        if js(c, "return document.activeElement && document.activeElement.id;").await == json!(id) {
+            return;
+        }
+        c.active_element().await.unwrap().send_keys(Key::Tab).await.unwrap();
+    }
+    panic!("#{id} is not reachable with Tab");
+}
+
+async fn projects_by_keyboard(c: &WebDriver, demo: &Demo) {
+    c.goto(&format!("{}/orgs/acme/projects", demo.base)).await.unwrap();
+    tab_to(c, "project-name").await;
+    let field = c.active_element().await.unwrap();
+    field.send_keys("Made by keyboard").await.unwrap();
+    js(c, "window.__before = true; return 1;").await;
+    field.send_keys(Key::Enter).await.unwrap();
+    wait_until(c, "!window.__before && document.readyState === 'complete'").await;
+    assert!(text(c, "[role=status]").await.contains("Made by keyboard"));
+    let created = newest(demo, "project.created").await;
+    assert_by(&created, &demo.owner.0);
+    let id = created["resource"]["id"].as_str().unwrap().to_owned();
+    save_screenshot("console-projects.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "Projects").await;
+
+    tab_to(c, &format!("name-{id}")).await;
+    let field = c.active_element().await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("Renamed by keyboard").await.unwrap();
+    js(c, "window.__before = true; return 1;").await;
+    field.send_keys(Key::Enter).await.unwrap();
+    wait_until(c, "!window.__before && document.readyState === 'complete'").await;
+    assert_eq!(
+        newest(demo, "project.renamed").await["details"]["new_name"],
+        "Renamed by keyboard"
+    );
+
+    // Delete: Tab to its link, Enter, then Tab to the confirmation's button.
+    let delete = format!("a[href='/orgs/acme/projects/{id}/delete']");
+    js(
+        c,
+        &format!("document.querySelector(\"{delete}\").id = 'delete-link'; return 1;"),
+    )
+    .await;
+    tab_to(c, "delete-link").await;
+    c.active_element().await.unwrap().send_keys(Key::Enter).await.unwrap();
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Delete')").await;
+    js(
+        c,
+        "document.querySelector('form button.danger').id = 'confirm'; window.__before = true; return 1;",
+    )
+    .await;
+    tab_to(c, "confirm").await;
+    c.active_element().await.unwrap().send_keys(Key::Enter).await.unwrap();
+    wait_until(c, "!window.__before && document.readyState === 'complete'").await;
+    assert_by(&newest(demo, "project.deleted").await, &demo.owner.0);
+}
+
+async fn narrow(c: &WebDriver, demo: &Demo) {
+    c.set_window_rect(0, 0, 375, 800).await.unwrap();
+    for page in ["members", "api-keys", "projects"] {
+        c.goto(&format!("{}/orgs/acme/{page}", demo.base)).await.unwrap();
+        assert_eq!(
+            js(
+                c,
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+            )
+            .await,
+            json!(true),
+            "{page} fits 375 px"
+        );
+        assert_accessible(c, &format!("{page} at 375 px")).await;
+    }
+    save_screenshot("console-members-375.png", &c.screenshot_as_png().await.unwrap());
+    c.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+}
