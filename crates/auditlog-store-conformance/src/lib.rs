@@ -1689,12 +1689,19 @@ pub async fn deliveries_are_claimed_leased_and_recorded(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
-    let again = store.retry_delivery(a.id, &id, now).await.unwrap();
+    assert!(
+        matches!(
+            store.retry_delivery(a.id, "wh_other", &id, now).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "not another endpoint's"
+    );
+    let again = store.retry_delivery(a.id, "wh_1", &id, now).await.unwrap();
     assert_eq!(again.status, DeliveryStatus::Pending);
     assert_eq!(store.claim_deliveries(now, lease, 10).await.unwrap().len(), 1);
     let other = org(store, "globex").await;
     assert!(
-        store.retry_delivery(other.id, &id, now).await.is_err(),
+        store.retry_delivery(other.id, "wh_1", &id, now).await.is_err(),
         "not another organization's"
     );
 }

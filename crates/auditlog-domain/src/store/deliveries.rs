@@ -146,8 +146,16 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// An endpoint's deliveries, newest first.
     async fn deliveries(&self, org: OrgId, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Makes a delivery due now again, whatever its state.
-    async fn retry_delivery(&self, org: OrgId, delivery_id: &str, now: Timestamp) -> Result<Delivery, StoreError>;
+    /// Makes delivery `delivery_id` of endpoint `webhook_id` due now again,
+    /// whatever its state; `NotFound` when the endpoint has no such
+    /// delivery.
+    async fn retry_delivery(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Delivery, StoreError>;
 
     /// Waits for a sign that deliveries were written by any process sharing
     /// the database: returns once more than `seen` signs were given since

@@ -112,17 +112,23 @@ impl DeliveryStore for PostgresStore {
         .collect()
     }
 
-    async fn retry_delivery(&self, org: OrgId, delivery_id: &str, now: Timestamp) -> Result<Delivery, StoreError> {
-        let id = delivery_id.to_owned();
-        db::transaction(&self.inner.pool, id, move |tx, id| {
+    async fn retry_delivery(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Delivery, StoreError> {
+        let ids = (webhook_id.to_owned(), delivery_id.to_owned());
+        db::transaction(&self.inner.pool, ids, move |tx, (hook, id)| {
             Box::pin(async move {
                 let row = db::query_opt(
                     tx,
                     &format!(
-                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3 WHERE org_id = $1 AND id = $2 \
-                         RETURNING {DELIVERY_COLUMNS}"
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = $3 \
+                         WHERE org_id = $1 AND id = $2 AND webhook_id = $4 RETURNING {DELIVERY_COLUMNS}"
                     ),
-                    &[&org.0, &id, &now.millis()],
+                    &[&org.0, &id, &now.millis(), &hook],
                 )
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;

@@ -212,18 +212,27 @@ impl WebhookClient {
             .send()
             .await;
         match resp {
-            Ok(r) => {
+            Ok(mut r) => {
                 let status = r.status().as_u16();
                 let retry_after_secs = r
                     .headers()
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok());
+                let latency_ms = started.elapsed().as_millis() as u64;
+                let error = if (200..300).contains(&status) {
+                    None
+                } else {
+                    Some(match excerpt(&mut r).await {
+                        text if text.is_empty() => format!("HTTP {status}"),
+                        text => format!("HTTP {status}: {text}"),
+                    })
+                };
                 Sent {
                     status: Some(status),
                     retry_after_secs,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                    error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+                    latency_ms,
+                    error,
                 }
             }
             Err(e) if e.is_timeout() => failed("timed out".into(), started),
@@ -239,4 +248,27 @@ impl WebhookClient {
             }
         }
     }
+}
+
+/// How much of a refusing receiver's answer is kept, in characters.
+const EXCERPT_CHARS: usize = 200;
+
+/// The start of a refusal's body, as one line of text: what the receiver
+/// said is often the quickest way to see why it refused. At most a few
+/// hundred bytes are read, within the client's timeout.
+async fn excerpt(resp: &mut reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < EXCERPT_CHARS * 4 {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(EXCERPT_CHARS)
+        .collect();
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -63,7 +63,14 @@ async fn handle(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Res
         Behaviour::TooManyRequests { retry_after_secs } => (429, Some(retry_after_secs)),
     };
     let _ = s.tx.send(Received { headers, body, status });
-    let mut resp = StatusCode::from_u16(status).unwrap().into_response();
+    // A refusal says why, as receivers often do, for the delivery log's
+    // excerpt of the answer.
+    let said = if (200..300).contains(&status) {
+        String::new()
+    } else {
+        format!("receiver says no: {status}")
+    };
+    let mut resp = (StatusCode::from_u16(status).unwrap(), said).into_response();
     if let Some(secs) = extra {
         resp.headers_mut().insert("retry-after", secs.into());
     }

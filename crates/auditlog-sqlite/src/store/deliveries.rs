@@ -140,16 +140,22 @@ impl DeliveryStore for SqliteStore {
         .await
     }
 
-    async fn retry_delivery(&self, org: OrgId, delivery_id: &str, now: Timestamp) -> Result<Delivery, StoreError> {
-        let id = delivery_id.to_owned();
+    async fn retry_delivery(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Delivery, StoreError> {
+        let (hook, id) = (webhook_id.to_owned(), delivery_id.to_owned());
         self.write(move |conn| {
             conn.prepare_cached(&format!(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3 WHERE org_id = ?1 AND id = ?2 \
-                 RETURNING {}",
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3 \
+                 WHERE org_id = ?1 AND id = ?2 AND webhook_id = ?4 RETURNING {}",
                 rows::DELIVERY_COLUMNS
             ))
             .and_then(|mut s| {
-                s.query_row(params![org.0, id, now.millis()], |r| rows::delivery_at(r, 0))
+                s.query_row(params![org.0, id, now.millis(), hook], |r| rows::delivery_at(r, 0))
                     .optional()
             })
             .map_err(db_err)?
