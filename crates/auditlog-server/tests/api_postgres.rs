@@ -11,6 +11,8 @@ mod auth;
 mod catalog;
 #[path = "api/console.rs"]
 mod console;
+#[path = "api/console_webhooks.rs"]
+mod console_webhooks;
 #[path = "api/export.rs"]
 mod export;
 #[path = "api/helpers.rs"]

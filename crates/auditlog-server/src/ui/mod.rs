@@ -5,7 +5,8 @@
 //! - `invitation`: accepting an invitation or a password reset.
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
-//! - `members`, `api_keys`, `projects`: the rest of Platform, managed in
+//! - `members`, `api_keys`, `projects`, `webhooks` (one endpoint:
+//!   `webhook`): the rest of Platform, managed in
 //!   the browser through the API's own functions; [`console`] holds what
 //!   they share (the role's permissions, forms and their CSRF token).
 //! - [`filters`]: the page's filter form and URL, turned into the API's
@@ -28,6 +29,8 @@ mod login;
 mod members;
 mod projects;
 mod sso;
+mod webhook;
+mod webhooks;
 
 use auditlog_domain::session::Session;
 use auditlog_domain::{Org, Role};
@@ -68,6 +71,23 @@ pub fn router() -> Router<AppState> {
         )
         .route("/orgs/{org}/projects", get(projects::page).post(projects::create))
         .route("/orgs/{org}/projects/{id}/rename", post(projects::rename))
+        .route("/orgs/{org}/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/orgs/{org}/webhooks/{id}", get(webhook::page).post(webhook::save))
+        .route("/orgs/{org}/webhooks/{id}/test", post(webhook::test))
+        .route("/orgs/{org}/webhooks/{id}/enable", post(webhook::enable))
+        .route("/orgs/{org}/webhooks/{id}/disable", post(webhook::disable))
+        .route(
+            "/orgs/{org}/webhooks/{id}/rotate",
+            get(webhook::confirm_rotate).post(webhook::rotate),
+        )
+        .route(
+            "/orgs/{org}/webhooks/{id}/delete",
+            get(webhook::confirm_delete).post(webhook::delete),
+        )
+        .route(
+            "/orgs/{org}/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhook::redeliver_one),
+        )
         .route(
             "/orgs/{org}/projects/{id}/delete",
             get(projects::confirm_delete).post(projects::delete),

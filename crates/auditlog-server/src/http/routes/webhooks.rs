@@ -10,7 +10,7 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::Delivery;
 use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS, Secret, message_id, payload_body};
-use auditlog_domain::{Entry, Timestamp};
+use auditlog_domain::{Entry, StoreError, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -32,7 +32,7 @@ const MAX_PATTERNS: usize = 50;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     #[schema(examples("wh_0123456789ab"))]
-    id: String,
+    pub(crate) id: String,
     url: String,
     description: String,
     /// Event patterns; empty means every event.
@@ -70,29 +70,29 @@ pub struct Webhooks {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
-    webhook: WebhookView,
+    pub(crate) webhook: WebhookView,
     /// The Standard Webhooks signing secret (`whsec_…`).
-    secret: String,
+    pub(crate) secret: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RotatedSecret {
     id: String,
     /// The new signing secret (`whsec_…`), shown this once.
-    secret: String,
+    pub(crate) secret: String,
     /// Until then deliveries are signed with both secrets.
-    previous_secret_valid_until: Timestamp,
+    pub(crate) previous_secret_valid_until: Timestamp,
 }
 
 /// What the receiver answered to a test message.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     /// It answered 2xx.
-    delivered: bool,
+    pub(crate) delivered: bool,
     /// Its HTTP status; absent when it could not be reached.
-    status: Option<u16>,
-    latency_ms: u64,
-    error: Option<String>,
+    pub(crate) status: Option<u16>,
+    pub(crate) latency_ms: u64,
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -170,7 +170,7 @@ fn description(raw: Option<String>) -> Result<String, ApiError> {
     Ok(d.trim().to_owned())
 }
 
-async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Endpoint, ApiError> {
+pub(crate) async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Endpoint, ApiError> {
     state
         .store
         .webhook(principal.org.id, id)
@@ -235,15 +235,15 @@ pub struct NewWebhook {
     /// `https://`, and not on a loopback or private network unless the
     /// operator allows it.
     #[schema(max_length = 2048)]
-    url: String,
+    pub(crate) url: String,
     #[schema(max_length = 500)]
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Event patterns (`api_key.*`); empty or absent means every event.
     #[serde(default)]
     #[schema(max_items = 50)]
-    events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// Default true.
-    enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// Creates an endpoint; the answer holds its signing secret, shown this
@@ -268,14 +268,27 @@ pub async fn create(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     let req: NewWebhook = body::parse(raw, state.config.max_body_bytes)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(create_webhook(&state, &principal, req).await?),
+    ))
+}
+
+/// Creates an endpoint, recorded as `webhook.created`; the answer holds its
+/// secret, the only time it exists in clear.
+pub async fn create_webhook(
+    state: &AppState,
+    principal: &Principal,
+    req: NewWebhook,
+) -> Result<CreatedWebhook, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let now = state.clock.now();
     let secret = Secret::generate();
     let endpoint = Endpoint {
         id: new_id(),
-        url: checked_url(&state, &req.url)?,
+        url: checked_url(state, &req.url)?,
         description: description(req.description)?,
-        events: patterns(&req.events, &state)?,
+        events: patterns(&req.events, state)?,
         enabled: req.enabled.unwrap_or(true),
         // Stored sealed; shown once, in clear, in this answer.
         secret: state.webhooks.seal(&secret),
@@ -291,19 +304,16 @@ pub async fn create(
         json!({"url": endpoint.url, "events": req.events, "enabled": endpoint.enabled}),
     );
     commit(
-        &state,
-        &principal,
+        state,
+        principal,
         vec![Change::CreateWebhook(endpoint.clone())],
         vec![entry],
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedWebhook {
-            webhook: endpoint_view(&endpoint),
-            secret: secret.to_whsec(),
-        }),
-    ))
+    Ok(CreatedWebhook {
+        webhook: endpoint_view(&endpoint),
+        secret: secret.to_whsec(),
+    })
 }
 
 /// What to change; what is absent stays as it is.
@@ -312,13 +322,13 @@ pub async fn create(
 #[schema(examples(json!({"events": ["api_key.*", "organization.*"], "enabled": true})))]
 pub struct WebhookPatch {
     #[schema(max_length = 2048)]
-    url: Option<String>,
+    pub(crate) url: Option<String>,
     #[schema(max_length = 500)]
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     #[schema(max_items = 50)]
-    events: Option<Vec<String>>,
+    pub(crate) events: Option<Vec<String>>,
     /// `false` disables the endpoint (recorded as `webhook.disabled`).
-    enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// Changes an endpoint.
@@ -346,10 +356,24 @@ pub async fn update(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let req: WebhookPatch = body::parse(raw, state.config.max_body_bytes)?;
+    Ok(Json(endpoint_view(
+        &update_webhook(&state, &principal, &id, req).await?,
+    )))
+}
+
+/// Changes endpoint `id`, recorded as `webhook.updated` (and
+/// `webhook.disabled` when it is switched off); unchanged, nothing is
+/// recorded. Returns the endpoint as it is now.
+pub async fn update_webhook(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    req: WebhookPatch,
+) -> Result<Endpoint, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let old = existing(&state, &principal, &id).await?;
+    let old = existing(state, principal, id).await?;
     let url = match &req.url {
-        Some(u) => checked_url(&state, u)?,
+        Some(u) => checked_url(state, u)?,
         None => old.url.clone(),
     };
     let description = match req.description {
@@ -357,7 +381,7 @@ pub async fn update(
         None => old.description.clone(),
     };
     let events = match &req.events {
-        Some(e) => patterns(e, &state)?,
+        Some(e) => patterns(e, state)?,
         None => old.events.clone(),
     };
     let enabled = req.enabled.unwrap_or(old.enabled);
@@ -405,9 +429,9 @@ pub async fn update(
             events,
             enabled,
         });
-        commit(&state, &principal, vec![change], entries).await?;
+        commit(state, principal, vec![change], entries).await?;
     }
-    Ok(Json(endpoint_view(&existing(&state, &principal, &id).await?)))
+    existing(state, principal, id).await
 }
 
 /// Deletes an endpoint and its pending deliveries.
@@ -432,12 +456,18 @@ pub async fn delete(
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    delete_webhook(&state, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes endpoint `id`, recorded as `webhook.deleted`.
+pub async fn delete_webhook(state: &AppState, principal: &Principal, id: &str) -> Result<(), ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let old = existing(&state, &principal, &id).await?;
+    let old = existing(state, principal, id).await?;
     let (what, details) = (resource(&old), json!({"url": old.url}));
     let change = Change::DeleteWebhook { id: old.id };
-    record_change(&state, &principal, change, "webhook.deleted", what, details).await?;
-    Ok(StatusCode::NO_CONTENT)
+    record_change(state, principal, change, "webhook.deleted", what, details).await?;
+    Ok(())
 }
 
 /// A new signing secret; the old one keeps signing for a while, so
@@ -463,8 +493,18 @@ pub async fn rotate_secret(
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
+    Ok(Json(rotate_webhook_secret(&state, &principal, &id).await?))
+}
+
+/// Gives endpoint `id` a new secret, recorded as `webhook.secret_rotated`;
+/// the old one keeps signing for [`ROTATION_OVERLAP_MS`].
+pub async fn rotate_webhook_secret(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<RotatedSecret, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let old = existing(&state, &principal, &id).await?;
+    let old = existing(state, principal, id).await?;
     let now = state.clock.now();
     let secret = Secret::generate();
     let until = now.plus_millis(ROTATION_OVERLAP_MS);
@@ -479,12 +519,12 @@ pub async fn rotate_secret(
         new: state.webhooks.seal(&secret),
         previous_until: until,
     };
-    commit(&state, &principal, vec![change], vec![entry]).await?;
-    Ok(Json(RotatedSecret {
+    commit(state, principal, vec![change], vec![entry]).await?;
+    Ok(RotatedSecret {
         id: old.id,
         secret: secret.to_whsec(),
         previous_secret_valid_until: until,
-    }))
+    })
 }
 
 /// Sends a signed test message now and reports what the receiver answered.
@@ -510,8 +550,14 @@ pub async fn test(
     principal: Principal,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<TestResult>, ApiError> {
+    Ok(Json(test_webhook(&state, &principal, &id).await?))
+}
+
+/// Sends endpoint `id` a signed `webhook.test` message (not in the log)
+/// and says what its receiver answered.
+pub async fn test_webhook(state: &AppState, principal: &Principal, id: &str) -> Result<TestResult, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let endpoint = existing(&state, &principal, &id).await?;
+    let endpoint = existing(state, principal, id).await?;
     let now = state.clock.now();
     let entry = Entry {
         id: uuid::Uuid::now_v7(),
@@ -543,12 +589,12 @@ pub async fn test(
             payload_body(&entry),
         )
         .await;
-    Ok(Json(TestResult {
+    Ok(TestResult {
         delivered: sent.status.is_some_and(|s| (200..300).contains(&s)),
         status: sent.status,
         latency_ms: sent.latency_ms,
         error: sent.error,
-    }))
+    })
 }
 
 /// The endpoint's latest deliveries and how each went.
@@ -600,21 +646,26 @@ pub async fn retry(
     principal: Principal,
     Path((_, id, delivery)): Path<(String, String, String)>,
 ) -> Result<Json<Delivery>, ApiError> {
+    Ok(Json(redeliver(&state, &principal, &id, &delivery).await?))
+}
+
+/// Makes delivery `delivery` of endpoint `id` due now, whatever its status.
+pub async fn redeliver(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    delivery: &str,
+) -> Result<Delivery, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
-    let endpoint = existing(&state, &principal, &id).await?;
-    let belongs = state
-        .store
-        .deliveries(principal.org.id, &endpoint.id, u32::MAX)
-        .await?
-        .iter()
-        .any(|d| d.id == delivery);
-    if !belongs {
-        return Err(ApiError::NotFound(format!("no delivery {delivery:?} for this webhook")));
-    }
+    let endpoint = existing(state, principal, id).await?;
     let d = state
         .store
-        .retry_delivery(principal.org.id, &delivery, state.clock.now())
-        .await?;
+        .retry_delivery(principal.org.id, &endpoint.id, delivery, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::NotFound(format!("no delivery {delivery:?} for this webhook")),
+            other => other.into(),
+        })?;
     state.writer.committed().notify_one();
-    Ok(Json(d))
+    Ok(d)
 }

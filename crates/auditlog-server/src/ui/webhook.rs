@@ -1,0 +1,398 @@
+//! One webhook endpoint: its settings (edited with the same event picker),
+//! a test message and the receiver's answer, enabling and disabling,
+//! rotating the secret (the new one shown once, the overlap stated),
+//! deleting, and the delivery log with a "redeliver" action per delivery.
+
+use auditlog_domain::permissions::Action;
+use auditlog_domain::store::Delivery;
+use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::console::{OrgPage, Outcome, PostedForm, outcome, trail_href};
+use super::webhooks::{delivery_status, event_picker, events_text, list_href, secret_once, state_text, when};
+use super::{Failure, request_id};
+use crate::http::context::RequestContext;
+use crate::http::error::ApiError;
+use crate::http::routes::webhooks::{
+    TestResult, WebhookPatch, delete_webhook, redeliver, rotate_webhook_secret, test_webhook, update_webhook,
+};
+use crate::http::state::AppState;
+
+/// How many deliveries the page lists, newest first.
+const SHOWN_DELIVERIES: u32 = 100;
+
+fn href(slug: &str, id: &str) -> String {
+    format!("{}/{id}", list_href(slug))
+}
+
+/// The page and the endpoint, for a viewer who may manage webhooks.
+async fn endpoint(state: &AppState, page: &OrgPage, headers: &HeaderMap, id: &str) -> Result<Endpoint, Failure> {
+    page.require(&Action::ManageWebhooks, "the webhooks")?;
+    match state.store.webhook(page.org.id, id).await {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Err(page.not_found(
+            &format!("There is no webhook {id:?} in this organization."),
+            &list_href(page.slug()),
+        )),
+        Err(e) => Err(Failure::Internal(e.into(), request_id(headers))),
+    }
+}
+
+/// `GET /orgs/{org}/webhooks/{id}`
+pub async fn page(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, Failure> {
+    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+    let e = endpoint(&state, &page, &headers, &id).await?;
+    render(&state, &page, &headers, &e, StatusCode::OK, None).await
+}
+
+async fn render(
+    state: &AppState,
+    page: &OrgPage,
+    headers: &HeaderMap,
+    e: &Endpoint,
+    status: StatusCode,
+    outcome: Option<Outcome>,
+) -> Result<Response, Failure> {
+    let deliveries = state
+        .store
+        .deliveries(page.org.id, &e.id, SHOWN_DELIVERIES)
+        .await
+        .map_err(|err| Failure::Internal(err.into(), request_id(headers)))?;
+    let base = href(page.slug(), &e.id);
+    let main = html! {
+        p { a href=(list_href(page.slug())) { "← Webhooks" } }
+        h1 { "Endpoint " (e.id) }
+        @if let Some(o) = &outcome { (o.show()) }
+        dl.facts {
+            dt { "URL" } dd { code { (e.url) } }
+            dt { "Events" } dd { (events_text(e)) }
+            dt { "State" } dd { (state_text(e)) }
+            dt { "Added" } dd { (when(e.created_at)) }
+            @if let Some((_, until)) = &e.previous_secret {
+                dt { "Previous secret" } dd { "still signs until " (when(*until)) }
+            }
+        }
+        (actions(page, e, &base))
+        (edit_form(page, state, e, &base))
+        (deliveries_table(page, &base, &deliveries))
+    };
+    Ok(page.render(status, &format!("Endpoint {}", e.id), "webhooks", main))
+}
+
+fn actions(page: &OrgPage, e: &Endpoint, base: &str) -> Markup {
+    let (toggle, label) = if e.enabled {
+        ("disable", "Disable")
+    } else {
+        ("enable", "Enable")
+    };
+    html! {
+        div.actions-row {
+            form method="post" action=(format!("{base}/test")) {
+                (page.csrf_field()) button.primary type="submit" { "Send a test event" }
+            }
+            form method="post" action=(format!("{base}/{toggle}")) {
+                (page.csrf_field()) button type="submit" { (label) }
+            }
+            a.button href=(format!("{base}/rotate")) { "Rotate the secret" }
+            a.button.danger href=(format!("{base}/delete")) { "Delete" }
+            a href=(trail_href(page.slug(), "webhook", &e.id)) { "This endpoint's audit trail" }
+        }
+    }
+}
+
+fn edit_form(page: &OrgPage, state: &AppState, e: &Endpoint, base: &str) -> Markup {
+    let chosen: Vec<&str> = e.events.iter().map(|p| p.as_str()).collect();
+    html! {
+        form.inline-form #edit-webhook method="post" action=(base) {
+            h2 { "Settings" }
+            (page.csrf_field())
+            div.wide { label for="webhook-url" { "URL" } input #webhook-url type="url" name="url" required maxlength="2048" value=(e.url); }
+            div.wide { label for="webhook-description" { "Description" } input #webhook-description name="description" maxlength="500" value=(e.description); }
+            (event_picker(&state.catalog, &chosen))
+            button.primary type="submit" { "Save" }
+        }
+    }
+}
+
+fn deliveries_table(page: &OrgPage, base: &str, deliveries: &[Delivery]) -> Markup {
+    html! {
+        h2 { "Deliveries" }
+        @if deliveries.is_empty() {
+            p.empty { "Nothing sent to this endpoint yet." }
+        } @else {
+            p.muted { "The newest " (deliveries.len()) ", newest first." }
+            div.table-scroll {
+                table.list #deliveries {
+                    caption.visually-hidden { "Deliveries to this endpoint" }
+                    thead { tr {
+                        th scope="col" { "Seq" } th scope="col" { "Status" } th scope="col" { "Attempts" }
+                        th scope="col" { "Last attempt" } th scope="col" { "Receiver's answer" } th scope="col" { "Next retry" }
+                        th scope="col" { "Action" }
+                    } }
+                    tbody { @for d in deliveries { (delivery_row(page, base, d)) } }
+                }
+            }
+        }
+    }
+}
+
+fn delivery_row(page: &OrgPage, base: &str, d: &Delivery) -> Markup {
+    html! {
+        tr {
+            th scope="row" { (d.seq) }
+            td { (delivery_status(d)) }
+            td { (d.attempts) }
+            td {
+                @if let Some(t) = d.last_attempt_at { (when(t)) }
+                @if let Some(ms) = d.last_latency_ms { br; span.muted { (ms) " ms" } }
+            }
+            td { @if let Some(err) = &d.last_error { code { (err) } } @else if let Some(s) = d.last_status { (s) } }
+            td { @if let Some(t) = d.next_attempt_at { (when(t)) } @else { span.muted { "—" } } }
+            td {
+                form method="post" action=(format!("{base}/deliveries/{}/redeliver", d.id)) {
+                    (page.csrf_field())
+                    button type="submit" { "Redeliver" span.visually-hidden { " seq " (d.seq) } }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `act` as the viewer on endpoint `id` and shows the page with its
+/// outcome.
+async fn act_on<F, Fut>(
+    state: AppState,
+    (slug, id): (String, String),
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+    act: F,
+) -> Result<Response, Failure>
+where
+    F: FnOnce(AppState, crate::http::auth::Principal, String, PostedForm) -> Fut,
+    Fut: std::future::Future<Output = Result<Markup, ApiError>>,
+{
+    let form = PostedForm::parse(&body);
+    let page = OrgPage::acting(&state, &headers, &href(&slug, &id), &slug, &form).await?;
+    let result = act(state.clone(), page.principal(ctx), id.clone(), form).await;
+    let (status, shown) = outcome(result, &headers)?;
+    let e = endpoint(&state, &page, &headers, &id).await?;
+    render(&state, &page, &headers, &e, status, Some(shown)).await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}`: saves the settings.
+pub async fn save(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    act_on(state, ids, headers, ctx, body, |state, who, id, form| async move {
+        let patch = WebhookPatch {
+            url: Some(form.get("url").trim().to_owned()),
+            description: Some(form.get("description").to_owned()),
+            events: Some(form.all("event").map(str::to_owned).collect()),
+            enabled: None,
+        };
+        update_webhook(&state, &who, &id, patch).await?;
+        Ok(html! { p { "Saved." } })
+    })
+    .await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/enable`
+pub async fn enable(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    toggle(state, ids, headers, ctx, body, true).await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/disable`
+pub async fn disable(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    toggle(state, ids, headers, ctx, body, false).await
+}
+
+async fn toggle(
+    state: AppState,
+    ids: (String, String),
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+    enabled: bool,
+) -> Result<Response, Failure> {
+    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+        let patch = WebhookPatch {
+            url: None,
+            description: None,
+            events: None,
+            enabled: Some(enabled),
+        };
+        update_webhook(&state, &who, &id, patch).await?;
+        Ok(html! { p { (if enabled { "Enabled." } else { "Disabled: nothing is sent to it until it is enabled again." }) } })
+    })
+    .await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/test`: the receiver's answer, shown.
+pub async fn test(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+        Ok(tested(&test_webhook(&state, &who, &id).await?))
+    })
+    .await
+}
+
+fn tested(t: &TestResult) -> Markup {
+    html! {
+        p #test-result {
+            @if t.delivered { "The receiver accepted the test event" } @else { strong { "The receiver did not accept the test event" } }
+            @if let Some(s) = t.status { ": HTTP " (s) }
+            " after " (t.latency_ms) " ms."
+        }
+        @if let Some(err) = &t.error { p { code { (err) } } }
+    }
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/deliveries/{delivery}/redeliver`
+pub async fn redeliver_one(
+    State(state): State<AppState>,
+    Path((slug, id, delivery)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    act_on(state, (slug, id), headers, ctx, body, |state, who, id, _| async move {
+        let d = redeliver(&state, &who, &id, &delivery).await?;
+        Ok(html! { p { "Seq " (d.seq) " is due again and goes out in order with the rest." } })
+    })
+    .await
+}
+
+/// `GET /orgs/{org}/webhooks/{id}/rotate`: are you sure?
+pub async fn confirm_rotate(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, Failure> {
+    confirm(state, (slug, id), headers, uri, "rotate").await
+}
+
+/// `GET /orgs/{org}/webhooks/{id}/delete`: are you sure?
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, Failure> {
+    confirm(state, (slug, id), headers, uri, "delete").await
+}
+
+async fn confirm(
+    state: AppState,
+    (slug, id): (String, String),
+    headers: HeaderMap,
+    uri: Uri,
+    what: &str,
+) -> Result<Response, Failure> {
+    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+    let e = endpoint(&state, &page, &headers, &id).await?;
+    let hours = ROTATION_OVERLAP_MS / 3_600_000;
+    let (title, text, button) = match what {
+        "rotate" => (
+            format!("Rotate the secret of {}?", e.id),
+            format!(
+                "A new secret signs every message from now on. The current one keeps signing too, for {hours} hours, so you can switch your receiver over without losing a delivery."
+            ),
+            "Rotate the secret",
+        ),
+        "delete" => (
+            format!("Delete {}?", e.id),
+            format!(
+                "Nothing more is sent to {}, and its pending deliveries are dropped. Its entries in the log stay.",
+                e.url
+            ),
+            "Delete the endpoint",
+        ),
+        _ => return Err(page.not_found("There is no such action.", &href(&slug, &id))),
+    };
+    let main = html! {
+        section.message {
+            h1 { (title) }
+            p { (text) }
+            form method="post" action=(format!("{}/{what}", href(&slug, &e.id))) {
+                (page.csrf_field())
+                button.danger type="submit" { (button) }
+                " " a.button href=(href(&slug, &e.id)) { "Cancel" }
+            }
+        }
+    };
+    Ok(page.render(StatusCode::OK, &title, "webhooks", main))
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/rotate`: the new secret, shown once.
+pub async fn rotate(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+        let r = rotate_webhook_secret(&state, &who, &id).await?;
+        Ok(html! {
+            p { "The secret is rotated. The old one keeps signing until " (when(r.previous_secret_valid_until)) "." }
+            (secret_once(&r.secret, "The new secret"))
+        })
+    })
+    .await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/delete`: back to the list.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    let form = PostedForm::parse(&body);
+    let page = OrgPage::acting(&state, &headers, &href(&slug, &id), &slug, &form).await?;
+    let result = delete_webhook(&state, &page.principal(ctx), &id)
+        .await
+        .map(|()| html! { p { "Deleted endpoint " code { (id) } "." } });
+    let (status, shown) = outcome(result, &headers)?;
+    let list = html! {
+        section.message {
+            h1 { "Webhooks" }
+            (shown.show())
+            p { a href=(list_href(&slug)) { "Back to the webhooks" } }
+        }
+    };
+    Ok(page.render(status, "Webhooks", "webhooks", list))
+}
