@@ -172,6 +172,7 @@ const NOT_GENERATED: &[&str] = &[
     "session.sign_in_failed",
     "session.signed_out",
     "session.ended",
+    "webhook.replayed",
 ];
 
 struct Who {

@@ -276,6 +276,7 @@ mod tests {
     /// Events auditlog adds beyond DESIGN.md's table, all its own.
     const ADDED_EVENTS: &[&str] = &[
         "audit_log.viewed",
+        "webhook.replayed",
         "organization.created",
         "organization.member_invited",
         "organization.member_password_reset",

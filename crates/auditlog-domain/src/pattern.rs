@@ -90,6 +90,12 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&b| b == b'*')
 }
 
+/// Whether `patterns` select `event`; none at all selects every event, as
+/// an endpoint subscribed to nothing in particular gets everything.
+pub fn selects(patterns: &[EventPattern], event: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.matches(event))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

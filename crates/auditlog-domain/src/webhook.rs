@@ -91,7 +91,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn wants(&self, event: &str) -> bool {
-        self.enabled && (self.events.is_empty() || self.events.iter().any(|p| p.matches(event)))
+        self.enabled && crate::pattern::selects(&self.events, event)
     }
 
     /// The secrets that sign at `now`: the current one, and the previous one

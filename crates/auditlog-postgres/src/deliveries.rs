@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt};
+use auditlog_domain::pattern::{EventPattern, selects};
+use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt, Replay};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, Timestamp};
 use deadpool_postgres::Transaction;
@@ -206,4 +207,48 @@ pub async fn record(tx: &Transaction<'_>, attempts: &[RecordedAttempt]) -> Resul
         });
     }
     Ok(out)
+}
+
+/// Queues new deliveries to endpoint `hook` of the entries from seq
+/// `from` on that `patterns` select, looking at `limit` entries at most,
+/// and wakes every dispatcher.
+pub async fn replay(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    hook: &str,
+    patterns: &[EventPattern],
+    (from, limit): (i64, u32),
+    now: Timestamp,
+) -> Result<Replay, Failure> {
+    let looked = db::query(
+        tx,
+        "SELECT seq, ts, event FROM entries WHERE org_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+        &[&org.0, &from, &i64::from(limit)],
+    )
+    .await?;
+    let mut rows: (Vec<String>, Vec<i64>, Vec<i64>) = Default::default();
+    for r in &looked {
+        let event: &str = get(r, 2)?;
+        if selects(patterns, event) {
+            rows.0.push(format!("dlv_{}", uuid::Uuid::now_v7().simple()));
+            rows.1.push(get(r, 0)?);
+            rows.2.push(get(r, 1)?);
+        }
+    }
+    db::execute(
+        tx,
+        "INSERT INTO deliveries (org_id, id, webhook_id, seq, entry_ts, status, attempts, next_attempt_at, created_at) \
+         SELECT $1, i, $2, s, t, 'pending', 0, $3, $3 FROM unnest($4::text[], $5::bigint[], $6::bigint[]) AS u (i, s, t)",
+        &[&org.0, &hook, &now.millis(), &rows.0, &rows.1, &rows.2],
+    )
+    .await?;
+    db::execute(tx, "SELECT pg_notify($1, '')", &[&crate::append::DELIVERIES_CHANNEL]).await?;
+    let through = match looked.last() {
+        Some(r) => Some(get(r, 0)?),
+        None => None,
+    };
+    Ok(Replay {
+        queued: rows.1.len() as u64,
+        through,
+    })
 }

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt};
+use auditlog_domain::pattern::{EventPattern, selects};
+use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt, Replay};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{self, OptionalExtension, Transaction, params};
@@ -203,4 +204,42 @@ fn endpoint_health(
         .map_err(db_err)?
         .flatten();
     Ok(failing_since.map(Timestamp))
+}
+
+/// Queues new deliveries to endpoint `hook` of the entries from seq
+/// `from` on that `patterns` select, looking at `limit` entries at most.
+pub fn replay(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    hook: &str,
+    patterns: &[EventPattern],
+    (from, limit): (i64, u32),
+    now: Timestamp,
+) -> Result<Replay, StoreError> {
+    let mut entries = tx
+        .prepare_cached("SELECT seq, event FROM entries WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3")
+        .map_err(db_err)?;
+    let looked: Vec<(i64, String)> = entries
+        .query_map(params![org.0, from, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (org_id, id, webhook_id, seq, status, attempts, next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+        )
+        .map_err(db_err)?;
+    let mut queued = 0;
+    for (seq, _) in looked.iter().filter(|(_, event)| selects(patterns, event)) {
+        let id = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        insert
+            .execute(params![org.0, id, hook, seq, now.millis()])
+            .map_err(db_err)?;
+        queued += 1;
+    }
+    Ok(Replay {
+        queued,
+        through: looked.last().map(|(seq, _)| *seq),
+    })
 }

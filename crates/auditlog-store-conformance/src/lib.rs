@@ -21,7 +21,7 @@ use auditlog_domain::org::{Sso, SsoConfig};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::sso::{self, SessionOrigin};
-use auditlog_domain::store::{AppendRequest, NewApiKey};
+use auditlog_domain::store::{AppendRequest, NewApiKey, Replay};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
 use auditlog_domain::webhook::{Endpoint, Secret};
 use auditlog_domain::{
@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             bulk_and_row_purges_remove_exactly_each_windows_entries,
             deliveries_are_written_with_their_entries,
             deliveries_are_claimed_leased_and_recorded,
+            a_replay_queues_the_selected_entries_again,
             endpoint_changes_apply_and_disable_once,
             clear_webhook_secrets_are_sealed_in_place_once,
             listing_after_a_seq_replays_oldest_first,
@@ -1704,6 +1705,77 @@ pub async fn deliveries_are_claimed_leased_and_recorded(store: &dyn Store) {
         store.retry_delivery(other.id, "wh_1", &id, now).await.is_err(),
         "not another organization's"
     );
+}
+
+/// A replay queues a new delivery of each entry from the given seq on that
+/// the patterns select, looking at no more than the limit, and says where
+/// it stopped; what was delivered before stays delivered.
+pub async fn a_replay_queues_the_selected_entries_again(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    change(
+        store,
+        &a,
+        Change::CreateWebhook(endpoint("wh_1", &["project.*"])),
+        "webhook.created",
+    )
+    .await
+    .unwrap();
+    let entries: Vec<NewEntry> = (1..=6)
+        .map(|i| {
+            let event = if i % 2 == 0 {
+                "project.created"
+            } else {
+                "guardrail.created"
+            };
+            new_entry(i, "a@x.io", event, ("project", "p"))
+        })
+        .collect();
+    append(store, &a, entries).await;
+    let size = store.log_size(a.id).await.unwrap();
+    let before = store.deliveries(a.id, "wh_1", 100).await.unwrap();
+    let project = [EventPattern::parse("project.*").unwrap()];
+    let now = Timestamp(T0 + 30_000_000);
+    let replay = store
+        .replay_deliveries(a.id, "wh_1", &project, size - 4, 3, now)
+        .await
+        .unwrap();
+    assert_eq!(replay.through, Some(size - 2), "three entries looked at");
+    let after = store.deliveries(a.id, "wh_1", 100).await.unwrap();
+    let new: Vec<i64> = after
+        .iter()
+        .filter(|d| !before.iter().any(|b| b.id == d.id))
+        .map(|d| d.seq)
+        .collect();
+    let page = Page {
+        limit: 100,
+        after: None,
+    };
+    let events = store.list(a.id, &Filter::default(), page).await.unwrap();
+    for seq in &new {
+        let e = events.iter().find(|e| e.seq == *seq).unwrap();
+        assert!(e.event.starts_with("project."), "{seq}: {}", e.event);
+        assert!((size - 4..=size - 2).contains(seq));
+    }
+    assert_eq!(new.len() as u64, replay.queued);
+    assert!(replay.queued >= 1);
+    let every = store
+        .replay_deliveries(a.id, "wh_1", &[], size + 1, 10, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        every,
+        Replay {
+            queued: 0,
+            through: None
+        },
+        "nothing past the end"
+    );
+    let other = org(store, "globex").await;
+    let none = store
+        .replay_deliveries(other.id, "wh_1", &[], 1, 10, now)
+        .await
+        .unwrap();
+    assert_eq!(none.queued, 0, "another organization's log is not replayed");
 }
 
 /// Secrets stored in clear (as before sealing existed), current and

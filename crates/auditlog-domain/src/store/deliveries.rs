@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::pattern::EventPattern;
 use crate::sealed::SecretSealer;
 use crate::store::StoreError;
 use crate::webhook::Endpoint;
@@ -99,6 +100,16 @@ pub struct RecordedAttempt {
     pub attempt: Attempt,
 }
 
+/// What a replay queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    /// New deliveries queued.
+    pub queued: u64,
+    /// The last `seq` looked at, when any was: a longer replay goes on
+    /// from the one after.
+    pub through: Option<i64>,
+}
+
 /// Webhook endpoints and their deliveries.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync + 'static {
@@ -156,6 +167,20 @@ pub trait DeliveryStore: Send + Sync + 'static {
         delivery_id: &str,
         now: Timestamp,
     ) -> Result<Delivery, StoreError>;
+
+    /// Queues endpoint `webhook_id` a new delivery of each entry from seq
+    /// `from` on whose event `patterns` match (empty: every event), looking
+    /// at `limit` entries at most, in `seq` order: for a receiver that lost
+    /// what it was sent. Deliveries already made stay as they are.
+    async fn replay_deliveries(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        patterns: &[EventPattern],
+        from: i64,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Replay, StoreError>;
 
     /// Waits for a sign that deliveries were written by any process sharing
     /// the database: returns once more than `seen` signs were given since

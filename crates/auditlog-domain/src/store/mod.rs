@@ -15,7 +15,9 @@ mod maintenance;
 
 pub use access::{AccessStore, ApiKeyRecord, NewApiKey};
 pub use accounts::AccountStore;
-pub use deliveries::{Attempt, AttemptResult, Delivery, DeliveryStatus, DeliveryStore, DueDelivery, RecordedAttempt};
+pub use deliveries::{
+    Attempt, AttemptResult, Delivery, DeliveryStatus, DeliveryStore, DueDelivery, RecordedAttempt, Replay,
+};
 pub use entries::{AppendRequest, Appended, EntryStore, RequestResult, StoredCheckpoint};
 pub use maintenance::{Job, JobLease, MaintenanceStore, Purged, SoleProcess};
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::sealed::SecretSealer;
-use auditlog_domain::store::{Delivery, DeliveryStore, DueDelivery, RecordedAttempt};
+use auditlog_domain::store::{Delivery, DeliveryStore, DueDelivery, RecordedAttempt, Replay};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 
@@ -142,5 +143,21 @@ impl DeliveryStore for PostgresStore {
 
     async fn wait_for_deliveries(&self, seen: u64) -> u64 {
         self.inner.signals.wait(seen).await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        patterns: &[EventPattern],
+        from: i64,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Replay, StoreError> {
+        let args = (webhook_id.to_owned(), patterns.to_vec());
+        db::transaction(&self.inner.pool, args, move |tx, (hook, patterns)| {
+            Box::pin(async move { deliveries::replay(tx, org, &hook, &patterns, (from, limit), now).await })
+        })
+        .await
     }
 }

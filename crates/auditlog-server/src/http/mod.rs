@@ -194,6 +194,7 @@ fn api() -> Router<AppState> {
             post(webhooks::rotate_secret),
         )
         .route("/v1/orgs/{org}/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/orgs/{org}/webhooks/{id}/replay", post(webhooks::replay))
         .route("/v1/orgs/{org}/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route(
             "/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry",

@@ -73,6 +73,7 @@ use crate::http::routes::{
         webhooks::test,
         webhooks::deliveries,
         webhooks::retry,
+        webhooks::replay,
         entries::list,
         ingest::ingest,
         entries::get_one,

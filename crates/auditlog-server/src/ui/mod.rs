@@ -74,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/webhooks", get(webhooks::page).post(webhooks::create))
         .route("/orgs/{org}/webhooks/{id}", get(webhook::page).post(webhook::save))
         .route("/orgs/{org}/webhooks/{id}/test", post(webhook::test))
+        .route("/orgs/{org}/webhooks/{id}/replay", post(webhook::replay))
         .route("/orgs/{org}/webhooks/{id}/enable", post(webhook::enable))
         .route("/orgs/{org}/webhooks/{id}/disable", post(webhook::disable))
         .route(

@@ -18,7 +18,8 @@ use super::{Failure, request_id};
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::routes::webhooks::{
-    TestResult, WebhookPatch, delete_webhook, redeliver, rotate_webhook_secret, test_webhook, update_webhook,
+    REPLAY_LIMIT, TestResult, WebhookPatch, delete_webhook, redeliver, replay_webhook, rotate_webhook_secret,
+    test_webhook, update_webhook,
 };
 use crate::http::state::AppState;
 
@@ -83,6 +84,7 @@ async fn render(
         }
         (actions(page, e, &base))
         (edit_form(page, state, e, &base))
+        (replay_form(page, &base))
         (deliveries_table(page, &base, &deliveries))
     };
     Ok(page.render(status, &format!("Endpoint {}", e.id), "webhooks", main))
@@ -119,6 +121,18 @@ fn edit_form(page: &OrgPage, state: &AppState, e: &Endpoint, base: &str) -> Mark
             div.wide { label for="webhook-description" { "Description" } input #webhook-description name="description" maxlength="500" value=(e.description); }
             (event_picker(&state.catalog, &chosen))
             button.primary type="submit" { "Save" }
+        }
+    }
+}
+
+fn replay_form(page: &OrgPage, base: &str) -> Markup {
+    html! {
+        form.inline-form #replay method="post" action=(format!("{base}/replay")) {
+            h2 { "Replay" }
+            p.hint.muted { "For a receiver that fell behind or lost what it was sent: every entry from this sequence number on that the endpoint subscribes to is sent again, in order (" (REPLAY_LIMIT) " entries per replay)." }
+            (page.csrf_field())
+            div { label for="from-seq" { "From seq" } input #from-seq type="number" name="from_seq" min="1" required; }
+            button type="submit" { "Replay" }
         }
     }
 }
@@ -289,6 +303,34 @@ pub async fn redeliver_one(
     act_on(state, (slug, id), headers, ctx, body, |state, who, id, _| async move {
         let d = redeliver(&state, &who, &id, &delivery).await?;
         Ok(html! { p { "Seq " (d.seq) " is due again and goes out in order with the rest." } })
+    })
+    .await
+}
+
+/// `POST /orgs/{org}/webhooks/{id}/replay`
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(ids): Path<(String, String)>,
+    headers: HeaderMap,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<Response, Failure> {
+    act_on(state, ids, headers, ctx, body, |state, who, id, form| async move {
+        let from = form
+            .get("from_seq")
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ApiError::invalid("from_seq", "invalid_value", "from seq must be a whole number from 1"))?;
+        let r = replay_webhook(&state, &who, &id, from).await?;
+        Ok(html! {
+            p #replay-result {
+                @match r.through_seq {
+                    Some(through) => { (r.queued) " entries from seq " (r.from_seq) " through " (through) " are queued again." },
+                    None => { "The log has no entry from seq " (r.from_seq) " on." },
+                }
+                @if let Some(next) = r.next_from_seq { " The log goes on: replay from seq " (next) " for more." }
+            }
+        })
     })
     .await
 }

@@ -296,3 +296,72 @@ async fn a_member_cannot_open_or_post_to_the_webhooks_pages() {
     assert_eq!(app.log_size().await, before);
     assert!(receiver.rx.is_empty(), "no test event went out");
 }
+
+#[tokio::test]
+async fn a_replay_sends_a_receiver_the_entries_from_a_seq_on_again() {
+    let app = spawn_app_with(loopback).await;
+    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let mut receiver = Receiver::start(Behaviour::Ok).await;
+    let id = add(&wes, &receiver.url(), &["guardrail.*"]).await;
+    let mut seqs = Vec::new();
+    for g in ["g1", "g2", "g3"] {
+        let e = app.ingest(event("svc", "guardrail.created", ("guardrail", g))).await;
+        seqs.push(e[0]["seq"].as_i64().unwrap());
+    }
+    let delivered_seq = |r: &crate::receiver::Received| {
+        serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["seq"]
+            .as_i64()
+            .unwrap()
+    };
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        let r = tokio::time::timeout(Duration::from_secs(30), receiver.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        first.push(delivered_seq(&r));
+    }
+    assert_eq!(first, seqs, "delivered once, in order");
+
+    let (status, html) = wes
+        .post(
+            &format!("/orgs/acme/webhooks/{id}/replay"),
+            &[("from_seq", &seqs[1].to_string())],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("2 entries from seq"),
+        "only the endpoint's events are queued: {html}"
+    );
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        let r = tokio::time::timeout(Duration::from_secs(30), receiver.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        again.push(delivered_seq(&r));
+    }
+    again.sort_unstable();
+    assert_eq!(again, seqs[1..].to_vec());
+    let replayed = newest(&app, "webhook.replayed").await;
+    assert_by_session(&replayed, "wes@acme.com");
+    assert_eq!(replayed["details"]["from_seq"], seqs[1]);
+    assert_eq!(replayed["details"]["queued"], 2);
+
+    let (status, html) = wes
+        .post(&format!("/orgs/acme/webhooks/{id}/replay"), &[("from_seq", "zero")])
+        .await;
+    assert_eq!(status, 422, "{html}");
+    let resp = app
+        .as_browser(
+            &wes.b,
+            reqwest::Method::POST,
+            &format!("/v1/orgs/acme/webhooks/{id}/replay"),
+        )
+        .json(&json!({"from_seq": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}

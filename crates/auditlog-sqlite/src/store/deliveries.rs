@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::sealed::SecretSealer;
-use auditlog_domain::store::{Delivery, DeliveryStore, DueDelivery, RecordedAttempt};
+use auditlog_domain::store::{Delivery, DeliveryStore, DueDelivery, RecordedAttempt, Replay};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite;
@@ -160,6 +161,25 @@ impl DeliveryStore for SqliteStore {
             })
             .map_err(db_err)?
             .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))
+        })
+        .await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        org: OrgId,
+        webhook_id: &str,
+        patterns: &[EventPattern],
+        from: i64,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<Replay, StoreError> {
+        let (hook, patterns) = (webhook_id.to_owned(), patterns.to_vec());
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let replay = deliveries::replay(&tx, org, &hook, &patterns, (from, limit), now)?;
+            tx.commit().map_err(db_err)?;
+            Ok(replay)
         })
         .await
     }

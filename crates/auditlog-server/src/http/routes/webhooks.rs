@@ -669,3 +669,100 @@ pub async fn redeliver(
     state.writer.committed().notify_one();
     Ok(d)
 }
+
+/// Entries a replay looks at, at most, per request.
+pub const REPLAY_LIMIT: u32 = 10_000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"from_seq": 1200})))]
+pub struct ReplayRequest {
+    /// The first `seq` to send again.
+    #[schema(minimum = 1)]
+    from_seq: i64,
+}
+
+/// What a replay queued.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    pub(crate) from_seq: i64,
+    /// The last `seq` looked at; absent when the log ends before `from_seq`.
+    pub(crate) through_seq: Option<i64>,
+    /// New deliveries queued: the entries in that range the endpoint's
+    /// events select.
+    pub(crate) queued: u64,
+    /// Where to go on from when the log continues past this replay's
+    /// 10,000 entries.
+    pub(crate) next_from_seq: Option<i64>,
+}
+
+/// Sends an endpoint's receiver, again and in order, the entries from
+/// `from_seq` on that it subscribes to (10,000 entries at most per call;
+/// `next_from_seq` says where to go on), for a receiver that fell behind or
+/// lost what it was sent. Recorded as `webhook.replayed`.
+#[utoipa::path(
+    post,
+    path = "/v1/orgs/{org}/webhooks/{id}/replay",
+    operation_id = "replay_webhook",
+    tag = "webhooks",
+    params(
+        crate::http::responses::OrgPath,
+        ("id" = String, Path, description = "The endpoint's id."),
+    ),
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "Queued.", body = Replayed),
+        crate::http::responses::UpdateRefused,
+    ),
+    security(("api_key" = []), ("session" = [], "csrf" = [])),
+)]
+#[tracing::instrument(skip_all, fields(org = %principal.org.slug))]
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((_, id)): Path<(String, String)>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Replayed>, ApiError> {
+    let req: ReplayRequest = body::parse(raw, state.config.max_body_bytes)?;
+    Ok(Json(replay_webhook(&state, &principal, &id, req.from_seq).await?))
+}
+
+/// Queues endpoint `id` the entries from `from_seq` on again, recorded as
+/// `webhook.replayed` in the same organization's log.
+pub async fn replay_webhook(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    from_seq: i64,
+) -> Result<Replayed, ApiError> {
+    principal.authorize(Action::ManageWebhooks)?;
+    if from_seq < 1 {
+        return Err(ApiError::invalid("from_seq", "invalid_value", "from_seq starts at 1"));
+    }
+    let endpoint = existing(state, principal, id).await?;
+    let now = state.clock.now();
+    let replay = state
+        .store
+        .replay_deliveries(
+            principal.org.id,
+            &endpoint.id,
+            &endpoint.events,
+            from_seq,
+            REPLAY_LIMIT,
+            now,
+        )
+        .await?;
+    state.writer.committed().notify_one();
+    let size = state.store.log_size(principal.org.id).await?;
+    let next_from_seq = replay.through.filter(|t| *t < size).map(|t| t + 1);
+    let details =
+        json!({"url": endpoint.url, "from_seq": from_seq, "through_seq": replay.through, "queued": replay.queued});
+    let entry = principal.entry(now, "webhook.replayed", resource(&endpoint), details);
+    commit(state, principal, vec![], vec![entry]).await?;
+    Ok(Replayed {
+        from_seq,
+        through_seq: replay.through,
+        queued: replay.queued,
+        next_from_seq,
+    })
+}
