@@ -11,6 +11,8 @@ mod auth;
 mod catalog;
 #[path = "api/console.rs"]
 mod console;
+#[path = "api/console_settings.rs"]
+mod console_settings;
 #[path = "api/console_webhooks.rs"]
 mod console_webhooks;
 #[path = "api/export.rs"]

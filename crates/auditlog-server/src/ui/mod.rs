@@ -6,7 +6,7 @@
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
 //! - `members`, `api_keys`, `projects`, `webhooks` (one endpoint:
-//!   `webhook`): the rest of Platform, managed in
+//!   `webhook`), `settings`: the rest of Platform, managed in
 //!   the browser through the API's own functions; [`console`] holds what
 //!   they share (the role's permissions, forms and their CSRF token).
 //! - [`filters`]: the page's filter form and URL, turned into the API's
@@ -28,6 +28,7 @@ mod layout;
 mod login;
 mod members;
 mod projects;
+mod settings;
 mod sso;
 mod webhook;
 mod webhooks;
@@ -71,6 +72,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/orgs/{org}/projects", get(projects::page).post(projects::create))
         .route("/orgs/{org}/projects/{id}/rename", post(projects::rename))
+        .route("/orgs/{org}/settings", get(settings::page))
+        .route("/orgs/{org}/settings/name", post(settings::rename))
+        .route("/orgs/{org}/settings/plan", post(settings::change_plan))
+        .route("/orgs/{org}/settings/sso", post(settings::sso))
         .route("/orgs/{org}/webhooks", get(webhooks::page).post(webhooks::create))
         .route("/orgs/{org}/webhooks/{id}", get(webhook::page).post(webhook::save))
         .route("/orgs/{org}/webhooks/{id}/test", post(webhook::test))

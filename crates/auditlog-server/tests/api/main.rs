@@ -8,6 +8,7 @@ const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 mod auth;
 mod catalog;
 mod console;
+mod console_settings;
 mod console_webhooks;
 mod export;
 mod helpers;

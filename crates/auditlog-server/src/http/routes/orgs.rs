@@ -70,15 +70,15 @@ pub async fn get_org(principal: Principal) -> Result<Json<OrgView>, ApiError> {
 #[schema(examples(json!({"name": "Acme Inc.", "sso": {"issuer": "https://sso.acme.com", "client_id": "auditlog"}})))]
 pub struct OrgPatch {
     #[schema(min_length = 1, max_length = 200)]
-    name: Option<String>,
-    plan: Option<Plan>,
+    pub(crate) name: Option<String>,
+    pub(crate) plan: Option<Plan>,
     /// Enterprise plans only.
     #[schema(minimum = 1)]
-    retention_days: Option<u32>,
+    pub(crate) retention_days: Option<u32>,
     /// `null` removes the settings.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<SsoInput>)]
-    sso: Option<Option<SsoInput>>,
+    pub(crate) sso: Option<Option<SsoInput>>,
 }
 
 /// Tells `"sso": null` (remove) from no `sso` key at all (leave alone).
@@ -91,23 +91,23 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<SsoIn
 pub struct SsoInput {
     /// An `https://` URL.
     #[schema(max_length = 512, pattern = "^\\s*https://")]
-    issuer: String,
+    pub(crate) issuer: String,
     #[schema(min_length = 1, max_length = 256)]
-    client_id: String,
+    pub(crate) client_id: String,
     /// Stored sealed and never shown again; needed the first time, left
     /// out afterwards to keep the stored one.
     #[schema(min_length = 1, max_length = 1024, format = Password)]
-    client_secret: Option<String>,
+    pub(crate) client_secret: Option<String>,
     #[serde(default)]
-    enforced: bool,
+    pub(crate) enforced: bool,
     /// Email domains whose people may sign in this way (at most 50);
     /// empty or absent allows any.
     #[serde(default)]
-    allowed_domains: Vec<String>,
+    pub(crate) allowed_domains: Vec<String>,
     /// The role given to people who sign in without being members yet
     /// (`viewer`, `member` or `admin`); absent or `null` refuses them.
     #[serde(default)]
-    provision_role: Option<Role>,
+    pub(crate) provision_role: Option<Role>,
 }
 
 fn org_resource(org: &Org) -> Resource {
@@ -140,8 +140,15 @@ pub async fn patch_org(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<OrgView>, ApiError> {
     let patch: OrgPatch = body::parse(raw, state.config.max_body_bytes)?;
+    Ok(Json(org_view(&update_org(&state, &principal, patch).await?)))
+}
+
+/// Applies `patch` as one transaction with an entry per change
+/// (`organization.renamed`, `billing.plan_*`, `organization.sso_configured`);
+/// returns the organization as it is now.
+pub async fn update_org(state: &AppState, principal: &Principal, patch: OrgPatch) -> Result<Org, ApiError> {
     let mut planned = Planned {
-        principal: &principal,
+        principal,
         now: state.clock.now(),
         changes: Vec::new(),
         entries: Vec::new(),
@@ -153,19 +160,18 @@ pub async fn patch_org(
         planned.plan(patch.plan, patch.retention_days)?;
     }
     if let Some(sso) = patch.sso {
-        planned.sso(sso, &state)?;
+        planned.sso(sso, state)?;
     }
     let Planned { changes, entries, .. } = planned;
     if !changes.is_empty() {
-        commit(&state, &principal, changes, entries).await?;
+        commit(state, principal, changes, entries).await?;
         state.keys.forget_org(&principal.org.slug);
     }
-    let org = state
+    state
         .store
         .org_by_slug(&principal.org.slug)
         .await?
-        .ok_or_else(|| ApiError::NotFound("organization gone".into()))?;
-    Ok(Json(org_view(&org)))
+        .ok_or_else(|| ApiError::NotFound("organization gone".into()))
 }
 
 /// What a patch changes, each change with the entry that records it;
