@@ -98,15 +98,34 @@ fn entry_href(slug: &str, e: &Entry) -> String {
     format!("/orgs/{slug}/audit/entries/{}", e.id)
 }
 
-fn resource(e: &Entry) -> Markup {
+/// The Audit page filtered by `pairs`.
+fn filtered(slug: &str, pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    format!("/orgs/{slug}/audit?{}", q.finish())
+}
+
+fn resource(slug: &str, e: &Entry) -> Markup {
+    let href = filtered(
+        slug,
+        &[("resource_type", &e.resource.kind), ("resource_id", &e.resource.id)],
+    );
     html! {
-        span.rtype { (e.resource.kind) }
-        " "
-        code { (e.resource.id) }
+        a.filter href=(href) title="Everything about this resource" {
+            span.rtype { (e.resource.kind) }
+            " "
+            code { (e.resource.id) }
+        }
         @if let Some(name) = &e.resource.name {
             br; span.muted { (name) }
         }
     }
+}
+
+fn actor(slug: &str, e: &Entry) -> Markup {
+    html! { a.filter href=(filtered(slug, &[("actor", &e.actor.id)])) title="Everything by this actor" { (e.actor.id) } }
 }
 
 fn rows(slug: &str, entries: &[Entry]) -> Markup {
@@ -115,11 +134,11 @@ fn rows(slug: &str, entries: &[Entry]) -> Markup {
             tr.entry {
                 td.when { a href=(entry_href(slug, e)) { (time_in_two_lines(e.timestamp)) } }
                 td.actor {
-                    (e.actor.id)
+                    (actor(slug, e))
                     @if e.actor.id != e.actor.kind.as_str() { br; span.muted { (e.actor.kind.as_str()) } }
                 }
                 td.event { code { (e.event) } }
-                td.resource { (resource(e)) }
+                td.resource { (resource(slug, e)) }
                 td.details { (summary::summary(&e.details)) }
                 td.ip { @if let Some(ip) = e.ip_address { (ip.to_string()) } @else { span.muted { "—" } } }
             }
@@ -425,7 +444,48 @@ fn no_store(mut resp: Response) -> Response {
     resp
 }
 
-fn entry_view(catalog: &Catalog, slug: &str, e: &Entry) -> Markup {
+/// The management page of the entry's resource, when it still exists.
+async fn object_page(state: &AppState, org: &Org, e: &Entry) -> Option<String> {
+    let (slug, id) = (&org.slug, e.resource.id.as_str());
+    let exists = match e.resource.kind.as_str() {
+        "member" => state.store.member(org.id, id).await.ok()?.is_some(),
+        "project" => state.store.project(org.id, id).await.ok()?.is_some(),
+        "webhook" => state.store.webhook(org.id, id).await.ok()?.is_some(),
+        "api_key" => {
+            let prefix = auditlog_domain::api_key::KeyPrefix::parse(id)?;
+            state
+                .store
+                .api_key(&prefix)
+                .await
+                .ok()?
+                .is_some_and(|k| k.org_id == org.id)
+        }
+        "organization" => id == slug.as_str(),
+        _ => false,
+    };
+    let page = match e.resource.kind.as_str() {
+        "member" => format!("/orgs/{slug}/members"),
+        "project" => format!("/orgs/{slug}/projects"),
+        "webhook" => format!("/orgs/{slug}/webhooks/{id}"),
+        "api_key" => format!("/orgs/{slug}/api-keys"),
+        _ => format!("/orgs/{slug}/settings"),
+    };
+    exists.then_some(page)
+}
+
+fn submitter(slug: &str, e: &Entry) -> Markup {
+    html! {
+        @if let Some(by) = &e.submitted_by {
+            @let q = format!("submitted_by:{}", by.to_text());
+            a.filter href=(filtered(slug, &[("q", &q)])) title="Everything this credential submitted" { (by.id) }
+            " " span.muted { "(" (by.kind.as_str()) ")" }
+        } @else {
+            span.muted { "not recorded (entry from before submitters were kept)" }
+        }
+    }
+}
+
+fn entry_view(catalog: &Catalog, slug: &str, e: &Entry, object: Option<&str>) -> Markup {
     let changes = summary::changes(&e.details);
     let details = serde_json::to_string_pretty(&e.details).unwrap_or_default();
     html! {
@@ -448,15 +508,12 @@ fn entry_view(catalog: &Catalog, slug: &str, e: &Entry) -> Markup {
             dl {
                 dt { "Timestamp" } dd { (time(e.timestamp)) }
                 dt { "Received" } dd { (time(e.received_at)) }
-                dt { "Actor" } dd { (e.actor.id) " " span.muted { "(" (e.actor.kind.as_str()) ")" } }
-                dt { "Submitted by" } dd {
-                    @if let Some(by) = &e.submitted_by {
-                        (by.id) " " span.muted { "(" (by.kind.as_str()) ")" }
-                    } @else {
-                        span.muted { "not recorded (entry from before submitters were kept)" }
-                    }
+                dt { "Actor" } dd { (actor(slug, e)) " " span.muted { "(" (e.actor.kind.as_str()) ")" } }
+                dt { "Submitted by" } dd { (submitter(slug, e)) }
+                dt { "Resource" } dd {
+                    (resource(slug, e))
+                    @if let Some(href) = object { br; a href=(href) { "Open its page" } }
                 }
-                dt { "Resource" } dd { (resource(e)) }
                 dt { "IP address" } dd { @if let Some(ip) = e.ip_address { (ip.to_string()) } @else { "—" } }
                 dt { "User agent" } dd { (e.user_agent.as_deref().unwrap_or("—")) }
                 dt { "Request id" } dd { code { (e.request_id.as_deref().unwrap_or("—")) } }
@@ -506,7 +563,8 @@ pub async fn entry(
         &as_principal(&viewer, &org, ctx),
         Read::of_one(ReadKind::Entry, &id, 1),
     );
-    let view = entry_view(&state.catalog, &slug, &entry);
+    let object = object_page(&state, &org, &entry).await;
+    let view = entry_view(&state.catalog, &slug, &entry, object.as_deref());
     if only_body {
         return Ok(no_store((StatusCode::OK, view).into_response()));
     }

@@ -329,3 +329,43 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_nothing_changes() {
     assert_eq!(resp.headers()["location"], "/login?next=%2Forgs%2Facme%2Fprojects");
     assert!(app.store.projects(app.acme.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_audit_page_links_out_to_filters_and_to_objects_that_still_exist() {
+    let app = spawn_app().await;
+    person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Owner).await;
+    let ada = Forms::new(&app, "ada@acme.com").await;
+    ada.post("/orgs/acme/projects", &[("name", "Prod")]).await;
+    let created = newest(&app, "project.created").await;
+    let (id, entry) = (
+        created["resource"]["id"].as_str().unwrap(),
+        created["id"].as_str().unwrap(),
+    );
+
+    let (_, html) = ada.get("/orgs/acme/audit").await;
+    assert!(
+        html.contains(&format!("/orgs/acme/audit?resource_type=project&amp;resource_id={id}")),
+        "{html}"
+    );
+    assert!(html.contains("/orgs/acme/audit?actor=ada%40acme.com"), "{html}");
+
+    let entry_page = format!("/orgs/acme/audit/entries/{entry}");
+    let (_, html) = ada.get(&entry_page).await;
+    assert!(
+        html.contains(r#"<a href="/orgs/acme/projects">Open its page</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("/orgs/acme/audit?q=submitted_by%3Asession%3Aada%40acme.com"),
+        "{html}"
+    );
+    let (status, html) = ada
+        .get("/orgs/acme/audit?q=submitted_by%3Asession%3Aada%40acme.com")
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(entry), "the submitter's filter finds the entry");
+
+    ada.post(&format!("/orgs/acme/projects/{id}/delete"), &[]).await;
+    let (_, html) = ada.get(&entry_page).await;
+    assert!(!html.contains("Open its page"), "no link to a project that is gone");
+}
