@@ -424,6 +424,17 @@ impl Filter {
     }
 }
 
+/// How many entries of one category fall in one time bucket of a
+/// filtered view: a bar segment of the Audit page's chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// The bucket's start: a multiple of its width since the epoch.
+    pub start: Timestamp,
+    /// The event's category, the part of its name before the first dot.
+    pub category: String,
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,23 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
     Query { sql, params }
 }
 
+/// Entries per bucket of `width_ms` and per category: each row is
+/// `(bucket start, category, count)`.
+pub fn build_histogram(org: OrgId, filter: &Filter, width_ms: i64) -> Query {
+    let mut params = Vec::new();
+    let base = conditions(org, filter, Page::default(), &mut params);
+    let width = push(&mut params, Box::new(width_ms.max(1)));
+    let events = match filter.events.as_deref() {
+        None => String::new(),
+        Some(names) => format!(" AND event = ANY({})", push(&mut params, Box::new(names.to_vec()))),
+    };
+    let sql = format!(
+        "SELECT (ts / {width}) * {width} AS bucket, split_part(event, '.', 1) AS category, count(*) \
+         FROM entries WHERE {base}{events} GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    Query { sql, params }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,8 +73,6 @@ use r2d2_sqlite::rusqlite::Connection;
 /// The SQLite library the store is built on, to read its file directly.
 #[cfg(any(feature = "bench", feature = "testing"))]
 pub use r2d2_sqlite::rusqlite;
-#[cfg(not(any(feature = "bench", feature = "testing")))]
-use r2d2_sqlite::rusqlite;
 use rows::db_err;
 
 /// Readers in the pool: enough for a 2-core machine to overlap queries with

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use auditlog_domain::api_key::{self, Scope};
 use auditlog_domain::change::{Acceptance, Change, WebhookSettings};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
-use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::filter::{Bucket, Filter, Page};
 use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::Project;
 use auditlog_domain::org::NewOrg;
@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             endpoint_changes_apply_and_disable_once,
             clear_webhook_secrets_are_sealed_in_place_once,
             listing_after_a_seq_replays_oldest_first,
+            histograms_count_what_the_filter_selects_per_bucket_and_category,
             the_tree_grows_with_the_log_and_outlives_purges,
             large_transactions_grow_every_tree_in_order,
             checkpoints_are_kept_once_per_size,
@@ -1776,6 +1777,61 @@ pub async fn a_replay_queues_the_selected_entries_again(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(none.queued, 0, "another organization's log is not replayed");
+}
+
+/// A histogram counts exactly the entries a listing with the same filter
+/// would return, per category and per bucket, oldest bucket first.
+pub async fn histograms_count_what_the_filter_selects_per_bucket_and_category(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let b = org(store, "globex").await;
+    // Seconds 1..=9: buckets of 5 s hold 1–4, 5–9 (starting at T0, a
+    // multiple of 5,000 ms).
+    let entries: Vec<NewEntry> = (1..=9)
+        .map(|i| {
+            let event = if i % 3 == 0 {
+                "project.created"
+            } else {
+                "api_key.created"
+            };
+            let actor = if i <= 6 { "ana@x.io" } else { "bo@x.io" };
+            new_entry(i, actor, event, ("project", "p"))
+        })
+        .collect();
+    append(store, &a, entries).await;
+    append(
+        store,
+        &b,
+        vec![new_entry(1, "ana@x.io", "project.created", ("project", "p"))],
+    )
+    .await;
+    let bucket = |at: i64, category: &str, count: u64| Bucket {
+        start: Timestamp(T0 + at),
+        category: category.into(),
+        count,
+    };
+    let all = store.histogram(a.id, &Filter::default(), 5_000).await.unwrap();
+    assert_eq!(
+        all,
+        [
+            bucket(0, "api_key", 3),
+            bucket(0, "project", 1),
+            bucket(5_000, "api_key", 3),
+            bucket(5_000, "project", 2),
+        ]
+    );
+    let ana = Filter {
+        actor: Some("ana@x.io".into()),
+        events: Some(vec!["project.created".into()]),
+        ..Filter::default()
+    };
+    let got = store.histogram(a.id, &ana, 5_000).await.unwrap();
+    assert_eq!(got, [bucket(0, "project", 1), bucket(5_000, "project", 1)]);
+    let late = Filter {
+        from: Some(Timestamp(T0 + 8_000)),
+        ..Filter::default()
+    };
+    let got = store.histogram(a.id, &late, 1_000).await.unwrap();
+    assert_eq!(got, [bucket(8_000, "api_key", 1), bucket(9_000, "project", 1)]);
 }
 
 /// Secrets stored in clear (as before sealing existed), current and

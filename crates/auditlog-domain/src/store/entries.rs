@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::change::Change;
-use crate::filter::{Filter, Page};
+use crate::filter::{Bucket, Filter, Page};
 use crate::merkle::{Hash, NodeId};
 use crate::store::StoreError;
 use crate::{Entry, NewEntry, Org, OrgId, Timestamp};
@@ -80,6 +80,11 @@ pub trait EntryStore: Send + Sync + 'static {
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError>;
 
     async fn entry(&self, org: OrgId, id: Uuid) -> Result<Option<Entry>, StoreError>;
+
+    /// The entries `filter` selects, counted per category and per bucket of
+    /// `width_ms` (buckets start at multiples of it), oldest bucket first.
+    /// The caller bounds the time range; a bucket with no entry is absent.
+    async fn histogram(&self, org: OrgId, filter: &Filter, width_ms: i64) -> Result<Vec<Bucket>, StoreError>;
 
     /// The organization's highest sequence number (0 when empty).
     async fn log_size(&self, org: OrgId) -> Result<i64, StoreError>;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::filter::{Bucket, Filter, Page};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::store::{AppendRequest, EntryStore, RequestResult, StoredCheckpoint};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
@@ -38,6 +38,23 @@ impl EntryStore for PostgresStore {
             .map_err(db_err)?
             .iter()
             .map(rows::entry)
+            .collect()
+    }
+
+    async fn histogram(&self, org: OrgId, filter: &Filter, width_ms: i64) -> Result<Vec<Bucket>, StoreError> {
+        let query = listing::build_histogram(org, filter, width_ms);
+        let client = self.client().await?;
+        db::query(&client, &query.sql, &query.params())
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(Bucket {
+                    start: Timestamp(get(r, 0)?),
+                    category: get::<String>(r, 1)?,
+                    count: get::<i64>(r, 2)?.max(0) as u64,
+                })
+            })
             .collect()
     }
 

@@ -6,6 +6,7 @@
 //! (`routes::entries`), so it shows what the API returns and never an
 //! entry past the retention window.
 
+use auditlog_domain::filter::Filter;
 use auditlog_domain::permissions::{self, Action, Authority};
 use auditlog_domain::read_audit::{Read, ReadKind};
 use auditlog_domain::summary;
@@ -15,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
+use super::chart;
 use super::console::OrgPage;
 use super::filters::{RANGES, UiFilters};
 use super::layout::{self, message_page};
@@ -274,7 +276,7 @@ fn label_of(field: &str) -> &str {
 }
 
 /// A page of entries, and the API parameters that selected it.
-type Found = (Vec<(String, String)>, (Vec<Entry>, Option<String>));
+type Found = (Vec<(String, String)>, (Vec<Entry>, Option<String>), Filter);
 
 pub async fn page(
     State(state): State<AppState>,
@@ -290,7 +292,7 @@ pub async fn page(
     let (problems, found) = look(&state, &headers, &pairs, &ui, (&viewer, &org, ctx)).await?;
 
     if only_rows {
-        let (entries, next) = found.map(|(_, page)| page).unwrap_or_default();
+        let (entries, next) = found.map(|(_, page, _)| page).unwrap_or_default();
         let body = html! {
             table { tbody #rows { (rows(&slug, &entries)) } }
             (pager(&slug, &ui, next.as_deref()))
@@ -303,14 +305,19 @@ pub async fn page(
     } else {
         StatusCode::BAD_REQUEST
     };
-    let export_href = found.as_ref().map(|(api, _)| export_href(&slug, api));
+    let export_href = found.as_ref().map(|(api, _, _)| export_href(&slug, api));
+    let chart = match &found {
+        Some((_, _, filter)) => chart_of(&state, &org, filter, &ui).await,
+        None => html! {},
+    };
     let main = html! {
         (heading(&org, export_href.as_deref()))
         (filter_form(&slug, &state.catalog, &ui))
         @if !problems.is_empty() {
             (problems_box(&problems, &ui.q))
         }
-        @if let Some((_, (entries, next))) = &found {
+        (chart)
+        @if let Some((_, (entries, next), _)) = &found {
             (results(&slug, &ui, entries, next.as_deref()))
         }
         dialog #entry-dialog aria-labelledby="entry-title" {
@@ -321,6 +328,31 @@ pub async fn page(
     let title = format!("Audit log · {}", org.name);
     let html = layout::page(&title, Some(&viewer.nav(Some(&slug))), main);
     Ok(no_store((status, html).into_response()))
+}
+
+/// The view's entries over time; nothing when they cannot be counted now
+/// (the table still shows).
+async fn chart_of(state: &AppState, org: &Org, filter: &Filter, ui: &UiFilters) -> Markup {
+    let now = state.clock.now();
+    let cutoff = org.retention_cutoff(now);
+    // A `from` at the cutoff is the retention window's, not one asked for.
+    let asked_from = filter.from.filter(|f| *f > cutoff);
+    let window = chart::Window::of(asked_from, filter.to, now, cutoff);
+    let windowed = Filter {
+        from: Some(window.from),
+        to: Some(window.to),
+        ..filter.clone()
+    };
+    match state.store.histogram(org.id, &windowed, window.bar_ms).await {
+        Ok(buckets) => {
+            let categories: Vec<String> = state.catalog.categories().map(|c| c.name).collect();
+            chart::render(window, &buckets, &categories, ui, &org.slug)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the chart could not be counted");
+            html! {}
+        }
+    }
 }
 
 /// Reads the page the filters select, recording the look; or what is
@@ -351,7 +383,7 @@ async fn look(
             let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
             let read = Read::from_query(ReadKind::List, &asked, page.0.len() as u64);
             reads::record(state, &as_principal(viewer, org, ctx), read);
-            Ok((Vec::new(), Some((api, page))))
+            Ok((Vec::new(), Some((api, page, req.filter))))
         }
         Err(ApiError::BadRequest { details, message, .. }) => {
             let mut problems = Vec::new();

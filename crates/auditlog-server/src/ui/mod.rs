@@ -21,6 +21,7 @@
 mod api_keys;
 mod assets;
 mod audit;
+mod chart;
 pub mod console;
 pub mod filters;
 mod invitation;

@@ -369,3 +369,42 @@ async fn the_audit_page_links_out_to_filters_and_to_objects_that_still_exist() {
     let (_, html) = ada.get(&entry_page).await;
     assert!(!html.contains("Open its page"), "no link to a project that is gone");
 }
+
+#[tokio::test]
+async fn the_chart_counts_the_filtered_view_and_a_bar_narrows_the_range_to_it() {
+    let app = spawn_app().await;
+    person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Owner).await;
+    let mut yesterday = event("bo@acme.com", "guardrail.created", ("guardrail", "g0"));
+    yesterday["timestamp"] = "2026-05-31T09:30:00Z".into();
+    app.ingest(yesterday).await;
+    for g in ["g1", "g2"] {
+        app.ingest(event("bo@acme.com", "alert.created", ("alert", g))).await;
+    }
+    app.ingest(event("cy@acme.com", "alert.created", ("alert", "g3"))).await;
+    let ada = Forms::new(&app, "ada@acme.com").await;
+    let (status, html) = ada.get("/orgs/acme/audit?actor=bo%40acme.com").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("3 entries in this view, by day (UTC)"),
+        "only the filter's entries: {html}"
+    );
+    assert!(
+        html.contains(r#"aria-label="2026-06-01: 2 entries (2 alert)""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"aria-label="2026-05-31: 1 entries (1 guardrail)""#),
+        "{html}"
+    );
+    let bar = "/orgs/acme/audit?actor=bo%40acme.com&amp;range=custom&amp;from=2026-06-01&amp;to=2026-06-01";
+    assert!(html.contains(bar), "a bar narrows the range to its day: {html}");
+
+    let (status, html) = ada.get(&bar.replace("&amp;", "&")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("2 entries in this view, by hour (UTC)"), "{html}");
+    assert_eq!(
+        html.matches(r#"<tr class="entry">"#).count(),
+        2,
+        "the table shows that day only"
+    );
+}

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::filter::{Bucket, Filter, Page};
 use auditlog_domain::merkle::{Hash, NodeId};
 use auditlog_domain::store::{AppendRequest, EntryStore, RequestResult, StoredCheckpoint};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
@@ -42,6 +42,24 @@ impl EntryStore for SqliteStore {
             let mut stmt = conn.prepare_cached(&query.sql).map_err(db_err)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(query.params.iter()), entry_from_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn histogram(&self, org: OrgId, filter: &Filter, width_ms: i64) -> Result<Vec<Bucket>, StoreError> {
+        let query = listing::build_histogram(org, filter, width_ms);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&query.sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(query.params.iter()), |r| {
+                    Ok(Bucket {
+                        start: Timestamp(r.get(0)?),
+                        category: r.get(1)?,
+                        count: r.get::<_, i64>(2)?.max(0) as u64,
+                    })
+                })
                 .map_err(db_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
         })
