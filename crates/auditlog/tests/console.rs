@@ -5,12 +5,17 @@
 //! with the keyboard alone. Each change is checked in the log through the
 //! API; axe-core finds no violation on any page, at full width or 375 px.
 //!
+//! A second run, on `auditlog serve` allowed to deliver to loopback, adds
+//! an endpoint with the event picker against a real local receiver, sends a
+//! test event, redelivers and replays, and opens Settings and the chart.
+//!
 //! Needs Debian's `chromium` and `chromium-driver`, like `browser.rs`.
 
 mod common;
 
 use common::browser::*;
 use common::demo::Demo;
+use common::{Killed, acme_with_admin, auditlog, free_port, read_write_key, wait_ready, webhook_receiver};
 
 use futures_util::FutureExt;
 use serde_json::{Value, json};
@@ -264,4 +269,167 @@ async fn narrow(c: &WebDriver, demo: &Demo) {
     }
     save_screenshot("console-members-375.png", &c.screenshot_as_png().await.unwrap());
     c.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_and_settings_pages_in_chromium() {
+    let Some(tools) = tools() else { return };
+    auditlog_server::init_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("console.db").display());
+    acme_with_admin(&db);
+    let key = read_write_key(&db);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Killed(
+        auditlog()
+            .args(["serve", "--database", &db, "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--webhook-allow-http", "--webhook-allow-subnet", "127.0.0.0/8"])
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(&reqwest::Client::new(), &base).await;
+    let receiver_port = free_port();
+    let deliveries = webhook_receiver(receiver_port).await;
+    let downloads = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(&tools, downloads.path()).await;
+    let run = Served {
+        base,
+        key,
+        receiver: format!("http://127.0.0.1:{receiver_port}/hook"),
+    };
+    let outcome = std::panic::AssertUnwindSafe(webhook_steps(&c, &run, deliveries))
+        .catch_unwind()
+        .await;
+    let _ = c.quit().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+struct Served {
+    base: String,
+    key: String,
+    receiver: String,
+}
+
+impl Served {
+    async fn newest(&self, event: &str) -> Value {
+        let page: Value = reqwest::Client::new()
+            .get(format!("{}/v1/orgs/acme/audit/events?event={event}&limit=1", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["entries"][0].clone()
+    }
+
+    async fn ingest(&self, n: usize) {
+        for i in 0..n {
+            let resp = reqwest::Client::new()
+                .post(format!("{}/v1/orgs/acme/audit/events", self.base))
+                .bearer_auth(&self.key)
+                .json(&json!({"event": "guardrail.created", "actor": "svc", "resource": {"type": "guardrail", "id": format!("g{i}")}, "details": {"name": "PII", "type": "pii"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+    }
+}
+
+async fn received(deliveries: &mut common::Deliveries) -> Value {
+    let (_, body) = tokio::time::timeout(std::time::Duration::from_secs(30), deliveries.recv())
+        .await
+        .expect("a delivery within 30 s")
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+async fn webhook_steps(c: &WebDriver, run: &Served, mut deliveries: common::Deliveries) {
+    let admin = ("adam@acme.com".to_owned(), common::PASSWORD.to_owned());
+    sign_in(c, &run.base, &admin).await;
+    c.goto(&format!("{}/orgs/acme/webhooks", run.base)).await.unwrap();
+    assert_accessible(c, "Webhooks").await;
+
+    // A refused URL is said in place, and what was typed stays.
+    set_field(c, "webhook-url", "http://10.9.8.7/hook").await;
+    set_field(c, "webhook-description", "SIEM").await;
+    click(c, "#event-guardrail--").await;
+    submitted(c, "#create-webhook button[type=submit]").await;
+    assert!(text(c, "[role=alert]").await.contains("10.9.8.7"));
+    assert_eq!(
+        js(c, "return document.getElementById('event-guardrail--').checked;").await,
+        json!(true)
+    );
+    assert_accessible(c, "a refused endpoint").await;
+
+    set_field(c, "webhook-url", &run.receiver).await;
+    submitted(c, "#create-webhook button[type=submit]").await;
+    let secret = js(c, "return document.getElementById('new-secret').value;").await;
+    assert!(secret.as_str().unwrap().starts_with("whsec_"), "{secret}");
+    save_screenshot("console-webhook-created.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "a new endpoint's secret").await;
+    let created = run.newest("webhook.created").await;
+    assert_by(&created, "adam@acme.com");
+    let id = created["resource"]["id"].as_str().unwrap().to_owned();
+
+    // A test event reaches the real receiver, and its answer is shown.
+    click(c, &format!("a[href='/orgs/acme/webhooks/{id}']")).await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Endpoint')").await;
+    submitted(c, "form[action$='/test'] button").await;
+    assert!(
+        text(c, "#test-result")
+            .await
+            .contains("accepted the test event: HTTP 200")
+    );
+    assert_eq!(received(&mut deliveries).await["type"], "webhook.test");
+
+    // Entries go out; one is redelivered; two are replayed.
+    run.ingest(3).await;
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        seqs.push(received(&mut deliveries).await["data"]["seq"].as_i64().unwrap());
+    }
+    // Opened afresh: reloading the test's answer would post it again.
+    c.goto(&format!("{}/orgs/acme/webhooks/{id}", run.base)).await.unwrap();
+    wait_until(c, "document.querySelectorAll('#deliveries tbody tr').length === 3 && !document.body.innerText.includes('pending')").await;
+    save_screenshot("console-webhook.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "an endpoint with its deliveries").await;
+    submitted(c, "#deliveries tbody tr:last-child button").await;
+    assert!(text(c, "[role=status]").await.contains("is due again"));
+    assert_eq!(received(&mut deliveries).await["data"]["seq"].as_i64(), Some(seqs[0]));
+    set_field(c, "from-seq", &seqs[1].to_string()).await;
+    submitted(c, "#replay button").await;
+    assert!(text(c, "#replay-result").await.starts_with("2 entries from seq"));
+    let mut again = vec![
+        received(&mut deliveries).await["data"]["seq"].as_i64().unwrap(),
+        received(&mut deliveries).await["data"]["seq"].as_i64().unwrap(),
+    ];
+    again.sort_unstable();
+    assert_eq!(again, seqs[1..]);
+    assert_by(&run.newest("webhook.replayed").await, "adam@acme.com");
+
+    // Settings, and the chart's bar narrowing the Audit page to its day.
+    c.goto(&format!("{}/orgs/acme/settings", run.base)).await.unwrap();
+    save_screenshot("console-settings.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "Settings").await;
+    c.goto(&format!("{}/orgs/acme/audit", run.base)).await.unwrap();
+    assert_accessible(c, "the Audit page with its chart").await;
+    click(c, "figure.chart svg a").await;
+    wait_until(
+        c,
+        "location.search.includes('range=custom') && document.readyState === 'complete'",
+    )
+    .await;
+    let day = js(c, "return new URLSearchParams(location.search).get('from');").await;
+    let rows = js(
+        c,
+        "return Array.from(document.querySelectorAll('#rows time')).map(t => t.getAttribute('datetime').slice(0, 10));",
+    )
+    .await;
+    assert!(rows.as_array().unwrap().iter().all(|d| *d == day), "{day} {rows}");
 }

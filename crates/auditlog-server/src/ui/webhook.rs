@@ -83,9 +83,9 @@ async fn render(
             }
         }
         (actions(page, e, &base))
-        (edit_form(page, state, e, &base))
-        (replay_form(page, &base))
         (deliveries_table(page, &base, &deliveries))
+        (replay_form(page, &base))
+        (edit_form(page, state, e, &base))
     };
     Ok(page.render(status, &format!("Endpoint {}", e.id), "webhooks", main))
 }

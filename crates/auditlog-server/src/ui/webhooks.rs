@@ -171,6 +171,20 @@ fn create_form(page: &OrgPage, catalog: &Catalog, typed: &PostedForm) -> Markup 
 /// Checkboxes for every category (`category.*`) and event of the catalog;
 /// none ticked means every event.
 pub fn event_picker(catalog: &Catalog, chosen: &[&str]) -> Markup {
+    let summary = if chosen.is_empty() {
+        "every event".to_owned()
+    } else {
+        chosen.join(", ")
+    };
+    html! {
+        details.events open[chosen.is_empty()] {
+            summary { "Events: " (summary) }
+            (picker_boxes(catalog, chosen))
+        }
+    }
+}
+
+fn picker_boxes(catalog: &Catalog, chosen: &[&str]) -> Markup {
     html! {
         fieldset.events {
             legend { "Events (none ticked: every event)" }
