@@ -413,10 +413,15 @@ async fn webhook_steps(c: &WebDriver, run: &Served, mut deliveries: common::Deli
     assert_eq!(again, seqs[1..]);
     assert_by(&run.newest("webhook.replayed").await, "adam@acme.com");
 
+    endpoint_changes(c, run, &id).await;
+
     // Settings, and the chart's bar narrowing the Audit page to its day.
     c.goto(&format!("{}/orgs/acme/settings", run.base)).await.unwrap();
     save_screenshot("console-settings.png", &c.screenshot_as_png().await.unwrap());
     assert_accessible(c, "Settings").await;
+    set_field(c, "name", "Acme Corp").await;
+    submitted(c, "#org-name button").await;
+    assert_eq!(run.newest("organization.renamed").await["details"]["new_name"], "Acme Corp");
     c.goto(&format!("{}/orgs/acme/audit", run.base)).await.unwrap();
     assert_accessible(c, "the Audit page with its chart").await;
     click(c, "figure.chart svg a").await;
@@ -432,4 +437,30 @@ async fn webhook_steps(c: &WebDriver, run: &Served, mut deliveries: common::Deli
     )
     .await;
     assert!(rows.as_array().unwrap().iter().all(|d| *d == day), "{day} {rows}");
+}
+
+/// Editing, disabling and enabling, rotating and deleting an endpoint.
+async fn endpoint_changes(c: &WebDriver, run: &Served, id: &str) {
+    let page = format!("{}/orgs/acme/webhooks/{id}", run.base);
+    c.goto(&page).await.unwrap();
+    click(c, "#edit-webhook details.events summary").await;
+    click(c, "#edit-webhook #event-alert--").await;
+    submitted(c, "#edit-webhook > button[type=submit]").await;
+    let updated = run.newest("webhook.updated").await;
+    assert_by(&updated, "adam@acme.com");
+    assert_eq!(updated["details"]["changes"]["events"]["new"], json!(["alert.*", "guardrail.*"]));
+    submitted(c, "form[action$='/disable'] button").await;
+    assert_by(&run.newest("webhook.disabled").await, "adam@acme.com");
+    submitted(c, "form[action$='/enable'] button").await;
+    click(c, "a[href$='/rotate']").await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Rotate')").await;
+    assert_accessible(c, "the confirmation of a rotation").await;
+    submitted(c, "form button.danger").await;
+    let secret = js(c, "return document.getElementById('new-secret').value;").await;
+    assert!(secret.as_str().unwrap().starts_with("whsec_"));
+    assert_by(&run.newest("webhook.secret_rotated").await, "adam@acme.com");
+    click(c, "a[href$='/delete']").await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Delete')").await;
+    submitted(c, "form button.danger").await;
+    assert_by(&run.newest("webhook.deleted").await, "adam@acme.com");
 }
