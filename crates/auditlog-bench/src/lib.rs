@@ -20,6 +20,9 @@
 //! - `webhooks`: commit-to-delivery latency of webhooks.
 //! - `load`: sustained open-loop ingest against a separate server.
 //! - `abuse`: slow and oversized bodies against a separate server.
+//! - `ops`: `auditlog check` and `auditlog backup`, and ingest beside a
+//!   backup.
+//! - `console`: the management pages on a large organization.
 //! - `postgres`: the PostgreSQL measurements, beside COPY ceilings.
 //! - `replicas`: what a second replica adds, each held to a CPU quota
 //!   (`cpu_quota`).
@@ -30,6 +33,7 @@
 
 mod abuse;
 pub mod cli;
+mod console;
 mod cpu_quota;
 pub mod demo;
 mod harness;
@@ -65,6 +69,7 @@ pub async fn run(section: Section) -> Result<(), AnyError> {
         Section::Load(args) => load::run_cli(&args).await,
         Section::Abuse(args) => abuse::run_cli(&args).await,
         Section::Ops(args) => ops::run_cli(&args).await,
+        Section::Console(args) => console::run_cli(&args).await,
         Section::Postgres(args) => postgres::run_cli(&args).await,
         Section::Replicas(args) => replicas::run_cli(&args).await,
     }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("sso", include_str!("../migrations/0005_sso.sql")),
     ("sso_replays", include_str!("../migrations/0006_sso_replays.sql")),
     ("key_creator", include_str!("../migrations/0007_key_creator.sql")),
+    ("delivery_order", include_str!("../migrations/0008_delivery_order.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

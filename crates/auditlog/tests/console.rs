@@ -421,7 +421,10 @@ async fn webhook_steps(c: &WebDriver, run: &Served, mut deliveries: common::Deli
     assert_accessible(c, "Settings").await;
     set_field(c, "name", "Acme Corp").await;
     submitted(c, "#org-name button").await;
-    assert_eq!(run.newest("organization.renamed").await["details"]["new_name"], "Acme Corp");
+    assert_eq!(
+        run.newest("organization.renamed").await["details"]["new_name"],
+        "Acme Corp"
+    );
     c.goto(&format!("{}/orgs/acme/audit", run.base)).await.unwrap();
     assert_accessible(c, "the Audit page with its chart").await;
     click(c, "figure.chart svg a").await;
@@ -448,7 +451,10 @@ async fn endpoint_changes(c: &WebDriver, run: &Served, id: &str) {
     submitted(c, "#edit-webhook > button[type=submit]").await;
     let updated = run.newest("webhook.updated").await;
     assert_by(&updated, "adam@acme.com");
-    assert_eq!(updated["details"]["changes"]["events"]["new"], json!(["alert.*", "guardrail.*"]));
+    assert_eq!(
+        updated["details"]["changes"]["events"]["new"],
+        json!(["alert.*", "guardrail.*"])
+    );
     submitted(c, "form[action$='/disable'] button").await;
     assert_by(&run.newest("webhook.disabled").await, "adam@acme.com");
     submitted(c, "form[action$='/enable'] button").await;

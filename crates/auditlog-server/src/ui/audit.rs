@@ -306,8 +306,15 @@ pub async fn page(
         StatusCode::BAD_REQUEST
     };
     let export_href = found.as_ref().map(|(api, _, _)| export_href(&slug, api));
+    // Counting a month of a large log takes longer than the table, so the
+    // chart comes after the first paint (the script fetches it; without
+    // the script the link opens it).
     let chart = match &found {
-        Some((_, _, filter)) => chart_of(&state, &org, filter, &ui).await,
+        Some(_) => html! {
+            figure.chart #chart {
+                a #chart-link href=(format!("/orgs/{slug}/audit/chart?{}", ui.to_query())) { "Show this view's entries over time" }
+            }
+        },
         None => html! {},
     };
     let main = html! {
@@ -330,9 +337,56 @@ pub async fn page(
     Ok(no_store((status, html).into_response()))
 }
 
-/// The view's entries over time; nothing when they cannot be counted now
-/// (the table still shows).
-async fn chart_of(state: &AppState, org: &Org, filter: &Filter, ui: &UiFilters) -> Markup {
+/// `GET /orgs/{org}/audit/chart`: the view's entries over time, as a page
+/// of its own or (`fragment=1`) as the figure the Audit page fetches. A
+/// read of the log like the table's, recorded as the same look.
+pub async fn chart_page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    ctx: RequestContext,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, Failure> {
+    let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
+    let ui = UiFilters::from_pairs(&pairs);
+    let fragment = pairs.iter().any(|(k, v)| k == "fragment" && v == "1");
+    let filter = ui
+        .api_pairs(state.clock.now())
+        .ok()
+        .and_then(|api| listing(&api, &state, &org, &[]).ok())
+        .map(|req| req.filter);
+    let Some(filter) = filter else {
+        return Ok(no_store(
+            (
+                StatusCode::BAD_REQUEST,
+                html! { p { "These filters cannot be charted; fix them on the Audit page." } },
+            )
+                .into_response(),
+        ));
+    };
+    let (chart, total) = chart_of(&state, &org, &filter, &ui).await;
+    let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
+    reads::record(
+        &state,
+        &as_principal(&viewer, &org, ctx),
+        Read::from_query(ReadKind::List, &asked, total),
+    );
+    if fragment {
+        return Ok(no_store((StatusCode::OK, chart).into_response()));
+    }
+    let main = html! {
+        p { a href=(format!("/orgs/{slug}/audit?{}", ui.to_query())) { "← Audit log" } }
+        h1 { "Entries over time" }
+        (chart)
+    };
+    let html = layout::page("Entries over time", Some(&viewer.nav(Some(&slug))), main);
+    Ok(no_store((StatusCode::OK, html).into_response()))
+}
+
+/// The view's entries over time, and how many there are; nothing when
+/// they cannot be counted now.
+async fn chart_of(state: &AppState, org: &Org, filter: &Filter, ui: &UiFilters) -> (Markup, u64) {
     let now = state.clock.now();
     let cutoff = org.retention_cutoff(now);
     // A `from` at the cutoff is the retention window's, not one asked for.
@@ -346,11 +400,12 @@ async fn chart_of(state: &AppState, org: &Org, filter: &Filter, ui: &UiFilters) 
     match state.store.histogram(org.id, &windowed, window.bar_ms).await {
         Ok(buckets) => {
             let categories: Vec<String> = state.catalog.categories().map(|c| c.name).collect();
-            chart::render(window, &buckets, &categories, ui, &org.slug)
+            let total = buckets.iter().map(|b| b.count).sum();
+            (chart::render(window, &buckets, &categories, ui, &org.slug), total)
         }
         Err(e) => {
             tracing::warn!(error = %e, "the chart could not be counted");
-            html! {}
+            (html! { p { "The chart cannot be drawn right now." } }, 0)
         }
     }
 }

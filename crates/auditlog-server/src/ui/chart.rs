@@ -69,7 +69,7 @@ pub fn render(window: Window, buckets: &[Bucket], categories: &[String], ui: &Ui
     let starts = window.starts();
     let total: u64 = buckets.iter().map(|b| b.count).sum();
     if starts.is_empty() || total == 0 {
-        return html! {};
+        return html! { figure.chart #chart { p.muted { "No entries in this view's last " (days(window)) " to chart." } } };
     }
     let per_bar = |s: i64| buckets.iter().filter(move |b| b.start.millis() == s);
     let tallest = starts
@@ -88,7 +88,7 @@ pub fn render(window: Window, buckets: &[Bucket], categories: &[String], ui: &Ui
         "bar"
     };
     html! {
-        figure.chart {
+        figure.chart #chart {
             figcaption { (total) " entries in this view, by " (unit) " (UTC) and category. Select a bar to narrow the range to it." }
             svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="group" aria-label="Entries over time" preserveAspectRatio="none" {
                 @for (i, s) in starts.iter().enumerate() {
@@ -103,6 +103,15 @@ pub fn render(window: Window, buckets: &[Bucket], categories: &[String], ui: &Ui
             }
             (legend(buckets, categories, &colour))
         }
+    }
+}
+
+fn days(w: Window) -> String {
+    let days = (w.to.millis() - w.from.millis()) as f64 / DAY_MS as f64;
+    if days < 1.5 {
+        "day".into()
+    } else {
+        format!("{} days", days.round())
     }
 }
 

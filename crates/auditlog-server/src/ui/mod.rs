@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/sso/callback", get(sso::callback))
         .route("/orgs/{org}/audit", get(audit::page))
         .route("/orgs/{org}/audit/entries/{id}", get(audit::entry))
+        .route("/orgs/{org}/audit/chart", get(audit::chart_page))
         .route("/orgs/{org}/members", get(members::page).post(members::add))
         .route("/orgs/{org}/members/{email}/role", post(members::change_role))
         .route(

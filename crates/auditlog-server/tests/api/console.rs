@@ -385,6 +385,12 @@ async fn the_chart_counts_the_filtered_view_and_a_bar_narrows_the_range_to_it() 
     let (status, html) = ada.get("/orgs/acme/audit?actor=bo%40acme.com").await;
     assert_eq!(status, 200);
     assert!(
+        html.contains(r#"<a id="chart-link" href="/orgs/acme/audit/chart?actor=bo%40acme.com">"#),
+        "the chart comes after the first paint: {html}"
+    );
+    let (status, html) = ada.get("/orgs/acme/audit/chart?actor=bo%40acme.com").await;
+    assert_eq!(status, 200);
+    assert!(
         html.contains("3 entries in this view, by day (UTC)"),
         "only the filter's entries: {html}"
     );
@@ -399,12 +405,19 @@ async fn the_chart_counts_the_filtered_view_and_a_bar_narrows_the_range_to_it() 
     let bar = "/orgs/acme/audit?actor=bo%40acme.com&amp;range=custom&amp;from=2026-06-01&amp;to=2026-06-01";
     assert!(html.contains(bar), "a bar narrows the range to its day: {html}");
 
-    let (status, html) = ada.get(&bar.replace("&amp;", "&")).await;
+    let narrowed = bar.replace("&amp;", "&");
+    let (status, html) = ada.get(&narrowed).await;
     assert_eq!(status, 200);
-    assert!(html.contains("2 entries in this view, by hour (UTC)"), "{html}");
     assert_eq!(
         html.matches(r#"<tr class="entry">"#).count(),
         2,
         "the table shows that day only"
     );
+    let chart = format!("{}&fragment=1", narrowed.replace("/audit?", "/audit/chart?"));
+    let (_, fragment) = ada.get(&chart).await;
+    assert!(
+        fragment.starts_with(r#"<figure class="chart" id="chart">"#),
+        "a bare figure: {fragment}"
+    );
+    assert!(fragment.contains("2 entries in this view, by hour (UTC)"), "{fragment}");
 }

@@ -219,4 +219,14 @@
       });
     });
   }
+
+  // The chart, counted after the page is shown: it replaces its link.
+  var chartLink = document.getElementById("chart-link");
+  if (chartLink) {
+    fetchText(withParam(chartLink.href, "fragment", "1")).then(function (text) {
+      var fresh = parse(text).getElementById("chart");
+      var slot = document.getElementById("chart");
+      if (fresh && slot) slot.replaceWith(document.adoptNode(fresh));
+    }).catch(function () { /* the link stays */ });
+  }
 })();
