@@ -75,6 +75,7 @@ macro_rules! conformance_tests {
             deliveries_are_written_with_their_entries,
             deliveries_are_claimed_leased_and_recorded,
             a_replay_queues_the_selected_entries_again,
+            each_endpoints_newest_deliveries_come_in_one_read,
             endpoint_changes_apply_and_disable_once,
             clear_webhook_secrets_are_sealed_in_place_once,
             listing_after_a_seq_replays_oldest_first,
@@ -1832,6 +1833,49 @@ pub async fn histograms_count_what_the_filter_selects_per_bucket_and_category(st
     };
     let got = store.histogram(a.id, &late, 1_000).await.unwrap();
     assert_eq!(got, [bucket(8_000, "api_key", 1), bucket(9_000, "project", 1)]);
+}
+
+/// Every endpoint's newest deliveries in one read, newest first, and only
+/// the organization's own.
+pub async fn each_endpoints_newest_deliveries_come_in_one_read(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    for (id, pattern) in [("wh_1", "project.*"), ("wh_2", "guardrail.*"), ("wh_3", "alert.*")] {
+        change(
+            store,
+            &a,
+            Change::CreateWebhook(endpoint(id, &[pattern])),
+            "webhook.created",
+        )
+        .await
+        .unwrap();
+    }
+    let entries: Vec<NewEntry> = (1..=4)
+        .map(|i| {
+            let event = if i == 4 { "guardrail.created" } else { "project.created" };
+            new_entry(i, "a@x.io", event, ("project", "p"))
+        })
+        .collect();
+    append(store, &a, entries).await;
+    let latest = store.latest_deliveries(a.id, 2).await.unwrap();
+    let seqs = |id: &str| latest.get(id).map(|l| l.iter().map(|d| d.seq).collect::<Vec<_>>());
+    let first = store.deliveries(a.id, "wh_1", 2).await.unwrap();
+    assert_eq!(
+        seqs("wh_1"),
+        Some(first.iter().map(|d| d.seq).collect()),
+        "as deliveries() lists them"
+    );
+    assert_eq!(seqs("wh_1").unwrap().len(), 2);
+    assert_eq!(seqs("wh_2").unwrap().len(), 1);
+    assert!(seqs("wh_3").is_none_or(|l| l.is_empty()), "an endpoint with none");
+    let other = org(store, "globex").await;
+    assert!(
+        store
+            .latest_deliveries(other.id, 2)
+            .await
+            .unwrap()
+            .values()
+            .all(Vec::is_empty)
+    );
 }
 
 /// Secrets stored in clear (as before sealing existed), current and

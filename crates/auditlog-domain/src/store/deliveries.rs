@@ -1,6 +1,7 @@
 //! Webhook endpoints and the deliveries of entries to them: claiming
 //! the due ones, recording attempts, and waking the dispatchers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -156,6 +157,14 @@ pub trait DeliveryStore: Send + Sync + 'static {
 
     /// An endpoint's deliveries, newest first.
     async fn deliveries(&self, org: OrgId, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Every endpoint's newest `per_endpoint` deliveries, newest first, in
+    /// one read: the webhooks page's health column.
+    async fn latest_deliveries(
+        &self,
+        org: OrgId,
+        per_endpoint: u32,
+    ) -> Result<HashMap<String, Vec<Delivery>>, StoreError>;
 
     /// Makes delivery `delivery_id` of endpoint `webhook_id` due now again,
     /// whatever its state; `NotFound` when the endpoint has no such

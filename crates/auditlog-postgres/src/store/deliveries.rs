@@ -1,5 +1,6 @@
 //! [`DeliveryStore`] on PostgreSQL: webhook endpoints and their deliveries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -111,6 +112,33 @@ impl DeliveryStore for PostgresStore {
         .iter()
         .map(|r| rows::delivery_at(r, 0))
         .collect()
+    }
+
+    async fn latest_deliveries(
+        &self,
+        org: OrgId,
+        per_endpoint: u32,
+    ) -> Result<HashMap<String, Vec<Delivery>>, StoreError> {
+        let client = self.client().await?;
+        let rows = db::query(
+            &client,
+            &format!(
+                "SELECT w.id, d.* FROM webhooks w CROSS JOIN LATERAL (\
+                 SELECT {DELIVERY_COLUMNS} FROM deliveries \
+                 WHERE org_id = w.org_id AND webhook_id = w.id ORDER BY created_at DESC, id DESC LIMIT $2) d \
+                 WHERE w.org_id = $1"
+            ),
+            &[&org.0, &i64::from(per_endpoint)],
+        )
+        .await
+        .map_err(db_err)?;
+        let mut out: HashMap<String, Vec<Delivery>> = HashMap::new();
+        for r in &rows {
+            out.entry(get::<String>(r, 0)?)
+                .or_default()
+                .push(rows::delivery_at(r, 1)?);
+        }
+        Ok(out)
     }
 
     async fn retry_delivery(

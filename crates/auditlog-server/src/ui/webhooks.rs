@@ -22,7 +22,7 @@ use crate::http::state::AppState;
 
 /// How many of an endpoint's newest deliveries the list looks at for its
 /// health.
-const HEALTH_WINDOW: u32 = 20;
+const HEALTH_WINDOW: u32 = 10;
 
 pub fn list_href(slug: &str) -> String {
     format!("/orgs/{slug}/webhooks")
@@ -50,15 +50,16 @@ async fn render(
 ) -> Result<Response, Failure> {
     let internal = |e: auditlog_domain::StoreError| Failure::Internal(e.into(), request_id(headers));
     let endpoints = state.store.webhooks(page.org.id).await.map_err(internal)?;
-    let mut rows = Vec::with_capacity(endpoints.len());
-    for e in &endpoints {
-        let recent = state
-            .store
-            .deliveries(page.org.id, &e.id, HEALTH_WINDOW)
-            .await
-            .map_err(internal)?;
-        rows.push(row(page.slug(), e, &recent));
-    }
+    let recent = state
+        .store
+        .latest_deliveries(page.org.id, HEALTH_WINDOW)
+        .await
+        .map_err(internal)?;
+    let none = Vec::new();
+    let rows: Vec<Markup> = endpoints
+        .iter()
+        .map(|e| row(page.slug(), e, recent.get(&e.id).unwrap_or(&none)))
+        .collect();
     let main = html! {
         div.heading { div {
             h1 { "Webhooks" }

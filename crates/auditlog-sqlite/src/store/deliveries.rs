@@ -1,5 +1,6 @@
 //! [`DeliveryStore`] on SQLite: webhook endpoints and their deliveries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -137,6 +138,40 @@ impl DeliveryStore for SqliteStore {
                 .query_map(params![org.0, webhook_id, limit], |r| rows::delivery_at(r, 0))
                 .map_err(db_err)?;
             rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn latest_deliveries(
+        &self,
+        org: OrgId,
+        per_endpoint: u32,
+    ) -> Result<HashMap<String, Vec<Delivery>>, StoreError> {
+        self.read(move |conn| {
+            let ids: Vec<String> = conn
+                .prepare_cached("SELECT id FROM webhooks WHERE org_id = ?1")
+                .map_err(db_err)?
+                .query_map(params![org.0], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            let mut newest = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM deliveries WHERE org_id = ?1 AND webhook_id = ?2 \
+                     ORDER BY created_at DESC, id DESC LIMIT ?3",
+                    rows::DELIVERY_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut out = HashMap::with_capacity(ids.len());
+            for id in ids {
+                let list = newest
+                    .query_map(params![org.0, id, per_endpoint], |r| rows::delivery_at(r, 0))
+                    .map_err(db_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                out.insert(id, list);
+            }
+            Ok(out)
         })
         .await
     }
