@@ -173,6 +173,7 @@ const NOT_GENERATED: &[&str] = &[
     "session.signed_out",
     "session.ended",
     "webhook.replayed",
+    "webhook.redelivered",
 ];
 
 struct Who {

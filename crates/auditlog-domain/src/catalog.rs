@@ -277,6 +277,7 @@ mod tests {
     const ADDED_EVENTS: &[&str] = &[
         "audit_log.viewed",
         "webhook.replayed",
+        "webhook.redelivered",
         "organization.created",
         "organization.member_invited",
         "organization.member_password_reset",

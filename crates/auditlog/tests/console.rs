@@ -401,6 +401,7 @@ async fn webhook_steps(c: &WebDriver, run: &Served, mut deliveries: common::Deli
     assert_accessible(c, "an endpoint with its deliveries").await;
     submitted(c, "#deliveries tbody tr:last-child button").await;
     assert!(text(c, "[role=status]").await.contains("is due again"));
+    assert_by(&run.newest("webhook.redelivered").await, "adam@acme.com");
     assert_eq!(received(&mut deliveries).await["data"]["seq"].as_i64(), Some(seqs[0]));
     set_field(c, "from-seq", &seqs[1].to_string()).await;
     submitted(c, "#replay button").await;

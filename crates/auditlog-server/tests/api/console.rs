@@ -421,3 +421,71 @@ async fn the_chart_counts_the_filtered_view_and_a_bar_narrows_the_range_to_it() 
     );
     assert!(fragment.contains("2 entries in this view, by hour (UTC)"), "{fragment}");
 }
+
+/// Every form of the console, posted without the session's token, with
+/// another token, and from another site with the right one: each refused,
+/// nothing recorded.
+#[tokio::test]
+async fn every_console_form_refuses_a_missing_token_and_other_sites() {
+    let app = spawn_app().await;
+    person(app.store.as_ref(), &app.acme, "ada@acme.com", Role::Owner).await;
+    person(app.store.as_ref(), &app.acme, "bo@acme.com", Role::Member).await;
+    let ada = Forms::new(&app, "ada@acme.com").await;
+    let forms = [
+        "/orgs/acme/members",
+        "/orgs/acme/members/bo%40acme.com/role",
+        "/orgs/acme/members/bo%40acme.com/remove",
+        "/orgs/acme/api-keys",
+        "/orgs/acme/api-keys/lqt_0123abcd/revoke",
+        "/orgs/acme/projects",
+        "/orgs/acme/projects/p_1/rename",
+        "/orgs/acme/projects/p_1/delete",
+        "/orgs/acme/webhooks",
+        "/orgs/acme/webhooks/wh_1",
+        "/orgs/acme/webhooks/wh_1/test",
+        "/orgs/acme/webhooks/wh_1/enable",
+        "/orgs/acme/webhooks/wh_1/disable",
+        "/orgs/acme/webhooks/wh_1/rotate",
+        "/orgs/acme/webhooks/wh_1/delete",
+        "/orgs/acme/webhooks/wh_1/replay",
+        "/orgs/acme/webhooks/wh_1/deliveries/dlv_1/redeliver",
+        "/orgs/acme/settings/name",
+        "/orgs/acme/settings/plan",
+        "/orgs/acme/settings/sso",
+    ];
+    let fields = [
+        ("name", "x"),
+        ("role", "viewer"),
+        ("plan", "scale"),
+        ("from_seq", "1"),
+        ("email", "x@acme.com"),
+    ];
+    let before = app.log_size().await;
+    for path in forms {
+        for csrf in [None, Some("forged")] {
+            let (status, html) = ada.post_with(path, &fields, csrf).await;
+            assert_eq!(status, 403, "{path} with {csrf:?}: {html}");
+        }
+        let resp = ada
+            .client
+            .post(app.url(path))
+            .header("cookie", &ada.b.cookie)
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("name=x&plan=scale&csrf_token={}", ada.b.csrf))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path} from another site");
+    }
+    assert_eq!(app.log_size().await, before, "nothing recorded");
+    assert_eq!(
+        app.store
+            .member(app.acme.id, "bo@acme.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Member
+    );
+}

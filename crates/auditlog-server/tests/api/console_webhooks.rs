@@ -208,6 +208,9 @@ async fn the_delivery_log_shows_each_delivery_and_one_can_be_sent_again() {
     let (status, html) = wes.post(&format!("{page}/deliveries/{delivery}/redeliver"), &[]).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("is due again"), "{html}");
+    let redelivered = newest(&app, "webhook.redelivered").await;
+    assert_by_session(&redelivered, "wes@acme.com");
+    assert_eq!(redelivered["details"]["delivery"], delivery.as_str());
     let again = tokio::time::timeout(Duration::from_secs(30), receiver.rx.recv())
         .await
         .unwrap()

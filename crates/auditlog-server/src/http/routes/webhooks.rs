@@ -649,7 +649,8 @@ pub async fn retry(
     Ok(Json(redeliver(&state, &principal, &id, &delivery).await?))
 }
 
-/// Makes delivery `delivery` of endpoint `id` due now, whatever its status.
+/// Makes delivery `delivery` of endpoint `id` due now, whatever its status,
+/// recorded as `webhook.redelivered`.
 pub async fn redeliver(
     state: &AppState,
     principal: &Principal,
@@ -658,15 +659,20 @@ pub async fn redeliver(
 ) -> Result<Delivery, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let endpoint = existing(state, principal, id).await?;
+    let now = state.clock.now();
     let d = state
         .store
-        .retry_delivery(principal.org.id, &endpoint.id, delivery, state.clock.now())
+        .retry_delivery(principal.org.id, &endpoint.id, delivery, now)
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::NotFound(format!("no delivery {delivery:?} for this webhook")),
             other => other.into(),
         })?;
     state.writer.committed().notify_one();
+    // Sending an entry out again is data leaving the service: recorded.
+    let details = json!({"url": endpoint.url, "delivery": d.id, "seq": d.seq});
+    let entry = principal.entry(now, "webhook.redelivered", resource(&endpoint), details);
+    commit(state, principal, vec![], vec![entry]).await?;
     Ok(d)
 }
 
