@@ -6,15 +6,14 @@ use auditlog_domain::Timestamp;
 use auditlog_domain::api_key::{KeyPrefix, Scope};
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::ApiKeyRecord;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::console::{OrgPage, Outcome, PostedForm, disabled_because, outcome, trail_href};
-use super::{Failure, request_id};
-use crate::http::context::RequestContext;
+use super::Failure;
+use super::console::{OrgPage, Outcome, disabled_because, list_table, trail_href};
+use super::extract::Acting;
 use crate::http::error::ApiError;
 use crate::http::routes::api_keys::{CreatedKey, create_key, revoke_key};
 use crate::http::state::AppState;
@@ -25,34 +24,21 @@ const SCOPES: [(Scope, &str); 3] = [
     (Scope::Admin, "manage the organization as an admin would"),
 ];
 
+const COLUMNS: [&str; 6] = ["Prefix", "Name", "Scopes", "Created", "Last used", "Actions"];
+
 fn list_href(slug: &str) -> String {
     format!("/orgs/{slug}/api-keys")
 }
 
 /// `GET /orgs/{org}/api-keys`
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+pub async fn page(State(state): State<AppState>, page: OrgPage) -> Result<Response, Failure> {
     page.require(&Action::ViewKeys, "the API keys")?;
-    render(&state, &page, &headers, StatusCode::OK, None).await
+    render(&state, &page, None).await
 }
 
-async fn render(
-    state: &AppState,
-    page: &OrgPage,
-    headers: &HeaderMap,
-    status: StatusCode,
-    outcome: Option<Outcome>,
-) -> Result<Response, Failure> {
-    let keys = state
-        .store
-        .api_keys(page.org.id)
-        .await
-        .map_err(|e| Failure::Internal(e.into(), request_id(headers)))?;
+async fn render(state: &AppState, page: &OrgPage, said: Option<(StatusCode, Outcome)>) -> Result<Response, Failure> {
+    let (status, outcome) = said.map_or((StatusCode::OK, None), |(s, o)| (s, Some(o)));
+    let keys = state.store.api_keys(page.org.id).await.map_err(|e| page.failed(e))?;
     let active = keys.iter().filter(|k| k.revoked_at.is_none()).count();
     let main = html! {
         div.heading {
@@ -63,20 +49,7 @@ async fn render(
         }
         @if let Some(o) = &outcome { (o.show()) }
         (create_form(page))
-        @if keys.is_empty() {
-            p.empty { "No keys yet." }
-        } @else {
-            div.table-scroll {
-                table.list #keys {
-                    caption.visually-hidden { "API keys" }
-                    thead { tr {
-                        th scope="col" { "Prefix" } th scope="col" { "Name" } th scope="col" { "Scopes" }
-                        th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Actions" }
-                    } }
-                    tbody { @for k in &keys { (row(page, k)) } }
-                }
-            }
-        }
+        (list_table("keys", "API keys", &COLUMNS, keys.iter().map(|k| row(page, k)).collect(), "No keys yet."))
     };
     Ok(page.render(status, "API keys", "api-keys", main))
 }
@@ -146,15 +119,7 @@ fn date(t: Timestamp) -> Markup {
 }
 
 /// `POST /orgs/{org}/api-keys`: creates, and shows the secret once.
-pub async fn create(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
+pub async fn create(State(state): State<AppState>, Acting { page, form, ctx }: Acting) -> Result<Response, Failure> {
     let scopes: Result<Vec<Scope>, _> = form.all("scope").map(str::parse).collect();
     let result = match scopes {
         Ok(scopes) => create_key(&state, &page.principal(ctx), form.get("name"), scopes)
@@ -162,8 +127,7 @@ pub async fn create(
             .map(|k| created(&k)),
         Err(e) => Err(ApiError::invalid("scopes", "invalid_scope", e.to_string())),
     };
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }
 
 fn created(k: &CreatedKey) -> Markup {
@@ -182,54 +146,36 @@ fn created(k: &CreatedKey) -> Markup {
 /// `GET /orgs/{org}/api-keys/{prefix}/revoke`: are you sure?
 pub async fn confirm_revoke(
     State(state): State<AppState>,
-    Path((slug, prefix)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, prefix)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
     page.require(&Action::RevokeKey, "revoking keys")?;
     let key = match KeyPrefix::parse(&prefix) {
-        Some(p) => state
-            .store
-            .api_key(&p)
-            .await
-            .map_err(|e| Failure::Internal(e.into(), request_id(&headers)))?,
+        Some(p) => state.store.api_key(&p).await.map_err(|e| page.failed(e))?,
         None => None,
     };
     let Some(key) = key.filter(|k| k.org_id == page.org.id && k.revoked_at.is_none()) else {
         return Err(page.not_found(
             &format!("There is no active key {prefix:?} in this organization."),
-            &list_href(&slug),
+            &list_href(page.slug()),
         ));
     };
     let prefix = key.prefix.as_str();
-    let main = html! {
-        section.message {
-            h1 { "Revoke " (prefix) " (" (key.name) ")?" }
-            p { "Every request with this key is refused from now on. This cannot be undone; a new key can be created instead." }
-            form method="post" action=(format!("{}/{}/revoke", list_href(&slug), prefix)) {
-                (page.csrf_field())
-                button.danger type="submit" { "Revoke " (prefix) }
-                " " a.button href=(list_href(&slug)) { "Cancel" }
-            }
-        }
-    };
-    Ok(page.render(StatusCode::OK, "Revoke a key", "api-keys", main))
+    let list = list_href(page.slug());
+    let text = html! { "Every request with this key is refused from now on. This cannot be undone; a new key can be created instead." };
+    let action = format!("{list}/{prefix}/revoke");
+    let title = format!("Revoke {prefix} ({})?", key.name);
+    Ok(page.confirmation("api-keys", &title, text, (&action, &format!("Revoke {prefix}")), &list))
 }
 
 /// `POST /orgs/{org}/api-keys/{prefix}/revoke`
 pub async fn revoke(
     State(state): State<AppState>,
-    Path((slug, prefix)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, prefix)): Path<(String, String)>,
+    Acting { page, form: _, ctx }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
     let result = revoke_key(&state, &page.principal(ctx), &prefix)
         .await
         .map(|()| html! { p { "Revoked " code { (prefix) } "." } });
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }

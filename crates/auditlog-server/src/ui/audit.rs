@@ -11,7 +11,8 @@ use auditlog_domain::permissions::{self, Action, Authority};
 use auditlog_domain::read_audit::{Read, ReadKind};
 use auditlog_domain::summary;
 use auditlog_domain::{Catalog, Entry, Org, Timestamp};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -35,6 +36,44 @@ struct Shown {
     message: String,
     /// Where in the search text, in characters: start and length.
     span: Option<(usize, usize)>,
+}
+
+/// A reader of the log at one of its pages: who, which organization (once
+/// they may read its log), the page's query and filters, and the request.
+pub struct Reading {
+    viewer: Viewer,
+    org: Org,
+    pairs: Vec<(String, String)>,
+    ui: UiFilters,
+    ctx: RequestContext,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Reading {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let slug = super::extract::slug(parts, state).await?;
+        let Ok(ctx) = RequestContext::from_request_parts(parts, state).await;
+        let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await.map_err(|e| {
+            let said = html! { p { (e.to_string()) } };
+            Failure::Page(Box::new(message_page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                None,
+                said,
+            )))
+        })?;
+        let (viewer, org) = reader(state, &parts.headers, &parts.uri, &slug).await?;
+        Ok(Self {
+            viewer,
+            org,
+            ui: UiFilters::from_pairs(&pairs),
+            pairs,
+            ctx,
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 /// The signed-in reader as the log names them, for recording their read.
@@ -278,16 +317,16 @@ fn label_of(field: &str) -> &str {
 /// A page of entries, and the API parameters that selected it.
 type Found = (Vec<(String, String)>, (Vec<Entry>, Option<String>), Filter);
 
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    ctx: RequestContext,
-    QueryPairs(pairs): QueryPairs,
-) -> Result<Response, Failure> {
-    let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
-    let ui = UiFilters::from_pairs(&pairs);
+pub async fn page(State(state): State<AppState>, reading: Reading) -> Result<Response, Failure> {
+    let Reading {
+        viewer,
+        org,
+        pairs,
+        ui,
+        ctx,
+        headers,
+    } = reading;
+    let slug = org.slug.clone();
     let only_rows = pairs.iter().any(|(k, v)| k == "fragment" && v == "rows");
     let (problems, found) = look(&state, &headers, &pairs, &ui, (&viewer, &org, ctx)).await?;
 
@@ -340,21 +379,14 @@ pub async fn page(
 /// `GET /orgs/{org}/audit/chart`: the view's entries over time, as a page
 /// of its own or (`fragment=1`) as the figure the Audit page fetches. A
 /// read of the log like the table's, recorded as the same look.
-pub async fn chart_page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    ctx: RequestContext,
-    QueryPairs(pairs): QueryPairs,
-) -> Result<Response, Failure> {
-    let (viewer, org) = reader(&state, &headers, &uri, &slug).await?;
-    let ui = UiFilters::from_pairs(&pairs);
-    let fragment = pairs.iter().any(|(k, v)| k == "fragment" && v == "1");
+pub async fn chart_page(State(state): State<AppState>, reading: Reading) -> Result<Response, Failure> {
+    let (viewer, org, ui) = (&reading.viewer, &reading.org, &reading.ui);
+    let slug = &org.slug;
+    let fragment = reading.pairs.iter().any(|(k, v)| k == "fragment" && v == "1");
     let filter = ui
         .api_pairs(state.clock.now())
         .ok()
-        .and_then(|api| listing(&api, &state, &org, &[]).ok())
+        .and_then(|api| listing(&api, &state, org, &[]).ok())
         .map(|req| req.filter);
     let Some(filter) = filter else {
         return Ok(no_store(
@@ -365,13 +397,10 @@ pub async fn chart_page(
                 .into_response(),
         ));
     };
-    let (chart, total) = chart_of(&state, &org, &filter, &ui).await;
-    let asked: Vec<_> = pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
-    reads::record(
-        &state,
-        &as_principal(&viewer, &org, ctx),
-        Read::from_query(ReadKind::List, &asked, total),
-    );
+    let (chart, total) = chart_of(&state, org, &filter, ui).await;
+    let asked: Vec<_> = reading.pairs.iter().filter(|(k, _)| k != "fragment").cloned().collect();
+    let reader = as_principal(viewer, org, reading.ctx.clone());
+    reads::record(&state, &reader, Read::from_query(ReadKind::List, &asked, total));
     if fragment {
         return Ok(no_store((StatusCode::OK, chart).into_response()));
     }
@@ -380,7 +409,7 @@ pub async fn chart_page(
         h1 { "Entries over time" }
         (chart)
     };
-    let html = layout::page("Entries over time", Some(&viewer.nav(Some(&slug))), main);
+    let html = layout::page("Entries over time", Some(&viewer.nav(Some(slug))), main);
     Ok(no_store((StatusCode::OK, html).into_response()))
 }
 

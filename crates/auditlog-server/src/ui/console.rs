@@ -26,6 +26,8 @@ pub struct OrgPage {
     pub viewer: Viewer,
     pub org: Org,
     pub role: Role,
+    /// The request's id, for the page that says our own failure.
+    request_id: Option<String>,
 }
 
 impl OrgPage {
@@ -61,7 +63,27 @@ impl OrgPage {
                 },
             ))));
         }
-        Ok(Self { viewer, org, role })
+        Ok(Self {
+            viewer,
+            org,
+            role,
+            request_id: request_id(headers),
+        })
+    }
+
+    /// Our own failure, as the page that gives the request's id.
+    pub fn failed(&self, e: impl Into<ApiError>) -> Failure {
+        Failure::Internal(e.into(), self.request_id.clone())
+    }
+
+    /// An action's answer: the refusals a person can act on shown on the
+    /// page; our own failures as the error page.
+    pub fn outcome(&self, result: Result<Markup, ApiError>) -> Result<(StatusCode, Outcome), Failure> {
+        match result {
+            Ok(done) => Ok((StatusCode::OK, Outcome::Done(done))),
+            Err(e @ (ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Timeout(_))) => Err(self.failed(e)),
+            Err(e) => Ok(Outcome::refused(&e)),
+        }
     }
 
     /// The page for a form post: signed in, a member, and the form's CSRF
@@ -140,6 +162,19 @@ impl OrgPage {
         ))))
     }
 
+    /// What a link named, looked up; the page saying `missing` (with a way
+    /// `back`) when it is not there.
+    pub fn found<T>(
+        &self,
+        looked: Result<Option<T>, auditlog_domain::StoreError>,
+        missing: String,
+        back: &str,
+    ) -> Result<T, Failure> {
+        looked
+            .map_err(|e| self.failed(e))?
+            .ok_or_else(|| self.not_found(&missing, back))
+    }
+
     /// The page that says the object a link named is not there.
     pub fn not_found(&self, message: &str, back: &str) -> Failure {
         Failure::Page(Box::new(message_page(
@@ -148,6 +183,30 @@ impl OrgPage {
             Some(&self.nav("")),
             html! { p { (message) } p { a href=(back) { "Back" } } },
         )))
+    }
+
+    /// The page asking to confirm a change that cannot be undone: what it
+    /// does, a button posting to `action`, and a way back to `cancel`.
+    pub fn confirmation(
+        &self,
+        section: &'static str,
+        title: &str,
+        text: Markup,
+        (action, button): (&str, &str),
+        cancel: &str,
+    ) -> Response {
+        let main = html! {
+            section.message {
+                h1 { (title) }
+                p { (text) }
+                form method="post" action=(action) {
+                    (self.csrf_field())
+                    button.danger type="submit" { (button) }
+                    " " a.button href=(cancel) { "Cancel" }
+                }
+            }
+        };
+        self.render(StatusCode::OK, title, section, main)
     }
 
     /// A whole page of this organization.
@@ -213,15 +272,21 @@ impl Outcome {
     }
 }
 
-/// An action's answer: the refusals a person can act on shown on the
-/// page; our own failures as the error page.
-pub fn outcome(result: Result<Markup, ApiError>, headers: &HeaderMap) -> Result<(StatusCode, Outcome), Failure> {
-    match result {
-        Ok(done) => Ok((StatusCode::OK, Outcome::Done(done))),
-        Err(e @ (ApiError::Internal(_) | ApiError::Unavailable(_) | ApiError::Timeout(_))) => {
-            Err(Failure::Internal(e, request_id(headers)))
+/// A table of the page's objects (`id`, a caption for screen readers, the
+/// column headings), or `empty` when there are none.
+pub fn list_table(id: &str, caption: &str, columns: &[&str], rows: Vec<Markup>, empty: &str) -> Markup {
+    html! {
+        @if rows.is_empty() {
+            p.empty { (empty) }
+        } @else {
+            div.table-scroll {
+                table.list id=(id) {
+                    caption.visually-hidden { (caption) }
+                    thead { tr { @for c in columns { th scope="col" { (c) } } } }
+                    tbody { @for r in rows { (r) } }
+                }
+            }
         }
-        Err(e) => Ok(Outcome::refused(&e)),
     }
 }
 

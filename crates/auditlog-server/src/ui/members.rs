@@ -5,15 +5,14 @@
 use auditlog_domain::member::Member;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::{Role, Timestamp};
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::console::{OrgPage, Outcome, PostedForm, disabled_because, outcome, segment, trail_href};
-use super::{Failure, request_id};
-use crate::http::context::RequestContext;
+use super::Failure;
+use super::console::{OrgPage, Outcome, disabled_because, list_table, segment, trail_href};
+use super::extract::Acting;
 use crate::http::error::ApiError;
 use crate::http::routes::members::{Invited, invite, remove_member, set_role};
 use crate::http::state::AppState;
@@ -23,29 +22,14 @@ fn list_href(slug: &str) -> String {
 }
 
 /// `GET /orgs/{org}/members`
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+pub async fn page(State(state): State<AppState>, page: OrgPage) -> Result<Response, Failure> {
     page.require(&Action::ViewMembers, "the members")?;
-    render(&state, &page, &headers, StatusCode::OK, None).await
+    render(&state, &page, None).await
 }
 
-async fn render(
-    state: &AppState,
-    page: &OrgPage,
-    headers: &HeaderMap,
-    status: StatusCode,
-    outcome: Option<Outcome>,
-) -> Result<Response, Failure> {
-    let members = state
-        .store
-        .members(page.org.id)
-        .await
-        .map_err(|e| Failure::Internal(e.into(), request_id(headers)))?;
+async fn render(state: &AppState, page: &OrgPage, said: Option<(StatusCode, Outcome)>) -> Result<Response, Failure> {
+    let (status, outcome) = said.map_or((StatusCode::OK, None), |(s, o)| (s, Some(o)));
+    let members = state.store.members(page.org.id).await.map_err(|e| page.failed(e))?;
     let owners = members.iter().filter(|m| m.role == Role::Owner).count();
     let main = html! {
         div.heading {
@@ -56,15 +40,13 @@ async fn render(
         }
         @if let Some(o) = &outcome { (o.show()) }
         (add_form(page))
-        div.table-scroll {
-            table.list #members {
-                caption.visually-hidden { "Members and their roles" }
-                thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Added" } th scope="col" { "Actions" } } }
-                tbody {
-                    @for m in &members { (row(page, m, owners)) }
-                }
-            }
-        }
+        (list_table(
+            "members",
+            "Members and their roles",
+            &["Email", "Role", "Added", "Actions"],
+            members.iter().map(|m| row(page, m, owners)).collect(),
+            "No members.",
+        ))
     };
     Ok(page.render(status, "Members", "members", main))
 }
@@ -167,15 +149,7 @@ fn date(t: Timestamp) -> Markup {
 }
 
 /// `POST /orgs/{org}/members`: invites, and shows the link once.
-pub async fn add(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
+pub async fn add(State(state): State<AppState>, Acting { page, form, ctx }: Acting) -> Result<Response, Failure> {
     let role = form.get("role").parse::<Role>();
     let result = match role {
         Ok(role) => invite(&state, &page.principal(ctx), form.get("email"), role)
@@ -183,8 +157,7 @@ pub async fn add(
             .map(|i| invited(&i)),
         Err(e) => Err(ApiError::invalid("role", "invalid_role", e.to_string())),
     };
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }
 
 fn invited(i: &Invited) -> Markup {
@@ -201,71 +174,44 @@ fn invited(i: &Invited) -> Markup {
 /// `POST /orgs/{org}/members/{email}/role`
 pub async fn change_role(
     State(state): State<AppState>,
-    Path((slug, email)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, email)): Path<(String, String)>,
+    Acting { page, form, ctx }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
     let result = match form.get("role").parse::<Role>() {
         Ok(role) => set_role(&state, &page.principal(ctx), &email, role)
             .await
             .map(|_| html! { p { strong { (email) } " is now " strong { (role.as_str()) } "." } }),
         Err(e) => Err(ApiError::invalid("role", "invalid_role", e.to_string())),
     };
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }
 
 /// `GET /orgs/{org}/members/{email}/remove`: are you sure?
 pub async fn confirm_remove(
     State(state): State<AppState>,
-    Path((slug, email)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, email)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
     page.require(&Action::ViewMembers, "the members")?;
-    let member = state
-        .store
-        .member(page.org.id, &email)
-        .await
-        .map_err(|e| Failure::Internal(e.into(), request_id(&headers)))?;
-    let Some(member) = member else {
-        return Err(page.not_found(
-            &format!("There is no member {email:?} in this organization."),
-            &list_href(&slug),
-        ));
-    };
-    let email = member.email;
-    let main = html! {
-        section.message {
-            h1 { "Remove " (email) "?" }
-            p { "They lose access to " (page.org.name) " at once, and their sessions stop reaching it. Their entries in the log stay." }
-            form method="post" action=(format!("{}/{}/remove", list_href(&slug), segment(&email))) {
-                (page.csrf_field())
-                button.danger type="submit" { "Remove " (email) }
-                " " a.button href=(list_href(&slug)) { "Cancel" }
-            }
-        }
-    };
-    Ok(page.render(StatusCode::OK, "Remove a member", "members", main))
+    let list = list_href(page.slug());
+    let missing = format!("There is no member {email:?} in this organization.");
+    let email = page
+        .found(state.store.member(page.org.id, &email).await, missing, &list)?
+        .email;
+    let text = html! { "They lose access to " (page.org.name) " at once, and their sessions stop reaching it. Their entries in the log stay." };
+    let action = format!("{list}/{}/remove", segment(&email));
+    let title = format!("Remove {email}?");
+    Ok(page.confirmation("members", &title, text, (&action, &format!("Remove {email}")), &list))
 }
 
 /// `POST /orgs/{org}/members/{email}/remove`
 pub async fn remove(
     State(state): State<AppState>,
-    Path((slug, email)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, email)): Path<(String, String)>,
+    Acting { page, form: _, ctx }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
     let result = remove_member(&state, &page.principal(ctx), &email)
         .await
         .map(|()| html! { p { "Removed " strong { (email) } "." } });
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }

@@ -23,6 +23,7 @@ mod assets;
 mod audit;
 mod chart;
 pub mod console;
+mod extract;
 pub mod filters;
 mod invitation;
 mod layout;

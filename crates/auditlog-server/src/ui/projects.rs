@@ -4,15 +4,14 @@
 use auditlog_domain::Timestamp;
 use auditlog_domain::member::Project;
 use auditlog_domain::permissions::Action;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::console::{OrgPage, Outcome, PostedForm, disabled_because, outcome, trail_href};
-use super::{Failure, request_id};
-use crate::http::context::RequestContext;
+use super::Failure;
+use super::console::{OrgPage, Outcome, disabled_because, list_table, trail_href};
+use super::extract::Acting;
 use crate::http::routes::projects::{create_project, delete_project, rename_project};
 use crate::http::state::AppState;
 
@@ -21,29 +20,14 @@ fn list_href(slug: &str) -> String {
 }
 
 /// `GET /orgs/{org}/projects`
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+pub async fn page(State(state): State<AppState>, page: OrgPage) -> Result<Response, Failure> {
     page.require(&Action::ViewProjects, "the projects")?;
-    render(&state, &page, &headers, StatusCode::OK, None).await
+    render(&state, &page, None).await
 }
 
-async fn render(
-    state: &AppState,
-    page: &OrgPage,
-    headers: &HeaderMap,
-    status: StatusCode,
-    outcome: Option<Outcome>,
-) -> Result<Response, Failure> {
-    let projects = state
-        .store
-        .projects(page.org.id)
-        .await
-        .map_err(|e| Failure::Internal(e.into(), request_id(headers)))?;
+async fn render(state: &AppState, page: &OrgPage, said: Option<(StatusCode, Outcome)>) -> Result<Response, Failure> {
+    let (status, outcome) = said.map_or((StatusCode::OK, None), |(s, o)| (s, Some(o)));
+    let projects = state.store.projects(page.org.id).await.map_err(|e| page.failed(e))?;
     let manage = page.may(&Action::ManageProjects);
     let main = html! {
         div.heading { div { h1 { "Projects" } p.muted { (projects.len()) " projects in " (page.org.name) "." } } }
@@ -52,17 +36,13 @@ async fn render(
             Ok(()) => (create_form(page)),
             Err(reason) => p.muted #create-project { "Changing projects: " (disabled_because(reason)) },
         }
-        @if projects.is_empty() {
-            p.empty { "No projects yet." }
-        } @else {
-            div.table-scroll {
-                table.list #projects {
-                    caption.visually-hidden { "Projects" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Created" } th scope="col" { "Actions" } } }
-                    tbody { @for p in &projects { (row(page, p, manage.is_ok())) } }
-                }
-            }
-        }
+        (list_table(
+            "projects",
+            "Projects",
+            &["Name", "Id", "Created", "Actions"],
+            projects.iter().map(|p| row(page, p, manage.is_ok())).collect(),
+            "No projects yet.",
+        ))
     };
     Ok(page.render(status, "Projects", "projects", main))
 }
@@ -115,86 +95,55 @@ fn date(t: Timestamp) -> Markup {
 }
 
 /// `POST /orgs/{org}/projects`
-pub async fn create(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
+pub async fn create(State(state): State<AppState>, Acting { page, form, ctx }: Acting) -> Result<Response, Failure> {
     let result = create_project(&state, &page.principal(ctx), form.get("name"))
         .await
         .map(|p| html! { p { "Created " strong { (p.name) } " (" code { (p.id) } ")." } });
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }
 
 /// `POST /orgs/{org}/projects/{id}/rename`
 pub async fn rename(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Acting { page, form, ctx }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
     let result = rename_project(&state, &page.principal(ctx), &id, form.get("name"))
         .await
         .map(|p| html! { p { "Project " code { (p.id) } " is named " strong { (p.name) } "." } });
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }
 
 /// `GET /orgs/{org}/projects/{id}/delete`: are you sure?
 pub async fn confirm_delete(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, id)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
     page.require(&Action::ManageProjects, "deleting projects")?;
-    let project = state
-        .store
-        .project(page.org.id, &id)
-        .await
-        .map_err(|e| Failure::Internal(e.into(), request_id(&headers)))?;
-    let Some(project) = project else {
-        return Err(page.not_found(
-            &format!("There is no project {id:?} in this organization."),
-            &list_href(&slug),
-        ));
-    };
-    let main = html! {
-        section.message {
-            h1 { "Delete " (project.name) "?" }
-            p { "The project " code { (project.id) } " goes; its entries in the log stay." }
-            form method="post" action=(format!("{}/{}/delete", list_href(&slug), project.id)) {
-                (page.csrf_field())
-                button.danger type="submit" { "Delete " (project.name) }
-                " " a.button href=(list_href(&slug)) { "Cancel" }
-            }
-        }
-    };
-    Ok(page.render(StatusCode::OK, "Delete a project", "projects", main))
+    let list = list_href(page.slug());
+    let missing = format!("There is no project {id:?} in this organization.");
+    let project = page.found(state.store.project(page.org.id, &id).await, missing, &list)?;
+    let text = html! { "The project " code { (project.id) } " goes; its entries in the log stay." };
+    let action = format!("{list}/{}/delete", project.id);
+    let title = format!("Delete {}?", project.name);
+    Ok(page.confirmation(
+        "projects",
+        &title,
+        text,
+        (&action, &format!("Delete {}", project.name)),
+        &list,
+    ))
 }
 
 /// `POST /orgs/{org}/projects/{id}/delete`
 pub async fn delete(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Acting { page, form: _, ctx }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
     let result = delete_project(&state, &page.principal(ctx), &id)
         .await
         .map(|()| html! { p { "Deleted project " code { (id) } "." } });
-    let (status, shown) = outcome(result, &headers)?;
-    render(&state, &page, &headers, status, Some(shown)).await
+    render(&state, &page, Some(page.outcome(result)?)).await
 }

@@ -7,16 +7,15 @@
 use auditlog_domain::Role;
 use auditlog_domain::org::Plan;
 use auditlog_domain::permissions::Action;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
 use super::Failure;
-use super::console::{OrgPage, Outcome, PostedForm, disabled_because, outcome, trail_href};
+use super::console::{OrgPage, Outcome, PostedForm, disabled_because, trail_href};
+use super::extract::Acting;
 use super::webhooks::when;
-use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::routes::orgs::{OrgPatch, SsoInput, update_org};
 use crate::http::state::AppState;
@@ -38,13 +37,7 @@ fn empty_patch() -> OrgPatch {
 }
 
 /// `GET /orgs/{org}/settings`
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+pub async fn page(State(state): State<AppState>, page: OrgPage) -> Result<Response, Failure> {
     page.require(&Action::ViewOrg, "the settings")?;
     Ok(render(&state, &page, StatusCode::OK, None))
 }
@@ -149,43 +142,33 @@ fn sso_form(state: &AppState, page: &OrgPage) -> Markup {
     }
 }
 
-/// Applies `patch` as the viewer and shows the page with what happened.
+/// Applies `patch` as the viewer and shows the page with what happened,
+/// its forms showing the organization as it is now.
 async fn apply(
     state: &AppState,
-    slug: &str,
-    headers: &HeaderMap,
-    ctx: RequestContext,
-    form: &PostedForm,
+    Acting { mut page, ctx, .. }: Acting,
     patch: Result<OrgPatch, ApiError>,
     done: &str,
 ) -> Result<Response, Failure> {
-    let page = OrgPage::acting(state, headers, &href(slug), slug, form).await?;
-    let result = match patch {
-        Ok(patch) => update_org(state, &page.principal(ctx), patch)
-            .await
-            .map(|_| html! { p { (done) } }),
+    let updated = match patch {
+        Ok(patch) => update_org(state, &page.principal(ctx), patch).await,
         Err(e) => Err(e),
     };
-    let (status, shown) = outcome(result, headers)?;
-    // The organization as it is now, for the forms.
-    let page = OrgPage::acting(state, headers, &href(slug), slug, form).await?;
+    let result = updated.map(|org| {
+        page.org = org;
+        html! { p { (done) } }
+    });
+    let (status, shown) = page.outcome(result)?;
     Ok(render(state, &page, status, Some(shown)))
 }
 
 /// `POST /orgs/{org}/settings/name`
-pub async fn rename(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
+pub async fn rename(State(state): State<AppState>, acting: Acting) -> Result<Response, Failure> {
     let patch = OrgPatch {
-        name: Some(form.get("name").to_owned()),
+        name: Some(acting.form.get("name").to_owned()),
         ..empty_patch()
     };
-    apply(&state, &slug, &headers, ctx, &form, Ok(patch), "Renamed.").await
+    apply(&state, acting, Ok(patch), "Renamed.").await
 }
 
 fn plan_patch(form: &PostedForm) -> Result<OrgPatch, ApiError> {
@@ -212,27 +195,23 @@ fn plan_patch(form: &PostedForm) -> Result<OrgPatch, ApiError> {
 
 /// `POST /orgs/{org}/settings/plan`: a change that keeps entries for less
 /// time is confirmed first, with the date before which entries go.
-pub async fn change_plan(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let patch = plan_patch(&form);
+pub async fn change_plan(State(state): State<AppState>, acting: Acting) -> Result<Response, Failure> {
+    let patch = plan_patch(&acting.form);
     if let Ok(p) = &patch
-        && form.get("confirmed") != "true"
+        && acting.form.get("confirmed") != "true"
+        && acting.page.may(&Action::ChangePlan).is_ok()
+        && let Ok(Some(change)) = acting.page.org.plan_change(p.plan, p.retention_days)
+        && change.new_days < change.old_days
     {
-        let page = OrgPage::acting(&state, &headers, &href(&slug), &slug, &form).await?;
-        if page.may(&Action::ChangePlan).is_ok()
-            && let Ok(Some(change)) = page.org.plan_change(p.plan, p.retention_days)
-            && change.new_days < change.old_days
-        {
-            return Ok(confirm_shorter(&state, &page, &form, change.new, change.new_days));
-        }
+        return Ok(confirm_shorter(
+            &state,
+            &acting.page,
+            &acting.form,
+            change.new,
+            change.new_days,
+        ));
     }
-    apply(&state, &slug, &headers, ctx, &form, patch, "The plan is changed.").await
+    apply(&state, acting, patch, "The plan is changed.").await
 }
 
 fn confirm_shorter(state: &AppState, page: &OrgPage, form: &PostedForm, plan: Plan, days: u32) -> Response {
@@ -255,14 +234,8 @@ fn confirm_shorter(state: &AppState, page: &OrgPage, form: &PostedForm, plan: Pl
 }
 
 /// `POST /orgs/{org}/settings/sso`: saves, or removes with `remove=true`.
-pub async fn sso(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
+pub async fn sso(State(state): State<AppState>, acting: Acting) -> Result<Response, Failure> {
+    let form = &acting.form;
     let (input, done) = if form.get("remove") == "true" {
         (None, "Single sign-on is removed.")
     } else {
@@ -286,5 +259,5 @@ pub async fn sso(
         sso: Some(input),
         ..empty_patch()
     };
-    apply(&state, &slug, &headers, ctx, &form, Ok(patch), done).await
+    apply(&state, acting, Ok(patch), done).await
 }

@@ -6,16 +6,15 @@
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::Delivery;
 use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS};
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::console::{OrgPage, Outcome, PostedForm, outcome, trail_href};
+use super::Failure;
+use super::console::{OrgPage, Outcome, PostedForm, list_table, trail_href};
+use super::extract::Acting;
 use super::webhooks::{delivery_status, event_picker, events_text, list_href, secret_once, state_text, when};
-use super::{Failure, request_id};
-use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::routes::webhooks::{
     REPLAY_LIMIT, TestResult, WebhookPatch, delete_webhook, redeliver, replay_webhook, rotate_webhook_secret,
@@ -31,7 +30,7 @@ fn href(slug: &str, id: &str) -> String {
 }
 
 /// The page and the endpoint, for a viewer who may manage webhooks.
-async fn endpoint(state: &AppState, page: &OrgPage, headers: &HeaderMap, id: &str) -> Result<Endpoint, Failure> {
+async fn endpoint(state: &AppState, page: &OrgPage, id: &str) -> Result<Endpoint, Failure> {
     page.require(&Action::ManageWebhooks, "the webhooks")?;
     match state.store.webhook(page.org.id, id).await {
         Ok(Some(e)) => Ok(e),
@@ -39,26 +38,23 @@ async fn endpoint(state: &AppState, page: &OrgPage, headers: &HeaderMap, id: &st
             &format!("There is no webhook {id:?} in this organization."),
             &list_href(page.slug()),
         )),
-        Err(e) => Err(Failure::Internal(e.into(), request_id(headers))),
+        Err(e) => Err(page.failed(e)),
     }
 }
 
 /// `GET /orgs/{org}/webhooks/{id}`
 pub async fn page(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, id)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
-    let e = endpoint(&state, &page, &headers, &id).await?;
-    render(&state, &page, &headers, &e, StatusCode::OK, None).await
+    let e = endpoint(&state, &page, &id).await?;
+    render(&state, &page, &e, StatusCode::OK, None).await
 }
 
 async fn render(
     state: &AppState,
     page: &OrgPage,
-    headers: &HeaderMap,
     e: &Endpoint,
     status: StatusCode,
     outcome: Option<Outcome>,
@@ -67,7 +63,7 @@ async fn render(
         .store
         .deliveries(page.org.id, &e.id, SHOWN_DELIVERIES)
         .await
-        .map_err(|err| Failure::Internal(err.into(), request_id(headers)))?;
+        .map_err(|err| page.failed(err))?;
     let base = href(page.slug(), &e.id);
     let main = html! {
         p { a href=(list_href(page.slug())) { "← Webhooks" } }
@@ -140,22 +136,14 @@ fn replay_form(page: &OrgPage, base: &str) -> Markup {
 fn deliveries_table(page: &OrgPage, base: &str, deliveries: &[Delivery]) -> Markup {
     html! {
         h2 { "Deliveries" }
-        @if deliveries.is_empty() {
-            p.empty { "Nothing sent to this endpoint yet." }
-        } @else {
-            p.muted { "The newest " (deliveries.len()) ", newest first." }
-            div.table-scroll {
-                table.list #deliveries {
-                    caption.visually-hidden { "Deliveries to this endpoint" }
-                    thead { tr {
-                        th scope="col" { "Seq" } th scope="col" { "Status" } th scope="col" { "Attempts" }
-                        th scope="col" { "Last attempt" } th scope="col" { "Receiver's answer" } th scope="col" { "Next retry" }
-                        th scope="col" { "Action" }
-                    } }
-                    tbody { @for d in deliveries { (delivery_row(page, base, d)) } }
-                }
-            }
-        }
+        @if !deliveries.is_empty() { p.muted { "The newest " (deliveries.len()) ", newest first." } }
+        (list_table(
+            "deliveries",
+            "Deliveries to this endpoint",
+            &["Seq", "Status", "Attempts", "Last attempt", "Receiver's answer", "Next retry", "Action"],
+            deliveries.iter().map(|d| delivery_row(page, base, d)).collect(),
+            "Nothing sent to this endpoint yet.",
+        ))
     }
 }
 
@@ -183,35 +171,25 @@ fn delivery_row(page: &OrgPage, base: &str, d: &Delivery) -> Markup {
 
 /// Runs `act` as the viewer on endpoint `id` and shows the page with its
 /// outcome.
-async fn act_on<F, Fut>(
-    state: AppState,
-    (slug, id): (String, String),
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-    act: F,
-) -> Result<Response, Failure>
+async fn act_on<F, Fut>(state: AppState, id: String, acting: Acting, act: F) -> Result<Response, Failure>
 where
     F: FnOnce(AppState, crate::http::auth::Principal, String, PostedForm) -> Fut,
     Fut: std::future::Future<Output = Result<Markup, ApiError>>,
 {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &href(&slug, &id), &slug, &form).await?;
+    let Acting { page, form, ctx } = acting;
     let result = act(state.clone(), page.principal(ctx), id.clone(), form).await;
-    let (status, shown) = outcome(result, &headers)?;
-    let e = endpoint(&state, &page, &headers, &id).await?;
-    render(&state, &page, &headers, &e, status, Some(shown)).await
+    let (status, shown) = page.outcome(result)?;
+    let e = endpoint(&state, &page, &id).await?;
+    render(&state, &page, &e, status, Some(shown)).await
 }
 
 /// `POST /orgs/{org}/webhooks/{id}`: saves the settings.
 pub async fn save(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    act_on(state, ids, headers, ctx, body, |state, who, id, form| async move {
+    act_on(state, id, acting, |state, who, id, form| async move {
         let patch = WebhookPatch {
             url: Some(form.get("url").trim().to_owned()),
             description: Some(form.get("description").to_owned()),
@@ -227,34 +205,23 @@ pub async fn save(
 /// `POST /orgs/{org}/webhooks/{id}/enable`
 pub async fn enable(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    toggle(state, ids, headers, ctx, body, true).await
+    toggle(state, id, acting, true).await
 }
 
 /// `POST /orgs/{org}/webhooks/{id}/disable`
 pub async fn disable(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    toggle(state, ids, headers, ctx, body, false).await
+    toggle(state, id, acting, false).await
 }
 
-async fn toggle(
-    state: AppState,
-    ids: (String, String),
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-    enabled: bool,
-) -> Result<Response, Failure> {
-    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+async fn toggle(state: AppState, id: String, acting: Acting, enabled: bool) -> Result<Response, Failure> {
+    act_on(state, id, acting, |state, who, id, _| async move {
         let patch = WebhookPatch {
             url: None,
             description: None,
@@ -270,12 +237,10 @@ async fn toggle(
 /// `POST /orgs/{org}/webhooks/{id}/test`: the receiver's answer, shown.
 pub async fn test(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+    act_on(state, id, acting, |state, who, id, _| async move {
         Ok(tested(&test_webhook(&state, &who, &id).await?))
     })
     .await
@@ -295,12 +260,10 @@ fn tested(t: &TestResult) -> Markup {
 /// `POST /orgs/{org}/webhooks/{id}/deliveries/{delivery}/redeliver`
 pub async fn redeliver_one(
     State(state): State<AppState>,
-    Path((slug, id, delivery)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id, delivery)): Path<(String, String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    act_on(state, (slug, id), headers, ctx, body, |state, who, id, _| async move {
+    act_on(state, id, acting, |state, who, id, _| async move {
         let d = redeliver(&state, &who, &id, &delivery).await?;
         Ok(html! { p { "Seq " (d.seq) " is due again and goes out in order with the rest." } })
     })
@@ -310,12 +273,10 @@ pub async fn redeliver_one(
 /// `POST /orgs/{org}/webhooks/{id}/replay`
 pub async fn replay(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    act_on(state, ids, headers, ctx, body, |state, who, id, form| async move {
+    act_on(state, id, acting, |state, who, id, form| async move {
         let from = form
             .get("from_seq")
             .trim()
@@ -338,32 +299,24 @@ pub async fn replay(
 /// `GET /orgs/{org}/webhooks/{id}/rotate`: are you sure?
 pub async fn confirm_rotate(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, id)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    confirm(state, (slug, id), headers, uri, "rotate").await
+    confirm(state, id, page, "rotate").await
 }
 
 /// `GET /orgs/{org}/webhooks/{id}/delete`: are you sure?
 pub async fn confirm_delete(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    Path((_, id)): Path<(String, String)>,
+    page: OrgPage,
 ) -> Result<Response, Failure> {
-    confirm(state, (slug, id), headers, uri, "delete").await
+    confirm(state, id, page, "delete").await
 }
 
-async fn confirm(
-    state: AppState,
-    (slug, id): (String, String),
-    headers: HeaderMap,
-    uri: Uri,
-    what: &str,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
-    let e = endpoint(&state, &page, &headers, &id).await?;
+async fn confirm(state: AppState, id: String, page: OrgPage, what: &str) -> Result<Response, Failure> {
+    let slug = page.slug().to_owned();
+    let e = endpoint(&state, &page, &id).await?;
     let hours = ROTATION_OVERLAP_MS / 3_600_000;
     let (title, text, button) = match what {
         "rotate" => (
@@ -383,29 +336,18 @@ async fn confirm(
         ),
         _ => return Err(page.not_found("There is no such action.", &href(&slug, &id))),
     };
-    let main = html! {
-        section.message {
-            h1 { (title) }
-            p { (text) }
-            form method="post" action=(format!("{}/{what}", href(&slug, &e.id))) {
-                (page.csrf_field())
-                button.danger type="submit" { (button) }
-                " " a.button href=(href(&slug, &e.id)) { "Cancel" }
-            }
-        }
-    };
-    Ok(page.render(StatusCode::OK, &title, "webhooks", main))
+    let back = href(&slug, &e.id);
+    let action = format!("{back}/{what}");
+    Ok(page.confirmation("webhooks", &title, html! { (text) }, (&action, button), &back))
 }
 
 /// `POST /orgs/{org}/webhooks/{id}/rotate`: the new secret, shown once.
 pub async fn rotate(
     State(state): State<AppState>,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    acting: Acting,
 ) -> Result<Response, Failure> {
-    act_on(state, ids, headers, ctx, body, |state, who, id, _| async move {
+    act_on(state, id, acting, |state, who, id, _| async move {
         let r = rotate_webhook_secret(&state, &who, &id).await?;
         Ok(html! {
             p { "The secret is rotated. The old one keeps signing until " (when(r.previous_secret_valid_until)) "." }
@@ -418,22 +360,18 @@ pub async fn rotate(
 /// `POST /orgs/{org}/webhooks/{id}/delete`: back to the list.
 pub async fn delete(
     State(state): State<AppState>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    Acting { page, ctx, .. }: Acting,
 ) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &href(&slug, &id), &slug, &form).await?;
     let result = delete_webhook(&state, &page.principal(ctx), &id)
         .await
         .map(|()| html! { p { "Deleted endpoint " code { (id) } "." } });
-    let (status, shown) = outcome(result, &headers)?;
+    let (status, shown) = page.outcome(result)?;
     let list = html! {
         section.message {
             h1 { "Webhooks" }
             (shown.show())
-            p { a href=(list_href(&slug)) { "Back to the webhooks" } }
+            p { a href=(list_href(page.slug())) { "Back to the webhooks" } }
         }
     };
     Ok(page.render(status, "Webhooks", "webhooks", list))

@@ -8,15 +8,14 @@ use auditlog_domain::permissions::Action;
 use auditlog_domain::store::{Delivery, DeliveryStatus};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Catalog, Timestamp};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::console::{OrgPage, Outcome, PostedForm, outcome};
-use super::{Failure, request_id};
-use crate::http::context::RequestContext;
+use super::Failure;
+use super::console::{OrgPage, Outcome, PostedForm, list_table};
+use super::extract::Acting;
 use crate::http::routes::webhooks::{CreatedWebhook, NewWebhook, create_webhook};
 use crate::http::state::AppState;
 
@@ -24,31 +23,26 @@ use crate::http::state::AppState;
 /// health.
 const HEALTH_WINDOW: u32 = 10;
 
+const COLUMNS: [&str; 5] = ["Endpoint", "Events", "State", "Last delivery", "Failures in a row"];
+
 pub fn list_href(slug: &str) -> String {
     format!("/orgs/{slug}/webhooks")
 }
 
 /// `GET /orgs/{org}/webhooks`
-pub async fn page(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, Failure> {
-    let page = OrgPage::load(&state, &headers, &uri, &slug).await?;
+pub async fn page(State(state): State<AppState>, page: OrgPage) -> Result<Response, Failure> {
     page.require(&Action::ManageWebhooks, "the webhooks")?;
-    render(&state, &page, &headers, StatusCode::OK, None, &PostedForm::parse(b"")).await
+    render(&state, &page, StatusCode::OK, None, &PostedForm::parse(b"")).await
 }
 
 async fn render(
     state: &AppState,
     page: &OrgPage,
-    headers: &HeaderMap,
     status: StatusCode,
     outcome: Option<Outcome>,
     typed: &PostedForm,
 ) -> Result<Response, Failure> {
-    let internal = |e: auditlog_domain::StoreError| Failure::Internal(e.into(), request_id(headers));
+    let internal = |e: auditlog_domain::StoreError| page.failed(e);
     let endpoints = state.store.webhooks(page.org.id).await.map_err(internal)?;
     let recent = state
         .store
@@ -67,20 +61,7 @@ async fn render(
         } }
         @if let Some(o) = &outcome { (o.show()) }
         (create_form(page, &state.catalog, typed))
-        @if endpoints.is_empty() {
-            p.empty { "No endpoints yet." }
-        } @else {
-            div.table-scroll {
-                table.list #webhooks {
-                    caption.visually-hidden { "Webhook endpoints and their health" }
-                    thead { tr {
-                        th scope="col" { "Endpoint" } th scope="col" { "Events" } th scope="col" { "State" }
-                        th scope="col" { "Last delivery" } th scope="col" { "Failures in a row" }
-                    } }
-                    tbody { @for r in rows { (r) } }
-                }
-            }
-        }
+        (list_table("webhooks", "Webhook endpoints and their health", &COLUMNS, rows, "No endpoints yet."))
     };
     Ok(page.render(status, "Webhooks", "webhooks", main))
 }
@@ -214,15 +195,7 @@ fn checkbox(value: &str, label: &str, chosen: &[&str]) -> Markup {
 
 /// `POST /orgs/{org}/webhooks`: adds, and shows the secret once; a refused
 /// URL or pattern keeps what was typed.
-pub async fn create(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    ctx: RequestContext,
-    body: Bytes,
-) -> Result<Response, Failure> {
-    let form = PostedForm::parse(&body);
-    let page = OrgPage::acting(&state, &headers, &list_href(&slug), &slug, &form).await?;
+pub async fn create(State(state): State<AppState>, Acting { page, form, ctx }: Acting) -> Result<Response, Failure> {
     let req = NewWebhook {
         url: form.get("url").trim().to_owned(),
         description: Some(form.get("description").to_owned()),
@@ -231,14 +204,14 @@ pub async fn create(
     };
     let result = create_webhook(&state, &page.principal(ctx), req)
         .await
-        .map(|w| created(&slug, &w));
-    let (status, shown) = outcome(result, &headers)?;
+        .map(|w| created(page.slug(), &w));
+    let (status, shown) = page.outcome(result)?;
     let keep = if status.is_success() {
         PostedForm::parse(b"")
     } else {
         form
     };
-    render(&state, &page, &headers, status, Some(shown), &keep).await
+    render(&state, &page, status, Some(shown), &keep).await
 }
 
 fn created(slug: &str, w: &CreatedWebhook) -> Markup {

@@ -8,77 +8,8 @@
 
 use auditlog_domain::Role;
 use reqwest::redirect::Policy;
-use serde_json::Value;
 
 use crate::helpers::*;
-
-/// A signed-in person's browser, posting forms as a page would.
-struct Forms<'a> {
-    app: &'a TestApp,
-    b: Browser,
-    client: reqwest::Client,
-}
-
-impl<'a> Forms<'a> {
-    async fn new(app: &'a TestApp, email: &str) -> Self {
-        let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
-        Forms {
-            app,
-            b: app.login(email).await,
-            client,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    /// Posts `fields`, with the session's CSRF token unless told otherwise.
-    async fn post_with(&self, path: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> (u16, String) {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            body.append_pair(k, v);
-        }
-        if let Some(token) = csrf {
-            body.append_pair("csrf_token", token);
-        }
-        let resp = self
-            .client
-            .post(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.finish())
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let csrf = self.b.csrf.clone();
-        self.post_with(path, fields, Some(&csrf)).await
-    }
-}
-
-/// The newest entry of the log, as the API lists it.
-async fn newest(app: &TestApp, event: &str) -> Value {
-    let (status, body) = app.list(&[("event", event), ("limit", "1")]).await;
-    assert_eq!(status, 200, "{body}");
-    body["entries"][0].clone()
-}
-
-fn assert_by_session(entry: &Value, email: &str) {
-    assert_eq!(entry["actor"]["id"], email, "{entry}");
-    assert_eq!(entry["submitted_by"]["kind"], "session", "{entry}");
-    assert_eq!(entry["submitted_by"]["id"], email, "{entry}");
-}
 
 #[tokio::test]
 async fn members_are_invited_given_a_role_and_removed_through_forms() {

@@ -5,66 +5,14 @@
 //! the reason, and are refused when they post anyway.
 
 use auditlog_domain::Role;
-use reqwest::redirect::Policy;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
-
-struct Person<'a> {
-    app: &'a TestApp,
-    b: Browser,
-    client: reqwest::Client,
-}
-
-impl<'a> Person<'a> {
-    async fn new(app: &'a TestApp, email: &str, role: Role) -> Self {
-        person(app.store.as_ref(), &app.acme, email, role).await;
-        Person {
-            app,
-            b: app.login(email).await,
-            client: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            body.append_pair(k, v);
-        }
-        body.append_pair("csrf_token", &self.b.csrf);
-        let resp = self
-            .client
-            .post(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.finish())
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-}
-
-async fn newest(app: &TestApp, event: &str) -> Value {
-    let (_, body) = app.list(&[("event", event), ("limit", "1")]).await;
-    body["entries"][0].clone()
-}
 
 #[tokio::test]
 async fn renaming_is_recorded_and_a_viewer_is_told_why_not() {
     let app = spawn_app().await;
-    let ada = Person::new(&app, "ada@acme.com", Role::Admin).await;
+    let ada = signed_in(&app, "ada@acme.com", Role::Admin).await;
     let (status, html) = ada.post("/orgs/acme/settings/name", &[("name", "Acme <Inc>")]).await;
     assert_eq!(status, 200, "{html}");
     assert!(
@@ -78,7 +26,7 @@ async fn renaming_is_recorded_and_a_viewer_is_told_why_not() {
         json!({"kind": "session", "id": "ada@acme.com"})
     );
 
-    let vi = Person::new(&app, "vi@acme.com", Role::Viewer).await;
+    let vi = signed_in(&app, "vi@acme.com", Role::Viewer).await;
     let (status, html) = vi.get("/orgs/acme/settings").await;
     assert_eq!(status, 200);
     assert!(
@@ -98,7 +46,7 @@ async fn renaming_is_recorded_and_a_viewer_is_told_why_not() {
 #[tokio::test]
 async fn a_plan_that_keeps_entries_for_less_time_is_confirmed_first() {
     let app = spawn_app().await;
-    let olu = Person::new(&app, "olu@acme.com", Role::Owner).await;
+    let olu = signed_in(&app, "olu@acme.com", Role::Owner).await;
     let (status, html) = olu.post("/orgs/acme/settings/plan", &[("plan", "scale")]).await;
     assert_eq!(status, 200, "an upgrade needs no confirmation: {html}");
     assert_eq!(
@@ -126,7 +74,7 @@ async fn a_plan_that_keeps_entries_for_less_time_is_confirmed_first() {
     let down = newest(&app, "billing.plan_downgraded").await;
     assert_eq!(down["details"]["new_retention_days"], 90);
 
-    let ada = Person::new(&app, "ada@acme.com", Role::Admin).await;
+    let ada = signed_in(&app, "ada@acme.com", Role::Admin).await;
     let (status, _) = ada
         .post(
             "/orgs/acme/settings/plan",
@@ -139,7 +87,7 @@ async fn a_plan_that_keeps_entries_for_less_time_is_confirmed_first() {
 #[tokio::test]
 async fn single_sign_on_is_saved_without_ever_showing_the_secret_and_removed() {
     let app = spawn_app_with(|c| c.public_url = Some("https://audit.acme.test".parse().unwrap())).await;
-    let ada = Person::new(&app, "ada@acme.com", Role::Admin).await;
+    let ada = signed_in(&app, "ada@acme.com", Role::Admin).await;
     let (_, html) = ada.get("/orgs/acme/settings").await;
     assert!(
         html.contains("https://audit.acme.test/sso/callback"),

@@ -9,7 +9,6 @@ use std::time::Duration;
 use auditlog_domain::Role;
 use auditlog_server::ServerConfig;
 use auditlog_server::workers::webhook_client::DestinationPolicy;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -23,67 +22,8 @@ fn loopback(c: &mut ServerConfig) {
     c.webhook_timeout = Duration::from_secs(5);
 }
 
-struct Admin<'a> {
-    app: &'a TestApp,
-    b: Browser,
-    client: reqwest::Client,
-}
-
-impl<'a> Admin<'a> {
-    async fn new(app: &'a TestApp, email: &str, role: Role) -> Self {
-        person(app.store.as_ref(), &app.acme, email, role).await;
-        Admin {
-            app,
-            b: app.login(email).await,
-            client: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            body.append_pair(k, v);
-        }
-        body.append_pair("csrf_token", &self.b.csrf);
-        let resp = self
-            .client
-            .post(self.app.url(path))
-            .header("cookie", &self.b.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.finish())
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-}
-
-async fn newest(app: &TestApp, event: &str) -> Value {
-    let (_, body) = app.list(&[("event", event), ("limit", "1")]).await;
-    body["entries"][0].clone()
-}
-
-fn assert_by_session(entry: &Value, email: &str) {
-    assert_eq!(
-        entry["submitted_by"],
-        json!({"kind": "session", "id": email}),
-        "{entry}"
-    );
-}
-
 /// Adds an endpoint for `url` through the form; returns its id.
-async fn add(admin: &Admin<'_>, url: &str, events: &[&str]) -> String {
+async fn add(admin: &Forms<'_>, url: &str, events: &[&str]) -> String {
     let mut fields = vec![("url", url), ("description", "siem")];
     fields.extend(events.iter().map(|e| ("event", *e)));
     let (status, html) = admin.post("/orgs/acme/webhooks", &fields).await;
@@ -101,7 +41,7 @@ async fn add(admin: &Admin<'_>, url: &str, events: &[&str]) -> String {
 #[tokio::test]
 async fn an_endpoint_is_added_with_the_event_picker_and_a_bad_url_is_said_on_the_page() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
     let (status, html) = wes.get("/orgs/acme/webhooks").await;
     assert_eq!(status, 200);
     assert!(
@@ -143,7 +83,7 @@ async fn an_endpoint_is_added_with_the_event_picker_and_a_bad_url_is_said_on_the
 #[tokio::test]
 async fn a_test_event_shows_the_receivers_answer() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Owner).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Owner).await;
     let mut receiver = Receiver::start(Behaviour::Status(503)).await;
     // Only producer events: the service's own entries do not go out to it.
     let id = add(&wes, &receiver.url(), &["guardrail.*"]).await;
@@ -168,7 +108,7 @@ async fn a_test_event_shows_the_receivers_answer() {
 #[tokio::test]
 async fn the_delivery_log_shows_each_delivery_and_one_can_be_sent_again() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
     let mut receiver = Receiver::start(Behaviour::Status(500)).await;
     let id = add(&wes, &receiver.url(), &["guardrail.*"]).await;
     let seq = app.ingest(event("svc", "guardrail.created", ("guardrail", "g1"))).await[0]["seq"].clone();
@@ -223,7 +163,7 @@ async fn the_delivery_log_shows_each_delivery_and_one_can_be_sent_again() {
 #[tokio::test]
 async fn disabling_rotating_and_deleting_are_recorded() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
     let receiver = Receiver::start(Behaviour::Ok).await;
     let id = add(&wes, &receiver.url(), &[]).await;
     let page = format!("/orgs/acme/webhooks/{id}");
@@ -279,10 +219,10 @@ async fn disabling_rotating_and_deleting_are_recorded() {
 #[tokio::test]
 async fn a_member_cannot_open_or_post_to_the_webhooks_pages() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
     let receiver = Receiver::start(Behaviour::Ok).await;
     let id = add(&wes, &receiver.url(), &["guardrail.*"]).await;
-    let mo = Admin::new(&app, "mo@acme.com", Role::Member).await;
+    let mo = signed_in(&app, "mo@acme.com", Role::Member).await;
     let before = app.log_size().await;
     assert_eq!(mo.get("/orgs/acme/webhooks").await.0, 403);
     assert_eq!(mo.get(&format!("/orgs/acme/webhooks/{id}")).await.0, 403);
@@ -303,7 +243,7 @@ async fn a_member_cannot_open_or_post_to_the_webhooks_pages() {
 #[tokio::test]
 async fn a_replay_sends_a_receiver_the_entries_from_a_seq_on_again() {
     let app = spawn_app_with(loopback).await;
-    let wes = Admin::new(&app, "wes@acme.com", Role::Admin).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
     let mut receiver = Receiver::start(Behaviour::Ok).await;
     let id = add(&wes, &receiver.url(), &["guardrail.*"]).await;
     let mut seqs = Vec::new();

@@ -437,3 +437,82 @@ pub fn error_code(body: &Value) -> String {
     assert!(e["details"].is_array(), "error without details: {body}");
     e["code"].as_str().expect("error code").to_owned()
 }
+
+/// A signed-in person's browser, posting forms as a page would (the
+/// console's tests), and not following redirects.
+pub struct Forms<'a> {
+    pub app: &'a TestApp,
+    pub b: Browser,
+    pub client: reqwest::Client,
+}
+
+impl<'a> Forms<'a> {
+    pub async fn new(app: &'a TestApp, email: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Forms {
+            app,
+            b: app.login(email).await,
+            client,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(self.app.url(path))
+            .header("cookie", &self.b.cookie)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Posts `fields`, with the session's CSRF token unless told otherwise.
+    pub async fn post_with(&self, path: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> (u16, String) {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            body.append_pair(k, v);
+        }
+        if let Some(token) = csrf {
+            body.append_pair("csrf_token", token);
+        }
+        let resp = self
+            .client
+            .post(self.app.url(path))
+            .header("cookie", &self.b.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.finish())
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let csrf = self.b.csrf.clone();
+        self.post_with(path, fields, Some(&csrf)).await
+    }
+}
+
+/// A person added to acme with `role`, signed in, posting forms.
+pub async fn signed_in<'a>(app: &'a TestApp, email: &str, role: Role) -> Forms<'a> {
+    person(app.store.as_ref(), &app.acme, email, role).await;
+    Forms::new(app, email).await
+}
+
+/// acme's newest entry of `event`, as the API lists it (`Null` if none).
+pub async fn newest(app: &TestApp, event: &str) -> Value {
+    let (status, body) = app.list(&[("event", event), ("limit", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    body["entries"][0].clone()
+}
+
+/// The entry was done by `email` and submitted through their session.
+pub fn assert_by_session(entry: &Value, email: &str) {
+    assert_eq!(entry["actor"]["id"], email, "{entry}");
+    assert_eq!(entry["submitted_by"]["kind"], "session", "{entry}");
+    assert_eq!(entry["submitted_by"]["id"], email, "{entry}");
+}

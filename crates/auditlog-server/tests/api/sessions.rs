@@ -4,7 +4,7 @@ use auditlog_domain::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, error_code, person, spawn_app};
+use crate::helpers::{PASSWORD, error_code, newest, person, spawn_app};
 
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() {
@@ -141,13 +141,6 @@ async fn cookie_requests_that_change_state_need_the_csrf_token() {
         1,
         "only the real request recorded"
     );
-}
-
-/// The newest entry of `event`, or `Null`.
-async fn newest(app: &crate::helpers::TestApp, event: &str) -> Value {
-    let (status, body) = app.list(&[("event", event), ("limit", "1")]).await;
-    assert_eq!(status, 200, "{body}");
-    body["entries"][0].clone()
 }
 
 #[tokio::test]
