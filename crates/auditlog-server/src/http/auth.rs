@@ -140,6 +140,12 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Se
         .ok_or_else(|| ApiError::Unauthenticated("the session has expired or was signed out; sign in again".into()))
 }
 
+/// Whether `sent` is the session's CSRF token, compared in constant time:
+/// the one comparison behind the API's header and every page's form field.
+pub fn csrf_matches(session: &Session, sent: &[u8]) -> bool {
+    sent.ct_eq(session.csrf_token.as_bytes()).into()
+}
+
 /// Cookie-authenticated requests that change state must prove they come
 /// from our own pages: the CSRF token is readable only by them.
 pub fn check_csrf(session: &Session, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -147,7 +153,7 @@ pub fn check_csrf(session: &Session, method: &Method, headers: &HeaderMap) -> Re
         return Ok(());
     }
     let sent = headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-    if sent.ct_eq(session.csrf_token.as_bytes()).into() {
+    if csrf_matches(session, sent) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

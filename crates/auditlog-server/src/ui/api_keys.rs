@@ -2,7 +2,6 @@
 //! created them, last use), creating one with the scopes the viewer holds
 //! (its secret shown once), and revoking one after a confirmation.
 
-use auditlog_domain::Timestamp;
 use auditlog_domain::api_key::{KeyPrefix, Scope};
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::ApiKeyRecord;
@@ -14,6 +13,7 @@ use maud::{Markup, html};
 use super::Failure;
 use super::console::{OrgPage, Outcome, disabled_because, list_table, trail_href};
 use super::extract::Acting;
+use super::layout::date;
 use crate::http::error::ApiError;
 use crate::http::routes::api_keys::{CreatedKey, create_key, revoke_key};
 use crate::http::state::AppState;
@@ -111,11 +111,6 @@ fn row(page: &OrgPage, k: &ApiKeyRecord) -> Markup {
             }
         }
     }
-}
-
-fn date(t: Timestamp) -> Markup {
-    let s = t.to_rfc3339();
-    html! { time datetime=(s) title=(s) { (&s[..10]) } }
 }
 
 /// `POST /orgs/{org}/api-keys`: creates, and shows the secret once.

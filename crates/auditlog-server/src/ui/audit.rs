@@ -13,15 +13,15 @@ use auditlog_domain::summary;
 use auditlog_domain::{Catalog, Entry, Org, Timestamp};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::chart;
 use super::console::OrgPage;
 use super::filters::{RANGES, UiFilters};
-use super::layout::{self, message_page};
-use super::{Failure, Viewer, request_id};
+use super::layout::{self, message_page, time};
+use super::{Failure, Viewer, no_store, request_id};
 use crate::http::auth::{Credential, Principal};
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
@@ -114,17 +114,6 @@ async fn reader(state: &AppState, headers: &HeaderMap, uri: &Uri, slug: &str) ->
 
 fn internal(headers: &HeaderMap) -> impl Fn(ApiError) -> Failure + '_ {
     move |e| Failure::Internal(e, request_id(headers))
-}
-
-/// `2026-11-28 10:15:03 UTC`, to the second; the page's script adds the
-/// viewer's local time on hover.
-fn utc(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    format!("{} {} UTC", &s[..10], &s[11..19])
-}
-
-fn time(t: Timestamp) -> Markup {
-    html! { time datetime=(t.to_rfc3339()) title=(t.to_rfc3339()) { (utc(t)) } }
 }
 
 /// The table's narrow form: the date, then the time.
@@ -554,12 +543,6 @@ fn results(slug: &str, ui: &UiFilters, entries: &[Entry], next: Option<&str>) ->
     }
 }
 
-fn no_store(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
 /// The management page of the entry's resource, when it still exists.
 async fn object_page(state: &AppState, org: &Org, e: &Entry) -> Option<String> {
     let (slug, id) = (&org.slug, e.resource.id.as_str());
@@ -705,11 +688,5 @@ mod tests {
         assert_eq!(split_chars("actér:x y", 0, 6), ("", "actér:", "x y"));
         assert_eq!(split_chars("é:a bad", 4, 3), ("é:a ", "bad", ""));
         assert_eq!(split_chars("abc", 3, 0), ("abc", "", ""));
-    }
-
-    #[test]
-    fn times_read_as_utc_to_the_second() {
-        let t = Timestamp::parse("2026-11-28T10:15:03.456Z").unwrap();
-        assert_eq!(utc(t), "2026-11-28 10:15:03 UTC");
     }
 }

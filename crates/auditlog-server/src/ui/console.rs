@@ -13,11 +13,10 @@ use auditlog_domain::{Org, Role};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use subtle::ConstantTimeEq;
 
 use super::layout::{self, Nav, message_page};
-use super::{Failure, Viewer, request_id};
-use crate::http::auth::{Credential, Principal};
+use super::{Failure, PostedForm, Viewer, no_store, request_id};
+use crate::http::auth::{Credential, Principal, csrf_matches};
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 
@@ -86,26 +85,16 @@ impl OrgPage {
         }
     }
 
-    /// The page for a form post: signed in, a member, and the form's CSRF
-    /// token the session's. `back` is where a signed-out person returns to
-    /// after signing in (the page the form was on).
-    pub async fn acting(
-        state: &crate::http::state::AppState,
-        headers: &HeaderMap,
-        back: &str,
-        slug: &str,
-        form: &PostedForm,
-    ) -> Result<Self, Failure> {
-        let uri: Uri = back.parse().unwrap_or_else(|_| Uri::from_static("/"));
-        let page = Self::load(state, headers, &uri, slug).await?;
-        let sent = form.get("csrf_token");
-        if bool::from(sent.as_bytes().ct_eq(page.viewer.session.csrf_token.as_bytes())) {
-            Ok(page)
+    /// The page, once `form` carries the session's CSRF token; otherwise
+    /// the page that says it was refused, with a way `back`.
+    pub fn posted(self, form: &PostedForm, back: &str) -> Result<Self, Failure> {
+        if csrf_matches(&self.viewer.session, form.get("csrf_token").as_bytes()) {
+            Ok(self)
         } else {
             Err(Failure::Page(Box::new(message_page(
                 StatusCode::FORBIDDEN,
                 "Refused",
-                Some(&page.nav("")),
+                Some(&self.nav("")),
                 html! {
                     p { "This form did not carry your session's token, so it was not accepted. Open the page again and retry." }
                     p { a href=(back) { "Back" } }
@@ -211,42 +200,12 @@ impl OrgPage {
 
     /// A whole page of this organization.
     pub fn render(&self, status: StatusCode, title: &str, page: &'static str, main: Markup) -> Response {
-        let mut resp = (status, layout::page(title, Some(&self.nav(page)), main)).into_response();
-        no_store(&mut resp);
-        resp
+        no_store((status, layout::page(title, Some(&self.nav(page)), main)).into_response())
     }
 
     /// The hidden field every form of this page carries.
     pub fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf_token" value=(self.csrf_token()); }
-    }
-}
-
-/// Pages that show a secret once, or a person's own data, are not kept by
-/// the browser's cache.
-fn no_store(resp: &mut Response) {
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-}
-
-/// A form post's fields, decoded.
-pub struct PostedForm(Vec<(String, String)>);
-
-impl PostedForm {
-    pub fn parse(body: &[u8]) -> Self {
-        Self(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    /// The first value of field `name`, or "".
-    pub fn get(&self, name: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Every value of field `name` (checkboxes).
-    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 

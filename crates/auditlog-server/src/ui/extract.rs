@@ -8,14 +8,19 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
 
 use super::Failure;
-use super::console::{OrgPage, PostedForm};
+use super::PostedForm;
+use super::console::OrgPage;
 use super::layout::message_page;
 use crate::http::context::RequestContext;
 use crate::http::state::AppState;
+
+/// The largest form the console takes: its largest, the webhook form with
+/// every event ticked, is a few KiB.
+const FORM_BYTES: usize = 64 * 1024;
 
 /// The `{org}` of the path; a path without one is no page of ours.
 pub(super) async fn slug(parts: &mut Parts, state: &AppState) -> Result<String, Failure> {
@@ -62,6 +67,11 @@ impl FromRequest<AppState> for Acting {
         let (mut parts, body) = req.into_parts();
         let Ok(ctx) = RequestContext::from_request_parts(&mut parts, state).await;
         let slug = slug(&mut parts, state).await?;
+        // Who posts is known before a byte of the form is read: a stranger's
+        // body is never buffered.
+        let back = section(parts.uri.path());
+        let uri: Uri = back.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        let page = OrgPage::load(state, &parts.headers, &uri, &slug).await?;
         let too_large = || {
             Failure::Page(Box::new(message_page(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,11 +80,9 @@ impl FromRequest<AppState> for Acting {
                 maud::html! { p { "This form is larger than the service accepts." } },
             )))
         };
-        let body = axum::body::to_bytes(body, state.config.max_body_bytes)
-            .await
-            .map_err(|_| too_large())?;
+        let body = axum::body::to_bytes(body, FORM_BYTES).await.map_err(|_| too_large())?;
         let form = PostedForm::parse(&body);
-        let page = OrgPage::acting(state, &parts.headers, &section(parts.uri.path()), &slug, &form).await?;
+        let page = page.posted(&form, &back)?;
         Ok(Self { page, form, ctx })
     }
 }

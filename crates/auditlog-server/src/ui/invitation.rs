@@ -14,12 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use subtle::ConstantTimeEq;
 
 use super::layout::{message_page, page};
-use super::login::{field, fields};
-use super::{Failure, request_id};
-use crate::http::auth::{current_session, session_token};
+use super::{Failure, PostedForm, request_id};
+use crate::http::auth::{csrf_matches, current_session, session_token};
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
@@ -151,18 +149,15 @@ fn landing(org: &Org, role: Role) -> String {
 }
 
 pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = fields(&body);
-    let token = field(&fields, "token").unwrap_or("").to_owned();
+    let form = PostedForm::parse(&body);
+    let token = form.field("token").unwrap_or("").to_owned();
     let me = match signed_in(&state, &headers).await {
         Ok(me) => me,
         Err(e) => return Failure::Internal(e, request_id(&headers)).into_response(),
     };
     // A signed-in acceptance must come from our own form.
-    let me = me.filter(|s| {
-        let sent = field(&fields, "csrf_token").unwrap_or("");
-        bool::from(sent.as_bytes().ct_eq(s.csrf_token.as_bytes()))
-    });
-    let password = field(&fields, "password").filter(|p| !p.is_empty()).map(str::to_owned);
+    let me = me.filter(|s| csrf_matches(s, form.get("csrf_token").as_bytes()));
+    let password = form.field("password").filter(|p| !p.is_empty()).map(str::to_owned);
     let password = if me.is_some() { None } else { password };
     match perform(&state, &ctx, &token, me.clone(), password).await {
         Ok((_, org, outcome)) => {

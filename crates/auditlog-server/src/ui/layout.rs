@@ -3,7 +3,7 @@
 //! pages that only say something (error, forbidden, not found).
 
 use auditlog_domain::permissions::{self, Action, Authority};
-use auditlog_domain::{Org, Role};
+use auditlog_domain::{Org, Role, Timestamp};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -129,6 +129,24 @@ fn sidebar(nav: &Nav) -> Markup {
     }
 }
 
+/// `2026-11-28 10:15:03 UTC`, to the second; the page's script adds the
+/// viewer's local time on hover.
+fn utc(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    format!("{} {} UTC", &s[..10], &s[11..19])
+}
+
+/// A moment, to the second, in UTC.
+pub fn time(t: Timestamp) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) title=(t.to_rfc3339()) { (utc(t)) } }
+}
+
+/// A day, in UTC; the moment on hover.
+pub fn date(t: Timestamp) -> Markup {
+    let s = t.to_rfc3339();
+    html! { time datetime=(s) title=(s) { (&s[..10]) } }
+}
+
 /// A page that explains why there is nothing to show.
 pub fn message_page(status: StatusCode, title: &str, nav: Option<&Nav>, body: Markup) -> Response {
     let main = html! {
@@ -153,4 +171,15 @@ pub fn internal_error_page(request_id: Option<&str>) -> Response {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc_to_the_second() {
+        let t = Timestamp::parse("2026-11-28T10:15:03.456Z").unwrap();
+        assert_eq!(utc(t), "2026-11-28 10:15:03 UTC");
+    }
 }

@@ -11,13 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use subtle::ConstantTimeEq;
 
 use auditlog_domain::Role;
 
 use super::layout::{message_page, page};
-use super::{Failure, request_id};
-use crate::http::auth::current_session;
+use super::{Failure, PostedForm, request_id};
+use crate::http::auth::{csrf_matches, current_session};
 use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
@@ -230,35 +229,23 @@ fn cross_site() -> Response {
     )
 }
 
-/// A form post's fields, decoded.
-pub(super) fn fields(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-/// The first value of field `name`.
-pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
 pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = fields(&body);
-    let email = field(&fields, "email").unwrap_or("").trim().to_owned();
-    let next = safe_next(field(&fields, "next"));
-    let password = field(&fields, "password").unwrap_or("").to_owned();
-    let break_glass = field(&fields, "break_glass") == Some("true");
+    let form = PostedForm::parse(&body);
+    let email = form.field("email").unwrap_or("").trim().to_owned();
+    let next = safe_next(form.field("next"));
+    let password = form.field("password").unwrap_or("").to_owned();
+    let break_glass = form.field("break_glass") == Some("true");
     if email.is_empty() {
         return form_page(
             StatusCode::BAD_REQUEST,
             "",
             &next,
             Some("Enter your email."),
-            Step::Email {
-                org: field(&fields, "org"),
-            },
+            Step::Email { org: form.field("org") },
         );
     }
     // The second step, with a problem to show or none.
-    let ways_in = async |status, problem: Option<&str>| match options_for(&state, &email, field(&fields, "org")).await {
+    let ways_in = async |status, problem: Option<&str>| match options_for(&state, &email, form.field("org")).await {
         Ok(options) => form_page(status, &email, &next, problem, Step::WaysIn(&options)),
         Err(e) => Failure::Internal(e, request_id(&headers)).into_response(),
     };
@@ -274,12 +261,10 @@ pub async fn submit(State(state): State<AppState>, ctx: RequestContext, headers:
                 &email,
                 &next,
                 Some(&problem),
-                Step::Email {
-                    org: field(&fields, "org"),
-                },
+                Step::Email { org: form.field("org") },
             );
         }
-        return match field(&fields, "password") {
+        return match form.field("password") {
             None => ways_in(StatusCode::OK, None).await,
             Some(_) => ways_in(StatusCode::BAD_REQUEST, Some("Enter your password.")).await,
         };
@@ -309,9 +294,8 @@ pub async fn logout(State(state): State<AppState>, ctx: RequestContext, headers:
         Err(ApiError::Unauthenticated(_)) => return Redirect::to("/login").into_response(),
         Err(e) => return Failure::Internal(e, request_id(&headers)).into_response(),
     };
-    let fields = fields(&body);
-    let sent = field(&fields, "csrf_token").unwrap_or("");
-    if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+    let form = PostedForm::parse(&body);
+    if !csrf_matches(&session, form.get("csrf_token").as_bytes()) {
         return cross_site();
     }
     if let Err(e) = state.store.delete_session(&session.token_hash).await {

@@ -2,9 +2,9 @@
 //! inviting someone (the one-time link shown once), changing a role and
 //! removing a member, with the last-owner rule said where it applies.
 
+use auditlog_domain::Role;
 use auditlog_domain::member::Member;
 use auditlog_domain::permissions::Action;
-use auditlog_domain::{Role, Timestamp};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use super::Failure;
 use super::console::{OrgPage, Outcome, disabled_because, list_table, segment, trail_href};
 use super::extract::Acting;
+use super::layout::date;
 use crate::http::error::ApiError;
 use crate::http::routes::members::{Invited, invite, remove_member, set_role};
 use crate::http::state::AppState;
@@ -141,11 +142,6 @@ fn role_control(page: &OrgPage, m: &Member, last_owner: bool) -> Markup {
             button type="submit" { "Change" span.visually-hidden { " the role of " (m.email) } }
         }
     }
-}
-
-fn date(t: Timestamp) -> Markup {
-    let s = t.to_rfc3339();
-    html! { time datetime=(s) { (&s[..10]) } }
 }
 
 /// `POST /orgs/{org}/members`: invites, and shows the link once.

@@ -148,6 +148,38 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
     headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
+/// Pages that show the log, a secret once, or a person's own data are not
+/// kept by the browser's cache.
+pub fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A form post's fields, decoded.
+pub struct PostedForm(Vec<(String, String)>);
+
+impl PostedForm {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of field `name`, if the form has one.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of field `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.field(name).unwrap_or("")
+    }
+
+    /// Every value of field `name` (checkboxes).
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// The signed-in person and the organizations they belong to.
 pub struct Viewer {
     pub session: Session,

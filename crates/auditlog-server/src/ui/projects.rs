@@ -1,7 +1,6 @@
 //! Platform → Projects: the organization's projects; creating, renaming
 //! and (after a confirmation) deleting one.
 
-use auditlog_domain::Timestamp;
 use auditlog_domain::member::Project;
 use auditlog_domain::permissions::Action;
 use axum::extract::{Path, State};
@@ -12,6 +11,7 @@ use maud::{Markup, html};
 use super::Failure;
 use super::console::{OrgPage, Outcome, disabled_because, list_table, trail_href};
 use super::extract::Acting;
+use super::layout::date;
 use crate::http::routes::projects::{create_project, delete_project, rename_project};
 use crate::http::state::AppState;
 
@@ -87,11 +87,6 @@ fn row(page: &OrgPage, p: &Project, manage: bool) -> Markup {
             }
         }
     }
-}
-
-fn date(t: Timestamp) -> Markup {
-    let s = t.to_rfc3339();
-    html! { time datetime=(s) title=(s) { (&s[..10]) } }
 }
 
 /// `POST /orgs/{org}/projects`

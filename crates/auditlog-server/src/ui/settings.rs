@@ -13,9 +13,10 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::Failure;
-use super::console::{OrgPage, Outcome, PostedForm, disabled_because, trail_href};
+use super::PostedForm;
+use super::console::{OrgPage, Outcome, disabled_because, trail_href};
 use super::extract::Acting;
-use super::webhooks::when;
+use super::layout::time;
 use crate::http::error::ApiError;
 use crate::http::routes::orgs::{OrgPatch, SsoInput, update_org};
 use crate::http::state::AppState;
@@ -219,7 +220,7 @@ fn confirm_shorter(state: &AppState, page: &OrgPage, form: &PostedForm, plan: Pl
     let main = html! {
         section.message {
             h1 { "Keep entries for " (days) " days instead of " (page.org.retention_days()) "?" }
-            p { "On the " (plan.label()) " plan, every entry recorded before " strong { (when(cutoff)) } " is deleted by the next retention run, and cannot be brought back. The deletion itself is recorded in the log." }
+            p { "On the " (plan.label()) " plan, every entry recorded before " strong { (time(cutoff)) } " is deleted by the next retention run, and cannot be brought back. The deletion itself is recorded in the log." }
             form method="post" action=(format!("{}/plan", href(page.slug()))) {
                 (page.csrf_field())
                 input type="hidden" name="plan" value=(form.get("plan"));
@@ -233,31 +234,42 @@ fn confirm_shorter(state: &AppState, page: &OrgPage, form: &PostedForm, plan: Pl
     page.render(StatusCode::OK, "Confirm the plan change", "settings", main)
 }
 
+/// The SSO form as the API's input; an unknown role is refused rather than
+/// read as "refuse new people".
+fn sso_input(form: &PostedForm) -> Result<SsoInput, ApiError> {
+    let secret = form.get("client_secret");
+    let provision_role = match form.get("provision_role") {
+        "" => None,
+        role => Some(
+            role.parse::<Role>()
+                .map_err(|e| ApiError::invalid("provision_role", "invalid_role", e.to_string()))?,
+        ),
+    };
+    Ok(SsoInput {
+        issuer: form.get("issuer").trim().to_owned(),
+        client_id: form.get("client_id").trim().to_owned(),
+        client_secret: (!secret.is_empty()).then(|| secret.to_owned()),
+        enforced: form.get("enforced") == "true",
+        allowed_domains: form
+            .get("allowed_domains")
+            .split([',', ' '])
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        provision_role,
+    })
+}
+
 /// `POST /orgs/{org}/settings/sso`: saves, or removes with `remove=true`.
 pub async fn sso(State(state): State<AppState>, acting: Acting) -> Result<Response, Failure> {
-    let form = &acting.form;
-    let (input, done) = if form.get("remove") == "true" {
-        (None, "Single sign-on is removed.")
+    let (patch, done) = if acting.form.get("remove") == "true" {
+        (Ok(None), "Single sign-on is removed.")
     } else {
-        let secret = form.get("client_secret");
-        let input = SsoInput {
-            issuer: form.get("issuer").trim().to_owned(),
-            client_id: form.get("client_id").trim().to_owned(),
-            client_secret: (!secret.is_empty()).then(|| secret.to_owned()),
-            enforced: form.get("enforced") == "true",
-            allowed_domains: form
-                .get("allowed_domains")
-                .split([',', ' '])
-                .filter(|d| !d.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            provision_role: form.get("provision_role").parse().ok(),
-        };
-        (Some(input), "Single sign-on is saved.")
+        (sso_input(&acting.form).map(Some), "Single sign-on is saved.")
     };
-    let patch = OrgPatch {
-        sso: Some(input),
+    let patch = patch.map(|sso| OrgPatch {
+        sso: Some(sso),
         ..empty_patch()
-    };
-    apply(&state, acting, Ok(patch), done).await
+    });
+    apply(&state, acting, patch, done).await
 }

@@ -20,8 +20,9 @@ use cookie::{Cookie, SameSite};
 use maud::html;
 use serde_json::json;
 
+use super::PostedForm;
 use super::layout::{message_page, onward_page};
-use super::login::{field, fields, safe_next};
+use super::login::safe_next;
 use super::request_id;
 use crate::http::auth::cookie_value;
 use crate::http::context::RequestContext;
@@ -158,15 +159,15 @@ impl Configured {
 
 /// `POST /sso/start`: fields `org`, `email`, `next`.
 pub async fn start(State(state): State<AppState>, ctx: RequestContext, headers: HeaderMap, body: Bytes) -> Response {
-    let fields = fields(&body);
+    let form = PostedForm::parse(&body);
     // A hint for the record only: the provider says who the person is.
-    let email = auditlog_domain::member::normalise_email(field(&fields, "email").unwrap_or("")).unwrap_or_default();
-    let next = safe_next(field(&fields, "next"));
+    let email = auditlog_domain::member::normalise_email(form.field("email").unwrap_or("")).unwrap_or_default();
+    let next = safe_next(form.field("next"));
     let ip = ctx.ip.map(|ip| ip.to_string()).unwrap_or_default();
     if let Err(ApiError::TooManyRequests(secs)) = Limiters::take(&state.limits.login_per_ip, &ip, state.clock.now()) {
         return failure_page(&Failed::TooMany(secs), &headers);
     }
-    let org = match state.store.org_by_slug(field(&fields, "org").unwrap_or("")).await {
+    let org = match state.store.org_by_slug(form.field("org").unwrap_or("")).await {
         Ok(Some(org)) => org,
         Ok(None) => return failure_page(&SsoError::NotConfigured.into(), &headers),
         Err(e) => return failure_page(&Failed::Internal(e.into()), &headers),

@@ -12,9 +12,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::Failure;
-use super::console::{OrgPage, Outcome, PostedForm, list_table, trail_href};
+use super::PostedForm;
+use super::console::{OrgPage, Outcome, list_table, trail_href};
 use super::extract::Acting;
-use super::webhooks::{delivery_status, event_picker, events_text, list_href, secret_once, state_text, when};
+use super::layout::time;
+use super::webhooks::{delivery_status, event_picker, events_text, list_href, secret_once, state_text};
 use crate::http::error::ApiError;
 use crate::http::routes::webhooks::{
     REPLAY_LIMIT, TestResult, WebhookPatch, delete_webhook, redeliver, replay_webhook, rotate_webhook_secret,
@@ -73,9 +75,9 @@ async fn render(
             dt { "URL" } dd { code { (e.url) } }
             dt { "Events" } dd { (events_text(e)) }
             dt { "State" } dd { (state_text(e)) }
-            dt { "Added" } dd { (when(e.created_at)) }
+            dt { "Added" } dd { (time(e.created_at)) }
             @if let Some((_, until)) = &e.previous_secret {
-                dt { "Previous secret" } dd { "still signs until " (when(*until)) }
+                dt { "Previous secret" } dd { "still signs until " (time(*until)) }
             }
         }
         (actions(page, e, &base))
@@ -154,11 +156,11 @@ fn delivery_row(page: &OrgPage, base: &str, d: &Delivery) -> Markup {
             td { (delivery_status(d)) }
             td { (d.attempts) }
             td {
-                @if let Some(t) = d.last_attempt_at { (when(t)) }
+                @if let Some(t) = d.last_attempt_at { (time(t)) }
                 @if let Some(ms) = d.last_latency_ms { br; span.muted { (ms) " ms" } }
             }
             td { @if let Some(err) = &d.last_error { code { (err) } } @else if let Some(s) = d.last_status { (s) } }
-            td { @if let Some(t) = d.next_attempt_at { (when(t)) } @else { span.muted { "—" } } }
+            td { @if let Some(t) = d.next_attempt_at { (time(t)) } @else { span.muted { "—" } } }
             td {
                 form method="post" action=(format!("{base}/deliveries/{}/redeliver", d.id)) {
                     (page.csrf_field())
@@ -350,7 +352,7 @@ pub async fn rotate(
     act_on(state, id, acting, |state, who, id, _| async move {
         let r = rotate_webhook_secret(&state, &who, &id).await?;
         Ok(html! {
-            p { "The secret is rotated. The old one keeps signing until " (when(r.previous_secret_valid_until)) "." }
+            p { "The secret is rotated. The old one keeps signing until " (time(r.previous_secret_valid_until)) "." }
             (secret_once(&r.secret, "The new secret"))
         })
     })

@@ -4,18 +4,20 @@
 //! checked by the same rules as the API and its secret shown once.
 //! One endpoint's page is `webhook`.
 
+use auditlog_domain::Catalog;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::{Delivery, DeliveryStatus};
 use auditlog_domain::webhook::Endpoint;
-use auditlog_domain::{Catalog, Timestamp};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
 use super::Failure;
-use super::console::{OrgPage, Outcome, PostedForm, list_table};
+use super::PostedForm;
+use super::console::{OrgPage, Outcome, list_table};
 use super::extract::Acting;
+use super::layout::time;
 use crate::http::routes::webhooks::{CreatedWebhook, NewWebhook, create_webhook};
 use crate::http::state::AppState;
 
@@ -112,7 +114,7 @@ pub fn state_text(e: &Endpoint) -> Markup {
             strong.warning { "Disabled" }
             @if let Some(why) = &e.disabled_reason { br; span.muted { (why) } }
         } @else if let Some(since) = e.failing_since {
-            strong.warning { "Failing" } br; span.muted { "since " (when(since)) }
+            strong.warning { "Failing" } br; span.muted { "since " (time(since)) }
         } @else {
             "Enabled"
         }
@@ -129,11 +131,6 @@ pub fn delivery_status(d: &Delivery) -> Markup {
             (DeliveryStatus::Pending, _) => strong.warning { "retrying" },
         }
     }
-}
-
-pub fn when(t: Timestamp) -> Markup {
-    let s = t.to_rfc3339();
-    html! { time datetime=(s) title=(s) { (&s[..10]) " " (&s[11..19]) " UTC" } }
 }
 
 fn create_form(page: &OrgPage, catalog: &Catalog, typed: &PostedForm) -> Markup {

@@ -130,6 +130,20 @@ async fn single_sign_on_is_saved_without_ever_showing_the_secret_and_removed() {
     assert_eq!(status, 403, "enforcing is refused from a password session: {html}");
     assert!(html.contains("sign in through this organization"), "{html}");
 
+    let (status, html) = ada
+        .post(
+            "/orgs/acme/settings/sso",
+            &[
+                ("issuer", "https://login.acme.test"),
+                ("client_id", "auditlog"),
+                ("provision_role", "superuser"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "an unknown role is refused, not read as none: {html}");
+    let kept = app.store.org_by_slug("acme").await.unwrap().unwrap().sso.unwrap();
+    assert_eq!(kept.provision_role, Some(Role::Member));
+
     let (status, html) = ada.post("/orgs/acme/settings/sso", &[("remove", "true")]).await;
     assert_eq!(status, 200, "{html}");
     assert!(app.store.org_by_slug("acme").await.unwrap().unwrap().sso.is_none());
