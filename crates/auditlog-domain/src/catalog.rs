@@ -287,6 +287,9 @@ mod tests {
         "session.sign_in_failed",
         "session.signed_out",
         "session.ended",
+        "stream.created",
+        "stream.updated",
+        "stream.deleted",
     ];
 
     /// The events producers record through ingest (issue: guardrails,
@@ -421,7 +424,7 @@ mod tests {
     fn json_groups_events_by_category() {
         let v = Catalog::builtin().to_json();
         let cats = v["categories"].as_array().unwrap();
-        assert_eq!(cats.len(), 12);
+        assert_eq!(cats.len(), 13);
         let api = cats.iter().find(|c| c["name"] == "api_key").unwrap();
         assert_eq!(api["label"], "API keys");
         assert_eq!(api["events"].as_array().unwrap().len(), 3);

@@ -14,6 +14,7 @@ use crate::member::Project;
 use crate::org::{Plan, SsoConfig};
 use crate::role::Role;
 use crate::store::NewApiKey;
+use crate::stream::{Stream, StreamSettings};
 use crate::webhook::{Endpoint, Secret};
 use crate::{OrgId, Timestamp};
 
@@ -128,6 +129,20 @@ pub enum Change {
     DisableWebhook {
         id: String,
         reason: String,
+    },
+    /// Stores a new stream; its cursor starts at the organization's newest
+    /// entry, read inside the transaction, so it carries what is recorded
+    /// from then on.
+    CreateStream(Box<Stream>),
+    /// Replaces a stream's settings (a sender on the old ones stops);
+    /// `keep_tls_key` keeps the stored client key when the update brings
+    /// none. Re-enabling clears its failure state.
+    UpdateStream {
+        settings: Box<StreamSettings>,
+        keep_tls_key: bool,
+    },
+    DeleteStream {
+        id: String,
     },
 }
 

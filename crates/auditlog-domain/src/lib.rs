@@ -23,6 +23,7 @@
 //! - [`webhook`]: endpoints, secrets and Standard Webhooks signatures.
 //! - [`delivery`]: webhook outcomes, the retry schedule, giving up.
 //! - [`ssrf`]: which addresses webhooks may reach.
+//! - [`stream`]: SIEM streams, their cursors, health and reconnection.
 //! - [`filter`]: what a reader asks for, parsed from query parameters.
 //! - [`query_language`]: the search box's `actor:… event:…` text, both ways.
 //! - [`cursor`]: the opaque keyset-pagination cursor.
@@ -36,6 +37,8 @@
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
 //! - [`gaps`]: which entries missing from a complete export retention purged.
+//! - [`siem`]: the messages of SIEM streams: RFC 5424 syslog, CEF and OCSF,
+//!   with octet-counting framing.
 //! - [`store`]: the store traits every backend implements (one per
 //!   concern, `Store` all of them), and their errors.
 
@@ -71,9 +74,11 @@ pub mod read_audit;
 pub mod role;
 pub mod sealed;
 pub mod session;
+pub mod siem;
 pub mod sso;
 pub mod ssrf;
 pub mod store;
+pub mod stream;
 pub mod summary;
 pub mod throttle;
 pub mod timestamp;

@@ -51,6 +51,8 @@ pub enum Action {
     ManageProjects,
     /// See, create, change, delete, test webhooks and their deliveries.
     ManageWebhooks,
+    /// See, create, change and delete SIEM streams.
+    ManageStreams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +154,7 @@ fn check_management(role: Role, action: &Action) -> Result<(), Denied> {
         Action::ChangePlan => at_least(role, Role::Owner, "changing the plan"),
         Action::RevokeKey => at_least(role, Role::Admin, "revoking API keys"),
         Action::ManageWebhooks => at_least(role, Role::Admin, "managing webhooks"),
+        Action::ManageStreams => at_least(role, Role::Admin, "managing SIEM streams"),
         Action::CreateKey { scopes } => {
             let privileged = scopes.iter().any(|s| matches!(s, Scope::AuditRead | Scope::Admin));
             if privileged {
@@ -340,6 +343,10 @@ mod tests {
         assert!(ok(&Authority::Key(vec![Scope::Admin]), Action::ManageWebhooks));
         assert!(!ok(&user(Member), Action::ManageWebhooks));
         assert!(!ok(&Authority::Key(vec![Scope::AuditRead]), Action::ManageWebhooks));
+        assert!(ok(&user(Admin), Action::ManageStreams));
+        assert!(ok(&Authority::Key(vec![Scope::Admin]), Action::ManageStreams));
+        assert!(!ok(&user(Member), Action::ManageStreams));
+        assert!(!ok(&Authority::Key(vec![Scope::AuditWrite]), Action::ManageStreams));
     }
 
     #[test]

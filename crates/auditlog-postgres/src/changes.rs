@@ -137,6 +137,9 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
         | Change::DeleteWebhook { .. }
         | Change::RotateWebhookSecret { .. }
         | Change::DisableWebhook { .. }) => apply_webhook(tx, org, webhook).await,
+        stream @ (Change::CreateStream(_) | Change::UpdateStream { .. } | Change::DeleteStream { .. }) => {
+            crate::streams::apply(tx, org, stream).await
+        }
         account => accounts::apply(tx, org, account, now).await,
     }
 }

@@ -89,6 +89,7 @@ pub mod schema;
 #[cfg(not(feature = "testing"))]
 mod schema;
 mod store;
+mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(all(test, not(feature = "testing")))]

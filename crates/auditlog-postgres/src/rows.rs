@@ -46,7 +46,7 @@ pub fn qualified(table: &str, columns: &str) -> String {
         .join(", ")
 }
 
-fn bad(what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn bad(what: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("unreadable row: {what}"))
 }
 
@@ -55,7 +55,7 @@ pub fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StoreError> {
     r.try_get(i).map_err(bad)
 }
 
-fn timestamp_opt(r: &Row, i: usize) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn timestamp_opt(r: &Row, i: usize) -> Result<Option<Timestamp>, StoreError> {
     Ok(get::<Option<i64>>(r, i)?.map(Timestamp))
 }
 

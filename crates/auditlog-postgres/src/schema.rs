@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("sso_replays", include_str!("../migrations/0006_sso_replays.sql")),
     ("key_creator", include_str!("../migrations/0007_key_creator.sql")),
     ("delivery_order", include_str!("../migrations/0008_delivery_order.sql")),
+    ("streams", include_str!("../migrations/0009_streams.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

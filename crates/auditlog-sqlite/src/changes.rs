@@ -100,6 +100,9 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result
         | Change::DeleteWebhook { .. }
         | Change::RotateWebhookSecret { .. }
         | Change::DisableWebhook { .. }) => apply_webhook(conn, org, webhook),
+        stream @ (Change::CreateStream(_) | Change::UpdateStream { .. } | Change::DeleteStream { .. }) => {
+            crate::streams::apply(conn, org, stream)
+        }
         account => accounts::apply(conn, org, account, now),
     }
 }

@@ -61,6 +61,7 @@ pub mod schema;
 #[cfg(not(any(feature = "bench", feature = "testing")))]
 mod schema;
 mod store;
+mod streams;
 mod tree;
 
 use std::path::{Path, PathBuf};

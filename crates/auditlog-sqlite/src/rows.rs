@@ -34,7 +34,7 @@ pub const ORG_COLUMN_COUNT: usize = 12;
 pub const API_KEY_COLUMNS: &str =
     "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, created_by";
 
-fn bad_column(i: usize, what: &str) -> rusqlite::Error {
+pub(crate) fn bad_column(i: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_owned().into())
 }
 

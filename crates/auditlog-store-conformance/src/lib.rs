@@ -83,6 +83,9 @@ macro_rules! conformance_tests {
             the_tree_grows_with_the_log_and_outlives_purges,
             large_transactions_grow_every_tree_in_order,
             checkpoints_are_kept_once_per_size,
+            streams_start_at_the_head_and_change_with_their_entries,
+            one_holder_leases_a_stream_and_its_cursor_only_moves_forward,
+            stream_health_follows_failures_and_progress,
         );
     };
     (@each (required) $make:expr; $($check:ident),* $(,)?) => {
@@ -105,9 +108,15 @@ macro_rules! conformance_tests {
     };
 }
 
-const T0: i64 = 1_790_000_000_000;
+mod streams;
+pub use streams::{
+    one_holder_leases_a_stream_and_its_cursor_only_moves_forward, stream_health_follows_failures_and_progress,
+    streams_start_at_the_head_and_change_with_their_entries,
+};
 
-async fn org(store: &dyn Store, slug: &str) -> Org {
+pub(crate) const T0: i64 = 1_790_000_000_000;
+
+pub(crate) async fn org(store: &dyn Store, slug: &str) -> Org {
     store
         .create_org(
             NewOrg {
@@ -122,7 +131,7 @@ async fn org(store: &dyn Store, slug: &str) -> Org {
         .expect("create org")
 }
 
-fn new_entry(i: i64, actor: &str, event: &str, resource: (&str, &str)) -> NewEntry {
+pub(crate) fn new_entry(i: i64, actor: &str, event: &str, resource: (&str, &str)) -> NewEntry {
     NewEntry {
         timestamp: Timestamp(T0 + i * 1000),
         actor: Actor {
@@ -154,7 +163,7 @@ fn submitter(i: i64) -> SubmittedBy {
     }
 }
 
-async fn append(store: &dyn Store, org: &Org, entries: Vec<NewEntry>) -> Vec<Entry> {
+pub(crate) async fn append(store: &dyn Store, org: &Org, entries: Vec<NewEntry>) -> Vec<Entry> {
     let out = store
         .append(
             vec![AppendRequest::entries(org.id, entries)],
@@ -656,7 +665,7 @@ pub async fn max_seq_pins_a_snapshot(store: &dyn Store) {
 }
 
 /// Applies one change with one recording entry; returns the request's result.
-async fn change(store: &dyn Store, org: &Org, change: Change, event: &str) -> RequestResult {
+pub(crate) async fn change(store: &dyn Store, org: &Org, change: Change, event: &str) -> RequestResult {
     let mut out = store
         .append(
             vec![AppendRequest {
@@ -678,7 +687,7 @@ fn add(email: &str, role: Role) -> Change {
     }
 }
 
-fn rejected_code(r: RequestResult) -> String {
+pub(crate) fn rejected_code(r: RequestResult) -> String {
     match r {
         Err(StoreError::Rejected { code, .. }) => code.to_owned(),
         Err(StoreError::Conflict(_)) => "conflict".into(),

@@ -1,6 +1,6 @@
 //! The `Store` traits: everything auditlog keeps, in domain words, split
 //! by concern (entries and the tree, accounts, access, deliveries,
-//! maintenance). SQLite and PostgreSQL implement each in a file of the
+//! streams, maintenance). SQLite and PostgreSQL implement each in a file of the
 //! same name and pass the same conformance suite.
 //!
 //! Every method names the organization first: each table is keyed by it, so
@@ -12,6 +12,7 @@ mod accounts;
 mod deliveries;
 mod entries;
 mod maintenance;
+mod streams;
 
 pub use access::{AccessStore, ApiKeyRecord, NewApiKey};
 pub use accounts::AccountStore;
@@ -20,13 +21,14 @@ pub use deliveries::{
 };
 pub use entries::{AppendRequest, Appended, EntryStore, RequestResult, StoredCheckpoint};
 pub use maintenance::{Job, JobLease, MaintenanceStore, Purged, SoleProcess};
+pub use streams::{HeldStream, Progress, StreamStore};
 
 /// Everything auditlog keeps: what the server holds one of. Each part is
 /// a trait of its own, so a reader (or a narrower caller) can take one
-/// concern at a time; a backend implements all five.
-pub trait Store: EntryStore + AccountStore + AccessStore + DeliveryStore + MaintenanceStore {}
+/// concern at a time; a backend implements all six.
+pub trait Store: EntryStore + AccountStore + AccessStore + DeliveryStore + StreamStore + MaintenanceStore {}
 
-impl<T: EntryStore + AccountStore + AccessStore + DeliveryStore + MaintenanceStore> Store for T {}
+impl<T: EntryStore + AccountStore + AccessStore + DeliveryStore + StreamStore + MaintenanceStore> Store for T {}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

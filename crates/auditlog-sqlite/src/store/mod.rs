@@ -7,3 +7,4 @@ mod accounts;
 mod deliveries;
 mod entries;
 mod maintenance;
+mod streams;

@@ -1,0 +1,330 @@
+//! The RFC 5424 parts of a stream's messages: the header every format
+//! shares, and the `rfc5424` format's structured data and summary line.
+//!
+//! `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`, where PRI is
+//! facility × 8 + the event's severity, TIMESTAMP the entry's own time (when
+//! it happened, not when it was sent), PROCID always NILVALUE (a process id
+//! means nothing to a receiver of audit events) and MSGID the event name
+//! where RFC 5424 allows it (1 to 32 printable ASCII characters).
+//!
+//! The structured data is one SD-ELEMENT whose SD-ID is `auditlog@32473`.
+//! An SD-ID of our own must carry an IANA private enterprise number; auditlog
+//! has none, and 32473 is the number RFC 5612 reserves for documentation
+//! and examples, so no real organisation's namespace is squatted. It
+//! carries every field of the entry, absent ones left out:
+//!
+//! `id seq org timestamp received_at actor_type actor event resource_type
+//! resource_id resource_name ip user_agent request_id idempotency_key
+//! submitted_by canonical_version details`
+//!
+//! with `submitted_by` as `kind:id` and `details` as compact JSON (exact,
+//! as JSON escapes its own control characters). PARAM-VALUEs are escaped per
+//! RFC 5424 §6.3.3 (`"`, `\` and `]` after a backslash); RFC 5424 has no
+//! escape for control characters, so those become spaces, which keeps the
+//! message on one line. MSG has no BOM: it is sent as MSG-ANY, which every
+//! receiver reads as UTF-8 anyway.
+
+use std::fmt::Write;
+
+use super::{Header, is_print_ascii, one_line, severity};
+use crate::Entry;
+
+/// The SD-ID of the entry's structured data (see the module comment).
+pub const SD_ID: &str = "auditlog@32473";
+
+/// RFC 5424's limit on HOSTNAME.
+const MAX_HOSTNAME: usize = 255;
+/// RFC 5424's limit on APP-NAME.
+const MAX_APP_NAME: usize = 48;
+/// RFC 5424's limit on MSGID.
+const MAX_MSGID: usize = 32;
+
+/// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - MSGID`, the header every format
+/// shares (without the structured data, which the formats differ in).
+pub fn header(entry: &Entry, header: &Header) -> String {
+    let severity = severity::of_event(&entry.event);
+    let pri = u16::from(header.facility.min(23)) * 8 + u16::from(severity.syslog());
+    format!(
+        "<{pri}>1 {} {} {} - {}",
+        timestamp(entry),
+        printable(header.hostname, MAX_HOSTNAME),
+        printable(header.app_name, MAX_APP_NAME),
+        msgid(&entry.event),
+    )
+}
+
+/// The entry's time; NILVALUE for a year before 0000, which RFC 5424's
+/// four-digit FULL-DATE cannot write.
+fn timestamp(entry: &Entry) -> String {
+    let ts = entry.timestamp.to_rfc3339();
+    if ts.starts_with(|c: char| c.is_ascii_digit()) {
+        ts
+    } else {
+        "-".into()
+    }
+}
+
+/// The event name when RFC 5424 allows it as MSGID, else NILVALUE.
+pub fn msgid(event: &str) -> &str {
+    if (1..=MAX_MSGID).contains(&event.len()) && event.bytes().all(is_print_ascii) {
+        event
+    } else {
+        "-"
+    }
+}
+
+/// `s` as a header field: characters outside printable ASCII become `_`,
+/// cut to `max` bytes; NILVALUE when nothing is left.
+fn printable(s: &str, max: usize) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && is_print_ascii(c as u8) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect();
+    if out.is_empty() { "-".into() } else { out }
+}
+
+/// The entry's fields as `(PARAM-NAME, value)`, absent ones left out.
+pub fn params(entry: &Entry, org: &str) -> Vec<(&'static str, String)> {
+    let mut p = vec![
+        ("id", entry.id.to_string()),
+        ("seq", entry.seq.to_string()),
+        ("org", org.to_owned()),
+        ("timestamp", entry.timestamp.to_rfc3339()),
+        ("received_at", entry.received_at.to_rfc3339()),
+        ("actor_type", entry.actor.kind.as_str().to_owned()),
+        ("actor", entry.actor.id.clone()),
+        ("event", entry.event.clone()),
+        ("resource_type", entry.resource.kind.clone()),
+        ("resource_id", entry.resource.id.clone()),
+    ];
+    let optional = [
+        ("resource_name", entry.resource.name.clone()),
+        ("ip", entry.ip_address.map(|ip| ip.to_string())),
+        ("user_agent", entry.user_agent.clone()),
+        ("request_id", entry.request_id.clone()),
+        ("idempotency_key", entry.idempotency_key.clone()),
+        ("submitted_by", entry.submitted_by.as_ref().map(|s| s.to_text())),
+    ];
+    p.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+    p.push(("canonical_version", entry.canonical_version.to_string()));
+    p.push(("details", entry.details_json()));
+    p
+}
+
+/// `[auditlog@32473 id="…" …]`.
+pub fn structured_data(entry: &Entry, org: &str) -> String {
+    let mut sd = format!("[{SD_ID}");
+    for (name, value) in params(entry, org) {
+        // Writing into a String cannot fail.
+        let _ = write!(sd, " {name}=\"{}\"", escape_param(&value));
+    }
+    sd.push(']');
+    sd
+}
+
+/// A PARAM-VALUE: `"`, `\` and `]` escaped, control characters as spaces.
+pub fn escape_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in one_line(value).chars() {
+        if matches!(c, '"' | '\\' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `rfc5424` format's MSG: `{actor} {event} {resource_type}/{resource_id}`,
+/// on one line.
+pub fn summary(entry: &Entry) -> String {
+    let line = format!(
+        "{} {} {}/{}",
+        entry.actor.id, entry.event, entry.resource.kind, entry.resource.id
+    );
+    one_line(&line).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use crate::siem::test_entries::{entry, nasty};
+    use crate::siem::{Format, message};
+
+    fn hdr(facility: u8) -> Header<'static> {
+        Header {
+            facility,
+            hostname: "host",
+            app_name: "auditlog",
+        }
+    }
+
+    #[test]
+    fn pri_is_facility_times_eight_plus_severity() {
+        let e = entry("organization.member_role_changed"); // High: 3
+        assert!(header(&e, &hdr(0)).starts_with("<3>1 "));
+        assert!(header(&e, &hdr(16)).starts_with("<131>1 "));
+        assert!(header(&e, &hdr(23)).starts_with("<187>1 "));
+        assert!(header(&e, &hdr(200)).starts_with("<187>1 "), "clamped to local7");
+        let e = entry("session.signed_in"); // Informational: 6
+        assert!(header(&e, &hdr(1)).starts_with("<14>1 "));
+        let e = entry("dataset.created"); // unknown: Informational
+        assert!(header(&e, &hdr(4)).starts_with("<38>1 "));
+    }
+
+    #[test]
+    fn header_has_the_entry_time_and_nil_procid() {
+        let e = entry("project.created");
+        assert_eq!(
+            header(&e, &hdr(1)),
+            "<13>1 2026-01-31T12:34:56.789Z host auditlog - project.created"
+        );
+        let mut far = entry("project.created");
+        far.timestamp = Timestamp(-70_000_000_000_000);
+        assert!(header(&far, &hdr(1)).starts_with("<13>1 - host "));
+    }
+
+    #[test]
+    fn msgid_falls_back_to_nil_when_rfc5424_forbids_the_name() {
+        assert_eq!(msgid("api_key.created"), "api_key.created");
+        assert_eq!(msgid(&"a".repeat(32)), "a".repeat(32));
+        assert_eq!(msgid(&"a".repeat(33)), "-");
+        assert_eq!(msgid("organization.member_password_changed"), "-");
+        assert_eq!(msgid(""), "-");
+        assert_eq!(msgid("a b"), "-");
+        assert_eq!(msgid("café.x"), "-");
+    }
+
+    #[test]
+    fn hostname_and_app_name_are_sanitized() {
+        let e = entry("project.created");
+        let h = Header {
+            facility: 1,
+            hostname: "",
+            app_name: "audit log\n",
+        };
+        assert!(header(&e, &h).starts_with("<13>1 2026-01-31T12:34:56.789Z - audit_log_ - "));
+        let long = "h".repeat(300);
+        let h = Header {
+            facility: 1,
+            hostname: &long,
+            app_name: "é",
+        };
+        let text = header(&e, &h);
+        assert!(text.contains(&format!(" {} _ - ", "h".repeat(255))), "{text}");
+    }
+
+    #[test]
+    fn param_values_escape_quote_backslash_and_bracket() {
+        assert_eq!(escape_param(r#"a"b\c]d"#), r#"a\"b\\c\]d"#);
+        assert_eq!(escape_param("x=y|z [w] é"), r"x=y|z [w\] é");
+        assert_eq!(escape_param("a\r\nb"), "a  b");
+    }
+
+    #[test]
+    fn structured_data_carries_every_field() {
+        let mut e = entry("project.created");
+        e.idempotency_key = Some("k-1".into());
+        let sd = structured_data(&e, "acme");
+        assert_eq!(
+            sd,
+            concat!(
+                r#"[auditlog@32473 id="01900000-0000-7000-8000-000000000001" seq="42" org="acme""#,
+                r#" timestamp="2026-01-31T12:34:56.789Z" received_at="2026-01-31T12:34:56.794Z""#,
+                r#" actor_type="user" actor="alice@acme.com" event="project.created""#,
+                r#" resource_type="project" resource_id="p_1" resource_name="Prod" ip="203.0.113.7""#,
+                r#" user_agent="curl/8.5" request_id="r-1" idempotency_key="k-1""#,
+                r#" submitted_by="session:alice@acme.com" canonical_version="2" details="{\"name\":\"Prod\"}"]"#,
+            )
+        );
+    }
+
+    #[test]
+    fn absent_fields_are_left_out() {
+        let mut e = entry("project.created");
+        e.resource.name = None;
+        e.ip_address = None;
+        e.user_agent = None;
+        e.request_id = None;
+        e.submitted_by = None;
+        let names: Vec<_> = params(&e, "acme").into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "seq",
+                "org",
+                "timestamp",
+                "received_at",
+                "actor_type",
+                "actor",
+                "event",
+                "resource_type",
+                "resource_id",
+                "canonical_version",
+                "details"
+            ]
+        );
+    }
+
+    #[test]
+    fn nasty_values_stay_inside_their_param() {
+        let m = message(Format::Rfc5424, &nasty(), "acme", &hdr(1));
+        let sd_start = m.find('[').unwrap();
+        let sd = unescape_sd(&m[sd_start..]);
+        let by_name: std::collections::HashMap<_, _> = sd.into_iter().collect();
+        assert_eq!(by_name["actor"], "eve\"]\\|=  x@acme.com");
+        assert_eq!(by_name["resource_id"], "a=b\\c]d\"e");
+        assert_eq!(by_name["resource_name"], "Prod line two\u{2028}é😀");
+        let details: serde_json::Value = serde_json::from_str(&by_name["details"]).unwrap();
+        assert_eq!(details["note"], "a\nb=c\\d|e]f\"g ü");
+        assert!(!m.contains('\n'));
+    }
+
+    /// A reader of one SD-ELEMENT that follows RFC 5424's grammar, to check
+    /// the writer against.
+    fn unescape_sd(sd: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let body = sd.strip_prefix("[auditlog@32473").unwrap();
+        let mut chars = body.chars().peekable();
+        loop {
+            match chars.next() {
+                Some(']') => return out,
+                Some(' ') => {}
+                other => panic!("unexpected {other:?}"),
+            }
+            let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'));
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        let next = chars.next().unwrap();
+                        assert!(matches!(next, '"' | '\\' | ']'), "stray backslash in {name}");
+                        value.push(next);
+                    }
+                    '"' => break,
+                    ']' => panic!("unescaped ] in {name}"),
+                    c => value.push(c),
+                }
+            }
+            out.push((name, value));
+        }
+    }
+
+    #[test]
+    fn summary_is_one_readable_line() {
+        assert_eq!(
+            summary(&entry("project.created")),
+            "alice@acme.com project.created project/p_1"
+        );
+        assert!(!summary(&nasty()).contains(['\r', '\n']));
+    }
+}
