@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::workers::checkpointer::CheckpointConfig;
 use crate::workers::dispatcher::DispatcherConfig;
+use crate::workers::streams::StreamsConfig;
 use crate::workers::webhook_client::DestinationPolicy;
 use crate::workers::writer::WriterConfig;
 
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     /// A webhook answer must arrive within this long to count.
     pub webhook_timeout: Duration,
     pub dispatcher: DispatcherConfig,
+    /// SIEM streams: where they may go, when one is unhealthy.
+    pub streams: StreamsConfig,
     pub checkpoints: CheckpointConfig,
     pub rate_limits: RateLimits,
     /// Connections open at once; more wait in the accept backlog.
@@ -200,6 +203,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
             .field("webhook_timeout", &self.webhook_timeout)
             .field("dispatcher", &self.dispatcher)
+            .field("streams", &self.streams)
             .field("checkpoints", &self.checkpoints)
             .field("bodies", &self.bodies)
             .finish_non_exhaustive()
@@ -221,6 +225,7 @@ impl Default for ServerConfig {
             public_url: None,
             webhook_timeout: Duration::from_secs(15),
             dispatcher: DispatcherConfig::default(),
+            streams: StreamsConfig::default(),
             checkpoints: CheckpointConfig::default(),
             rate_limits: RateLimits::default(),
             max_connections: 2048,

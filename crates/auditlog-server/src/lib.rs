@@ -74,7 +74,7 @@ pub async fn serve(
         .map_err(std::io::Error::other)?
         .with_sealer(sealer.clone());
     let sso = sso::provider::Providers::new(config.sso_policy.clone(), SSO_TIMEOUT).map_err(std::io::Error::other)?;
-    let workers = Workers::start(&config, &store, &writer, &webhooks, &shutdown);
+    let workers = Workers::start(&config, &store, &writer, &webhooks, &sealer, &shutdown);
     let login = Arc::new(Mutex::new(LoginThrottle::new(
         config.login.window_ms,
         config.login.per_account,

@@ -56,6 +56,16 @@ pub struct Metrics {
     pub webhook_attempts: Family<Outcome, Counter>,
     /// From an entry's commit to its delivery, for deliveries that arrived.
     pub webhook_lag_seconds: Histogram,
+    /// Messages written to SIEM streams' receivers (sent again after a
+    /// lost connection counts again).
+    pub stream_messages: Counter,
+    /// From an entry's commit to its message's write to a stream.
+    pub stream_lag_seconds: Histogram,
+    /// Connections to streams' receivers that failed or were lost.
+    pub stream_failures: Counter,
+    /// Streams held by this process that have been failing for longer
+    /// than the operator's limit.
+    pub streams_unhealthy: Gauge,
     pub purged_entries: Counter,
     pub checkpoints_signed: Counter,
     /// Reads of the log whose `audit_log.viewed` entry could not be
@@ -88,6 +98,10 @@ impl Metrics {
             writer_queue: Gauge::default(),
             webhook_attempts: Family::default(),
             webhook_lag_seconds: latency_buckets(),
+            stream_messages: Counter::default(),
+            stream_lag_seconds: latency_buckets(),
+            stream_failures: Counter::default(),
+            streams_unhealthy: Gauge::default(),
             purged_entries: Counter::default(),
             checkpoints_signed: Counter::default(),
             read_audit_failures: Counter::default(),
@@ -103,6 +117,10 @@ impl Metrics {
             "writer_queue_depth", "Requests waiting for the writer" => writer_queue;
             "webhook_attempts", "Webhook delivery attempts by outcome" => webhook_attempts;
             "webhook_delivery_lag_seconds", "From an entry's commit to its webhook delivery" => webhook_lag_seconds;
+            "stream_messages", "Messages written to SIEM streams" => stream_messages;
+            "stream_delivery_lag_seconds", "From an entry's commit to its write to a SIEM stream" => stream_lag_seconds;
+            "stream_failures", "Connections to SIEM stream receivers that failed or were lost" => stream_failures;
+            "streams_unhealthy", "SIEM streams held here failing for longer than allowed" => streams_unhealthy;
             "retention_purged_entries", "Entries purged past retention" => purged_entries;
             "checkpoints_signed", "Checkpoints signed" => checkpoints_signed;
             "read_audit_failures", "Reads of the log answered without their audit_log.viewed entry" => read_audit_failures;
@@ -144,6 +162,9 @@ mod tests {
             "# TYPE auditlog_webhook_delivery_lag_seconds histogram",
             "# TYPE auditlog_retention_purged_entries counter",
             "# TYPE auditlog_checkpoints_signed counter",
+            "# TYPE auditlog_stream_messages counter",
+            "# TYPE auditlog_stream_delivery_lag_seconds histogram",
+            "# TYPE auditlog_streams_unhealthy gauge",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -47,5 +47,9 @@ mod retention;
 mod sessions;
 #[path = "api/shutdown.rs"]
 mod shutdown;
+#[path = "api/streams.rs"]
+mod streams;
+#[path = "api/syslog_receiver.rs"]
+mod syslog_receiver;
 #[path = "api/webhooks.rs"]
 mod webhooks;

@@ -65,7 +65,7 @@ use self::context::REQUEST_ID;
 use self::error::ApiError;
 use self::routes::{
     api_keys, catalog, entries, export, health, ingest, invitations, members, orgs, password, projects, proofs,
-    session, webhooks,
+    session, streams, webhooks,
 };
 use self::state::AppState;
 
@@ -183,6 +183,11 @@ fn api() -> Router<AppState> {
         .route(
             "/v1/orgs/{org}/projects/{id}",
             patch(projects::rename).delete(projects::delete),
+        )
+        .route("/v1/orgs/{org}/streams", get(streams::list).post(streams::create))
+        .route(
+            "/v1/orgs/{org}/streams/{id}",
+            get(streams::get_one).patch(streams::update).delete(streams::delete),
         )
         .route("/v1/orgs/{org}/webhooks", get(webhooks::list).post(webhooks::create))
         .route(

@@ -24,7 +24,7 @@ use crate::http::responses::{
 };
 use crate::http::routes::{
     api_keys, catalog, entries, export, health, ingest, invitations, members, orgs, password, projects, proofs,
-    session, webhooks,
+    session, streams, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -64,6 +64,11 @@ use crate::http::routes::{
         projects::create,
         projects::rename,
         projects::delete,
+        streams::list,
+        streams::create,
+        streams::get_one,
+        streams::update,
+        streams::delete,
         webhooks::list,
         webhooks::create,
         webhooks::get_one,
@@ -106,6 +111,7 @@ use crate::http::routes::{
         (name = "members", description = "People and their roles."),
         (name = "api-keys", description = "Keys for services; the secret is shown once."),
         (name = "projects", description = "The organization's projects."),
+        (name = "streams", description = "SIEM streams: every entry, in order, to a syslog receiver over TLS (RFC 5424, CEF or OCSF)."),
         (name = "webhooks", description = "Signed deliveries of new entries (Standard Webhooks)."),
         (name = "audit", description = "Recording, reading and exporting the log."),
         (name = "tamper-evidence", description = "Signed checkpoints and Merkle proofs (RFC 9162)."),

@@ -11,6 +11,7 @@
 //! - [`sessions`]: the end of expired sessions, recorded (run with the
 //!   purger, at its interval).
 //! - [`read_recorder`]: recording reads of the log, one entry per look.
+//! - [`streams`]: SIEM streams, one sender per stream across replicas.
 //! - [`fault`]: points where tests make the process die on purpose.
 //!
 //! Nothing here knows HTTP: handlers reach the workers through
@@ -22,12 +23,14 @@ pub mod fault;
 pub mod read_recorder;
 pub mod retention;
 pub mod sessions;
+pub mod streams;
 pub mod webhook_client;
 pub mod writer;
 
 use std::sync::Arc;
 
 use auditlog_domain::Store;
+use auditlog_domain::sealed::SecretSealer;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
@@ -49,6 +52,7 @@ impl Workers {
         store: &Arc<dyn Store>,
         writer: &Writer,
         webhooks: &WebhookClient,
+        sealer: &Arc<SecretSealer>,
         shutdown: &CancellationToken,
     ) -> Self {
         let (clock, metrics) = (&config.runtime.clock, &config.runtime.metrics);
@@ -70,7 +74,7 @@ impl Workers {
             metrics.clone(),
             shutdown.clone(),
         );
-        let tasks = vec![
+        let mut tasks = vec![
             (
                 "webhook dispatcher",
                 tokio::spawn(dispatcher::run(dispatcher, writer.committed(), shutdown.clone())),
@@ -81,6 +85,17 @@ impl Workers {
             ),
             ("retention purger", tokio::spawn(purger)),
         ];
+        if config.streams.background {
+            let supervisor = streams::Supervisor {
+                store: store.clone(),
+                clock: clock.clone(),
+                config: config.streams.clone(),
+                metrics: metrics.clone(),
+                sealer: Some(sealer.clone()),
+                commits: writer.commits(),
+            };
+            tasks.push(("SIEM streams", tokio::spawn(supervisor.run(shutdown.clone()))));
+        }
         Self { checkpoints, tasks }
     }
 

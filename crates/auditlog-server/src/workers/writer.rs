@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use auditlog_domain::store::{AppendRequest, Appended};
 use auditlog_domain::{Clock, Store, StoreError};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{Metrics, Outcome};
@@ -48,6 +48,10 @@ pub struct Writer {
     /// Signalled after every commit, so the webhook dispatcher wakes as soon
     /// as there may be something to deliver.
     committed: Arc<Notify>,
+    /// The number of commits so far, which every SIEM stream's sender
+    /// watches: unlike a notification, a change is never missed by a
+    /// sender that was busy when it happened.
+    commits: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -73,8 +77,18 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
         let committed = Arc::new(Notify::new());
-        let task = tokio::spawn(run(store, clock, config, rx, committed.clone(), metrics));
-        (Writer { tx, committed }, task)
+        let (counter, commits) = watch::channel(0);
+        let signals = Signals {
+            committed: committed.clone(),
+            counter,
+        };
+        let task = tokio::spawn(run(store, clock, config, rx, signals, metrics));
+        (Writer { tx, committed, commits }, task)
+    }
+
+    /// Changes after each commit.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Notified after each commit.
@@ -104,7 +118,7 @@ async fn run(
     clock: Arc<dyn Clock>,
     config: WriterConfig,
     mut rx: mpsc::Receiver<Job>,
-    committed: Arc<Notify>,
+    signals: Signals,
     metrics: Metrics,
 ) {
     while let Some(first) = rx.recv().await {
@@ -125,9 +139,16 @@ async fn run(
         metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
         metrics.commit_entries.observe(entries as f64);
         metrics.commits.get_or_create(&Outcome::of(outcome)).inc();
-        committed.notify_one();
+        signals.committed.notify_one();
+        signals.counter.send_modify(|n| *n += 1);
     }
     tracing::debug!("writer drained and stopped");
+}
+
+/// What the writer signals after each commit.
+struct Signals {
+    committed: Arc<Notify>,
+    counter: watch::Sender<u64>,
 }
 
 /// Commits a batch of jobs and answers each. If the commit fails for a

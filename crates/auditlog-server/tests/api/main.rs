@@ -27,4 +27,6 @@ mod receiver;
 mod retention;
 mod sessions;
 mod shutdown;
+mod streams;
+mod syslog_receiver;
 mod webhooks;

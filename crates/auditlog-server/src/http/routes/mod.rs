@@ -14,4 +14,5 @@ pub(crate) mod password;
 pub(crate) mod projects;
 pub(crate) mod proofs;
 pub(crate) mod session;
+pub(crate) mod streams;
 pub(crate) mod webhooks;

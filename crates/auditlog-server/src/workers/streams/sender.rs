@@ -1,0 +1,315 @@
+//! One stream's sender: connects to its receiver, writes every entry past
+//! the stream's cursor in `seq` order, and moves the cursor as the
+//! receiver confirms by staying connected (see `auditlog_domain::stream`).
+//!
+//! The sender holds the stream's lease while it works and reports to the
+//! store at least every few seconds; when the store says the lease or the
+//! settings moved on, it stops. What it has in memory is bounded whatever
+//! the receiver does: one batch of entries (at most [`BATCH`] entries and
+//! [`BATCH_BYTES`] of messages), and a write that the receiver does not
+//! take within the write timeout ends the connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::siem::{self, Header};
+use auditlog_domain::store::{HeldStream, Progress};
+use auditlog_domain::stream::{Stream, Window, backoff_ms};
+use auditlog_domain::{Clock, Entry, OrgId, Store, StoreError};
+use rand::RngExt;
+use rustls::ClientConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::StreamsConfig;
+use super::connect::{Connection, connect};
+use crate::metrics::Metrics;
+
+/// Entries read from the log per batch.
+pub const BATCH: u32 = 500;
+/// A batch's messages stop growing past this many bytes.
+pub const BATCH_BYTES: usize = 1024 * 1024;
+
+/// Why a sender stopped or a connection ended.
+enum Ended {
+    /// The lease or the settings moved on, or the process is stopping.
+    Stop,
+    /// The connection failed; try again after a pause.
+    Failed(String),
+}
+
+impl From<StoreError> for Ended {
+    fn from(e: StoreError) -> Self {
+        Ended::Failed(format!("reading the log: {e}"))
+    }
+}
+
+pub struct Sender {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: StreamsConfig,
+    pub metrics: Metrics,
+    pub holder: String,
+    pub org: OrgId,
+    pub org_slug: String,
+    pub stream: Stream,
+    pub tls: Option<Arc<ClientConfig>>,
+    /// Changes when the writer commits.
+    pub commits: watch::Receiver<u64>,
+    pub cancel: CancellationToken,
+}
+
+impl Sender {
+    pub fn new_held(parts: SenderParts, held: HeldStream, org_slug: String, tls: Option<Arc<ClientConfig>>) -> Self {
+        Self {
+            store: parts.store,
+            clock: parts.clock,
+            config: parts.config,
+            metrics: parts.metrics,
+            holder: parts.holder,
+            org: held.org_id,
+            org_slug,
+            stream: held.stream,
+            tls,
+            commits: parts.commits,
+            cancel: parts.cancel,
+        }
+    }
+
+    /// Sends until the lease or the settings move on, or the process stops.
+    pub async fn run(self) {
+        let mut cursor = self.stream.state.cursor;
+        let mut failures = 0u32;
+        loop {
+            let error = match self.connected(&mut cursor).await {
+                Ended::Stop => break,
+                Ended::Failed(e) => e,
+            };
+            self.metrics.stream_failures.inc();
+            tracing::warn!(stream = %self.stream.settings.id, error = %error, "SIEM stream receiver");
+            if !self.report(cursor, Some(error)).await {
+                break;
+            }
+            let pause = backoff_ms(failures, rand::rng().random::<f64>());
+            failures = failures.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(pause.max(0) as u64)) => {}
+                () = self.cancel.cancelled() => break,
+            }
+        }
+        let s = &self.stream.settings;
+        if let Err(e) = self.store.release_stream(self.org, &s.id, &self.holder).await {
+            tracing::warn!(stream = %s.id, error = %e, "releasing a SIEM stream");
+        }
+    }
+
+    /// Records progress (and renews the lease); `false` when the sender
+    /// must stop.
+    async fn report(&self, cursor: i64, error: Option<String>) -> bool {
+        let now = self.clock.now();
+        let progress = Progress {
+            cursor,
+            error,
+            at: now,
+            lease_until: now.plus_millis(self.config.lease.as_millis() as i64),
+        };
+        let s = &self.stream;
+        match (self.store)
+            .stream_progress(self.org, &s.settings.id, &self.holder, s.state.revision, progress)
+            .await
+        {
+            Ok(held) => held,
+            // The lease runs out unless a later report gets through.
+            Err(e) => {
+                tracing::warn!(stream = %s.settings.id, error = %e, "recording a SIEM stream's progress");
+                true
+            }
+        }
+    }
+
+    /// One connection's life: connects, then sends until it fails.
+    async fn connected(&self, cursor: &mut i64) -> Ended {
+        let s = &self.stream.settings;
+        let connecting = connect(
+            &self.config.policy,
+            &s.destination,
+            self.tls.clone(),
+            self.config.connect_timeout,
+        );
+        let conn = tokio::select! {
+            c = connecting => c,
+            () = self.cancel.cancelled() => return Ended::Stop,
+        };
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => return Ended::Failed(format!("connecting to {}: {e}", s.destination.to_url())),
+        };
+        let (reader, writer) = tokio::io::split(conn);
+        let closed = watch_closed(reader);
+        tokio::pin!(closed);
+        let mut pump = Pump {
+            sender: self,
+            commits: self.commits.clone(),
+            writer,
+            window: Window::default(),
+            position: *cursor,
+            started: Instant::now(),
+            last_report: Instant::now(),
+            buf: Vec::with_capacity(64 * 1024),
+        };
+        loop {
+            let step = tokio::select! {
+                step = pump.step(cursor) => step,
+                why = &mut closed => Err(Ended::Failed(why)),
+                () = self.cancel.cancelled() => Err(Ended::Stop),
+            };
+            if let Err(ended) = step {
+                return ended;
+            }
+        }
+    }
+
+    fn header(&self) -> Header<'_> {
+        Header {
+            facility: self.stream.settings.facility,
+            hostname: &self.config.hostname,
+            app_name: &self.stream.settings.app_name,
+        }
+    }
+}
+
+/// The parts every sender of a process shares.
+#[derive(Clone)]
+pub struct SenderParts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: StreamsConfig,
+    pub metrics: Metrics,
+    pub holder: String,
+    pub commits: watch::Receiver<u64>,
+    pub cancel: CancellationToken,
+}
+
+/// Resolves when the receiver closes the connection or it breaks: a syslog
+/// receiver never sends, so anything but waiting means the end.
+async fn watch_closed(mut reader: tokio::io::ReadHalf<Connection>) -> String {
+    let mut scratch = [0u8; 512];
+    loop {
+        match reader.read(&mut scratch).await {
+            Ok(0) => return "the receiver closed the connection".into(),
+            Ok(_) => continue,
+            Err(e) => return format!("the connection broke: {e}"),
+        }
+    }
+}
+
+/// The sending side of one connection.
+struct Pump<'a> {
+    sender: &'a Sender,
+    commits: watch::Receiver<u64>,
+    writer: tokio::io::WriteHalf<Connection>,
+    window: Window,
+    /// The last `seq` written on this connection (or skipped).
+    position: i64,
+    started: Instant,
+    last_report: Instant,
+    buf: Vec<u8>,
+}
+
+impl Pump<'_> {
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    /// Writes the next batch, or waits for entries (or for written ones to
+    /// settle); then reports what the receiver has had.
+    async fn step(&mut self, cursor: &mut i64) -> Result<(), Ended> {
+        // Marked seen before reading, so a commit during the read wakes
+        // the wait below.
+        self.commits.borrow_and_update();
+        let s = self.sender;
+        let page = s
+            .store
+            .list(s.org, &Filter::in_order(self.position, None), Page::first(BATCH))
+            .await?;
+        let full = page.len() == BATCH as usize;
+        if !page.is_empty() {
+            self.write(&page).await?;
+        }
+        let confirmed = self.window.confirm(self.now_ms());
+        let renew_due = self.last_report.elapsed() >= s.config.lease / 3;
+        if confirmed.is_some() || renew_due {
+            *cursor = confirmed.unwrap_or(*cursor).max(*cursor);
+            self.last_report = Instant::now();
+            if !s.report(*cursor, None).await {
+                return Err(Ended::Stop);
+            }
+        }
+        if !full {
+            // Nothing more to read: wait for a commit, or for what was
+            // written to settle, or for another replica's entries.
+            let pause = if self.window.is_empty() {
+                s.config.poll_interval
+            } else {
+                Duration::from_millis(250).min(s.config.poll_interval)
+            };
+            tokio::select! {
+                changed = self.commits.changed() => {
+                    if changed.is_err() {
+                        // The writer has stopped: the process is ending.
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Formats and writes one page; what it covers joins the window.
+    async fn write(&mut self, page: &[Entry]) -> Result<(), Ended> {
+        let s = self.sender;
+        let header = s.header();
+        self.buf.clear();
+        let mut through = self.position;
+        let mut messages = 0u64;
+        let now = s.clock.now();
+        for entry in page {
+            if self.buf.len() >= BATCH_BYTES {
+                break;
+            }
+            through = entry.seq;
+            if !s.stream.settings.wants(&entry.event) {
+                continue;
+            }
+            let message = siem::message(s.stream.settings.format, entry, &s.org_slug, &header);
+            siem::frame(&message, &mut self.buf);
+            messages += 1;
+            let lag_ms = now.millis() - entry.received_at.millis();
+            s.metrics.stream_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
+        }
+        if !self.buf.is_empty() {
+            let write = async {
+                self.writer.write_all(&self.buf).await?;
+                self.writer.flush().await
+            };
+            match tokio::time::timeout(s.config.write_timeout, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Ended::Failed(format!("writing to the receiver: {e}"))),
+                Err(_) => {
+                    return Err(Ended::Failed(format!(
+                        "the receiver took nothing for {:?}: it is not reading",
+                        s.config.write_timeout
+                    )));
+                }
+            }
+            s.metrics.stream_messages.inc_by(messages);
+        }
+        self.position = through;
+        let at = self.now_ms();
+        self.window.push(through, at);
+        Ok(())
+    }
+}
