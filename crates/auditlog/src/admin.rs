@@ -261,7 +261,7 @@ pub fn operator() -> SubmittedBy {
 }
 
 /// An entry the operator's command records.
-fn by_operator(now: Timestamp, event: &str, resource: Resource, details: serde_json::Value) -> NewEntry {
+pub(crate) fn by_operator(now: Timestamp, event: &str, resource: Resource, details: serde_json::Value) -> NewEntry {
     NewEntry {
         submitted_by: operator(),
         ..NewEntry::by_system(now, event, resource, details)
@@ -269,7 +269,12 @@ fn by_operator(now: Timestamp, event: &str, resource: Resource, details: serde_j
 }
 
 /// Applies `changes` and records `entry` in one transaction.
-async fn append(store: &dyn Store, org: &Org, changes: Vec<Change>, entry: NewEntry) -> Result<(), AnyError> {
+pub(crate) async fn append(
+    store: &dyn Store,
+    org: &Org,
+    changes: Vec<Change>,
+    entry: NewEntry,
+) -> Result<(), AnyError> {
     let request = AppendRequest {
         org_id: org.id,
         changes,

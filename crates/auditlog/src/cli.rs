@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Manage SIEM streams (syslog over TLS in RFC 5424, CEF or OCSF).
+    #[command(subcommand)]
+    Stream(StreamCommand),
     /// Measure ingest, queries, export, webhooks and more on this machine,
     /// one section at a time or all of them.
     #[command(subcommand)]
@@ -154,7 +157,42 @@ pub struct SettingsArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub streams: StreamArgs,
+    #[command(flatten)]
     pub sso: SsoArgs,
+}
+
+// The `[streams]` table.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct StreamArgs {
+    /// A subnet (CIDR) SIEM streams may send to although it is not public
+    /// (loopback, private…); repeat for several.
+    #[arg(
+        id = "stream_allow_subnets",
+        long = "stream-allow-subnet",
+        env = "AUDITLOG_STREAM_ALLOW_SUBNETS",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_subnets: Option<Vec<ipnet::IpNet>>,
+    /// Allow streams over plain TCP (`syslog+tcp://`), which send entries
+    /// in clear.
+    #[arg(id = "stream_allow_plaintext", long = "stream-allow-plaintext", env = "AUDITLOG_STREAM_ALLOW_PLAINTEXT",
+          value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_plaintext: Option<bool>,
+    /// Seconds a stream may fail before it is reported unhealthy (the API,
+    /// the Streams page, the `auditlog_streams_unhealthy` metric)
+    /// [default: 900].
+    #[arg(
+        id = "stream_unhealthy_after",
+        long = "stream-unhealthy-after",
+        env = "AUDITLOG_STREAM_UNHEALTHY_AFTER",
+        value_name = "SECONDS"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy_after: Option<u64>,
 }
 
 // The `[sso]` table.
@@ -532,4 +570,80 @@ pub struct CheckArgs {
     /// with `.signing-key` added, if it exists (never created here).
     #[arg(long, env = "AUDITLOG_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// Send an organization's entries from now on to a syslog receiver.
+    Create(Box<StreamCreateArgs>),
+    /// List an organization's streams and how each is doing.
+    List(StreamOrgArgs),
+    /// Start sending again (a failing stream's failure is cleared).
+    Enable(StreamIdArgs),
+    /// Stop sending; the stream keeps its place in the log.
+    Disable(StreamIdArgs),
+    /// Delete a stream.
+    Delete(StreamIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StreamOrgArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamIdArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// The stream's id (`st_…`).
+    pub id: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamCreateArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// `syslog+tls://HOST[:PORT]` (6514 by default), or `syslog+tcp://`
+    /// with --stream-allow-plaintext.
+    #[arg(long)]
+    pub url: String,
+    /// rfc5424, cef or ocsf.
+    #[arg(long)]
+    pub format: String,
+    /// An event pattern such as `api_key.*`; repeat for several. None:
+    /// every event.
+    #[arg(long = "event", value_name = "PATTERN")]
+    pub events: Vec<String>,
+    /// Syslog facility, 0 to 23 [default: 13, log audit].
+    #[arg(long)]
+    pub facility: Option<u8>,
+    /// RFC 5424 APP-NAME [default: auditlog].
+    #[arg(long)]
+    pub app_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// PEM file of the CA that signed the receiver's certificate, instead
+    /// of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// PEM file of a client certificate for receivers that ask for one.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (stored sealed).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: StreamArgs,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }

@@ -18,6 +18,7 @@ mod migrate_store;
 mod serve;
 mod settings;
 mod signing_key;
+mod streams;
 mod verify;
 
 use std::process::ExitCode;
@@ -90,6 +91,7 @@ async fn main() -> ExitCode {
         Command::Export(args) => export::run(args).await,
         Command::Org(OrgCommand::Create(args)) => admin::create_org(args).await,
         Command::Org(OrgCommand::Sso(args)) => admin::configure_sso(args).await,
+        Command::Stream(command) => streams::run(command).await,
         Command::Key(KeyCommand::Create(args)) => admin::create_key(args).await,
         Command::Key(KeyCommand::ShowSigning(args)) => {
             signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)

@@ -11,6 +11,7 @@ use auditlog_server::ServerConfig;
 use auditlog_server::config::{BodyLimits, RateLimits, RetentionConfig, Runtime};
 use auditlog_server::workers::checkpointer::CheckpointConfig;
 use auditlog_server::workers::dispatcher::DispatcherConfig;
+use auditlog_server::workers::streams::{StreamPolicy, StreamsConfig};
 use auditlog_server::workers::webhook_client::DestinationPolicy;
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +89,14 @@ fn server_config(settings: &Settings, catalog: Catalog, key: SigningKey) -> Serv
         webhook_policy: DestinationPolicy {
             allowed_subnets: settings.webhooks.allow_subnets.clone(),
             allow_http: settings.webhooks.allow_http,
+        },
+        streams: StreamsConfig {
+            policy: StreamPolicy {
+                allowed_subnets: settings.streams.allow_subnets.clone(),
+                allow_plaintext: settings.streams.allow_plaintext,
+            },
+            unhealthy_after: Duration::from_secs(settings.streams.unhealthy_after.max(1)),
+            ..StreamsConfig::default()
         },
         sso_policy: DestinationPolicy {
             allowed_subnets: settings.sso.allow_subnets.clone(),

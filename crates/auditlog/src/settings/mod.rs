@@ -48,8 +48,30 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub bodies: Bodies,
     pub webhooks: Webhooks,
+    pub streams: Streams,
     pub sso: SingleSignOn,
     pub log: Log,
+}
+
+/// Where SIEM streams may go, and when one is unhealthy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Streams {
+    #[serde(deserialize_with = "parsed::subnets")]
+    pub allow_subnets: Vec<IpNet>,
+    pub allow_plaintext: bool,
+    pub unhealthy_after: u64,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        Self {
+            allow_subnets: server.streams.policy.allowed_subnets,
+            allow_plaintext: server.streams.policy.allow_plaintext,
+            unhealthy_after: server.streams.unhealthy_after.as_secs(),
+        }
+    }
 }
 
 /// Which identity providers organizations may sign in through.
@@ -139,6 +161,7 @@ impl Default for Settings {
             rate_limits: RateLimits::default(),
             bodies: Bodies::default(),
             webhooks: Webhooks::default(),
+            streams: Streams::default(),
             sso: SingleSignOn::default(),
             log: Log::default(),
         }
@@ -225,6 +248,7 @@ impl std::fmt::Debug for Settings {
             .field("rate_limits", &self.rate_limits)
             .field("bodies", &self.bodies)
             .field("webhooks", &self.webhooks)
+            .field("streams", &self.streams)
             .field("log", &self.log)
             .finish()
     }
