@@ -7,6 +7,7 @@ pub mod browser;
 pub mod demo;
 pub mod node;
 pub mod oidc;
+pub mod syslog;
 
 use std::process::{Child, Command};
 
