@@ -384,3 +384,26 @@ async fn replicas_on_one_database_send_each_stream_from_one_place_at_a_time() {
     let connections: std::collections::HashSet<usize> = got.iter().map(|(c, _)| *c).collect();
     assert_eq!(connections.len(), 1, "one connection from one replica");
 }
+
+#[tokio::test]
+async fn a_receiver_that_closes_mid_message_gets_the_whole_message_on_the_next_connection() {
+    let app = spawn_app_with(loopback).await;
+    let adam = admin(&app).await;
+    let receiver = SyslogReceiver::start().await;
+    receiver.cut_next_connection_after(100);
+    let (status, _) = create(
+        &app,
+        &adam,
+        json!({"url": receiver.url(), "format": "rfc5424", "events": ["guardrail.*"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut e = event("p@acme.com", "guardrail.created", ("guardrail", "g1"));
+    e["details"]["note"] = json!("y".repeat(8 * 1024));
+    assert_eq!(app.post_events(&app.keys.write, &e).await.status(), 201);
+    let got = receiver.wait_for("the whole message", |m| !m.is_empty()).await;
+    let (connection, message) = &got[0];
+    assert!(*connection >= 2, "not on the connection that was cut");
+    assert!(message.contains(&"y".repeat(8 * 1024)), "whole");
+    assert!(message.contains("guardrail.created"));
+}

@@ -20,6 +20,9 @@ struct Shared {
     arrived: Notify,
     /// Connections accepted, across restarts.
     connections: std::sync::atomic::AtomicUsize,
+    /// Close the next connection after reading this many bytes of it (0:
+    /// never): a receiver that goes away in the middle of a message.
+    cut_after: std::sync::atomic::AtomicUsize,
 }
 
 pub struct SyslogReceiver {
@@ -76,6 +79,12 @@ impl SyslogReceiver {
         *self = Self::on(listener, shared);
     }
 
+    /// Closes the next connection once it has read `bytes` bytes, whatever
+    /// frame they end in.
+    pub fn cut_next_connection_after(&self, bytes: usize) {
+        self.shared.cut_after.store(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn messages(&self) -> Vec<(usize, String)> {
         self.shared.messages.lock().unwrap().clone()
     }
@@ -112,7 +121,8 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, reading: watch::Rece
 
 async fn read(mut socket: TcpStream, n: usize, shared: Arc<Shared>, mut reading: watch::Receiver<bool>) {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let cut = shared.cut_after.swap(0, std::sync::atomic::Ordering::SeqCst);
+    let mut chunk = vec![0u8; if cut > 0 { cut } else { 16 * 1024 }];
     loop {
         while !*reading.borrow_and_update() {
             if reading.changed().await.is_err() {
@@ -122,6 +132,10 @@ async fn read(mut socket: TcpStream, n: usize, shared: Arc<Shared>, mut reading:
         match socket.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+        if cut > 0 && buf.len() >= cut {
+            // Gone mid-message: what was read of it is lost.
+            return;
         }
         let mut got = Vec::new();
         while let Some((message, used)) = frame(&buf) {
