@@ -342,3 +342,62 @@ async fn a_certificate_that_does_not_verify_is_reported_and_nothing_is_lost() {
     let created = all.iter().find(|e| e.event == "stream.created").unwrap().seq;
     wait_for_seqs(&real, created, all.last().unwrap().seq);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_manages_streams_under_the_apis_rules_and_records_the_operator() {
+    let r = prepare();
+    let refused = auditlog()
+        .args([
+            "stream",
+            "create",
+            "--org",
+            "acme",
+            "--url",
+            "syslog+tls://127.0.0.1:6514",
+        ])
+        .args([
+            "--format",
+            "leef",
+            "--stream-allow-subnet",
+            "127.0.0.0/8",
+            "--database",
+            &r.db,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown format"));
+    let private = auditlog()
+        .args(["stream", "create", "--org", "acme", "--url", "syslog+tls://10.0.0.1"])
+        .args(["--format", "cef", "--database", &r.db])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&private.stderr).contains("not a public address"));
+
+    let certs = Certs::generate();
+    let id = create_stream(&r.db, r.dir.path(), 6514, "cef", &certs);
+    assert!(id.starts_with("st_"), "{id}");
+    let listed = admin(&r.db, &["stream", "list", "--org", "acme"]);
+    assert!(listed.contains(&id) && listed.contains("syslog+tls://127.0.0.1:6514") && listed.contains("healthy"));
+    admin(&r.db, &["stream", "disable", "--org", "acme", &id]);
+    assert!(admin(&r.db, &["stream", "list", "--org", "acme"]).contains("disabled"));
+    admin(&r.db, &["stream", "enable", "--org", "acme", &id]);
+    admin(&r.db, &["stream", "delete", "--org", "acme", &id]);
+    assert!(!admin(&r.db, &["stream", "list", "--org", "acme"]).contains(&id));
+
+    let _server = Killed(serve(&r.db, r.dir.path(), r.port));
+    wait_ready(&r.http, &r.base).await;
+    let log = entries(&r.http, &r.base, &r.key).await;
+    let events: Vec<&str> = log
+        .iter()
+        .filter(|e| e.event.starts_with("stream."))
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(
+        events,
+        ["stream.created", "stream.updated", "stream.updated", "stream.deleted"]
+    );
+    for e in log.iter().filter(|e| e.event.starts_with("stream.")) {
+        assert_eq!(e.submitted_by.as_ref().unwrap().kind.as_str(), "cli", "{e:?}");
+    }
+}
