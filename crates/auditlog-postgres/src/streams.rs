@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 
 use crate::db;
 use crate::error::{Failure, conflict_or};
-use crate::rows::{bad, get, patterns_to_sql, timestamp_opt};
+use crate::rows::{bad, get, timestamp_opt};
 
 pub const COLUMNS: &str = "id, transport, host, port, format, events, facility, app_name, description, enabled, \
      tls_ca, tls_client_cert, tls_client_key, created_at, revision, cursor, failing_since, last_error, \
@@ -76,34 +76,50 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change) -> Result<
     }
 }
 
+type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// A stream's settings as the parameters `$3` to `$14` of both statements
+/// below (`$1` the organization, `$2` the id, `$15` each one's own).
+fn settings_params(org: OrgId, c: &StreamSettings, last: Param) -> Vec<Param> {
+    vec![
+        Box::new(org.0),
+        Box::new(c.id.clone()),
+        Box::new(c.destination.transport.as_str()),
+        Box::new(c.destination.host.clone()),
+        Box::new(i32::from(c.destination.port)),
+        Box::new(c.format.as_str()),
+        Box::new(c.events.iter().map(|p| p.as_str().to_owned()).collect::<Vec<String>>()),
+        Box::new(i16::from(c.facility)),
+        Box::new(c.app_name.clone()),
+        Box::new(c.description.clone()),
+        Box::new(c.enabled),
+        Box::new(c.tls.ca_pem.clone()),
+        Box::new(c.tls.client_cert_pem.clone()),
+        Box::new(c.tls.client_key.clone()),
+        last,
+    ]
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
+}
+
 /// Inserts the stream with its cursor at the log's head, read in this
 /// transaction (which holds the head's lock): it carries every entry
 /// committed after it.
 async fn create(tx: &Transaction<'_>, org: OrgId, s: &Stream) -> Result<(), Failure> {
     let c = &s.settings;
+    let params = settings_params(org, c, Box::new(s.created_at.millis()));
     db::execute(
         tx,
         "INSERT INTO streams (org_id, id, transport, host, port, format, events, facility, app_name, description, \
          enabled, tls_ca, tls_client_cert, tls_client_key, created_at, revision, cursor) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, \
          COALESCE((SELECT size FROM log_heads WHERE org_id = $1), 0))",
-        &[
-            &org.0,
-            &c.id,
-            &c.destination.transport.as_str(),
-            &c.destination.host,
-            &i32::from(c.destination.port),
-            &c.format.as_str(),
-            &patterns_to_sql(&c.events),
-            &i16::from(c.facility),
-            &c.app_name,
-            &c.description,
-            &c.enabled,
-            &c.tls.ca_pem,
-            &c.tls.client_cert_pem,
-            &c.tls.client_key,
-            &s.created_at.millis(),
-        ],
+        &refs(&params),
     )
     .await
     .map_err(|e| Failure::Store(conflict_or(e, format!("stream {}", c.id))))?;
@@ -113,6 +129,7 @@ async fn create(tx: &Transaction<'_>, org: OrgId, s: &Stream) -> Result<(), Fail
 /// Replaces the settings and bumps the revision, so the sender on the old
 /// ones stops; re-enabling clears the failure.
 async fn update(tx: &Transaction<'_>, org: OrgId, c: &StreamSettings, keep_key: bool) -> Result<(), Failure> {
+    let params = settings_params(org, c, Box::new(keep_key));
     let n = db::execute(
         tx,
         "UPDATE streams SET transport = $3, host = $4, port = $5, format = $6, events = $7, facility = $8, \
@@ -122,23 +139,7 @@ async fn update(tx: &Transaction<'_>, org: OrgId, c: &StreamSettings, keep_key: 
          enabled = $11, tls_ca = $12, tls_client_cert = $13, \
          tls_client_key = CASE WHEN $15 THEN tls_client_key ELSE $14 END, revision = revision + 1 \
          WHERE org_id = $1 AND id = $2",
-        &[
-            &org.0,
-            &c.id,
-            &c.destination.transport.as_str(),
-            &c.destination.host,
-            &i32::from(c.destination.port),
-            &c.format.as_str(),
-            &patterns_to_sql(&c.events),
-            &i16::from(c.facility),
-            &c.app_name,
-            &c.description,
-            &c.enabled,
-            &c.tls.ca_pem,
-            &c.tls.client_cert_pem,
-            &c.tls.client_key,
-            &keep_key,
-        ],
+        &refs(&params),
     )
     .await?;
     Ok(rules::expect_one(n, &format!("stream {}", c.id))?)

@@ -7,7 +7,8 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::siem::Format;
 use auditlog_domain::stream::{Destination, Stream, StreamSettings, StreamState, TlsSettings, Transport};
 use auditlog_domain::{OrgId, StoreError, Timestamp};
-use r2d2_sqlite::rusqlite::{self, Connection, Row, params};
+use r2d2_sqlite::rusqlite::types::ToSql;
+use r2d2_sqlite::rusqlite::{self, Connection, Row, params, params_from_iter};
 
 use crate::rows::{bad_column, conflict_or, db_err, patterns_to_text};
 
@@ -70,6 +71,28 @@ pub fn apply(conn: &Connection, org: OrgId, change: &Change) -> Result<(), Store
     }
 }
 
+/// A stream's settings as the parameters `?3` to `?14` of both statements
+/// below (`?1` the organization, `?2` the id, `?15` each one's own).
+fn settings_params(org: OrgId, c: &StreamSettings, last: Box<dyn ToSql>) -> Vec<Box<dyn ToSql>> {
+    vec![
+        Box::new(org.0),
+        Box::new(c.id.clone()),
+        Box::new(c.destination.transport.as_str()),
+        Box::new(c.destination.host.clone()),
+        Box::new(c.destination.port),
+        Box::new(c.format.as_str()),
+        Box::new(patterns_to_text(&c.events)),
+        Box::new(c.facility),
+        Box::new(c.app_name.clone()),
+        Box::new(c.description.clone()),
+        Box::new(c.enabled),
+        Box::new(c.tls.ca_pem.clone()),
+        Box::new(c.tls.client_cert_pem.clone()),
+        Box::new(c.tls.client_key.clone()),
+        last,
+    ]
+}
+
 /// Inserts the stream with its cursor at the log's head, read in this
 /// transaction: it carries every entry committed after it.
 fn create(conn: &Connection, org: OrgId, s: &Stream) -> Result<(), StoreError> {
@@ -79,23 +102,7 @@ fn create(conn: &Connection, org: OrgId, s: &Stream) -> Result<(), StoreError> {
          enabled, tls_ca, tls_client_cert, tls_client_key, created_at, revision, cursor) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1, \
          COALESCE((SELECT size FROM log_heads WHERE org_id = ?1), 0))",
-        params![
-            org.0,
-            c.id,
-            c.destination.transport.as_str(),
-            c.destination.host,
-            c.destination.port,
-            c.format.as_str(),
-            patterns_to_text(&c.events),
-            c.facility,
-            c.app_name,
-            c.description,
-            c.enabled,
-            c.tls.ca_pem,
-            c.tls.client_cert_pem,
-            c.tls.client_key,
-            s.created_at.millis(),
-        ],
+        params_from_iter(settings_params(org, c, Box::new(s.created_at.millis()))),
     )
     .map_err(|e| conflict_or(e, format!("stream {}", c.id)))?;
     Ok(())
@@ -113,23 +120,7 @@ fn update(conn: &Connection, org: OrgId, c: &StreamSettings, keep_key: bool) -> 
              enabled = ?11, tls_ca = ?12, tls_client_cert = ?13, \
              tls_client_key = CASE WHEN ?15 THEN tls_client_key ELSE ?14 END, revision = revision + 1 \
              WHERE org_id = ?1 AND id = ?2",
-            params![
-                org.0,
-                c.id,
-                c.destination.transport.as_str(),
-                c.destination.host,
-                c.destination.port,
-                c.format.as_str(),
-                patterns_to_text(&c.events),
-                c.facility,
-                c.app_name,
-                c.description,
-                c.enabled,
-                c.tls.ca_pem,
-                c.tls.client_cert_pem,
-                c.tls.client_key,
-                keep_key,
-            ],
+            params_from_iter(settings_params(org, c, Box::new(keep_key))),
         )
         .map_err(db_err)?;
     rules::expect_one(n as u64, &format!("stream {}", c.id))
