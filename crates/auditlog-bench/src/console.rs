@@ -137,6 +137,7 @@ fn endpoint(i: usize) -> Endpoint {
         created_at: SystemClock.now(),
         failing_since: None,
         disabled_reason: None,
+        payload_format: Default::default(),
     }
 }
 

@@ -191,6 +191,7 @@ fn endpoint(rx_addr: SocketAddr, n: u32) -> Change {
         created_at: SystemClock.now(),
         failing_since: None,
         disabled_reason: None,
+        payload_format: Default::default(),
     })
 }
 

@@ -154,6 +154,7 @@ pub struct WebhookSettings {
     pub description: String,
     pub events: Vec<crate::pattern::EventPattern>,
     pub enabled: bool,
+    pub payload_format: crate::webhook::PayloadFormat,
 }
 
 /// A `Join` invitation used: by whom, as what, and when.

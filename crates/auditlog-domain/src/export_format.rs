@@ -1,7 +1,8 @@
-//! The export's two file formats, CSV (see [`crate::csv_row`]) and JSON
-//! Lines, written a page of entries at a time, so an export of any size
-//! holds one page in memory wherever it is produced (the API, the command
-//! line).
+//! The export's file formats, CSV (see [`crate::csv_row`]), JSON Lines of
+//! entries, and JSON Lines of OCSF events (one [`crate::siem::ocsf::event`]
+//! per entry, for a SIEM that takes OCSF), written a page of entries at a
+//! time, so an export of any size holds one page in memory wherever it is
+//! produced (the API, the command line).
 //!
 //! A JSON Lines export made with proofs ends with one more line, the signed
 //! checkpoint its proofs are for: `{"kind":"checkpoint","note":"…"}`, the
@@ -12,6 +13,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::Serialize;
+
 use crate::Entry;
 use crate::csv_row::CsvEncoder;
 
@@ -19,6 +22,8 @@ use crate::csv_row::CsvEncoder;
 pub enum ExportFormat {
     Csv,
     Jsonl,
+    /// One OCSF 1.8.0 event per line.
+    Ocsf,
 }
 
 impl ExportFormat {
@@ -27,19 +32,30 @@ impl ExportFormat {
         match self {
             ExportFormat::Csv => "csv",
             ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Ocsf => "ocsf",
+        }
+    }
+
+    /// How a file of this format ends: OCSF events are JSON Lines too, and
+    /// a tool that goes by the extension should read them as such.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Ocsf => "ocsf.jsonl",
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::Csv => "text/csv; charset=utf-8",
-            ExportFormat::Jsonl => "application/jsonl; charset=utf-8",
+            ExportFormat::Jsonl | ExportFormat::Ocsf => "application/jsonl; charset=utf-8",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown export format {0:?}: expected csv or jsonl")]
+#[error("unknown export format {0:?}: expected csv, jsonl or ocsf")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for ExportFormat {
@@ -49,6 +65,7 @@ impl FromStr for ExportFormat {
         match s {
             "csv" => Ok(ExportFormat::Csv),
             "jsonl" => Ok(ExportFormat::Jsonl),
+            "ocsf" => Ok(ExportFormat::Ocsf),
             other => Err(UnknownFormat(other.to_owned())),
         }
     }
@@ -87,14 +104,18 @@ pub fn checkpoint_note(line: &serde_json::Value) -> Option<Result<&str, &'static
 #[derive(Debug)]
 pub struct PageWriter {
     format: ExportFormat,
+    /// The organization's slug, which each OCSF event names as its tenant.
+    org: String,
     csv: CsvEncoder,
     started: bool,
 }
 
 impl PageWriter {
-    pub fn new(format: ExportFormat) -> Self {
+    /// A writer for an export of organization `org` (its slug).
+    pub fn new(format: ExportFormat, org: &str) -> Self {
         Self {
             format,
+            org: org.to_owned(),
             csv: CsvEncoder::new(),
             started: false,
         }
@@ -114,17 +135,21 @@ impl PageWriter {
                 }
                 self.csv.take()
             }
-            ExportFormat::Jsonl => {
-                let mut out = Vec::new();
-                for e in entries {
-                    // Serialising an entry cannot fail: every field is plain data.
-                    let _ = serde_json::to_writer(&mut out, e);
-                    out.push(b'\n');
-                }
-                out
-            }
+            ExportFormat::Jsonl => json_lines(entries.iter()),
+            ExportFormat::Ocsf => json_lines(entries.iter().map(|e| crate::siem::ocsf::event(e, &self.org))),
         }
     }
+}
+
+/// Each value as compact JSON on a line of its own.
+fn json_lines<T: Serialize>(values: impl Iterator<Item = T>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in values {
+        // Serialising cannot fail: every field is plain data.
+        let _ = serde_json::to_writer(&mut out, &v);
+        out.push(b'\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -138,6 +163,20 @@ mod tests {
         assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
         let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(checkpoint_note(&value), Some(Ok(note)));
+    }
+
+    #[test]
+    fn formats_parse_their_names_and_name_their_files() {
+        for (name, format, ext) in [
+            ("csv", ExportFormat::Csv, "csv"),
+            ("jsonl", ExportFormat::Jsonl, "jsonl"),
+            ("ocsf", ExportFormat::Ocsf, "ocsf.jsonl"),
+        ] {
+            assert_eq!(name.parse::<ExportFormat>(), Ok(format));
+            assert_eq!((format.name(), format.extension()), (name, ext));
+        }
+        let err = "xlsx".parse::<ExportFormat>().unwrap_err().to_string();
+        assert!(err.contains("csv, jsonl or ocsf"), "{err}");
     }
 
     #[test]

@@ -6,9 +6,16 @@
 //! During a rotation's overlap window a delivery carries one signature per
 //! live secret, space-separated, so receivers can switch secrets without
 //! dropping a message.
+//!
+//! An endpoint chooses what a delivery's `data` holds ([`PayloadFormat`]):
+//! the entry as the query API shows it, or the entry as an OCSF event. The
+//! envelope (`type`, `timestamp`, `data`) and the signature are the same
+//! either way, so a receiver verifies both with the same library.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::str::FromStr;
+
 use rand::Rng;
 use ring::hmac;
 use serde::Serialize;
@@ -87,6 +94,49 @@ pub struct Endpoint {
     /// Since when every attempt has failed; cleared by a success.
     pub failing_since: Option<Timestamp>,
     pub disabled_reason: Option<String>,
+    /// What its deliveries' `data` holds.
+    pub payload_format: PayloadFormat,
+}
+
+/// What a delivery's `data` holds. Opt-in: endpoints made before there was
+/// a choice, and those that do not choose, get the entry itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PayloadFormat {
+    /// The entry exactly as the query API returns it.
+    #[default]
+    Auditlog,
+    /// The entry as one OCSF 1.8.0 event ([`crate::siem::ocsf::event`]),
+    /// for receivers that take OCSF.
+    Ocsf,
+}
+
+impl PayloadFormat {
+    pub const ALL: [PayloadFormat; 2] = [PayloadFormat::Auditlog, PayloadFormat::Ocsf];
+
+    /// The name in the API, the console and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormat::Auditlog => "auditlog",
+            PayloadFormat::Ocsf => "ocsf",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown payload format {0:?}: expected auditlog or ocsf")]
+pub struct UnknownPayloadFormat(pub String);
+
+impl FromStr for PayloadFormat {
+    type Err = UnknownPayloadFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PayloadFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| UnknownPayloadFormat(s.to_owned()))
+    }
 }
 
 impl Endpoint {
@@ -107,14 +157,15 @@ impl Endpoint {
     }
 }
 
-/// What a receiver gets: the entry exactly as the query API shows it, with
-/// its event type, in the specification's `type`/`timestamp`/`data` shape.
+/// What a receiver gets, in the specification's `type`/`timestamp`/`data`
+/// shape: the entry's event type and time, and the entry itself or its
+/// OCSF event.
 #[derive(Debug, Serialize)]
-pub struct Payload<'a> {
+pub struct Payload<'a, T: Serialize + ?Sized = Entry> {
     #[serde(rename = "type")]
     pub event_type: &'a str,
     pub timestamp: Timestamp,
-    pub data: &'a Entry,
+    pub data: &'a T,
 }
 
 /// The message id: stable per entry and endpoint, so a receiver can
@@ -123,11 +174,21 @@ pub fn message_id(endpoint_id: &str, entry: &Entry) -> String {
     format!("msg_{}_{}", entry.id.simple(), endpoint_id)
 }
 
-pub fn payload_body(entry: &Entry) -> Vec<u8> {
+/// The body delivering `entry` of organization `org` (the slug, which an
+/// OCSF event names as its tenant) as `format` says.
+pub fn payload_body(entry: &Entry, format: PayloadFormat, org: &str) -> Vec<u8> {
+    match format {
+        PayloadFormat::Auditlog => envelope(entry, entry),
+        PayloadFormat::Ocsf => envelope(entry, &crate::siem::ocsf::event(entry, org)),
+    }
+}
+
+fn envelope<T: Serialize + ?Sized>(entry: &Entry, data: &T) -> Vec<u8> {
+    // Serialising cannot fail: every field is plain data.
     serde_json::to_vec(&Payload {
         event_type: &entry.event,
         timestamp: entry.timestamp,
-        data: entry,
+        data,
     })
     .unwrap_or_default()
 }
@@ -155,6 +216,70 @@ mod tests {
         assert!(!format!("{a:?}").contains(&a.to_whsec()[6..]));
     }
 
+    fn entry() -> Entry {
+        Entry {
+            id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0007),
+            org_id: crate::OrgId(1),
+            seq: 7,
+            timestamp: Timestamp(1_769_862_896_789),
+            received_at: Timestamp(1_769_862_896_800),
+            actor: crate::Actor {
+                kind: crate::ActorType::User,
+                id: "ada@acme.com".into(),
+            },
+            event: "api_key.created".into(),
+            resource: crate::Resource {
+                kind: "api_key".into(),
+                id: "lqt_ab12".into(),
+                name: None,
+            },
+            details: serde_json::Map::new(),
+            ip_address: None,
+            user_agent: None,
+            request_id: None,
+            idempotency_key: None,
+            submitted_by: None,
+            canonical_version: 2,
+        }
+    }
+
+    #[test]
+    fn the_default_body_is_the_entry_in_its_envelope_as_before() {
+        let e = entry();
+        // Spelled out, so a change to the default body's bytes fails here:
+        // receivers of the default format must see nothing new.
+        let want = format!(
+            r#"{{"type":"api_key.created","timestamp":{},"data":{}}}"#,
+            serde_json::to_string(&e.timestamp).unwrap(),
+            serde_json::to_string(&e).unwrap()
+        );
+        let body = payload_body(&e, PayloadFormat::default(), "acme");
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
+
+    #[test]
+    fn an_ocsf_body_keeps_the_envelope_around_the_ocsf_event() {
+        let e = entry();
+        let body: serde_json::Value = serde_json::from_slice(&payload_body(&e, PayloadFormat::Ocsf, "acme")).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&payload_body(&e, PayloadFormat::Auditlog, "acme")).unwrap();
+        assert_eq!(body["type"], plain["type"]);
+        assert_eq!(body["timestamp"], plain["timestamp"]);
+        assert_eq!(body["data"], crate::siem::ocsf::event(&e, "acme"));
+        assert_eq!(body["data"]["metadata"]["tenant_uid"], "acme");
+    }
+
+    #[test]
+    fn payload_formats_parse_their_names_only() {
+        for f in PayloadFormat::ALL {
+            assert_eq!(f.as_str().parse::<PayloadFormat>(), Ok(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
+        assert_eq!(PayloadFormat::default(), PayloadFormat::Auditlog);
+        let err = "OCSF".parse::<PayloadFormat>().unwrap_err().to_string();
+        assert!(err.contains("auditlog or ocsf"), "{err}");
+    }
+
     #[test]
     fn both_secrets_sign_during_the_overlap_only() {
         let mut e = Endpoint {
@@ -168,6 +293,7 @@ mod tests {
             created_at: Timestamp(0),
             failing_since: None,
             disabled_reason: None,
+            payload_format: PayloadFormat::default(),
         };
         assert_eq!(e.signing_secrets(Timestamp(999)).len(), 2);
         assert_eq!(e.signing_secrets(Timestamp(1000)).len(), 1);

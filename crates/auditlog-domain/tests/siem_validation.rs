@@ -2,7 +2,8 @@
 //! lines read back by an independent CEF parser (`tests/siem/cef_check.py`,
 //! with `cefp`), and OCSF events validated against the official 1.8.0 schema
 //! as the OCSF project's own library compiles it (`tests/siem/ocsf_check.py`,
-//! with `ocsf-lib`).
+//! with `ocsf-lib`) — as streams carry them, and as OCSF exports and
+//! webhook payloads do.
 //!
 //! Without python3, those packages or the schema, each test says SKIPPED
 //! and passes, except under `CI=true`, where a check that cannot run fails.
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use auditlog_domain::entry::{SubmittedBy, SubmitterKind};
+use auditlog_domain::export_format::{ExportFormat, PageWriter};
 use auditlog_domain::siem::{self, Format, Header};
+use auditlog_domain::webhook::{PayloadFormat, payload_body};
 use auditlog_domain::{Actor, ActorType, Catalog, Entry, OrgId, Resource, Timestamp};
 use serde_json::{Map, Value, json};
 
@@ -373,6 +376,38 @@ fn ocsf_events_validate_against_the_official_schema() {
     }
 }
 
+/// The same events reach a SIEM by export (`format=ocsf`) and by webhook
+/// (`payload_format: ocsf`): the export's lines, and each webhook body's
+/// `data`, are exactly the stream's event, and the export file as written
+/// validates against the schema.
+#[test]
+fn ocsf_exports_and_webhook_payloads_carry_the_same_valid_events() {
+    let schema = manifest_dir().join("../../../shared/ocsf/ocsf-schema-1.8.0");
+    let entries = ocsf_entries();
+    let file = PageWriter::new(ExportFormat::Ocsf, "acme").page(&entries);
+    let lines: Vec<Value> = std::str::from_utf8(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), entries.len(), "one line per entry");
+    for (e, line) in entries.iter().zip(&lines) {
+        let event = siem::ocsf::event(e, "acme");
+        assert_eq!(*line, event, "the export line is the event");
+        let body: Value = serde_json::from_slice(&payload_body(e, PayloadFormat::Ocsf, "acme")).unwrap();
+        assert_eq!(body["data"], event, "the webhook carries the event");
+        assert_eq!(body["type"], e.event.as_str());
+    }
+    if !schema.join("version.json").is_file() {
+        skip(&format!("the OCSF 1.8.0 schema is not at {}", schema.display()));
+        return;
+    }
+    let export_file = TempFile::new("export.ocsf.jsonl", std::str::from_utf8(&file).unwrap());
+    if let Some(out) = run_script("ocsf_check.py", &[&schema, &export_file.0]) {
+        assert_success(&out, "ocsf_check.py on an export");
+    }
+}
+
 // --- The checkers themselves --------------------------------------------------
 
 /// Runs a checker on what must fail, and returns its report.
@@ -478,15 +513,17 @@ fn doc_row(event: &str) -> String {
 }
 
 #[test]
-fn the_mapping_document_lists_every_built_in_event_as_mapped() {
-    let path = manifest_dir().join("../../docs/ocsf-mapping.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    let rows: Vec<String> = Catalog::builtin().events().map(|e| doc_row(&e.name)).collect();
-    let missing: Vec<&String> = rows.iter().filter(|r| !doc.lines().any(|l| l == r.as_str())).collect();
-    assert!(
-        missing.is_empty(),
-        "{} lacks or misstates these rows; the table should read:\n{}",
-        path.display(),
-        rows.join("\n")
-    );
+fn the_mapping_document_and_the_readme_list_every_built_in_event_as_mapped() {
+    for doc in ["docs/ocsf-mapping.md", "README.md"] {
+        let path = manifest_dir().join("../..").join(doc);
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let rows: Vec<String> = Catalog::builtin().events().map(|e| doc_row(&e.name)).collect();
+        let missing: Vec<&String> = rows.iter().filter(|r| !doc.lines().any(|l| l == r.as_str())).collect();
+        assert!(
+            missing.is_empty(),
+            "{} lacks or misstates these rows; the table should read:\n{}",
+            path.display(),
+            rows.join("\n")
+        );
+    }
 }

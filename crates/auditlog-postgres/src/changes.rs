@@ -265,8 +265,8 @@ async fn create_project(tx: &Transaction<'_>, org: OrgId, p: &Project) -> Result
 async fn create_webhook(tx: &Transaction<'_>, org: OrgId, w: &Endpoint) -> Result<(), Failure> {
     insert_new(
         tx,
-        "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at, payload_format) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &org.0,
             &w.id,
@@ -276,6 +276,7 @@ async fn create_webhook(tx: &Transaction<'_>, org: OrgId, w: &Endpoint) -> Resul
             &w.enabled,
             &w.secret.0,
             &w.created_at.millis(),
+            &w.payload_format.as_str(),
         ],
         format!("webhook {}", w.id),
     )
@@ -287,11 +288,19 @@ async fn update_webhook(tx: &Transaction<'_>, org: OrgId, w: &WebhookSettings) -
     let events = patterns_to_sql(&w.events);
     execute_one(
         tx,
-        "UPDATE webhooks SET url = $3, description = $4, events = $5, enabled = $6, \
+        "UPDATE webhooks SET url = $3, description = $4, events = $5, enabled = $6, payload_format = $7, \
          failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END, \
          disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END \
          WHERE org_id = $1 AND id = $2",
-        &[&org.0, &w.id, &w.url, &w.description, &events, &w.enabled],
+        &[
+            &org.0,
+            &w.id,
+            &w.url,
+            &w.description,
+            &events,
+            &w.enabled,
+            &w.payload_format.as_str(),
+        ],
         &format!("webhook {}", w.id),
     )
     .await

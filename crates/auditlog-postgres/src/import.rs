@@ -143,6 +143,8 @@ pub struct WebhookRow {
     pub created_at: i64,
     pub failing_since: Option<i64>,
     pub disabled_reason: Option<String>,
+    /// `auditlog` or `ocsf`, as stored.
+    pub payload_format: String,
 }
 
 #[derive(Debug, Clone)]
@@ -437,8 +439,8 @@ impl Import {
     pub async fn webhooks(&self, rows: &[WebhookRow]) -> Result<(), ImportError> {
         self.each(
             "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, previous_secret, \
-             previous_secret_until, created_at, failing_since, disabled_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             previous_secret_until, created_at, failing_since, disabled_reason, payload_format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             rows,
             |r| {
                 vec![
@@ -454,6 +456,7 @@ impl Import {
                     Box::new(r.created_at),
                     Box::new(r.failing_since),
                     Box::new(&r.disabled_reason),
+                    Box::new(&r.payload_format),
                 ]
             },
         )

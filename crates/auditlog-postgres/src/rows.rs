@@ -13,7 +13,7 @@ use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::session::Session;
 use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
-use auditlog_domain::webhook::{Endpoint, Secret};
+use auditlog_domain::webhook::{Endpoint, Secret, UnknownPayloadFormat};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, SubmittedBy, SubmitterKind, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
@@ -32,7 +32,7 @@ pub const API_KEY_COLUMNS: &str =
     "org_id, prefix, name, scopes, secret_hash, created_at, revoked_at, last_used_at, created_by";
 
 pub const WEBHOOK_COLUMNS: &str = "id, url, description, events, enabled, secret, previous_secret, \
-     previous_secret_until, created_at, failing_since, disabled_reason";
+     previous_secret_until, created_at, failing_since, disabled_reason, payload_format";
 
 pub const DELIVERY_COLUMNS: &str = "id, webhook_id, seq, status, attempts, next_attempt_at, last_attempt_at, \
      last_status, last_latency_ms, last_error, created_at";
@@ -235,6 +235,9 @@ pub fn webhook_at(r: &Row, at: usize) -> Result<Endpoint, StoreError> {
         created_at: Timestamp(get(r, at + 8)?),
         failing_since: timestamp_opt(r, at + 9)?,
         disabled_reason: get(r, at + 10)?,
+        payload_format: get::<&str>(r, at + 11)?
+            .parse()
+            .map_err(|e: UnknownPayloadFormat| bad(e))?,
     })
 }
 

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("key_creator", include_str!("../migrations/0007_key_creator.sql")),
     ("delivery_order", include_str!("../migrations/0008_delivery_order.sql")),
     ("streams", include_str!("../migrations/0009_streams.sql")),
+    (
+        "payload_format",
+        include_str!("../migrations/0010_webhook_payload_format.sql"),
+    ),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

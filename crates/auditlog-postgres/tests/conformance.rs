@@ -350,6 +350,7 @@ async fn a_call_whose_organizations_are_all_held_reads_behind_their_locks() {
         created_at: Timestamp(T0),
         failing_since: None,
         disabled_reason: None,
+        payload_format: Default::default(),
     };
     let created = store
         .append(

@@ -79,6 +79,7 @@ async fn a_replica_hears_of_deliveries_another_one_wrote() {
         created_at: Timestamp(T0),
         failing_since: None,
         disabled_reason: None,
+        payload_format: Default::default(),
     };
     let waiter = {
         let listening = listening.clone();

@@ -215,8 +215,8 @@ fn create_project(conn: &Connection, org: OrgId, p: &Project) -> Result<(), Stor
 
 fn create_webhook(conn: &Connection, org: OrgId, w: &Endpoint) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO webhooks (org_id, id, url, description, events, enabled, secret, created_at, payload_format) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             org.0,
             w.id,
@@ -225,7 +225,8 @@ fn create_webhook(conn: &Connection, org: OrgId, w: &Endpoint) -> Result<(), Sto
             patterns_to_text(&w.events),
             w.enabled,
             w.secret.0,
-            w.created_at.millis()
+            w.created_at.millis(),
+            w.payload_format.as_str()
         ],
     )
     .map_err(|e| conflict_or(e, format!("webhook {}", w.id)))?;
@@ -237,11 +238,19 @@ fn update_webhook(conn: &Connection, org: OrgId, w: &WebhookSettings) -> Result<
     let events = patterns_to_text(&w.events);
     execute_one(
         conn,
-        "UPDATE webhooks SET url = ?3, description = ?4, events = ?5, enabled = ?6, \
+        "UPDATE webhooks SET url = ?3, description = ?4, events = ?5, enabled = ?6, payload_format = ?7, \
          failing_since = CASE WHEN ?6 AND NOT enabled THEN NULL ELSE failing_since END, \
          disabled_reason = CASE WHEN ?6 THEN NULL ELSE disabled_reason END \
          WHERE org_id = ?1 AND id = ?2",
-        params![org.0, w.id, w.url, w.description, events, w.enabled],
+        params![
+            org.0,
+            w.id,
+            w.url,
+            w.description,
+            events,
+            w.enabled,
+            w.payload_format.as_str()
+        ],
         &format!("webhook {}", w.id),
     )
 }

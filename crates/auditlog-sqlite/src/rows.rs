@@ -244,7 +244,7 @@ pub fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
 }
 
 pub const WEBHOOK_COLUMNS: &str = "id, url, description, events, enabled, secret, previous_secret, \
-     previous_secret_until, created_at, failing_since, disabled_reason";
+     previous_secret_until, created_at, failing_since, disabled_reason, payload_format";
 
 pub fn patterns_to_text(p: &[EventPattern]) -> String {
     p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
@@ -269,6 +269,10 @@ pub fn webhook_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Endpoint> {
         created_at: Timestamp(r.get(at + 8)?),
         failing_since: r.get::<_, Option<i64>>(at + 9)?.map(Timestamp),
         disabled_reason: r.get(at + 10)?,
+        payload_format: r
+            .get::<_, String>(at + 11)?
+            .parse()
+            .map_err(|_| bad_column(at + 11, "unknown payload format"))?,
     })
 }
 

@@ -23,7 +23,7 @@ use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{AppendRequest, NewApiKey, Replay};
 use auditlog_domain::store::{Attempt, AttemptResult, DeliveryStatus, Purged, RequestResult, StoredCheckpoint};
-use auditlog_domain::webhook::{Endpoint, Secret};
+use auditlog_domain::webhook::{Endpoint, PayloadFormat, Secret};
 use auditlog_domain::{
     Catalog, Entry, NewEntry, Org, OrgId, Plan, Store, StoreError, SubmittedBy, SubmitterKind, Timestamp,
 };
@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             a_replay_queues_the_selected_entries_again,
             each_endpoints_newest_deliveries_come_in_one_read,
             endpoint_changes_apply_and_disable_once,
+            payload_formats_round_trip_through_every_read,
             clear_webhook_secrets_are_sealed_in_place_once,
             listing_after_a_seq_replays_oldest_first,
             histograms_count_what_the_filter_selects_per_bucket_and_category,
@@ -1555,6 +1556,7 @@ fn endpoint(id: &str, events: &[&str]) -> Endpoint {
         created_at: Timestamp(T0),
         failing_since: None,
         disabled_reason: None,
+        payload_format: PayloadFormat::default(),
     }
 }
 
@@ -1965,6 +1967,7 @@ pub async fn endpoint_changes_apply_and_disable_once(store: &dyn Store) {
         description: "siem".into(),
         events: vec![EventPattern::parse("billing.*").unwrap()],
         enabled: true,
+        payload_format: PayloadFormat::Auditlog,
     });
     change(store, &a, update, "webhook.updated").await.unwrap();
     let w = store.webhook(a.id, "wh_1").await.unwrap().unwrap();
@@ -1979,6 +1982,57 @@ pub async fn endpoint_changes_apply_and_disable_once(store: &dyn Store) {
     .await
     .unwrap();
     assert!(store.webhook(a.id, "wh_1").await.unwrap().is_none());
+}
+
+/// An endpoint's payload format is kept as created and as updated, and
+/// every read that yields the endpoint (one, the list, a claimed delivery)
+/// carries it: the dispatcher shapes the body from the claimed one.
+pub async fn payload_formats_round_trip_through_every_read(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    let ocsf = Endpoint {
+        payload_format: PayloadFormat::Ocsf,
+        ..endpoint("wh_ocsf", &["project.*"])
+    };
+    for e in [ocsf, endpoint("wh_plain", &["project.*"])] {
+        change(store, &a, Change::CreateWebhook(e), "webhook.created")
+            .await
+            .unwrap();
+    }
+    let format_of = |list: &[Endpoint], id: &str| list.iter().find(|e| e.id == id).map(|e| e.payload_format);
+    let listed = store.webhooks(a.id).await.unwrap();
+    assert_eq!(format_of(&listed, "wh_ocsf"), Some(PayloadFormat::Ocsf));
+    assert_eq!(
+        format_of(&listed, "wh_plain"),
+        Some(PayloadFormat::Auditlog),
+        "the default"
+    );
+
+    append(
+        store,
+        &a,
+        vec![new_entry(1, "a@x.io", "project.created", ("project", "p"))],
+    )
+    .await;
+    let now = Timestamp(T0 + 20_000_000);
+    let due = store.claim_deliveries(now, now.plus_millis(60_000), 10).await.unwrap();
+    let claimed: Vec<Endpoint> = due.into_iter().map(|d| d.endpoint).collect();
+    assert_eq!(format_of(&claimed, "wh_ocsf"), Some(PayloadFormat::Ocsf));
+    assert_eq!(format_of(&claimed, "wh_plain"), Some(PayloadFormat::Auditlog));
+
+    for (id, to) in [("wh_ocsf", PayloadFormat::Auditlog), ("wh_plain", PayloadFormat::Ocsf)] {
+        let w = store.webhook(a.id, id).await.unwrap().unwrap();
+        let update = Change::UpdateWebhook(WebhookSettings {
+            id: w.id,
+            url: w.url,
+            description: w.description,
+            events: w.events,
+            enabled: w.enabled,
+            payload_format: to,
+        });
+        change(store, &a, update, "webhook.updated").await.unwrap();
+        let w = store.webhook(a.id, id).await.unwrap().unwrap();
+        assert_eq!(w.payload_format, to, "{id} updated");
+    }
 }
 
 pub async fn listing_after_a_seq_replays_oldest_first(store: &dyn Store) {

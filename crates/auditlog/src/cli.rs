@@ -358,7 +358,8 @@ pub struct ExportArgs {
     /// The organization's slug.
     #[arg(long)]
     pub org: String,
-    /// csv or jsonl.
+    /// csv, jsonl (one entry per line) or ocsf (one OCSF 1.8.0 event per
+    /// line).
     #[arg(long, default_value = "csv", value_parser = parse_export_format)]
     pub format: ExportFormat,
     /// Write to this file instead of standard output.

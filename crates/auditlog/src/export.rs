@@ -1,6 +1,6 @@
-//! `auditlog export`: an organization's filtered log as CSV or JSON Lines,
-//! straight from the database, for operators (the API's export serves
-//! everyone else).
+//! `auditlog export`: an organization's filtered log as CSV, JSON Lines or
+//! OCSF events, straight from the database, for operators (the API's export
+//! serves everyone else).
 //!
 //! It takes the API's filter parameters as `key=value` arguments, so the
 //! same selection reads the same way in both places, honours the
@@ -96,7 +96,7 @@ async fn write_all(store: &dyn Store, org: &Org, filter: &Filter, args: &ExportA
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut writer = PageWriter::new(args.format);
+    let mut writer = PageWriter::new(args.format, &org.slug);
     let (mut rows, mut bytes, mut after) = (0u64, 0u64, None);
     loop {
         let page = store

@@ -337,8 +337,8 @@ fn json_logs_name_the_request_id() {
     assert_eq!(line["span"]["path"], "/v1/orgs/acme/audit/events");
 }
 
-/// `auditlog export` takes the API's filters, writes CSV or JSON Lines, and
-/// records itself in the log.
+/// `auditlog export` takes the API's filters, writes CSV, JSON Lines or
+/// OCSF events, and records itself in the log.
 #[test]
 fn export_writes_the_filtered_log_and_records_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,6 +368,24 @@ fn export_writes_the_filtered_log_and_records_itself() {
     assert_eq!(lines.len(), 2, "{jsonl}");
     assert!(lines.iter().all(|e| e["event"] == "organization.member_added"));
 
+    // The same entries as OCSF events, one a line, in the same order.
+    let ocsf = ok(&[
+        "export",
+        "--org",
+        "acme",
+        "--format",
+        "ocsf",
+        "event=organization.member_added",
+    ]);
+    let events: Vec<serde_json::Value> = ocsf.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), lines.len(), "{ocsf}");
+    for (entry, event) in lines.iter().zip(&events) {
+        assert!(event["class_uid"].is_u64(), "{event}");
+        assert_eq!(event["metadata"]["uid"], entry["id"]);
+        assert_eq!(event["metadata"]["sequence"], entry["seq"]);
+        assert_eq!(event["metadata"]["tenant_uid"], "acme");
+    }
+
     let file = dir.path().join("all.csv");
     ok(&["export", "--org", "acme", "--output", file.to_str().unwrap()]);
     let csv = std::fs::read_to_string(&file).unwrap();
@@ -393,6 +411,13 @@ fn export_writes_the_filtered_log_and_records_itself() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("colour"), "{err}");
+    let out = auditlog()
+        .args(["export", "--org", "acme", "--database", &db, "--format", "xml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("csv, jsonl or ocsf"), "the allowed formats: {err}");
 }
 
 /// `auditlog migrate` on PostgreSQL: applies the schema once, and a second

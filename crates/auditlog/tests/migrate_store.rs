@@ -132,7 +132,10 @@ async fn a_sqlite_installation_moves_to_postgres_and_its_proofs_carry_on() {
     let resp = client
         .post(format!("{base}/v1/orgs/acme/webhooks"))
         .bearer_auth(&key)
-        .json(&json!({"url": format!("http://127.0.0.1:{}/hook", free_port()), "events": ["guardrail.*"]}))
+        .json(
+            &json!({"url": format!("http://127.0.0.1:{}/hook", free_port()), "events": ["guardrail.*"],
+                      "payload_format": "ocsf"}),
+        )
         .send()
         .await
         .unwrap();
@@ -173,6 +176,11 @@ async fn a_sqlite_installation_moves_to_postgres_and_its_proofs_carry_on() {
     let (_server, base) = serve(&pg, &signing_key);
     wait_ready(&client, &base).await;
     assert_eq!(get(&client, &base, &key, "/v1/orgs/acme").await, org_before);
+    let hooks: Value = serde_json::from_str(&get(&client, &base, &key, "/v1/orgs/acme/webhooks").await).unwrap();
+    assert_eq!(
+        hooks["webhooks"][0]["payload_format"], "ocsf",
+        "the endpoint's settings came along"
+    );
     ingest(&client, &base, &key, 700, 50).await;
     let new_checkpoint = get(&client, &base, &key, "/v1/orgs/acme/audit/checkpoint").await;
     let new_size = serde_json::from_str::<Value>(&new_checkpoint).unwrap()["tree_size"]

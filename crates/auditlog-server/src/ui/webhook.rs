@@ -1,7 +1,8 @@
-//! One webhook endpoint: its settings (edited with the same event picker),
-//! a test message and the receiver's answer, enabling and disabling,
-//! rotating the secret (the new one shown once, the overlap stated),
-//! deleting, and the delivery log with a "redeliver" action per delivery.
+//! One webhook endpoint: its settings (edited with the same event picker
+//! and payload format), a test message and the receiver's answer, enabling
+//! and disabling, rotating the secret (the new one shown once, the overlap
+//! stated), deleting, and the delivery log with a "redeliver" action per
+//! delivery.
 
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::Delivery;
@@ -16,7 +17,10 @@ use super::PostedForm;
 use super::console::{OrgPage, Outcome, list_table, trail_href};
 use super::extract::Acting;
 use super::layout::time;
-use super::webhooks::{delivery_status, event_picker, events_text, list_href, secret_once, state_text};
+use super::webhooks::{
+    chosen, delivery_status, event_picker, events_text, list_href, payload_format_label, payload_format_picker,
+    secret_once, state_text,
+};
 use crate::http::error::ApiError;
 use crate::http::routes::webhooks::{
     REPLAY_LIMIT, TestResult, WebhookPatch, delete_webhook, redeliver, replay_webhook, rotate_webhook_secret,
@@ -74,6 +78,7 @@ async fn render(
         dl.facts {
             dt { "URL" } dd { code { (e.url) } }
             dt { "Events" } dd { (events_text(e)) }
+            dt { "Payload format" } dd { (payload_format_label(e.payload_format)) }
             dt { "State" } dd { (state_text(e)) }
             dt { "Added" } dd { (time(e.created_at)) }
             @if let Some((_, until)) = &e.previous_secret {
@@ -118,6 +123,7 @@ fn edit_form(page: &OrgPage, state: &AppState, e: &Endpoint, base: &str) -> Mark
             div.wide { label for="webhook-url" { "URL" } input #webhook-url type="url" name="url" required maxlength="2048" value=(e.url); }
             div.wide { label for="webhook-description" { "Description" } input #webhook-description name="description" maxlength="500" value=(e.description); }
             (event_picker(&state.catalog, &chosen))
+            (payload_format_picker(e.payload_format.as_str()))
             button.primary type="submit" { "Save" }
         }
     }
@@ -197,6 +203,7 @@ pub async fn save(
             description: Some(form.get("description").to_owned()),
             events: Some(form.all("event").map(str::to_owned).collect()),
             enabled: None,
+            payload_format: chosen(&form, "payload_format"),
         };
         update_webhook(&state, &who, &id, patch).await?;
         Ok(html! { p { "Saved." } })
@@ -229,6 +236,7 @@ async fn toggle(state: AppState, id: String, acting: Acting, enabled: bool) -> R
             description: None,
             events: None,
             enabled: Some(enabled),
+            payload_format: None,
         };
         update_webhook(&state, &who, &id, patch).await?;
         Ok(html! { p { (if enabled { "Enabled." } else { "Disabled: nothing is sent to it until it is enabled again." }) } })

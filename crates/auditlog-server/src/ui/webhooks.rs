@@ -1,13 +1,13 @@
 //! Platform → Webhooks: the organization's endpoints with their health
 //! (enabled or not, failing since when, the last delivery, failures in a
-//! row), and creating one with the event picker from the catalog, its URL
-//! checked by the same rules as the API and its secret shown once.
-//! One endpoint's page is `webhook`.
+//! row), and creating one with the event picker from the catalog and the
+//! payload format, its URL checked by the same rules as the API and its
+//! secret shown once. One endpoint's page is `webhook`.
 
 use auditlog_domain::Catalog;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::{Delivery, DeliveryStatus};
-use auditlog_domain::webhook::Endpoint;
+use auditlog_domain::webhook::{Endpoint, PayloadFormat};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -142,9 +142,40 @@ fn create_form(page: &OrgPage, catalog: &Catalog, typed: &PostedForm) -> Markup 
             div.wide { label for="webhook-url" { "URL" } input #webhook-url type="url" name="url" required maxlength="2048" value=(typed.get("url")) placeholder="https://hooks.example.com/audit"; }
             div.wide { label for="webhook-description" { "Description" } input #webhook-description name="description" maxlength="500" value=(typed.get("description")); }
             (event_picker(catalog, &chosen))
+            (payload_format_picker(typed.field("payload_format").unwrap_or(PayloadFormat::default().as_str())))
             button.primary type="submit" { "Add endpoint" }
         }
     }
+}
+
+/// The payload format, `chosen` selected, with what it changes.
+pub fn payload_format_picker(chosen: &str) -> Markup {
+    html! {
+        div.wide {
+            label for="webhook-payload-format" { "Payload format" }
+            select #webhook-payload-format name="payload_format" aria-describedby="webhook-payload-format-hint" {
+                @for f in PayloadFormat::ALL {
+                    option value=(f.as_str()) selected[f.as_str() == chosen] { (payload_format_label(f)) }
+                }
+            }
+            p.hint.muted #webhook-payload-format-hint {
+                "What each delivery's " code { "data" } " holds. Either way the message is signed the same way (Standard Webhooks)."
+            }
+        }
+    }
+}
+
+pub fn payload_format_label(f: PayloadFormat) -> &'static str {
+    match f {
+        PayloadFormat::Auditlog => "auditlog: the entry as the API returns it",
+        PayloadFormat::Ocsf => "OCSF 1.8.0: the entry as an OCSF event, for a SIEM",
+    }
+}
+
+/// The form's choice of field `name`, absent when it is not there or empty
+/// (so the API's default applies).
+pub fn chosen(form: &PostedForm, name: &str) -> Option<String> {
+    form.field(name).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 /// Checkboxes for every category (`category.*`) and event of the catalog;
@@ -198,6 +229,7 @@ pub async fn create(State(state): State<AppState>, Acting { page, form, ctx }: A
         description: Some(form.get("description").to_owned()),
         events: form.all("event").map(str::to_owned).collect(),
         enabled: Some(true),
+        payload_format: chosen(&form, "payload_format"),
     };
     let result = create_webhook(&state, &page.principal(ctx), req)
         .await

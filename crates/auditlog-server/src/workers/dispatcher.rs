@@ -11,15 +11,21 @@
 //! repeats it whenever the writer commits (or, with several replicas on one
 //! database, another replica's writer: see [`Store::wait_for_deliveries`]),
 //! and at least every poll interval, until shutdown.
+//!
+//! Each endpoint's body is shaped by its payload format; an OCSF event names
+//! the organization by its slug, which the dispatcher keeps from the store's
+//! list of organizations (slugs never change), read again only when it meets
+//! an organization it does not know yet.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auditlog_domain::change::Change;
 use auditlog_domain::delivery::{Outcome, classify, next_attempt, should_disable};
 use auditlog_domain::entry::Resource;
 use auditlog_domain::store::{AppendRequest, Attempt, AttemptResult, DueDelivery, RecordedAttempt};
-use auditlog_domain::webhook::{Endpoint, message_id, payload_body};
+use auditlog_domain::webhook::{Endpoint, PayloadFormat, message_id, payload_body};
 use auditlog_domain::{Clock, NewEntry, OrgId, Store, StoreError};
 use rand::RngExt;
 use serde_json::json;
@@ -62,6 +68,9 @@ impl Default for DispatcherConfig {
     }
 }
 
+/// Each body of a round, by organization, entry and payload format.
+type Bodies = HashMap<(OrgId, i64, PayloadFormat), Arc<Vec<u8>>>;
+
 #[derive(Clone)]
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -70,6 +79,9 @@ pub struct Dispatcher {
     client: WebhookClient,
     config: DispatcherConfig,
     metrics: Metrics,
+    /// Organizations' slugs for OCSF bodies, shared by the workers; a lock
+    /// held for a lookup only, never across a read from the store.
+    slugs: Arc<Mutex<HashMap<OrgId, String>>>,
 }
 
 impl Dispatcher {
@@ -87,6 +99,7 @@ impl Dispatcher {
             client,
             config,
             metrics: Metrics::default(),
+            slugs: Arc::default(),
         }
     }
 
@@ -97,7 +110,9 @@ impl Dispatcher {
 
     /// One round: claims what is due, attempts it all with bounded
     /// concurrency, then records every attempt in one transaction. Returns
-    /// how many deliveries were attempted.
+    /// how many deliveries were attempted. When the bodies cannot be made
+    /// (an organization's slug unreadable) the round fails before sending,
+    /// and its deliveries come due again when their lease runs out.
     pub async fn step(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let lease_until = now.plus_millis(self.config.lease.as_millis() as i64);
@@ -106,17 +121,72 @@ impl Dispatcher {
         if n > 0 {
             crate::workers::fault::point(crate::workers::fault::AFTER_CLAIM);
         }
-        // An entry going to several endpoints is serialised once.
-        let mut bodies: std::collections::HashMap<(OrgId, i64), Arc<Vec<u8>>> = std::collections::HashMap::new();
-        for d in &due {
-            bodies
-                .entry((d.org_id, d.entry.seq))
-                .or_insert_with(|| Arc::new(payload_body(&d.entry)));
+        let bodies = self.bodies(&due).await?;
+        let done = self.send_all(due, &bodies).await;
+        self.count(&done);
+        if !done.is_empty() {
+            crate::workers::fault::point(crate::workers::fault::AFTER_SEND);
         }
+        let records = done
+            .iter()
+            .map(|(d, attempt)| RecordedAttempt {
+                org_id: d.org_id,
+                delivery_id: d.delivery.id.clone(),
+                attempt: attempt.clone(),
+            })
+            .collect();
+        let health = self.store.record_attempts(records).await?;
+        self.disable_unhealthy(&done, health).await;
+        Ok(n)
+    }
+
+    /// Each body the round sends, made once: an entry going to several
+    /// endpoints is serialised once per payload format.
+    async fn bodies(&self, due: &[DueDelivery]) -> Result<Bodies, StoreError> {
+        let mut bodies = Bodies::new();
+        for d in due {
+            let key = (d.org_id, d.entry.seq, d.endpoint.payload_format);
+            if bodies.contains_key(&key) {
+                continue;
+            }
+            let org = match key.2 {
+                // The entry names its organization by id; no slug needed.
+                PayloadFormat::Auditlog => String::new(),
+                PayloadFormat::Ocsf => self.slug(d.org_id).await?,
+            };
+            bodies.insert(key, Arc::new(payload_body(&d.entry, key.2, &org)));
+        }
+        Ok(bodies)
+    }
+
+    /// The organization's slug, from the cache or, for one not met yet,
+    /// from the store's list (which fills the cache for the rest).
+    async fn slug(&self, org: OrgId) -> Result<String, StoreError> {
+        if let Some(slug) = self.known_slug(org) {
+            return Ok(slug);
+        }
+        let orgs = self.store.orgs().await?;
+        self.slugs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(orgs.into_iter().map(|o| (o.id, o.slug)));
+        self.known_slug(org)
+            .ok_or_else(|| StoreError::NotFound(format!("organization {}", org.0)))
+    }
+
+    fn known_slug(&self, org: OrgId) -> Option<String> {
+        let slugs = self.slugs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slugs.get(&org).cloned()
+    }
+
+    /// Attempts every delivery, at most `concurrency` at once; answers each
+    /// with its attempt, in the order they finish.
+    async fn send_all(&self, due: Vec<DueDelivery>, bodies: &Bodies) -> Vec<(DueDelivery, Attempt)> {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for d in due {
-            let body = bodies.get(&(d.org_id, d.entry.seq)).cloned().unwrap_or_default();
+            let key = (d.org_id, d.entry.seq, d.endpoint.payload_format);
+            let body = bodies.get(&key).cloned().unwrap_or_default();
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
@@ -127,7 +197,7 @@ impl Dispatcher {
                 (d, attempt)
             });
         }
-        let mut done = Vec::with_capacity(n);
+        let mut done = Vec::with_capacity(tasks.len());
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok(pair) => done.push(pair),
@@ -135,7 +205,12 @@ impl Dispatcher {
                 Err(e) => tracing::error!(error = %e, "a delivery attempt panicked"),
             }
         }
-        for (d, attempt) in &done {
+        done
+    }
+
+    /// Counts the attempts by outcome, and the lag of those delivered.
+    fn count(&self, done: &[(DueDelivery, Attempt)]) {
+        for (d, attempt) in done {
             let outcome = match attempt.result {
                 AttemptResult::Delivered => {
                     let lag_ms = attempt.at.millis() - d.entry.received_at.millis();
@@ -150,18 +225,16 @@ impl Dispatcher {
                 .get_or_create(&metrics::Outcome::of(outcome))
                 .inc();
         }
-        if !done.is_empty() {
-            crate::workers::fault::point(crate::workers::fault::AFTER_SEND);
-        }
-        let records = done
-            .iter()
-            .map(|(d, attempt)| RecordedAttempt {
-                org_id: d.org_id,
-                delivery_id: d.delivery.id.clone(),
-                attempt: attempt.clone(),
-            })
-            .collect();
-        let health = self.store.record_attempts(records).await?;
+    }
+
+    /// Disables, once each, the endpoints that answered 410 Gone or whose
+    /// every delivery has failed too long (`health`: each attempt's
+    /// endpoint failing since when, as recorded).
+    async fn disable_unhealthy(
+        &self,
+        done: &[(DueDelivery, Attempt)],
+        health: Vec<Option<auditlog_domain::Timestamp>>,
+    ) {
         let now = self.clock.now();
         let mut disabled = std::collections::HashSet::new();
         for ((d, attempt), failing_since) in done.iter().zip(health) {
@@ -176,7 +249,6 @@ impl Dispatcher {
                 self.disable(d.org_id, &d.endpoint, reason).await;
             }
         }
-        Ok(n)
     }
 
     /// One attempt; decides what comes next but records nothing.

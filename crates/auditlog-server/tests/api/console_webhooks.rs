@@ -1,6 +1,6 @@
 //! The Webhooks pages over plain HTTP, against a real receiver: adding an
-//! endpoint with the event picker (a refused URL said on the page, what was
-//! typed kept), its secret shown once, a test event and the receiver's
+//! endpoint with the event picker and the payload format (a refused URL
+//! said on the page, what was typed kept), its secret shown once, a test event and the receiver's
 //! answer, the delivery log with the receiver's words and a redelivery,
 //! disabling, rotating and deleting, each recorded as the API records it.
 
@@ -214,6 +214,59 @@ async fn disabling_rotating_and_deleting_are_recorded() {
     assert_by_session(&newest(&app, "webhook.deleted").await, "wes@acme.com");
     let (status, _) = wes.get(&page).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_payload_format_is_chosen_when_adding_and_changed_in_the_settings() {
+    let app = spawn_app_with(loopback).await;
+    let wes = signed_in(&app, "wes@acme.com", Role::Admin).await;
+    let (_, html) = wes.get("/orgs/acme/webhooks").await;
+    assert!(
+        html.contains(r#"<label for="webhook-payload-format">Payload format</label>"#)
+            && html.contains(r#"<select id="webhook-payload-format" name="payload_format" aria-describedby="webhook-payload-format-hint">"#)
+            && html.contains(r#"id="webhook-payload-format-hint""#),
+        "a labelled select, its hint tied to it: {html}"
+    );
+    assert!(
+        html.contains(r#"<option value="auditlog" selected>"#),
+        "the default chosen: {html}"
+    );
+
+    let receiver = Receiver::start(Behaviour::Ok).await;
+    let url = receiver.url();
+    let (status, html) = wes
+        .post(
+            "/orgs/acme/webhooks",
+            &[("url", url.as_str()), ("payload_format", "ocsf")],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let created = newest(&app, "webhook.created").await;
+    assert_eq!(created["details"]["payload_format"], "ocsf");
+    let page = format!("/orgs/acme/webhooks/{}", created["resource"]["id"].as_str().unwrap());
+    let (_, html) = wes.get(&page).await;
+    assert!(html.contains("OCSF 1.8.0: the entry as an OCSF event"), "shown: {html}");
+    assert!(
+        html.contains(r#"<option value="ocsf" selected>"#),
+        "and chosen in the form: {html}"
+    );
+
+    let (status, html) = wes
+        .post(&page, &[("url", url.as_str()), ("payload_format", "xml")])
+        .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains(r#"role="alert""#) && html.contains("auditlog or ocsf"),
+        "{html}"
+    );
+    let (status, html) = wes
+        .post(&page, &[("url", url.as_str()), ("payload_format", "auditlog")])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(
+        newest(&app, "webhook.updated").await["details"]["changes"]["payload_format"],
+        json!({"old": "ocsf", "new": "auditlog"})
+    );
 }
 
 #[tokio::test]

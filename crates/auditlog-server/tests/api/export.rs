@@ -1,5 +1,5 @@
-//! Export: CSV and JSON Lines of exactly the filtered view, streamed, and
-//! audited.
+//! Export: CSV, JSON Lines and OCSF events of exactly the filtered view,
+//! streamed, and audited.
 
 use serde_json::{Value, json};
 
@@ -112,6 +112,66 @@ async fn jsonl_matches_the_query_api_across_many_pages() {
 }
 
 #[tokio::test]
+async fn ocsf_is_one_event_per_entry_in_the_order_of_the_jsonl_export() {
+    // Reads unrecorded, and a filter the exports' own entries fall outside,
+    // so both exports see the same entries.
+    let app = spawn_app_with(|c| c.record_reads = false).await;
+    for chunk in 0..3 {
+        // More than a page (2000 rows), of more than one class.
+        let events: Vec<Value> = (0..800)
+            .map(|i| {
+                let (name, kind) = if i % 3 == 0 {
+                    ("alert.created", "alert")
+                } else {
+                    ("guardrail.created", "guardrail")
+                };
+                let mut e = event("a@acme.com", name, (kind, &format!("r_{chunk}_{i}")));
+                e["actor"] = json!(format!("user{}@acme.com", i % 7));
+                e
+            })
+            .collect();
+        app.ingest(json!({ "events": events })).await;
+    }
+    let filter = [("event", "guardrail.*"), ("event", "alert.*")];
+    let (_, jsonl) = export(&app, &[&[("format", "jsonl")], &filter[..]].concat()).await;
+    let (headers, ocsf) = export(&app, &[&[("format", "ocsf")], &filter[..]].concat()).await;
+    assert_eq!(headers["content-type"], "application/jsonl; charset=utf-8");
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"audit-acme-20260601T120000Z.ocsf.jsonl\""
+    );
+    let entries: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = ocsf.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 2400);
+    assert_eq!(events.len(), entries.len(), "one event per entry");
+    for (e, ev) in entries.iter().zip(&events) {
+        assert!(ev["class_uid"].is_u64(), "{ev}");
+        assert_eq!(ev["metadata"]["uid"], e["id"], "in the same order");
+        assert_eq!(ev["metadata"]["sequence"], e["seq"]);
+        assert_eq!(ev["metadata"]["event_code"], e["event"]);
+        assert_eq!(ev["metadata"]["tenant_uid"], "acme");
+    }
+    let classes: std::collections::BTreeSet<u64> = events.iter().map(|e| e["class_uid"].as_u64().unwrap()).collect();
+    assert!(!classes.is_empty());
+
+    let requested = app.list_all(&[("event", "data_export.requested")]).await;
+    assert_eq!(requested[0]["details"]["format"], "ocsf", "recorded with its format");
+    let downloaded = app.list_all(&[("event", "data_export.downloaded")]).await;
+    assert_eq!(downloaded[0]["details"]["format"], "ocsf");
+    assert_eq!(downloaded[0]["details"]["bytes"], ocsf.len());
+
+    let resp = app
+        .get(
+            &app.keys.read,
+            "/v1/orgs/acme/audit/export",
+            &[("format", "ocsf"), ("proofs", "true")],
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "proofs only fit entry lines");
+}
+
+#[tokio::test]
 async fn exports_are_audited_with_their_filters_rows_and_bytes() {
     // Reads unrecorded, so the listing below adds no entry to the export
     // that follows it.
@@ -155,7 +215,12 @@ async fn bad_export_requests_are_refused() {
     for query in [[("format", "xlsx")], [("limit", "10")], [("event", "nope.nope")]] {
         let resp = app.get(&app.keys.read, "/v1/orgs/acme/audit/export", &query).await;
         assert_eq!(resp.status(), 400, "{query:?}");
-        assert_eq!(error_code(&resp.json().await.unwrap()), "invalid_query");
+        let body = resp.json().await.unwrap();
+        assert_eq!(error_code(&body), "invalid_query");
+        if query[0].0 == "format" {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("csv, jsonl or ocsf"), "the allowed values: {message}");
+        }
     }
     assert_eq!(app.log_size().await, 0, "a refused export records nothing");
 }

@@ -1,6 +1,7 @@
 //! Webhooks end to end, against a real receiver: signatures that an
-//! independent implementation accepts, retries through failures, restarts
-//! and timeouts, disabling, rotation, and delivery after a crash.
+//! independent implementation accepts, both payload formats (the entry, and
+//! its OCSF event), retries through failures, restarts and timeouts,
+//! disabling, rotation, and delivery after a crash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +154,144 @@ async fn matching_entries_arrive_signed_as_the_specification_says() {
     assert_eq!(d.step().await.unwrap(), 0, "delivered once");
     let created = app.list_all(&[("event", "webhook.created")]).await;
     assert_eq!(created[0]["details"]["url"], rx.url());
+}
+
+/// The receiver's one message, its body as JSON.
+fn only_body(rx: &mut Receiver) -> (crate::receiver::Received, Value) {
+    let mut got = rx.drain();
+    assert_eq!(got.len(), 1, "one message");
+    let r = got.pop().unwrap();
+    let body = serde_json::from_slice(&r.body).unwrap();
+    (r, body)
+}
+
+#[tokio::test]
+async fn an_ocsf_endpoint_gets_the_entrys_ocsf_event_signed_and_the_default_is_unchanged() {
+    let (app, admin) = app_at_real_time().await;
+    let (mut plain_rx, mut ocsf_rx) = (
+        Receiver::start(Behaviour::Ok).await,
+        Receiver::start(Behaviour::Ok).await,
+    );
+    let plain = create_hook(&app, &admin, &plain_rx.url(), &["guardrail.*"]).await;
+    assert_eq!(plain["payload_format"], "auditlog", "the default");
+    let resp = app
+        .as_browser(&admin, Method::POST, "/v1/orgs/acme/webhooks")
+        .json(&json!({"url": ocsf_rx.url(), "events": ["guardrail.*"], "payload_format": "ocsf"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let ocsf: Value = resp.json().await.unwrap();
+    assert_eq!(ocsf["payload_format"], "ocsf");
+    let created = app.list_all(&[("event", "webhook.created")]).await;
+    assert_eq!(created[0]["details"]["payload_format"], "ocsf", "recorded");
+
+    let acks = app
+        .ingest(json!({"events": [event("a@acme.com", "guardrail.created", ("guardrail", "g_1"))]}))
+        .await;
+    let (d, _w) = dispatcher(&app);
+    assert_eq!(d.step().await.unwrap(), 2);
+    let id = acks[0]["id"].as_str().unwrap();
+    let resp = app
+        .get(&app.keys.read, &format!("/v1/orgs/acme/audit/events/{id}"), &[])
+        .await;
+    let api_text = resp.text().await.unwrap();
+    let api: Value = serde_json::from_str(&api_text).unwrap();
+
+    let (r, body) = only_body(&mut ocsf_rx);
+    let wh = standardwebhooks::Webhook::new(ocsf["secret"].as_str().unwrap()).unwrap();
+    wh.verify(&r.body, &r.headers).expect("the same signature scheme");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(
+        (&body["type"], &body["timestamp"]),
+        (&api["event"], &api["timestamp"]),
+        "the same envelope"
+    );
+    let entry: auditlog_domain::Entry = serde_json::from_value(api.clone()).unwrap();
+    let class = auditlog_domain::siem::class_of("guardrail.created").class;
+    assert_eq!(body["data"]["class_uid"], class.uid());
+    assert_eq!(body["data"]["metadata"]["uid"], id);
+    assert_eq!(body["data"]["metadata"]["sequence"], acks[0]["seq"]);
+    assert_eq!(
+        body["data"],
+        auditlog_domain::siem::ocsf::event(&entry, "acme"),
+        "the stream's event"
+    );
+
+    // The default body, byte for byte: the entry as the API returns it in
+    // the envelope, as before there was a choice.
+    let (r, _) = only_body(&mut plain_rx);
+    let want = format!(
+        r#"{{"type":"guardrail.created","timestamp":{},"data":{api_text}}}"#,
+        api["timestamp"]
+    );
+    assert_eq!(std::str::from_utf8(&r.body).unwrap(), want);
+    assert!(signatures_ok(plain["secret"].as_str().unwrap(), &r));
+
+    // The test message comes in the endpoint's format too.
+    let path = format!("/v1/orgs/acme/webhooks/{}", ocsf["id"].as_str().unwrap());
+    let resp = app
+        .as_browser(&admin, Method::POST, &format!("{path}/test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, body) = only_body(&mut ocsf_rx);
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["data"]["metadata"]["event_code"], "webhook.test");
+    assert!(body["data"]["class_uid"].is_u64(), "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_payload_format_is_refused_naming_the_field_and_a_change_is_recorded() {
+    let (app, admin) = app_at_real_time().await;
+    let rx = Receiver::start(Behaviour::Ok).await;
+    let refused = |resp: reqwest::Response| async move {
+        assert_eq!(resp.status(), 422);
+        let body: Value = resp.json().await.unwrap();
+        let problem = &body["error"]["details"][0];
+        assert_eq!(problem["field"], "payload_format", "{body}");
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.contains("auditlog or ocsf"), "the allowed values: {message}");
+    };
+    let resp = app
+        .as_browser(&admin, Method::POST, "/v1/orgs/acme/webhooks")
+        .json(&json!({"url": rx.url(), "payload_format": "OCSF"}))
+        .send()
+        .await
+        .unwrap();
+    refused(resp).await;
+    assert!(
+        app.list_all(&[("event", "webhook.created")]).await.is_empty(),
+        "nothing made"
+    );
+
+    let hook = create_hook(&app, &admin, &rx.url(), &[]).await;
+    let path = format!("/v1/orgs/acme/webhooks/{}", hook["id"].as_str().unwrap());
+    let patch = |format: &str| {
+        app.as_browser(&admin, Method::PATCH, &path)
+            .json(&json!({"payload_format": format}))
+            .send()
+    };
+    refused(patch("cef").await.unwrap()).await;
+    let resp = patch("ocsf").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["payload_format"], "ocsf");
+    let updated = app.list_all(&[("event", "webhook.updated")]).await;
+    assert_eq!(updated.len(), 1);
+    assert_eq!(
+        updated[0]["details"]["changes"],
+        json!({"payload_format": {"old": "auditlog", "new": "ocsf"}})
+    );
+    let shown: Value = app
+        .as_browser(&admin, Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["payload_format"], "ocsf", "kept");
 }
 
 #[tokio::test]
@@ -634,6 +773,7 @@ async fn secrets_stored_in_clear_are_sealed_when_a_server_starts() {
         created_at: first.clock.now(),
         failing_since: None,
         disabled_reason: None,
+        payload_format: Default::default(),
     };
     let written = first
         .store

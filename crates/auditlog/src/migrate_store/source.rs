@@ -195,7 +195,7 @@ impl Source {
     pub fn webhooks(&self) -> Result<Vec<WebhookRow>> {
         self.all(
             "SELECT org_id, id, url, description, events, enabled, secret, previous_secret, previous_secret_until, \
-             created_at, failing_since, disabled_reason FROM webhooks ORDER BY org_id, id",
+             created_at, failing_since, disabled_reason, payload_format FROM webhooks ORDER BY org_id, id",
             |r| {
                 Ok(WebhookRow {
                     org_id: r.get(0)?,
@@ -210,6 +210,7 @@ impl Source {
                     created_at: r.get(9)?,
                     failing_since: r.get(10)?,
                     disabled_reason: r.get(11)?,
+                    payload_format: r.get(12)?,
                 })
             },
         )

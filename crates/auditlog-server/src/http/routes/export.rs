@@ -1,5 +1,6 @@
-//! `GET /v1/orgs/{org}/audit/export?format=csv|jsonl&…filters`: the whole
-//! filtered view as a download.
+//! `GET /v1/orgs/{org}/audit/export?format=csv|jsonl|ocsf&…filters`: the
+//! whole filtered view as a download. `ocsf` is JSON Lines of OCSF events
+//! (the organization, which each names, is the principal's).
 //!
 //! The body is produced page by page as the client reads it (hyper polls the
 //! stream only when the socket can take more), so an export of any size
@@ -190,8 +191,10 @@ impl Export {
     tag = "audit",
     params(
         crate::http::responses::OrgPath,
-        ("format" = Option<String>, Query, description = "`csv` (the default) or `jsonl`.",
-            example = "csv", pattern = "^(csv|jsonl)$"),
+        ("format" = Option<String>, Query,
+            description = "`csv` (the default), `jsonl` (one entry per line) or `ocsf` (one OCSF 1.8.0 event \
+                           per line, for a SIEM).",
+            example = "csv", pattern = "^(csv|jsonl|ocsf)$"),
         ("proofs" = Option<bool>, Query,
             description = "With `format=jsonl`: each line with its leaf hash and inclusion proof in the tree \
                            whose size is in `X-Auditlog-Tree-Size`, and after the entries one line \
@@ -202,10 +205,11 @@ impl Export {
     responses(
         (status = 200, description = "The entries, newest first: CSV (RFC 4180, one row per entry, the columns \
             id, seq, timestamp, actor_type, actor, event, resource_type, resource_id, resource_name, details, \
-            ip_address, user_agent, submitted_by) or JSON Lines (one entry per line; with proofs, then the checkpoint line).",
+            ip_address, user_agent, submitted_by), JSON Lines (one entry per line; with proofs, then the checkpoint line) \
+            or, for `ocsf`, JSON Lines of OCSF 1.8.0 events (one per entry, in the same order).",
             content((String = "text/csv"), (String = "application/jsonl")),
             headers(
-                ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{format}\""),
+                ("Content-Disposition" = String, description = "attachment; filename=\"audit-{org}-{time}.{csv|jsonl|ocsf.jsonl}\""),
                 ("X-Auditlog-Tree-Size" = Option<u64>, description = "With proofs=true: the tree size the proofs are for."),
             )),
         crate::http::responses::ReadRefused,
@@ -255,8 +259,9 @@ pub async fn export(
         "audit-{}-{}.{}",
         principal.org.slug,
         state.clock.now().to_compact(),
-        format.name()
+        format.extension()
     );
+    let writer = PageWriter::new(format, &principal.org.slug);
     let proof_size = proofs_at.as_ref().map(|cp| cp.size);
     let export = Export {
         state,
@@ -265,7 +270,7 @@ pub async fn export(
         format,
         export_id,
         after: None,
-        writer: PageWriter::new(format),
+        writer,
         prefetched: None,
         proofs_at,
         finished: false,
@@ -295,7 +300,7 @@ fn format_and_proofs(req: &auditlog_domain::filter::ListingRequest) -> Result<(E
     if proofs && format != ExportFormat::Jsonl {
         return Err(ApiError::bad_request(
             "invalid_query",
-            "proofs=true needs format=jsonl: a CSV row has no room for a proof",
+            "proofs=true needs format=jsonl: only an entry's own line has room for its proof",
         ));
     }
     Ok((format, proofs))

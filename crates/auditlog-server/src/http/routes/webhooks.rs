@@ -3,13 +3,19 @@
 //! `POST …/{id}/test`, `GET …/{id}/deliveries`,
 //! `POST …/{id}/deliveries/{delivery}/retry`. Owners and admins only; every
 //! change records a `webhook.*` entry in its own transaction.
+//!
+//! An endpoint's `payload_format` says what its deliveries' `data` holds:
+//! `auditlog` (the default, the entry itself) or `ocsf` (the entry as an
+//! OCSF event); the envelope and the signature are the same for both.
 
 use auditlog_domain::change::{Change, WebhookSettings};
 use auditlog_domain::entry::{Actor, Resource};
 use auditlog_domain::pattern::EventPattern;
 use auditlog_domain::permissions::Action;
 use auditlog_domain::store::Delivery;
-use auditlog_domain::webhook::{Endpoint, ROTATION_OVERLAP_MS, Secret, message_id, payload_body};
+use auditlog_domain::webhook::{
+    Endpoint, PayloadFormat, ROTATION_OVERLAP_MS, Secret, UnknownPayloadFormat, message_id, payload_body,
+};
 use auditlog_domain::{Entry, StoreError, Timestamp};
 use axum::Json;
 use axum::body::Bytes;
@@ -18,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::http::auth::Principal;
 use crate::http::body;
@@ -45,6 +51,9 @@ pub struct WebhookView {
     created_at: Timestamp,
     /// After a rotation, the old secret still signs until then.
     previous_secret_valid_until: Option<Timestamp>,
+    /// What each delivery's `data` holds: the entry (`auditlog`) or the
+    /// entry as an OCSF 1.8.0 event (`ocsf`).
+    payload_format: PayloadFormat,
 }
 
 fn endpoint_view(w: &Endpoint) -> WebhookView {
@@ -58,6 +67,7 @@ fn endpoint_view(w: &Endpoint) -> WebhookView {
         failing_since: w.failing_since,
         created_at: w.created_at,
         previous_secret_valid_until: w.previous_secret.as_ref().map(|(_, until)| *until),
+        payload_format: w.payload_format,
     }
 }
 
@@ -170,6 +180,14 @@ fn description(raw: Option<String>) -> Result<String, ApiError> {
     Ok(d.trim().to_owned())
 }
 
+/// The payload format asked for, or `default` when none is.
+fn payload_format(raw: Option<&str>, default: PayloadFormat) -> Result<PayloadFormat, ApiError> {
+    raw.map_or(Ok(default), |name| {
+        name.parse()
+            .map_err(|e: UnknownPayloadFormat| ApiError::invalid("payload_format", "invalid_value", e.to_string()))
+    })
+}
+
 pub(crate) async fn existing(state: &AppState, principal: &Principal, id: &str) -> Result<Endpoint, ApiError> {
     state
         .store
@@ -244,6 +262,11 @@ pub struct NewWebhook {
     pub(crate) events: Vec<String>,
     /// Default true.
     pub(crate) enabled: Option<bool>,
+    /// What each delivery's `data` holds: `auditlog` (the default, the
+    /// entry as the query API returns it) or `ocsf` (the entry as an OCSF
+    /// 1.8.0 event). The envelope and the signature are the same for both.
+    #[schema(value_type = Option<PayloadFormat>)]
+    pub(crate) payload_format: Option<String>,
 }
 
 /// Creates an endpoint; the answer holds its signing secret, shown this
@@ -296,13 +319,15 @@ pub async fn create_webhook(
         created_at: now,
         failing_since: None,
         disabled_reason: None,
+        payload_format: payload_format(req.payload_format.as_deref(), PayloadFormat::default())?,
     };
-    let entry = principal.entry(
-        now,
-        "webhook.created",
-        resource(&endpoint),
-        json!({"url": endpoint.url, "events": req.events, "enabled": endpoint.enabled}),
-    );
+    let details = json!({
+        "url": endpoint.url,
+        "events": req.events,
+        "enabled": endpoint.enabled,
+        "payload_format": endpoint.payload_format.as_str(),
+    });
+    let entry = principal.entry(now, "webhook.created", resource(&endpoint), details);
     commit(
         state,
         principal,
@@ -329,6 +354,9 @@ pub struct WebhookPatch {
     pub(crate) events: Option<Vec<String>>,
     /// `false` disables the endpoint (recorded as `webhook.disabled`).
     pub(crate) enabled: Option<bool>,
+    /// `auditlog` or `ocsf`: what each delivery's `data` holds from now on.
+    #[schema(value_type = Option<PayloadFormat>)]
+    pub(crate) payload_format: Option<String>,
 }
 
 /// Changes an endpoint.
@@ -372,66 +400,85 @@ pub async fn update_webhook(
 ) -> Result<Endpoint, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let old = existing(state, principal, id).await?;
-    let url = match &req.url {
-        Some(u) => checked_url(state, u)?,
-        None => old.url.clone(),
-    };
-    let description = match req.description {
-        Some(d) => description(Some(d))?,
-        None => old.description.clone(),
-    };
-    let events = match &req.events {
-        Some(e) => patterns(e, state)?,
-        None => old.events.clone(),
-    };
-    let enabled = req.enabled.unwrap_or(old.enabled);
+    let new = patched(state, &old, req)?;
     let now = state.clock.now();
-    let show = |p: &[EventPattern]| p.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
-    let mut changes = serde_json::Map::new();
-    if url != old.url {
-        changes.insert("url".into(), json!({"old": old.url, "new": url}));
-    }
-    if description != old.description {
-        changes.insert(
-            "description".into(),
-            json!({"old": old.description, "new": description}),
-        );
-    }
-    if events != old.events {
-        changes.insert("events".into(), json!({"old": show(&old.events), "new": show(&events)}));
-    }
-    if enabled && !old.enabled {
-        changes.insert("enabled".into(), json!({"old": false, "new": true}));
-    }
+    let changes = changed(&old, &new);
     let mut entries = Vec::new();
     if !changes.is_empty() {
         entries.push(principal.entry(
             now,
             "webhook.updated",
             resource(&old),
-            json!({"url": url, "changes": changes}),
+            json!({"url": new.url, "changes": changes}),
         ));
     }
-    if !enabled && old.enabled {
+    if !new.enabled && old.enabled {
         let reason = format!("disabled by {}", principal.actor().id);
         entries.push(principal.entry(
             now,
             "webhook.disabled",
             resource(&old),
-            json!({"url": url, "reason": reason}),
+            json!({"url": new.url, "reason": reason}),
         ));
     }
     if !entries.is_empty() {
-        let change = Change::UpdateWebhook(WebhookSettings {
-            id: old.id.clone(),
-            url,
-            description,
-            events,
-            enabled,
-        });
-        commit(state, principal, vec![change], entries).await?;
+        commit(state, principal, vec![Change::UpdateWebhook(new)], entries).await?;
     }
     existing(state, principal, id).await
+}
+
+/// The settings `req` asks for, each checked; what it leaves out stays as
+/// it is.
+fn patched(state: &AppState, old: &Endpoint, req: WebhookPatch) -> Result<WebhookSettings, ApiError> {
+    Ok(WebhookSettings {
+        id: old.id.clone(),
+        url: match &req.url {
+            Some(u) => checked_url(state, u)?,
+            None => old.url.clone(),
+        },
+        description: match req.description {
+            Some(d) => description(Some(d))?,
+            None => old.description.clone(),
+        },
+        events: match &req.events {
+            Some(e) => patterns(e, state)?,
+            None => old.events.clone(),
+        },
+        enabled: req.enabled.unwrap_or(old.enabled),
+        payload_format: payload_format(req.payload_format.as_deref(), old.payload_format)?,
+    })
+}
+
+/// What `webhook.updated` records: each changed setting's old and new
+/// value. Switching an endpoint off is `webhook.disabled`'s to record.
+fn changed(old: &Endpoint, new: &WebhookSettings) -> Map<String, Value> {
+    let show = |p: &[EventPattern]| p.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>();
+    let mut changes = Map::new();
+    if new.url != old.url {
+        changes.insert("url".into(), json!({"old": old.url, "new": new.url}));
+    }
+    if new.description != old.description {
+        changes.insert(
+            "description".into(),
+            json!({"old": old.description, "new": new.description}),
+        );
+    }
+    if new.events != old.events {
+        changes.insert(
+            "events".into(),
+            json!({"old": show(&old.events), "new": show(&new.events)}),
+        );
+    }
+    if new.enabled && !old.enabled {
+        changes.insert("enabled".into(), json!({"old": false, "new": true}));
+    }
+    if new.payload_format != old.payload_format {
+        changes.insert(
+            "payload_format".into(),
+            json!({"old": old.payload_format.as_str(), "new": new.payload_format.as_str()}),
+        );
+    }
+    changes
 }
 
 /// Deletes an endpoint and its pending deliveries.
@@ -553,8 +600,8 @@ pub async fn test(
     Ok(Json(test_webhook(&state, &principal, &id).await?))
 }
 
-/// Sends endpoint `id` a signed `webhook.test` message (not in the log)
-/// and says what its receiver answered.
+/// Sends endpoint `id` a signed `webhook.test` message (not in the log),
+/// in the endpoint's payload format, and says what its receiver answered.
 pub async fn test_webhook(state: &AppState, principal: &Principal, id: &str) -> Result<TestResult, ApiError> {
     principal.authorize(Action::ManageWebhooks)?;
     let endpoint = existing(state, principal, id).await?;
@@ -586,7 +633,7 @@ pub async fn test_webhook(state: &AppState, principal: &Principal, id: &str) -> 
             &endpoint.signing_secrets(now),
             &message_id(&endpoint.id, &entry),
             now,
-            payload_body(&entry),
+            payload_body(&entry, endpoint.payload_format, &principal.org.slug),
         )
         .await;
     Ok(TestResult {
