@@ -71,7 +71,7 @@ fn nasty(i: usize) -> Value {
         "event": "guardrail.created",
         "resource": {"type": "guardrail", "id": format!("g|{i}=\\]\"x"), "name": "line | one = \\ two"},
         "details": {"name": "a=b \\ c | d ] \"e\" \r\n é ✓", "type": "pii", "n": i},
-        "ip_address": if i % 2 == 0 { "203.0.113.9" } else { "2001:db8::7" },
+        "ip_address": if i.is_multiple_of(2) { "203.0.113.9" } else { "2001:db8::7" },
         "user_agent": "curl/8 (x=y|z)",
     })
 }
