@@ -93,25 +93,8 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
         Change::ConfigureSso(config) => configure_sso(tx, org, config.as_ref()).await,
         Change::SetRole { email, from, to } => set_role(tx, org, email, *from, *to).await,
         Change::RemoveMember { email, role } => remove_member(tx, org, email, *role).await,
-        Change::CreateKey(key) => create_key(tx, org, key, now).await,
-        Change::RevokeKey { prefix, at } => {
-            execute_one(
-                tx,
-                "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND prefix = $2 AND revoked_at IS NULL",
-                &[&org.0, &prefix.as_str(), &at.millis()],
-                &format!("API key {prefix}"),
-            )
-            .await
-        }
-        Change::TouchKey { prefix, previous, at } => {
-            execute_one(
-                tx,
-                "UPDATE api_keys SET last_used_at = $4 \
-                 WHERE org_id = $1 AND prefix = $2 AND last_used_at IS NOT DISTINCT FROM $3",
-                &[&org.0, &prefix.as_str(), &previous.map(|t| t.millis()), &at.millis()],
-                &format!("API key {prefix}'s last use"),
-            )
-            .await
+        key @ (Change::CreateKey(_) | Change::RevokeKey { .. } | Change::TouchKey { .. }) => {
+            apply_key(tx, org, key, now).await
         }
         Change::CreateProject(p) => create_project(tx, org, p).await,
         Change::RenameProject { id, old, new } => {
@@ -141,6 +124,35 @@ pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) 
             crate::streams::apply(tx, org, stream).await
         }
         account => accounts::apply(tx, org, account, now).await,
+    }
+}
+
+/// The changes to API keys.
+async fn apply_key(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) -> Result<(), Failure> {
+    match change {
+        Change::CreateKey(key) => create_key(tx, org, key, now).await,
+        Change::RevokeKey { prefix, at } => {
+            execute_one(
+                tx,
+                "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND prefix = $2 AND revoked_at IS NULL",
+                &[&org.0, &prefix.as_str(), &at.millis()],
+                &format!("API key {prefix}"),
+            )
+            .await
+        }
+        Change::TouchKey { prefix, previous, at } => {
+            execute_one(
+                tx,
+                "UPDATE api_keys SET last_used_at = $4 \
+                 WHERE org_id = $1 AND prefix = $2 AND last_used_at IS NOT DISTINCT FROM $3",
+                &[&org.0, &prefix.as_str(), &previous.map(|t| t.millis()), &at.millis()],
+                &format!("API key {prefix}'s last use"),
+            )
+            .await
+        }
+        other => Err(Failure::Store(StoreError::Internal(format!(
+            "not a change to API keys: {other:?}"
+        )))),
     }
 }
 
