@@ -13,6 +13,8 @@ mod catalog;
 mod console;
 #[path = "api/console_settings.rs"]
 mod console_settings;
+#[path = "api/console_streams.rs"]
+mod console_streams;
 #[path = "api/console_webhooks.rs"]
 mod console_webhooks;
 #[path = "api/export.rs"]

@@ -7,7 +7,10 @@
 //!
 //! A second run, on `auditlog serve` allowed to deliver to loopback, adds
 //! an endpoint with the event picker against a real local receiver, sends a
-//! test event, redelivers and replays, and opens Settings and the chart.
+//! test event, redelivers and replays, and opens Settings and the chart;
+//! then adds a SIEM stream (a refused one said in place, the client key's
+//! box left empty), sees its failure in words, disables it by keyboard and
+//! deletes it, axe-core clean at full width and at 375 px.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`, like `browser.rs`.
 
@@ -285,6 +288,7 @@ async fn the_webhooks_and_settings_pages_in_chromium() {
         auditlog()
             .args(["serve", "--database", &db, "--listen", &format!("127.0.0.1:{port}")])
             .args(["--webhook-allow-http", "--webhook-allow-subnet", "127.0.0.0/8"])
+            .args(["--stream-allow-plaintext", "--stream-allow-subnet", "127.0.0.0/8"])
             .spawn()
             .unwrap(),
     );
@@ -298,9 +302,12 @@ async fn the_webhooks_and_settings_pages_in_chromium() {
         key,
         receiver: format!("http://127.0.0.1:{receiver_port}/hook"),
     };
-    let outcome = std::panic::AssertUnwindSafe(webhook_steps(&c, &run, deliveries))
-        .catch_unwind()
-        .await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        webhook_steps(&c, &run, deliveries).await;
+        stream_steps(&c, &run).await;
+    })
+    .catch_unwind()
+    .await;
     let _ = c.quit().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -470,4 +477,101 @@ async fn endpoint_changes(c: &WebDriver, run: &Served, id: &str) {
     wait_until(c, "document.querySelector('h1').textContent.startsWith('Delete')").await;
     submitted(c, "form button.danger").await;
     assert_by(&run.newest("webhook.deleted").await, "adam@acme.com");
+}
+
+/// The Streams page: a refused stream said in place with what was typed
+/// kept but the client key; a stream to a port nobody listens on, its
+/// failure shown in words; the page at 375 px; disabling by keyboard;
+/// deleting after a confirmation.
+async fn stream_steps(c: &WebDriver, run: &Served) {
+    let page = format!("{}/orgs/acme/streams", run.base);
+    c.goto(&page).await.unwrap();
+    assert_accessible(c, "Streams").await;
+    a_refused_stream(c).await;
+    let id = a_failing_stream(c, run, &page).await;
+    stream_narrow(c, &page).await;
+
+    js(
+        c,
+        &format!("document.querySelector(\"form[action$='/streams/{id}/disable'] button\").id = 'disable'; window.__before = true; return 1;"),
+    )
+    .await;
+    tab_to(c, "disable").await;
+    c.active_element().await.unwrap().send_keys(Key::Enter).await.unwrap();
+    wait_until(c, "!window.__before && document.readyState === 'complete'").await;
+    assert!(text(c, "#streams tbody tr").await.contains("Disabled"));
+    let disabled = run.newest("stream.updated").await;
+    assert_by(&disabled, "adam@acme.com");
+    assert_eq!(disabled["details"]["changes"]["enabled"]["new"], false);
+
+    click(c, &format!("a[href='/orgs/acme/streams/{id}/delete']")).await;
+    wait_until(c, "document.querySelector('h1').textContent.startsWith('Delete')").await;
+    assert_accessible(c, "the confirmation of a stream's deletion").await;
+    submitted(c, "form button.danger").await;
+    assert!(text(c, "[role=status]").await.contains("Deleted stream"));
+    assert_by(&run.newest("stream.deleted").await, "adam@acme.com");
+}
+
+async fn a_refused_stream(c: &WebDriver) {
+    set_field(c, "stream-url", "syslog+tls://10.9.8.7:6514").await;
+    set_field(c, "stream-events", "guardrail.*").await;
+    click(c, "#create-stream details.tls summary").await;
+    set_field(c, "stream-key", "-----BEGIN PRIVATE KEY-----").await;
+    submitted(c, "#create-stream button[type=submit]").await;
+    assert!(text(c, "[role=alert]").await.contains("10.9.8.7"));
+    assert_eq!(
+        js(
+            c,
+            "return ['stream-events', 'stream-key'].map(id => document.getElementById(id).value);"
+        )
+        .await,
+        json!(["guardrail.*", ""]),
+        "what was typed stays, but the key"
+    );
+    save_screenshot("console-stream-refused.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "a refused stream").await;
+}
+
+/// Adds a stream to a loopback port nobody listens on, by keyboard as far
+/// as the URL, and waits for its failure to be shown; returns its id.
+async fn a_failing_stream(c: &WebDriver, run: &Served, page: &str) -> String {
+    let nobody = free_port();
+    tab_to(c, "stream-url").await;
+    set_field(c, "stream-url", &format!("syslog+tcp://127.0.0.1:{nobody}")).await;
+    js(c, "document.getElementById('stream-format').value = 'ocsf'; return 1;").await;
+    submitted(c, "#create-stream button[type=submit]").await;
+    assert!(text(c, "[role=status]").await.contains("is added"));
+    let created = run.newest("stream.created").await;
+    assert_by(&created, "adam@acme.com");
+    assert_eq!(created["details"]["format"], "ocsf");
+    for _ in 0..100 {
+        c.goto(page).await.unwrap();
+        if text(c, "#streams").await.contains("Failing") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let row = text(c, "#streams tbody tr").await;
+    assert!(row.contains("Failing") && row.contains("connecting to"), "{row}");
+    save_screenshot("console-streams.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "Streams with a failing stream").await;
+    created["resource"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn stream_narrow(c: &WebDriver, page: &str) {
+    c.set_window_rect(0, 0, 375, 800).await.unwrap();
+    c.goto(page).await.unwrap();
+    assert_eq!(
+        js(
+            c,
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+        )
+        .await,
+        json!(true),
+        "Streams fits 375 px"
+    );
+    save_screenshot("console-streams-375.png", &c.screenshot_as_png().await.unwrap());
+    assert_accessible(c, "Streams at 375 px").await;
+    c.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+    c.goto(page).await.unwrap();
 }

@@ -19,7 +19,8 @@ use crate::http::context::RequestContext;
 use crate::http::state::AppState;
 
 /// The largest form the console takes: its largest, the webhook form with
-/// every event ticked, is a few KiB.
+/// every event ticked or the stream form with its certificates and key, is
+/// a few KiB (a CA bundle larger than this goes through the API).
 const FORM_BYTES: usize = 64 * 1024;
 
 /// The `{org}` of the path; a path without one is no page of ours.

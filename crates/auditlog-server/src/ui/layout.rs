@@ -23,12 +23,13 @@ pub struct Nav<'a> {
 
 /// The organization's pages, by path segment and name, and what a role
 /// needs to open each; pages a role cannot open are left out.
-const PAGES: [(&str, &str, Action); 6] = [
+const PAGES: [(&str, &str, Action); 7] = [
     ("audit", "Audit", Action::ReadAudit),
     ("members", "Members", Action::ViewMembers),
     ("api-keys", "API keys", Action::ViewKeys),
     ("projects", "Projects", Action::ViewProjects),
     ("webhooks", "Webhooks", Action::ManageWebhooks),
+    ("streams", "Streams", Action::ManageStreams),
     ("settings", "Settings", Action::ViewOrg),
 ];
 

@@ -6,7 +6,7 @@
 //! - [`audit`]: Platform → Audit, the filtered table, its pages and one
 //!   entry.
 //! - `members`, `api_keys`, `projects`, `webhooks` (one endpoint:
-//!   `webhook`), `settings`: the rest of Platform, managed in
+//!   `webhook`), `streams`, `settings`: the rest of Platform, managed in
 //!   the browser through the API's own functions; [`console`] holds what
 //!   they share (the role's permissions, forms and their CSRF token).
 //! - [`filters`]: the page's filter form and URL, turned into the API's
@@ -32,6 +32,7 @@ mod members;
 mod projects;
 mod settings;
 mod sso;
+mod streams;
 mod webhook;
 mod webhooks;
 
@@ -100,6 +101,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/orgs/{org}/projects/{id}/delete",
             get(projects::confirm_delete).post(projects::delete),
+        )
+        .route("/orgs/{org}/streams", get(streams::page).post(streams::create))
+        .route("/orgs/{org}/streams/{id}/enable", post(streams::enable))
+        .route("/orgs/{org}/streams/{id}/disable", post(streams::disable))
+        .route(
+            "/orgs/{org}/streams/{id}/delete",
+            get(streams::confirm_delete).post(streams::delete),
         )
         .route("/assets/{name}", get(assets::serve))
         .layer(SetResponseHeaderLayer::overriding(

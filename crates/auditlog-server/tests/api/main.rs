@@ -9,6 +9,7 @@ mod auth;
 mod catalog;
 mod console;
 mod console_settings;
+mod console_streams;
 mod console_webhooks;
 mod export;
 mod helpers;

@@ -74,10 +74,11 @@ pub struct StreamView {
     last_error: Option<String>,
 }
 
-fn view(state: &AppState, s: &Stream) -> StreamView {
-    let c = &s.settings;
+/// How stream `s` is doing now, under the operator's limit; the API's view
+/// and the console's page say the same.
+pub(crate) fn health(state: &AppState, s: &Stream) -> Health {
     let after = state.config.streams.unhealthy_after.as_millis() as i64;
-    let health = match (c.enabled, &s.state) {
+    match (s.settings.enabled, &s.state) {
         (false, _) => Health::Disabled,
         (
             true,
@@ -87,7 +88,12 @@ fn view(state: &AppState, s: &Stream) -> StreamView {
         ) => Health::Healthy,
         (true, st) if unhealthy(st.failing_since, state.clock.now(), after) => Health::Unhealthy,
         (true, _) => Health::Failing,
-    };
+    }
+}
+
+fn view(state: &AppState, s: &Stream) -> StreamView {
+    let c = &s.settings;
+    let health = health(state, s);
     StreamView {
         id: c.id.clone(),
         url: c.destination.to_url(),
