@@ -159,7 +159,8 @@ const WEIGHTS: &[(&str, u32)] = &[
 /// Catalogued events the generator leaves out: the organization's own
 /// creation happens once, when it is made (the demo's `create_org` records
 /// it), and invitations and password resets came to the catalog after this
-/// mix was set, as did single sign-on's sign-in events.
+/// mix was set, as did single sign-on's sign-in events and SIEM streams
+/// (left out so the seeded logs stay the ones measured before them).
 #[cfg(test)]
 const NOT_GENERATED: &[&str] = &[
     "organization.created",
@@ -174,6 +175,9 @@ const NOT_GENERATED: &[&str] = &[
     "session.ended",
     "webhook.replayed",
     "webhook.redelivered",
+    "stream.created",
+    "stream.updated",
+    "stream.deleted",
 ];
 
 struct Who {
@@ -643,10 +647,14 @@ mod tests {
             assert!(e.timestamp >= start && e.timestamp < end);
             categories.insert(spec.category.clone());
         }
-        // Every category but sign-ins, which the generator leaves out.
+        // Every category but sign-ins and streams, which the generator
+        // leaves out.
         assert_eq!(
             categories.len(),
-            catalog.categories().filter(|c| c.name != "session").count()
+            catalog
+                .categories()
+                .filter(|c| c.name != "session" && c.name != "stream")
+                .count()
         );
         assert!(
             got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp),
