@@ -11,7 +11,10 @@
 //!
 //! The cursor the sender works from moves as soon as a batch is confirmed;
 //! the store is told at most every [`REPORT_EVERY`] (and at least every
-//! third of a lease), so writing it never paces the sending.
+//! third of a lease), by a write that goes on beside the sending: it waits
+//! for the writer's connection, which a busy writer can hold for hundreds
+//! of milliseconds. One report at most is on its way at a time, and one
+//! unanswered for a third of a lease is waited for before sending more.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,9 +39,9 @@ pub const BATCH: u32 = 500;
 /// A batch's messages stop growing past this many bytes.
 pub const BATCH_BYTES: usize = 1024 * 1024;
 /// How often at most the cursor is written to the store while it moves.
-/// Each write waits for the writer's connection; once a batch, it bounded
-/// a stream to a batch per commit (about 18,000 entries/s where commits
-/// took 25 ms). A crash resends at most this much more.
+/// Each write waits for the writer's connection; awaited once a batch, it
+/// bounded a stream to a batch per commit (about 18,000 entries/s where
+/// commits took 25 ms). A crash resends at most this much more.
 pub const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a sender stopped or a connection ended.
@@ -117,24 +120,45 @@ impl Sender {
     /// Records progress (and renews the lease); `false` when the sender
     /// must stop.
     async fn report(&self, cursor: i64, error: Option<String>) -> bool {
+        let s = &self.stream;
+        let progress = self.progress(cursor, error);
+        let answer = (self.store)
+            .stream_progress(self.org, &s.settings.id, &self.holder, s.state.revision, progress)
+            .await;
+        self.held(answer)
+    }
+
+    fn progress(&self, cursor: i64, error: Option<String>) -> Progress {
         let now = self.clock.now();
-        let progress = Progress {
+        Progress {
             cursor,
             error,
             at: now,
             lease_until: now.plus_millis(self.config.lease.as_millis() as i64),
-        };
-        let s = &self.stream;
-        match (self.store)
-            .stream_progress(self.org, &s.settings.id, &self.holder, s.state.revision, progress)
-            .await
-        {
+        }
+    }
+
+    /// Whether the store's answer to a report lets the sender go on.
+    fn held(&self, answer: Result<bool, StoreError>) -> bool {
+        match answer {
             Ok(held) => held,
             // The lease runs out unless a later report gets through.
             Err(e) => {
-                tracing::warn!(stream = %s.settings.id, error = %e, "recording a SIEM stream's progress");
+                tracing::warn!(stream = %self.stream.settings.id, error = %e, "recording a SIEM stream's progress");
                 true
             }
+        }
+    }
+
+    /// [`Sender::report`] without an error, on a task of its own.
+    fn report_beside(&self, cursor: i64) -> Reporting {
+        let (store, org, holder) = (self.store.clone(), self.org, self.holder.clone());
+        let (id, revision) = (self.stream.settings.id.clone(), self.stream.state.revision);
+        let progress = self.progress(cursor, None);
+        let task = tokio::spawn(async move { store.stream_progress(org, &id, &holder, revision, progress).await });
+        Reporting {
+            since: Instant::now(),
+            task,
         }
     }
 
@@ -167,18 +191,24 @@ impl Sender {
             started: Instant::now(),
             last_report: Instant::now(),
             unreported: false,
+            reporting: None,
             buf: Vec::with_capacity(64 * 1024),
         };
-        loop {
+        let ended = loop {
             let step = tokio::select! {
                 step = pump.step(cursor) => step,
                 why = &mut closed => Err(Ended::Failed(why)),
                 () = self.cancel.cancelled() => Err(Ended::Stop),
             };
             if let Err(ended) = step {
-                return ended;
+                break ended;
             }
+        };
+        // A report still on its way lands before the next one is made.
+        if let Some(r) = pump.reporting.take() {
+            let _ = r.task.await;
         }
+        ended
     }
 
     fn header(&self) -> Header<'_> {
@@ -215,6 +245,12 @@ async fn watch_closed(mut reader: tokio::io::ReadHalf<Connection>) -> String {
     }
 }
 
+/// A report of progress on its way to the store.
+struct Reporting {
+    since: Instant,
+    task: tokio::task::JoinHandle<Result<bool, StoreError>>,
+}
+
 /// The sending side of one connection.
 struct Pump<'a> {
     sender: &'a Sender,
@@ -227,6 +263,7 @@ struct Pump<'a> {
     last_report: Instant,
     /// The cursor moved since the last report.
     unreported: bool,
+    reporting: Option<Reporting>,
     buf: Vec<u8>,
 }
 
@@ -252,20 +289,19 @@ impl Pump<'_> {
         }
         // What the receiver has had moves the cursor here at once (a
         // reconnection resends from it, and a failure reports it); the store
-        // hears of it at most every REPORT_EVERY, as a report waits for the
-        // writer's connection, which a commit holds through its fsync.
+        // hears of it at most every REPORT_EVERY, beside the sending.
         let settled = self.window.confirm(self.now_ms()).filter(|&seq| seq > *cursor);
         if let Some(seq) = settled {
             *cursor = seq;
             self.unreported = true;
         }
+        self.collect_report().await?;
         let since = self.last_report.elapsed();
-        if (self.unreported && since >= REPORT_EVERY) || since >= s.config.lease / 3 {
+        let due = (self.unreported && since >= REPORT_EVERY) || since >= s.config.lease / 3;
+        if due && self.reporting.is_none() {
             self.last_report = Instant::now();
             self.unreported = false;
-            if !s.report(*cursor, None).await {
-                return Err(Ended::Stop);
-            }
+            self.reporting = Some(s.report_beside(*cursor));
         }
         if !full {
             // Nothing more to read: wait for a commit, or for what was
@@ -286,6 +322,24 @@ impl Pump<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Takes the answer of a report that has landed, or waits for one on
+    /// its way for a third of a lease; `Stop` when the lease or the
+    /// settings moved on.
+    async fn collect_report(&mut self) -> Result<(), Ended> {
+        let s = self.sender;
+        let Some(r) = self
+            .reporting
+            .take_if(|r| r.task.is_finished() || r.since.elapsed() >= s.config.lease / 3)
+        else {
+            return Ok(());
+        };
+        let answer = r
+            .task
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Internal(format!("the report's task failed: {e}"))));
+        if s.held(answer) { Ok(()) } else { Err(Ended::Stop) }
     }
 
     /// Formats and writes one page; what it covers joins the window.
