@@ -50,6 +50,11 @@ pub enum Section {
     /// What a second replica adds, each replica a separate `auditlog serve`
     /// against PostgreSQL, held to a cgroup CPU quota (needs root).
     Replicas(ReplicasArgs),
+    /// SIEM streams to a private rsyslog over TLS on loopback: one stream's
+    /// and ten streams' commit-to-receipt latency at a sustained rate, and
+    /// what 1 and 10 streams cost ingest (needs rsyslog and rsyslog-gnutls;
+    /// not part of `all`).
+    Streams(StreamsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,6 +284,38 @@ pub struct ReplicasArgs {
     pub run: IngestArgs,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct StreamsArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Entries per second ingested while one stream carries them.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(100..))]
+    pub stream_rate: u32,
+    /// Streams on the organization in the fan-out measurement, and in the
+    /// largest ingest-cost one.
+    #[arg(long, default_value_t = 10, value_parser = at_least_one())]
+    pub fanout_streams: usize,
+    /// Entries per second ingested while the fan-out's streams carry each.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(100..))]
+    pub fanout_rate: u32,
+    /// Seconds of paced ingest in each latency measurement.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub stream_seconds: u32,
+    /// Seconds of each closed-loop ingest measurement (with 0, 1 and the
+    /// fan-out's streams).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ingest_seconds: u32,
+    /// Rounds of the three ingest measurements, interleaved.
+    #[arg(long, default_value_t = 2, value_parser = at_least_one())]
+    pub ingest_rounds: usize,
+    /// Messages written straight to rsyslog for the baseline.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
+    pub baseline_messages: usize,
+    /// Milliseconds between reads of rsyslog's output files.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub tail_poll_ms: u64,
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -354,6 +391,16 @@ pub(crate) mod tests {
             (7, 300, 2, 4)
         );
         assert!(parse(&["ops", "--window-seconds", "0"]).is_err());
+        assert!(parse(&["streams", "--webhook-rate", "10"]).is_err());
+        let Section::Streams(streams) = parse(&["streams", "--stream-rate", "5000", "--fanout-streams", "3"]).unwrap()
+        else {
+            unreachable!("parsed as streams")
+        };
+        assert_eq!(
+            (streams.stream_rate, streams.fanout_streams, streams.fanout_rate),
+            (5000, 3, 1000)
+        );
+        assert!(parse(&["streams", "--fanout-streams", "0"]).is_err());
     }
 
     #[test]

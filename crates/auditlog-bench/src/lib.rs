@@ -18,6 +18,8 @@
 //! - `reads`: what recording reads costs a reader.
 //! - `integrity`: what the Merkle tree costs appends.
 //! - `webhooks`: commit-to-delivery latency of webhooks.
+//! - `streams`: commit-to-receipt latency of SIEM streams and what they
+//!   cost ingest, against a private rsyslog (`rsyslog`).
 //! - `load`: sustained open-loop ingest against a separate server.
 //! - `abuse`: slow and oversized bodies against a separate server.
 //! - `ops`: `auditlog check` and `auditlog backup`, and ingest beside a
@@ -44,8 +46,10 @@ mod postgres;
 mod reads;
 mod replicas;
 mod report;
+mod rsyslog;
 pub mod seed;
 mod sqlite;
+mod streams;
 mod webhooks;
 
 use auditlog_domain::api_key::{self, Scope};
@@ -72,6 +76,7 @@ pub async fn run(section: Section) -> Result<(), AnyError> {
         Section::Console(args) => console::run_cli(&args).await,
         Section::Postgres(args) => postgres::run_cli(&args).await,
         Section::Replicas(args) => replicas::run_cli(&args).await,
+        Section::Streams(args) => streams::run_cli(&args).await,
     }
 }
 
