@@ -9,9 +9,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use auditlog_domain::sealed::SecretSealer;
@@ -21,9 +19,9 @@ use ipnet::IpNet;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Where streams may go.
 #[derive(Debug, Clone, Default)]
@@ -154,11 +152,9 @@ fn system_roots() -> RootCertStore {
     store
 }
 
-/// A connection to a receiver, plain or TLS.
-pub enum Connection {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// A connection to a receiver, plain or TLS: tokio-util's `Either`
+/// reads and writes through whichever it holds.
+pub type Connection = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// Connects to the first allowed address of the destination that answers
 /// within `timeout`, and shakes hands if the transport is TLS.
@@ -184,49 +180,17 @@ pub async fn connect(
     let tcp = tcp.ok_or(last)?;
     tcp.set_nodelay(true)?;
     match (d.transport, tls) {
-        (Transport::SyslogTcp, _) => Ok(Connection::Plain(tcp)),
+        (Transport::SyslogTcp, _) => Ok(Either::Left(tcp)),
         (Transport::SyslogTls, None) => Err(io::Error::other("TLS settings missing")),
         (Transport::SyslogTls, Some(config)) => {
             let name = ServerName::try_from(d.host.clone())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: {e}", d.host)))?;
             let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
             match tokio::time::timeout(timeout, handshake).await {
-                Ok(Ok(s)) => Ok(Connection::Tls(Box::new(s))),
+                Ok(Ok(s)) => Ok(Either::Right(Box::new(s))),
                 Ok(Err(e)) => Err(io::Error::new(e.kind(), format!("TLS handshake: {e}"))),
                 Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
             }
-        }
-    }
-}
-
-impl AsyncRead for Connection {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Connection::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Connection {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Connection::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_flush(cx),
-            Connection::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Connection::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Connection::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
