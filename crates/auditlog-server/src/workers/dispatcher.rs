@@ -18,7 +18,7 @@
 //! an organization it does not know yet.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_domain::change::Change;
@@ -33,6 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, Metrics};
+use crate::workers::org_slugs::OrgSlugs;
 use crate::workers::webhook_client::WebhookClient;
 use crate::workers::writer::Writer;
 
@@ -79,9 +80,8 @@ pub struct Dispatcher {
     client: WebhookClient,
     config: DispatcherConfig,
     metrics: Metrics,
-    /// Organizations' slugs for OCSF bodies, shared by the workers; a lock
-    /// held for a lookup only, never across a read from the store.
-    slugs: Arc<Mutex<HashMap<OrgId, String>>>,
+    /// Organizations' slugs for OCSF bodies.
+    slugs: OrgSlugs,
 }
 
 impl Dispatcher {
@@ -99,7 +99,7 @@ impl Dispatcher {
             client,
             config,
             metrics: Metrics::default(),
-            slugs: Arc::default(),
+            slugs: OrgSlugs::default(),
         }
     }
 
@@ -152,31 +152,11 @@ impl Dispatcher {
             let org = match key.2 {
                 // The entry names its organization by id; no slug needed.
                 PayloadFormat::Auditlog => String::new(),
-                PayloadFormat::Ocsf => self.slug(d.org_id).await?,
+                PayloadFormat::Ocsf => self.slugs.get(self.store.as_ref(), d.org_id).await?,
             };
             bodies.insert(key, Arc::new(payload_body(&d.entry, key.2, &org)));
         }
         Ok(bodies)
-    }
-
-    /// The organization's slug, from the cache or, for one not met yet,
-    /// from the store's list (which fills the cache for the rest).
-    async fn slug(&self, org: OrgId) -> Result<String, StoreError> {
-        if let Some(slug) = self.known_slug(org) {
-            return Ok(slug);
-        }
-        let orgs = self.store.orgs().await?;
-        self.slugs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(orgs.into_iter().map(|o| (o.id, o.slug)));
-        self.known_slug(org)
-            .ok_or_else(|| StoreError::NotFound(format!("organization {}", org.0)))
-    }
-
-    fn known_slug(&self, org: OrgId) -> Option<String> {
-        let slugs = self.slugs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slugs.get(&org).cloned()
     }
 
     /// Attempts every delivery, at most `concurrency` at once; answers each

@@ -12,6 +12,7 @@
 //!   purger, at its interval).
 //! - [`read_recorder`]: recording reads of the log, one entry per look.
 //! - [`streams`]: SIEM streams, one sender per stream across replicas.
+//! - [`org_slugs`]: organizations' slugs for what those two send.
 //! - [`fault`]: points where tests make the process die on purpose.
 //!
 //! Nothing here knows HTTP: handlers reach the workers through
@@ -20,6 +21,7 @@
 pub mod checkpointer;
 pub mod dispatcher;
 pub mod fault;
+pub mod org_slugs;
 pub mod read_recorder;
 pub mod retention;
 pub mod sessions;

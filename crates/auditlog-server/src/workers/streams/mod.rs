@@ -26,6 +26,7 @@ pub use connect::{StreamPolicy, tls_config};
 use sender::{Sender, SenderParts};
 
 use crate::metrics::Metrics;
+use crate::workers::org_slugs::OrgSlugs;
 
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
@@ -105,9 +106,9 @@ impl Supervisor {
             cancel: cancel.child_token(),
         };
         let mut running: HashMap<(OrgId, String), Running> = HashMap::new();
-        let mut slugs: HashMap<OrgId, String> = HashMap::new();
+        let slugs = OrgSlugs::default();
         loop {
-            self.round(&parts, &mut running, &mut slugs).await;
+            self.round(&parts, &mut running, &slugs).await;
             tokio::select! {
                 () = tokio::time::sleep(self.config.lease / 3) => {}
                 () = cancel.cancelled() => break,
@@ -118,12 +119,7 @@ impl Supervisor {
         }
     }
 
-    async fn round(
-        &self,
-        parts: &SenderParts,
-        running: &mut HashMap<(OrgId, String), Running>,
-        slugs: &mut HashMap<OrgId, String>,
-    ) {
+    async fn round(&self, parts: &SenderParts, running: &mut HashMap<(OrgId, String), Running>, slugs: &OrgSlugs) {
         running.retain(|_, r| !r.task.is_finished());
         let now = self.clock.now();
         let until = now.plus_millis(self.config.lease.as_millis() as i64);
@@ -150,7 +146,7 @@ impl Supervisor {
                 // the lease its successor is about to work under.
                 old.task.abort();
             }
-            let Some(slug) = self.slug(h.org_id, slugs).await else {
+            let Ok(slug) = slugs.get(self.store.as_ref(), h.org_id).await else {
                 continue;
             };
             let revision = h.stream.state.revision;
@@ -188,13 +184,5 @@ impl Supervisor {
         {
             tracing::warn!(stream = %s.id, error = %e, "recording a SIEM stream's failure");
         }
-    }
-
-    async fn slug(&self, org: OrgId, slugs: &mut HashMap<OrgId, String>) -> Option<String> {
-        if !slugs.contains_key(&org) {
-            let orgs = self.store.orgs().await.ok()?;
-            slugs.extend(orgs.into_iter().map(|o| (o.id, o.slug)));
-        }
-        slugs.get(&org).cloned()
     }
 }
