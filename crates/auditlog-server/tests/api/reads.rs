@@ -7,7 +7,7 @@ use auditlog_domain::Role;
 use auditlog_domain::read_audit::WINDOW_MS;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, person, spawn_app};
+use crate::helpers::{TestApp, person, spawn_app_with};
 
 /// The `audit_log.viewed` entries so far, oldest first, once `n` are there:
 /// they are committed just after the read is answered.
@@ -27,6 +27,11 @@ async fn viewed(app: &TestApp, n: usize) -> Vec<Value> {
     panic!("fewer than {n} audit_log.viewed entries");
 }
 
+/// Reads are recorded, as they are by default outside the tests.
+fn recording(c: &mut auditlog_server::ServerConfig) {
+    c.record_reads = true;
+}
+
 fn guardrail(i: usize) -> Value {
     json!({"event": "guardrail.enabled", "actor": "ops@acme.com",
            "resource": {"type": "guardrail", "id": format!("g_{i}")}, "details": {"name": "PII"}})
@@ -34,7 +39,7 @@ fn guardrail(i: usize) -> Value {
 
 #[tokio::test]
 async fn a_query_and_its_pages_are_one_look_for_ten_minutes() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(recording).await;
     app.ingest(json!({"events": (0..5).map(guardrail).collect::<Vec<_>>()}))
         .await;
     let query = [("event", "guardrail.*"), ("limit", "2")];
@@ -62,7 +67,7 @@ async fn a_query_and_its_pages_are_one_look_for_ten_minutes() {
 
 #[tokio::test]
 async fn one_entry_checkpoints_and_proofs_are_recorded_exports_are_not() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(recording).await;
     let ingested = app.ingest(guardrail(1)).await;
     let id = ingested[0]["id"].as_str().unwrap();
     let read = &app.keys.read;
@@ -104,7 +109,7 @@ async fn one_entry_checkpoints_and_proofs_are_recorded_exports_are_not() {
 
 #[tokio::test]
 async fn a_person_reading_the_audit_page_is_recorded_with_their_session() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(recording).await;
     person(app.store.as_ref(), &app.acme, "olivia@acme.com", Role::Owner).await;
     let b = app.login("olivia@acme.com").await;
     let resp = app
@@ -121,7 +126,7 @@ async fn a_person_reading_the_audit_page_is_recorded_with_their_session() {
 
 #[tokio::test]
 async fn with_reads_unrecorded_a_listing_adds_nothing() {
-    let app = crate::helpers::spawn_app_with(|c| c.record_reads = false).await;
+    let app = spawn_app_with(|c| c.record_reads = false).await;
     app.ingest(guardrail(1)).await;
     let before = app.log_size().await;
     for _ in 0..3 {
