@@ -95,10 +95,16 @@ impl Sender {
         let mut cursor = self.stream.state.cursor;
         let mut failures = 0u32;
         loop {
+            let before = cursor;
             let error = match self.connected(&mut cursor).await {
                 Ended::Stop => break,
                 Ended::Failed(e) => e,
             };
+            if cursor > before {
+                // The receiver took entries: a new outage starts its
+                // backoff from the beginning.
+                failures = 0;
+            }
             self.metrics.stream_failures.inc();
             tracing::warn!(stream = %self.stream.settings.id, error = %error, "SIEM stream receiver");
             if !self.report(cursor, Some(error)).await {
@@ -120,12 +126,7 @@ impl Sender {
     /// Records progress (and renews the lease); `false` when the sender
     /// must stop.
     async fn report(&self, cursor: i64, error: Option<String>) -> bool {
-        let s = &self.stream;
-        let progress = self.progress(cursor, error);
-        let answer = (self.store)
-            .stream_progress(self.org, &s.settings.id, &self.holder, s.state.revision, progress)
-            .await;
-        self.held(answer)
+        self.held(self.report_beside(cursor, error).answer().await)
     }
 
     fn progress(&self, cursor: i64, error: Option<String>) -> Progress {
@@ -150,11 +151,12 @@ impl Sender {
         }
     }
 
-    /// [`Sender::report`] without an error, on a task of its own.
-    fn report_beside(&self, cursor: i64) -> Reporting {
+    /// Records progress on a task of its own, so the sending goes on
+    /// while the store is busy.
+    fn report_beside(&self, cursor: i64, error: Option<String>) -> Reporting {
         let (store, org, holder) = (self.store.clone(), self.org, self.holder.clone());
         let (id, revision) = (self.stream.settings.id.clone(), self.stream.state.revision);
-        let progress = self.progress(cursor, None);
+        let progress = self.progress(cursor, error);
         let task = tokio::spawn(async move { store.stream_progress(org, &id, &holder, revision, progress).await });
         Reporting {
             since: Instant::now(),
@@ -206,7 +208,7 @@ impl Sender {
         };
         // A report still on its way lands before the next one is made.
         if let Some(r) = pump.reporting.take() {
-            let _ = r.task.await;
+            let _ = r.answer().await;
         }
         ended
     }
@@ -249,6 +251,15 @@ async fn watch_closed(mut reader: tokio::io::ReadHalf<Connection>) -> String {
 struct Reporting {
     since: Instant,
     task: tokio::task::JoinHandle<Result<bool, StoreError>>,
+}
+
+impl Reporting {
+    /// The store's answer, once it has come.
+    async fn answer(self) -> Result<bool, StoreError> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Internal(format!("the report's task failed: {e}"))))
+    }
 }
 
 /// The sending side of one connection.
@@ -301,7 +312,7 @@ impl Pump<'_> {
         if due && self.reporting.is_none() {
             self.last_report = Instant::now();
             self.unreported = false;
-            self.reporting = Some(s.report_beside(*cursor));
+            self.reporting = Some(s.report_beside(*cursor, None));
         }
         if !full {
             // Nothing more to read: wait for a commit, or for what was
@@ -335,11 +346,11 @@ impl Pump<'_> {
         else {
             return Ok(());
         };
-        let answer = r
-            .task
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Internal(format!("the report's task failed: {e}"))));
-        if s.held(answer) { Ok(()) } else { Err(Ended::Stop) }
+        if s.held(r.answer().await) {
+            Ok(())
+        } else {
+            Err(Ended::Stop)
+        }
     }
 
     /// Formats and writes one page; what it covers joins the window.
