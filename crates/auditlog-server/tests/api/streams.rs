@@ -158,6 +158,11 @@ async fn bad_streams_are_refused_with_the_field_and_nothing_is_recorded() {
             "not allowed",
         ),
         (
+            json!({"url": format!("syslog+tls://{}.example.com", "a".repeat(2048)), "format": "cef"}),
+            "too_long",
+            "2048",
+        ),
+        (
             json!({"url": "syslog+tls://10.1.2.3", "format": "cef"}),
             "invalid_destination",
             "not a public address",

@@ -25,6 +25,10 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// The longest URL taken, as for webhooks: a host name is at most 253
+/// characters, so only a mistake or an attack is longer.
+const MAX_URL: usize = 2048;
+
 fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> Invalid {
     Invalid {
         field,
@@ -69,6 +73,13 @@ pub struct Rules<'a> {
 /// the stored client key, used when `p` brings a client certificate but
 /// no key (an update that leaves the key as it is).
 pub fn settings(id: &str, p: Proposed, kept_key: Option<&[u8]>, rules: &Rules) -> Result<StreamSettings, Invalid> {
+    if p.url.len() > MAX_URL {
+        return Err(invalid(
+            "url",
+            "too_long",
+            format!("the URL is longer than {MAX_URL} characters"),
+        ));
+    }
     let destination = rules
         .policy
         .destination(&p.url)
