@@ -89,14 +89,14 @@ impl Workers {
         ];
         if config.streams.background {
             let supervisor = streams::Supervisor {
-                store: store.clone(),
+                store: streams::thread::MainStore::new(store.clone()),
                 clock: clock.clone(),
                 config: config.streams.clone(),
                 metrics: metrics.clone(),
                 sealer: Some(sealer.clone()),
                 commits: writer.commits(),
             };
-            tasks.push(("SIEM streams", tokio::spawn(supervisor.run(shutdown.clone()))));
+            tasks.push(("SIEM streams", streams::thread::spawn(supervisor.run(shutdown.clone()))));
         }
         Self { checkpoints, tasks }
     }

@@ -418,3 +418,41 @@ async fn a_receiver_that_closes_mid_message_gets_the_whole_message_on_the_next_c
     assert!(message.contains(&"y".repeat(8 * 1024)), "whole");
     assert!(message.contains("guardrail.created"));
 }
+
+/// The nice value of thread `tid` of this process (field 19 of its stat).
+fn nice_of(task: &std::path::Path) -> i32 {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    // The name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn streams_run_on_a_thread_that_yields_to_ingest() {
+    if !cfg!(target_os = "linux") {
+        eprintln!("*** SKIPPING: a per-thread nice value is Linux's ***");
+        return;
+    }
+    let _app = spawn_app_with(loopback).await;
+    let ours = nice_of(std::path::Path::new("/proc/thread-self"));
+    let threads = || -> Vec<i32> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "auditlog-stream"))
+            .map(|t| nice_of(&t.path()))
+            .collect()
+    };
+    // The thread starts with the server's workers, and lowers itself first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = threads();
+    while (seen.is_empty() || seen.iter().any(|&n| n != (ours + 5).min(19))) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        seen = threads();
+    }
+    assert!(!seen.is_empty(), "the streams' thread is running");
+    assert!(
+        seen.iter().all(|&n| n == (ours + 5).min(19)),
+        "nice {seen:?}, the test's {ours}"
+    );
+}

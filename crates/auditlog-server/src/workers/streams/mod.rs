@@ -4,11 +4,13 @@
 //! Every process runs a supervisor; the store's leases make sure one
 //! sender at a time works on each stream, whichever replica it is in. A
 //! process that dies leaves its leases to run out, after which another
-//! takes its streams on from their stored cursors.
+//! takes its streams on from their stored cursors. The supervisor and its
+//! senders run on a thread of their own that yields to ingest ([`thread`]).
 
 mod connect;
 mod sender;
 pub mod settings;
+pub mod thread;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,13 +19,14 @@ use std::time::Duration;
 use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::store::{HeldStream, Progress};
 use auditlog_domain::stream::{Transport, unhealthy};
-use auditlog_domain::{Clock, OrgId, Store};
+use auditlog_domain::{Clock, OrgId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use connect::{StreamPolicy, tls_config};
 use sender::{Sender, SenderParts};
+use thread::MainStore;
 
 use crate::metrics::Metrics;
 use crate::workers::org_slugs::OrgSlugs;
@@ -77,7 +80,7 @@ fn local_hostname() -> String {
 
 /// Takes and keeps the leases of streams, and runs their senders.
 pub struct Supervisor {
-    pub store: Arc<dyn Store>,
+    pub store: MainStore,
     pub clock: Arc<dyn Clock>,
     pub config: StreamsConfig,
     pub metrics: Metrics,
@@ -123,7 +126,11 @@ impl Supervisor {
         running.retain(|_, r| !r.task.is_finished());
         let now = self.clock.now();
         let until = now.plus_millis(self.config.lease.as_millis() as i64);
-        let held = match self.store.claim_streams(&parts.holder, now, until, 1000).await {
+        let holder = parts.holder.clone();
+        let claimed = (self.store)
+            .call(move |store| async move { store.claim_streams(&holder, now, until, 1000).await })
+            .await;
+        let held = match claimed {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming SIEM streams");
@@ -146,7 +153,11 @@ impl Supervisor {
                 // the lease its successor is about to work under.
                 old.task.abort();
             }
-            let Ok(slug) = slugs.get(self.store.as_ref(), h.org_id).await else {
+            let (slugs, org) = (slugs.clone(), h.org_id);
+            let named = (self.store)
+                .call(move |store| async move { slugs.get(store.as_ref(), org).await })
+                .await;
+            let Ok(slug) = named else {
                 continue;
             };
             let revision = h.stream.state.revision;
@@ -176,13 +187,13 @@ impl Supervisor {
             at: now,
             lease_until: now,
         };
-        let (s, rev) = (&h.stream.settings, h.stream.state.revision);
-        if let Err(e) = self
-            .store
-            .stream_progress(h.org_id, &s.id, &parts.holder, rev, progress)
-            .await
-        {
-            tracing::warn!(stream = %s.id, error = %e, "recording a SIEM stream's failure");
+        let (org, rev) = (h.org_id, h.stream.state.revision);
+        let (id, holder) = (h.stream.settings.id.clone(), parts.holder.clone());
+        let recorded = (self.store)
+            .call(move |store| async move { store.stream_progress(org, &id, &holder, rev, progress).await })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(stream = %h.stream.settings.id, error = %e, "recording a SIEM stream's failure");
         }
     }
 }

@@ -23,7 +23,7 @@ use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::siem::{self, Header};
 use auditlog_domain::store::{HeldStream, Progress};
 use auditlog_domain::stream::{Stream, Window, backoff_ms};
-use auditlog_domain::{Clock, Entry, OrgId, Store, StoreError};
+use auditlog_domain::{Clock, Entry, OrgId, StoreError};
 use rand::RngExt;
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::StreamsConfig;
 use super::connect::{Connection, connect};
+use super::thread::MainStore;
 use crate::metrics::Metrics;
 
 /// Entries read from the log per batch.
@@ -59,7 +60,7 @@ impl From<StoreError> for Ended {
 }
 
 pub struct Sender {
-    pub store: Arc<dyn Store>,
+    pub store: MainStore,
     pub clock: Arc<dyn Clock>,
     pub config: StreamsConfig,
     pub metrics: Metrics,
@@ -118,7 +119,11 @@ impl Sender {
             }
         }
         let s = &self.stream.settings;
-        if let Err(e) = self.store.release_stream(self.org, &s.id, &self.holder).await {
+        let (org, id, holder) = (self.org, s.id.clone(), self.holder.clone());
+        let released = (self.store)
+            .call(move |store| async move { store.release_stream(org, &id, &holder).await })
+            .await;
+        if let Err(e) = released {
             tracing::warn!(stream = %s.id, error = %e, "releasing a SIEM stream");
         }
     }
@@ -154,10 +159,11 @@ impl Sender {
     /// Records progress on a task of its own, so the sending goes on
     /// while the store is busy.
     fn report_beside(&self, cursor: i64, error: Option<String>) -> Reporting {
-        let (store, org, holder) = (self.store.clone(), self.org, self.holder.clone());
+        let (org, holder) = (self.org, self.holder.clone());
         let (id, revision) = (self.stream.settings.id.clone(), self.stream.state.revision);
         let progress = self.progress(cursor, error);
-        let task = tokio::spawn(async move { store.stream_progress(org, &id, &holder, revision, progress).await });
+        let task = (self.store)
+            .spawn(move |store| async move { store.stream_progress(org, &id, &holder, revision, progress).await });
         Reporting {
             since: Instant::now(),
             task,
@@ -225,7 +231,7 @@ impl Sender {
 /// The parts every sender of a process shares.
 #[derive(Clone)]
 pub struct SenderParts {
-    pub store: Arc<dyn Store>,
+    pub store: MainStore,
     pub clock: Arc<dyn Clock>,
     pub config: StreamsConfig,
     pub metrics: Metrics,
@@ -256,9 +262,7 @@ struct Reporting {
 impl Reporting {
     /// The store's answer, once it has come.
     async fn answer(self) -> Result<bool, StoreError> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Internal(format!("the report's task failed: {e}"))))
+        super::thread::answer(self.task.await)
     }
 }
 
@@ -290,9 +294,13 @@ impl Pump<'_> {
         // the wait below.
         self.commits.borrow_and_update();
         let s = self.sender;
-        let page = s
-            .store
-            .list(s.org, &Filter::in_order(self.position, None), Page::first(BATCH))
+        let (org, after) = (s.org, self.position);
+        let page = (s.store)
+            .call(move |store| async move {
+                store
+                    .list(org, &Filter::in_order(after, None), Page::first(BATCH))
+                    .await
+            })
             .await?;
         let full = page.len() == BATCH as usize;
         if !page.is_empty() {
