@@ -63,6 +63,9 @@ pub struct Metrics {
     pub stream_lag_seconds: Histogram,
     /// Connections to streams' receivers that failed or were lost.
     pub stream_failures: Counter,
+    /// Entries retention purged before a stream read them (whatever their
+    /// event): what a stream down for longer than the plan keeps misses.
+    pub stream_purged_unsent: Counter,
     /// Streams held by this process that have been failing for longer
     /// than the operator's limit.
     pub streams_unhealthy: Gauge,
@@ -101,6 +104,7 @@ impl Metrics {
             stream_messages: Counter::default(),
             stream_lag_seconds: latency_buckets(),
             stream_failures: Counter::default(),
+            stream_purged_unsent: Counter::default(),
             streams_unhealthy: Gauge::default(),
             purged_entries: Counter::default(),
             checkpoints_signed: Counter::default(),
@@ -120,6 +124,7 @@ impl Metrics {
             "stream_messages", "Messages written to SIEM streams" => stream_messages;
             "stream_delivery_lag_seconds", "From an entry's commit to its write to a SIEM stream" => stream_lag_seconds;
             "stream_failures", "Connections to SIEM stream receivers that failed or were lost" => stream_failures;
+            "stream_entries_purged_unsent", "Entries retention purged before a SIEM stream read them" => stream_purged_unsent;
             "streams_unhealthy", "SIEM streams held here failing for longer than allowed" => streams_unhealthy;
             "retention_purged_entries", "Entries purged past retention" => purged_entries;
             "checkpoints_signed", "Checkpoints signed" => checkpoints_signed;
@@ -165,6 +170,7 @@ mod tests {
             "# TYPE auditlog_stream_messages counter",
             "# TYPE auditlog_stream_delivery_lag_seconds histogram",
             "# TYPE auditlog_streams_unhealthy gauge",
+            "# TYPE auditlog_stream_entries_purged_unsent counter",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

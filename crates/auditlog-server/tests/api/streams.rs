@@ -456,3 +456,74 @@ async fn streams_run_on_a_thread_that_yields_to_ingest() {
         "nice {seen:?}, the test's {ours}"
     );
 }
+
+#[tokio::test]
+async fn entries_purged_before_a_stream_read_them_are_counted() {
+    let app = spawn_app_with(|c| {
+        loopback(c);
+        c.retention.background = false;
+    })
+    .await;
+    let adam = admin(&app).await;
+    // The receiver is away: the stream cannot send.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (_, s) = create(
+        &app,
+        &adam,
+        json!({"url": format!("syslog+tcp://{closed}"), "format": "rfc5424", "events": ["guardrail.*"]}),
+    )
+    .await;
+    let path = format!("/v1/orgs/acme/streams/{}", s["id"].as_str().unwrap());
+    let events: Vec<Value> = (1..=10)
+        .map(|day| {
+            let mut e = event("a@acme.com", "guardrail.created", ("guardrail", &format!("day-{day}")));
+            e["timestamp"] = json!(format!("2026-05-{day:02}T00:00:00Z"));
+            e
+        })
+        .collect();
+    assert_eq!(
+        app.post_events(&app.keys.write, &json!({ "events": events }))
+            .await
+            .status(),
+        201
+    );
+    // acme keeps 90 days: on 2026-08-06, May 1 to 8 are past it.
+    app.clock
+        .set(auditlog_domain::Timestamp::parse("2026-08-06T12:00:00Z").unwrap());
+    let clock: std::sync::Arc<dyn auditlog_domain::Clock> = std::sync::Arc::new(app.clock.clone());
+    let (writer, task) = auditlog_server::Writer::spawn(app.store.clone(), clock.clone(), Default::default());
+    let purged = auditlog_server::workers::retention::purge_once(app.store.as_ref(), &writer, clock.as_ref(), 3)
+        .await
+        .unwrap();
+    drop(writer);
+    task.await.unwrap();
+    assert_eq!(purged[0].purged.count, 8);
+
+    let receiver = SyslogReceiver::start().await;
+    // Two months on, the session has ended: sign in again.
+    let adam = app.login("adam@acme.com").await;
+    let (status, _) = call(&app, &adam, Method::PATCH, &path, Some(json!({"url": receiver.url()}))).await;
+    assert_eq!(status, 200);
+    let got = receiver.wait_for("what is left", |m| m.len() >= 2).await;
+    let days: Vec<bool> = got
+        .iter()
+        .map(|(_, m)| m.contains("day-9") || m.contains("day-10"))
+        .collect();
+    assert_eq!(days, [true, true], "only what retention left");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("auditlog_stream_entries_purged_unsent_total 8"),
+        "{metrics}"
+    );
+}

@@ -361,6 +361,20 @@ impl Pump<'_> {
         }
     }
 
+    /// Says that the entries between `through` and `next` are gone before
+    /// this stream read them: a log's `seq`s have no gaps but those
+    /// retention leaves, so the receiver was away past the plan's window.
+    fn missed(&self, through: i64, next: i64) {
+        let s = self.sender;
+        s.metrics.stream_purged_unsent.inc_by((next - through - 1) as u64);
+        tracing::warn!(
+            stream = %s.stream.settings.id,
+            first = through + 1,
+            last = next - 1,
+            "retention purged entries before this SIEM stream read them; its receiver does not get them"
+        );
+    }
+
     /// Formats and writes one page; what it covers joins the window.
     async fn write(&mut self, page: &[Entry]) -> Result<(), Ended> {
         let s = self.sender;
@@ -372,6 +386,9 @@ impl Pump<'_> {
         for entry in page {
             if self.buf.len() >= BATCH_BYTES {
                 break;
+            }
+            if entry.seq > through + 1 {
+                self.missed(through, entry.seq);
             }
             through = entry.seq;
             if !s.stream.settings.wants(&entry.event) {
