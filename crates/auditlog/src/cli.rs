@@ -641,6 +641,10 @@ pub struct StreamCreateArgs {
     /// PEM file of the client certificate's private key (stored sealed).
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// A catalog file of extra events, as `serve --catalog` takes, so the
+    /// patterns may name its events.
+    #[arg(long, env = "AUDITLOG_CATALOG")]
+    pub catalog: Option<PathBuf>,
     #[command(flatten)]
     pub policy: StreamArgs,
     #[command(flatten)]

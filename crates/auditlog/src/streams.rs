@@ -7,7 +7,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::sealed::SecretSealer;
 use auditlog_domain::stream::{Stream, StreamState};
-use auditlog_domain::{Catalog, Clock, Org, Store, SystemClock};
+use auditlog_domain::{Clock, Org, Store, SystemClock};
 use auditlog_server::workers::streams::StreamPolicy;
 use auditlog_server::workers::streams::settings::{Proposed, Rules, TlsInput, created_details, settings};
 use serde_json::json;
@@ -74,7 +74,7 @@ async fn create(args: StreamCreateArgs) -> Result<(), AnyError> {
         allowed_subnets: args.policy.allow_subnets.unwrap_or_default(),
         allow_plaintext: args.policy.allow_plaintext.unwrap_or(false),
     };
-    let catalog = Catalog::builtin();
+    let catalog = crate::serve::load_catalog(args.catalog.as_deref())?;
     let rules = Rules {
         policy: &policy,
         catalog: &catalog,

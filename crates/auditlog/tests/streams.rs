@@ -373,6 +373,42 @@ async fn the_command_line_manages_streams_under_the_apis_rules_and_records_the_o
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&private.stderr).contains("not a public address"));
+    // Patterns are checked against the operator's catalog, when given.
+    let catalog = r.dir.path().join("extra.toml");
+    std::fs::write(
+        &catalog,
+        "[categories]\ndataset = \"Datasets\"\n[[event]]\nname = \"dataset.created\"\ndescription = \"A dataset was created.\"\n",
+    )
+    .unwrap();
+    let custom = |with_catalog: bool| {
+        let mut cmd = auditlog();
+        cmd.args([
+            "stream",
+            "create",
+            "--org",
+            "acme",
+            "--url",
+            "syslog+tcp://127.0.0.1:601",
+        ])
+        .args(["--format", "cef", "--event", "dataset.*", "--database", &r.db])
+        .args(["--stream-allow-subnet", "127.0.0.0/8", "--stream-allow-plaintext"])
+        .arg("--signing-key")
+        .arg(r.dir.path().join("key"))
+        .env_remove("AUDITLOG_CATALOG");
+        if with_catalog {
+            cmd.arg("--catalog").arg(&catalog);
+        }
+        cmd.output().unwrap()
+    };
+    let unknown = custom(false);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("matches no event"),
+        "{unknown:?}"
+    );
+    let known = custom(true);
+    assert!(known.status.success(), "{known:?}");
+    let id = String::from_utf8_lossy(&known.stdout).trim().to_owned();
+    admin(&r.db, &["stream", "delete", "--org", "acme", &id]);
 
     let certs = Certs::generate();
     let id = create_stream(&r.db, r.dir.path(), 6514, "cef", &certs);
@@ -395,7 +431,14 @@ async fn the_command_line_manages_streams_under_the_apis_rules_and_records_the_o
         .collect();
     assert_eq!(
         events,
-        ["stream.created", "stream.updated", "stream.updated", "stream.deleted"]
+        [
+            "stream.created",
+            "stream.deleted",
+            "stream.created",
+            "stream.updated",
+            "stream.updated",
+            "stream.deleted"
+        ]
     );
     for e in log.iter().filter(|e| e.event.starts_with("stream.")) {
         assert_eq!(e.submitted_by.as_ref().unwrap().kind.as_str(), "cli", "{e:?}");
