@@ -26,6 +26,20 @@ fn loopback(c: &mut ServerConfig) {
     c.streams.poll_interval = Duration::from_millis(100);
 }
 
+/// A loopback port nobody listens on.
+fn closed_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The service's metrics, as Prometheus scrapes them.
+async fn metrics(app: &TestApp) -> String {
+    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    resp.text().await.unwrap()
+}
+
 async fn admin(app: &TestApp) -> Browser {
     person(app.store.as_ref(), &app.acme, "adam@acme.com", Role::Admin).await;
     app.login("adam@acme.com").await
@@ -311,11 +325,7 @@ async fn a_stream_failing_longer_than_allowed_is_unhealthy_in_the_api_and_the_me
     })
     .await;
     let adam = admin(&app).await;
-    // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let (_, s) = create(
         &app,
         &adam,
@@ -336,15 +346,7 @@ async fn a_stream_failing_longer_than_allowed_is_unhealthy_in_the_api_and_the_me
     let (_, view) = call(&app, &adam, Method::GET, &path, None).await;
     assert_eq!(view["health"], "unhealthy", "{view}");
     let metrics = loop {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics(&app).await;
         if text.contains("auditlog_streams_unhealthy 1") {
             break text;
         }
@@ -466,10 +468,7 @@ async fn entries_purged_before_a_stream_read_them_are_counted() {
     .await;
     let adam = admin(&app).await;
     // The receiver is away: the stream cannot send.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let (_, s) = create(
         &app,
         &adam,
@@ -513,15 +512,7 @@ async fn entries_purged_before_a_stream_read_them_are_counted() {
         .map(|(_, m)| m.contains("day-9") || m.contains("day-10"))
         .collect();
     assert_eq!(days, [true, true], "only what retention left");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&app).await;
     assert!(
         metrics.contains("auditlog_stream_entries_purged_unsent_total 8"),
         "{metrics}"
