@@ -33,6 +33,8 @@ pub mod severity;
 pub use ocsf_mapping::{Class, Mapping, class_of};
 pub use severity::Severity;
 
+use std::io::Write;
+
 use crate::Entry;
 
 /// How a stream carries each entry.
@@ -75,22 +77,38 @@ pub struct Header<'a> {
 /// The full syslog message for `entry` of organization `org`, without
 /// framing.
 pub fn message(format: Format, entry: &Entry, org: &str, header: &Header) -> String {
-    let head = rfc5424::header(entry, header);
+    let mut out = String::new();
+    write_message(format, entry, org, header, &mut out);
+    out
+}
+
+/// [`message`], appended to `out`, so a sender can reuse one buffer for
+/// every message it formats.
+pub fn write_message(format: Format, entry: &Entry, org: &str, header: &Header, out: &mut String) {
+    rfc5424::write_header(entry, header, out);
+    out.push(' ');
     match format {
-        Format::Rfc5424 => format!(
-            "{head} {} {}",
-            rfc5424::structured_data(entry, org),
-            rfc5424::summary(entry)
-        ),
-        Format::Cef => format!("{head} - {}", cef::line(entry, org)),
-        Format::Ocsf => format!("{head} - {}", ocsf::event(entry, org)),
+        Format::Rfc5424 => {
+            rfc5424::write_structured_data(entry, org, out);
+            out.push(' ');
+            rfc5424::write_summary(entry, out);
+        }
+        Format::Cef => {
+            out.push_str("- ");
+            out.push_str(&cef::line(entry, org));
+        }
+        Format::Ocsf => {
+            // Writing into a String cannot fail.
+            let _ = std::fmt::Write::write_fmt(out, format_args!("- {}", ocsf::event(entry, org)));
+        }
     }
 }
 
 /// Appends `message` with RFC 6587 octet-counting framing: its length in
 /// bytes, a space, the message.
 pub fn frame(message: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(message.len().to_string().as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{}", message.len());
     out.push(b' ');
     out.extend_from_slice(message.as_bytes());
 }

@@ -42,26 +42,31 @@ const MAX_MSGID: usize = 32;
 /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - MSGID`, the header every format
 /// shares (without the structured data, which the formats differ in).
 pub fn header(entry: &Entry, header: &Header) -> String {
-    let severity = severity::of_event(&entry.event);
-    let pri = u16::from(header.facility.min(23)) * 8 + u16::from(severity.syslog());
-    format!(
-        "<{pri}>1 {} {} {} - {}",
-        timestamp(entry),
-        printable(header.hostname, MAX_HOSTNAME),
-        printable(header.app_name, MAX_APP_NAME),
-        msgid(&entry.event),
-    )
+    let mut out = String::new();
+    write_header(entry, header, &mut out);
+    out
 }
 
-/// The entry's time; NILVALUE for a year before 0000, which RFC 5424's
-/// four-digit FULL-DATE cannot write.
-fn timestamp(entry: &Entry) -> String {
+/// [`header`], appended to `out`.
+pub fn write_header(entry: &Entry, header: &Header, out: &mut String) {
+    let severity = severity::of_event(&entry.event);
+    let pri = u16::from(header.facility.min(23)) * 8 + u16::from(severity.syslog());
+    // Writing into a String cannot fail.
+    let _ = write!(out, "<{pri}>1 ");
     let ts = entry.timestamp.to_rfc3339();
-    if ts.starts_with(|c: char| c.is_ascii_digit()) {
-        ts
+    // NILVALUE for a year before 0000, which RFC 5424's four-digit
+    // FULL-DATE cannot write.
+    out.push_str(if ts.starts_with(|c: char| c.is_ascii_digit()) {
+        &ts
     } else {
-        "-".into()
-    }
+        "-"
+    });
+    out.push(' ');
+    push_printable(out, header.hostname, MAX_HOSTNAME);
+    out.push(' ');
+    push_printable(out, header.app_name, MAX_APP_NAME);
+    out.push_str(" - ");
+    out.push_str(msgid(&entry.event));
 }
 
 /// The event name when RFC 5424 allows it as MSGID, else NILVALUE.
@@ -73,82 +78,164 @@ pub fn msgid(event: &str) -> &str {
     }
 }
 
-/// `s` as a header field: characters outside printable ASCII become `_`,
-/// cut to `max` bytes; NILVALUE when nothing is left.
-fn printable(s: &str, max: usize) -> String {
-    let out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && is_print_ascii(c as u8) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(max)
-        .collect();
-    if out.is_empty() { "-".into() } else { out }
-}
-
-/// The entry's fields as `(PARAM-NAME, value)`, absent ones left out.
-pub fn params(entry: &Entry, org: &str) -> Vec<(&'static str, String)> {
-    let mut p = vec![
-        ("id", entry.id.to_string()),
-        ("seq", entry.seq.to_string()),
-        ("org", org.to_owned()),
-        ("timestamp", entry.timestamp.to_rfc3339()),
-        ("received_at", entry.received_at.to_rfc3339()),
-        ("actor_type", entry.actor.kind.as_str().to_owned()),
-        ("actor", entry.actor.id.clone()),
-        ("event", entry.event.clone()),
-        ("resource_type", entry.resource.kind.clone()),
-        ("resource_id", entry.resource.id.clone()),
-    ];
-    let optional = [
-        ("resource_name", entry.resource.name.clone()),
-        ("ip", entry.ip_address.map(|ip| ip.to_string())),
-        ("user_agent", entry.user_agent.clone()),
-        ("request_id", entry.request_id.clone()),
-        ("idempotency_key", entry.idempotency_key.clone()),
-        ("submitted_by", entry.submitted_by.as_ref().map(|s| s.to_text())),
-    ];
-    p.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
-    p.push(("canonical_version", entry.canonical_version.to_string()));
-    p.push(("details", entry.details_json()));
-    p
+/// Appends `s` as a header field: characters outside printable ASCII
+/// become `_`, cut to `max` bytes; NILVALUE when nothing is left.
+fn push_printable(out: &mut String, s: &str, max: usize) {
+    if s.is_empty() {
+        out.push('-');
+        return;
+    }
+    out.extend(s.chars().take(max).map(|c| {
+        if c.is_ascii() && is_print_ascii(c as u8) {
+            c
+        } else {
+            '_'
+        }
+    }));
 }
 
 /// `[auditlog@32473 id="…" …]`.
 pub fn structured_data(entry: &Entry, org: &str) -> String {
-    let mut sd = format!("[{SD_ID}");
-    for (name, value) in params(entry, org) {
-        // Writing into a String cannot fail.
-        let _ = write!(sd, " {name}=\"{}\"", escape_param(&value));
+    let mut out = String::new();
+    write_structured_data(entry, org, &mut out);
+    out
+}
+
+/// [`structured_data`], appended to `out`: every field of the entry, absent
+/// ones left out, each value escaped as it is written.
+pub fn write_structured_data(entry: &Entry, org: &str, out: &mut String) {
+    out.push('[');
+    out.push_str(SD_ID);
+    let mut sd = Params {
+        out,
+        scratch: String::new(),
+    };
+    sd.shown("id", entry.id);
+    sd.shown("seq", entry.seq);
+    sd.text("org", org);
+    sd.shown("timestamp", entry.timestamp);
+    sd.shown("received_at", entry.received_at);
+    sd.text("actor_type", entry.actor.kind.as_str());
+    sd.text("actor", &entry.actor.id);
+    sd.text("event", &entry.event);
+    sd.text("resource_type", &entry.resource.kind);
+    sd.text("resource_id", &entry.resource.id);
+    if let Some(name) = &entry.resource.name {
+        sd.text("resource_name", name);
     }
-    sd.push(']');
-    sd
+    if let Some(ip) = entry.ip_address {
+        sd.shown("ip", ip);
+    }
+    let optional = [
+        ("user_agent", &entry.user_agent),
+        ("request_id", &entry.request_id),
+        ("idempotency_key", &entry.idempotency_key),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            sd.text(name, value);
+        }
+    }
+    if let Some(by) = &entry.submitted_by {
+        sd.shown("submitted_by", format_args!("{}:{}", by.kind.as_str(), by.id));
+    }
+    sd.shown("canonical_version", entry.canonical_version);
+    sd.details(&entry.details);
+    sd.out.push(']');
+}
+
+/// Writes PARAMs into a message, reusing one scratch buffer for values
+/// that are not text already: a stream formats every entry it sends, so
+/// each allocation here is paid tens of thousands of times a second.
+struct Params<'a> {
+    out: &'a mut String,
+    scratch: String,
+}
+
+impl Params<'_> {
+    fn text(&mut self, name: &str, value: &str) {
+        self.out.push(' ');
+        self.out.push_str(name);
+        self.out.push_str("=\"");
+        push_escaped(self.out, value);
+        self.out.push('"');
+    }
+
+    fn shown(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{value}");
+        let scratch = std::mem::take(&mut self.scratch);
+        self.text(name, &scratch);
+        self.scratch = scratch;
+    }
+
+    /// The details as compact JSON, exactly as stored.
+    fn details(&mut self, details: &serde_json::Map<String, serde_json::Value>) {
+        let mut json = std::mem::take(&mut self.scratch).into_bytes();
+        json.clear();
+        if serde_json::to_writer(&mut json, details).is_err() {
+            json.clear();
+            json.extend_from_slice(b"{}");
+        }
+        // serde_json writes UTF-8 only.
+        let json = String::from_utf8(json).unwrap_or_else(|_| "{}".into());
+        self.text("details", &json);
+        self.scratch = json;
+    }
 }
 
 /// A PARAM-VALUE: `"`, `\` and `]` escaped, control characters as spaces.
 pub fn escape_param(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for c in one_line(value).chars() {
+    push_escaped(&mut out, value);
+    out
+}
+
+/// [`escape_param`], appended to `out`; most values need no escape and are
+/// copied whole.
+fn push_escaped(out: &mut String, value: &str) {
+    // 0xC2 leads the UTF-8 of U+0080..=U+00BF, the C1 controls among them.
+    let plain = !value
+        .bytes()
+        .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | b'"' | b'\\' | b']'));
+    if plain {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        if c.is_control() {
+            out.push(' ');
+            continue;
+        }
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
         out.push(c);
     }
-    out
 }
 
 /// The `rfc5424` format's MSG: `{actor} {event} {resource_type}/{resource_id}`,
 /// on one line.
 pub fn summary(entry: &Entry) -> String {
-    let line = format!(
-        "{} {} {}/{}",
-        entry.actor.id, entry.event, entry.resource.kind, entry.resource.id
-    );
-    one_line(&line).into_owned()
+    let mut out = String::new();
+    write_summary(entry, &mut out);
+    out
+}
+
+/// [`summary`], appended to `out`.
+pub fn write_summary(entry: &Entry, out: &mut String) {
+    let parts = [
+        entry.actor.id.as_str(),
+        " ",
+        &entry.event,
+        " ",
+        &entry.resource.kind,
+        "/",
+        &entry.resource.id,
+    ];
+    for part in parts {
+        out.push_str(&one_line(part));
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +313,9 @@ mod tests {
         assert_eq!(escape_param(r#"a"b\c]d"#), r#"a\"b\\c\]d"#);
         assert_eq!(escape_param("x=y|z [w] é"), r"x=y|z [w\] é");
         assert_eq!(escape_param("a\r\nb"), "a  b");
+        // C1 controls and DEL, which the copy-whole shortcut must not miss.
+        assert_eq!(escape_param("a\u{85}b\u{7f}c\u{9f}d"), "a b c d");
+        assert_eq!(escape_param("¢ ÿ é"), "¢ ÿ é");
     }
 
     #[test]
@@ -254,7 +344,8 @@ mod tests {
         e.user_agent = None;
         e.request_id = None;
         e.submitted_by = None;
-        let names: Vec<_> = params(&e, "acme").into_iter().map(|(n, _)| n).collect();
+        let sd = structured_data(&e, "acme");
+        let names: Vec<_> = unescape_sd(&sd).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
             [

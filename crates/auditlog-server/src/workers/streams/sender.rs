@@ -201,6 +201,7 @@ impl Sender {
             unreported: false,
             reporting: None,
             buf: Vec::with_capacity(64 * 1024),
+            message: String::with_capacity(1024),
         };
         let ended = loop {
             let step = tokio::select! {
@@ -280,6 +281,8 @@ struct Pump<'a> {
     unreported: bool,
     reporting: Option<Reporting>,
     buf: Vec<u8>,
+    /// One message at a time, before framing; kept between messages.
+    message: String,
 }
 
 impl Pump<'_> {
@@ -394,8 +397,9 @@ impl Pump<'_> {
             if !s.stream.settings.wants(&entry.event) {
                 continue;
             }
-            let message = siem::message(s.stream.settings.format, entry, &s.org_slug, &header);
-            siem::frame(&message, &mut self.buf);
+            self.message.clear();
+            siem::write_message(s.stream.settings.format, entry, &s.org_slug, &header, &mut self.message);
+            siem::frame(&self.message, &mut self.buf);
             messages += 1;
             let lag_ms = now.millis() - entry.received_at.millis();
             s.metrics.stream_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
