@@ -8,7 +8,9 @@
 //! the scheduler should therefore pick the writer and the request handlers
 //! first. On Linux the thread's nice value is raised by [`NICE`] (a nice
 //! value is per thread there; threads it starts, such as its runtime's
-//! blocking pool where the store's reads run, inherit it). With idle CPU
+//! blocking pool, inherit it): formatting, encrypting and writing run at
+//! that priority, the store's reads at the service's (see [`MainStore`]).
+//! With idle CPU
 //! the streams run at full speed: a lower priority only matters when
 //! something else wants the same core.
 //!
@@ -30,7 +32,8 @@ use tokio::task::JoinHandle;
 /// of the time it gives one at 0. Measured (`auditlog bench streams`,
 /// BENCHMARKS.md): at 10 one stream at 20,000 entries/s missed its p99 of
 /// 250 ms; at 5 it keeps it, and ten streams cost closed-loop ingest 40%
-/// where they cost 80% at the service's own priority.
+/// where they cost 80% at the service's own priority. Since formatting got
+/// cheaper, 19 keeps that p99 too but costs ingest no less than 5 does.
 pub const NICE: i32 = 5;
 
 /// The thread's name, as `/proc/<pid>/task/<tid>/comm` shows it.
