@@ -1,11 +1,12 @@
-//! The event catalog: which events exist, what each means, and which detail
-//! keys each must carry.
+//! The event catalog: which events exist, what each means, which detail
+//! keys each must carry, and which of its values are a person's (see
+//! [`crate::personal`]).
 //!
 //! The built-in catalog is the data file `catalog.toml` beside this crate's
 //! manifest, compiled into the binary; operators extend it with files of the
 //! same shape. Lookups happen on every ingested entry, hence the map.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,15 @@ pub struct EventSpec {
     pub required_details: Vec<String>,
     /// Who may record it.
     pub recorded_by: RecordedBy,
+    /// Detail keys whose text values name a person (an email, say): each is
+    /// that person's personal data, as are the keys the whole catalog marks.
+    /// Not served yet: nothing acts on it until erasure does.
+    #[serde(skip)]
+    pub personal_details: Vec<String>,
+    /// The resource is a person (a member, by email): its id and name are
+    /// that person's personal data.
+    #[serde(skip)]
+    pub personal_resource: bool,
 }
 
 /// Who may record an event. What auditlog does itself is recorded by the
@@ -47,6 +57,8 @@ pub struct Category {
 pub struct Catalog {
     categories: BTreeMap<String, String>,
     events: BTreeMap<String, EventSpec>,
+    /// Detail keys personal in every event (`[personal] details = [...]`).
+    personal_details: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +75,10 @@ pub enum CatalogError {
         "catalog {source_name}: event {name:?} is marked recorded_by = \"service\"; only auditlog's built-in events are, as only auditlog records them"
     )]
     ServiceEvent { source_name: String, name: String },
+    #[error(
+        "catalog {source_name}: marking personal data ([personal], personal_details, personal_resource) is not supported yet: it takes effect with erasure, which this version does not have"
+    )]
+    PersonalMarks { source_name: String },
     #[error("catalog {source_name}: built-in event {name:?} must say who records it (recorded_by)")]
     Unmarked { source_name: String, name: String },
     #[error(
@@ -82,6 +98,17 @@ struct CatalogFile {
     categories: BTreeMap<String, String>,
     #[serde(default)]
     event: Vec<EventFile>,
+    #[serde(default)]
+    personal: PersonalFile,
+}
+
+/// Marks that hold for every event, the operator's own included: an
+/// operator can mark a detail key personal in the built-in events too.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PersonalFile {
+    #[serde(default)]
+    details: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +120,20 @@ struct EventFile {
     required_details: Vec<String>,
     /// Built-in events say; an operator's events are recorded by ingest.
     recorded_by: Option<RecordedBy>,
+    #[serde(default)]
+    personal_details: Vec<String>,
+    #[serde(default)]
+    personal_resource: bool,
+}
+
+impl CatalogFile {
+    fn marks_personal(&self) -> bool {
+        !self.personal.details.is_empty()
+            || self
+                .event
+                .iter()
+                .any(|e| !e.personal_details.is_empty() || e.personal_resource)
+    }
 }
 
 /// Where a catalog file comes from, which decides what it may declare.
@@ -103,6 +144,12 @@ enum Source {
 }
 
 impl Source {
+    /// An operator's marks of personal data would change nothing until
+    /// erasure acts on them, so they are refused rather than ignored.
+    fn may_mark_personal(self) -> bool {
+        matches!(self, Source::BuiltIn)
+    }
+
     fn recorded_by(self, source_name: &str, ev: &EventFile) -> Result<RecordedBy, CatalogError> {
         let err = |make: fn(String, String) -> CatalogError| Err(make(source_name.to_owned(), ev.name.clone()));
         match (self, ev.recorded_by) {
@@ -147,10 +194,16 @@ impl Catalog {
             source_name: source_name.to_owned(),
             message: e.to_string(),
         })?;
+        if !source.may_mark_personal() && file.marks_personal() {
+            return Err(CatalogError::PersonalMarks {
+                source_name: source_name.to_owned(),
+            });
+        }
         let mut next = self.clone();
         for (name, label) in file.categories {
             next.categories.entry(name).or_insert(label);
         }
+        next.personal_details.extend(file.personal.details);
         for ev in file.event {
             if !is_valid_name(&ev.name) {
                 return Err(CatalogError::BadName {
@@ -181,6 +234,8 @@ impl Catalog {
                     description: ev.description,
                     required_details: ev.required_details,
                     recorded_by,
+                    personal_details: ev.personal_details,
+                    personal_resource: ev.personal_resource,
                 },
             );
         }
@@ -194,6 +249,21 @@ impl Catalog {
 
     pub fn contains(&self, name: &str) -> bool {
         self.events.contains_key(name)
+    }
+
+    /// Is detail `key` of an `event` entry a person's? Events the catalog
+    /// no longer holds keep the marks that hold for every event.
+    pub fn is_personal_detail(&self, event: &str, key: &str) -> bool {
+        self.personal_details.contains(key)
+            || self
+                .events
+                .get(event)
+                .is_some_and(|e| e.personal_details.iter().any(|k| k == key))
+    }
+
+    /// Is the resource of an `event` entry a person?
+    pub fn has_personal_resource(&self, event: &str) -> bool {
+        self.events.get(event).is_some_and(|e| e.personal_resource)
     }
 
     /// Every event, sorted by name.
@@ -344,6 +414,74 @@ mod tests {
         assert!(c.get("project.archived").unwrap().required_details.is_empty());
         assert_eq!(c.len(), DESIGN_EVENTS.len() + ADDED_EVENTS.len() + 2);
         assert_eq!(c.get("dataset.created").unwrap().recorded_by, RecordedBy::Ingest);
+    }
+
+    #[test]
+    fn members_and_sessions_are_marked_personal() {
+        let c = Catalog::builtin();
+        for e in c.events() {
+            let person = e.name.starts_with("organization.member_") || e.name.starts_with("session.");
+            assert_eq!(e.personal_resource, person, "{}", e.name);
+            if e.required_details.iter().any(|k| k == "member") {
+                assert!(c.is_personal_detail(&e.name, "member"), "{}", e.name);
+            }
+        }
+        assert!(!c.is_personal_detail("project.created", "name"));
+        assert!(!c.is_personal_detail("organization.member_role_changed", "new_role"));
+        assert!(!c.has_personal_resource("no.such_event"));
+    }
+
+    #[test]
+    fn marks_hold_everywhere_or_in_their_events() {
+        // Read as the built-in catalog's are; an operator's are refused
+        // until erasure acts on them (below).
+        let mut c = Catalog::builtin();
+        c.extend(
+            Source::BuiltIn,
+            "more.toml",
+            r#"
+            [personal]
+            details = ["email"]
+            [categories]
+            ticket = "Tickets"
+            [[event]]
+            name = "ticket.assigned"
+            description = "A ticket was assigned to someone."
+            recorded_by = "ingest"
+            personal_details = ["assignee"]
+            personal_resource = true
+            "#,
+        )
+        .unwrap();
+        assert!(c.is_personal_detail("project.created", "email"), "built-in events too");
+        assert!(
+            c.is_personal_detail("gone.event", "email"),
+            "even events no longer in the catalog"
+        );
+        assert!(c.is_personal_detail("ticket.assigned", "assignee"));
+        assert!(!c.is_personal_detail("project.created", "assignee"));
+        assert!(c.has_personal_resource("ticket.assigned"));
+    }
+
+    #[test]
+    fn an_operators_personal_marks_are_refused_until_erasure_acts_on_them() {
+        let event = |marks: &str| {
+            format!("[categories]\nticket = \"T\"\n[[event]]\nname = \"ticket.a\"\ndescription = \"d\"\n{marks}")
+        };
+        for text in [
+            "[personal]\ndetails = [\"email\"]".to_owned(),
+            event("personal_details = [\"assignee\"]"),
+            event("personal_resource = true"),
+        ] {
+            let mut c = Catalog::builtin();
+            let err = c.extend_from_toml("ext.toml", &text).unwrap_err();
+            assert!(matches!(err, CatalogError::PersonalMarks { .. }), "{text}: {err}");
+            assert!(!c.contains("ticket.a"), "nothing added");
+        }
+        let mut c = Catalog::builtin();
+        c.extend_from_toml("ext.toml", &event("personal_resource = false"))
+            .unwrap();
+        assert!(c.contains("ticket.a"));
     }
 
     #[test]

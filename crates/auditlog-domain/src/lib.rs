@@ -37,6 +37,9 @@
 //!   roots, inclusion and consistency proofs and their verification.
 //! - [`checkpoint`]: signed tree heads, C2SP checkpoints in signed notes.
 //! - [`gaps`]: which entries missing from a complete export retention purged.
+//! - [`personal`]: which values of an entry are a person's, and the
+//!   per-person keys, salted commitments and sealing that let them be
+//!   erased without breaking a proof.
 //! - [`siem`]: the messages of SIEM streams: RFC 5424 syslog, CEF and OCSF,
 //!   with octet-counting framing.
 //! - [`store`]: the store traits every backend implements (one per
@@ -68,6 +71,7 @@ pub mod org;
 pub mod password;
 pub mod pattern;
 pub mod permissions;
+pub mod personal;
 pub mod query_language;
 pub mod rate_limit;
 pub mod read_audit;

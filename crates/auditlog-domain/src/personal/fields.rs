@@ -1,0 +1,268 @@
+//! Which values of an entry are personal data, and whose.
+//!
+//! A value is personal when it identifies or describes a person:
+//!
+//! - the actor's id when the actor is a person (`actor_type: user`), and
+//!   then also the IP address and user agent, which are that person's;
+//! - the submitter's id when a person submitted the entry (a session, or
+//!   the operator's command line as `user@host`);
+//! - the resource's id and name when the catalog marks the event's resource
+//!   as a person (a member, by email);
+//! - each detail whose key the catalog marks personal, when its value is
+//!   text (the text names the person it belongs to).
+//!
+//! The IP address and user agent of a call by an API key or a service are
+//! not anyone's: nobody could ask for them to be erased.
+
+use std::borrow::Cow;
+
+use crate::canonical::Fields;
+use crate::catalog::Catalog;
+use crate::entry::{ActorType, SubmitterKind};
+use crate::member::normalise_email;
+
+/// Where a personal value sits in an entry. Its text (`actor.id`,
+/// `details.member`, ...) is what salts and ciphertexts are bound to, and
+/// the name exports give the value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldPath {
+    ActorId,
+    IpAddress,
+    UserAgent,
+    SubmittedById,
+    ResourceId,
+    ResourceName,
+    Detail(String),
+}
+
+impl FieldPath {
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            FieldPath::ActorId => "actor.id".into(),
+            FieldPath::IpAddress => "ip_address".into(),
+            FieldPath::UserAgent => "user_agent".into(),
+            FieldPath::SubmittedById => "submitted_by.id".into(),
+            FieldPath::ResourceId => "resource.id".into(),
+            FieldPath::ResourceName => "resource.name".into(),
+            FieldPath::Detail(key) => format!("details.{key}").into(),
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s text back.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "actor.id" => FieldPath::ActorId,
+            "ip_address" => FieldPath::IpAddress,
+            "user_agent" => FieldPath::UserAgent,
+            "submitted_by.id" => FieldPath::SubmittedById,
+            "resource.id" => FieldPath::ResourceId,
+            "resource.name" => FieldPath::ResourceName,
+            _ => FieldPath::Detail(s.strip_prefix("details.").filter(|k| !k.is_empty())?.to_owned()),
+        })
+    }
+}
+
+/// The person a value belongs to, as erasure names them: an email,
+/// lower-cased and trimmed as accounts are; any other identifier as given,
+/// trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subject(String);
+
+impl Subject {
+    /// `None` for an empty identifier, which names nobody.
+    pub fn new(id: &str) -> Option<Self> {
+        let id = normalise_email(id).unwrap_or_else(|_| id.trim().to_owned());
+        (!id.is_empty()).then_some(Self(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One personal value of an entry: where it is, whose it is, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalValue<'a> {
+    pub path: FieldPath,
+    pub subject: Subject,
+    pub value: Cow<'a, str>,
+}
+
+/// The personal values of an entry, ordered by path.
+pub fn personal_values<'a>(fields: &Fields<'a>, catalog: &Catalog) -> Vec<PersonalValue<'a>> {
+    let mut out = Vec::new();
+    let mut push = |path: FieldPath, owner: &str, value: Cow<'a, str>| {
+        if let Some(subject) = Subject::new(owner) {
+            out.push(PersonalValue { path, subject, value });
+        }
+    };
+    if fields.actor.kind == ActorType::User {
+        let actor = fields.actor.id.as_str();
+        push(FieldPath::ActorId, actor, actor.into());
+        if let Some(ip) = fields.ip_address {
+            push(FieldPath::IpAddress, actor, ip.to_string().into());
+        }
+        if let Some(ua) = fields.user_agent {
+            push(FieldPath::UserAgent, actor, ua.into());
+        }
+    }
+    if let Some(by) = fields
+        .submitted_by
+        .filter(|b| matches!(b.kind, SubmitterKind::Session | SubmitterKind::Cli))
+    {
+        push(FieldPath::SubmittedById, &by.id, by.id.as_str().into());
+    }
+    if catalog.has_personal_resource(fields.event) {
+        let id = fields.resource.id.as_str();
+        push(FieldPath::ResourceId, id, id.into());
+        if let Some(name) = &fields.resource.name {
+            push(FieldPath::ResourceName, id, name.as_str().into());
+        }
+    }
+    for (key, value) in fields.details {
+        if let Some(text) = value.as_str().filter(|_| catalog.is_personal_detail(fields.event, key)) {
+            push(FieldPath::Detail(key.clone()), text, text.into());
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Actor, Resource, SubmittedBy};
+    use crate::{Entry, OrgId, Timestamp};
+
+    fn role_change() -> Entry {
+        Entry {
+            id: uuid::Uuid::from_u128(1),
+            org_id: OrgId(1),
+            seq: 7,
+            timestamp: Timestamp(0),
+            received_at: Timestamp(1),
+            actor: Actor {
+                kind: ActorType::User,
+                id: "Ada@Acme.com".into(),
+            },
+            event: "organization.member_role_changed".into(),
+            resource: Resource {
+                kind: "member".into(),
+                id: "bob@acme.com".into(),
+                name: Some("Bob".into()),
+            },
+            details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"member","new_role":"admin"}"#)
+                .unwrap(),
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            user_agent: Some("curl/8.5".into()),
+            request_id: Some("r-1".into()),
+            idempotency_key: None,
+            submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
+            canonical_version: 2,
+        }
+    }
+
+    fn found(e: &Entry) -> Vec<(String, String, String)> {
+        personal_values(&Fields::of(e), &Catalog::builtin())
+            .into_iter()
+            .map(|v| {
+                (
+                    v.path.as_str().into_owned(),
+                    v.subject.as_str().to_owned(),
+                    v.value.into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn row(path: &str, subject: &str, value: &str) -> (String, String, String) {
+        (path.into(), subject.into(), value.into())
+    }
+
+    #[test]
+    fn an_admin_changing_a_members_role_touches_two_people() {
+        let ada = "ada@acme.com";
+        let bob = "bob@acme.com";
+        assert_eq!(
+            found(&role_change()),
+            [
+                row("actor.id", ada, "Ada@Acme.com"),
+                row("ip_address", ada, "203.0.113.7"),
+                row("user_agent", ada, "curl/8.5"),
+                row("submitted_by.id", ada, ada),
+                row("resource.id", bob, bob),
+                row("resource.name", bob, "Bob"),
+                row("details.member", bob, bob),
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_services_and_the_system_are_nobody() {
+        let mut e = role_change();
+        e.event = "project.created".into();
+        e.actor = Actor {
+            kind: ActorType::ApiKey,
+            id: "lqt_ab12cd34".into(),
+        };
+        e.submitted_by = Some(SubmittedBy::new(SubmitterKind::ApiKey, "lqt_ab12cd34"));
+        assert_eq!(found(&e), [], "a key's IP and user agent are no one's");
+        e.actor.kind = ActorType::Service;
+        e.submitted_by = Some(SubmittedBy::service());
+        assert_eq!(found(&e), []);
+    }
+
+    #[test]
+    fn only_marked_text_details_are_personal() {
+        let mut e = role_change();
+        e.actor.kind = ActorType::Service;
+        e.submitted_by = None;
+        e.details = serde_json::from_str(r#"{"member":["bob@acme.com"],"new_role":"x@y.io"}"#).unwrap();
+        assert_eq!(
+            found(&e),
+            [
+                row("resource.id", "bob@acme.com", "bob@acme.com"),
+                row("resource.name", "bob@acme.com", "Bob")
+            ],
+            "a list under a marked key, and an unmarked key, are not taken"
+        );
+        e.resource.id = "  ".into();
+        assert_eq!(found(&e), [], "an empty identifier names nobody");
+    }
+
+    #[test]
+    fn the_operators_cli_is_a_person_too() {
+        let mut e = role_change();
+        e.submitted_by = Some(SubmittedBy::new(SubmitterKind::Cli, "root@host-1"));
+        assert!(found(&e).contains(&row("submitted_by.id", "root@host-1", "root@host-1")));
+    }
+
+    #[test]
+    fn subjects_are_named_as_accounts_are() {
+        assert_eq!(Subject::new(" Bob@ACME.com ").unwrap().as_str(), "bob@acme.com");
+        assert_eq!(
+            Subject::new(" User_42 ").unwrap().as_str(),
+            "User_42",
+            "other ids keep their case"
+        );
+        assert_eq!(Subject::new(""), None);
+    }
+
+    #[test]
+    fn paths_round_trip_through_text() {
+        let all = [
+            FieldPath::ActorId,
+            FieldPath::IpAddress,
+            FieldPath::UserAgent,
+            FieldPath::SubmittedById,
+            FieldPath::ResourceId,
+            FieldPath::ResourceName,
+            FieldPath::Detail("member".into()),
+        ];
+        for p in all {
+            assert_eq!(FieldPath::parse(&p.as_str()), Some(p));
+        }
+        assert_eq!(FieldPath::parse("details."), None);
+        assert_eq!(FieldPath::parse("event"), None);
+    }
+}
