@@ -29,6 +29,14 @@
 //!   submitted the entry, and `canonical_version: 2` itself, so neither can
 //!   be stripped from an export without the leaf failing.
 //!
+//! - **3** (made by [`Fields::with_commitments`]; no entry is written with
+//!   it yet): version 2 where each personal value (see [`crate::personal`])
+//!   is replaced by the lowercase hex of its salted commitment, and
+//!   `personal`, the sorted list of those values' paths (`actor.id`,
+//!   `details.member`, ...), says which they are. An export that opens a
+//!   value, or one whose subject was erased and gives the commitment alone,
+//!   rebuilds the same bytes.
+//!
 //! A later version adds its fields the same way: a new number, its keys in
 //! the same sorted object.
 //!
@@ -53,6 +61,7 @@ use uuid::Uuid;
 
 use crate::entry::SubmittedBy;
 use crate::merkle::{Hash, leaf_hash};
+use crate::personal::{Commitment, FieldPath};
 use crate::{Actor, Entry, NewEntry, Resource, Timestamp};
 
 /// The version new entries are written with; it lives beside [`Entry`],
@@ -86,6 +95,8 @@ pub struct Fields<'a> {
     pub request_id: Option<&'a str>,
     /// What version 2 and later commit to as well; `None` for version 1.
     pub submitted_by: Option<&'a SubmittedBy>,
+    /// Version 3: what stands in the leaf for each personal value.
+    pub commitments: Option<&'a [(FieldPath, Commitment)]>,
 }
 
 impl<'a> Fields<'a> {
@@ -106,6 +117,7 @@ impl<'a> Fields<'a> {
                 1 => None,
                 _ => entry.submitted_by.as_ref(),
             },
+            commitments: None,
         }
     }
 
@@ -135,7 +147,52 @@ impl<'a> Fields<'a> {
             user_agent: new.user_agent.as_deref(),
             request_id: new.request_id.as_deref(),
             submitted_by: Some(&new.submitted_by),
+            commitments: None,
         }
+    }
+
+    /// These fields in version 3: each value at a path of `commitments`
+    /// is committed to through its commitment alone. Version 3 commits to
+    /// the submitter as version 2 does.
+    pub fn with_commitments(self, commitments: &'a [(FieldPath, Commitment)]) -> Self {
+        Self {
+            commitments: Some(commitments),
+            ..self
+        }
+    }
+
+    /// The commitment's hex that stands for the value at `path`, in
+    /// version 3 when that value is personal. It stands even where the
+    /// value is gone (an erased IP address is `None`).
+    fn committed(&self, path: &FieldPath) -> Option<String> {
+        let (_, c) = self.commitments?.iter().find(|(p, _)| p == path)?;
+        Some(c.to_hex())
+    }
+
+    /// The text the leaf holds for a value that is always there.
+    fn text<'v>(&self, path: &FieldPath, value: &'v str) -> std::borrow::Cow<'v, str> {
+        self.committed(path).map_or(value.into(), Into::into)
+    }
+
+    /// The text the leaf holds for an optional value.
+    fn optional<'v>(&self, path: &FieldPath, value: Option<&'v str>) -> Option<std::borrow::Cow<'v, str>> {
+        self.committed(path).map(Into::into).or(value.map(Into::into))
+    }
+
+    /// The details as the leaf holds them.
+    fn details(&self) -> std::borrow::Cow<'a, Map<String, Value>> {
+        let mut personal = self.commitments.into_iter().flatten().filter_map(|(p, c)| match p {
+            FieldPath::Detail(key) => Some((key, c)),
+            _ => None,
+        });
+        let Some(first) = personal.next() else {
+            return std::borrow::Cow::Borrowed(self.details);
+        };
+        let mut details = self.details.clone();
+        for (key, c) in std::iter::once(first).chain(personal) {
+            details.insert(key.clone(), Value::String(c.to_hex()));
+        }
+        std::borrow::Cow::Owned(details)
     }
 
     /// The canonical bytes (see the module documentation): version 1
@@ -145,37 +202,44 @@ impl<'a> Fields<'a> {
         // Keys in UTF-16 order, which for these ASCII names is byte order; a
         // test checks the result against the general canonicalizer.
         out.push_str("{\"actor\":{\"id\":");
-        write_string(&mut out, &self.actor.id);
+        write_string(&mut out, &self.text(&FieldPath::ActorId, &self.actor.id));
         out.push_str(",\"type\":");
         write_string(&mut out, self.actor.kind.as_str());
         out.push('}');
-        if self.submitted_by.is_some() {
-            out.push_str(",\"canonical_version\":2");
+        match (self.commitments, self.submitted_by) {
+            (Some(_), _) => out.push_str(",\"canonical_version\":3"),
+            (None, Some(_)) => out.push_str(",\"canonical_version\":2"),
+            (None, None) => {}
         }
         out.push_str(",\"details\":");
-        write_object(&mut out, self.details);
+        write_object(&mut out, &self.details());
         out.push_str(",\"event\":");
         write_string(&mut out, self.event);
         out.push_str(",\"id\":");
         let mut id = uuid::Uuid::encode_buffer();
         write_string(&mut out, self.id.hyphenated().encode_lower(&mut id));
         out.push_str(",\"ip_address\":");
-        write_optional(&mut out, self.ip_address.map(|ip| ip.to_string()).as_deref());
+        let ip = self.ip_address.map(|ip| ip.to_string());
+        write_optional(&mut out, self.optional(&FieldPath::IpAddress, ip.as_deref()).as_deref());
+        if let Some(commitments) = self.commitments {
+            self.write_personal(&mut out, commitments);
+        }
         out.push_str(",\"received_at\":");
         write_string(&mut out, &self.received_at.to_rfc3339());
         out.push_str(",\"request_id\":");
         write_optional(&mut out, self.request_id);
         out.push_str(",\"resource\":{\"id\":");
-        write_string(&mut out, &self.resource.id);
+        write_string(&mut out, &self.text(&FieldPath::ResourceId, &self.resource.id));
         out.push_str(",\"name\":");
-        write_optional(&mut out, self.resource.name.as_deref());
+        let name = self.optional(&FieldPath::ResourceName, self.resource.name.as_deref());
+        write_optional(&mut out, name.as_deref());
         out.push_str(",\"type\":");
         write_string(&mut out, &self.resource.kind);
         out.push_str("},\"seq\":");
         let _ = write!(out, "{}", self.seq);
         if let Some(by) = self.submitted_by {
             out.push_str(",\"submitted_by\":{\"id\":");
-            write_string(&mut out, &by.id);
+            write_string(&mut out, &self.text(&FieldPath::SubmittedById, &by.id));
             out.push_str(",\"kind\":");
             write_string(&mut out, by.kind.as_str());
             out.push('}');
@@ -183,9 +247,26 @@ impl<'a> Fields<'a> {
         out.push_str(",\"timestamp\":");
         write_string(&mut out, &self.timestamp.to_rfc3339());
         out.push_str(",\"user_agent\":");
-        write_optional(&mut out, self.user_agent);
+        let ua = self.optional(&FieldPath::UserAgent, self.user_agent);
+        write_optional(&mut out, ua.as_deref());
         out.push('}');
         out.into_bytes()
+    }
+
+    /// `,"personal":[…]`: the paths of the committed values, sorted, so a
+    /// commitment cannot be passed off as a plain value or moved to
+    /// another field.
+    fn write_personal(&self, out: &mut String, commitments: &[(FieldPath, Commitment)]) {
+        let mut paths: Vec<_> = commitments.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+        out.push_str(",\"personal\":[");
+        for (i, path) in paths.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(out, path);
+        }
+        out.push(']');
     }
 
     /// The Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`.
@@ -457,6 +538,100 @@ mod tests {
         line.as_object_mut().unwrap().remove("submitted_by");
         let old: Entry = serde_json::from_value(line).unwrap();
         assert_eq!(String::from_utf8(canonical_bytes(&old)).unwrap(), SAMPLE_CANONICAL);
+    }
+
+    /// Version 3 as an independent verifier computes it (Python's hmac and
+    /// hashlib, from the definitions in `personal`): alice's key is 32
+    /// bytes of 1, bob's of 2.
+    const SAMPLE_V3_CANONICAL: &str = concat!(
+        r#"{"actor":{"id":"20ef35e2be511891f0ae978258b91c81634bc313a216377411cdcbbeb2c3df5c","type":"user"},"#,
+        r#""canonical_version":3,"details":{"by":{"a":[true,null],"z":1},"#,
+        r#""member":"f971435c1e83b8b158205c75db4cfec322a34b216a401a490f870725dc4a9889","#,
+        r#""new_role":"admin","old_role":"member"},"event":"organization.member_role_changed","#,
+        r#""id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","#,
+        r#""ip_address":"d616c12adfba1728a58105babb0b51b5c4e67bf15e9d597ea5d890d6b950c453","#,
+        r#""personal":["actor.id","details.member","ip_address","resource.id","resource.name","#,
+        r#""submitted_by.id","user_agent"],"received_at":"2026-01-31T12:00:00.456Z","request_id":"req-1","#,
+        r#""resource":{"id":"3fdbc28a13d6b181748a482a0d5fe4400343347a22631c2714c9b72783adbba7","#,
+        r#""name":"ae4a26c52ce8ea2342c9562ca3a688c1c32de88a4f2c6497f1de90e39f0f08e0","type":"member"},"#,
+        r#""seq":42,"submitted_by":{"id":"b41b84a749c4d0c1e869f3e8a8d7bacba7997fcbe6ce6f72de5f347cbcac4842","#,
+        r#""kind":"session"},"timestamp":"2026-01-31T12:00:00.123Z","#,
+        r#""user_agent":"13706f4bf5be5ff7dc9ae7ea40ca8f186f6e5fd6f072a89cca2693e374512ea0"}"#
+    );
+
+    fn sample_v3() -> Entry {
+        let mut e = sample_v2();
+        e.details.insert("member".into(), "bob@acme.com".into());
+        e
+    }
+
+    /// Each personal value's commitment under its subject's key (alice 1s,
+    /// bob 2s), as the writer will make them.
+    fn commitments_of(e: &Entry) -> Vec<(FieldPath, Commitment)> {
+        use crate::personal::{SubjectKey, personal_values};
+        personal_values(&Fields::of(e), &crate::Catalog::builtin())
+            .into_iter()
+            .map(|v| {
+                let key = SubjectKey::from_bytes([if v.subject.as_str() == "alice@acme.com" { 1 } else { 2 }; 32]);
+                let c = key.commit(e.id, &v.path.as_str(), &v.value);
+                (v.path, c)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn version_3_is_pinned_and_holds_commitments_in_place_of_personal_values() {
+        let e = sample_v3();
+        let c = commitments_of(&e);
+        let fields = Fields::of(&e).with_commitments(&c);
+        let text = String::from_utf8(fields.bytes()).unwrap();
+        assert_eq!(text, SAMPLE_V3_CANONICAL);
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(canonical_json(&value), text, "keys in canonical order");
+        assert_eq!(
+            hash_to_hex(&fields.leaf_hash()),
+            "9faeab3e44d01b10f38330270e82b2a233c7031f5767b8f69d422f42f7a1a02a"
+        );
+        for personal in ["alice@acme.com", "bob@acme.com", "203.0.113.7", "Mozilla", "Bob"] {
+            assert!(!text.contains(personal), "{personal} is in the leaf's bytes");
+        }
+    }
+
+    #[test]
+    fn an_erased_entry_keeps_its_leaf_and_a_forged_one_does_not() {
+        let e = sample_v3();
+        let c = commitments_of(&e);
+        let leaf = Fields::of(&e).with_commitments(&c).leaf_hash();
+        // Erased: the values are gone, the commitments stay.
+        let mut erased = e.clone();
+        erased.actor.id = "(erased)".into();
+        erased.ip_address = None;
+        erased.user_agent = None;
+        erased.resource.id = "(erased)".into();
+        erased.resource.name = None;
+        erased.details.insert("member".into(), "(erased)".into());
+        if let Some(by) = erased.submitted_by.as_mut() {
+            by.id = "(erased)".into();
+        }
+        assert_eq!(Fields::of(&erased).with_commitments(&c).leaf_hash(), leaf);
+        // A forged value comes with a commitment that is not the leaf's.
+        let mut forged = e.clone();
+        forged.actor.id = "mallory@acme.com".into();
+        assert_ne!(
+            Fields::of(&forged)
+                .with_commitments(&commitments_of(&forged))
+                .leaf_hash(),
+            leaf
+        );
+        // A commitment moved to another field, or dropped so the plain
+        // value stands, changes the leaf.
+        let mut moved = c.clone();
+        let first = moved[0].1;
+        moved[0].1 = moved[1].1;
+        moved[1].1 = first;
+        assert_ne!(Fields::of(&e).with_commitments(&moved).leaf_hash(), leaf);
+        assert_ne!(Fields::of(&e).with_commitments(&c[1..]).leaf_hash(), leaf);
+        assert_ne!(Fields::of(&e).leaf_hash(), leaf, "version 2 of the same entry");
     }
 
     #[test]
