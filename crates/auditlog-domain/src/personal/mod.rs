@@ -27,9 +27,16 @@
 //!
 //! - [`fields`]: which values of an entry are personal, and whose.
 //! - [`subject_key`]: a subject's key; salts, commitments, openings, sealing.
+//! - [`pseudonym`]: keyed pseudonyms that name a subject without their email.
+//! - [`disclosure`]: how an export shows each personal value (opened, or
+//!   erased) and the commitments a verifier rebuilds from it.
 
+pub mod disclosure;
 pub mod fields;
+pub mod pseudonym;
 pub mod subject_key;
 
+pub use disclosure::{Disclosure, DisclosureError, commitments_from};
 pub use fields::{FieldPath, PersonalValue, Subject, personal_values};
+pub use pseudonym::{Pseudonym, PseudonymKey};
 pub use subject_key::{Commitment, OpenError, Opening, Salt, SubjectKey, commit};
