@@ -171,6 +171,18 @@ pub struct Resource {
     pub name: Option<String>,
 }
 
+impl Resource {
+    /// A person of the organization, by email: the resource of every
+    /// membership and sign-in event, which the catalog marks personal.
+    pub fn member(email: &str) -> Self {
+        Self {
+            kind: "member".into(),
+            id: email.to_owned(),
+            name: None,
+        }
+    }
+}
+
 /// A validated entry waiting to be committed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEntry {

@@ -204,11 +204,7 @@ pub async fn make_member(
 ) -> Result<Option<Role>, AnyError> {
     let now = SystemClock.now();
     let existing = store.member(org.id, email).await?.map(|m| m.role);
-    let resource = Resource {
-        kind: "member".into(),
-        id: email.to_owned(),
-        name: None,
-    };
+    let resource = Resource::member(email);
     let set = Change::SetPassword {
         email: email.to_owned(),
         password_hash: password_hash.to_owned(),

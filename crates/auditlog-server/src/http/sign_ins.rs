@@ -21,14 +21,6 @@ use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
-pub fn member_resource(email: &str) -> Resource {
-    Resource {
-        kind: "member".into(),
-        id: email.to_owned(),
-        name: None,
-    }
-}
-
 /// The person of `session` acting on `org` as `role`.
 pub fn person(org: &Org, role: Role, session: &Session, ctx: &RequestContext) -> Principal {
     Principal {
@@ -51,7 +43,7 @@ pub async fn signed_in(
         let entry = person(org, *role, session, ctx).entry(
             now,
             "session.signed_in",
-            member_resource(&session.email),
+            Resource::member(&session.email),
             json!({"member": session.email, "method": session.origin.method.as_str()}),
         );
         append(state, org, vec![entry]).await?;
@@ -66,7 +58,7 @@ pub async fn signed_out(state: &AppState, ctx: &RequestContext, session: &Sessio
         let entry = person(&org, role, session, ctx).entry(
             now,
             "session.signed_out",
-            member_resource(&session.email),
+            Resource::member(&session.email),
             json!({"member": session.email}),
         );
         append(state, &org, vec![entry]).await?;
@@ -99,7 +91,7 @@ pub async fn failed(
                 id: who.to_owned(),
             },
             event: "session.sign_in_failed".into(),
-            resource: member_resource(who),
+            resource: Resource::member(who),
             details: details.as_object().cloned().unwrap_or_default(),
             ip_address: ctx.ip,
             user_agent: ctx.user_agent.clone(),

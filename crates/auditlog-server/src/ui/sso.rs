@@ -11,7 +11,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::session;
 use auditlog_domain::sso::{self as rules, Admission, Flow, Identity, SessionOrigin, SignInMethod, Taken};
 use auditlog_domain::store::AppendRequest;
-use auditlog_domain::{Org, Role};
+use auditlog_domain::{Org, Resource, Role};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,7 +29,7 @@ use crate::http::context::RequestContext;
 use crate::http::error::ApiError;
 use crate::http::query_string::QueryPairs;
 use crate::http::routes::session::session_cookie;
-use crate::http::sign_ins::{self, member_resource, person};
+use crate::http::sign_ins::{self, person};
 use crate::http::state::{AppState, Limiters};
 use crate::sso::provider::Client;
 use crate::sso::{SsoError, flow, redirect_uri};
@@ -357,7 +357,7 @@ async fn start_session(
             entries.push(person(org, *role, &s, ctx).entry(
                 now,
                 "organization.member_provisioned",
-                member_resource(email),
+                Resource::member(email),
                 json!({"member": email, "role": role}),
             ));
             *role
@@ -367,7 +367,7 @@ async fn start_session(
     entries.push(person(org, role, &s, ctx).entry(
         now,
         "session.signed_in",
-        member_resource(email),
+        Resource::member(email),
         json!({"member": email, "method": SignInMethod::Sso.as_str()}),
     ));
     state

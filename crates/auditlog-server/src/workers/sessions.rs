@@ -29,11 +29,7 @@ fn ended(clock: &dyn Clock, s: &Session) -> NewEntry {
         ..NewEntry::by_system(
             clock.now(),
             "session.ended",
-            Resource {
-                kind: "member".into(),
-                id: s.email.clone(),
-                name: None,
-            },
+            Resource::member(&s.email),
             json!({"member": s.email, "reason": "expired", "expired_at": s.expires_at, "method": s.origin.method.as_str()}),
         )
     }

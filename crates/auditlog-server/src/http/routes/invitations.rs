@@ -183,14 +183,6 @@ fn as_person(org: &Org, role: Role, s: Session, ctx: &RequestContext) -> Princip
     }
 }
 
-fn member_resource(email: &str) -> Resource {
-    Resource {
-        kind: "member".into(),
-        id: email.to_owned(),
-        name: None,
-    }
-}
-
 async fn join(
     state: &AppState,
     ctx: &RequestContext,
@@ -240,7 +232,7 @@ async fn join(
     let entry = person.entry(
         now,
         "organization.member_added",
-        member_resource(&inv.email),
+        Resource::member(&inv.email),
         json!({"member": inv.email, "role": inv.role, "invited_by": inv.invited_by}),
     );
     let change = Change::AcceptInvitation(Acceptance {
@@ -305,7 +297,7 @@ async fn reset(
     let entry = person.entry(
         now,
         "organization.member_password_changed",
-        member_resource(&inv.email),
+        Resource::member(&inv.email),
         json!({"member": inv.email, "method": "reset"}),
     );
     let change = Change::CompleteReset {

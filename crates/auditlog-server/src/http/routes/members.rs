@@ -28,14 +28,6 @@ use crate::http::recorder::commit;
 use crate::http::routes::invitations::Issued;
 use crate::http::state::AppState;
 
-fn member_resource(email: &str) -> Resource {
-    Resource {
-        kind: "member".into(),
-        id: email.to_owned(),
-        name: None,
-    }
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Members {
     members: Vec<Member>,
@@ -149,7 +141,7 @@ pub async fn invite(state: &AppState, principal: &Principal, email: &str, role: 
     let entry = principal.entry(
         now,
         "organization.member_invited",
-        member_resource(&email),
+        Resource::member(&email),
         json!({"member": email, "role": role, "expires_at": inv.expires_at}),
     );
     let invitation = Issued::new(token, &inv);
@@ -226,7 +218,7 @@ pub async fn set_role(
         let entry = principal.entry(
             state.clock.now(),
             "organization.member_role_changed",
-            member_resource(&email),
+            Resource::member(&email),
             json!({"member": email, "old_role": from, "new_role": to}),
         );
         let change = Change::SetRole {
@@ -274,7 +266,7 @@ pub async fn remove_member(state: &AppState, principal: &Principal, email: &str)
     let mut entries = vec![principal.entry(
         now,
         "organization.member_removed",
-        member_resource(&email),
+        Resource::member(&email),
         json!({"member": email, "role": role}),
     )];
     // Their sessions stop reaching this organization with it.
@@ -283,7 +275,7 @@ pub async fn remove_member(state: &AppState, principal: &Principal, email: &str)
         entries.push(principal.entry(
             now,
             "session.ended",
-            member_resource(&email),
+            Resource::member(&email),
             json!({"member": email, "reason": "member_removed", "sessions": live}),
         ));
     }
@@ -356,7 +348,7 @@ pub async fn reset_password(
     let entry = principal.entry(
         now,
         "organization.member_password_reset",
-        member_resource(&email),
+        Resource::member(&email),
         json!({"member": email}),
     );
     let reset = Issued::new(token, &inv);
