@@ -544,19 +544,19 @@ mod tests {
     /// hashlib, from the definitions in `personal`): alice's key is 32
     /// bytes of 1, bob's of 2.
     const SAMPLE_V3_CANONICAL: &str = concat!(
-        r#"{"actor":{"id":"20ef35e2be511891f0ae978258b91c81634bc313a216377411cdcbbeb2c3df5c","type":"user"},"#,
+        r#"{"actor":{"id":"021765443bdfc2c285bf02e0971842418301d3d6d6384774aeccf0d76fe4348f","type":"user"},"#,
         r#""canonical_version":3,"details":{"by":{"a":[true,null],"z":1},"#,
-        r#""member":"f971435c1e83b8b158205c75db4cfec322a34b216a401a490f870725dc4a9889","#,
+        r#""member":"ad87b63dd5ad606bd10aecb6533751e1903f5d1a6c37a91c5f73c8c01109971e","#,
         r#""new_role":"admin","old_role":"member"},"event":"organization.member_role_changed","#,
         r#""id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","#,
-        r#""ip_address":"d616c12adfba1728a58105babb0b51b5c4e67bf15e9d597ea5d890d6b950c453","#,
+        r#""ip_address":"e006b59556aad4ea16300eadd8123691705386e4fc3d98f0f92f7f8980a83805","#,
         r#""personal":["actor.id","details.member","ip_address","resource.id","resource.name","#,
         r#""submitted_by.id","user_agent"],"received_at":"2026-01-31T12:00:00.456Z","request_id":"req-1","#,
-        r#""resource":{"id":"3fdbc28a13d6b181748a482a0d5fe4400343347a22631c2714c9b72783adbba7","#,
-        r#""name":"ae4a26c52ce8ea2342c9562ca3a688c1c32de88a4f2c6497f1de90e39f0f08e0","type":"member"},"#,
-        r#""seq":42,"submitted_by":{"id":"b41b84a749c4d0c1e869f3e8a8d7bacba7997fcbe6ce6f72de5f347cbcac4842","#,
+        r#""resource":{"id":"4d8e30c1442b4a4739d1138265b7d52b538c81ca1c4408e9dd1a8513d0ed13b8","#,
+        r#""name":"2e056de2cd09a7261aaefb35ea4ced287290234b3621d37901e7ed9c7bb0ca1d","type":"member"},"#,
+        r#""seq":42,"submitted_by":{"id":"0edb00446de3ae35c6b547fb8c562f31e7f8348fb458ecf70822cabb800fe755","#,
         r#""kind":"session"},"timestamp":"2026-01-31T12:00:00.123Z","#,
-        r#""user_agent":"13706f4bf5be5ff7dc9ae7ea40ca8f186f6e5fd6f072a89cca2693e374512ea0"}"#
+        r#""user_agent":"26e8e5186fd1529fb02d9bc5ea1e5be9ecb61a96497fc88643c7de1cd864bfd8"}"#
     );
 
     fn sample_v3() -> Entry {
@@ -568,12 +568,12 @@ mod tests {
     /// Each personal value's commitment under its subject's key (alice 1s,
     /// bob 2s), as the writer will make them.
     fn commitments_of(e: &Entry) -> Vec<(FieldPath, Commitment)> {
-        use crate::personal::{SubjectKey, personal_values};
+        use crate::personal::{SubjectKey, commit, personal_values};
         personal_values(&Fields::of(e), &crate::Catalog::builtin())
             .into_iter()
             .map(|v| {
                 let key = SubjectKey::from_bytes([if v.subject.as_str() == "alice@acme.com" { 1 } else { 2 }; 32]);
-                let c = key.commit(e.id, &v.path.as_str(), &v.value);
+                let c = commit(&key.salt(e.id), &v.path.as_str(), &v.value);
                 (v.path, c)
             })
             .collect()
@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(canonical_json(&value), text, "keys in canonical order");
         assert_eq!(
             hash_to_hex(&fields.leaf_hash()),
-            "9faeab3e44d01b10f38330270e82b2a233c7031f5767b8f69d422f42f7a1a02a"
+            "e8ac985637aa39f9c6307f5ad405a7dd4330060bdfb01beb87c2068cba524b33"
         );
         for personal in ["alice@acme.com", "bob@acme.com", "203.0.113.7", "Mozilla", "Bob"] {
             assert!(!text.contains(personal), "{personal} is in the leaf's bytes");

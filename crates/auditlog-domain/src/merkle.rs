@@ -64,7 +64,7 @@ fn sha256(parts: &[&[u8]]) -> Hash {
 
 /// Lowercase hex, the form hashes take in JSON and on the command line.
 pub fn hash_to_hex(hash: &Hash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(hash)
 }
 
 /// Reads 64 hex digits (either case).

@@ -56,7 +56,7 @@ pub fn commitments_from(
                 Disclosure::Opened { salt } => {
                     let salt = Salt::from_hex(salt).ok_or_else(bad_hex)?;
                     let value = value_at(fields, &path).ok_or_else(|| DisclosureError::MissingValue(text.clone()))?;
-                    commit(&salt, &value)
+                    commit(&salt, text, &value)
                 }
                 Disclosure::Erased { erased: false, .. } => return Err(DisclosureError::NotErased(text.clone())),
                 Disclosure::Erased { commitment, .. } => Commitment::from_hex(commitment).ok_or_else(bad_hex)?,
@@ -83,7 +83,7 @@ pub fn value_at<'a>(fields: &Fields<'a>, path: &FieldPath) -> Option<Cow<'a, str
 mod tests {
     use super::*;
     use crate::entry::{Actor, ActorType, Resource, SubmittedBy, SubmitterKind};
-    use crate::personal::{SubjectKey, personal_values};
+    use crate::personal::{SubjectKey, commit, personal_values};
     use crate::{Catalog, Entry, OrgId, Timestamp};
 
     fn entry() -> Entry {
@@ -122,7 +122,7 @@ mod tests {
             let bob = v.subject.as_str() == "bob@acme.com";
             let key = SubjectKey::from_bytes([if bob { 2 } else { 1 }; 32]);
             let path = v.path.as_str().into_owned();
-            let c = key.commit(e.id, &path, &v.value);
+            let c = commit(&key.salt(e.id), &path, &v.value);
             let shown = if bob {
                 Disclosure::Erased {
                     commitment: c.to_hex(),
@@ -130,7 +130,7 @@ mod tests {
                 }
             } else {
                 Disclosure::Opened {
-                    salt: key.salt(e.id, &path).to_hex(),
+                    salt: key.salt(e.id).to_hex(),
                 }
             };
             export.insert(path, shown);

@@ -7,23 +7,24 @@
 //! personal value itself but to a commitment to it:
 //!
 //! ```text
-//! salt       = HMAC-SHA256(subject key, "auditlog salt v1" 0x00 entry id (16 bytes) field path)
-//! commitment = SHA-256("auditlog commitment v1" 0x00 salt value)
+//! salt       = HMAC-SHA256(subject key, "auditlog salt v1" 0x00 entry id (16 bytes))
+//! commitment = SHA-256("auditlog commitment v1" 0x00 salt len(path) (u32, big-endian) path value)
 //! ```
 //!
 //! The salt is secret and derived from a key of the person the value
-//! belongs to (the *subject*), one key per subject and organization. While
-//! the key exists the service can give the value and its salt (the
-//! *opening*), and anyone can check the pair against the commitment in the
-//! leaf. Destroying the key destroys every salt of that person at once:
-//! what remains, the commitment, hides the value (a 256-bit secret salt
-//! leaves nothing to guess against) and still fits the leaf, so every
-//! checkpoint and proof signed before or after still verifies.
+//! belongs to (the *subject*), one key per subject and organization, and
+//! one salt per entry and subject. While the key exists the service can
+//! give the value and its salt (the *opening*), and anyone can check the
+//! pair against the commitment in the leaf. Destroying the key destroys
+//! every salt of that person at once: what remains, the commitment, hides
+//! the value (a 256-bit secret salt leaves nothing to guess against) and
+//! still fits the leaf, so every checkpoint and proof signed before or
+//! after still verifies.
 //!
-//! The stored value itself is sealed under the same key (ChaCha20-Poly1305,
-//! [`SubjectKey::seal`]), so destroying the key also makes the stored
-//! ciphertext unreadable, in the database and in any backup taken without
-//! the key.
+//! The stored values themselves are sealed under the same key
+//! (ChaCha20-Poly1305, [`SubjectKey::seal`]), one sealed copy per entry and
+//! subject, so destroying the key also makes the stored ciphertext
+//! unreadable, in the database and in any backup taken without the key.
 //!
 //! - [`fields`]: which values of an entry are personal, and whose.
 //! - [`subject_key`]: a subject's key; salts, commitments, openings, sealing.

@@ -53,7 +53,7 @@ impl PseudonymKey {
 
 impl Pseudonym {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        base16ct::lower::encode_string(&self.0)
     }
 }
 
