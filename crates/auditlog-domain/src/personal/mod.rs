@@ -31,13 +31,17 @@
 //! - [`pseudonym`]: keyed pseudonyms that name a subject without their email.
 //! - [`disclosure`]: how an export shows each personal value (opened, or
 //!   erased) and the commitments a verifier rebuilds from it.
+//! - [`sealing`]: what the writer keeps for an entry's personal values, and
+//!   how a reader restores them or shows them erased.
 
 pub mod disclosure;
 pub mod fields;
 pub mod pseudonym;
+pub mod sealing;
 pub mod subject_key;
 
 pub use disclosure::{Disclosure, DisclosureError, commitments_from};
 pub use fields::{FieldPath, PersonalValue, Subject, personal_values};
 pub use pseudonym::{Pseudonym, PseudonymKey};
+pub use sealing::{ERASED, Sealed, UnsealError, seal, unseal};
 pub use subject_key::{Commitment, OpenError, Opening, Salt, SubjectKey, commit};
