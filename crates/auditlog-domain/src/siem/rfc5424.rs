@@ -379,6 +379,30 @@ mod tests {
         assert!(!m.contains('\n'));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever text a field holds (control characters, C1 controls,
+        /// quotes, brackets, backslashes, any Unicode), a reader that follows
+        /// RFC 5424 gets it back, control characters as spaces, inside its
+        /// own PARAM: the copy-whole shortcut in `push_escaped` must take
+        /// only text that needs no escape.
+        #[test]
+        fn any_text_reads_back_from_its_param(
+            actor in "(\\PC|[\"\\\\\\]\\x00-\\x1f\\x7f\\u{80}-\\u{9f}])*",
+            user_agent in "\\PC*|[\\x00-\\u{ff}]*",
+        ) {
+            let mut e = crate::siem::test_entries::entry("project.created");
+            e.actor.id = actor.clone();
+            e.user_agent = Some(user_agent.clone());
+            let by_name: std::collections::HashMap<_, _> =
+                unescape_sd(&structured_data(&e, "acme")).into_iter().collect();
+            let blank = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+            proptest::prop_assert_eq!(&by_name["actor"], &blank(&actor));
+            proptest::prop_assert_eq!(&by_name["user_agent"], &blank(&user_agent));
+        }
+    }
+
     /// A reader of one SD-ELEMENT that follows RFC 5424's grammar, to check
     /// the writer against.
     fn unescape_sd(sd: &str) -> Vec<(String, String)> {
