@@ -131,6 +131,10 @@ pub struct StreamState {
     pub last_error: Option<String>,
     /// When the cursor last moved.
     pub last_delivered_at: Option<Timestamp>,
+    /// Entries retention purged before this stream sent them (its receiver
+    /// was away longer than the plan keeps entries): counted, so that what
+    /// the receiver never got is said, not silently skipped.
+    pub purged_unsent: i64,
     /// Bumped by every change of settings, so a sender working from older
     /// settings stops and starts again with the new ones.
     pub revision: i64,

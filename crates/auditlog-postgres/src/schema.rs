@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "payload_format",
         include_str!("../migrations/0010_webhook_payload_format.sql"),
     ),
+    (
+        "stream_purged_unsent",
+        include_str!("../migrations/0011_stream_purged_unsent.sql"),
+    ),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

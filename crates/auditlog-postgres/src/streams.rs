@@ -17,7 +17,7 @@ use crate::rows::{bad, get, timestamp_opt};
 
 pub const COLUMNS: &str = "id, transport, host, port, format, events, facility, app_name, description, enabled, \
      tls_ca, tls_client_cert, tls_client_key, created_at, revision, cursor, failing_since, last_error, \
-     last_delivered_at";
+     last_delivered_at, purged_unsent";
 
 /// Reads a stream from [`COLUMNS`] starting at column `at`.
 pub fn stream_at(r: &Row, at: usize) -> Result<Stream, StoreError> {
@@ -57,6 +57,7 @@ pub fn stream_at(r: &Row, at: usize) -> Result<Stream, StoreError> {
             failing_since: timestamp_opt(r, at + 16)?,
             last_error: get(r, at + 17)?,
             last_delivered_at: timestamp_opt(r, at + 18)?,
+            purged_unsent: get(r, at + 19)?,
         },
     })
 }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_delivery_order.sql"),
     include_str!("../migrations/0011_streams.sql"),
     include_str!("../migrations/0012_webhook_payload_format.sql"),
+    include_str!("../migrations/0013_stream_purged_unsent.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \

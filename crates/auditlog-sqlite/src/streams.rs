@@ -14,7 +14,7 @@ use crate::rows::{bad_column, conflict_or, db_err, patterns_to_text};
 
 pub const COLUMNS: &str = "id, transport, host, port, format, events, facility, app_name, description, enabled, \
      tls_ca, tls_client_cert, tls_client_key, created_at, revision, cursor, failing_since, last_error, \
-     last_delivered_at";
+     last_delivered_at, purged_unsent";
 
 /// Reads a stream from [`COLUMNS`] starting at column `at`.
 pub fn stream_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Stream> {
@@ -52,6 +52,7 @@ pub fn stream_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Stream> {
             failing_since: r.get::<_, Option<i64>>(at + 16)?.map(Timestamp),
             last_error: r.get(at + 17)?,
             last_delivered_at: r.get::<_, Option<i64>>(at + 18)?.map(Timestamp),
+            purged_unsent: r.get(at + 19)?,
         },
     })
 }

@@ -46,6 +46,7 @@ fn progress(cursor: i64, error: Option<&str>, at: i64) -> Progress {
         error: error.map(str::to_owned),
         at: Timestamp(T0 + at),
         lease_until: Timestamp(T0 + at + 30_000),
+        purged: 0,
     }
 }
 
@@ -150,6 +151,7 @@ pub async fn one_holder_leases_a_stream_and_its_cursor_only_moves_forward(store:
     let s = store.stream(a.id, "st_1").await.unwrap().unwrap();
     assert_eq!(s.state.cursor, 3, "never moved back");
     assert_eq!(s.state.last_delivered_at, Some(Timestamp(T0 + 10)));
+    assert_eq!(s.state.purged_unsent, 0);
     assert!(
         !store
             .stream_progress(a.id, "st_1", "two", rev, progress(9, None, 30))
@@ -157,6 +159,18 @@ pub async fn one_holder_leases_a_stream_and_its_cursor_only_moves_forward(store:
             .unwrap(),
         "not two's"
     );
+
+    // Entries found purged before they were sent add up, from the holder
+    // only.
+    for (holder, purged) in [("one", 5), ("one", 2), ("two", 100)] {
+        let p = Progress {
+            purged,
+            ..progress(3, None, 25)
+        };
+        store.stream_progress(a.id, "st_1", holder, rev, p).await.unwrap();
+    }
+    let s = store.stream(a.id, "st_1").await.unwrap().unwrap();
+    assert_eq!(s.state.purged_unsent, 7);
 
     // A change of settings stops the sender on the old ones.
     let update = Change::UpdateStream {

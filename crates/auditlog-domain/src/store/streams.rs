@@ -26,6 +26,9 @@ pub struct Progress {
     pub at: Timestamp,
     /// The lease is renewed until then.
     pub lease_until: Timestamp,
+    /// Entries found purged before they were sent since the last report,
+    /// added to the stream's count.
+    pub purged: u64,
 }
 
 #[async_trait]

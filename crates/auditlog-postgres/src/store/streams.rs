@@ -92,14 +92,20 @@ impl StreamStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let args = (
             (org.0, id.to_owned(), holder.to_owned(), revision),
-            (p.lease_until.millis(), p.cursor, p.at.millis(), p.error),
+            (
+                p.lease_until.millis(),
+                p.cursor,
+                p.at.millis(),
+                p.error,
+                p.purged as i64,
+            ),
         );
         // Relaxed: a cursor lost to a crash only sends entries again, which
         // at-least-once delivery allows.
         db::transaction_with(&self.inner.pool, Commit::Relaxed, args, |tx, (key, p)| {
             Box::pin(async move {
                 let (org, id, holder, revision) = key;
-                let (until, cursor, at, error) = p;
+                let (until, cursor, at, error, purged) = p;
                 let n = db::execute(
                     tx,
                     "UPDATE streams SET lease_until = $5, \
@@ -107,9 +113,9 @@ impl StreamStore for PostgresStore {
                      failing_since = CASE WHEN $8::text IS NOT NULL THEN COALESCE(failing_since, $7) \
                                           WHEN $6 > cursor THEN NULL ELSE failing_since END, \
                      last_error = CASE WHEN $8::text IS NOT NULL THEN $8 WHEN $6 > cursor THEN NULL ELSE last_error END, \
-                     cursor = GREATEST(cursor, $6) \
+                     cursor = GREATEST(cursor, $6), purged_unsent = purged_unsent + $9 \
                      WHERE org_id = $1 AND id = $2 AND lease_holder = $3 AND revision = $4 AND enabled",
-                    &[&org, &id, &holder, &revision, &until, &cursor, &at, &error],
+                    &[&org, &id, &holder, &revision, &until, &cursor, &at, &error, &purged],
                 )
                 .await?;
                 Ok(n == 1)

@@ -129,6 +129,11 @@ fn health_text(h: &Health, st: &StreamState) -> Markup {
                 @if let Some(err) = &st.last_error { br; code { (err) } }
             },
         }
+        @if st.purged_unsent > 0 {
+            br;
+            strong.warning { (st.purged_unsent) " never sent" }
+            span.muted { " (purged by retention before the receiver took them)" }
+        }
     }
 }
 
@@ -338,4 +343,23 @@ pub async fn delete(
         .map(|()| html! { p { "Deleted stream " code { (id) } "." } });
     let (status, shown) = page.outcome(result)?;
     render(&state, &page, status, Some(shown), &PostedForm::parse(b"")).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_purged_before_sending_are_said_whatever_the_health() {
+        let mut st = StreamState::default();
+        assert!(!health_text(&Health::Healthy, &st).into_string().contains("never sent"));
+        st.purged_unsent = 8;
+        for h in [Health::Healthy, Health::Failing, Health::Disabled] {
+            let text = health_text(&h, &st).into_string();
+            assert!(
+                text.contains("<strong class=\"warning\">8 never sent</strong>"),
+                "{text}"
+            );
+        }
+    }
 }

@@ -517,4 +517,14 @@ async fn entries_purged_before_a_stream_read_them_are_counted() {
         metrics.contains("auditlog_stream_entries_purged_unsent_total 8"),
         "{metrics}"
     );
+    // The stream's view says so too, once the sender has reported.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        let (_, v) = call(&app, &adam, Method::GET, &path, None).await;
+        if v["purged_unsent"] != 0 || std::time::Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(view["purged_unsent"], 8, "{view}");
 }

@@ -91,7 +91,7 @@ impl StreamStore for SqliteStore {
                      failing_since = CASE WHEN ?8 IS NOT NULL THEN COALESCE(failing_since, ?7) \
                                           WHEN ?6 > cursor THEN NULL ELSE failing_since END, \
                      last_error = CASE WHEN ?8 IS NOT NULL THEN ?8 WHEN ?6 > cursor THEN NULL ELSE last_error END, \
-                     cursor = MAX(cursor, ?6) \
+                     cursor = MAX(cursor, ?6), purged_unsent = purged_unsent + ?9 \
                      WHERE org_id = ?1 AND id = ?2 AND lease_holder = ?3 AND revision = ?4 AND enabled",
                 )
                 .and_then(|mut s| {
@@ -103,7 +103,8 @@ impl StreamStore for SqliteStore {
                         p.lease_until.millis(),
                         p.cursor,
                         p.at.millis(),
-                        p.error
+                        p.error,
+                        p.purged as i64
                     ])
                 })
                 .map_err(db_err)?;

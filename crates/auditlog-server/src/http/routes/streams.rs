@@ -72,6 +72,9 @@ pub struct StreamView {
     /// Since when connecting or sending has failed.
     failing_since: Option<Timestamp>,
     last_error: Option<String>,
+    /// Entries retention purged before this stream sent them: its receiver
+    /// was away longer than the plan keeps entries, and never gets them.
+    purged_unsent: i64,
 }
 
 /// How stream `s` is doing now, under the operator's limit; the API's view
@@ -114,6 +117,7 @@ fn view(state: &AppState, s: &Stream) -> StreamView {
         last_delivered_at: s.state.last_delivered_at,
         failing_since: s.state.failing_since,
         last_error: s.state.last_error.clone(),
+        purged_unsent: s.state.purged_unsent,
     }
 }
 

@@ -186,6 +186,7 @@ impl Supervisor {
             error: Some(format!("TLS settings: {error}")),
             at: now,
             lease_until: now,
+            purged: 0,
         };
         let (org, rev) = (h.org_id, h.stream.state.revision);
         let (id, holder) = (h.stream.settings.id.clone(), parts.holder.clone());

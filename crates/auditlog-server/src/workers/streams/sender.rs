@@ -17,6 +17,7 @@
 //! unanswered for a third of a lease is waited for before sending more.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use auditlog_domain::filter::{Filter, Page};
@@ -72,6 +73,10 @@ pub struct Sender {
     /// Changes when the writer commits.
     pub commits: watch::Receiver<u64>,
     pub cancel: CancellationToken,
+    /// Entries found purged before they were sent, not yet reported. A
+    /// report the store then fails to record loses them from the stream's
+    /// count; the metric and the log still have them.
+    pub purged: AtomicU64,
 }
 
 impl Sender {
@@ -88,6 +93,7 @@ impl Sender {
             tls,
             commits: parts.commits,
             cancel: parts.cancel,
+            purged: AtomicU64::new(0),
         }
     }
 
@@ -141,6 +147,7 @@ impl Sender {
             error,
             at: now,
             lease_until: now.plus_millis(self.config.lease.as_millis() as i64),
+            purged: self.purged.swap(0, Ordering::Relaxed),
         }
     }
 
@@ -369,7 +376,9 @@ impl Pump<'_> {
     /// retention leaves, so the receiver was away past the plan's window.
     fn missed(&self, through: i64, next: i64) {
         let s = self.sender;
-        s.metrics.stream_purged_unsent.inc_by((next - through - 1) as u64);
+        let purged = (next - through - 1) as u64;
+        s.metrics.stream_purged_unsent.inc_by(purged);
+        s.purged.fetch_add(purged, Ordering::Relaxed);
         tracing::warn!(
             stream = %s.stream.settings.id,
             first = through + 1,
