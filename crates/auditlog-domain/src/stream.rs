@@ -161,6 +161,16 @@ pub fn unhealthy(failing_since: Option<Timestamp>, now: Timestamp, after_ms: i64
     failing_since.is_some_and(|since| now.millis() - since.millis() >= after_ms)
 }
 
+/// The entries retention purged that a sender newly finds missing when it
+/// reads `next` right after `through`: the range `first..=next - 1` less
+/// what was counted already (through `counted_through`), as
+/// `(first, how many)`. A connection that fails after reading past a gap
+/// reads it again from the cursor, and must not count it twice.
+pub fn newly_purged(counted_through: i64, through: i64, next: i64) -> Option<(i64, u64)> {
+    let first = (through + 1).max(counted_through + 1);
+    (first < next).then(|| (first, (next - first) as u64))
+}
+
 /// The pause before reconnection attempt `failures + 1`: 1 s doubling to
 /// a minute, spread by ±20% with `jitter` in `[0, 1)` so many streams to
 /// one recovering receiver do not come back at once.
@@ -212,6 +222,19 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_purged_range_counts_once_however_often_it_is_read() {
+        // Seqs 4..=9 purged: the sender at 3 reads 10 next.
+        assert_eq!(newly_purged(3, 3, 10), Some((4, 6)));
+        // The connection failed; read again from the cursor (3).
+        assert_eq!(newly_purged(9, 3, 10), None);
+        // A later gap counts from where counting stopped.
+        assert_eq!(newly_purged(9, 12, 15), Some((13, 2)));
+        // A gap half counted already (a cursor behind the last count).
+        assert_eq!(newly_purged(6, 3, 10), Some((7, 3)));
+        assert_eq!(newly_purged(0, 3, 4), None, "no gap");
+    }
 
     #[test]
     fn transports_round_trip() {

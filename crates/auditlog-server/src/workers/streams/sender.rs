@@ -17,13 +17,13 @@
 //! unanswered for a third of a lease is waited for before sending more.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::siem::{self, Header};
 use auditlog_domain::store::{HeldStream, Progress};
-use auditlog_domain::stream::{Stream, Window, backoff_ms};
+use auditlog_domain::stream::{Stream, Window, backoff_ms, newly_purged};
 use auditlog_domain::{Clock, Entry, OrgId, StoreError};
 use rand::RngExt;
 use rustls::ClientConfig;
@@ -77,10 +77,15 @@ pub struct Sender {
     /// report the store then fails to record loses them from the stream's
     /// count; the metric and the log still have them.
     pub purged: AtomicU64,
+    /// The last `seq` up to which gaps have been counted: a connection that
+    /// fails after reading past a gap reads it again from the cursor, and
+    /// the same purged entries must not count twice.
+    pub gaps_counted_through: AtomicI64,
 }
 
 impl Sender {
     pub fn new_held(parts: SenderParts, held: HeldStream, org_slug: String, tls: Option<Arc<ClientConfig>>) -> Self {
+        let cursor = held.stream.state.cursor;
         Self {
             store: parts.store,
             clock: parts.clock,
@@ -94,6 +99,7 @@ impl Sender {
             commits: parts.commits,
             cancel: parts.cancel,
             purged: AtomicU64::new(0),
+            gaps_counted_through: AtomicI64::new(cursor),
         }
     }
 
@@ -376,12 +382,15 @@ impl Pump<'_> {
     /// retention leaves, so the receiver was away past the plan's window.
     fn missed(&self, through: i64, next: i64) {
         let s = self.sender;
-        let purged = (next - through - 1) as u64;
+        let counted = s.gaps_counted_through.fetch_max(next - 1, Ordering::Relaxed);
+        let Some((first, purged)) = newly_purged(counted, through, next) else {
+            return;
+        };
         s.metrics.stream_purged_unsent.inc_by(purged);
         s.purged.fetch_add(purged, Ordering::Relaxed);
         tracing::warn!(
             stream = %s.stream.settings.id,
-            first = through + 1,
+            first,
             last = next - 1,
             "retention purged entries before this SIEM stream read them; its receiver does not get them"
         );
