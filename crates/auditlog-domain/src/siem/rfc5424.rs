@@ -137,10 +137,10 @@ pub fn write_structured_data(entry: &Entry, org: &str, out: &mut String) {
         }
     }
     if let Some(by) = &entry.submitted_by {
-        sd.shown("submitted_by", format_args!("{}:{}", by.kind.as_str(), by.id));
+        sd.text("submitted_by", &by.to_text());
     }
     sd.shown("canonical_version", entry.canonical_version);
-    sd.details(&entry.details);
+    sd.text("details", &entry.details_json());
     sd.out.push(']');
 }
 
@@ -154,34 +154,23 @@ struct Params<'a> {
 
 impl Params<'_> {
     fn text(&mut self, name: &str, value: &str) {
-        self.out.push(' ');
-        self.out.push_str(name);
-        self.out.push_str("=\"");
-        push_escaped(self.out, value);
-        self.out.push('"');
+        push_param(self.out, name, value);
     }
 
     fn shown(&mut self, name: &str, value: impl std::fmt::Display) {
         self.scratch.clear();
         let _ = write!(self.scratch, "{value}");
-        let scratch = std::mem::take(&mut self.scratch);
-        self.text(name, &scratch);
-        self.scratch = scratch;
+        push_param(self.out, name, &self.scratch);
     }
+}
 
-    /// The details as compact JSON, exactly as stored.
-    fn details(&mut self, details: &serde_json::Map<String, serde_json::Value>) {
-        let mut json = std::mem::take(&mut self.scratch).into_bytes();
-        json.clear();
-        if serde_json::to_writer(&mut json, details).is_err() {
-            json.clear();
-            json.extend_from_slice(b"{}");
-        }
-        // serde_json writes UTF-8 only.
-        let json = String::from_utf8(json).unwrap_or_else(|_| "{}".into());
-        self.text("details", &json);
-        self.scratch = json;
-    }
+/// ` name="value"`, the value escaped.
+fn push_param(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    push_escaped(out, value);
+    out.push('"');
 }
 
 /// A PARAM-VALUE: `"`, `\` and `]` escaped, control characters as spaces.
@@ -202,11 +191,7 @@ fn push_escaped(out: &mut String, value: &str) {
         out.push_str(value);
         return;
     }
-    for c in value.chars() {
-        if c.is_control() {
-            out.push(' ');
-            continue;
-        }
+    for c in one_line(value).chars() {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
