@@ -12,7 +12,6 @@
 //! the recorded one gives another commitment, so another leaf, and its
 //! inclusion proof fails.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -55,7 +54,9 @@ pub fn commitments_from(
             let commitment = match disclosure {
                 Disclosure::Opened { salt } => {
                     let salt = Salt::from_hex(salt).ok_or_else(bad_hex)?;
-                    let value = value_at(fields, &path).ok_or_else(|| DisclosureError::MissingValue(text.clone()))?;
+                    let value = path
+                        .value_in(fields)
+                        .ok_or_else(|| DisclosureError::MissingValue(text.clone()))?;
                     commit(&salt, text, &value)
                 }
                 Disclosure::Erased { erased: false, .. } => return Err(DisclosureError::NotErased(text.clone())),
@@ -64,19 +65,6 @@ pub fn commitments_from(
             Ok((path, commitment))
         })
         .collect()
-}
-
-/// The text of the value at `path`, as its commitment covers it.
-pub fn value_at<'a>(fields: &Fields<'a>, path: &FieldPath) -> Option<Cow<'a, str>> {
-    match path {
-        FieldPath::ActorId => Some(fields.actor.id.as_str().into()),
-        FieldPath::IpAddress => fields.ip_address.map(|ip| ip.to_string().into()),
-        FieldPath::UserAgent => fields.user_agent.map(Into::into),
-        FieldPath::SubmittedById => fields.submitted_by.map(|b| b.id.as_str().into()),
-        FieldPath::ResourceId => Some(fields.resource.id.as_str().into()),
-        FieldPath::ResourceName => fields.resource.name.as_deref().map(Into::into),
-        FieldPath::Detail(key) => fields.details.get(key)?.as_str().map(Into::into),
-    }
 }
 
 #[cfg(test)]

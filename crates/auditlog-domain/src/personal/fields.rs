@@ -48,6 +48,20 @@ impl FieldPath {
         }
     }
 
+    /// The text of the value at this path of `fields`, as its commitment
+    /// covers it; `None` where the entry holds none.
+    pub fn value_in<'a>(&self, fields: &Fields<'a>) -> Option<Cow<'a, str>> {
+        match self {
+            FieldPath::ActorId => Some(fields.actor.id.as_str().into()),
+            FieldPath::IpAddress => fields.ip_address.map(|ip| ip.to_string().into()),
+            FieldPath::UserAgent => fields.user_agent.map(Into::into),
+            FieldPath::SubmittedById => fields.submitted_by.map(|b| b.id.as_str().into()),
+            FieldPath::ResourceId => Some(fields.resource.id.as_str().into()),
+            FieldPath::ResourceName => fields.resource.name.as_deref().map(Into::into),
+            FieldPath::Detail(key) => fields.details.get(key)?.as_str().map(Into::into),
+        }
+    }
+
     /// Reads [`Self::as_str`]'s text back.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -91,37 +105,31 @@ pub struct PersonalValue<'a> {
 /// The personal values of an entry, ordered by path.
 pub fn personal_values<'a>(fields: &Fields<'a>, catalog: &Catalog) -> Vec<PersonalValue<'a>> {
     let mut out = Vec::new();
-    let mut push = |path: FieldPath, owner: &str, value: Cow<'a, str>| {
-        if let Some(subject) = Subject::new(owner) {
+    // Each path whose value is `owner`'s, where the entry holds a value.
+    let mut push = |path: FieldPath, owner: &str| {
+        if let (Some(subject), Some(value)) = (Subject::new(owner), path.value_in(fields)) {
             out.push(PersonalValue { path, subject, value });
         }
     };
     if fields.actor.kind == ActorType::User {
         let actor = fields.actor.id.as_str();
-        push(FieldPath::ActorId, actor, actor.into());
-        if let Some(ip) = fields.ip_address {
-            push(FieldPath::IpAddress, actor, ip.to_string().into());
-        }
-        if let Some(ua) = fields.user_agent {
-            push(FieldPath::UserAgent, actor, ua.into());
+        for path in [FieldPath::ActorId, FieldPath::IpAddress, FieldPath::UserAgent] {
+            push(path, actor);
         }
     }
     if let Some(by) = fields
         .submitted_by
         .filter(|b| matches!(b.kind, SubmitterKind::Session | SubmitterKind::Cli))
     {
-        push(FieldPath::SubmittedById, &by.id, by.id.as_str().into());
+        push(FieldPath::SubmittedById, &by.id);
     }
     if catalog.has_personal_resource(fields.event) {
-        let id = fields.resource.id.as_str();
-        push(FieldPath::ResourceId, id, id.into());
-        if let Some(name) = &fields.resource.name {
-            push(FieldPath::ResourceName, id, name.as_str().into());
-        }
+        push(FieldPath::ResourceId, &fields.resource.id);
+        push(FieldPath::ResourceName, &fields.resource.id);
     }
     for (key, value) in fields.details {
-        if let Some(text) = value.as_str().filter(|_| catalog.is_personal_detail(fields.event, key)) {
-            push(FieldPath::Detail(key.clone()), text, text.into());
+        if let Some(owner) = value.as_str().filter(|_| catalog.is_personal_detail(fields.event, key)) {
+            push(FieldPath::Detail(key.clone()), owner);
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));

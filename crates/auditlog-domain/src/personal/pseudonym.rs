@@ -53,7 +53,7 @@ impl PseudonymKey {
 
 impl Pseudonym {
     pub fn to_hex(&self) -> String {
-        base16ct::lower::encode_string(&self.0)
+        crate::merkle::hash_to_hex(&self.0)
     }
 }
 

@@ -113,16 +113,16 @@ impl FieldPath {
     /// not parse, a submitter the entry lacks).
     pub fn set(&self, entry: &mut Entry, value: Option<String>) -> Result<(), UnsealError> {
         let malformed = UnsealError::Malformed(entry.id);
-        let text = || value.clone().unwrap_or_else(|| ERASED.to_owned());
+        let text = |v: Option<String>| v.unwrap_or_else(|| ERASED.to_owned());
         match self {
-            FieldPath::ActorId => entry.actor.id = text(),
+            FieldPath::ActorId => entry.actor.id = text(value),
             FieldPath::IpAddress => entry.ip_address = value.map(|v| v.parse()).transpose().map_err(|_| malformed)?,
             FieldPath::UserAgent => entry.user_agent = value,
-            FieldPath::SubmittedById => entry.submitted_by.as_mut().ok_or(malformed)?.id = text(),
-            FieldPath::ResourceId => entry.resource.id = text(),
+            FieldPath::SubmittedById => entry.submitted_by.as_mut().ok_or(malformed)?.id = text(value),
+            FieldPath::ResourceId => entry.resource.id = text(value),
             FieldPath::ResourceName => entry.resource.name = value,
             FieldPath::Detail(key) => {
-                entry.details.insert(key.clone(), text().into());
+                entry.details.insert(key.clone(), text(value).into());
             }
         }
         Ok(())

@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::merkle::hash_to_hex;
+
 /// Separates each use of the key, so no derived value can stand in for
 /// another.
 const SALT_CONTEXT: &[u8] = b"auditlog salt v1\0";
@@ -163,7 +165,7 @@ impl Opening {
 
 impl Commitment {
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hash_to_hex(&self.0)
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
@@ -173,7 +175,7 @@ impl Commitment {
 
 impl Salt {
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hash_to_hex(&self.0)
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
@@ -181,11 +183,7 @@ impl Salt {
     }
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
-    base16ct::lower::encode_string(bytes)
-}
-
-/// 64 lowercase hex digits, as [`hex`] writes them, and nothing else.
+/// 64 lowercase hex digits, as [`hash_to_hex`] writes them, and nothing else.
 fn from_hex(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     let decoded = base16ct::lower::decode(s, &mut out).ok()?;
