@@ -70,35 +70,19 @@ pub fn commitments_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Actor, ActorType, Resource, SubmittedBy, SubmitterKind};
+    use crate::entry::{SubmittedBy, SubmitterKind};
     use crate::personal::{SubjectKey, commit, personal_values};
-    use crate::{Catalog, Entry, OrgId, Timestamp};
+    use crate::{Catalog, Entry};
 
+    /// A member removed by an admin over IPv6, with no user agent.
     fn entry() -> Entry {
-        Entry {
-            id: uuid::Uuid::from_u128(9),
-            org_id: OrgId(1),
-            seq: 3,
-            timestamp: Timestamp(0),
-            received_at: Timestamp(1),
-            actor: Actor {
-                kind: ActorType::User,
-                id: "ada@acme.com".into(),
-            },
-            event: "organization.member_removed".into(),
-            resource: Resource {
-                kind: "member".into(),
-                id: "bob@acme.com".into(),
-                name: None,
-            },
-            details: serde_json::from_str(r#"{"member":"bob@acme.com","role":"viewer"}"#).unwrap(),
-            ip_address: Some("2001:db8::1".parse().unwrap()),
-            user_agent: None,
-            request_id: None,
-            idempotency_key: None,
-            submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
-            canonical_version: 3,
-        }
+        let mut e = crate::personal::test_entries::role_change();
+        e.event = "organization.member_removed".into();
+        e.details = serde_json::from_str(r#"{"member":"bob@acme.com","role":"viewer"}"#).unwrap();
+        e.ip_address = Some("2001:db8::1".parse().unwrap());
+        e.user_agent = None;
+        e.request_id = None;
+        e
     }
 
     /// What the writer commits to, and the export of it with bob erased.

@@ -139,35 +139,19 @@ pub fn personal_values<'a>(fields: &Fields<'a>, catalog: &Catalog) -> Vec<Person
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Actor, Resource, SubmittedBy};
-    use crate::{Entry, OrgId, Timestamp};
+    use crate::Entry;
+    use crate::entry::{Actor, SubmittedBy};
 
+    /// The shared role change, with a mixed-case actor, a named member
+    /// and other details.
     fn role_change() -> Entry {
-        Entry {
-            id: uuid::Uuid::from_u128(1),
-            org_id: OrgId(1),
-            seq: 7,
-            timestamp: Timestamp(0),
-            received_at: Timestamp(1),
-            actor: Actor {
-                kind: ActorType::User,
-                id: "Ada@Acme.com".into(),
-            },
-            event: "organization.member_role_changed".into(),
-            resource: Resource {
-                kind: "member".into(),
-                id: "bob@acme.com".into(),
-                name: Some("Bob".into()),
-            },
-            details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"member","new_role":"admin"}"#)
-                .unwrap(),
-            ip_address: Some("203.0.113.7".parse().unwrap()),
-            user_agent: Some("curl/8.5".into()),
-            request_id: Some("r-1".into()),
-            idempotency_key: None,
-            submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
-            canonical_version: 2,
-        }
+        let mut e = crate::personal::test_entries::role_change();
+        e.actor.id = "Ada@Acme.com".into();
+        e.resource.name = Some("Bob".into());
+        e.details =
+            serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"member","new_role":"admin"}"#).unwrap();
+        e.user_agent = Some("curl/8.5".into());
+        e
     }
 
     fn found(e: &Entry) -> Vec<(String, String, String)> {

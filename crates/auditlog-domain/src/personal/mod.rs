@@ -45,3 +45,37 @@ pub use fields::{FieldPath, PersonalValue, Subject, personal_values};
 pub use pseudonym::{Pseudonym, PseudonymKey};
 pub use sealing::{ERASED, Sealed, UnsealError, seal, unseal};
 pub use subject_key::{Commitment, OpenError, Opening, Salt, SubjectKey, commit};
+
+#[cfg(test)]
+pub(crate) mod test_entries {
+    //! The entry the tests of personal data start from.
+
+    use crate::entry::{Actor, ActorType, Resource, SubmittedBy, SubmitterKind};
+    use crate::{Entry, OrgId, Timestamp};
+
+    /// An admin (ada, signed in) making a member (bob) an owner: two people
+    /// in one entry.
+    pub fn role_change() -> Entry {
+        Entry {
+            id: uuid::Uuid::from_u128(5),
+            org_id: OrgId(1),
+            seq: 9,
+            timestamp: Timestamp(0),
+            received_at: Timestamp(1),
+            actor: Actor {
+                kind: ActorType::User,
+                id: "ada@acme.com".into(),
+            },
+            event: "organization.member_role_changed".into(),
+            resource: Resource::member("bob@acme.com"),
+            details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"admin","new_role":"owner"}"#)
+                .unwrap(),
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            user_agent: Some("Firefox/140".into()),
+            request_id: Some("r-1".into()),
+            idempotency_key: None,
+            submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
+            canonical_version: 3,
+        }
+    }
+}

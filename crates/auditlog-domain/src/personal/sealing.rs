@@ -136,34 +136,8 @@ mod tests {
     use super::*;
     use crate::Catalog;
     use crate::canonical::Fields;
-    use crate::entry::{Actor, ActorType, Resource, SubmittedBy, SubmitterKind};
+    use crate::personal::test_entries::role_change;
     use crate::personal::{PseudonymKey, commitments_from, personal_values};
-    use crate::{OrgId, Timestamp};
-
-    /// An admin (ada) making a member (bob) an owner.
-    fn role_change() -> Entry {
-        Entry {
-            id: Uuid::from_u128(5),
-            org_id: OrgId(1),
-            seq: 9,
-            timestamp: Timestamp(0),
-            received_at: Timestamp(1),
-            actor: Actor {
-                kind: ActorType::User,
-                id: "ada@acme.com".into(),
-            },
-            event: "organization.member_role_changed".into(),
-            resource: Resource::member("bob@acme.com"),
-            details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"admin","new_role":"owner"}"#)
-                .unwrap(),
-            ip_address: Some("203.0.113.7".parse().unwrap()),
-            user_agent: Some("Firefox/140".into()),
-            request_id: Some("r-1".into()),
-            idempotency_key: None,
-            submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
-            canonical_version: 3,
-        }
-    }
 
     /// A store's keys, by pseudonym.
     struct Keys {
