@@ -10,9 +10,8 @@
 //! value is per thread there; threads it starts, such as its runtime's
 //! blocking pool, inherit it): formatting, encrypting and writing run at
 //! that priority, the store's reads at the service's (see [`MainStore`]).
-//! With idle CPU
-//! the streams run at full speed: a lower priority only matters when
-//! something else wants the same core.
+//! With idle CPU the streams run at full speed: a lower priority only
+//! matters when something else wants the same core.
 //!
 //! The store is called from the main runtime ([`MainStore`]): a pooled
 //! database connection is driven by the runtime that opened it, and one the
