@@ -94,6 +94,7 @@ fn hashing_alone(rows: &[NewEntry]) -> Duration {
             idempotency_key: None,
             submitted_by: Some(n.submitted_by.clone()),
             canonical_version: auditlog_domain::canonical::CURRENT_VERSION,
+            personal: Default::default(),
         })
         .collect();
     let started = Instant::now();

@@ -500,6 +500,7 @@ fn rows_of(org: OrgId, first_seq: i64, new: Vec<NewEntry>, received: Option<Time
                 // its rows are (and hash as) version 1.
                 submitted_by: None,
                 canonical_version: 1,
+                personal: Default::default(),
             };
             Row {
                 details: entry.details_json(),

@@ -61,7 +61,7 @@ use uuid::Uuid;
 
 use crate::entry::SubmittedBy;
 use crate::merkle::{Hash, leaf_hash};
-use crate::personal::{Commitment, FieldPath};
+use crate::personal::{Commitment, FieldPath, commitments_from};
 use crate::{Actor, Entry, NewEntry, Resource, Timestamp};
 
 /// The version new entries are written with; it lives beside [`Entry`],
@@ -73,7 +73,7 @@ pub use crate::entry::CURRENT_VERSION;
 pub enum VersionError {
     #[error("canonical version {0} is not one this build knows (1 to {CURRENT_VERSION})")]
     Unknown(u8),
-    #[error("canonical version 2 needs submitted_by, which the entry lacks")]
+    #[error("canonical versions 2 and later need submitted_by, which the entry lacks")]
     MissingSubmitter,
 }
 
@@ -126,8 +126,8 @@ impl<'a> Fields<'a> {
     pub fn checked(entry: &'a Entry) -> Result<Self, VersionError> {
         match (entry.canonical_version, &entry.submitted_by) {
             (1, _) => Ok(Self::of(entry)),
-            (2, Some(_)) => Ok(Self::of(entry)),
-            (2, None) => Err(VersionError::MissingSubmitter),
+            (2 | 3, Some(_)) => Ok(Self::of(entry)),
+            (2 | 3, None) => Err(VersionError::MissingSubmitter),
             (v, _) => Err(VersionError::Unknown(v)),
         }
     }
@@ -280,9 +280,18 @@ pub fn canonical_bytes(entry: &Entry) -> Vec<u8> {
     Fields::of(entry).bytes()
 }
 
-/// The entry's Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`.
+/// The entry's Merkle leaf hash: `SHA-256(0x00 || canonical bytes)`. A
+/// version-3 entry's commitments are rebuilt from its disclosures (see
+/// [`crate::personal::disclosure`]); disclosures that do not parse stand
+/// for none, so the leaf differs and every proof of it fails, as it
+/// should for an entry that was altered.
 pub fn entry_leaf_hash(entry: &Entry) -> Hash {
-    Fields::of(entry).leaf_hash()
+    let fields = Fields::of(entry);
+    if entry.canonical_version < 3 {
+        return fields.leaf_hash();
+    }
+    let commitments = commitments_from(&fields, &entry.personal).unwrap_or_default();
+    fields.with_commitments(&commitments).leaf_hash()
 }
 
 /// Any JSON value in the canonical form described above.
@@ -469,6 +478,7 @@ mod tests {
             idempotency_key: Some("k-1".into()),
             submitted_by: None,
             canonical_version: 1,
+            personal: Default::default(),
         }
     }
 
@@ -509,6 +519,7 @@ mod tests {
         Entry {
             submitted_by: Some(SubmittedBy::new(crate::SubmitterKind::Session, "alice@acme.com")),
             canonical_version: 2,
+            personal: Default::default(),
             ..sample()
         }
     }
@@ -641,7 +652,9 @@ mod tests {
         e.submitted_by = None;
         assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::MissingSubmitter);
         e.canonical_version = 3;
-        assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::Unknown(3));
+        assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::MissingSubmitter);
+        e.canonical_version = 4;
+        assert_eq!(Fields::checked(&e).unwrap_err(), VersionError::Unknown(4));
     }
 
     #[test]

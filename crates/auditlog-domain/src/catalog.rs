@@ -360,6 +360,7 @@ mod tests {
         "stream.created",
         "stream.updated",
         "stream.deleted",
+        "audit_log.subject_erased",
     ];
 
     /// The events producers record through ingest (issue: guardrails,

@@ -12,6 +12,7 @@ use crate::api_key::KeyPrefix;
 use crate::invitation::Invitation;
 use crate::member::Project;
 use crate::org::{Plan, SsoConfig};
+use crate::personal::Pseudonym;
 use crate::role::Role;
 use crate::store::NewApiKey;
 use crate::stream::{Stream, StreamSettings};
@@ -20,6 +21,15 @@ use crate::{OrgId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub enum Change {
+    /// Erases a person (see `personal`): their key, their sealed values and
+    /// their blind-index `token` in the rows. Applied only while the person
+    /// still has exactly `entries` entries, the count the entry recording
+    /// the erasure states.
+    EraseSubject {
+        pseudonym: Pseudonym,
+        token: String,
+        entries: u64,
+    },
     RenameOrg {
         old: String,
         new: String,

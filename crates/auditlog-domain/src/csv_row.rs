@@ -137,6 +137,7 @@ mod tests {
             idempotency_key: None,
             submitted_by: None,
             canonical_version: 1,
+            personal: Default::default(),
         }
     }
 

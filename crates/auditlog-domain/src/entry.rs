@@ -5,16 +5,18 @@
 //! sequence number and a received-at time. The JSON form of [`Entry`] is the
 //! one the query API, the JSON Lines export and (later) webhooks all show.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::personal::Disclosure;
 use crate::{OrgId, Timestamp};
 
 /// The version of the canonical form (`crate::canonical`) new entries are
 /// written with.
-pub const CURRENT_VERSION: u8 = 2;
+pub const CURRENT_VERSION: u8 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -251,6 +253,12 @@ pub struct Entry {
     /// `canonical`); 1 when an export leaves it out.
     #[serde(default = "first_version")]
     pub canonical_version: u8,
+    /// Version 3: how each personal value is disclosed, by path (see
+    /// `personal::disclosure`): opened with its salt, or erased with only
+    /// its commitment left.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub personal: BTreeMap<String, Disclosure>,
 }
 
 fn first_version() -> u8 {
@@ -284,6 +292,7 @@ impl NewEntry {
             idempotency_key: self.idempotency_key.clone(),
             submitted_by: Some(self.submitted_by.clone()),
             canonical_version: CURRENT_VERSION,
+            personal: BTreeMap::new(),
         }
     }
 }
@@ -335,6 +344,7 @@ mod tests {
             idempotency_key: None,
             submitted_by: None,
             canonical_version: 1,
+            personal: Default::default(),
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["seq"], 7);

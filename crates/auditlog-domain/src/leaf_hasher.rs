@@ -21,27 +21,53 @@ const CHUNK: usize = 64;
 /// Below this many entries a transaction hashes its own leaves.
 pub const OVERLAP_MIN: usize = 32;
 
+/// A new entry's leaf: its fields to hash, or the hash the writer already
+/// made (an entry whose personal values it sealed hashes its leaf then).
+#[derive(Debug)]
+enum Leaf<'a> {
+    Of(Fields<'a>),
+    Hashed(Hash),
+}
+
+impl Leaf<'_> {
+    fn hash(self) -> Hash {
+        match self {
+            Leaf::Of(fields) => fields.leaf_hash(),
+            Leaf::Hashed(hash) => hash,
+        }
+    }
+}
+
 /// Where a writer puts each new entry, in `seq` order per organization.
 #[derive(Debug)]
 pub struct LeafSink<'a> {
-    send: Option<mpsc::Sender<Vec<(OrgId, Fields<'a>)>>>,
-    pending: Vec<(OrgId, Fields<'a>)>,
+    send: Option<mpsc::Sender<Vec<(OrgId, Leaf<'a>)>>>,
+    pending: Vec<(OrgId, Leaf<'a>)>,
     /// The hashes when this thread computes them.
     inline: HashMap<OrgId, Vec<Hash>>,
 }
 
 impl<'a> LeafSink<'a> {
     pub fn push(&mut self, org: OrgId, fields: Fields<'a>) {
+        self.push_leaf(org, Leaf::Of(fields));
+    }
+
+    /// The next entry of `org`, whose leaf the writer hashed itself.
+    pub fn push_hash(&mut self, org: OrgId, hash: Hash) {
+        self.push_leaf(org, Leaf::Hashed(hash));
+    }
+
+    fn push_leaf(&mut self, org: OrgId, leaf: Leaf<'a>) {
         match &self.send {
             Some(send) => {
-                self.pending.push((org, fields));
+                self.pending.push((org, leaf));
                 if self.pending.len() >= CHUNK {
                     // The receiving thread is joined only after the channel
                     // closes, so it is there to receive.
                     let _ = send.send(std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK)));
                 }
             }
-            None => self.inline.entry(org).or_default().push(fields.leaf_hash()),
+            None => self.inline.entry(org).or_default().push(leaf.hash()),
         }
     }
 }
@@ -64,12 +90,12 @@ pub fn with_leaf_hasher<'a, R>(
         return (out, sink.inline);
     }
     std::thread::scope(|scope| {
-        let (send, receive) = mpsc::channel::<Vec<(OrgId, Fields<'a>)>>();
+        let (send, receive) = mpsc::channel::<Vec<(OrgId, Leaf<'a>)>>();
         let hasher = scope.spawn(move || {
             let mut leaves: HashMap<OrgId, Vec<Hash>> = HashMap::new();
             for chunk in receive {
-                for (org, fields) in chunk {
-                    leaves.entry(org).or_default().push(fields.leaf_hash());
+                for (org, leaf) in chunk {
+                    leaves.entry(org).or_default().push(leaf.hash());
                 }
             }
             leaves
@@ -147,7 +173,9 @@ mod tests {
                             request_id: e.request_id.clone(),
                             idempotency_key: None,
                             submitted_by: Some(e.submitted_by.clone()),
-                            canonical_version: crate::canonical::CURRENT_VERSION,
+                            // What `Fields::of_new` hashes: no commitments.
+                            canonical_version: 2,
+                            personal: Default::default(),
                         })
                     })
                     .collect();

@@ -53,6 +53,9 @@ pub enum Action {
     ManageWebhooks,
     /// See, create, change and delete SIEM streams.
     ManageStreams,
+    /// Erase a person's personal data from the log. Owners only: no key
+    /// counts as one.
+    EraseSubject,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +188,7 @@ fn check_management(role: Role, action: &Action) -> Result<(), Denied> {
             Ok(())
         }
         Action::ForceReset => at_least(role, Role::Owner, "resetting a member's password"),
+        Action::EraseSubject => at_least(role, Role::Owner, "erasing a person's data"),
         Action::ReadAudit | Action::WriteAudit => Ok(()),
     }
 }
@@ -362,6 +366,21 @@ mod tests {
             let d = check(&v, &act).unwrap_err();
             assert_eq!(d.code, "insufficient_role");
             assert!(d.message.contains("you are viewer"), "{}", d.message);
+        }
+    }
+
+    #[test]
+    fn only_owners_erase_and_no_key_can() {
+        assert!(check(&user(Owner), &Action::EraseSubject).is_ok());
+        for who in [
+            user(Admin),
+            user(Member),
+            Authority::Key(vec![Scope::Admin, Scope::AuditRead]),
+        ] {
+            assert_eq!(
+                check(&who, &Action::EraseSubject).unwrap_err().code,
+                "insufficient_role"
+            );
         }
     }
 }

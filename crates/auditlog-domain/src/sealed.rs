@@ -53,11 +53,19 @@ impl SecretSealer {
     /// The sealer whose key is derived from `master` (at least 32 bytes of
     /// secret material, such as the checkpoint signing key's seed).
     pub fn derive(master: &[u8]) -> Self {
+        Self::derive_for(master, INFO)
+    }
+
+    /// The sealer for another purpose (`info` names it), from the same
+    /// master secret: a key of its own, so nothing sealed for one purpose
+    /// opens as another's.
+    pub fn derive_for(master: &[u8], info: &[u8]) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(master);
         let mut bytes = [0u8; 32];
         // Both cannot fail: the output length is the algorithm's own and
         // well under HKDF's limit.
-        let okm = prk.expand(&[INFO], KeyLen).expect("HKDF output length is valid");
+        let info = [info];
+        let okm = prk.expand(&info, KeyLen).expect("HKDF output length is valid");
         okm.fill(&mut bytes).expect("HKDF fill of the key length");
         let key = UnboundKey::new(&CHACHA20_POLY1305, &bytes).expect("ChaCha20 key length");
         Self {

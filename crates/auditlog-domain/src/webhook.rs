@@ -240,6 +240,7 @@ mod tests {
             idempotency_key: None,
             submitted_by: None,
             canonical_version: 2,
+            personal: Default::default(),
         }
     }
 

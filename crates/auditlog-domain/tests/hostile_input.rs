@@ -166,6 +166,7 @@ proptest! {
             idempotency_key: None,
             submitted_by: None,
             canonical_version: 1,
+            personal: Default::default(),
         };
         let mut csv = CsvEncoder::new();
         csv.row(&entry);

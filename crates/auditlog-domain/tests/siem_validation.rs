@@ -99,6 +99,7 @@ fn entry(event: &str, actor: Actor, resource: Resource) -> Entry {
         idempotency_key: None,
         submitted_by: None,
         canonical_version: 2,
+        personal: Default::default(),
     }
 }
 

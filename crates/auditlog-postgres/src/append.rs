@@ -30,12 +30,23 @@
 //! and runs in a savepoint, so a change sees the batch's earlier entries and
 //! deliveries as it would have one by one (a deleted endpoint takes its
 //! pending deliveries with it).
+//!
+//! With personal data (see `personal`), each new entry is sealed under the
+//! lock, where its sequence number, which its leaf commits to, is known;
+//! its row, commitments and parts are what is written, and its leaf is the
+//! one sealing hashed. Before the lock, each entry is sealed once with a
+//! stand-in key, which tells whose keys it needs and gives its row's
+//! details: the keys of a run of requests are then read (or made) in one
+//! round trip under the lock, and read again after a request's changes,
+//! which may have erased someone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::net::IpAddr;
 
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::{Frontier, Hash};
+use auditlog_domain::personal::{PersonalData, Pseudonym, SubjectKey, encode_commitments};
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
@@ -46,6 +57,7 @@ use uuid::Uuid;
 use crate::changes;
 use crate::db::{self, Ended};
 use crate::error::Failure;
+use crate::personal::{self, Keys, SealedRow};
 use crate::rows::{ENTRY_COLUMNS, WEBHOOK_COLUMNS, entry_at, get, qualified, webhook_at};
 use crate::tree::{self, Growth};
 
@@ -69,6 +81,9 @@ struct Statements {
     tiles: Statement,
     heads: Statement,
     notify: Statement,
+    read_keys: Statement,
+    make_keys: Statement,
+    parts: Statement,
 }
 
 const LOCK_WAIT: &str =
@@ -85,19 +100,19 @@ impl Statements {
              JOIN entries e ON e.org_id = k.org_id AND e.seq = k.seq AND e.ts = k.ts",
             qualified("e", ENTRY_COLUMNS)
         );
-        let sql: [&str; 12] = [
+        let sql: [&str; 15] = [
             LOCK_WAIT,
             LOCK_FREE,
             &endpoints,
             &recorded,
             "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
              resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
-             submitted_by_kind, submitted_by_id, canonical_version) \
-             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k, bk, bi, cv \
+             submitted_by_kind, submitted_by_id, canonical_version, commitments) \
+             SELECT o, s, t, $4, i, at, a, ev, rt, ri, rn, d::json, ip, ua, rq, k, bk, bi, cv, cm \
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::uuid[], $6::text[], $7::text[], $8::text[], \
                          $9::text[], $10::text[], $11::text[], $12::text[], $13::inet[], $14::text[], $15::text[], \
-                         $16::text[], $17::text[], $18::text[], $19::smallint[]) \
-                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv)",
+                         $16::text[], $17::text[], $18::text[], $19::smallint[], $20::bytea[]) \
+                  AS u (o, s, t, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv, cm)",
             "INSERT INTO entry_ids (org_id, id, seq, ts) \
              SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])",
             "INSERT INTO entry_keys (org_id, idempotency_key, seq, ts) \
@@ -112,6 +127,9 @@ impl Statements {
              FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS u (org_id, size, frontier) \
              WHERE h.org_id = u.org_id",
             "SELECT pg_notify($1, '')",
+            personal::READ_KEYS,
+            personal::MAKE_KEYS,
+            personal::INSERT_PARTS,
         ];
         let prepared = futures_util::future::try_join_all(sql.iter().map(|s| tx.prepare_cached(s))).await?;
         // Fields are evaluated in the order written, which is the order of `sql`.
@@ -134,6 +152,9 @@ impl Statements {
             tiles: next()?,
             heads: next()?,
             notify: next()?,
+            read_keys: next()?,
+            make_keys: next()?,
+            parts: next()?,
         })
     }
 }
@@ -155,6 +176,9 @@ struct Buffer {
     deliveries: Vec<(i64, String, String, i64, i64)>,
     /// Whether an earlier flush wrote deliveries.
     flushed_deliveries: bool,
+    /// With personal data, what the new entries store in place of the
+    /// entries handed back, in the same order.
+    sealed: Vec<SealedRow>,
 }
 
 impl Buffer {
@@ -164,23 +188,59 @@ impl Buffer {
     }
 }
 
-/// A request this transaction took, with its entries' details as JSON.
-type Taken<'r> = (&'r AppendRequest, &'r [String]);
+/// What is made of a request's entries before the lock, besides the
+/// entries: each one's details as its row stores them (JSON), and the
+/// people whose keys sealing it needs (none without personal data).
+#[derive(Default)]
+struct Prepared {
+    details: Vec<String>,
+    people: Vec<Vec<Pseudonym>>,
+}
+
+/// A request this transaction took, with what was prepared of it.
+#[derive(Clone, Copy)]
+struct Taken<'r> {
+    request: &'r AppendRequest,
+    prepared: &'r Prepared,
+}
 
 /// A request's entries made ready before the lock, as they will be stored
-/// but for their sequence numbers, and their details as JSON: the work of
-/// an entry that does not need the head.
-fn ready(request: &AppendRequest, received_at: Timestamp) -> (Vec<Entry>, Vec<String>) {
-    request
-        .entries
-        .iter()
-        .map(|new| {
-            // Its sequence number is set under the lock.
-            let entry = new.to_entry(request.org_id, Uuid::now_v7(), 0, received_at);
-            let details = entry.details_json();
-            (entry, details)
+/// but for their sequence numbers (and, with personal data, their
+/// sealing): the work of an entry that does not need the head.
+fn ready(request: &AppendRequest, received_at: Timestamp, personal: Option<&PersonalData>) -> (Vec<Entry>, Prepared) {
+    let mut entries = Vec::with_capacity(request.entries.len());
+    let mut prepared = Prepared::default();
+    for new in &request.entries {
+        // Its sequence number is set under the lock.
+        let mut entry = new.to_entry(request.org_id, Uuid::now_v7(), 0, received_at);
+        let (details, people) = match personal {
+            Some(p) => probe(p, &mut entry),
+            None => {
+                entry.canonical_version = 2;
+                (entry.details_json(), Vec::new())
+            }
+        };
+        entries.push(entry);
+        prepared.details.push(details);
+        prepared.people.push(people);
+    }
+    (entries, prepared)
+}
+
+/// Seals `entry` with a stand-in key, to learn before the lock whose keys
+/// it needs and what its row's details are: a personal detail's place in
+/// the row holds a placeholder, whatever the key, so that JSON is the one
+/// stored once the entry is sealed for real.
+fn probe(personal: &PersonalData, entry: &mut Entry) -> (String, Vec<Pseudonym>) {
+    let stand_in = SubjectKey::from_bytes([0; 32]);
+    let mut people = Vec::new();
+    let stored = personal
+        .seal(entry, |p| {
+            people.push(*p);
+            Ok::<_, Infallible>(stand_in.clone())
         })
-        .unzip()
+        .unwrap_or_else(|never| match never {});
+    (stored.row.details_json(), people)
 }
 
 /// What the transaction read once it held the heads.
@@ -191,7 +251,7 @@ struct Locked {
 }
 
 /// The per-transaction state of an append.
-struct Batch {
+struct Batch<'p> {
     /// Each organization's head as this transaction moves it.
     heads: HashMap<OrgId, i64>,
     /// Entries recorded before this transaction under the idempotency keys
@@ -203,6 +263,12 @@ struct Batch {
     /// Each organization's enabled endpoints; read again after a change.
     endpoints: HashMap<OrgId, Vec<Endpoint>>,
     buffer: Buffer,
+    /// How personal values are sealed; `None` writes version 2.
+    personal: Option<&'p PersonalData>,
+    keys: Keys,
+    /// With personal data, each organization's new leaves in sequence
+    /// order, as sealing hashed them.
+    leaves: HashMap<OrgId, Vec<Hash>>,
 }
 
 /// Locks the log heads of `orgs`, in order: all of them, or with
@@ -302,14 +368,15 @@ async fn append_entries(
     st: &Statements,
     req: &AppendRequest,
     ready: Vec<Entry>,
-    batch: &mut Batch,
+    batch: &mut Batch<'_>,
 ) -> Result<Vec<Appended>, Failure> {
     let org = req.org_id;
+    let replays = replays_of(tx, req, batch).await?;
     let mut results = Vec::with_capacity(req.entries.len());
     for (new, mut entry) in req.entries.iter().zip(ready) {
         if let Some(key) = &new.idempotency_key {
             let slot = (org, key.clone());
-            if let Some(entry) = batch.fresh.get(&slot).or_else(|| batch.recorded.get(&slot)) {
+            if let Some(entry) = batch.fresh.get(&slot).or_else(|| replays.get(key)) {
                 results.push(Appended {
                     entry: entry.clone(),
                     replayed: true,
@@ -323,6 +390,9 @@ async fn append_entries(
             .ok_or_else(|| StoreError::Internal(format!("organization {} was not locked", org.0)))?;
         *head += 1;
         entry.seq = *head;
+        if let Some(personal) = batch.personal {
+            seal(personal, &mut entry, batch)?;
+        }
         // The outbox rows commit with the entry or not at all.
         for endpoint in endpoints_of(tx, st, org, &mut batch.endpoints)
             .await?
@@ -343,6 +413,86 @@ async fn append_entries(
     Ok(results)
 }
 
+/// The entries recorded before this transaction that `req` replays, by
+/// idempotency key, their personal values restored as they stand now
+/// (after the changes of earlier requests, an erasure among them).
+async fn replays_of(
+    tx: &Transaction<'_>,
+    req: &AppendRequest,
+    batch: &Batch<'_>,
+) -> Result<HashMap<String, Entry>, Failure> {
+    let keys: HashSet<&str> = req
+        .entries
+        .iter()
+        .filter_map(|new| new.idempotency_key.as_deref())
+        .collect();
+    let mut found: Vec<Entry> = keys
+        .into_iter()
+        .filter_map(|key| batch.recorded.get(&(req.org_id, key.to_owned())).cloned())
+        .collect();
+    if found.is_empty() {
+        return Ok(HashMap::new());
+    }
+    personal::restore(tx, batch.personal, &mut found).await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|e| Some((e.idempotency_key.clone()?, e)))
+        .collect())
+}
+
+/// Seals a new entry, whose sequence number is set, with the keys
+/// [`fetch_keys`] read: the entry gains its disclosures, the batch its
+/// row and leaf.
+fn seal(personal: &PersonalData, entry: &mut Entry, batch: &mut Batch<'_>) -> Result<(), Failure> {
+    let org = entry.org_id;
+    let keys = &batch.keys;
+    let stored = personal.seal(entry, |p| {
+        keys.get(org, p)
+            .ok_or_else(|| StoreError::Internal("a subject key was not read before sealing".into()))
+    })?;
+    batch.leaves.entry(org).or_default().push(stored.leaf);
+    batch.buffer.sealed.push(SealedRow {
+        commitments: encode_commitments(&stored.sealed.commitments),
+        parts: stored.sealed.parts,
+        row: stored.row,
+    });
+    Ok(())
+}
+
+/// Reads, or makes, the keys of the people of `run`'s entries, but for
+/// those that replay an entry.
+async fn fetch_keys(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    run: &[Taken<'_>],
+    batch: &mut Batch<'_>,
+    received_at: Timestamp,
+) -> Result<(), Failure> {
+    let Some(personal) = batch.personal else {
+        return Ok(());
+    };
+    let mut keyed: HashSet<(OrgId, &str)> = HashSet::new();
+    let mut wanted = Vec::new();
+    for taken in run {
+        let org = taken.request.org_id;
+        for (new, people) in taken.request.entries.iter().zip(&taken.prepared.people) {
+            if let Some(key) = new.idempotency_key.as_deref() {
+                let slot = (org, key.to_owned());
+                let replays = batch.recorded.contains_key(&slot) || batch.fresh.contains_key(&slot);
+                if replays || !keyed.insert((org, key)) {
+                    continue;
+                }
+            }
+            wanted.extend(people.iter().map(|p| (org, *p)));
+        }
+    }
+    let statements = (&st.read_keys, &st.make_keys);
+    batch
+        .keys
+        .ensure(tx, statements, personal, wanted, received_at.millis())
+        .await
+}
+
 /// Writes the rows waiting in `buffer`, one statement per table, sent
 /// together: no table's rows depend on another's. `out` holds the results
 /// of the first requests of `requests`, each request with its entries'
@@ -358,31 +508,47 @@ async fn flush(
 ) -> Result<(), Failure> {
     buffer.flushed_deliveries = buffer.has_deliveries();
     let from = std::mem::replace(&mut buffer.requests_flushed, out.len());
-    let mut rows = Vec::new();
-    for ((_, details), result) in requests[from..].iter().zip(&out[from..]) {
+    let mut rows: Vec<NewRow<'_>> = Vec::new();
+    for (taken, result) in requests[from..].iter().zip(&out[from..]) {
         let Ok(appended) = result else { continue };
         rows.extend(
             appended
                 .iter()
-                .zip(details.iter())
+                .zip(taken.prepared.details.iter())
                 .filter(|(a, _)| !a.replayed)
-                .map(|(a, d)| (&a.entry, d.as_str())),
+                .map(|(a, d)| (&a.entry, d.as_str(), None)),
         );
     }
+    let sealed = std::mem::take(&mut buffer.sealed);
+    if !sealed.is_empty() {
+        if sealed.len() != rows.len() {
+            return Err(
+                StoreError::Internal(format!("{} new entries but {} sealed rows", rows.len(), sealed.len())).into(),
+            );
+        }
+        for (row, s) in rows.iter_mut().zip(&sealed) {
+            *row = (&s.row, row.1, Some(s.commitments.as_slice()));
+        }
+    }
     let deliveries = std::mem::take(&mut buffer.deliveries);
-    futures_util::future::try_join(
+    futures_util::future::try_join3(
         flush_entries(tx, st, &rows, received_at),
+        personal::insert_parts(tx, &st.parts, &sealed),
         flush_deliveries(tx, st, &deliveries, received_at),
     )
     .await?;
     Ok(())
 }
 
-/// Writes `entries`, each with its details as JSON.
+/// A new entry's row: the entry as stored, its details as JSON and, for
+/// a sealed one, its encoded commitments.
+type NewRow<'a> = (&'a Entry, &'a str, Option<&'a [u8]>);
+
+/// Writes `entries`.
 async fn flush_entries(
     tx: &Transaction<'_>,
     st: &Statements,
-    entries: &[(&Entry, &str)],
+    entries: &[NewRow<'_>],
     received_at: Timestamp,
 ) -> Result<(), Failure> {
     if entries.is_empty() {
@@ -429,10 +595,11 @@ struct Columns<'a> {
     by_kind: Vec<Option<&'a str>>,
     by_id: Vec<Option<&'a str>>,
     version: Vec<i16>,
+    commitments: Vec<Option<&'a [u8]>>,
 }
 
 impl<'a> Columns<'a> {
-    fn of(entries: &[(&'a Entry, &'a str)]) -> Self {
+    fn of(entries: &[NewRow<'a>]) -> Self {
         let mut c = Columns {
             org: Vec::with_capacity(entries.len()),
             seq: Vec::with_capacity(entries.len()),
@@ -452,9 +619,11 @@ impl<'a> Columns<'a> {
             by_kind: Vec::with_capacity(entries.len()),
             by_id: Vec::with_capacity(entries.len()),
             version: Vec::with_capacity(entries.len()),
+            commitments: Vec::with_capacity(entries.len()),
         };
-        for &(e, details_json) in entries {
+        for &(e, details_json, commitments) in entries {
             c.push(e, details_json);
+            c.commitments.push(commitments);
         }
         c
     }
@@ -481,7 +650,7 @@ impl<'a> Columns<'a> {
     }
 
     /// The entries statement's parameters, in its order.
-    fn params<'s>(&'s self, received_at: &'s i64) -> [&'s (dyn tokio_postgres::types::ToSql + Sync); 19] {
+    fn params<'s>(&'s self, received_at: &'s i64) -> [&'s (dyn tokio_postgres::types::ToSql + Sync); 20] {
         [
             &self.org,
             &self.seq,
@@ -502,6 +671,7 @@ impl<'a> Columns<'a> {
             &self.by_kind,
             &self.by_id,
             &self.version,
+            &self.commitments,
         ]
     }
 }
@@ -558,6 +728,7 @@ pub async fn append_taking(
     requests: &[AppendRequest],
     received_at: Timestamp,
     mode: Heads,
+    personal: Option<&PersonalData>,
 ) -> Result<((Vec<bool>, Vec<RequestResult>), Ended), Failure> {
     let st = Statements::prepare(tx).await?;
     let mut orgs: Vec<i64> = requests.iter().map(|r| r.org_id.0).collect();
@@ -585,10 +756,10 @@ pub async fn append_taking(
         tokio::task::yield_now().await;
         requests
             .iter()
-            .map(|r| ready(r, received_at))
+            .map(|r| ready(r, received_at, personal))
             .unzip::<_, _, Vec<_>, Vec<_>>()
     };
-    let (locked, (entries, details)) = futures_util::future::join(lock_and_read(mode), make_ready).await;
+    let (locked, (entries, prepared)) = futures_util::future::join(lock_and_read(mode), make_ready).await;
     let mut locked = locked?;
     if locked.heads.is_empty() && mode == Heads::FreeOnly {
         // Every head was held (under load, by a replica whose batch spans
@@ -601,16 +772,16 @@ pub async fn append_taking(
     let taken: Vec<bool> = requests.iter().map(|r| locked.heads.contains_key(&r.org_id)).collect();
     let (mine, entries): (Vec<Taken<'_>>, Vec<Vec<Entry>>) = requests
         .iter()
-        .zip(&details)
+        .zip(&prepared)
         .zip(entries)
         .zip(&taken)
         .filter(|(_, t)| **t)
-        .map(|(((r, d), e), _)| ((r, d.as_slice()), e))
+        .map(|(((request, prepared), e), _)| (Taken { request, prepared }, e))
         .unzip();
     if mine.is_empty() {
         return Ok(((taken, Vec::new()), Ended::Open));
     }
-    let (results, ended) = append_in_tx(tx, st, &mine, entries, locked, received_at).await?;
+    let (results, ended) = append_in_tx(tx, st, &mine, entries, locked, received_at, personal).await?;
     Ok(((taken, results), ended))
 }
 
@@ -624,6 +795,7 @@ async fn append_in_tx(
     ready: Vec<Vec<Entry>>,
     locked: Locked,
     received_at: Timestamp,
+    personal: Option<&PersonalData>,
 ) -> Result<(Vec<RequestResult>, Ended), Failure> {
     let Locked {
         heads,
@@ -636,17 +808,11 @@ async fn append_in_tx(
         fresh: HashMap::new(),
         endpoints,
         buffer: Buffer::default(),
+        personal,
+        keys: Keys::default(),
+        leaves: HashMap::new(),
     };
-    let mut out = Vec::with_capacity(requests.len());
-    for (&(req, _), ready) in requests.iter().zip(ready) {
-        if req.changes.is_empty() {
-            out.push(Ok(append_entries(tx, st, req, ready, &mut batch).await?));
-            continue;
-        }
-        flush(tx, st, &mut batch.buffer, requests, &out, received_at).await?;
-        let result = with_changes(tx, st, req, ready, &mut batch, received_at).await?;
-        out.push(result);
-    }
+    let out = append_requests(tx, st, requests, ready, &mut batch, received_at).await?;
     let moved: Vec<(OrgId, &Head)> = heads
         .iter()
         .filter(|(org, head)| batch.heads.get(org) != Some(&head.size))
@@ -669,16 +835,51 @@ async fn append_in_tx(
     Ok((out, Ended::Committed))
 }
 
+/// Appends each request in turn, those with changes each under a
+/// savepoint; the results, one per request.
+async fn append_requests(
+    tx: &Transaction<'_>,
+    st: &Statements,
+    requests: &[Taken<'_>],
+    ready: Vec<Vec<Entry>>,
+    batch: &mut Batch<'_>,
+    received_at: Timestamp,
+) -> Result<Vec<RequestResult>, Failure> {
+    let mut out = Vec::with_capacity(requests.len());
+    // Requests before this one have their people's keys read.
+    let mut keyed = 0;
+    for (i, (taken, ready)) in requests.iter().zip(ready).enumerate() {
+        let req = taken.request;
+        if req.changes.is_empty() {
+            if i >= keyed {
+                // The run of requests without changes from here on: their
+                // keys cannot change before the next change.
+                keyed = (i..requests.len())
+                    .find(|&j| !requests[j].request.changes.is_empty())
+                    .unwrap_or(requests.len());
+                fetch_keys(tx, st, &requests[i..keyed], batch, received_at).await?;
+            }
+            out.push(Ok(append_entries(tx, st, req, ready, batch).await?));
+            continue;
+        }
+        flush(tx, st, &mut batch.buffer, requests, &out, received_at).await?;
+        let result = with_changes(tx, st, *taken, ready, batch, received_at).await?;
+        out.push(result);
+    }
+    Ok(out)
+}
+
 /// A request with changes: applied under a savepoint, so a change refused
 /// by a rule undoes its request alone and answers it with the refusal.
 async fn with_changes(
     tx: &Transaction<'_>,
     st: &Statements,
-    req: &AppendRequest,
+    taken: Taken<'_>,
     ready: Vec<Entry>,
-    batch: &mut Batch,
+    batch: &mut Batch<'_>,
     received_at: Timestamp,
 ) -> Result<RequestResult, Failure> {
+    let req = taken.request;
     tx.batch_execute("SAVEPOINT request").await?;
     let mut applied = Ok(());
     for change in &req.changes {
@@ -687,10 +888,13 @@ async fn with_changes(
             break;
         }
     }
-    // A change to webhooks alters which endpoints this batch fans out to.
+    // A change to webhooks alters which endpoints this batch fans out to;
+    // an erasure, or a savepoint rolled back, which keys exist.
     batch.endpoints.remove(&req.org_id);
+    batch.keys.clear();
     match applied {
         Ok(()) => {
+            fetch_keys(tx, st, std::slice::from_ref(&taken), batch, received_at).await?;
             let appended = append_entries(tx, st, req, ready, batch).await?;
             tx.batch_execute("RELEASE SAVEPOINT request").await?;
             Ok(Ok(appended))
@@ -698,6 +902,7 @@ async fn with_changes(
         Err(Failure::Store(e @ (StoreError::Rejected { .. } | StoreError::Conflict(_) | StoreError::NotFound(_)))) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT request; RELEASE SAVEPOINT request")
                 .await?;
+            batch.keys.clear();
             Ok(Err(e))
         }
         Err(e) => Err(e),
@@ -711,7 +916,7 @@ async fn with_changes(
 async fn commit_with_tree(
     tx: &Transaction<'_>,
     st: &Statements,
-    batch: Batch,
+    batch: Batch<'_>,
     frontiers: HashMap<OrgId, Frontier>,
     (requests, out): (&[Taken<'_>], &[RequestResult]),
     received_at: Timestamp,
@@ -719,6 +924,8 @@ async fn commit_with_tree(
     let Batch {
         heads: sizes,
         mut buffer,
+        personal,
+        leaves: sealed_leaves,
         ..
     } = batch;
     let wrote_deliveries = buffer.has_deliveries();
@@ -728,7 +935,10 @@ async fn commit_with_tree(
         // (on this thread, appends having a runtime of their own) write
         // them out before the hashing takes the thread.
         tokio::task::yield_now().await;
-        let leaves = leaves_by_org(out);
+        let leaves = match personal {
+            Some(_) => sealed_leaves,
+            None => leaves_by_org(out),
+        };
         let mut growth = Growth::default();
         for (org, frontier) in frontiers {
             let new = leaves.get(&org).map(Vec::as_slice).unwrap_or_default();

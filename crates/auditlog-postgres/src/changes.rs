@@ -63,6 +63,11 @@ async fn execute_one(tx: &Transaction<'_>, sql: &str, params: Params<'_>, what: 
 /// Applies one change; each kind has its own function below.
 pub async fn apply(tx: &Transaction<'_>, org: OrgId, change: &Change, now: i64) -> Result<(), Failure> {
     match change {
+        Change::EraseSubject {
+            pseudonym,
+            token,
+            entries,
+        } => crate::personal::erase(tx, org, pseudonym, token, *entries).await,
         Change::RenameOrg { old, new } => {
             execute_one(
                 tx,

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use auditlog_domain::pattern::{EventPattern, selects};
+use auditlog_domain::personal::PersonalData;
 use auditlog_domain::store::{AttemptResult, Delivery, DueDelivery, RecordedAttempt, Replay};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, Timestamp};
@@ -31,12 +32,13 @@ pub async fn claim(
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
+    personal: Option<&PersonalData>,
 ) -> Result<Vec<DueDelivery>, Failure> {
     let claimed = lease_due(tx, now, lease_until, limit).await?;
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
-    let entries = entries_of(tx, &claimed).await?;
+    let entries = entries_of(tx, &claimed, personal).await?;
     let endpoints = endpoints_of(tx, &claimed).await?;
     let mut out = Vec::with_capacity(claimed.len());
     let (mut orphan_org, mut orphan_id) = (Vec::new(), Vec::new());
@@ -101,16 +103,19 @@ async fn lease_due(
 }
 
 /// The claimed deliveries' entries, each read once however many
-/// deliveries share it.
-async fn entries_of(tx: &Transaction<'_>, claimed: &[Claimed]) -> Result<HashMap<(i64, i64), Entry>, Failure> {
+/// deliveries share it, their personal values restored.
+async fn entries_of(
+    tx: &Transaction<'_>,
+    claimed: &[Claimed],
+    personal: Option<&PersonalData>,
+) -> Result<HashMap<(i64, i64), Entry>, Failure> {
     let (mut orgs, mut seqs, mut tss) = (Vec::new(), Vec::new(), Vec::new());
     for (_, org, ts, d) in claimed {
         orgs.push(org.0);
         seqs.push(d.seq);
         tss.push(*ts);
     }
-    let mut entries = HashMap::new();
-    for r in db::query(
+    let mut entries = db::query(
         tx,
         &format!(
             "SELECT {} FROM (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS k (org_id, seq, ts) \
@@ -120,11 +125,11 @@ async fn entries_of(tx: &Transaction<'_>, claimed: &[Claimed]) -> Result<HashMap
         &[&orgs, &seqs, &tss],
     )
     .await?
-    {
-        let e = entry_at(&r, 0)?;
-        entries.insert((e.org_id.0, e.seq), e);
-    }
-    Ok(entries)
+    .iter()
+    .map(|r| entry_at(r, 0))
+    .collect::<Result<Vec<_>, _>>()?;
+    crate::personal::restore(tx, personal, &mut entries).await?;
+    Ok(entries.into_iter().map(|e| ((e.org_id.0, e.seq), e)).collect())
 }
 
 /// The claimed deliveries' endpoints, each read once.

@@ -21,8 +21,9 @@
 //!    a stray row-by-row purge) wait, so the rows counted are the rows
 //!    dropped. The organizations are checked again under the lock.
 //! 3. Per organization: count, first and last seq (the figures of the
-//!    retention entry), then the rows of `entry_ids`, `entry_keys` and
-//!    `deliveries` of those entries, as `purge_before` deletes them.
+//!    retention entry), then the rows of `entry_ids`, `entry_keys`,
+//!    `personal_parts` and `deliveries` of those entries, as
+//!    `purge_before` deletes them.
 //! 4. `DROP TABLE`, which locks `entries` itself exclusively for the
 //!    moment it takes. Every lock is waited for at most [`LOCK_WAIT`]: a
 //!    month that cannot be had in that time is left to the row-by-row
@@ -220,12 +221,13 @@ async fn drop_month(
         // A row within its window arrived since the first look.
         return Ok(None);
     }
-    // What purge_before deletes with each entry: its id and key mappings and
-    // its deliveries. The tree stays.
+    // What purge_before deletes with each entry: its id and key mappings,
+    // its sealed personal values and its deliveries. The tree stays.
     tx.batch_execute(&format!(
         "DELETE FROM entry_ids i USING {name} e WHERE i.org_id = e.org_id AND i.id = e.id; \
          DELETE FROM entry_keys k USING {name} e \
              WHERE k.org_id = e.org_id AND k.idempotency_key = e.idempotency_key; \
+         DELETE FROM personal_parts p USING {name} e WHERE p.org_id = e.org_id AND p.seq = e.seq; \
          DELETE FROM deliveries x USING {name} e WHERE x.org_id = e.org_id AND x.seq = e.seq; \
          DROP TABLE {name};"
     ))

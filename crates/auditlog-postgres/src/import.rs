@@ -169,6 +169,26 @@ pub struct EntryRow {
     pub submitted_by_kind: Option<String>,
     pub submitted_by_id: Option<String>,
     pub canonical_version: i16,
+    /// Canonical version 3's commitments, as stored.
+    pub commitments: Option<Vec<u8>>,
+}
+
+/// A person's key, sealed, as stored.
+#[derive(Debug, Clone)]
+pub struct SubjectKeyRow {
+    pub org_id: i64,
+    pub pseudonym: Vec<u8>,
+    pub wrapped: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// An entry's values of one person, sealed, as stored.
+#[derive(Debug, Clone)]
+pub struct PartRow {
+    pub org_id: i64,
+    pub seq: i64,
+    pub pseudonym: Vec<u8>,
+    pub sealed: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +249,8 @@ pub const TABLES: &[&str] = &[
     "merkle_leaves",
     "merkle_nodes",
     "checkpoints",
+    "subject_keys",
+    "personal_parts",
 ];
 
 /// Every table's row count.
@@ -480,13 +502,13 @@ impl Import {
             .execute(
                 "INSERT INTO entries (org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
                  resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
-                 submitted_by_kind, submitted_by_id, canonical_version) \
-                 SELECT o, s, t, r, i, at, a, ev, rt, ri, rn, d::json, ip::inet, ua, rq, k, bk, bi, cv \
+                 submitted_by_kind, submitted_by_id, canonical_version, commitments) \
+                 SELECT o, s, t, r, i, at, a, ev, rt, ri, rn, d::json, ip::inet, ua, rq, k, bk, bi, cv, cm \
                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], \
                              $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
                              $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
-                             $19::smallint[]) \
-                      AS u (o, s, t, r, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv)",
+                             $19::smallint[], $20::bytea[]) \
+                      AS u (o, s, t, r, i, at, a, ev, rt, ri, rn, d, ip, ua, rq, k, bk, bi, cv, cm)",
                 &[
                     &org,
                     &seq,
@@ -507,6 +529,10 @@ impl Import {
                     &opt(|r| r.submitted_by_kind.as_deref()),
                     &opt(|r| r.submitted_by_id.as_deref()),
                     &rows.iter().map(|r| r.canonical_version).collect::<Vec<i16>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.commitments.as_deref())
+                        .collect::<Vec<Option<&[u8]>>>(),
                 ],
             )
             .await?;
@@ -523,6 +549,48 @@ impl Import {
                  SELECT o, k, s, t FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) \
                       AS u (o, k, s, t) WHERE k IS NOT NULL",
                 &[&org, &opt(|r| r.idempotency_key.as_deref()), &seq, &ts],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// People's keys, still sealed under the same master secret.
+    pub async fn subject_keys(&self, rows: &[SubjectKeyRow]) -> Result<(), ImportError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let bytes = |f: fn(&SubjectKeyRow) -> &[u8]| rows.iter().map(f).collect::<Vec<&[u8]>>();
+        self.client
+            .execute(
+                "INSERT INTO subject_keys (org_id, pseudonym, wrapped, created_at) \
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[])",
+                &[
+                    &rows.iter().map(|r| r.org_id).collect::<Vec<i64>>(),
+                    &bytes(|r| &r.pseudonym),
+                    &bytes(|r| &r.wrapped),
+                    &rows.iter().map(|r| r.created_at).collect::<Vec<i64>>(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Entries' sealed personal values.
+    pub async fn personal_parts(&self, rows: &[PartRow]) -> Result<(), ImportError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let bytes = |f: fn(&PartRow) -> &[u8]| rows.iter().map(f).collect::<Vec<&[u8]>>();
+        self.client
+            .execute(
+                "INSERT INTO personal_parts (org_id, seq, pseudonym, sealed) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])",
+                &[
+                    &rows.iter().map(|r| r.org_id).collect::<Vec<i64>>(),
+                    &rows.iter().map(|r| r.seq).collect::<Vec<i64>>(),
+                    &bytes(|r| &r.pseudonym),
+                    &bytes(|r| &r.sealed),
+                ],
             )
             .await?;
         Ok(())

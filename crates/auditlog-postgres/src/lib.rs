@@ -24,6 +24,8 @@
 //! - `changes`: management changes applied inside that transaction;
 //!   `accounts` the ones to people's accounts, one function each.
 //! - `listing`: the SQL for filtered, keyset-paginated listings.
+//! - `personal`: each person's key and sealed values, restoring them as
+//!   entries are read, and erasing a person.
 //! - `deliveries`: claiming due deliveries and recording attempts.
 //! - `tree`: the Merkle tree of each log, in tiles and nodes.
 //! - `rows`: mapping between rows and domain types.
@@ -80,6 +82,7 @@ mod notify;
 pub mod partitions;
 #[cfg(not(feature = "bench"))]
 mod partitions;
+mod personal;
 #[cfg(feature = "bench")]
 pub mod rows;
 #[cfg(not(feature = "bench"))]
@@ -149,6 +152,8 @@ struct Inner {
     signals: notify::Signals,
     /// For `Debug`: where the store points, without credentials.
     target: String,
+    /// Set once by [`EntryStore::use_personal_data`](auditlog_domain::store::EntryStore::use_personal_data).
+    personal: std::sync::OnceLock<Arc<auditlog_domain::personal::PersonalData>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -178,9 +183,11 @@ impl PostgresStore {
             .partitions
             .ensure(&self.inner.appends, timestamps.iter().copied())
             .await?;
-        let first = db::transaction_ending(&self.inner.appends, requests.clone(), move |tx, requests| {
+        let personal = self.inner.personal.get().cloned();
+        let args = (requests.clone(), personal.clone());
+        let first = db::transaction_ending(&self.inner.appends, args, move |tx, (requests, personal)| {
             Box::pin(async move {
-                append::append_taking(tx, &requests, received_at, heads)
+                append::append_taking(tx, &requests, received_at, heads, personal.as_deref())
                     .await
                     .map_err(|f| match f {
                         Failure::Db(e) if partitions::is_missing(&e) => {
@@ -202,11 +209,11 @@ impl PostgresStore {
         let months = Arc::new(partitions::months_of(timestamps));
         let out = db::transaction_ending(
             &self.inner.appends,
-            (requests, months.clone()),
-            move |tx, (requests, months)| {
+            (requests, months.clone(), personal),
+            move |tx, (requests, months, personal)| {
                 Box::pin(async move {
                     partitions::make(tx, &months).await?;
-                    append::append_taking(tx, &requests, received_at, heads).await
+                    append::append_taking(tx, &requests, received_at, heads, personal.as_deref()).await
                 })
             },
         )
@@ -327,6 +334,7 @@ impl PostgresStore {
                 partitions: partitions::Partitions::default(),
                 signals: notify::Signals::new(config, tls),
                 target,
+                personal: std::sync::OnceLock::new(),
             }),
         };
         // This month's and next month's partitions, so the first appends

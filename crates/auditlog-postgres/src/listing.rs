@@ -7,6 +7,13 @@
 //! one index in order, so each name gets its own ordered, limited subquery
 //! and the results are merged, reading at most `limit` rows per name.
 //!
+//! With personal data, a person's id is stored as their blind-index token
+//! (see the domain's `personal::PersonalData`) in entries that sealed it,
+//! and as itself in older ones, so a filter on an id matches either
+//! ([`Tokens`]). The driving index cannot walk two values of its column in
+//! order, so the id and the token then get an ordered, limited subquery
+//! each, merged like event names.
+//!
 //! Values are always bound as parameters; the text varies only with which
 //! filters are present (and how many event names are merged), so each
 //! connection prepares a handful of statements and reuses them.
@@ -50,22 +57,39 @@ fn push(params: &mut Vec<Param>, v: Param) -> String {
     format!("${}", params.len())
 }
 
+/// The blind-index tokens a filter's person ids also match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tokens {
+    pub actor: Option<String>,
+    pub resource_id: Option<String>,
+    pub submitted_by: Option<String>,
+}
+
+/// ` AND column = value`, or ` AND column IN (value, token)`.
+fn equals(column: &str, value: &str, token: Option<&String>, params: &mut Vec<Param>) -> String {
+    let value = push(params, Box::new(value.to_owned()));
+    match token {
+        None => format!(" AND {column} = {value}"),
+        Some(t) => format!(" AND {column} IN ({value}, {})", push(params, Box::new(t.clone()))),
+    }
+}
+
 /// The conditions other than the event filter.
-fn conditions(org: OrgId, filter: &Filter, page: Page, params: &mut Vec<Param>) -> String {
+fn conditions(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page, params: &mut Vec<Param>) -> String {
     let mut sql = format!("org_id = {}", push(params, Box::new(org.0)));
     if let Some(a) = &filter.actor {
-        sql += &format!(" AND actor = {}", push(params, Box::new(a.clone())));
+        sql += &equals("actor", a, tokens.actor.as_ref(), params);
     }
     if let Some(t) = &filter.resource_type {
         sql += &format!(" AND resource_type = {}", push(params, Box::new(t.clone())));
     }
     if let Some(i) = &filter.resource_id {
-        sql += &format!(" AND resource_id = {}", push(params, Box::new(i.clone())));
+        sql += &equals("resource_id", i, tokens.resource_id.as_ref(), params);
     }
     if let Some(by) = &filter.submitted_by {
         let kind = push(params, Box::new(by.kind.as_str().to_owned()));
-        let id = push(params, Box::new(by.id.clone()));
-        sql += &format!(" AND submitted_by_kind = {kind} AND submitted_by_id = {id}");
+        sql += &format!(" AND submitted_by_kind = {kind}");
+        sql += &equals("submitted_by_id", &by.id, tokens.submitted_by.as_ref(), params);
     }
     if let Some(f) = filter.from {
         sql += &format!(" AND ts >= {}", push(params, Box::new(f.millis())));
@@ -87,11 +111,11 @@ fn conditions(org: OrgId, filter: &Filter, page: Page, params: &mut Vec<Param>) 
 
 /// Oldest first after a sequence number: each partition's primary key
 /// `(org_id, seq, ts)` is in that order, so a page reads only its own rows.
-fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Query {
+fn build_replay(org: OrgId, filter: &Filter, tokens: &Tokens, after_seq: i64, page: Page) -> Query {
     let mut params = Vec::new();
     let mut sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entries WHERE {}",
-        conditions(org, filter, page, &mut params)
+        conditions(org, filter, tokens, page, &mut params)
     );
     sql += &format!(" AND seq > {}", push(&mut params, Box::new(after_seq)));
     if let Some(names) = &filter.events {
@@ -104,9 +128,9 @@ fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Quer
     Query { sql, params }
 }
 
-pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
+pub fn build(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page) -> Query {
     if let Some(after_seq) = filter.after_seq {
-        return build_replay(org, filter, after_seq, page);
+        return build_replay(org, filter, tokens, after_seq, page);
     }
     if filter.events.as_deref() == Some(&[]) {
         return Query {
@@ -115,19 +139,31 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
         };
     }
     let mut params = Vec::new();
-    let base = conditions(org, filter, page, &mut params);
-    let limit = push(&mut params, Box::new(i64::from(page.limit)));
+    let sql = build_newest(org, filter, tokens, page, &mut params);
+    Query { sql, params }
+}
+
+/// A newest-first listing, its parameters numbered after `params`'.
+fn build_newest(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page, params: &mut Vec<Param>) -> String {
+    if let Some([(plain, rest), (token, _)]) = split_on_token(filter, tokens) {
+        let a = build_newest(org, &plain, &rest, page, params);
+        let b = build_newest(org, &token, &rest, page, params);
+        let limit = push(params, Box::new(i64::from(page.limit)));
+        return format!("SELECT {ENTRY_COLUMNS} FROM (({a}) UNION ALL ({b})) AS ids {ORDER} LIMIT {limit}");
+    }
+    let base = conditions(org, filter, tokens, page, params);
+    let limit = push(params, Box::new(i64::from(page.limit)));
     // Per-event merging pays off only when the event filter drives the query.
     let merge = matches!(filter.events.as_deref(), Some(names) if names.len() <= MERGE_EVENTS_UP_TO)
         && filter.resource_id.is_none()
         && filter.actor.is_none();
-    let sql = match filter.events.as_deref() {
+    match filter.events.as_deref() {
         None => format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {base} {ORDER} LIMIT {limit}"),
         Some(names) if merge => {
             let parts: Vec<String> = names
                 .iter()
                 .map(|name| {
-                    let p = push(&mut params, Box::new(name.clone()));
+                    let p = push(params, Box::new(name.clone()));
                     format!("(SELECT {ENTRY_COLUMNS} FROM entries WHERE {base} AND event = {p} {ORDER} LIMIT {limit})")
                 })
                 .collect();
@@ -137,18 +173,34 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
             )
         }
         Some(names) => {
-            let p = push(&mut params, Box::new(names.to_vec()));
+            let p = push(params, Box::new(names.to_vec()));
             format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {base} AND event = ANY({p}) {ORDER} LIMIT {limit}")
         }
-    };
-    Query { sql, params }
+    }
+}
+
+/// When the driving column's value has a token: the filter with the value
+/// and with the token in its place, each with the tokens left to match.
+/// The resource id drives before the actor, as the SQLite store's listing
+/// has it: it is the rarer of the two.
+fn split_on_token(filter: &Filter, tokens: &Tokens) -> Option<[(Filter, Tokens); 2]> {
+    let mut by_token = filter.clone();
+    let mut rest = tokens.clone();
+    if filter.resource_id.is_some() {
+        by_token.resource_id = Some(rest.resource_id.take()?);
+    } else if filter.actor.is_some() {
+        by_token.actor = Some(rest.actor.take()?);
+    } else {
+        return None;
+    }
+    Some([(filter.clone(), rest.clone()), (by_token, rest)])
 }
 
 /// Entries per bucket of `width_ms` and per category: each row is
 /// `(bucket start, category, count)`.
-pub fn build_histogram(org: OrgId, filter: &Filter, width_ms: i64) -> Query {
+pub fn build_histogram(org: OrgId, filter: &Filter, tokens: &Tokens, width_ms: i64) -> Query {
     let mut params = Vec::new();
-    let base = conditions(org, filter, Page::default(), &mut params);
+    let base = conditions(org, filter, tokens, Page::default(), &mut params);
     let width = push(&mut params, Box::new(width_ms.max(1)));
     let events = match filter.events.as_deref() {
         None => String::new(),
@@ -174,7 +226,7 @@ mod tests {
             events: Some(vec!["a.b".into(), "c.d".into()]),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert!(!q.sql.contains("OR 1=1"), "{}", q.sql);
         assert!(!q.sql.contains("a.b"), "{}", q.sql);
         assert!(format!("{:?}", q.params).contains("x' OR 1=1 --"));
@@ -186,7 +238,7 @@ mod tests {
             events: Some(vec!["a.b".into(), "c.d".into()]),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert_eq!(q.sql.matches("UNION ALL").count(), 1);
     }
 
@@ -196,7 +248,7 @@ mod tests {
             events: Some((0..9).map(|i| format!("e.n{i}")).collect()),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert!(q.sql.contains("event = ANY($3)"), "{}", q.sql);
         assert!(!q.sql.contains("UNION"));
     }
@@ -220,11 +272,42 @@ mod tests {
             }),
         };
         for f in [filter.clone(), Filter { actor: None, ..filter }] {
-            let q = build(OrgId(1), &f, page);
+            let q = build(OrgId(1), &f, &Tokens::default(), page);
             for i in 1..=q.params.len() {
                 assert!(q.sql.contains(&format!("${i}")), "${i} unused in {}", q.sql);
             }
         }
+    }
+
+    #[test]
+    fn a_token_gives_the_driving_column_a_walk_of_its_own() {
+        let filter = Filter {
+            actor: Some("a@x.io".into()),
+            resource_id: Some("p_1".into()),
+            events: Some(vec!["a.b".into()]),
+            ..Filter::default()
+        };
+        let tokens = Tokens {
+            actor: Some("\u{1}aa".into()),
+            resource_id: Some("\u{1}bb".into()),
+            submitted_by: None,
+        };
+        let page = Page {
+            limit: 10,
+            after: Some(Cursor {
+                timestamp: Timestamp(5),
+                seq: 9,
+            }),
+        };
+        let q = build(OrgId(1), &filter, &tokens, page);
+        assert_eq!(q.sql.matches("UNION ALL").count(), 1, "{}", q.sql);
+        assert_eq!(q.sql.matches("resource_id = $").count(), 2, "{}", q.sql);
+        assert_eq!(q.sql.matches("actor IN ($").count(), 2, "{}", q.sql);
+        for i in 1..=q.params.len() {
+            assert!(q.sql.contains(&format!("${i}")), "${i} unused in {}", q.sql);
+        }
+        let params = format!("{:?}", q.params);
+        assert!(params.contains("p_1") && params.contains("\\u{1}bb"), "{params}");
     }
 
     #[test]
@@ -236,7 +319,7 @@ mod tests {
                 seq: 9,
             }),
         };
-        let q = build(OrgId(1), &Filter::default(), page);
+        let q = build(OrgId(1), &Filter::default(), &Tokens::default(), page);
         assert!(q.sql.contains("(ts, seq) < ($2, $3)"), "{}", q.sql);
         assert_eq!(q.params.len(), 4);
     }

@@ -4,12 +4,15 @@
 //! selected; its reader takes the row and the index of the first column, so
 //! the same reader serves a join that selects other columns first.
 
+use std::collections::BTreeMap;
+
 use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
+use auditlog_domain::personal::{Disclosure, decode_commitments};
 use auditlog_domain::session::Session;
 use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
@@ -20,7 +23,7 @@ use tokio_postgres::types::{FromSql, Json};
 
 pub const ENTRY_COLUMNS: &str = "org_id, seq, ts, received_at, id, actor_type, actor, event, resource_type, \
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
-     submitted_by_kind, submitted_by_id, canonical_version";
+     submitted_by_kind, submitted_by_id, canonical_version, commitments";
 
 pub const ORG_COLUMNS: &str = "org_id, slug, name, plan, enterprise_retention_days, created_at, sso_issuer, \
      sso_client_id, sso_enforced, sso_allowed_domains, sso_provision_role, sso_client_secret";
@@ -96,7 +99,17 @@ pub fn entry_at(r: &Row, at: usize) -> Result<Entry, StoreError> {
             _ => None,
         },
         canonical_version: u8::try_from(get::<i16>(r, at + 18)?).map_err(|_| bad("canonical version out of range"))?,
+        personal: commitments_at(r, at + 19)?,
     })
+}
+
+/// A version-3 entry's commitments, as the erased disclosures its personal
+/// values start from until they are restored (see `personal::restore`).
+fn commitments_at(r: &Row, at: usize) -> Result<BTreeMap<String, Disclosure>, StoreError> {
+    match get::<Option<&[u8]>>(r, at)? {
+        None => Ok(BTreeMap::new()),
+        Some(bytes) => decode_commitments(bytes).ok_or_else(|| bad("commitments are not what the writer stores")),
+    }
 }
 
 pub fn entry(r: &Row) -> Result<Entry, StoreError> {

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "stream_purged_unsent",
         include_str!("../migrations/0011_stream_purged_unsent.sql"),
     ),
+    ("personal_data", include_str!("../migrations/0012_personal_data.sql")),
 ];
 
 /// How many migrations this build knows (the tests check a new file ends

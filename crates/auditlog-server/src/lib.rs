@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod erasure;
 pub mod http;
 pub mod metrics;
 pub mod sso;
@@ -52,6 +53,12 @@ pub fn secret_sealer(config: &ServerConfig) -> auditlog_domain::sealed::SecretSe
     auditlog_domain::sealed::SecretSealer::derive(&config.checkpoints.key.seed())
 }
 
+/// The personal-data keys, derived from the checkpoint signing key as the
+/// sealer's are, with the catalog's marks of what is personal.
+pub fn personal_data(config: &ServerConfig) -> auditlog_domain::personal::PersonalData {
+    auditlog_domain::personal::PersonalData::new(&config.checkpoints.key.seed(), config.runtime.catalog.clone())
+}
+
 /// A provider must answer single sign-on's requests within this long: a
 /// person is waiting.
 const SSO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -66,6 +73,9 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let (clock, metrics) = (config.runtime.clock.clone(), config.runtime.metrics.clone());
+    // Before anything writes: every entry from here on is sealed.
+    let personal = Arc::new(personal_data(&config));
+    store.use_personal_data(personal.clone());
     let (writer, writer_task) =
         Writer::spawn_observed(store.clone(), clock.clone(), config.writer.clone(), metrics.clone());
     let sealer = Arc::new(secret_sealer(&config));
@@ -98,6 +108,7 @@ pub async fn serve(
         reads,
         sealer,
         sso,
+        personal,
     };
     let app = http::router(state, ui::router());
     let addr = listener.local_addr()?;

@@ -17,6 +17,8 @@ mod console_settings;
 mod console_streams;
 #[path = "api/console_webhooks.rs"]
 mod console_webhooks;
+#[path = "api/erasure.rs"]
+mod erasure;
 #[path = "api/export.rs"]
 mod export;
 #[path = "api/helpers.rs"]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use auditlog_domain::canonical::Fields;
 use auditlog_domain::leaf_hasher::{LeafSink, with_leaf_hasher};
+use auditlog_domain::personal::{PersonalData, encode_commitments};
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
@@ -15,7 +16,7 @@ use r2d2_sqlite::rusqlite::{self, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::rows::{self, db_err, entry_from_row};
-use crate::{changes, schema, tree};
+use crate::{changes, personal, schema, tree};
 
 /// The organization's webhook endpoints, read once per transaction.
 fn endpoints_of<'a>(
@@ -34,6 +35,12 @@ fn endpoints_of<'a>(
         slot.insert(list);
     }
     Ok(cache.get(&org).map(Vec::as_slice).unwrap_or_default())
+}
+
+/// A store error raised where SQLite's are expected; `db_err` gives its
+/// message back as an internal error.
+fn store_err(e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
 /// Where each organization's log stood before a transaction and after it.
@@ -56,6 +63,9 @@ struct Batch<'a, 's> {
     /// Where new entries go to have their leaves hashed; `None` when the
     /// store keeps no tree.
     leaves: Option<&'s mut LeafSink<'a>>,
+    /// How personal values are sealed; `None` writes version 2.
+    personal: Option<&'a PersonalData>,
+    keys: personal::Keys,
 }
 
 fn append_entries<'a>(
@@ -70,6 +80,8 @@ fn append_entries<'a>(
         fresh,
         endpoints,
         leaves,
+        personal,
+        keys,
     } = batch;
     let org = req.org_id;
     let mut outbox = tx.prepare_cached(
@@ -92,7 +104,8 @@ fn append_entries<'a>(
                 });
                 continue;
             }
-            if let Some(e) = by_key.query_row(params![org.0, key], entry_from_row).optional()? {
+            if let Some(mut e) = by_key.query_row(params![org.0, key], entry_from_row).optional()? {
+                personal::restore(tx, *personal, std::slice::from_mut(&mut e)).map_err(store_err)?;
                 results.push(Appended {
                     entry: e,
                     replayed: true,
@@ -115,11 +128,25 @@ fn append_entries<'a>(
             }
         };
         let id = Uuid::now_v7();
-        if let Some(leaves) = leaves {
-            leaves.push(org, Fields::of_new(new, id, seq, received_at));
+        let mut entry = new.to_entry(org, id, seq, received_at);
+        match personal {
+            Some(p) => {
+                let stored = p.seal(&mut entry, |ps| keys.get_or_make(tx, p, org, ps, received_at.millis()))?;
+                if let Some(leaves) = leaves {
+                    leaves.push_hash(org, stored.leaf);
+                }
+                let commitments = encode_commitments(&stored.sealed.commitments);
+                rows::insert_entry(&mut insert, &stored.row, Some(&commitments))?;
+                personal::insert_parts(tx, org, seq, &stored)?;
+            }
+            None => {
+                entry.canonical_version = 2;
+                if let Some(leaves) = leaves {
+                    leaves.push(org, Fields::of_new(new, id, seq, received_at));
+                }
+                rows::insert_entry(&mut insert, &entry, None)?;
+            }
         }
-        let entry = new.to_entry(org, id, seq, received_at);
-        rows::insert_entry(&mut insert, &entry)?;
         // The outbox row commits with the entry or not at all.
         for endpoint in endpoints_of(tx, org, endpoints)?
             .iter()
@@ -144,12 +171,18 @@ pub(crate) fn append_in_tx(
     requests: &[AppendRequest],
     received_at: Timestamp,
     tree: bool,
+    personal: Option<&PersonalData>,
 ) -> Result<Vec<RequestResult>, StoreError> {
     let (written, mut leaves) = if tree {
         let expected = requests.iter().map(|r| r.entries.len()).sum();
-        with_leaf_hasher(expected, |sink| append_requests(tx, requests, received_at, Some(sink)))
+        with_leaf_hasher(expected, |sink| {
+            append_requests(tx, requests, received_at, Some(sink), personal)
+        })
     } else {
-        (append_requests(tx, requests, received_at, None), HashMap::new())
+        (
+            append_requests(tx, requests, received_at, None, personal),
+            HashMap::new(),
+        )
     };
     let (out, batch) = written?;
     for (org, size_before) in &batch.sizes_before {
@@ -172,9 +205,11 @@ fn append_requests<'a>(
     requests: &'a [AppendRequest],
     received_at: Timestamp,
     leaves: Option<&mut LeafSink<'a>>,
+    personal: Option<&'a PersonalData>,
 ) -> Result<(Vec<RequestResult>, Heads), StoreError> {
     let mut state = Batch {
         leaves,
+        personal,
         ..Batch::default()
     };
     let batch = &mut state;
@@ -189,8 +224,10 @@ fn append_requests<'a>(
             .changes
             .iter()
             .try_for_each(|change| changes::apply(tx, req.org_id, change, received_at.millis()));
-        // A change to webhooks alters which endpoints this batch fans out to.
+        // A change to webhooks alters which endpoints this batch fans out to;
+        // an erasure, or a savepoint rolled back, which keys exist.
         batch.endpoints.remove(&req.org_id);
+        batch.keys.clear();
         match applied {
             Ok(()) => {
                 let appended = append_entries(tx, req, received_at, batch).map_err(db_err)?;
@@ -200,6 +237,7 @@ fn append_requests<'a>(
             Err(e @ (StoreError::Rejected { .. } | StoreError::Conflict(_) | StoreError::NotFound(_))) => {
                 tx.execute_batch("ROLLBACK TO request; RELEASE request")
                     .map_err(db_err)?;
+                batch.keys.clear();
                 out.push(Err(e));
             }
             Err(e) => return Err(e),

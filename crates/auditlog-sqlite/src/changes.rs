@@ -50,6 +50,11 @@ fn execute_one(conn: &Connection, sql: &str, params: impl rusqlite::Params, what
 /// Applies one change; each kind has its own function below.
 pub fn apply(conn: &Connection, org: OrgId, change: &Change, now: i64) -> Result<(), StoreError> {
     match change {
+        Change::EraseSubject {
+            pseudonym,
+            token,
+            entries,
+        } => crate::personal::erase(conn, org, pseudonym, token, *entries),
         Change::RenameOrg { old, new } => execute_one(
             conn,
             "UPDATE orgs SET name = ?3 WHERE org_id = ?1 AND name = ?2",

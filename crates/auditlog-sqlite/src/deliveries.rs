@@ -11,6 +11,7 @@ use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite::{self, OptionalExtension, Transaction, params};
 
 use crate::rows::{self, db_err, entry_from_row};
+use auditlog_domain::personal::PersonalData;
 
 /// Leases up to `limit` due deliveries until `lease_until`, each with its
 /// entry and endpoint. A delivery whose endpoint or entry is gone fails
@@ -20,9 +21,10 @@ pub fn claim(
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
+    personal: Option<&PersonalData>,
 ) -> Result<Vec<DueDelivery>, StoreError> {
     let claimed = lease_due(tx, now, lease_until, limit)?;
-    let mut related = Related::new(tx)?;
+    let mut related = Related::new(tx, personal)?;
     let mut orphaned = tx
         .prepare_cached(
             "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, \
@@ -77,6 +79,8 @@ fn lease_due(
 /// out to several endpoints, and an endpoint with many deliveries, are
 /// each read once.
 struct Related<'t> {
+    conn: &'t Transaction<'t>,
+    personal: Option<&'t PersonalData>,
     entry_q: rusqlite::CachedStatement<'t>,
     hook_q: rusqlite::CachedStatement<'t>,
     entries: HashMap<(i64, i64), Option<Entry>>,
@@ -84,7 +88,7 @@ struct Related<'t> {
 }
 
 impl<'t> Related<'t> {
-    fn new(tx: &'t Transaction<'_>) -> Result<Self, StoreError> {
+    fn new(tx: &'t Transaction<'t>, personal: Option<&'t PersonalData>) -> Result<Self, StoreError> {
         let entry_q = tx
             .prepare_cached(&format!(
                 "SELECT {} FROM entries WHERE org_id = ?1 AND seq = ?2",
@@ -98,6 +102,8 @@ impl<'t> Related<'t> {
             ))
             .map_err(db_err)?;
         Ok(Self {
+            conn: tx,
+            personal,
             entry_q,
             hook_q,
             entries: HashMap::new(),
@@ -109,11 +115,12 @@ impl<'t> Related<'t> {
         if let Some(e) = self.entries.get(&(org, seq)) {
             return Ok(e.clone());
         }
-        let e = self
+        let mut e = self
             .entry_q
             .query_row(params![org, seq], entry_from_row)
             .optional()
             .map_err(db_err)?;
+        crate::personal::restore(self.conn, self.personal, e.as_mut_slice())?;
         self.entries.insert((org, seq), e.clone());
         Ok(e)
     }

@@ -52,6 +52,7 @@ mod deliveries;
 pub mod listing;
 #[cfg(not(feature = "testing"))]
 mod listing;
+mod personal;
 #[cfg(feature = "bench")]
 pub mod rows;
 #[cfg(not(feature = "bench"))]
@@ -94,6 +95,8 @@ struct Inner {
     /// Off only to measure what the tree costs (`auditlog bench`): a log
     /// appended without it cannot be proven, and never is in service.
     tree: bool,
+    /// Set once by [`EntryStore::use_personal_data`].
+    personal: std::sync::OnceLock<Arc<auditlog_domain::personal::PersonalData>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -122,6 +125,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers,
                 tree: true,
+                personal: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -25,26 +25,50 @@ pub struct Query {
 
 const ORDER: &str = "ORDER BY ts DESC, seq DESC";
 
+/// The blind-index tokens (see the domain's `personal::PersonalData`) a
+/// filter's person ids also match: a person's id is stored as their token
+/// in entries written with personal data sealed, and as itself in older
+/// ones and wherever it is nobody's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tokens {
+    pub actor: Option<String>,
+    pub resource_id: Option<String>,
+    pub submitted_by: Option<String>,
+}
+
+/// `column = value`, or `column IN (value, token)`.
+fn equals(column: &str, value: &str, token: Option<&String>, params: &mut Vec<Value>) -> String {
+    params.push(Value::Text(value.to_owned()));
+    let value = format!("?{}", params.len());
+    match token {
+        None => format!(" AND {column} = {value}"),
+        Some(t) => {
+            params.push(Value::Text(t.clone()));
+            format!(" AND {column} IN ({value}, ?{})", params.len())
+        }
+    }
+}
+
 /// The conditions other than the event filter, with their parameters.
-fn conditions(org: OrgId, filter: &Filter, page: Page, params: &mut Vec<Value>) -> String {
+fn conditions(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page, params: &mut Vec<Value>) -> String {
     let push = |v: Value, params: &mut Vec<Value>| {
         params.push(v);
         format!("?{}", params.len())
     };
     let mut sql = format!("org_id = {}", push(Value::Integer(org.0), params));
     if let Some(a) = &filter.actor {
-        sql += &format!(" AND actor = {}", push(Value::Text(a.clone()), params));
+        sql += &equals("actor", a, tokens.actor.as_ref(), params);
     }
     if let Some(t) = &filter.resource_type {
         sql += &format!(" AND resource_type = {}", push(Value::Text(t.clone()), params));
     }
     if let Some(i) = &filter.resource_id {
-        sql += &format!(" AND resource_id = {}", push(Value::Text(i.clone()), params));
+        sql += &equals("resource_id", i, tokens.resource_id.as_ref(), params);
     }
     if let Some(by) = &filter.submitted_by {
         let kind = push(Value::Text(by.kind.as_str().to_owned()), params);
-        let id = push(Value::Text(by.id.clone()), params);
-        sql += &format!(" AND submitted_by_kind = {kind} AND submitted_by_id = {id}");
+        sql += &format!(" AND submitted_by_kind = {kind}");
+        sql += &equals("submitted_by_id", &by.id, tokens.submitted_by.as_ref(), params);
     }
     if let Some(f) = filter.from {
         sql += &format!(" AND ts >= {}", push(Value::Integer(f.millis()), params));
@@ -95,11 +119,11 @@ fn bind_each(params: &mut Vec<Value>, names: &[String]) -> String {
 
 /// Oldest first after a sequence number: the primary key `(org_id, seq)`
 /// is the order, so a page reads only its own rows.
-fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Query {
+fn build_replay(org: OrgId, filter: &Filter, tokens: &Tokens, after_seq: i64, page: Page) -> Query {
     let mut params = Vec::new();
     let mut sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entries WHERE {} AND seq > ",
-        conditions(org, filter, page, &mut params)
+        conditions(org, filter, tokens, page, &mut params)
     );
     params.push(Value::Integer(after_seq));
     sql += &format!("?{}", params.len());
@@ -111,12 +135,30 @@ fn build_replay(org: OrgId, filter: &Filter, after_seq: i64, page: Page) -> Quer
     Query { sql, params }
 }
 
-pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
+pub fn build(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page) -> Query {
     if let Some(after_seq) = filter.after_seq {
-        return build_replay(org, filter, after_seq, page);
+        return build_replay(org, filter, tokens, after_seq, page);
     }
     let mut params = Vec::new();
-    let base = conditions(org, filter, page, &mut params);
+    let sql = build_newest(org, filter, tokens, page, &mut params);
+    Query { sql, params }
+}
+
+/// A newest-first listing, its parameters numbered after `params`'.
+fn build_newest(org: OrgId, filter: &Filter, tokens: &Tokens, page: Page, params: &mut Vec<Value>) -> String {
+    // The driving index cannot walk two values of its column in order, so
+    // a person's id and their token get an ordered, limited walk each.
+    if let Some(split) = split_on_token(filter, tokens) {
+        let [(plain, rest), (token, _)] = &split;
+        let a = build_newest(org, plain, rest, page, params);
+        let b = build_newest(org, token, rest, page, params);
+        params.push(Value::Integer(i64::from(page.limit)));
+        return format!(
+            "SELECT * FROM ({a}) UNION ALL SELECT * FROM ({b}) {ORDER} LIMIT ?{}",
+            params.len()
+        );
+    }
+    let base = conditions(org, filter, tokens, page, params);
     params.push(Value::Integer(i64::from(page.limit)));
     let limit = format!("?{}", params.len());
     // Per-event merging pays off only when the event filter drives the query.
@@ -125,7 +167,7 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
         && filter.actor.is_none();
     let index = driving_index(filter, merge);
     let from = format!("FROM entries INDEXED BY {index}");
-    let sql = match filter.events.as_deref() {
+    match filter.events.as_deref() {
         None => format!("SELECT {ENTRY_COLUMNS} {from} WHERE {base} {ORDER} LIMIT {limit}"),
         Some([]) => format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE 0 LIMIT {limit}"),
         Some(names) if merge => {
@@ -142,19 +184,41 @@ pub fn build(org: OrgId, filter: &Filter, page: Page) -> Query {
             format!("{} {ORDER} LIMIT {limit}", parts.join(" UNION ALL "))
         }
         Some(names) => {
-            let names = bind_each(&mut params, names);
+            let names = bind_each(params, names);
             format!("SELECT {ENTRY_COLUMNS} {from} WHERE {base} AND event IN ({names}) {ORDER} LIMIT {limit}")
         }
+    }
+}
+
+/// When the driving column's value has a token: the filter with the value
+/// and with the token in its place, each with the tokens left to match.
+fn split_on_token(filter: &Filter, tokens: &Tokens) -> Option<[(Filter, Tokens); 2]> {
+    let (column, token, rest): (fn(&mut Filter) -> &mut Option<String>, _, _) = if filter.resource_id.is_some() {
+        let rest = Tokens {
+            resource_id: None,
+            ..tokens.clone()
+        };
+        (|f| &mut f.resource_id, tokens.resource_id.clone()?, rest)
+    } else if filter.actor.is_some() {
+        let rest = Tokens {
+            actor: None,
+            ..tokens.clone()
+        };
+        (|f| &mut f.actor, tokens.actor.clone()?, rest)
+    } else {
+        return None;
     };
-    Query { sql, params }
+    let mut by_token = filter.clone();
+    *column(&mut by_token) = Some(token);
+    Some([(filter.clone(), rest.clone()), (by_token, rest)])
 }
 
 /// Entries per bucket of `width_ms` and per category: each row is
 /// `(bucket start, category, count)`. Driven by the same index a listing
 /// with this filter would use.
-pub fn build_histogram(org: OrgId, filter: &Filter, width_ms: i64) -> Query {
+pub fn build_histogram(org: OrgId, filter: &Filter, tokens: &Tokens, width_ms: i64) -> Query {
     let mut params = Vec::new();
-    let base = conditions(org, filter, Page::default(), &mut params);
+    let base = conditions(org, filter, tokens, Page::default(), &mut params);
     params.push(Value::Integer(width_ms.max(1)));
     let width = format!("?{}", params.len());
     let events = match filter.events.as_deref() {
@@ -182,7 +246,7 @@ mod tests {
             events: Some(vec!["a.b".into(), "c.d".into()]),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert_eq!(q.sql.matches("UNION ALL").count(), 1);
     }
 
@@ -193,7 +257,7 @@ mod tests {
             events: Some(vec!["a.b".into(), "c.d".into()]),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert!(!q.sql.contains("OR 1=1"));
         assert!(q.params.contains(&Value::Text("x' OR 1=1 --".into())));
     }
@@ -204,7 +268,7 @@ mod tests {
             events: Some((0..9).map(|i| format!("e.n{i}")).collect()),
             ..Filter::default()
         };
-        let q = build(OrgId(1), &filter, Page::default());
+        let q = build(OrgId(1), &filter, &Tokens::default(), Page::default());
         assert!(q.sql.contains("event IN ("));
         assert!(!q.sql.contains("UNION"));
     }
@@ -217,12 +281,12 @@ mod tests {
             ..Filter::default()
         };
         assert!(
-            build(OrgId(1), &f, Page::default())
+            build(OrgId(1), &f, &Tokens::default(), Page::default())
                 .sql
                 .contains("INDEXED BY entries_by_event")
         );
         f.actor = Some("a@x.io".into());
-        let q = build(OrgId(1), &f, Page::default());
+        let q = build(OrgId(1), &f, &Tokens::default(), Page::default());
         assert!(
             q.sql.contains("INDEXED BY entries_by_actor") && !q.sql.contains("UNION"),
             "{}",
@@ -230,7 +294,7 @@ mod tests {
         );
         f.resource_id = Some("p_1".into());
         assert!(
-            build(OrgId(1), &f, Page::default())
+            build(OrgId(1), &f, &Tokens::default(), Page::default())
                 .sql
                 .contains("INDEXED BY entries_by_resource_id")
         );
@@ -245,7 +309,7 @@ mod tests {
                 seq: 9,
             }),
         };
-        let q = build(OrgId(1), &Filter::default(), page);
+        let q = build(OrgId(1), &Filter::default(), &Tokens::default(), page);
         assert!(q.sql.contains("(ts, seq) < (?2, ?3)"), "{}", q.sql);
         assert_eq!(q.params.last(), Some(&Value::Integer(10)));
     }

@@ -1,12 +1,15 @@
 //! Mapping between SQLite rows and domain types, and from SQLite errors to
 //! [`StoreError`].
 
+use std::collections::BTreeMap;
+
 use auditlog_domain::api_key::{KeyHash, KeyPrefix, Scope};
 use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::invitation::{Invitation, InvitationKind};
 use auditlog_domain::member::{Member, Project};
 use auditlog_domain::org::Sso;
 use auditlog_domain::pattern::EventPattern;
+use auditlog_domain::personal::{Disclosure, decode_commitments};
 use auditlog_domain::session::Session;
 use auditlog_domain::sso::{self, SessionOrigin};
 use auditlog_domain::store::{ApiKeyRecord, Delivery, DeliveryStatus};
@@ -17,7 +20,7 @@ use uuid::Uuid;
 
 pub const ENTRY_COLUMNS: &str = "org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, \
      resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
-     submitted_by_kind, submitted_by_id, canonical_version";
+     submitted_by_kind, submitted_by_id, canonical_version, commitments";
 
 /// The columns every schema since the first has, which
 /// [`entry_from_row`] reads as canonical version 1: for migrations that run
@@ -69,7 +72,23 @@ pub fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         idempotency_key: r.get(15)?,
         submitted_by: if v1 { None } else { submitter_from_row(r, 16)? },
         canonical_version: if v1 { 1 } else { r.get(18)? },
+        personal: if v1 {
+            Default::default()
+        } else {
+            commitments_from_row(r, 19)?
+        },
     })
+}
+
+/// A version-3 entry's commitments, as the erased disclosures its
+/// personal values start from until they are restored.
+fn commitments_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<BTreeMap<String, Disclosure>> {
+    match r.get_ref(at)?.as_blob_or_null()? {
+        None => Ok(BTreeMap::new()),
+        Some(bytes) => {
+            decode_commitments(bytes).ok_or_else(|| bad_column(at, "commitments are not what the writer stores"))
+        }
+    }
 }
 
 /// The submitter in columns `at` (kind) and `at + 1` (id); absent on
@@ -84,7 +103,8 @@ fn submitter_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Submitt
     }
 }
 
-pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()> {
+/// Inserts `e`'s row; `commitments` for a version-3 entry.
+pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry, commitments: Option<&[u8]>) -> rusqlite::Result<()> {
     stmt.execute(params![
         e.org_id.0,
         e.seq,
@@ -105,6 +125,7 @@ pub fn insert_entry(stmt: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()>
         e.submitted_by.as_ref().map(|b| b.kind.as_str()),
         e.submitted_by.as_ref().map(|b| b.id.as_str()),
         e.canonical_version,
+        commitments,
     ])?;
     Ok(())
 }

@@ -25,12 +25,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_streams.sql"),
     include_str!("../migrations/0012_webhook_payload_format.sql"),
     include_str!("../migrations/0013_stream_purged_unsent.sql"),
+    include_str!("../migrations/0014_personal_data.sql"),
 ];
 
 pub const INSERT_ENTRY: &str = "INSERT INTO entries (org_id, seq, id, ts, received_at, actor_type, actor, event, \
      resource_type, resource_id, resource_name, details, ip_address, user_agent, request_id, idempotency_key, \
-     submitted_by_kind, submitted_by_id, canonical_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+     submitted_by_kind, submitted_by_id, canonical_version, commitments) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 /// The writer's page cache, in KiB (negative: SQLite reads it as KiB).
 const WRITER_CACHE_KIB: i64 = -64 * 1024;

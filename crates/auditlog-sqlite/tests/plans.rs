@@ -3,7 +3,10 @@
 //! rows, which is what keeps a first page fast at any log size.
 
 use auditlog_domain::cursor::Cursor;
+use std::sync::Arc;
+
 use auditlog_domain::filter::{Page, parse_listing};
+use auditlog_domain::personal::PersonalData;
 use auditlog_domain::{Catalog, OrgId, Timestamp};
 use auditlog_sqlite::{SqliteStore, listing, rusqlite};
 
@@ -17,7 +20,15 @@ fn plan(conn: &rusqlite::Connection, q: &[(&str, &str)], after: bool) -> String 
             seq: 10,
         }),
     };
-    let query = listing::build(OrgId(1), &req.filter, page);
+    // As the store builds it: each person id also matches its token.
+    let personal = PersonalData::new(&[1; 32], Arc::new(Catalog::builtin()));
+    let f = &req.filter;
+    let tokens = listing::Tokens {
+        actor: f.actor.as_deref().and_then(|a| personal.index_of(a)),
+        resource_id: f.resource_id.as_deref().and_then(|r| personal.index_of(r)),
+        submitted_by: f.submitted_by.as_ref().and_then(|b| personal.index_of(&b.id)),
+    };
+    let query = listing::build(OrgId(1), f, &tokens, page);
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", query.sql)).unwrap();
     let rows = stmt
         .query_map(rusqlite::params_from_iter(query.params.iter()), |r| {

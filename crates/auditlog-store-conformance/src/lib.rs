@@ -87,6 +87,8 @@ macro_rules! conformance_tests {
             streams_start_at_the_head_and_change_with_their_entries,
             one_holder_leases_a_stream_and_its_cursor_only_moves_forward,
             stream_health_follows_failures_and_progress,
+            erasing_a_person_leaves_the_other_and_every_proof,
+            erasure_is_compare_and_set_and_a_person_may_come_back,
         );
     };
     (@each (required) $make:expr; $($check:ident),* $(,)?) => {
@@ -94,6 +96,7 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let store = $make.await;
+                auditlog_domain::store::EntryStore::use_personal_data(&store, $crate::personal_data());
                 $crate::$check(&store).await;
             }
         )*
@@ -103,19 +106,34 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let Some(store) = $make.await else { return };
+                auditlog_domain::store::EntryStore::use_personal_data(&store, $crate::personal_data());
                 $crate::$check(&store).await;
             }
         )*
     };
 }
 
+mod erasure;
 mod streams;
+pub use erasure::{
+    erasing_a_person_leaves_the_other_and_every_proof, erasure_is_compare_and_set_and_a_person_may_come_back,
+};
 pub use streams::{
     one_holder_leases_a_stream_and_its_cursor_only_moves_forward, stream_health_follows_failures_and_progress,
     streams_start_at_the_head_and_change_with_their_entries,
 };
 
 pub(crate) const T0: i64 = 1_790_000_000_000;
+
+/// The personal-data keys every check runs with, as a server gives them:
+/// each check's entries are sealed and restored as they would be in
+/// service.
+pub fn personal_data() -> std::sync::Arc<auditlog_domain::personal::PersonalData> {
+    std::sync::Arc::new(auditlog_domain::personal::PersonalData::new(
+        &[42; 32],
+        std::sync::Arc::new(Catalog::builtin()),
+    ))
+}
 
 pub(crate) async fn org(store: &dyn Store, slug: &str) -> Org {
     store
@@ -599,6 +617,7 @@ pub async fn submitters_round_trip_and_both_canonical_versions_share_a_log(store
     let v1 = Entry {
         submitted_by: None,
         canonical_version: 1,
+        personal: Default::default(),
         ..written[0].clone()
     };
     assert_ne!(

@@ -18,11 +18,15 @@ use auditlog_domain::password;
 use auditlog_domain::sso;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
+use std::sync::Arc;
+
+use auditlog_domain::personal::{PersonalData, Subject};
+use auditlog_domain::{Catalog, StoreError};
 use auditlog_domain::{Clock, Org, Role, Store, SubmittedBy, SubmitterKind, SystemClock, Timestamp};
 use serde_json::json;
 
-use crate::backend::{AnyError, open};
-use crate::cli::{KeyCreateArgs, MemberAddArgs, OrgCreateArgs, OrgSsoArgs};
+use crate::backend::{AnyError, open_keyed};
+use crate::cli::{KeyCreateArgs, MemberAddArgs, MemberEraseArgs, OrgCreateArgs, OrgSsoArgs};
 
 pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     validate_slug(&args.slug)?;
@@ -32,7 +36,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     if args.retention_days.is_some() && args.plan != auditlog_domain::Plan::Enterprise {
         return Err("--retention-days applies only to --plan enterprise".into());
     }
-    let store = open(&args.db.database).await?;
+    let store = open_keyed(&args.db.database, None, true).await?;
     let now = SystemClock.now();
     let org = store
         .create_org(
@@ -74,7 +78,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
 pub async fn configure_sso(args: OrgSsoArgs) -> Result<(), AnyError> {
     let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
     let sealer = auditlog_domain::sealed::SecretSealer::derive(&crate::signing_key::load_or_create(&key_path)?.seed());
-    let store = open(&args.db.database).await?;
+    let store = open_keyed(&args.db.database, args.signing.signing_key.as_deref(), true).await?;
     let org = store
         .org_by_slug(&args.slug)
         .await?
@@ -133,7 +137,7 @@ pub async fn configure_sso(args: OrgSsoArgs) -> Result<(), AnyError> {
 }
 
 pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
-    let store = open(&args.db.database).await?;
+    let store = open_keyed(&args.db.database, None, true).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?
@@ -174,7 +178,7 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
     let email = normalise_email(&args.email)?;
     let password = read_password()?;
     let hash = password::hash(&password).map_err(|e| format!("{e} (from AUDITLOG_PASSWORD or stdin)"))?;
-    let store = open(&args.db.database).await?;
+    let store = open_keyed(&args.db.database, None, true).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?
@@ -186,6 +190,49 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
         ),
         None => println!("added {email} to {} as {}; they can sign in now", org.slug, args.role),
     }
+    Ok(())
+}
+
+/// Erases a person's personal data, as `POST /v1/orgs/{org}/erasures` does,
+/// recorded as done by the operator on this host.
+pub async fn erase_member(args: MemberEraseArgs) -> Result<(), AnyError> {
+    let subject = Subject::new(&args.email).ok_or("--email names nobody")?;
+    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
+    let key = crate::signing_key::read(&key_path)?.ok_or_else(|| {
+        format!(
+            "no signing key at {}: the service has sealed nothing yet",
+            key_path.display()
+        )
+    })?;
+    let store = open_keyed(&args.db.database, Some(&key_path), false).await?;
+    let org = store
+        .org_by_slug(&args.org)
+        .await?
+        .ok_or_else(|| format!("no organization {:?}", args.org))?;
+    let personal = PersonalData::new(&key.seed(), Arc::new(Catalog::builtin()));
+    let now = SystemClock.now();
+    let writes = store.as_ref();
+    let erased = auditlog_server::erasure::erase(
+        writes,
+        &personal,
+        org.id,
+        &subject,
+        |resource, details| by_operator(now, auditlog_server::erasure::ERASED_EVENT, resource, details),
+        |request| async move {
+            let mut out = writes.append(vec![request], now).await?;
+            out.pop()
+                .ok_or_else(|| StoreError::Internal("the store returned no result".into()))?
+        },
+    )
+    .await?;
+    println!(
+        "erased {} from {}: {} entries held their values; recorded as seq {} (subject {})",
+        subject.as_str(),
+        org.slug,
+        erased.entries,
+        erased.entry.seq,
+        erased.subject
+    );
     Ok(())
 }
 

@@ -2,9 +2,11 @@
 //! `postgresql://`) for PostgreSQL, `sqlite://PATH` or a plain path for the
 //! embedded default.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use auditlog_domain::Store;
+use auditlog_domain::personal::PersonalData;
+use auditlog_domain::{Catalog, Store};
 use auditlog_postgres::PostgresStore;
 use auditlog_sqlite::SqliteStore;
 
@@ -28,4 +30,28 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, AnyError> {
     let path = SqliteStore::path_from_url(url);
     let store = SqliteStore::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the store for a command that reads or records entries, with the
+/// personal-data keys the service seals them with: derived from the
+/// checkpoint signing key (`explicit`, else `AUDITLOG_SIGNING_KEY`, else
+/// beside the SQLite file). A command that records entries `create`s the
+/// key as `serve` would, so its entries are sealed like the service's; one
+/// that only reads never creates one. Without a key the store writes
+/// without sealing and refuses to read sealed entries, saying so.
+pub async fn open_keyed(url: &str, explicit: Option<&Path>, create: bool) -> Result<Arc<dyn Store>, AnyError> {
+    let store = open(url).await?;
+    let from_env = std::env::var_os("AUDITLOG_SIGNING_KEY").map(std::path::PathBuf::from);
+    let Ok(path) = crate::signing_key::path(explicit.or(from_env.as_deref()), url) else {
+        return Ok(store);
+    };
+    let key = match create {
+        true => Some(crate::signing_key::load_or_create(&path)?),
+        false => crate::signing_key::read(&path)?,
+    };
+    if let Some(key) = key {
+        let catalog = Arc::new(Catalog::builtin());
+        store.use_personal_data(Arc::new(PersonalData::new(&key.seed(), catalog)));
+    }
+    Ok(store)
 }

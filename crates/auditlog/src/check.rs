@@ -51,7 +51,7 @@ enum Signature {
 /// answers whether all passed.
 pub async fn run(args: CheckArgs) -> Result<bool, AnyError> {
     let key = verifier_key(&args)?;
-    let store = backend::open(&args.db.database).await?;
+    let store = backend::open_keyed(&args.db.database, args.signing_key.as_deref(), false).await?;
     let orgs: Vec<Org> = store
         .orgs()
         .await?

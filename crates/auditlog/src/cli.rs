@@ -501,6 +501,24 @@ pub enum MemberCommand {
     /// Add a person to an organization, or set the password of one already in
     /// it. The password is read from AUDITLOG_PASSWORD, else from stdin.
     Add(MemberAddArgs),
+    /// Erase a person's personal data from an organization's log: their
+    /// values show as erased from now on, every proof still holds. Recorded
+    /// as audit_log.subject_erased.
+    Erase(MemberEraseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemberEraseArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// The person, as the log names them (their email).
+    #[arg(long)]
+    pub email: String,
+    #[command(flatten)]
+    pub signing: SigningKeyArgs,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use auditlog_domain::{Clock, Org, Role, Store, SystemClock};
 use auditlog_server::ServerConfig;
 
 use crate::admin::make_member;
-use crate::backend::{AnyError, open};
+use crate::backend::{AnyError, open_keyed};
 use crate::cli::DemoArgs;
 use crate::serve::shutdown_on_signal;
 
@@ -41,7 +41,7 @@ pub async fn run(args: DemoArgs) -> Result<(), AnyError> {
             format!("sqlite://{}", tmp.path().join("demo.db").display())
         }
     };
-    let store: Arc<dyn Store> = open(&url).await?;
+    let store: Arc<dyn Store> = open_keyed(&url, args.signing.signing_key.as_deref(), true).await?;
     let org = match store.org_by_slug(DEMO_ORG).await? {
         Some(org) => org,
         None => {

@@ -19,7 +19,7 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Clock, NewEntry, Org, Store, SystemClock};
 use serde_json::json;
 
-use crate::backend::{AnyError, open};
+use crate::backend::{AnyError, open_keyed};
 use crate::cli::ExportArgs;
 
 /// Rows read per page: the unit of memory.
@@ -27,7 +27,7 @@ const PAGE_ROWS: u32 = 2000;
 
 pub async fn run(args: ExportArgs) -> Result<(), AnyError> {
     let given = given_filter(&args)?;
-    let store = open(&args.db.database).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?

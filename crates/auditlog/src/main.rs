@@ -104,6 +104,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Member(MemberCommand::Add(args)) => admin::add_member(args).await,
+        Command::Member(MemberCommand::Erase(args)) => admin::erase_member(args).await,
         Command::Backup(args) => backup::run(args),
         Command::Check(args) => match check::run(args).await {
             Ok(true) => Ok(()),

@@ -23,8 +23,12 @@ mod check;
 mod source;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auditlog_domain::Catalog;
+use auditlog_domain::personal::PersonalData;
+use auditlog_domain::store::EntryStore;
 use auditlog_postgres::PostgresStore;
 use auditlog_postgres::import::{Import, ImportError};
 use auditlog_sqlite::SqliteStore;
@@ -64,8 +68,8 @@ pub async fn run(args: MigrateStoreArgs) -> Result<(), AnyError> {
     let target = PostgresStore::connect(&args.to)
         .await
         .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?;
+    attach_keys(&args.from, &source_store, &target)?;
     let source = read("the snapshot", Source::open(path))?;
-
     let import = Import::begin(&target).await?;
     let copied = copy(&source, &import).await;
     match copied {
@@ -104,6 +108,21 @@ pub async fn run(args: MigrateStoreArgs) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// The source's personal-data keys, for the check that reads entries back
+/// from both stores: the copy keeps its keys sealed under the same signing
+/// key, which must then serve it. Without the key file, entries with sealed
+/// values cannot be compared, and the check says so.
+fn attach_keys(from: &str, source: &SqliteStore, target: &PostgresStore) -> Result<(), AnyError> {
+    let from_env = std::env::var_os("AUDITLOG_SIGNING_KEY").map(std::path::PathBuf::from);
+    let key_path = crate::signing_key::path(from_env.as_deref(), from)?;
+    if let Some(key) = crate::signing_key::read(&key_path)? {
+        let personal = Arc::new(PersonalData::new(&key.seed(), Arc::new(Catalog::builtin())));
+        source.use_personal_data(personal.clone());
+        target.use_personal_data(personal);
+    }
+    Ok(())
+}
+
 async fn copy(source: &Source, import: &Import) -> Result<(), AnyError> {
     let orgs = read("organizations", source.orgs())?;
     write("organizations", import.orgs(&orgs).await)?;
@@ -132,6 +151,20 @@ async fn copy(source: &Source, import: &Import) -> Result<(), AnyError> {
         }
     }
     eprintln!("copied entries: {copied}");
+    write(
+        "subject keys",
+        import.subject_keys(&read("subject keys", source.subject_keys())?).await,
+    )?;
+    let mut after = (i64::MIN, 0, Vec::new());
+    loop {
+        let page = read(
+            "sealed personal values",
+            source.parts_after((after.0, after.1, &after.2), PAGE),
+        )?;
+        let Some(last) = page.last() else { break };
+        after = (last.org_id, last.seq, last.pseudonym.clone());
+        write("sealed personal values", import.personal_parts(&page).await)?;
+    }
 
     let mut after = (i64::MIN, String::new());
     loop {

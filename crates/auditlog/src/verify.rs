@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use auditlog_domain::canonical::entry_leaf_hash;
+use auditlog_domain::canonical::{Fields, entry_leaf_hash};
 use auditlog_domain::checkpoint::{self, Checkpoint, VerifierKey};
 use auditlog_domain::export_format::checkpoint_note;
 use auditlog_domain::gaps::{self, Gaps, Purge};
 use auditlog_domain::merkle::{self, Hash};
+use auditlog_domain::personal::commitments_from;
 use auditlog_domain::{Entry, Timestamp};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -234,6 +235,12 @@ fn entry_of(mut value: Value) -> Result<(Entry, Option<Value>, Option<Value>), S
 /// Proves one entry included in the checkpoint's tree.
 fn prove(entry: &Entry, claimed: Option<&Value>, proof: Option<&Value>, cp: &Checkpoint) -> Result<(), String> {
     let proof = proof.ok_or("has no inclusion proof; export with proofs=true")?;
+    if entry.canonical_version >= 3 {
+        // Each personal value must come with its salt, or be marked erased
+        // with its commitment: anything else cannot be checked at all.
+        commitments_from(&Fields::of(entry), &entry.personal)
+            .map_err(|e| format!("its personal values cannot be checked: {e}"))?;
+    }
     let leaf = entry_leaf_hash(entry);
     if claimed.and_then(hash).is_some_and(|c| c != leaf) {
         return Err("its content does not match the leaf hash it was exported with (changed after export)".into());

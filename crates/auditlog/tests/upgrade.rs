@@ -179,6 +179,7 @@ fn old_entry(seq: i64, ts: i64) -> auditlog_domain::entry::Entry {
         idempotency_key: None,
         submitted_by: None,
         canonical_version: 1,
+        personal: Default::default(),
     }
 }
 

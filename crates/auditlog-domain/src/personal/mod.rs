@@ -31,17 +31,21 @@
 //! - [`pseudonym`]: keyed pseudonyms that name a subject without their email.
 //! - [`disclosure`]: how an export shows each personal value (opened, or
 //!   erased) and the commitments a verifier rebuilds from it.
+//! - [`policy`]: the deployment's keys and rules, as a store applies them
+//!   to rows.
 //! - [`sealing`]: what the writer keeps for an entry's personal values, and
 //!   how a reader restores them or shows them erased.
 
 pub mod disclosure;
 pub mod fields;
+pub mod policy;
 pub mod pseudonym;
 pub mod sealing;
 pub mod subject_key;
 
 pub use disclosure::{Disclosure, DisclosureError, commitments_from};
 pub use fields::{FieldPath, PersonalValue, Subject, personal_values};
+pub use policy::{KeyError, PersonalData, Stored, decode_commitments, encode_commitments};
 pub use pseudonym::{Pseudonym, PseudonymKey};
 pub use sealing::{ERASED, Sealed, UnsealError, seal, unseal};
 pub use subject_key::{Commitment, OpenError, Opening, Salt, SubjectKey, commit};
@@ -76,6 +80,7 @@ pub(crate) mod test_entries {
             idempotency_key: None,
             submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "ada@acme.com")),
             canonical_version: 3,
+            personal: Default::default(),
         }
     }
 }

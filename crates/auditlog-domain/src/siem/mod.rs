@@ -171,6 +171,7 @@ pub(crate) mod test_entries {
             idempotency_key: None,
             submitted_by: Some(SubmittedBy::new(SubmitterKind::Session, "alice@acme.com")),
             canonical_version: 2,
+            personal: Default::default(),
         }
     }
 

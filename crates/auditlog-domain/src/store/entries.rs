@@ -2,6 +2,7 @@
 //! reading them back, and the Merkle tree and checkpoints that prove them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use crate::change::Change;
 use crate::filter::{Bucket, Filter, Page};
 use crate::merkle::{Hash, NodeId};
+use crate::personal::{PersonalData, Pseudonym};
 use crate::store::StoreError;
 use crate::{Entry, NewEntry, Org, OrgId, Timestamp};
 
@@ -105,4 +107,15 @@ pub trait EntryStore: Send + Sync + 'static {
     /// Stores a signed checkpoint. One for the same size already stored is
     /// kept (the first signature of a size stands).
     async fn save_checkpoint(&self, org: OrgId, checkpoint: StoredCheckpoint) -> Result<(), StoreError>;
+
+    /// Gives the store the deployment's personal-data keys and rules: from
+    /// then on it seals new entries' personal values (canonical version 3),
+    /// opens them as it reads, and matches filters by a person's id through
+    /// the blind index. Without them it writes version 2 and refuses to
+    /// read version-3 entries. The first call stands.
+    fn use_personal_data(&self, personal: Arc<PersonalData>);
+
+    /// How many of the organization's entries hold values of `pseudonym`
+    /// that can still be opened: what erasing that person would affect.
+    async fn subject_entries(&self, org: OrgId, pseudonym: Pseudonym) -> Result<u64, StoreError>;
 }

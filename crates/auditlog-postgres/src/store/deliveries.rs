@@ -83,8 +83,9 @@ impl DeliveryStore for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        db::transaction_with(&self.inner.pool, Commit::Relaxed, (), move |tx, ()| {
-            Box::pin(deliveries::claim(tx, now, lease_until, limit))
+        let personal = self.inner.personal.get().cloned();
+        db::transaction_with(&self.inner.pool, Commit::Relaxed, personal, move |tx, personal| {
+            Box::pin(async move { deliveries::claim(tx, now, lease_until, limit, personal.as_deref()).await })
         })
         .await
     }

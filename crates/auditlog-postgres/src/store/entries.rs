@@ -3,10 +3,12 @@
 //! run on the store's own runtime (`apart`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use auditlog_domain::filter::{Bucket, Filter, Page};
 use auditlog_domain::merkle::{Hash, NodeId};
+use auditlog_domain::personal::{PersonalData, Pseudonym};
 use auditlog_domain::store::{AppendRequest, EntryStore, RequestResult, StoredCheckpoint};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
 use uuid::Uuid;
@@ -14,7 +16,21 @@ use uuid::Uuid;
 use crate::PostgresStore;
 use crate::error::db_err;
 use crate::rows::{ENTRY_COLUMNS, ORG_COLUMNS, get, qualified};
-use crate::{db, listing, rows, tree};
+use crate::{db, listing, personal, rows, tree};
+
+impl PostgresStore {
+    /// The blind-index tokens a filter's person ids also match.
+    fn tokens(&self, filter: &Filter) -> listing::Tokens {
+        let Some(p) = self.inner.personal.get() else {
+            return listing::Tokens::default();
+        };
+        listing::Tokens {
+            actor: filter.actor.as_deref().and_then(|a| p.index_of(a)),
+            resource_id: filter.resource_id.as_deref().and_then(|r| p.index_of(r)),
+            submitted_by: filter.submitted_by.as_ref().and_then(|b| p.index_of(&b.id)),
+        }
+    }
+}
 
 #[async_trait]
 impl EntryStore for PostgresStore {
@@ -31,18 +47,20 @@ impl EntryStore for PostgresStore {
     }
 
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError> {
-        let query = listing::build(org, filter, page);
+        let query = listing::build(org, filter, &self.tokens(filter), page);
         let client = self.client().await?;
-        db::query(&client, &query.sql, &query.params())
+        let mut entries = db::query(&client, &query.sql, &query.params())
             .await
             .map_err(db_err)?
             .iter()
             .map(rows::entry)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        personal::restore(&client, self.inner.personal.get().map(Arc::as_ref), &mut entries).await?;
+        Ok(entries)
     }
 
     async fn histogram(&self, org: OrgId, filter: &Filter, width_ms: i64) -> Result<Vec<Bucket>, StoreError> {
-        let query = listing::build_histogram(org, filter, width_ms);
+        let query = listing::build_histogram(org, filter, &self.tokens(filter), width_ms);
         let client = self.client().await?;
         db::query(&client, &query.sql, &query.params())
             .await
@@ -60,7 +78,7 @@ impl EntryStore for PostgresStore {
 
     async fn entry(&self, org: OrgId, id: Uuid) -> Result<Option<Entry>, StoreError> {
         let client = self.client().await?;
-        db::query_opt(
+        let mut found = db::query_opt(
             &client,
             &format!(
                 "SELECT {} FROM entry_ids i JOIN entries e ON e.org_id = i.org_id AND e.seq = i.seq AND e.ts = i.ts \
@@ -72,7 +90,23 @@ impl EntryStore for PostgresStore {
         .await
         .map_err(db_err)?
         .map(|r| rows::entry(&r))
-        .transpose()
+        .transpose()?;
+        personal::restore(
+            &client,
+            self.inner.personal.get().map(Arc::as_ref),
+            found.as_mut_slice(),
+        )
+        .await?;
+        Ok(found)
+    }
+
+    fn use_personal_data(&self, personal: Arc<PersonalData>) {
+        let _ = self.inner.personal.set(personal);
+    }
+
+    async fn subject_entries(&self, org: OrgId, pseudonym: Pseudonym) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(personal::subject_entries(&client, org, &pseudonym).await?)
     }
 
     async fn log_size(&self, org: OrgId) -> Result<i64, StoreError> {

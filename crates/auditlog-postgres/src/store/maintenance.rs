@@ -16,8 +16,9 @@ impl MaintenanceStore for PostgresStore {
     async fn purge_before(&self, org: OrgId, cutoff: Timestamp, limit: u32) -> Result<Purged, StoreError> {
         db::transaction(&self.inner.pool, (), move |tx, ()| {
             Box::pin(async move {
-                // The oldest entries go with their id and key mappings and
-                // their deliveries (no body outlives retention); the tree stays.
+                // The oldest entries go with their id and key mappings, their
+                // sealed personal values and their deliveries (no body
+                // outlives retention); the tree stays, and so do the keys.
                 let r = db::query_one(
                     tx,
                     "WITH doomed AS (SELECT seq, ts FROM entries WHERE org_id = $1 AND ts < $2 \
@@ -28,7 +29,8 @@ impl MaintenanceStore for PostgresStore {
                      ids AS (DELETE FROM entry_ids i USING gone g WHERE i.org_id = $1 AND i.id = g.id), \
                      keys AS (DELETE FROM entry_keys k USING gone g \
                          WHERE k.org_id = $1 AND k.idempotency_key = g.idempotency_key), \
-                     outbox AS (DELETE FROM deliveries x USING gone g WHERE x.org_id = $1 AND x.seq = g.seq) \
+                     outbox AS (DELETE FROM deliveries x USING gone g WHERE x.org_id = $1 AND x.seq = g.seq), \
+                     parts AS (DELETE FROM personal_parts p USING gone g WHERE p.org_id = $1 AND p.seq = g.seq) \
                      SELECT count(*), min(seq), max(seq) FROM gone",
                     &[&org.0, &cutoff.millis(), &i64::from(limit)],
                 )

@@ -64,8 +64,8 @@ use tower_http::trace::TraceLayer;
 use self::context::REQUEST_ID;
 use self::error::ApiError;
 use self::routes::{
-    api_keys, catalog, entries, export, health, ingest, invitations, members, orgs, password, projects, proofs,
-    session, streams, webhooks,
+    api_keys, catalog, entries, erasures, export, health, ingest, invitations, members, orgs, password, projects,
+    proofs, session, streams, webhooks,
 };
 use self::state::AppState;
 
@@ -177,6 +177,7 @@ fn api() -> Router<AppState> {
             "/v1/orgs/{org}/members/{email}/password-reset",
             post(members::reset_password),
         )
+        .route("/v1/orgs/{org}/erasures", post(erasures::erase))
         .route("/v1/orgs/{org}/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/v1/orgs/{org}/api-keys/{prefix}", delete(api_keys::revoke))
         .route("/v1/orgs/{org}/projects", get(projects::list).post(projects::create))

@@ -23,8 +23,8 @@ use crate::http::responses::{
     Unauthenticated, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::http::routes::{
-    api_keys, catalog, entries, export, health, ingest, invitations, members, orgs, password, projects, proofs,
-    session, streams, webhooks,
+    api_keys, catalog, entries, erasures, export, health, ingest, invitations, members, orgs, password, projects,
+    proofs, session, streams, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -57,6 +57,7 @@ use crate::http::routes::{
         members::change_role,
         members::remove,
         members::reset_password,
+        erasures::erase,
         api_keys::list,
         api_keys::create,
         api_keys::revoke,

@@ -39,6 +39,9 @@ pub struct AppState {
     pub sealer: Arc<auditlog_domain::sealed::SecretSealer>,
     /// Organizations' identity providers, under the operator's rules.
     pub sso: crate::sso::provider::Providers,
+    /// The personal-data keys the store seals with: pseudonyms of the
+    /// people an erasure names.
+    pub personal: Arc<auditlog_domain::personal::PersonalData>,
 }
 
 /// The request-rate limits of [`RateLimits`], in memory per process.

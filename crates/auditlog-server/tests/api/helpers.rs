@@ -318,6 +318,16 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// The database opened again (as after a restart), with the keys the
+    /// server seals personal values under.
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        let store = self.db.open().await;
+        let catalog = Arc::new(auditlog_domain::Catalog::builtin());
+        let personal = auditlog_domain::personal::PersonalData::new(&self.checkpoint_key.seed(), catalog);
+        store.use_personal_data(Arc::new(personal));
+        store
+    }
+
     /// Signs in; panics unless it works.
     pub async fn login(&self, email: &str) -> Browser {
         self.login_with(email, PASSWORD).await

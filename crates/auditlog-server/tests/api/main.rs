@@ -11,6 +11,7 @@ mod console;
 mod console_settings;
 mod console_streams;
 mod console_webhooks;
+mod erasure;
 mod export;
 mod helpers;
 mod ingest;

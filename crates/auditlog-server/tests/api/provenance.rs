@@ -33,7 +33,7 @@ async fn each_door_names_its_credential() {
         ingested["submitted_by"],
         json!({"kind": "api_key", "id": &app.keys.write[..12]})
     );
-    assert_eq!(ingested["canonical_version"], 2);
+    assert_eq!(ingested["canonical_version"], 3);
 
     // A person, through the management API: their session.
     person(app.store.as_ref(), &app.acme, "olivia@acme.com", Role::Owner).await;

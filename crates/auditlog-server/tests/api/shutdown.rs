@@ -40,7 +40,7 @@ async fn acknowledged_entries_survive_shutdown_mid_load() {
     }
     assert!(!acked.is_empty(), "some requests were acknowledged before shutdown");
 
-    let reopened = app.db.open().await;
+    let reopened = app.reopen().await;
     let stored = reopened
         .list(
             app.acme.id,

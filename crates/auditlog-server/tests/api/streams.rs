@@ -374,9 +374,13 @@ async fn replicas_on_one_database_send_each_stream_from_one_place_at_a_time() {
     let adam = admin(&app).await;
     // Leases long enough that a replica starved by a busy machine keeps
     // its stream: a takeover would be right, but not what is tested here.
+    // Replicas share the signing key, which opens the sealed personal
+    // values they send.
+    let key = app.checkpoint_key.clone();
     let replica = |c: &mut ServerConfig| {
         loopback(c);
         c.streams.lease = Duration::from_secs(6);
+        c.checkpoints.key = key.clone();
     };
     let _one = spawn_on(&app.db, replica).await;
     let _two = spawn_on(&app.db, replica).await;

@@ -103,11 +103,12 @@ impl DeliveryStore for SqliteStore {
         if !any_due {
             return Ok(Vec::new());
         }
+        let personal = self.inner.personal.get().cloned();
         self.write_relaxed(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let out = deliveries::claim(&tx, now, lease_until, limit)?;
+            let out = deliveries::claim(&tx, now, lease_until, limit, personal.as_deref())?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })

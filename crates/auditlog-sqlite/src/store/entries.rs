@@ -3,10 +3,12 @@
 //! one write connection.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use auditlog_domain::filter::{Bucket, Filter, Page};
 use auditlog_domain::merkle::{Hash, NodeId};
+use auditlog_domain::personal::{PersonalData, Pseudonym};
 use auditlog_domain::store::{AppendRequest, EntryStore, RequestResult, StoredCheckpoint};
 use auditlog_domain::{Entry, Org, OrgId, StoreError, Timestamp};
 use r2d2_sqlite::rusqlite;
@@ -15,7 +17,21 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 use crate::rows::{ORG_COLUMNS, db_err, entry_from_row, org_from_row};
-use crate::{listing, rows, tree};
+use crate::{listing, personal, rows, tree};
+
+impl SqliteStore {
+    /// The blind-index tokens a filter's person ids also match.
+    fn tokens(&self, filter: &Filter) -> listing::Tokens {
+        let Some(p) = self.inner.personal.get() else {
+            return listing::Tokens::default();
+        };
+        listing::Tokens {
+            actor: filter.actor.as_deref().and_then(|a| p.index_of(a)),
+            resource_id: filter.resource_id.as_deref().and_then(|r| p.index_of(r)),
+            submitted_by: filter.submitted_by.as_ref().and_then(|b| p.index_of(&b.id)),
+        }
+    }
+}
 
 #[async_trait]
 impl EntryStore for SqliteStore {
@@ -25,11 +41,12 @@ impl EntryStore for SqliteStore {
         received_at: Timestamp,
     ) -> Result<Vec<RequestResult>, StoreError> {
         let tree = self.inner.tree;
+        let personal = self.inner.personal.get().cloned();
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let out = crate::append::append_in_tx(&tx, &requests, received_at, tree)?;
+            let out = crate::append::append_in_tx(&tx, &requests, received_at, tree, personal.as_deref())?;
             tx.commit().map_err(db_err)?;
             Ok(out)
         })
@@ -37,19 +54,22 @@ impl EntryStore for SqliteStore {
     }
 
     async fn list(&self, org: OrgId, filter: &Filter, page: Page) -> Result<Vec<Entry>, StoreError> {
-        let query = listing::build(org, filter, page);
+        let personal = self.inner.personal.get().cloned();
+        let query = listing::build(org, filter, &self.tokens(filter), page);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&query.sql).map_err(db_err)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(query.params.iter()), entry_from_row)
                 .map_err(db_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+            let mut entries = rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+            personal::restore(conn, personal.as_deref(), &mut entries)?;
+            Ok(entries)
         })
         .await
     }
 
     async fn histogram(&self, org: OrgId, filter: &Filter, width_ms: i64) -> Result<Vec<Bucket>, StoreError> {
-        let query = listing::build_histogram(org, filter, width_ms);
+        let query = listing::build_histogram(org, filter, &self.tokens(filter), width_ms);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&query.sql).map_err(db_err)?;
             let rows = stmt
@@ -67,18 +87,31 @@ impl EntryStore for SqliteStore {
     }
 
     async fn entry(&self, org: OrgId, id: Uuid) -> Result<Option<Entry>, StoreError> {
+        let personal = self.inner.personal.get().cloned();
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {} FROM entries WHERE org_id = ?1 AND id = ?2",
-                rows::ENTRY_COLUMNS
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![org.0, &id.as_bytes()[..]], entry_from_row)
-                    .optional()
-            })
-            .map_err(db_err)
+            let mut found = conn
+                .prepare_cached(&format!(
+                    "SELECT {} FROM entries WHERE org_id = ?1 AND id = ?2",
+                    rows::ENTRY_COLUMNS
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![org.0, &id.as_bytes()[..]], entry_from_row)
+                        .optional()
+                })
+                .map_err(db_err)?;
+            personal::restore(conn, personal.as_deref(), found.as_mut_slice())?;
+            Ok(found)
         })
         .await
+    }
+
+    fn use_personal_data(&self, personal: Arc<PersonalData>) {
+        let _ = self.inner.personal.set(personal);
+    }
+
+    async fn subject_entries(&self, org: OrgId, pseudonym: Pseudonym) -> Result<u64, StoreError> {
+        self.read(move |conn| personal::subject_entries(conn, org, &pseudonym).map_err(db_err))
+            .await
     }
 
     async fn log_size(&self, org: OrgId) -> Result<i64, StoreError> {

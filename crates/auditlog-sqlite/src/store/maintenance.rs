@@ -40,6 +40,12 @@ impl MaintenanceStore for SqliteStore {
                 )
                 .map_err(db_err)?;
                 tx.execute(
+                    "DELETE FROM personal_parts WHERE org_id = ?1 AND seq IN (SELECT seq FROM entries INDEXED BY entries_by_time \
+                         WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3)",
+                    params![org.0, cutoff.millis(), limit],
+                )
+                .map_err(db_err)?;
+                tx.execute(
                     "DELETE FROM entries WHERE org_id = ?1 AND seq IN (SELECT seq FROM entries INDEXED BY entries_by_time \
                          WHERE org_id = ?1 AND ts < ?2 ORDER BY ts, seq LIMIT ?3)",
                     params![org.0, cutoff.millis(), limit],

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use auditlog_postgres::import::{
-    ApiKeyRow, CheckpointRow, DeliveryRow, EntryRow, LeafTileRow, MembershipRow, NodeRow, OrgRow, ProjectRow,
-    SessionRow, UserRow, WebhookRow,
+    ApiKeyRow, CheckpointRow, DeliveryRow, EntryRow, LeafTileRow, MembershipRow, NodeRow, OrgRow, PartRow, ProjectRow,
+    SessionRow, SubjectKeyRow, UserRow, WebhookRow,
 };
 use rusqlite::{Connection, OpenFlags, Row, params};
 use uuid::Uuid;
@@ -56,6 +56,7 @@ fn entry(r: &Row<'_>) -> Result<EntryRow> {
         submitted_by_kind: r.get(16)?,
         submitted_by_id: r.get(17)?,
         canonical_version: r.get(18)?,
+        commitments: r.get(19)?,
     })
 }
 
@@ -73,6 +74,38 @@ impl Source {
     fn all<T>(&self, sql: &str, f: impl FnMut(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
         let mut stmt = self.conn.prepare(sql)?;
         stmt.query_map([], f)?.collect()
+    }
+
+    /// Every person's key, sealed as stored.
+    pub fn subject_keys(&self) -> Result<Vec<SubjectKeyRow>> {
+        self.all(
+            "SELECT org_id, pseudonym, wrapped, created_at FROM subject_keys ORDER BY org_id, pseudonym",
+            |r| {
+                Ok(SubjectKeyRow {
+                    org_id: r.get(0)?,
+                    pseudonym: r.get(1)?,
+                    wrapped: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    /// Up to `limit` sealed parts after `(org_id, seq, pseudonym)`.
+    pub fn parts_after(&self, after: (i64, i64, &[u8]), limit: usize) -> Result<Vec<PartRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT org_id, seq, pseudonym, sealed FROM personal_parts \
+             WHERE (org_id, seq, pseudonym) > (?1, ?2, ?3) ORDER BY org_id, seq, pseudonym LIMIT ?4",
+        )?;
+        stmt.query_map(params![after.0, after.1, after.2, limit as i64], |r| {
+            Ok(PartRow {
+                org_id: r.get(0)?,
+                seq: r.get(1)?,
+                pseudonym: r.get(2)?,
+                sealed: r.get(3)?,
+            })
+        })?
+        .collect()
     }
 
     /// Every table's row count (the import's table names).
@@ -236,7 +269,7 @@ impl Source {
         let mut stmt = self.conn.prepare_cached(
             "SELECT org_id, seq, id, ts, received_at, actor_type, actor, event, resource_type, resource_id, \
              resource_name, details, ip_address, user_agent, request_id, idempotency_key, submitted_by_kind, \
-             submitted_by_id, canonical_version FROM entries \
+             submitted_by_id, canonical_version, commitments FROM entries \
              WHERE (org_id, seq) > (?1, ?2) ORDER BY org_id, seq LIMIT ?3",
         )?;
         stmt.query_map(params![after.0, after.1, limit as i64], entry)?

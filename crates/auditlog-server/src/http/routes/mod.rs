@@ -4,6 +4,7 @@
 pub(crate) mod api_keys;
 pub(crate) mod catalog;
 pub(crate) mod entries;
+pub(crate) mod erasures;
 pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod ingest;

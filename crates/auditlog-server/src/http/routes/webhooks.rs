@@ -625,6 +625,7 @@ pub async fn test_webhook(state: &AppState, principal: &Principal, id: &str) -> 
         idempotency_key: None,
         submitted_by: Some(principal.submitted_by()),
         canonical_version: auditlog_domain::canonical::CURRENT_VERSION,
+        personal: Default::default(),
     };
     let sent = state
         .webhooks

@@ -1,0 +1,171 @@
+//! Personal data on SQLite: each person's key (`subject_keys`), each
+//! entry's sealed values (`personal_parts`), restoring them as entries are
+//! read, and erasing a person.
+
+use std::collections::HashMap;
+
+use auditlog_domain::personal::{PersonalData, Pseudonym, Stored, SubjectKey};
+use auditlog_domain::{Entry, OrgId, StoreError};
+use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
+
+use crate::rows::db_err;
+
+/// The keys one transaction has read or made, so an entry's second person
+/// and the next entries of the same people cost no query. Only ever kept
+/// for one transaction (a savepoint rolled back clears it): an erasure
+/// committed in between must be seen.
+#[derive(Default)]
+pub(crate) struct Keys(HashMap<(OrgId, Pseudonym), SubjectKey>);
+
+impl Keys {
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// `pseudonym`'s key in `org`, made and stored if it has none.
+    pub(crate) fn get_or_make(
+        &mut self,
+        conn: &Connection,
+        personal: &PersonalData,
+        org: OrgId,
+        pseudonym: &Pseudonym,
+        now: i64,
+    ) -> rusqlite::Result<SubjectKey> {
+        if let Some(key) = self.0.get(&(org, *pseudonym)) {
+            return Ok(key.clone());
+        }
+        let key = match read_key(conn, personal, org, pseudonym)? {
+            Some(key) => key,
+            None => {
+                let key = SubjectKey::generate();
+                conn.prepare_cached(
+                    "INSERT INTO subject_keys (org_id, pseudonym, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![org.0, &pseudonym.0[..], personal.wrap_key(&key), now])?;
+                key
+            }
+        };
+        self.0.insert((org, *pseudonym), key.clone());
+        Ok(key)
+    }
+}
+
+/// `pseudonym`'s key in `org`, if it has one (none once erased).
+fn read_key(
+    conn: &Connection,
+    personal: &PersonalData,
+    org: OrgId,
+    pseudonym: &Pseudonym,
+) -> rusqlite::Result<Option<SubjectKey>> {
+    let wrapped: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT wrapped FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2")?
+        .query_row(params![org.0, &pseudonym.0[..]], |r| r.get(0))
+        .optional()?;
+    wrapped
+        .map(|w| personal.unwrap_key(&w))
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Stores the sealed values of the entry whose row was just inserted.
+pub(crate) fn insert_parts(conn: &Connection, org: OrgId, seq: i64, stored: &Stored) -> rusqlite::Result<()> {
+    let mut insert =
+        conn.prepare_cached("INSERT INTO personal_parts (org_id, seq, pseudonym, sealed) VALUES (?1, ?2, ?3, ?4)")?;
+    for (pseudonym, sealed) in &stored.sealed.parts {
+        insert.execute(params![org.0, seq, &pseudonym.0[..], sealed])?;
+    }
+    Ok(())
+}
+
+/// Restores the personal values of `entries`, all of `org`, as read from
+/// their rows. Keys are read once per call.
+pub(crate) fn restore(
+    conn: &Connection,
+    personal: Option<&PersonalData>,
+    entries: &mut [Entry],
+) -> Result<(), StoreError> {
+    let mut keys: HashMap<(OrgId, Pseudonym), Option<SubjectKey>> = HashMap::new();
+    for entry in entries.iter_mut().filter(|e| e.canonical_version >= 3) {
+        let Some(personal) = personal else {
+            return Err(StoreError::Internal(
+                "entries hold sealed personal values, and this process was not given the master secret that opens \
+                 them"
+                    .into(),
+            ));
+        };
+        let org = entry.org_id;
+        let parts = parts_of(conn, org, entry.seq).map_err(db_err)?;
+        for (p, _) in &parts {
+            if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, *p)) {
+                slot.insert(read_key(conn, personal, org, p).map_err(db_err)?);
+            }
+        }
+        personal
+            .restore(entry, parts, |p| keys.get(&(org, *p)).cloned().flatten())
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn parts_of(conn: &Connection, org: OrgId, seq: i64) -> rusqlite::Result<Vec<(Pseudonym, Vec<u8>)>> {
+    let mut s = conn.prepare_cached("SELECT pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq = ?2")?;
+    let rows = s.query_map(params![org.0, seq], |r| {
+        let p: Vec<u8> = r.get(0)?;
+        let p: [u8; 32] = p
+            .try_into()
+            .map_err(|_| crate::rows::bad_column(0, "a pseudonym is not 32 bytes"))?;
+        Ok((Pseudonym(p), r.get(1)?))
+    })?;
+    rows.collect()
+}
+
+/// How many entries hold values of `pseudonym` that can still be opened.
+pub(crate) fn subject_entries(conn: &Connection, org: OrgId, pseudonym: &Pseudonym) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2")?
+        .query_row(params![org.0, &pseudonym.0[..]], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
+}
+
+/// Erases `pseudonym` in `org` inside the open transaction: its key, its
+/// sealed values, and its blind-index `token` in the identifier columns of
+/// its entries. Refused, writing nothing the caller's savepoint keeps,
+/// when the person has other than `expected` entries: ingest added one
+/// since the caller counted, and the count it records would be wrong.
+pub(crate) fn erase(
+    conn: &Connection,
+    org: OrgId,
+    pseudonym: &Pseudonym,
+    token: &str,
+    expected: u64,
+) -> Result<(), StoreError> {
+    let p = &pseudonym.0[..];
+    conn.execute(
+        "DELETE FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2",
+        params![org.0, p],
+    )
+    .map_err(db_err)?;
+    conn.execute(
+        "UPDATE entries SET \
+             actor = CASE WHEN actor = ?3 THEN ?4 ELSE actor END, \
+             resource_id = CASE WHEN resource_id = ?3 THEN ?4 ELSE resource_id END, \
+             submitted_by_id = CASE WHEN submitted_by_id = ?3 THEN ?4 ELSE submitted_by_id END \
+         WHERE org_id = ?1 AND seq IN (SELECT seq FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2)",
+        params![org.0, p, token, auditlog_domain::personal::ERASED],
+    )
+    .map_err(db_err)?;
+    let deleted = conn
+        .execute(
+            "DELETE FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2",
+            params![org.0, p],
+        )
+        .map_err(db_err)? as u64;
+    if deleted != expected {
+        return Err(StoreError::Rejected {
+            code: "subject_changed",
+            message: format!(
+                "the subject's entries changed while being erased ({expected} counted, {deleted} found); try again"
+            ),
+        });
+    }
+    Ok(())
+}
