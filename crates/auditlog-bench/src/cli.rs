@@ -55,6 +55,21 @@ pub enum Section {
     /// what 1 and 10 streams cost ingest (needs rsyslog and rsyslog-gnutls;
     /// not part of `all`).
     Streams(StreamsArgs),
+    /// What sealing personal values costs ingest, export and a person's
+    /// first page (same run, sealed against not), and erasing a person
+    /// with a tenth of a large log while ingest goes on.
+    Erasure(ErasureArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ErasureArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Entries in each log; a tenth of them are the erased person's.
+    #[arg(long, default_value_t = 1_000_000, value_parser = at_least_one())]
+    pub entries: usize,
+    #[command(flatten)]
+    pub samples: QuerySamplesArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@
 //!   the report of a whole run.
 //! - `reads`: what recording reads costs a reader.
 //! - `integrity`: what the Merkle tree costs appends.
+//! - `erasure`: what sealing personal values costs, and erasing a person.
 //! - `webhooks`: commit-to-delivery latency of webhooks.
 //! - `streams`: commit-to-receipt latency of SIEM streams and what they
 //!   cost ingest, against a private rsyslog (`rsyslog`).
@@ -38,6 +39,7 @@ pub mod cli;
 mod console;
 mod cpu_quota;
 pub mod demo;
+mod erasure;
 mod harness;
 mod integrity;
 mod load;
@@ -77,6 +79,7 @@ pub async fn run(section: Section) -> Result<(), AnyError> {
         Section::Postgres(args) => postgres::run_cli(&args).await,
         Section::Replicas(args) => replicas::run_cli(&args).await,
         Section::Streams(args) => streams::run_cli(&args).await,
+        Section::Erasure(args) => erasure::run_cli(&args).await,
     }
 }
 

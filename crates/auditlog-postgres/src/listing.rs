@@ -58,12 +58,7 @@ fn push(params: &mut Vec<Param>, v: Param) -> String {
 }
 
 /// The blind-index tokens a filter's person ids also match.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tokens {
-    pub actor: Option<String>,
-    pub resource_id: Option<String>,
-    pub submitted_by: Option<String>,
-}
+pub use auditlog_domain::personal::IndexTokens as Tokens;
 
 /// ` AND column = value`, or ` AND column IN (value, token)`.
 fn equals(column: &str, value: &str, token: Option<&String>, params: &mut Vec<Param>) -> String {

@@ -56,14 +56,7 @@ async fn explain(
     let pairs: Vec<_> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let req = parse_listing(&pairs, &Catalog::builtin(), &[]).unwrap();
     let f = &req.filter;
-    let tokens = match personal {
-        None => listing::Tokens::default(),
-        Some(p) => listing::Tokens {
-            actor: f.actor.as_deref().and_then(|a| p.index_of(a)),
-            resource_id: f.resource_id.as_deref().and_then(|r| p.index_of(r)),
-            submitted_by: f.submitted_by.as_ref().and_then(|b| p.index_of(&b.id)),
-        },
-    };
+    let tokens = personal.map(|p| p.tokens_for(f)).unwrap_or_default();
     let query = listing::build(org, f, &tokens, Page { limit: 51, after });
     let rows = client
         .query(&format!("EXPLAIN {}", query.sql), &query.params())

@@ -26,15 +26,8 @@ pub struct Query {
 const ORDER: &str = "ORDER BY ts DESC, seq DESC";
 
 /// The blind-index tokens (see the domain's `personal::PersonalData`) a
-/// filter's person ids also match: a person's id is stored as their token
-/// in entries written with personal data sealed, and as itself in older
-/// ones and wherever it is nobody's.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tokens {
-    pub actor: Option<String>,
-    pub resource_id: Option<String>,
-    pub submitted_by: Option<String>,
-}
+/// filter's person ids also match.
+pub use auditlog_domain::personal::IndexTokens as Tokens;
 
 /// `column = value`, or `column IN (value, token)`.
 fn equals(column: &str, value: &str, token: Option<&String>, params: &mut Vec<Value>) -> String {

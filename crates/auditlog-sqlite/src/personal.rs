@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use auditlog_domain::personal::{PersonalData, Pseudonym, Stored, SubjectKey};
+use auditlog_domain::personal::{self, PersonalData, Pseudonym, Stored, SubjectKey};
 use auditlog_domain::{Entry, OrgId, StoreError};
 use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, params};
 
@@ -78,7 +78,8 @@ pub(crate) fn insert_parts(conn: &Connection, org: OrgId, seq: i64, stored: &Sto
 }
 
 /// Restores the personal values of `entries`, all of `org`, as read from
-/// their rows. Keys are read once per call.
+/// their rows. Keys are read once per call. Without the master secret
+/// every sealed value reads as erased (see `personal::restore`).
 pub(crate) fn restore(
     conn: &Connection,
     personal: Option<&PersonalData>,
@@ -86,25 +87,38 @@ pub(crate) fn restore(
 ) -> Result<(), StoreError> {
     let mut keys: HashMap<(OrgId, Pseudonym), Option<SubjectKey>> = HashMap::new();
     for entry in entries.iter_mut().filter(|e| e.canonical_version >= 3) {
-        let Some(personal) = personal else {
-            return Err(StoreError::Internal(
-                "entries hold sealed personal values, and this process was not given the master secret that opens \
-                 them"
-                    .into(),
-            ));
-        };
         let org = entry.org_id;
-        let parts = parts_of(conn, org, entry.seq).map_err(db_err)?;
-        for (p, _) in &parts {
-            if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, *p)) {
-                slot.insert(read_key(conn, personal, org, p).map_err(db_err)?);
+        let parts = match personal {
+            Some(personal) => {
+                let parts = parts_of(conn, org, entry.seq).map_err(db_err)?;
+                for (p, _) in &parts {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, *p)) {
+                        slot.insert(read_key(conn, personal, org, p).map_err(db_err)?);
+                    }
+                }
+                parts
             }
-        }
-        personal
-            .restore(entry, parts, |p| keys.get(&(org, *p)).cloned().flatten())
+            None => Vec::new(),
+        };
+        let unopened = personal::restore(entry, parts, |p| keys.get(&(org, *p)).cloned().flatten())
             .map_err(|e| StoreError::Internal(e.to_string()))?;
+        warn_unopened(entry, unopened);
     }
     Ok(())
+}
+
+/// Sealed values that do not open for their entry were altered or moved
+/// in the database: they read as erased, and whoever runs the service is
+/// told (`auditlog check` and `verify` name a moved row by its proof).
+pub(crate) fn warn_unopened(entry: &Entry, unopened: usize) {
+    if unopened > 0 {
+        tracing::warn!(
+            org = entry.org_id.0,
+            seq = entry.seq,
+            unopened,
+            "sealed personal values of this entry do not open for it: altered or moved in the database"
+        );
+    }
 }
 
 fn parts_of(conn: &Connection, org: OrgId, seq: i64) -> rusqlite::Result<Vec<(Pseudonym, Vec<u8>)>> {

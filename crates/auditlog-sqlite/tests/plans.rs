@@ -23,11 +23,7 @@ fn plan(conn: &rusqlite::Connection, q: &[(&str, &str)], after: bool) -> String 
     // As the store builds it: each person id also matches its token.
     let personal = PersonalData::new(&[1; 32], Arc::new(Catalog::builtin()));
     let f = &req.filter;
-    let tokens = listing::Tokens {
-        actor: f.actor.as_deref().and_then(|a| personal.index_of(a)),
-        resource_id: f.resource_id.as_deref().and_then(|r| personal.index_of(r)),
-        submitted_by: f.submitted_by.as_ref().and_then(|b| personal.index_of(&b.id)),
-    };
+    let tokens = personal.tokens_for(f);
     let query = listing::build(OrgId(1), f, &tokens, page);
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", query.sql)).unwrap();
     let rows = stmt

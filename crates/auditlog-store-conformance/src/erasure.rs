@@ -183,3 +183,50 @@ pub async fn erasure_is_compare_and_set_and_a_person_may_come_back(store: &dyn S
         1
     );
 }
+
+/// An erasure racing ingest of the same person: every entry committed
+/// before the erasure's own entry reads erased, every one after it reads
+/// whole, and none is lost.
+pub async fn erasure_racing_ingest_leaves_nothing_readable_from_before_it(store: &dyn Store) {
+    let a = org(store, "acme").await;
+    crate::append(store, &a, vec![role_change(0)]).await;
+    let ingest = async {
+        let mut written = Vec::new();
+        for i in 1..=40 {
+            written.extend(crate::append(store, &a, vec![role_change(i)]).await);
+            tokio::task::yield_now().await;
+        }
+        written
+    };
+    let erasure = async {
+        for _ in 0..100 {
+            match erase(store, &a, "bob@acme.com", None).await {
+                Err(StoreError::Rejected {
+                    code: "subject_changed",
+                    ..
+                }) => tokio::task::yield_now().await,
+                done => return done.unwrap(),
+            }
+        }
+        panic!("the erasure never caught up with ingest");
+    };
+    let (written, _) = tokio::join!(ingest, erasure);
+    let recorded = all(store, &a, &Filter::default(), 100).await;
+    let erased_at = recorded
+        .iter()
+        .find(|e| e.event == "audit_log.subject_erased")
+        .unwrap()
+        .seq;
+    assert_eq!(recorded.len(), 42, "every entry and the erasure's");
+    for w in &written {
+        let read = store.entry(a.id, w.id).await.unwrap().expect("not lost");
+        let erased = read.resource.id == ERASED;
+        assert_eq!(
+            erased,
+            read.seq < erased_at,
+            "seq {} (erasure at {erased_at})",
+            read.seq
+        );
+        assert_eq!(canonical::entry_leaf_hash(&read), canonical::entry_leaf_hash(w));
+    }
+}

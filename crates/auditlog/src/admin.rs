@@ -36,7 +36,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
     if args.retention_days.is_some() && args.plan != auditlog_domain::Plan::Enterprise {
         return Err("--retention-days applies only to --plan enterprise".into());
     }
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let now = SystemClock.now();
     let org = store
         .create_org(
@@ -78,7 +78,7 @@ pub async fn create_org(args: OrgCreateArgs) -> Result<(), AnyError> {
 pub async fn configure_sso(args: OrgSsoArgs) -> Result<(), AnyError> {
     let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
     let sealer = auditlog_domain::sealed::SecretSealer::derive(&crate::signing_key::load_or_create(&key_path)?.seed());
-    let store = open_keyed(&args.db.database, args.signing.signing_key.as_deref(), true).await?;
+    let store = open_keyed(&args.db.database, args.signing.signing_key.as_deref(), false).await?;
     let org = store
         .org_by_slug(&args.slug)
         .await?
@@ -137,7 +137,7 @@ pub async fn configure_sso(args: OrgSsoArgs) -> Result<(), AnyError> {
 }
 
 pub async fn create_key(args: KeyCreateArgs) -> Result<(), AnyError> {
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?
@@ -178,7 +178,7 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
     let email = normalise_email(&args.email)?;
     let password = read_password()?;
     let hash = password::hash(&password).map_err(|e| format!("{e} (from AUDITLOG_PASSWORD or stdin)"))?;
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?

@@ -35,10 +35,11 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, AnyError> {
 /// Opens the store for a command that reads or records entries, with the
 /// personal-data keys the service seals them with: derived from the
 /// checkpoint signing key (`explicit`, else `AUDITLOG_SIGNING_KEY`, else
-/// beside the SQLite file). A command that records entries `create`s the
-/// key as `serve` would, so its entries are sealed like the service's; one
-/// that only reads never creates one. Without a key the store writes
-/// without sealing and refuses to read sealed entries, saying so.
+/// beside the SQLite file). Only `create` (the demo, which serves with the
+/// same key next) makes one: a command run before the service first
+/// started finds none and records its entries unsealed (version 2), rather
+/// than seal them under a key the service, given another, could not open.
+/// Without a key, sealed values read as erased.
 pub async fn open_keyed(url: &str, explicit: Option<&Path>, create: bool) -> Result<Arc<dyn Store>, AnyError> {
     let store = open(url).await?;
     let from_env = std::env::var_os("AUDITLOG_SIGNING_KEY").map(std::path::PathBuf::from);

@@ -20,7 +20,7 @@ pub async fn run(command: StreamCommand) -> Result<(), AnyError> {
     match command {
         StreamCommand::Create(args) => create(*args).await,
         StreamCommand::List(args) => {
-            let store = open_keyed(&args.db.database, None, true).await?;
+            let store = open_keyed(&args.db.database, None, false).await?;
             let org = org(store.as_ref(), &args.org).await?;
             for s in store.streams(org.id).await? {
                 let state = match (&s.settings.enabled, &s.state.failing_since) {
@@ -97,7 +97,7 @@ async fn create(args: StreamCreateArgs) -> Result<(), AnyError> {
     let id = format!("st_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let settings =
         settings(&id, proposed, None, &rules).map_err(|e| format!("--{}", e.to_string().replace('_', "-")))?;
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = org(store.as_ref(), &args.org).await?;
     let now = SystemClock.now();
     let details = created_details(&settings);
@@ -119,7 +119,7 @@ async fn create(args: StreamCreateArgs) -> Result<(), AnyError> {
 }
 
 async fn set_enabled(args: StreamIdArgs, enabled: bool) -> Result<(), AnyError> {
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = org(store.as_ref(), &args.org).await?;
     let stream = store
         .stream(org.id, &args.id)
@@ -150,7 +150,7 @@ async fn set_enabled(args: StreamIdArgs, enabled: bool) -> Result<(), AnyError> 
 }
 
 async fn delete(args: StreamIdArgs) -> Result<(), AnyError> {
-    let store = open_keyed(&args.db.database, None, true).await?;
+    let store = open_keyed(&args.db.database, None, false).await?;
     let org = org(store.as_ref(), &args.org).await?;
     let stream = store
         .stream(org.id, &args.id)

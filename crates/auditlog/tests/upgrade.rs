@@ -308,7 +308,8 @@ async fn migrates_and_continues(db: &str, dir: &std::path::Path) {
     let new: Vec<_> = entries.iter().filter(|e| e["event"] == "guardrail.updated").collect();
     assert_eq!(new.len(), 5);
     for e in &new {
-        assert_eq!(e["canonical_version"], 2, "{e}");
+        // Written by this release: personal values sealed (version 3).
+        assert_eq!(e["canonical_version"], 3, "{e}");
         assert_eq!(e["submitted_by"]["kind"], "api_key", "{e}");
         assert_eq!(e["submitted_by"]["id"], key[..12], "{e}");
     }

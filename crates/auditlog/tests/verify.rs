@@ -431,3 +431,56 @@ async fn an_export_with_proofs_verifies_with_the_key_alone() {
     let (ok, out) = s.verify_complete(&verifier, &["--export", &bare, "--checkpoint", &cp]);
     assert!(ok, "{out}");
 }
+
+/// Personal values are checked against the commitments their leaves hold:
+/// a changed value fails even with its salt, a disclosure that cannot be
+/// checked is named, and after the person is erased a complete export
+/// verifies again, with their values shown erased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_values_verify_opened_and_erased() {
+    let s = start().await;
+    let verifier = s.verifier();
+    let (export, cp) = s.export("before").await;
+    let verify = |export: &str, cp: &str| s.verify_complete(&verifier, &["--checkpoint", cp, "--export", export]);
+    let (ok, out) = verify(&export, &cp);
+    assert!(ok, "{out}");
+
+    let honest = lines(&export);
+    let at = honest.iter().position(|l| l["actor"]["id"] == "ada@acme.com").unwrap();
+    assert!(honest[at]["personal"]["actor.id"]["salt"].is_string(), "{}", honest[at]);
+    let seq = honest[at]["seq"].clone();
+    // Another person's email with ada's salt: another commitment, so
+    // another leaf. The exported leaf hash is dropped, as a forger would.
+    let mut swapped = honest.clone();
+    swapped[at]["actor"]["id"] = json!("eve@acme.com");
+    swapped[at].as_object_mut().unwrap().remove("leaf_hash");
+    let (ok, out) = verify(&write_lines(&s, "swapped.jsonl", &swapped), &cp);
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("entry seq {seq}")), "{out}");
+    // A value claimed erased without saying so cannot be checked at all.
+    let mut unsaid = honest.clone();
+    unsaid[at]["personal"]["actor.id"] = json!({"commitment": "00".repeat(32), "erased": false});
+    let (ok, out) = verify(&write_lines(&s, "unsaid.jsonl", &unsaid), &cp);
+    assert!(!ok && out.contains("cannot be checked"), "{out}");
+
+    let (ok, out) = s.run(&[
+        "member",
+        "erase",
+        "--org",
+        "acme",
+        "--email",
+        "ada@acme.com",
+        "--database",
+        &s.db_url(),
+    ]);
+    assert!(ok && out.contains("20 entries held their values"), "{out}");
+    let (export, cp) = s.export("after").await;
+    let (ok, out) = verify(&export, &cp);
+    assert!(ok, "the erased log still verifies:\n{out}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert!(!text.contains("ada@acme.com"), "{text}");
+    let after = lines(&export);
+    let erased = after.iter().find(|l| l["seq"] == seq).unwrap();
+    assert_eq!(erased["actor"]["id"], "[erased]");
+    assert_eq!(erased["personal"]["actor.id"]["erased"], true);
+}

@@ -45,9 +45,9 @@ pub mod subject_key;
 
 pub use disclosure::{Disclosure, DisclosureError, commitments_from};
 pub use fields::{FieldPath, PersonalValue, Subject, personal_values};
-pub use policy::{KeyError, PersonalData, Stored, decode_commitments, encode_commitments};
+pub use policy::{IndexTokens, KeyError, PersonalData, Stored, decode_commitments, encode_commitments, restore};
 pub use pseudonym::{Pseudonym, PseudonymKey};
-pub use sealing::{ERASED, Sealed, UnsealError, seal, unseal};
+pub use sealing::{ERASED, Sealed, UnsealError, Unsealed, seal, unseal};
 pub use subject_key::{Commitment, OpenError, Opening, Salt, SubjectKey, commit};
 
 #[cfg(test)]

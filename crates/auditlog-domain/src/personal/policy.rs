@@ -17,6 +17,7 @@ use super::pseudonym::{Pseudonym, PseudonymKey};
 use super::sealing::{Sealed, UnsealError, seal, unseal};
 use super::subject_key::{Commitment, SubjectKey};
 use crate::canonical::Fields;
+use crate::filter::Filter;
 use crate::merkle::Hash;
 use crate::sealed::SecretSealer;
 use crate::{Catalog, Entry};
@@ -50,6 +51,16 @@ impl std::fmt::Debug for PersonalData {
 )]
 pub struct KeyError;
 
+/// The blind-index tokens a filter's person ids also match: a person's id
+/// is stored as their token in entries written with personal values
+/// sealed, and as itself in older ones and wherever it is nobody's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexTokens {
+    pub actor: Option<String>,
+    pub resource_id: Option<String>,
+    pub submitted_by: Option<String>,
+}
+
 /// What the writer stores for a new entry.
 #[derive(Debug)]
 pub struct Stored {
@@ -81,6 +92,15 @@ impl PersonalData {
     /// also matches, and what an erasure removes.
     pub fn index_of(&self, id: &str) -> Option<String> {
         Subject::new(id).map(|s| index_token(&self.pseudonym(&s)))
+    }
+
+    /// The tokens of each person id `filter` names.
+    pub fn tokens_for(&self, filter: &Filter) -> IndexTokens {
+        IndexTokens {
+            actor: filter.actor.as_deref().and_then(|a| self.index_of(a)),
+            resource_id: filter.resource_id.as_deref().and_then(|r| self.index_of(r)),
+            submitted_by: filter.submitted_by.as_ref().and_then(|b| self.index_of(&b.id)),
+        }
     }
 
     /// The token of a pseudonym (see [`Self::index_of`]).
@@ -135,31 +155,35 @@ impl PersonalData {
         entry.personal = personal;
         Ok(Stored { row, sealed, leaf })
     }
+}
 
-    /// Restores the personal values of `row`, read from the store with its
-    /// commitments as erased disclosures, from its sealed `parts`; those
-    /// whose person's key is gone (`None` from `key_for`) stay erased.
-    pub fn restore(
-        &self,
-        row: &mut Entry,
-        parts: Vec<(Pseudonym, Vec<u8>)>,
-        key_for: impl FnMut(&Pseudonym) -> Option<SubjectKey>,
-    ) -> Result<(), UnsealError> {
-        let malformed = UnsealError::Malformed(row.id);
-        let commitments = std::mem::take(&mut row.personal)
-            .into_iter()
-            .map(|(path, d)| match d {
-                Disclosure::Erased { commitment, .. } => {
-                    Some((FieldPath::parse(&path)?, Commitment::from_hex(&commitment)?))
-                }
-                Disclosure::Opened { .. } => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or(malformed)?;
-        let sealed = Sealed { commitments, parts };
-        row.personal = unseal(row, &sealed, key_for)?;
-        Ok(())
-    }
+/// Restores the personal values of `row`, read from the store with its
+/// commitments as erased disclosures, from its sealed `parts`; those whose
+/// person's key is gone (`None` from `key_for`) stay erased. A process
+/// without the master secret restores with no keys at all: every sealed
+/// value reads as erased, and the leaf still rebuilds from the commitments
+/// (`auditlog check` on a backup kept apart from its key). Returns how many
+/// parts did not open (see [`super::sealing::Unsealed::unopened`]).
+pub fn restore(
+    row: &mut Entry,
+    parts: Vec<(Pseudonym, Vec<u8>)>,
+    key_for: impl FnMut(&Pseudonym) -> Option<SubjectKey>,
+) -> Result<usize, UnsealError> {
+    let malformed = UnsealError::Malformed(row.id);
+    let commitments = std::mem::take(&mut row.personal)
+        .into_iter()
+        .map(|(path, d)| match d {
+            Disclosure::Erased { commitment, .. } => {
+                Some((FieldPath::parse(&path)?, Commitment::from_hex(&commitment)?))
+            }
+            Disclosure::Opened { .. } => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(malformed)?;
+    let sealed = Sealed { commitments, parts };
+    let unsealed = unseal(row, &sealed, key_for)?;
+    row.personal = unsealed.shown;
+    Ok(unsealed.unopened)
 }
 
 fn index_token(pseudonym: &Pseudonym) -> String {
@@ -232,7 +256,7 @@ mod tests {
     fn read(p: &PersonalData, db: &Db, stored: &Stored) -> Entry {
         let mut row = stored.row.clone();
         row.personal = decode_commitments(&encode_commitments(&stored.sealed.commitments)).unwrap();
-        p.restore(&mut row, stored.sealed.parts.clone(), |ps| {
+        restore(&mut row, stored.sealed.parts.clone(), |ps| {
             db.keys.get(ps).map(|w| p.unwrap_key(w).unwrap())
         })
         .unwrap();

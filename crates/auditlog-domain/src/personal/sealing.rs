@@ -34,8 +34,6 @@ pub struct Sealed {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnsealError {
-    #[error("the sealed personal values of entry {0} do not open under their subject's key")]
-    CannotOpen(Uuid),
     #[error("the sealed personal values of entry {0} are not what the writer seals")]
     Malformed(Uuid),
 }
@@ -69,20 +67,34 @@ pub fn seal<E>(
     Ok(Sealed { commitments, parts })
 }
 
+/// An entry's personal values as a reader gets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsealed {
+    /// How an export discloses each value.
+    pub shown: BTreeMap<String, Disclosure>,
+    /// Sealed parts whose key exists that did not open for this entry:
+    /// altered, or moved from another entry's row. Their values show
+    /// erased, so the leaf rebuilds from the commitments beside the row; a
+    /// moved row then fails its proof, and the reader is told to look.
+    pub unopened: usize,
+}
+
 /// Restores the personal values of `entry`, read from the store with
 /// none, from its sealed parts; values whose person's key is gone (`None`
-/// from `key_for`) show as [`ERASED`]. Returns how an export discloses each.
+/// from `key_for`), or whose part does not open, show as [`ERASED`].
 pub fn unseal(
     entry: &mut Entry,
     sealed: &Sealed,
     mut key_for: impl FnMut(&Pseudonym) -> Option<SubjectKey>,
-) -> Result<BTreeMap<String, Disclosure>, UnsealError> {
+) -> Result<Unsealed, UnsealError> {
     let mut shown = BTreeMap::new();
+    let mut unopened = 0;
     for (pseudonym, part) in &sealed.parts {
         let Some(key) = key_for(pseudonym) else { continue };
-        let plain = key
-            .open(entry.id, part)
-            .map_err(|_| UnsealError::CannotOpen(entry.id))?;
+        let Ok(plain) = key.open(entry.id, part) else {
+            unopened += 1;
+            continue;
+        };
         let values: BTreeMap<String, String> =
             serde_json::from_slice(&plain).map_err(|_| UnsealError::Malformed(entry.id))?;
         let salt = key.salt(entry.id).to_hex();
@@ -104,7 +116,7 @@ pub fn unseal(
         };
         shown.insert(text, erased);
     }
-    Ok(shown)
+    Ok(Unsealed { shown, unopened })
 }
 
 impl FieldPath {
@@ -186,7 +198,7 @@ mod tests {
         let (sealed, mut row) = write(&e, &mut keys);
         assert_eq!(sealed.parts.len(), 2, "one sealed copy per person");
         assert_eq!(sealed.commitments.len(), 6);
-        let shown = unseal(&mut row, &sealed, |p| keys.by.get(p).cloned()).unwrap();
+        let shown = unseal(&mut row, &sealed, |p| keys.by.get(p).cloned()).unwrap().shown;
         assert_eq!(row, e);
         assert!(shown.values().all(|d| matches!(d, Disclosure::Opened { .. })));
         assert_leaf_rebuilds(&e, &sealed, &row, &shown);
@@ -199,7 +211,7 @@ mod tests {
         let (sealed, mut row) = write(&e, &mut keys);
         let bob = keys.pseudonyms.of(&Subject::new("bob@acme.com").unwrap());
         keys.by.remove(&bob);
-        let shown = unseal(&mut row, &sealed, |p| keys.by.get(p).cloned()).unwrap();
+        let shown = unseal(&mut row, &sealed, |p| keys.by.get(p).cloned()).unwrap().shown;
         // Field by field: bob is gone, ada and everything else stay.
         assert_eq!(row.resource.id, ERASED);
         assert_eq!(row.resource.name, None);
@@ -224,20 +236,27 @@ mod tests {
     }
 
     #[test]
-    fn sealed_values_of_another_entry_or_altered_are_refused() {
+    fn sealed_values_of_another_entry_or_altered_stay_sealed_and_are_counted() {
         let e = role_change();
         let mut keys = Keys::new();
         let (sealed, row) = write(&e, &mut keys);
+        // Moved to another entry's row: nothing opens, everything reads
+        // erased, and that row's leaf (another id) no longer rebuilds.
         let mut other = row.clone();
         other.id = Uuid::from_u128(6);
-        assert_eq!(
-            unseal(&mut other, &sealed, |p| keys.by.get(p).cloned()),
-            Err(UnsealError::CannotOpen(other.id))
-        );
+        let got = unseal(&mut other, &sealed, |p| keys.by.get(p).cloned()).unwrap();
+        assert_eq!(got.unopened, 2);
+        assert_eq!((other.actor.id.as_str(), other.resource.id.as_str()), (ERASED, ERASED));
+        // One part altered: its person reads erased, the other opens.
         let mut altered = sealed.clone();
-        altered.parts[0].1[0] ^= 1;
+        let bob = keys.pseudonyms.of(&Subject::new("bob@acme.com").unwrap());
+        altered.parts.iter_mut().find(|(p, _)| *p == bob).unwrap().1[0] ^= 1;
         let mut row2 = row.clone();
-        assert!(unseal(&mut row2, &altered, |p| keys.by.get(p).cloned()).is_err());
+        let got = unseal(&mut row2, &altered, |p| keys.by.get(p).cloned()).unwrap();
+        assert_eq!(
+            (got.unopened, row2.actor.id.as_str(), row2.resource.id.as_str()),
+            (1, "ada@acme.com", ERASED)
+        );
     }
 
     #[test]

@@ -304,6 +304,7 @@ const BUILTIN: &[(&str, Class, u8)] = &[
     ("stream.deleted", EntityManagement, entity::DELETE),
     ("audit_log.viewed", DatastoreActivity, datastore::READ),
     ("audit_log.retention_purged", DatastoreActivity, datastore::DELETE),
+    ("audit_log.subject_erased", DatastoreActivity, datastore::DELETE),
     ("session.signed_in", Authentication, auth::LOGON),
     ("session.sign_in_failed", Authentication, auth::LOGON),
     ("session.signed_out", Authentication, auth::LOGOFF),

@@ -71,6 +71,7 @@ const TABLE: &[(&str, Severity)] = &[
     ("stream.deleted", Severity::High),
     ("audit_log.viewed", Severity::Informational),
     ("audit_log.retention_purged", Severity::Medium),
+    ("audit_log.subject_erased", Severity::Medium),
     ("session.signed_in", Severity::Informational),
     ("session.sign_in_failed", Severity::Medium),
     ("session.signed_out", Severity::Informational),

@@ -22,14 +22,8 @@ use crate::{listing, personal, rows, tree};
 impl SqliteStore {
     /// The blind-index tokens a filter's person ids also match.
     fn tokens(&self, filter: &Filter) -> listing::Tokens {
-        let Some(p) = self.inner.personal.get() else {
-            return listing::Tokens::default();
-        };
-        listing::Tokens {
-            actor: filter.actor.as_deref().and_then(|a| p.index_of(a)),
-            resource_id: filter.resource_id.as_deref().and_then(|r| p.index_of(r)),
-            submitted_by: filter.submitted_by.as_ref().and_then(|b| p.index_of(&b.id)),
-        }
+        let personal = self.inner.personal.get();
+        personal.map(|p| p.tokens_for(filter)).unwrap_or_default()
     }
 }
 

@@ -1,0 +1,114 @@
+//! Entries written before personal values were sealed (canonical version
+//! 2) beside sealed ones in one log: both read back and prove their
+//! leaves; erasing a person erases their sealed values and, as the README
+//! states, leaves the older entries as they were written.
+
+use std::sync::Arc;
+
+use auditlog_domain::canonical::entry_leaf_hash;
+use auditlog_domain::change::Change;
+use auditlog_domain::entry::{Actor, ActorType, Resource};
+use auditlog_domain::filter::{Filter, Page};
+use auditlog_domain::org::NewOrg;
+use auditlog_domain::personal::{ERASED, PersonalData, Subject};
+use auditlog_domain::store::{AccountStore, AppendRequest, EntryStore};
+use auditlog_domain::{Catalog, Entry, NewEntry, OrgId, Plan, SubmittedBy, SubmitterKind, Timestamp};
+use auditlog_sqlite::SqliteStore;
+
+fn role_change(i: i64) -> NewEntry {
+    NewEntry {
+        timestamp: Timestamp(1_790_000_000_000 + i),
+        actor: Actor {
+            kind: ActorType::User,
+            id: "ada@acme.com".into(),
+        },
+        event: "organization.member_role_changed".into(),
+        resource: Resource::member("bob@acme.com"),
+        details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"admin","new_role":"owner"}"#).unwrap(),
+        ip_address: Some("203.0.113.7".parse().unwrap()),
+        user_agent: None,
+        request_id: None,
+        idempotency_key: None,
+        submitted_by: SubmittedBy::new(SubmitterKind::Session, "ada@acme.com"),
+    }
+}
+
+async fn append(store: &SqliteStore, request: AppendRequest) -> Vec<Entry> {
+    let out = store.append(vec![request], Timestamp(1_790_000_100_000)).await.unwrap();
+    out.into_iter()
+        .next()
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.entry)
+        .collect()
+}
+
+async fn everything(store: &SqliteStore, org: OrgId) -> Vec<Entry> {
+    let page = Page {
+        limit: 100,
+        after: None,
+    };
+    let mut all = store.list(org, &Filter::default(), page).await.unwrap();
+    all.sort_by_key(|e| e.seq);
+    all
+}
+
+#[tokio::test]
+async fn older_entries_stay_as_written_and_every_leaf_still_proves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let before = SqliteStore::open(&path).unwrap();
+    let org = before
+        .create_org(
+            NewOrg {
+                slug: "acme".into(),
+                name: "Acme".into(),
+                plan: Plan::Scale,
+                enterprise_retention_days: None,
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap()
+        .id;
+    let old = append(&before, AppendRequest::entries(org, vec![role_change(1)])).await;
+    assert_eq!(old[0].canonical_version, 2);
+    drop(before);
+
+    let personal = Arc::new(PersonalData::new(&[5; 32], Arc::new(Catalog::builtin())));
+    let store = SqliteStore::open(&path).unwrap();
+    store.use_personal_data(personal.clone());
+    let new = append(&store, AppendRequest::entries(org, vec![role_change(2)])).await;
+    assert_eq!(new[0].canonical_version, 3);
+    let bob = personal.pseudonym(&Subject::new("bob@acme.com").unwrap());
+    assert_eq!(
+        store.subject_entries(org, bob).await.unwrap(),
+        1,
+        "only the sealed entry counts"
+    );
+    let erase = AppendRequest {
+        org_id: org,
+        changes: vec![Change::EraseSubject {
+            pseudonym: bob,
+            token: personal.token(&bob),
+            entries: 1,
+        }],
+        entries: vec![],
+    };
+    append(&store, erase).await;
+
+    let read = everything(&store, org).await;
+    assert_eq!(read[0].resource.id, "bob@acme.com", "the older entry is as written");
+    assert_eq!(read[1].resource.id, ERASED);
+    for (read, written) in read.iter().zip(old.iter().chain(&new)) {
+        assert_eq!(entry_leaf_hash(read), entry_leaf_hash(written), "seq {}", read.seq);
+    }
+    // The person filter finds the older entry only.
+    let bobs = Filter {
+        resource_id: Some("bob@acme.com".into()),
+        ..Filter::default()
+    };
+    let found = store.list(org, &bobs, Page { limit: 10, after: None }).await.unwrap();
+    assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+}
