@@ -26,7 +26,7 @@ use auditlog_sqlite::SqliteStore;
 
 use crate::AnyError;
 use crate::cli::ErasureArgs;
-use crate::harness::{Latencies, Workdir, progress};
+use crate::harness::{BATCH_CLIENTS, BATCH_EVENTS, Latencies, Workdir, batch_bodies, ingest_through, progress};
 
 const TX_ROWS: usize = 1000;
 const ROUND_ROWS: usize = 10_000;
@@ -46,6 +46,8 @@ const STALL_BAR: Duration = Duration::from_millis(100);
 #[derive(Debug, Default, Clone)]
 struct Side {
     ingest: Duration,
+    /// Batched ingest over HTTP, of `Figures::http_rows`.
+    http: Duration,
     export: Duration,
     query: Latencies,
 }
@@ -53,6 +55,7 @@ struct Side {
 #[derive(Debug)]
 struct Figures {
     rows: usize,
+    http_rows: usize,
     sealed: Side,
     plain: Side,
     erased_entries: u64,
@@ -74,11 +77,16 @@ fn personal() -> Arc<PersonalData> {
     Arc::new(PersonalData::new(&[7; 32], Arc::new(Catalog::builtin())))
 }
 
+/// A fresh log that seals (given the keys here, or a server's) or never
+/// does.
 async fn fresh(workdir: &Workdir, name: &str, sealed: bool) -> Result<(Arc<dyn Store>, Org), AnyError> {
-    let store = SqliteStore::open(workdir.fresh(name)?)?;
-    if sealed {
-        auditlog_domain::store::EntryStore::use_personal_data(&store, personal());
-    }
+    let path = workdir.fresh(name)?;
+    let store = if sealed {
+        SqliteStore::open(path)?
+    } else {
+        SqliteStore::open_unsealed(path)?
+    };
+    auditlog_domain::store::EntryStore::use_personal_data(&store, personal());
     let store: Arc<dyn Store> = Arc::new(store);
     let org = crate::harness::bench_org(store.as_ref()).await?;
     Ok((store, org))
@@ -87,7 +95,22 @@ async fn fresh(workdir: &Workdir, name: &str, sealed: bool) -> Result<(Arc<dyn S
 /// A year of the usual mix, a tenth of it done by one person.
 fn rows(n: usize) -> Vec<NewEntry> {
     let end = SystemClock.now();
-    let mut rows = crate::seed::entries(n, end.minus_days(365), end, 7);
+    by_the_person(crate::seed::entries(n, end.minus_days(365), end, 7))
+}
+
+/// What producers send over HTTP, inside the plan's window; a tenth of it
+/// by the person.
+fn ingestible_rows(n: usize) -> Vec<NewEntry> {
+    let now = SystemClock.now();
+    by_the_person(crate::seed::ingestible_entries(
+        n,
+        now.minus_days(364),
+        now.plus_millis(-60_000),
+        8,
+    ))
+}
+
+fn by_the_person(mut rows: Vec<NewEntry>) -> Vec<NewEntry> {
     for e in rows.iter_mut().step_by(SUBJECT_EVERY) {
         e.actor = Actor {
             kind: ActorType::User,
@@ -172,6 +195,11 @@ async fn measure(workdir: &Workdir, n: usize, samples: usize) -> Result<Figures,
             s.ingest += append_round(sealed.as_ref(), &sealed_org, round).await?;
         }
     }
+    let http_rows = (n / 5).max(2 * BATCH_EVENTS);
+    progress(format!(
+        "ingesting {http_rows} entries over HTTP to a sealing and a plain server"
+    ));
+    http_ingest(workdir, &ingestible_rows(http_rows), &mut s, &mut p).await?;
     progress("reading every entry back as CSV, twice each");
     for _ in 0..2 {
         s.export += export(sealed.as_ref(), &sealed_org).await?;
@@ -184,6 +212,7 @@ async fn measure(workdir: &Workdir, n: usize, samples: usize) -> Result<Figures,
     let (erased_entries, erase, longest_stall, stall_before) = erase_under_ingest(sealed, &sealed_org).await?;
     Ok(Figures {
         rows: n,
+        http_rows,
         sealed: s,
         plain: p,
         erased_entries,
@@ -191,6 +220,22 @@ async fn measure(workdir: &Workdir, n: usize, samples: usize) -> Result<Figures,
         longest_stall,
         stall_before,
     })
+}
+
+/// Batched ingest over HTTP (in-process servers, {BATCH_CLIENTS} clients)
+/// into fresh logs, half the rows each round, alternating which side goes
+/// first.
+async fn http_ingest(workdir: &Workdir, rows: &[NewEntry], s: &mut Side, p: &mut Side) -> Result<(), AnyError> {
+    for (i, half) in rows.chunks(rows.len().div_ceil(2)).enumerate() {
+        for sealed in [i % 2 == 0, i % 2 == 1] {
+            let (store, org) = fresh(workdir, &format!("erasure-http-{sealed}-{i}.db"), sealed).await?;
+            let bodies = batch_bodies(half)?;
+            let got = ingest_through(&[store], &[org], bodies, half.len(), BATCH_CLIENTS).await?;
+            let side = if sealed { &mut *s } else { &mut *p };
+            side.http += got.load.elapsed;
+        }
+    }
+    Ok(())
 }
 
 /// Appends one entry at a time until `stop`; the longest append.
@@ -274,6 +319,7 @@ fn verdict(missed: bool) -> &'static str {
 
 fn render(f: &Figures) -> String {
     let ingest_cost = 1.0 - f.plain.ingest.as_secs_f64() / f.sealed.ingest.as_secs_f64().max(1e-9);
+    let http_cost = 1.0 - f.plain.http.as_secs_f64() / f.sealed.http.as_secs_f64().max(1e-9);
     let export_cost = 1.0 - f.plain.export.as_secs_f64() / f.sealed.export.as_secs_f64().max(1e-9);
     let query_ratio = f.sealed.query.p99.as_secs_f64() / f.plain.query.p99.as_secs_f64().max(1e-9);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -282,11 +328,14 @@ fn render(f: &Figures) -> String {
          {rows} entries (a year of the usual mix, every tenth by one person) appended through \
          `Store::append` in {TX_ROWS}-entry transactions to two fresh SQLite logs, one sealing personal \
          values (canonical version 3) and one not, in alternating rounds of {ROUND_ROWS}; then each log \
-         read back twice in export pages of 1000 written as CSV; then the person's first page (50 \
+         read back twice in export pages of 1000 written as CSV; a fifth as many entries sent over HTTP \
+         to in-process servers on fresh logs, one sealing and one not, half each round in alternating \
+         order; then the person's first page (50 \
          entries, `actor=` their email) sampled; then the person erased from the sealed log while one-entry \
          appends go on beside it.\n\n\
          | Figure | Not sealed (baseline) | Sealed | Cost | Bar | Verdict |\n| --- | --- | --- | --- | --- | --- |\n\
-         | Ingest | {pi:.0} rows/s | {si:.0} rows/s | {ic:.1}% | < {ib:.0}% | {iv} |\n\
+         | Ingest, `Store::append` | {pi:.0} rows/s | {si:.0} rows/s | {ic:.1}% | < {ib:.0}% | {iv} |\n\
+         | Ingest over HTTP, batches of {BATCH_EVENTS} from {BATCH_CLIENTS} clients ({hr} entries) | {ph:.0} entries/s | {sh:.0} entries/s | {hc:.1}% | < {ib:.0}% | {hv} |\n\
          | Export read + CSV | {pe:.0} rows/s | {se:.0} rows/s | {ec:.1}% | < {eb:.0}% | {ev} |\n\
          | Person's first page p50 / p99 | {pq50:.2} / {pq99:.2} ms | {sq50:.2} / {sq99:.2} ms | ×{qr:.2} p99 | ≤ ×{qb:.2} | {qv} |\n\n\
          | Erasure | Result | Bar | Verdict |\n| --- | --- | --- | --- |\n\
@@ -299,6 +348,11 @@ fn render(f: &Figures) -> String {
         ic = ingest_cost * 100.0,
         ib = INGEST_BAR * 100.0,
         iv = verdict(ingest_cost >= INGEST_BAR),
+        hr = f.http_rows,
+        ph = rate(f.http_rows, f.plain.http),
+        sh = rate(f.http_rows, f.sealed.http),
+        hc = http_cost * 100.0,
+        hv = verdict(http_cost >= INGEST_BAR),
         pe = rate(2 * f.rows, f.plain.export),
         se = rate(2 * f.rows, f.sealed.export),
         ec = export_cost * 100.0,

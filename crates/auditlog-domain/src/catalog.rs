@@ -75,10 +75,6 @@ pub enum CatalogError {
         "catalog {source_name}: event {name:?} is marked recorded_by = \"service\"; only auditlog's built-in events are, as only auditlog records them"
     )]
     ServiceEvent { source_name: String, name: String },
-    #[error(
-        "catalog {source_name}: marking personal data ([personal], personal_details, personal_resource) is not supported yet: it takes effect with erasure, which this version does not have"
-    )]
-    PersonalMarks { source_name: String },
     #[error("catalog {source_name}: built-in event {name:?} must say who records it (recorded_by)")]
     Unmarked { source_name: String, name: String },
     #[error(
@@ -126,16 +122,6 @@ struct EventFile {
     personal_resource: bool,
 }
 
-impl CatalogFile {
-    fn marks_personal(&self) -> bool {
-        !self.personal.details.is_empty()
-            || self
-                .event
-                .iter()
-                .any(|e| !e.personal_details.is_empty() || e.personal_resource)
-    }
-}
-
 /// Where a catalog file comes from, which decides what it may declare.
 #[derive(Clone, Copy)]
 enum Source {
@@ -144,12 +130,6 @@ enum Source {
 }
 
 impl Source {
-    /// An operator's marks of personal data would change nothing until
-    /// erasure acts on them, so they are refused rather than ignored.
-    fn may_mark_personal(self) -> bool {
-        matches!(self, Source::BuiltIn)
-    }
-
     fn recorded_by(self, source_name: &str, ev: &EventFile) -> Result<RecordedBy, CatalogError> {
         let err = |make: fn(String, String) -> CatalogError| Err(make(source_name.to_owned(), ev.name.clone()));
         match (self, ev.recorded_by) {
@@ -194,11 +174,6 @@ impl Catalog {
             source_name: source_name.to_owned(),
             message: e.to_string(),
         })?;
-        if !source.may_mark_personal() && file.marks_personal() {
-            return Err(CatalogError::PersonalMarks {
-                source_name: source_name.to_owned(),
-            });
-        }
         let mut next = self.clone();
         for (name, label) in file.categories {
             next.categories.entry(name).or_insert(label);
@@ -433,12 +408,9 @@ mod tests {
     }
 
     #[test]
-    fn marks_hold_everywhere_or_in_their_events() {
-        // Read as the built-in catalog's are; an operator's are refused
-        // until erasure acts on them (below).
+    fn an_operators_marks_hold_everywhere_or_in_their_events() {
         let mut c = Catalog::builtin();
-        c.extend(
-            Source::BuiltIn,
+        c.extend_from_toml(
             "more.toml",
             r#"
             [personal]
@@ -448,7 +420,6 @@ mod tests {
             [[event]]
             name = "ticket.assigned"
             description = "A ticket was assigned to someone."
-            recorded_by = "ingest"
             personal_details = ["assignee"]
             personal_resource = true
             "#,
@@ -462,27 +433,6 @@ mod tests {
         assert!(c.is_personal_detail("ticket.assigned", "assignee"));
         assert!(!c.is_personal_detail("project.created", "assignee"));
         assert!(c.has_personal_resource("ticket.assigned"));
-    }
-
-    #[test]
-    fn an_operators_personal_marks_are_refused_until_erasure_acts_on_them() {
-        let event = |marks: &str| {
-            format!("[categories]\nticket = \"T\"\n[[event]]\nname = \"ticket.a\"\ndescription = \"d\"\n{marks}")
-        };
-        for text in [
-            "[personal]\ndetails = [\"email\"]".to_owned(),
-            event("personal_details = [\"assignee\"]"),
-            event("personal_resource = true"),
-        ] {
-            let mut c = Catalog::builtin();
-            let err = c.extend_from_toml("ext.toml", &text).unwrap_err();
-            assert!(matches!(err, CatalogError::PersonalMarks { .. }), "{text}: {err}");
-            assert!(!c.contains("ticket.a"), "nothing added");
-        }
-        let mut c = Catalog::builtin();
-        c.extend_from_toml("ext.toml", &event("personal_resource = false"))
-            .unwrap();
-        assert!(c.contains("ticket.a"));
     }
 
     #[test]

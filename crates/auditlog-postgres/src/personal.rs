@@ -211,10 +211,15 @@ async fn parts_of<C: GenericClient>(
     for r in db::query(c, PARTS_OF, &[&orgs, &seqs]).await? {
         let (org, seq, pseudonym): (i64, i64, Pseudonym) = (get(&r, 0)?, get(&r, 1)?, pseudonym_at(&r, 2)?);
         if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, pseudonym)) {
-            let key = get::<Option<&[u8]>>(&r, 4)?
-                .map(|w| personal.unwrap_key(w))
-                .transpose()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            // A key sealed under another master secret reads as no key: its
+            // values show erased and the entry's other values still read.
+            let key = get::<Option<&[u8]>>(&r, 4)?.and_then(|w| match personal.unwrap_key(w) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "a subject key does not open under this signing key");
+                    None
+                }
+            });
             slot.insert(key);
         }
         parts.entry((org, seq)).or_default().push((pseudonym, get(&r, 3)?));

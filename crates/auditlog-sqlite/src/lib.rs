@@ -39,7 +39,7 @@
 //!   `rusqlite` they read the file with.
 //! - `bench`, for `auditlog-bench`: `schema` and `rows` (the raw inserts
 //!   and scans its ceilings time), `rusqlite`, and
-//!   `SqliteStore::open_without_tree`.
+//!   `SqliteStore::open_without_tree` and `SqliteStore::open_unsealed`.
 
 #![forbid(unsafe_code)]
 
@@ -97,6 +97,9 @@ struct Inner {
     tree: bool,
     /// Set once by [`EntryStore::use_personal_data`].
     personal: std::sync::OnceLock<Arc<auditlog_domain::personal::PersonalData>>,
+    /// Off only to measure what sealing costs (`auditlog bench erasure`):
+    /// the store then ignores the keys it is given and writes version 2.
+    sealing: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -126,6 +129,7 @@ impl SqliteStore {
                 readers,
                 tree: true,
                 personal: std::sync::OnceLock::new(),
+                sealing: true,
             }),
         })
     }
@@ -139,6 +143,21 @@ impl SqliteStore {
             Arc::try_unwrap(store.inner).map_err(|_| StoreError::Internal("store shared while opening".into()))?;
         Ok(Self {
             inner: Arc::new(Inner { tree: false, ..inner }),
+        })
+    }
+
+    /// The same database, never sealing personal values, whatever keys it
+    /// is given. For the benchmark's with/without comparison only.
+    #[cfg(feature = "bench")]
+    pub fn open_unsealed(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Self::open(path)?;
+        let inner =
+            Arc::try_unwrap(store.inner).map_err(|_| StoreError::Internal("store shared while opening".into()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                sealing: false,
+                ..inner
+            }),
         })
     }
 

@@ -67,6 +67,28 @@ fn read_key(
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
+/// `pseudonym`'s key for reading: one sealed under another master secret
+/// reads as none, so its values show erased and the entry's others still
+/// read, and the operator is told.
+fn readable_key(
+    conn: &Connection,
+    personal: &PersonalData,
+    org: OrgId,
+    pseudonym: &Pseudonym,
+) -> Result<Option<SubjectKey>, StoreError> {
+    let wrapped: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT wrapped FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2")
+        .and_then(|mut s| s.query_row(params![org.0, &pseudonym.0[..]], |r| r.get(0)).optional())
+        .map_err(db_err)?;
+    Ok(wrapped.and_then(|w| match personal.unwrap_key(&w) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!(org = org.0, error = %e, "a subject key does not open under this signing key");
+            None
+        }
+    }))
+}
+
 /// Stores the sealed values of the entry whose row was just inserted.
 pub(crate) fn insert_parts(conn: &Connection, org: OrgId, seq: i64, stored: &Stored) -> rusqlite::Result<()> {
     let mut insert =
@@ -93,7 +115,7 @@ pub(crate) fn restore(
                 let parts = parts_of(conn, org, entry.seq).map_err(db_err)?;
                 for (p, _) in &parts {
                     if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, *p)) {
-                        slot.insert(read_key(conn, personal, org, p).map_err(db_err)?);
+                        slot.insert(readable_key(conn, personal, org, p)?);
                     }
                 }
                 parts

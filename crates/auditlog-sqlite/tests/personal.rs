@@ -112,3 +112,36 @@ async fn older_entries_stay_as_written_and_every_leaf_still_proves() {
     let found = store.list(org, &bobs, Page { limit: 10, after: None }).await.unwrap();
     assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
 }
+
+/// Keys sealed under another master secret (a command run with another
+/// signing key) read as no key: those values show erased, the rest of the
+/// log still reads, and every leaf still proves.
+#[tokio::test]
+async fn a_key_sealed_under_another_master_secret_reads_as_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let writer = SqliteStore::open(&path).unwrap();
+    writer.use_personal_data(Arc::new(PersonalData::new(&[1; 32], Arc::new(Catalog::builtin()))));
+    let org = writer
+        .create_org(
+            NewOrg {
+                slug: "acme".into(),
+                name: "Acme".into(),
+                plan: Plan::Scale,
+                enterprise_retention_days: None,
+            },
+            Timestamp(0),
+        )
+        .await
+        .unwrap()
+        .id;
+    let written = append(&writer, AppendRequest::entries(org, vec![role_change(1)])).await;
+    let reader = SqliteStore::open(&path).unwrap();
+    reader.use_personal_data(Arc::new(PersonalData::new(&[2; 32], Arc::new(Catalog::builtin()))));
+    let read = everything(&reader, org).await;
+    assert_eq!(
+        (read[0].actor.id.as_str(), read[0].resource.id.as_str()),
+        (ERASED, ERASED)
+    );
+    assert_eq!(entry_leaf_hash(&read[0]), entry_leaf_hash(&written[0]));
+}

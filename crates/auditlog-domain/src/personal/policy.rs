@@ -310,6 +310,33 @@ mod tests {
     }
 
     #[test]
+    fn an_operators_marks_are_sealed_like_the_built_in_ones() {
+        let mut catalog = Catalog::builtin();
+        let marks = "[personal]\ndetails = [\"email\"]\n[categories]\nticket = \"T\"\n[[event]]\n\
+                     name = \"ticket.assigned\"\ndescription = \"d\"\npersonal_resource = true\n";
+        catalog.extend_from_toml("ops.toml", marks).unwrap();
+        let p = PersonalData::new(&[9; 32], Arc::new(catalog));
+        let mut db = Db { keys: HashMap::new() };
+        let mut e = role_change();
+        e.event = "ticket.assigned".into();
+        e.resource.id = "carol@acme.com".into();
+        e.details.insert("email".into(), "dave@acme.com".into());
+        let stored = write(&p, &mut db, &mut e);
+        assert_eq!(stored.row.details["email"], ERASED);
+        assert_eq!(Some(stored.row.resource.id.clone()), p.index_of("carol@acme.com"));
+        assert!(e.personal.contains_key("details.email") && e.personal.contains_key("resource.id"));
+        let plain = PersonalData::new(&[9; 32], Arc::new(Catalog::builtin()));
+        let mut unmarked = role_change();
+        unmarked.event = "ticket.assigned".into();
+        unmarked.details.insert("email".into(), "dave@acme.com".into());
+        let stored = write(&plain, &mut db, &mut unmarked);
+        assert_eq!(
+            stored.row.details["email"], "dave@acme.com",
+            "without the mark, not personal"
+        );
+    }
+
+    #[test]
     fn keys_open_only_under_their_master_secret() {
         let p = data();
         let key = SubjectKey::generate();

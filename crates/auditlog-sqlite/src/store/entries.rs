@@ -100,7 +100,9 @@ impl EntryStore for SqliteStore {
     }
 
     fn use_personal_data(&self, personal: Arc<PersonalData>) {
-        let _ = self.inner.personal.set(personal);
+        if self.inner.sealing {
+            let _ = self.inner.personal.set(personal);
+        }
     }
 
     async fn subject_entries(&self, org: OrgId, pseudonym: Pseudonym) -> Result<u64, StoreError> {

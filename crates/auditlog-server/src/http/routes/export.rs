@@ -112,6 +112,9 @@ impl Export {
         let entries = match fetched {
             Ok(e) => e,
             Err(e) => {
+                // The status line is sent: the client sees only a cut body,
+                // so the cause is told here.
+                tracing::error!(error = %e, rows = self.rows, "an export failed part way; its body is cut short");
                 self.finished = true;
                 return Some(Err(e.into()));
             }
