@@ -178,6 +178,7 @@ const NOT_GENERATED: &[&str] = &[
     "stream.created",
     "stream.updated",
     "stream.deleted",
+    "audit_log.subject_erased",
 ];
 
 struct Who {

@@ -108,11 +108,15 @@ pub(crate) fn restore(
     entries: &mut [Entry],
 ) -> Result<(), StoreError> {
     let mut keys: HashMap<(OrgId, Pseudonym), Option<SubjectKey>> = HashMap::new();
+    let mut page = match personal {
+        Some(_) => parts_of_page(conn, entries).map_err(db_err)?,
+        None => HashMap::new(),
+    };
     for entry in entries.iter_mut().filter(|e| e.canonical_version >= 3) {
         let org = entry.org_id;
         let parts = match personal {
             Some(personal) => {
-                let parts = parts_of(conn, org, entry.seq).map_err(db_err)?;
+                let parts = page.remove(&(org, entry.seq)).unwrap_or_default();
                 for (p, _) in &parts {
                     if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry((org, *p)) {
                         slot.insert(readable_key(conn, personal, org, p)?);
@@ -143,16 +147,58 @@ pub(crate) fn warn_unopened(entry: &Entry, unopened: usize) {
     }
 }
 
-fn parts_of(conn: &Connection, org: OrgId, seq: i64) -> rusqlite::Result<Vec<(Pseudonym, Vec<u8>)>> {
-    let mut s = conn.prepare_cached("SELECT pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq = ?2")?;
-    let rows = s.query_map(params![org.0, seq], |r| {
-        let p: Vec<u8> = r.get(0)?;
-        let p: [u8; 32] = p
-            .try_into()
-            .map_err(|_| crate::rows::bad_column(0, "a pseudonym is not 32 bytes"))?;
-        Ok((Pseudonym(p), r.get(1)?))
-    })?;
-    rows.collect()
+type Parts = HashMap<(OrgId, i64), Vec<(Pseudonym, Vec<u8>)>>;
+
+/// A page's seqs this many times sparser than its length or more are read
+/// one by one: a range read would pass over more rows than it keeps.
+const DENSE: i64 = 4;
+
+/// The sealed parts of the version-3 entries among `entries`, by
+/// organization and seq: one range read of the primary key when they are
+/// one organization's and close together (an export's pages, a listing),
+/// else one read each.
+fn parts_of_page(conn: &Connection, entries: &[Entry]) -> rusqlite::Result<Parts> {
+    let sealed: Vec<(OrgId, i64)> = entries
+        .iter()
+        .filter(|e| e.canonical_version >= 3)
+        .map(|e| (e.org_id, e.seq))
+        .collect();
+    let mut out = Parts::new();
+    let Some(&(org, _)) = sealed.first() else {
+        return Ok(out);
+    };
+    let (lo, hi) = sealed
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
+    if sealed.iter().all(|(o, _)| *o == org) && hi - lo < DENSE * sealed.len() as i64 {
+        let wanted: std::collections::HashSet<i64> = sealed.iter().map(|(_, s)| *s).collect();
+        let mut s = conn.prepare_cached(
+            "SELECT seq, pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq BETWEEN ?2 AND ?3",
+        )?;
+        for row in s.query_map(params![org.0, lo, hi], part_at)? {
+            let (seq, part) = row?;
+            if wanted.contains(&seq) {
+                out.entry((org, seq)).or_default().push(part);
+            }
+        }
+        return Ok(out);
+    }
+    let mut s =
+        conn.prepare_cached("SELECT seq, pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq = ?2")?;
+    for (org, seq) in sealed {
+        for row in s.query_map(params![org.0, seq], part_at)? {
+            out.entry((org, seq)).or_default().push(row?.1);
+        }
+    }
+    Ok(out)
+}
+
+fn part_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, (Pseudonym, Vec<u8>))> {
+    let p: Vec<u8> = r.get(1)?;
+    let p: [u8; 32] = p
+        .try_into()
+        .map_err(|_| crate::rows::bad_column(1, "a pseudonym is not 32 bytes"))?;
+    Ok((r.get(0)?, (Pseudonym(p), r.get(2)?)))
 }
 
 /// How many entries hold values of `pseudonym` that can still be opened.
