@@ -152,6 +152,8 @@ type Parts = HashMap<(OrgId, i64), Vec<(Pseudonym, Vec<u8>)>>;
 /// A page's seqs this many times sparser than its length or more are read
 /// one by one: a range read would pass over more rows than it keeps.
 const DENSE: i64 = 4;
+/// Seqs per listed read.
+const SPARSE: usize = 64;
 
 /// The sealed parts of the version-3 entries among `entries`, by
 /// organization and seq: one range read of the primary key when they are
@@ -183,11 +185,26 @@ fn parts_of_page(conn: &Connection, entries: &[Entry]) -> rusqlite::Result<Parts
         }
         return Ok(out);
     }
-    let mut s =
-        conn.prepare_cached("SELECT seq, pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq = ?2")?;
+    // Sparse or mixed: one statement per organization and up to SPARSE
+    // seqs, padded with the last so every statement is the same one.
+    let placeholders: Vec<String> = (2..SPARSE + 2).map(|i| format!("?{i}")).collect();
+    let mut s = conn.prepare_cached(&format!(
+        "SELECT seq, pseudonym, sealed FROM personal_parts WHERE org_id = ?1 AND seq IN ({})",
+        placeholders.join(", ")
+    ))?;
+    let mut by_org: HashMap<OrgId, Vec<i64>> = HashMap::new();
     for (org, seq) in sealed {
-        for row in s.query_map(params![org.0, seq], part_at)? {
-            out.entry((org, seq)).or_default().push(row?.1);
+        by_org.entry(org).or_default().push(seq);
+    }
+    for (org, seqs) in by_org {
+        for chunk in seqs.chunks(SPARSE) {
+            let last = chunk[chunk.len() - 1];
+            let padded = chunk.iter().copied().chain(std::iter::repeat(last)).take(SPARSE);
+            let bound: Vec<i64> = std::iter::once(org.0).chain(padded).collect();
+            for row in s.query_map(rusqlite::params_from_iter(bound), part_at)? {
+                let (seq, part) = row?;
+                out.entry((org, seq)).or_default().push(part);
+            }
         }
     }
     Ok(out)
@@ -226,15 +243,30 @@ pub(crate) fn erase(
         params![org.0, p],
     )
     .map_err(db_err)?;
-    conn.execute(
-        "UPDATE entries SET \
-             actor = CASE WHEN actor = ?3 THEN ?4 ELSE actor END, \
-             resource_id = CASE WHEN resource_id = ?3 THEN ?4 ELSE resource_id END, \
-             submitted_by_id = CASE WHEN submitted_by_id = ?3 THEN ?4 ELSE submitted_by_id END \
-         WHERE org_id = ?1 AND seq IN (SELECT seq FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2)",
-        params![org.0, p, token, auditlog_domain::personal::ERASED],
-    )
-    .map_err(db_err)?;
+    // One statement per column, each touching only the rows that hold the
+    // token and so only its own index: setting all three columns on every
+    // row of the person would rewrite both indexes for each of them.
+    for (column, rows) in [
+        (
+            "actor",
+            "SELECT seq FROM entries INDEXED BY entries_by_actor WHERE org_id = ?1 AND actor = ?3",
+        ),
+        (
+            "resource_id",
+            "SELECT seq FROM entries INDEXED BY entries_by_resource_id WHERE org_id = ?1 AND resource_id = ?3",
+        ),
+        // No index of its own: the person's parts name the rows.
+        (
+            "submitted_by_id",
+            "SELECT seq FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2",
+        ),
+    ] {
+        conn.execute(
+            &format!("UPDATE entries SET {column} = ?4 WHERE org_id = ?1 AND {column} = ?3 AND seq IN ({rows})"),
+            params![org.0, p, token, auditlog_domain::personal::ERASED],
+        )
+        .map_err(db_err)?;
+    }
     let deleted = conn
         .execute(
             "DELETE FROM personal_parts WHERE org_id = ?1 AND pseudonym = ?2",
