@@ -1,37 +1,20 @@
-//! Entries written before personal values were sealed (canonical version
-//! 2) beside sealed ones in one log: both read back and prove their
-//! leaves; erasing a person erases their sealed values and, as the README
-//! states, leaves the older entries as they were written.
+//! Personal data on SQLite beyond the shared conformance checks: entries
+//! written before personal values were sealed (canonical version 2) beside
+//! sealed ones in one log, both reading back and proving their leaves, an
+//! erasure leaving the older ones as the README states; and keys sealed
+//! under another master secret reading as erased.
 
 use std::sync::Arc;
 
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::change::Change;
-use auditlog_domain::entry::{Actor, ActorType, Resource};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::org::NewOrg;
 use auditlog_domain::personal::{ERASED, PersonalData, Subject};
 use auditlog_domain::store::{AccountStore, AppendRequest, EntryStore};
-use auditlog_domain::{Catalog, Entry, NewEntry, OrgId, Plan, SubmittedBy, SubmitterKind, Timestamp};
+use auditlog_domain::{Catalog, Entry, OrgId, Plan, Timestamp};
 use auditlog_sqlite::SqliteStore;
-
-fn role_change(i: i64) -> NewEntry {
-    NewEntry {
-        timestamp: Timestamp(1_790_000_000_000 + i),
-        actor: Actor {
-            kind: ActorType::User,
-            id: "ada@acme.com".into(),
-        },
-        event: "organization.member_role_changed".into(),
-        resource: Resource::member("bob@acme.com"),
-        details: serde_json::from_str(r#"{"member":"bob@acme.com","old_role":"admin","new_role":"owner"}"#).unwrap(),
-        ip_address: Some("203.0.113.7".parse().unwrap()),
-        user_agent: None,
-        request_id: None,
-        idempotency_key: None,
-        submitted_by: SubmittedBy::new(SubmitterKind::Session, "ada@acme.com"),
-    }
-}
+use auditlog_store_conformance::role_change;
 
 async fn append(store: &SqliteStore, request: AppendRequest) -> Vec<Entry> {
     let out = store.append(vec![request], Timestamp(1_790_000_100_000)).await.unwrap();
@@ -42,6 +25,16 @@ async fn append(store: &SqliteStore, request: AppendRequest) -> Vec<Entry> {
         .into_iter()
         .map(|a| a.entry)
         .collect()
+}
+
+async fn acme(store: &SqliteStore) -> OrgId {
+    let acme = NewOrg {
+        slug: "acme".into(),
+        name: "Acme".into(),
+        plan: Plan::Scale,
+        enterprise_retention_days: None,
+    };
+    store.create_org(acme, Timestamp(0)).await.unwrap().id
 }
 
 async fn everything(store: &SqliteStore, org: OrgId) -> Vec<Entry> {
@@ -59,19 +52,7 @@ async fn older_entries_stay_as_written_and_every_leaf_still_proves() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     let before = SqliteStore::open(&path).unwrap();
-    let org = before
-        .create_org(
-            NewOrg {
-                slug: "acme".into(),
-                name: "Acme".into(),
-                plan: Plan::Scale,
-                enterprise_retention_days: None,
-            },
-            Timestamp(0),
-        )
-        .await
-        .unwrap()
-        .id;
+    let org = acme(&before).await;
     let old = append(&before, AppendRequest::entries(org, vec![role_change(1)])).await;
     assert_eq!(old[0].canonical_version, 2);
     drop(before);
@@ -122,19 +103,7 @@ async fn a_key_sealed_under_another_master_secret_reads_as_erased() {
     let path = dir.path().join("audit.db");
     let writer = SqliteStore::open(&path).unwrap();
     writer.use_personal_data(Arc::new(PersonalData::new(&[1; 32], Arc::new(Catalog::builtin()))));
-    let org = writer
-        .create_org(
-            NewOrg {
-                slug: "acme".into(),
-                name: "Acme".into(),
-                plan: Plan::Scale,
-                enterprise_retention_days: None,
-            },
-            Timestamp(0),
-        )
-        .await
-        .unwrap()
-        .id;
+    let org = acme(&writer).await;
     let written = append(&writer, AppendRequest::entries(org, vec![role_change(1)])).await;
     let reader = SqliteStore::open(&path).unwrap();
     reader.use_personal_data(Arc::new(PersonalData::new(&[2; 32], Arc::new(Catalog::builtin()))));

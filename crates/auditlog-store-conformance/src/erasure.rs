@@ -12,8 +12,9 @@ use auditlog_domain::{canonical, merkle};
 
 use crate::{T0, all, org, personal_data};
 
-/// An admin (ada, signed in) making a member (bob) an owner.
-fn role_change(i: i64) -> NewEntry {
+/// An admin (ada, signed in) making a member (bob) an owner, `i` ms after
+/// the suite's start: two people in one entry.
+pub fn role_change(i: i64) -> NewEntry {
     NewEntry {
         timestamp: Timestamp(T0 + i * 1000),
         actor: Actor {

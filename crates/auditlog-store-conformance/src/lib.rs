@@ -118,7 +118,7 @@ mod erasure;
 mod streams;
 pub use erasure::{
     erasing_a_person_leaves_the_other_and_every_proof, erasure_is_compare_and_set_and_a_person_may_come_back,
-    erasure_racing_ingest_leaves_nothing_readable_from_before_it,
+    erasure_racing_ingest_leaves_nothing_readable_from_before_it, role_change,
 };
 pub use streams::{
     one_holder_leases_a_stream_and_its_cursor_only_moves_forward, stream_health_follows_failures_and_progress,
