@@ -34,19 +34,18 @@
 //! With personal data (see `personal`), each new entry is sealed under the
 //! lock, where its sequence number, which its leaf commits to, is known;
 //! its row, commitments and parts are what is written, and its leaf is the
-//! one sealing hashed. Before the lock, each entry is sealed once with a
-//! stand-in key, which tells whose keys it needs and gives its row's
-//! details: the keys of a run of requests are then read (or made) in one
-//! round trip under the lock, and read again after a request's changes,
-//! which may have erased someone.
+//! one sealing hashed. Before the lock, each entry's people and its row's
+//! details are worked out (`PersonalData::before_sealing`): the keys of a
+//! run of requests are then read (or made) in one round trip under the
+//! lock, and read again after a request's changes, which may have erased
+//! someone.
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::net::IpAddr;
 
 use auditlog_domain::canonical::entry_leaf_hash;
 use auditlog_domain::merkle::{Frontier, Hash};
-use auditlog_domain::personal::{PersonalData, Pseudonym, SubjectKey, encode_commitments};
+use auditlog_domain::personal::{PersonalData, Pseudonym, encode_commitments};
 use auditlog_domain::store::{AppendRequest, Appended, RequestResult};
 use auditlog_domain::webhook::Endpoint;
 use auditlog_domain::{Entry, OrgId, StoreError, Timestamp};
@@ -214,7 +213,10 @@ fn ready(request: &AppendRequest, received_at: Timestamp, personal: Option<&Pers
         // Its sequence number is set under the lock.
         let mut entry = new.to_entry(request.org_id, Uuid::now_v7(), 0, received_at);
         let (details, people) = match personal {
-            Some(p) => probe(p, &mut entry),
+            Some(p) => {
+                let (people, details) = p.before_sealing(&entry);
+                (details, people)
+            }
             None => {
                 entry.canonical_version = 2;
                 (entry.details_json(), Vec::new())
@@ -225,22 +227,6 @@ fn ready(request: &AppendRequest, received_at: Timestamp, personal: Option<&Pers
         prepared.people.push(people);
     }
     (entries, prepared)
-}
-
-/// Seals `entry` with a stand-in key, to learn before the lock whose keys
-/// it needs and what its row's details are: a personal detail's place in
-/// the row holds a placeholder, whatever the key, so that JSON is the one
-/// stored once the entry is sealed for real.
-fn probe(personal: &PersonalData, entry: &mut Entry) -> (String, Vec<Pseudonym>) {
-    let stand_in = SubjectKey::from_bytes([0; 32]);
-    let mut people = Vec::new();
-    let stored = personal
-        .seal(entry, |p| {
-            people.push(*p);
-            Ok::<_, Infallible>(stand_in.clone())
-        })
-        .unwrap_or_else(|never| match never {});
-    (stored.row.details_json(), people)
 }
 
 /// What the transaction read once it held the heads.

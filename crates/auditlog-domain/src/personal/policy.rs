@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::disclosure::Disclosure;
 use super::fields::{FieldPath, Subject, personal_values};
 use super::pseudonym::{Pseudonym, PseudonymKey};
-use super::sealing::{Sealed, UnsealError, seal, unseal};
+use super::sealing::{ERASED, Sealed, UnsealError, seal, unseal};
 use super::subject_key::{Commitment, SubjectKey};
 use crate::canonical::Fields;
 use crate::filter::Filter;
@@ -119,6 +119,27 @@ impl PersonalData {
         Ok(SubjectKey::from_bytes(secret))
     }
 
+    /// What a store can know of `entry` before it holds any key, without
+    /// sealing it: whose keys sealing it needs, and the details its row
+    /// will hold as JSON (a personal detail's place holds [`ERASED`]
+    /// whatever the key), exactly as [`Self::seal`]'s row has them.
+    pub fn before_sealing(&self, entry: &Entry) -> (Vec<Pseudonym>, String) {
+        let values = personal_values(&Fields::of(entry), &self.catalog);
+        let mut subjects: Vec<&Subject> = values.iter().map(|v| &v.subject).collect();
+        subjects.sort();
+        subjects.dedup();
+        let people = subjects.into_iter().map(|s| self.pseudonym(s)).collect();
+        let mut details = std::borrow::Cow::Borrowed(&entry.details);
+        for v in &values {
+            if let FieldPath::Detail(key) = &v.path {
+                details.to_mut().insert(key.clone(), ERASED.into());
+            }
+        }
+        // A map of JSON values always serialises.
+        let json = serde_json::to_string(details.as_ref()).unwrap_or_else(|_| "{}".into());
+        (people, json)
+    }
+
     /// Seals `entry`'s personal values, as the writer built it (canonical
     /// version 3), with each person's key from `key_for` (the store's, made
     /// when first needed). `entry` gains its disclosures (each value
@@ -140,9 +161,15 @@ impl PersonalData {
         let leaf = fields.with_commitments(&sealed.commitments).leaf_hash();
         let mut row = entry.clone();
         let mut personal = BTreeMap::new();
+        // One salt per person and entry (see `subject_key`), so its hex
+        // once per person.
+        let mut salts: HashMap<&Subject, String> = HashMap::new();
         for v in &values {
             let (pseudonym, key) = &keys[&v.subject];
-            let salt = key.salt(entry.id).to_hex();
+            let salt = salts
+                .entry(&v.subject)
+                .or_insert_with(|| key.salt(entry.id).to_hex())
+                .clone();
             personal.insert(v.path.as_str().into_owned(), Disclosure::Opened { salt });
             let token = matches!(
                 v.path,
@@ -334,6 +361,20 @@ mod tests {
             stored.row.details["email"], "dave@acme.com",
             "without the mark, not personal"
         );
+    }
+
+    #[test]
+    fn before_sealing_names_the_people_and_the_row_details_sealing_makes() {
+        let p = data();
+        let mut db = Db { keys: HashMap::new() };
+        let mut e = role_change();
+        let (mut people, details) = p.before_sealing(&e);
+        people.sort();
+        let stored = write(&p, &mut db, &mut e);
+        let mut sealed_for: Vec<Pseudonym> = stored.sealed.parts.iter().map(|(p, _)| *p).collect();
+        sealed_for.sort();
+        assert_eq!(people, sealed_for);
+        assert_eq!(details, stored.row.details_json());
     }
 
     #[test]
