@@ -50,18 +50,23 @@ impl Keys {
     }
 }
 
-/// `pseudonym`'s key in `org`, if it has one (none once erased).
+/// `pseudonym`'s key in `org` as stored (sealed), if it has one (none once
+/// erased).
+fn wrapped_key(conn: &Connection, org: OrgId, pseudonym: &Pseudonym) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT wrapped FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2")?
+        .query_row(params![org.0, &pseudonym.0[..]], |r| r.get(0))
+        .optional()
+}
+
+/// `pseudonym`'s key for sealing: one that does not open under this
+/// master secret stops the write, as sealing more under it would spread it.
 fn read_key(
     conn: &Connection,
     personal: &PersonalData,
     org: OrgId,
     pseudonym: &Pseudonym,
 ) -> rusqlite::Result<Option<SubjectKey>> {
-    let wrapped: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT wrapped FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2")?
-        .query_row(params![org.0, &pseudonym.0[..]], |r| r.get(0))
-        .optional()?;
-    wrapped
+    wrapped_key(conn, org, pseudonym)?
         .map(|w| personal.unwrap_key(&w))
         .transpose()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
@@ -76,10 +81,7 @@ fn readable_key(
     org: OrgId,
     pseudonym: &Pseudonym,
 ) -> Result<Option<SubjectKey>, StoreError> {
-    let wrapped: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT wrapped FROM subject_keys WHERE org_id = ?1 AND pseudonym = ?2")
-        .and_then(|mut s| s.query_row(params![org.0, &pseudonym.0[..]], |r| r.get(0)).optional())
-        .map_err(db_err)?;
+    let wrapped = wrapped_key(conn, org, pseudonym).map_err(db_err)?;
     Ok(wrapped.and_then(|w| match personal.unwrap_key(&w) {
         Ok(key) => Some(key),
         Err(e) => {
