@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use auditlog_domain::change::Change;
 use auditlog_domain::csv_row::CsvEncoder;
 use auditlog_domain::entry::{Actor, ActorType};
 use auditlog_domain::filter::{Filter, Page};
 use auditlog_domain::personal::{PersonalData, Subject};
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::{Catalog, Clock, NewEntry, Org, Store, SystemClock};
+use auditlog_server::erasure::{ERASED_EVENT, append_one};
 use auditlog_sqlite::SqliteStore;
 
 use crate::AnyError;
@@ -263,8 +263,8 @@ async fn trickle(store: Arc<dyn Store>, org: Org, stop: Arc<AtomicBool>) -> Resu
     Ok(longest)
 }
 
-/// Erases the person as the service does (counted, then erased with the
-/// entry that records it), with one-entry appends going on beside it;
+/// Erases the person as the service does (`auditlog_server::erasure`),
+/// with one-entry appends going on beside it;
 /// also the longest of those appends in the second before, for scale.
 async fn erase_under_ingest(store: Arc<dyn Store>, org: &Org) -> Result<(u64, Duration, Duration, Duration), AnyError> {
     let spawn = |stop: &Arc<AtomicBool>| tokio::spawn(trickle(store.clone(), org.clone(), stop.clone()));
@@ -276,33 +276,17 @@ async fn erase_under_ingest(store: Arc<dyn Store>, org: &Org) -> Result<(u64, Du
 
     let stop = Arc::new(AtomicBool::new(false));
     let task = spawn(&stop);
-    let personal = personal();
-    let pseudonym = personal.pseudonym(&Subject::new(SUBJECT).ok_or("no subject")?);
     let started = Instant::now();
-    let entries = store.subject_entries(org.id, pseudonym).await?;
-    let change = Change::EraseSubject {
-        pseudonym,
-        token: personal.token(&pseudonym),
-        entries,
-    };
-    let record = NewEntry::by_system(
-        SystemClock.now(),
-        "audit_log.subject_erased",
-        auditlog_domain::entry::Resource {
-            kind: "subject".into(),
-            id: pseudonym.to_hex(),
-            name: None,
-        },
-        serde_json::json!({"subject": pseudonym.to_hex(), "entries": entries}),
-    );
-    let request = AppendRequest {
-        org_id: org.id,
-        changes: vec![change],
-        entries: vec![record],
-    };
-    for r in store.append(vec![request], SystemClock.now()).await? {
-        r?;
-    }
+    let erased = auditlog_server::erasure::erase(
+        store.as_ref(),
+        &personal(),
+        org.id,
+        &Subject::new(SUBJECT).ok_or("no subject")?,
+        |resource, details| NewEntry::by_system(SystemClock.now(), ERASED_EVENT, resource, details),
+        |request| append_one(store.as_ref(), request, SystemClock.now()),
+    )
+    .await?;
+    let entries = erased.entries;
     let erase = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let longest = task.await??;

@@ -8,7 +8,7 @@ use auditlog_domain::change::Change;
 use auditlog_domain::entry::Resource;
 use auditlog_domain::personal::{PersonalData, Subject};
 use auditlog_domain::store::{AppendRequest, Appended};
-use auditlog_domain::{Entry, NewEntry, OrgId, Store, StoreError};
+use auditlog_domain::{Entry, NewEntry, OrgId, Store, StoreError, Timestamp};
 use serde_json::{Value, json};
 
 pub const ERASED_EVENT: &str = "audit_log.subject_erased";
@@ -85,4 +85,14 @@ where
     Err(StoreError::Unavailable(
         "the person's entries kept changing while being erased; try again".into(),
     ))
+}
+
+/// Commits one request straight to the store, received at `at`: how the
+/// command line (and the bench) erase, where no service writer runs.
+pub async fn append_one(store: &dyn Store, request: AppendRequest, at: Timestamp) -> Result<Vec<Appended>, StoreError> {
+    store
+        .append(vec![request], at)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Internal("the store returned no result".into()))?
 }

@@ -20,8 +20,8 @@ use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
 use std::sync::Arc;
 
+use auditlog_domain::Catalog;
 use auditlog_domain::personal::{PersonalData, Subject};
-use auditlog_domain::{Catalog, StoreError};
 use auditlog_domain::{Clock, Org, Role, Store, SubmittedBy, SubmitterKind, SystemClock, Timestamp};
 use serde_json::json;
 
@@ -218,11 +218,7 @@ pub async fn erase_member(args: MemberEraseArgs) -> Result<(), AnyError> {
         org.id,
         &subject,
         |resource, details| by_operator(now, auditlog_server::erasure::ERASED_EVENT, resource, details),
-        |request| async move {
-            let mut out = writes.append(vec![request], now).await?;
-            out.pop()
-                .ok_or_else(|| StoreError::Internal("the store returned no result".into()))?
-        },
+        |request| auditlog_server::erasure::append_one(writes, request, now),
     )
     .await?;
     println!(
