@@ -15,13 +15,10 @@ use auditlog_domain::entry::Resource;
 use auditlog_domain::member::normalise_email;
 use auditlog_domain::org::{NewOrg, validate_slug};
 use auditlog_domain::password;
+use auditlog_domain::personal::Subject;
 use auditlog_domain::sso;
 use auditlog_domain::store::AppendRequest;
 use auditlog_domain::store::NewApiKey;
-use std::sync::Arc;
-
-use auditlog_domain::Catalog;
-use auditlog_domain::personal::{PersonalData, Subject};
 use auditlog_domain::{Clock, Org, Role, Store, SubmittedBy, SubmitterKind, SystemClock, Timestamp};
 use serde_json::json;
 
@@ -197,19 +194,15 @@ pub async fn add_member(args: MemberAddArgs) -> Result<(), AnyError> {
 /// recorded as done by the operator on this host.
 pub async fn erase_member(args: MemberEraseArgs) -> Result<(), AnyError> {
     let subject = Subject::new(&args.email).ok_or("--email names nobody")?;
-    let key_path = crate::signing_key::path(args.signing.signing_key.as_deref(), &args.db.database)?;
-    let key = crate::signing_key::read(&key_path)?.ok_or_else(|| {
-        format!(
-            "no signing key at {}: the service has sealed nothing yet",
-            key_path.display()
-        )
-    })?;
-    let store = open_keyed(&args.db.database, Some(&key_path), false).await?;
+    let explicit = args.signing.signing_key.as_deref();
+    let personal = crate::backend::personal_data(&args.db.database, explicit, false)?.ok_or(
+        "no signing key was found (--signing-key, or beside the SQLite file): the service has sealed nothing yet",
+    )?;
+    let store = open_keyed(&args.db.database, explicit, false).await?;
     let org = store
         .org_by_slug(&args.org)
         .await?
         .ok_or_else(|| format!("no organization {:?}", args.org))?;
-    let personal = PersonalData::new(&key.seed(), Arc::new(Catalog::builtin()));
     let now = SystemClock.now();
     let writes = store.as_ref();
     let erased = auditlog_server::erasure::erase(

@@ -42,17 +42,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, AnyError> {
 /// Without a key, sealed values read as erased.
 pub async fn open_keyed(url: &str, explicit: Option<&Path>, create: bool) -> Result<Arc<dyn Store>, AnyError> {
     let store = open(url).await?;
+    if let Some(personal) = personal_data(url, explicit, create)? {
+        store.use_personal_data(personal);
+    }
+    Ok(store)
+}
+
+/// The personal-data keys of the signing key [`open_keyed`] finds (read,
+/// or with `create` made); `None` when there is none, or no path to look
+/// at (PostgreSQL without one named).
+pub fn personal_data(url: &str, explicit: Option<&Path>, create: bool) -> Result<Option<Arc<PersonalData>>, AnyError> {
     let from_env = std::env::var_os("AUDITLOG_SIGNING_KEY").map(std::path::PathBuf::from);
     let Ok(path) = crate::signing_key::path(explicit.or(from_env.as_deref()), url) else {
-        return Ok(store);
+        return Ok(None);
     };
     let key = match create {
         true => Some(crate::signing_key::load_or_create(&path)?),
         false => crate::signing_key::read(&path)?,
     };
-    if let Some(key) = key {
-        let catalog = Arc::new(Catalog::builtin());
-        store.use_personal_data(Arc::new(PersonalData::new(&key.seed(), catalog)));
-    }
-    Ok(store)
+    let catalog = Arc::new(Catalog::builtin());
+    Ok(key.map(|key| Arc::new(PersonalData::new(&key.seed(), catalog))))
 }

@@ -23,11 +23,8 @@ mod check;
 mod source;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auditlog_domain::Catalog;
-use auditlog_domain::personal::PersonalData;
 use auditlog_domain::store::EntryStore;
 use auditlog_postgres::PostgresStore;
 use auditlog_postgres::import::{Import, ImportError};
@@ -113,10 +110,7 @@ pub async fn run(args: MigrateStoreArgs) -> Result<(), AnyError> {
 /// key, which must then serve it. Without the key file, entries with sealed
 /// values cannot be compared, and the check says so.
 fn attach_keys(from: &str, source: &SqliteStore, target: &PostgresStore) -> Result<(), AnyError> {
-    let from_env = std::env::var_os("AUDITLOG_SIGNING_KEY").map(std::path::PathBuf::from);
-    let key_path = crate::signing_key::path(from_env.as_deref(), from)?;
-    if let Some(key) = crate::signing_key::read(&key_path)? {
-        let personal = Arc::new(PersonalData::new(&key.seed(), Arc::new(Catalog::builtin())));
+    if let Some(personal) = crate::backend::personal_data(from, None, false)? {
         source.use_personal_data(personal.clone());
         target.use_personal_data(personal);
     }
